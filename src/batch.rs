@@ -1,0 +1,606 @@
+//! Records → Arrow [`RecordBatch`] in the lake schema, parsed straight from the file buffer.
+//!
+//! [`BatchBuilder::append`] takes one record's field [`Span`]s and the file's [`Layout`]: integers are
+//! parsed from the bytes into plain `Vec`s, string fields are kept as spans; nothing is allocated per
+//! line or per field. [`BatchBuilder::finish`] then builds each column in one go (the arrow-csv way):
+//! string values are copied once from the file buffer into the Arrow value buffer, columns the format
+//! does not have become all-NULL arrays, which cost nothing to build or store. The builder is reused for
+//! every batch of every file a worker handles, so its vectors stay warm.
+//!
+//! A record is validated completely before any of it is stored, so a rejected line leaves no trace in
+//! the batch: `-` is NULL for every column; anything else in an integer column must be decimal digits
+//! within the column's range.
+
+use std::sync::Arc;
+
+use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{
+    new_null_array, Array, ArrayRef, Int32Array, Int64Array, MapArray, StringArray, StructArray,
+};
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use crate::layout::{Layout, Slot};
+use crate::schema::{self, Kind, CATALOGUE};
+use crate::tokenize::Span;
+
+/// Why a line was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    /// Fewer fields than the header names.
+    TooFewFields,
+    /// More fields than the header names.
+    TooManyFields,
+    /// An integer column holds something other than `-` or decimal digits.
+    BadInteger,
+    /// An integer is outside its column's range (a port above 65535, an overflow).
+    OutOfRange,
+    /// A string field is not valid UTF-8.
+    InvalidUtf8,
+    /// A headerless file and no `--fields`: the line's fields cannot be named.
+    NoLayout,
+}
+
+impl RejectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectKind::TooFewFields => "too_few_fields",
+            RejectKind::TooManyFields => "too_many_fields",
+            RejectKind::BadInteger => "bad_integer",
+            RejectKind::OutOfRange => "out_of_range",
+            RejectKind::InvalidUtf8 => "invalid_utf8",
+            RejectKind::NoLayout => "no_layout",
+        }
+    }
+}
+
+/// A rejected line's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub kind: RejectKind,
+    /// The column (or unknown field name) at fault, when one is.
+    pub column: Option<String>,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// An integer field that is not a valid value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntError {
+    NotANumber,
+    TooLarge,
+}
+
+/// Parses an unsigned decimal integer from bytes (digits only, at most `max`).
+#[inline]
+pub fn parse_uint(bytes: &[u8], max: u64) -> Result<u64, IntError> {
+    if bytes.is_empty() || bytes.len() > 20 {
+        return Err(
+            if bytes.iter().all(u8::is_ascii_digit) && !bytes.is_empty() {
+                IntError::TooLarge
+            } else {
+                IntError::NotANumber
+            },
+        );
+    }
+    let mut value: u64 = 0;
+    for &b in bytes {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(IntError::NotANumber);
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(digit)))
+            .ok_or(IntError::TooLarge)?;
+    }
+    if value > max {
+        return Err(IntError::TooLarge);
+    }
+    Ok(value)
+}
+
+const NULL_SPAN: Span = Span {
+    start: u32::MAX,
+    end: u32::MAX,
+};
+
+/// Values of one column of the batch being built.
+enum Column {
+    /// The current layout does not have this field.
+    Absent,
+    Int32(Vec<i32>, NullBufferBuilder),
+    Int64(Vec<i64>, NullBufferBuilder),
+    Utf8(Vec<Span>),
+}
+
+/// Builds lake-schema batches from records of one layout at a time.
+pub struct BatchBuilder {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    /// For each row, the end of its entries in `unknown_entries` (the map's offsets).
+    unknown_offsets: Vec<i32>,
+    /// (index into the layout's unknown names, value span) for every non-`-` unknown value.
+    unknown_entries: Vec<(u32, Span)>,
+    unknown_names: Vec<String>,
+    /// Parsed integers of the record being appended, one per layout slot.
+    scratch: Vec<Option<i64>>,
+    rows: usize,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchBuilder {
+    pub fn new() -> Self {
+        BatchBuilder {
+            schema: schema::lake_schema(),
+            columns: (0..CATALOGUE.len()).map(|_| Column::Absent).collect(),
+            unknown_offsets: Vec::new(),
+            unknown_entries: Vec::new(),
+            unknown_names: Vec::new(),
+            scratch: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Number of rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Prepares for records of `layout`. Must be called with no rows pending (after `finish`).
+    pub fn start_layout(&mut self, layout: &Layout) {
+        debug_assert_eq!(self.rows, 0);
+        for c in &mut self.columns {
+            *c = Column::Absent;
+        }
+        for slot in &layout.slots {
+            if let Slot::Known(i) = *slot {
+                self.columns[i] = match CATALOGUE[i].kind {
+                    Kind::Int32 { .. } => Column::Int32(Vec::new(), NullBufferBuilder::new(0)),
+                    Kind::Int64 => Column::Int64(Vec::new(), NullBufferBuilder::new(0)),
+                    Kind::Utf8 => Column::Utf8(Vec::new()),
+                };
+            }
+        }
+        self.unknown_names.clone_from(&layout.unknown);
+        self.unknown_offsets.clear();
+        self.unknown_entries.clear();
+        self.scratch.clear();
+        self.scratch.resize(layout.len(), None);
+    }
+
+    /// Appends one record, or says why it is rejected (and appends nothing).
+    ///
+    /// `check_utf8` is false when the whole buffer is known to be valid UTF-8.
+    pub fn append(
+        &mut self,
+        buf: &[u8],
+        fields: &[Span],
+        layout: &Layout,
+        check_utf8: bool,
+    ) -> Result<(), LineError> {
+        if fields.len() != layout.len() {
+            let kind = if fields.len() < layout.len() {
+                RejectKind::TooFewFields
+            } else {
+                RejectKind::TooManyFields
+            };
+            return Err(LineError {
+                kind,
+                column: None,
+                message: format!("expected {} fields, found {}", layout.len(), fields.len()),
+            });
+        }
+        // Pass 1: validate everything, parse integers into scratch.
+        for (k, (slot, span)) in layout.slots.iter().zip(fields).enumerate() {
+            let bytes = span.of(buf);
+            let null = bytes == b"-";
+            match *slot {
+                Slot::Known(i) => match CATALOGUE[i].kind {
+                    Kind::Int32 { max } => {
+                        self.scratch[k] = parse_field(bytes, null, max as u64, i)?
+                    }
+                    Kind::Int64 => self.scratch[k] = parse_field(bytes, null, i64::MAX as u64, i)?,
+                    Kind::Utf8 => {
+                        if check_utf8 && !null && std::str::from_utf8(bytes).is_err() {
+                            return Err(utf8_error(CATALOGUE[i].column));
+                        }
+                    }
+                },
+                Slot::Unknown(u) => {
+                    if check_utf8 && !null && std::str::from_utf8(bytes).is_err() {
+                        return Err(utf8_error(&layout.unknown[u]));
+                    }
+                }
+            }
+        }
+        // Pass 2: store.
+        let mut has_unknown = false;
+        for (k, (slot, span)) in layout.slots.iter().zip(fields).enumerate() {
+            match *slot {
+                Slot::Known(i) => match &mut self.columns[i] {
+                    Column::Int32(values, nulls) => match self.scratch[k] {
+                        Some(v) => {
+                            values.push(v as i32);
+                            nulls.append_non_null();
+                        }
+                        None => {
+                            values.push(0);
+                            nulls.append_null();
+                        }
+                    },
+                    Column::Int64(values, nulls) => match self.scratch[k] {
+                        Some(v) => {
+                            values.push(v);
+                            nulls.append_non_null();
+                        }
+                        None => {
+                            values.push(0);
+                            nulls.append_null();
+                        }
+                    },
+                    Column::Utf8(spans) => {
+                        spans.push(if span.of(buf) == b"-" {
+                            NULL_SPAN
+                        } else {
+                            *span
+                        });
+                    }
+                    Column::Absent => {}
+                },
+                Slot::Unknown(u) => {
+                    has_unknown = true;
+                    if span.of(buf) != b"-" {
+                        self.unknown_entries.push((u as u32, *span));
+                    }
+                }
+            }
+        }
+        if has_unknown {
+            self.unknown_offsets.push(self.unknown_entries.len() as i32);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Builds the batch of the rows appended so far (string values copied from `buf`) and resets.
+    pub fn finish(&mut self, buf: &[u8]) -> Result<RecordBatch, ArrowError> {
+        let rows = self.rows;
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for (i, column) in self.columns.iter_mut().enumerate() {
+            let array: ArrayRef = match column {
+                Column::Absent => new_null_array(&schema::data_type(CATALOGUE[i].kind), rows),
+                Column::Int32(values, nulls) => {
+                    let array = Int32Array::new(
+                        ScalarBuffer::from(values.as_slice().to_vec()),
+                        nulls.finish(),
+                    );
+                    values.clear();
+                    Arc::new(array)
+                }
+                Column::Int64(values, nulls) => {
+                    let array = Int64Array::new(
+                        ScalarBuffer::from(values.as_slice().to_vec()),
+                        nulls.finish(),
+                    );
+                    values.clear();
+                    Arc::new(array)
+                }
+                Column::Utf8(spans) => {
+                    let array = string_array(buf, spans.iter().copied())?;
+                    spans.clear();
+                    Arc::new(array)
+                }
+            };
+            arrays.push(array);
+        }
+        arrays.push(self.finish_unknown(buf, rows)?);
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays)
+    }
+
+    fn finish_unknown(&mut self, buf: &[u8], rows: usize) -> Result<ArrayRef, ArrowError> {
+        let map_type = self.schema.field(CATALOGUE.len()).data_type().clone();
+        if self.unknown_names.is_empty() || self.unknown_entries.is_empty() {
+            self.unknown_offsets.clear();
+            self.unknown_entries.clear();
+            return Ok(new_null_array(&map_type, rows));
+        }
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0i32);
+        let mut nulls = NullBufferBuilder::new(rows);
+        for &end in &self.unknown_offsets {
+            if end == *offsets.last().unwrap_or(&0) {
+                nulls.append_null();
+            } else {
+                nulls.append_non_null();
+            }
+            offsets.push(end);
+        }
+        let names = &self.unknown_names;
+        let mut key_bytes = Vec::new();
+        let mut key_offsets = Vec::with_capacity(self.unknown_entries.len() + 1);
+        key_offsets.push(0i32);
+        for (name, _) in &self.unknown_entries {
+            key_bytes.extend_from_slice(names[*name as usize].as_bytes());
+            key_offsets.push(key_bytes.len() as i32);
+        }
+        let keys = StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(key_offsets)),
+            Buffer::from_vec(key_bytes),
+            None,
+        )?;
+        let values = string_array(buf, self.unknown_entries.iter().map(|(_, s)| *s))?;
+        let entries = StructArray::try_new(
+            schema::unknown_fields_entries(),
+            vec![Arc::new(keys) as ArrayRef, Arc::new(values) as ArrayRef],
+            None,
+        )?;
+        let entries_field = match &map_type {
+            DataType::Map(f, _) => f.clone(),
+            _ => Arc::new(Field::new("key_value", entries.data_type().clone(), false)),
+        };
+        let map = MapArray::try_new(
+            entries_field,
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            entries,
+            nulls.finish(),
+            false,
+        )?;
+        self.unknown_offsets.clear();
+        self.unknown_entries.clear();
+        Ok(Arc::new(map))
+    }
+}
+
+#[inline]
+fn parse_field(
+    bytes: &[u8],
+    null: bool,
+    max: u64,
+    column: usize,
+) -> Result<Option<i64>, LineError> {
+    if null {
+        return Ok(None);
+    }
+    match parse_uint(bytes, max) {
+        Ok(v) => Ok(Some(v as i64)),
+        Err(e) => Err(int_error(e, bytes, column, max)),
+    }
+}
+
+#[cold]
+fn int_error(e: IntError, bytes: &[u8], column: usize, max: u64) -> LineError {
+    let name = CATALOGUE[column].column;
+    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+    match e {
+        IntError::NotANumber => LineError {
+            kind: RejectKind::BadInteger,
+            column: Some(name.to_string()),
+            message: format!("`{shown}` in column {name} is not an integer or `-`"),
+        },
+        IntError::TooLarge => LineError {
+            kind: RejectKind::OutOfRange,
+            column: Some(name.to_string()),
+            message: format!("`{shown}` in column {name} is out of range (0..={max})"),
+        },
+    }
+}
+
+#[cold]
+fn utf8_error(column: &str) -> LineError {
+    LineError {
+        kind: RejectKind::InvalidUtf8,
+        column: Some(column.to_string()),
+        message: format!("column {column} is not valid UTF-8"),
+    }
+}
+
+/// One string array from spans of `buf` ([`NULL_SPAN`] = NULL), one copy per value.
+fn string_array(
+    buf: &[u8],
+    spans: impl Iterator<Item = Span> + Clone,
+) -> Result<StringArray, ArrowError> {
+    let mut total = 0usize;
+    let mut rows = 0usize;
+    for s in spans.clone() {
+        rows += 1;
+        if s != NULL_SPAN {
+            total += (s.end - s.start) as usize;
+        }
+    }
+    let mut values = Vec::with_capacity(total);
+    let mut offsets = Vec::with_capacity(rows + 1);
+    offsets.push(0i32);
+    let mut nulls = NullBufferBuilder::new(rows);
+    for s in spans {
+        if s == NULL_SPAN {
+            nulls.append_null();
+        } else {
+            values.extend_from_slice(s.of(buf));
+            nulls.append_non_null();
+        }
+        offsets.push(values.len() as i32);
+    }
+    let nulls: Option<NullBuffer> = nulls.finish();
+    StringArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
+        nulls,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::{split_fields, Lines};
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int32Type, Int64Type};
+
+    fn build(text: &str, format: &str) -> (RecordBatch, Vec<LineError>) {
+        let layout = Layout::parse_format(format).unwrap();
+        let mut b = BatchBuilder::new();
+        b.start_layout(&layout);
+        let mut fields = Vec::new();
+        let mut errors = Vec::new();
+        for line in Lines::new(text.as_bytes()) {
+            split_fields(line.text, line.offset, &mut fields);
+            if let Err(e) = b.append(text.as_bytes(), &fields, &layout, true) {
+                errors.push(e);
+            }
+        }
+        (b.finish(text.as_bytes()).unwrap(), errors)
+    }
+
+    #[test]
+    fn parse_uint_cases() {
+        assert_eq!(parse_uint(b"0", 10), Ok(0));
+        assert_eq!(parse_uint(b"65535", 65535), Ok(65535));
+        assert_eq!(parse_uint(b"65536", 65535), Err(IntError::TooLarge));
+        assert_eq!(
+            parse_uint(b"9223372036854775807", i64::MAX as u64),
+            Ok(i64::MAX as u64)
+        );
+        assert_eq!(
+            parse_uint(b"9223372036854775808", i64::MAX as u64),
+            Err(IntError::TooLarge)
+        );
+        assert_eq!(
+            parse_uint(b"99999999999999999999999", u64::MAX),
+            Err(IntError::TooLarge)
+        );
+        assert_eq!(
+            parse_uint(b"18446744073709551616", u64::MAX),
+            Err(IntError::TooLarge)
+        );
+        for junk in [&b""[..], b"-1", b"+1", b"1.5", b"12a", b"abc", b" 1", b"--"] {
+            assert_eq!(
+                parse_uint(junk, u64::MAX),
+                Err(IntError::NotANumber),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_format_values_and_nulls() {
+        let text = "2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n\
+                    2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA\n";
+        let (batch, errors) = build(text, "default");
+        assert!(errors.is_empty());
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.num_columns(), CATALOGUE.len() + 1);
+        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
+        let dstport = col("dstport");
+        let dstport = dstport.as_primitive::<Int32Type>();
+        assert_eq!(dstport.value(0), 22);
+        assert!(dstport.is_null(1));
+        let bytes = col("bytes");
+        assert_eq!(bytes.as_primitive::<Int64Type>().value(0), 4249);
+        assert_eq!(col("end").as_primitive::<Int64Type>().value(1), 1431280934);
+        let srcaddr = col("srcaddr");
+        assert_eq!(srcaddr.as_string::<i32>().value(0), "172.31.16.139");
+        assert!(srcaddr.is_null(1));
+        assert_eq!(col("log_status").as_string::<i32>().value(1), "NODATA");
+        assert_eq!(col("vpc_id").null_count(), 2, "absent columns are NULL");
+        assert_eq!(col("unknown_fields").null_count(), 2);
+    }
+
+    #[test]
+    fn rejects_leave_no_trace() {
+        let text = "2 a x 70000\n2 a x 1\n3 b\nx a x 5\n2 a x 1 extra\n";
+        let (batch, errors) = build(text, "version account-id interface-id dstport");
+        assert_eq!(batch.num_rows(), 1);
+        let kinds: Vec<_> = errors.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                RejectKind::OutOfRange,
+                RejectKind::TooFewFields,
+                RejectKind::BadInteger,
+                RejectKind::TooManyFields
+            ]
+        );
+        assert_eq!(errors[0].column.as_deref(), Some("dstport"));
+        assert_eq!(
+            batch
+                .column_by_name("account_id")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "a"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_with_its_column() {
+        let text = b"2 \xff\xfe\n2 ok\n";
+        let layout = Layout::parse_format("version account-id").unwrap();
+        let mut b = BatchBuilder::new();
+        b.start_layout(&layout);
+        let mut fields = Vec::new();
+        let mut kinds = Vec::new();
+        for line in Lines::new(text) {
+            split_fields(line.text, line.offset, &mut fields);
+            if let Err(e) = b.append(text, &fields, &layout, true) {
+                kinds.push((e.kind, e.column));
+            }
+        }
+        assert_eq!(
+            kinds,
+            [(RejectKind::InvalidUtf8, Some("account_id".to_string()))]
+        );
+        assert_eq!(b.finish(text).unwrap().num_rows(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_go_to_the_map() {
+        let text = "tgw-1 10.0.0.1 3\n- 10.0.0.2 -\n";
+        let (batch, errors) = build(text, "tgw-id srcaddr packets-lost-mtu-exceeded");
+        assert!(errors.is_empty());
+        let map = batch
+            .column_by_name("unknown_fields")
+            .unwrap()
+            .as_map()
+            .clone();
+        assert!(map.is_null(1), "all unknown values `-` → NULL map");
+        let row0 = map.value(0);
+        let keys = row0.column(0).as_string::<i32>();
+        let values = row0.column(1).as_string::<i32>();
+        assert_eq!(
+            keys.iter().flatten().collect::<Vec<_>>(),
+            ["tgw-id", "packets-lost-mtu-exceeded"]
+        );
+        assert_eq!(values.iter().flatten().collect::<Vec<_>>(), ["tgw-1", "3"]);
+    }
+
+    #[test]
+    fn builder_is_reusable_across_layouts() {
+        let mut b = BatchBuilder::new();
+        let a = Layout::parse_format("srcport").unwrap();
+        let c = Layout::parse_format("dstaddr").unwrap();
+        let mut f = Vec::new();
+        b.start_layout(&a);
+        split_fields(b"7", 0, &mut f);
+        b.append(b"7", &f, &a, false).unwrap();
+        let first = b.finish(b"7").unwrap();
+        assert_eq!(first.column(5).as_primitive::<Int32Type>().value(0), 7);
+        b.start_layout(&c);
+        b.append(b"x", &f, &c, false).unwrap();
+        let second = b.finish(b"x").unwrap();
+        assert_eq!(second.column(4).as_string::<i32>().value(0), "x");
+        assert_eq!(second.column(5).null_count(), 1);
+    }
+}

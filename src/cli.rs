@@ -1,0 +1,206 @@
+//! Command-line flags (clap derive) and their conversion into the library's validated configs.
+//!
+//! Nothing below this module sees raw flags: `into_config` resolves sizes, dates and field lists and
+//! reports a bad value with the flag's name.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use flowlake::config::{
+    parse_size, ConvertConfig, PartitionLayout, DEFAULT_BATCH_ROWS, DEFAULT_ROW_GROUP_ROWS,
+    DEFAULT_ZSTD_LEVEL,
+};
+use flowlake::discover::Day;
+use flowlake::generate::{GenFormat, GenerateConfig};
+use flowlake::layout::Layout;
+
+const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected or files could not be \
+read (see the summary and _flowlake/rejects/); 1 fatal error (nothing more was published); 2 usage error.";
+
+/// Turn AWS VPC Flow Logs into a Hive-partitioned, compacted Parquet lake.
+#[derive(Debug, Parser)]
+#[command(name = "flowlake", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert gzipped flow log text files into the Parquet lake.
+    #[command(after_help = EXIT_CODES)]
+    Convert(ConvertArgs),
+    /// Write realistic synthetic AWS flow log deliveries (for tests and benchmarks).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// AWS's Hive keys when every input names its account and region, else year=/month=/day=.
+    Auto,
+    /// aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=
+    Aws,
+    /// year=/month=/day=
+    Plain,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input folders or files: AWS's AWSLogs/ tree (plain or Hive-compatible), any YYYY/MM/DD or
+    /// year=/month=/day= tree, one day folder, or single files.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Lake root to write.
+    #[arg(long, short, value_name = "LAKE")]
+    pub out: PathBuf,
+    /// First day to convert (YYYY-MM-DD, inclusive); folders before it are not even listed.
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub from: Option<Day>,
+    /// Last day to convert (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub to: Option<Day>,
+    /// Field list of files without a header line: "version account-id ...", AWS's "${version} ..."
+    /// format string, or "default" (the v2 default format). A file's own header always wins.
+    #[arg(long, value_name = "FIELDS")]
+    pub fields: Option<String>,
+    /// Partition keys of the lake.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub partition_layout: LayoutArg,
+    /// Add an hour=HH partition key (from the HH folder or the AWS file name).
+    #[arg(long)]
+    pub hourly: bool,
+    /// Target size of each Parquet file (e.g. 64MiB, 256MiB, 1GiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub target_file_size: u64,
+    /// Maximum rows per Parquet row group.
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_ROW_GROUP_ROWS)]
+    pub row_group_rows: usize,
+    /// Rows per Arrow batch between parser and encoder.
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_BATCH_ROWS)]
+    pub batch_rows: usize,
+    /// ZSTD compression level (1-22).
+    #[arg(long, value_name = "LEVEL", default_value_t = DEFAULT_ZSTD_LEVEL)]
+    pub zstd_level: i32,
+    /// Worker threads (0 = one per core).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Compressed input parsed per pipeline step; bounds memory together with --max-file-size.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub read_ahead: u64,
+    /// Largest decompressed input file accepted (AWS caps deliveries at 75 MB).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Print the run's report as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_day(s: &str) -> Result<Day, String> {
+    s.parse()
+}
+
+impl ConvertArgs {
+    pub fn into_config(self) -> Result<ConvertConfig, String> {
+        let mut c = ConvertConfig::new(self.inputs, self.out);
+        c.from = self.from;
+        c.to = self.to;
+        c.fields = match self.fields {
+            Some(f) => Some(Layout::parse_format(&f).map_err(|e| format!("--fields: {e}"))?),
+            None => None,
+        };
+        c.partition_layout = match self.partition_layout {
+            LayoutArg::Auto => PartitionLayout::Auto,
+            LayoutArg::Aws => PartitionLayout::Aws,
+            LayoutArg::Plain => PartitionLayout::Plain,
+        };
+        c.hourly = self.hourly;
+        c.target_file_bytes = self.target_file_size;
+        c.row_group_rows = self.row_group_rows;
+        c.batch_rows = self.batch_rows;
+        c.zstd_level = self.zstd_level;
+        c.threads = self.threads;
+        c.read_ahead_bytes = self.read_ahead;
+        c.max_file_bytes = self.max_file_size;
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// The default format (version 2).
+    V2,
+    /// A custom format with all 29 fields of versions 2-5, in a non-default order.
+    V5,
+    /// One v2 and one v5 flow log per account, writing to the same folders.
+    Mixed,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Root folder; files go under <OUT>/AWSLogs/...
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed: the same seed and settings give byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE", value_parser = parse_day, default_value = "2024-01-15")]
+    pub start: Day,
+    /// Number of days.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// Files per flow log per day (AWS writes one about every 5 minutes: 288).
+    #[arg(long, default_value_t = 4)]
+    pub files_per_day: u32,
+    /// Records per file.
+    #[arg(long, default_value_t = 1000)]
+    pub lines_per_file: u64,
+    /// AWS accounts.
+    #[arg(long, default_value_t = 1)]
+    pub accounts: u32,
+    /// Network interfaces per account.
+    #[arg(long, default_value_t = 200)]
+    pub enis: u32,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "v2")]
+    pub format: FormatArg,
+    /// Use AWS's Hive-compatible key layout (aws-account-id=/.../year=/month=/day=).
+    #[arg(long)]
+    pub hive: bool,
+    /// Add the hour folder.
+    #[arg(long)]
+    pub hourly: bool,
+    /// Print counts as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl GenerateArgs {
+    pub fn into_config(self) -> Result<GenerateConfig, String> {
+        let mut c = GenerateConfig::new(self.out);
+        c.seed = self.seed;
+        c.start = (
+            self.start.year,
+            u32::from(self.start.month),
+            u32::from(self.start.day),
+        );
+        c.days = self.days;
+        c.files_per_day = self.files_per_day;
+        c.lines_per_file = self.lines_per_file;
+        c.accounts = self.accounts;
+        c.enis = self.enis;
+        c.format = match self.format {
+            FormatArg::V2 => GenFormat::V2,
+            FormatArg::V5 => GenFormat::V5,
+            FormatArg::Mixed => GenFormat::Mixed,
+        };
+        c.hive = self.hive;
+        c.hourly = self.hourly;
+        Ok(c)
+    }
+}

@@ -1,0 +1,190 @@
+//! The validated settings of a `convert` run, with every tuning default as a named constant.
+//!
+//! The CLI turns flags into a [`ConvertConfig`]; the library only ever sees this type.
+
+use std::path::PathBuf;
+
+use crate::discover::Day;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+
+/// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
+/// enough to split work across them.
+pub const DEFAULT_TARGET_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Upper bound on rows per Parquet row group (scan engines parallelise by row group).
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// Rows per Arrow batch handed from the parser to the encoder.
+pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
+/// ZSTD level of the Parquet pages.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// Compressed input parsed per pipeline step; with the file buffers, bounds the memory of a run.
+pub const DEFAULT_READ_AHEAD_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest decompressed file accepted (AWS caps delivered files at 75 MB); bigger files are failed.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Hard limit of `max_file_bytes`: offsets into a file buffer are `u32`, string offsets `i32`.
+pub const MAX_FILE_BYTES_LIMIT: u64 = i32::MAX as u64;
+
+/// Which Hive keys the partitions get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartitionLayout {
+    /// AWS's keys when every input names its account and region, plain otherwise.
+    #[default]
+    Auto,
+    /// `aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=`.
+    Aws,
+    /// `year=/month=/day=`.
+    Plain,
+}
+
+/// Settings of a `convert` run.
+#[derive(Debug, Clone)]
+pub struct ConvertConfig {
+    /// Input roots (folders or files).
+    pub inputs: Vec<PathBuf>,
+    /// Lake root.
+    pub out: PathBuf,
+    /// First day to convert (inclusive).
+    pub from: Option<Day>,
+    /// Last day to convert (inclusive).
+    pub to: Option<Day>,
+    /// Field list for files without a header line.
+    pub fields: Option<Layout>,
+    pub partition_layout: PartitionLayout,
+    /// Add an `hour=` partition key.
+    pub hourly: bool,
+    pub target_file_bytes: u64,
+    pub row_group_rows: usize,
+    pub batch_rows: usize,
+    pub zstd_level: i32,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+    pub read_ahead_bytes: u64,
+    pub max_file_bytes: u64,
+}
+
+impl ConvertConfig {
+    /// A configuration with every default.
+    pub fn new(inputs: Vec<PathBuf>, out: PathBuf) -> Self {
+        ConvertConfig {
+            inputs,
+            out,
+            from: None,
+            to: None,
+            fields: None,
+            partition_layout: PartitionLayout::Auto,
+            hourly: false,
+            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            batch_rows: DEFAULT_BATCH_ROWS,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
+            threads: 0,
+            read_ahead_bytes: DEFAULT_READ_AHEAD_BYTES,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+
+    /// Checks the settings against each other; the error names the offending setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.inputs.is_empty() {
+            return bad("no input given".into());
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from > to {
+                return bad(format!("--from {from} is after --to {to}"));
+            }
+        }
+        if self.target_file_bytes < 1024 {
+            return bad("--target-file-size must be at least 1KiB".into());
+        }
+        if self.row_group_rows == 0 || self.batch_rows == 0 {
+            return bad("--row-group-rows and --batch-rows must be positive".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return bad(format!(
+                "--zstd-level {} is outside 1..=22",
+                self.zstd_level
+            ));
+        }
+        if self.max_file_bytes == 0 || self.max_file_bytes > MAX_FILE_BYTES_LIMIT {
+            return bad(format!(
+                "--max-file-size must be between 1 byte and {MAX_FILE_BYTES_LIMIT} bytes"
+            ));
+        }
+        for input in &self.inputs {
+            if input.starts_with(&self.out) && input != &self.out {
+                return bad(format!(
+                    "input {} is inside the output lake",
+                    input.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a size such as `256MiB`, `64KiB`, `1GiB`, `500MB`, `1048576` (bytes).
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (examples: 64KiB, 256MiB, 1GiB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{text}` (use KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let bytes = number * scale as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("size `{text}` is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("256MiB"), Ok(268_435_456));
+        assert_eq!(parse_size("1GiB"), Ok(1_073_741_824));
+        assert_eq!(parse_size("1.5GiB"), Ok(1_610_612_736));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let mut c = ConvertConfig::new(vec!["in".into()], "out".into());
+        assert!(c.validate().is_ok());
+        c.zstd_level = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--zstd-level"));
+        c.zstd_level = 3;
+        c.from = Day::new(2024, 2, 1);
+        c.to = Day::new(2024, 1, 1);
+        assert!(c.validate().unwrap_err().to_string().contains("--from"));
+    }
+}

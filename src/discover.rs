@@ -1,0 +1,437 @@
+//! Finds the flow log files under the input roots and the partition each one belongs to.
+//!
+//! Understands AWS's S3 layouts at any depth, from the bucket copy down to one day folder:
+//! `AWSLogs/<account>/vpcflowlogs/<region>/YYYY/MM/DD/[HH/]`, the Hive-compatible
+//! `aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=/[hour=/]`, and any tree whose
+//! folders end in `YYYY/MM/DD` or `year=YYYY/month=MM/day=DD`. When the path has no date (or no
+//! account/region, or no hour), the AWS file name (`<account>_vpcflowlogs_<region>_<id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz`)
+//! supplies it. `--from`/`--to` prune folders during the walk, so no file outside the range is listed,
+//! let alone opened. Nothing here reads a file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::config::PartitionLayout;
+use crate::date;
+use crate::error::Result;
+use crate::storage::{Entry, Source};
+
+/// A calendar day (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Day {
+    /// A valid day, or `None`.
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Day> {
+        date::is_valid_date(year, month, day).then_some(Day {
+            year,
+            month: month as u8,
+            day: day as u8,
+        })
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl FromStr for Day {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Day, String> {
+        date::parse_date(s)
+            .and_then(|(y, m, d)| Day::new(y, m, d))
+            .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+    }
+}
+
+/// The output partition of an input file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub day: Day,
+    pub hour: Option<u8>,
+}
+
+impl PartitionKey {
+    /// The partition's folder, relative to the lake root, in the given layout (`Auto` is resolved by
+    /// the caller; here it means `Aws` when account and region are known).
+    pub fn path(&self, layout: PartitionLayout) -> String {
+        let mut p = String::new();
+        if layout != PartitionLayout::Plain {
+            if let (Some(account), Some(region)) = (&self.account, &self.region) {
+                p.push_str(&format!(
+                    "aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/"
+                ));
+            }
+        }
+        p.push_str(&format!(
+            "year={:04}/month={:02}/day={:02}",
+            self.day.year, self.day.month, self.day.day
+        ));
+        if let Some(h) = self.hour {
+            p.push_str(&format!("/hour={h:02}"));
+        }
+        p
+    }
+}
+
+/// How a file's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Plain,
+}
+
+/// One flow log file to convert.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: Option<i64>,
+    pub compression: Compression,
+    pub key: PartitionKey,
+}
+
+/// A listed file that will not be converted, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The result of the walk.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Files to convert, sorted by partition, then path.
+    pub files: Vec<InputFile>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Lists every root through `source` and classifies what it finds.
+pub fn discover(
+    source: &dyn Source,
+    roots: &[PathBuf],
+    from: Option<Day>,
+    to: Option<Day>,
+    hourly: bool,
+) -> Result<Discovery> {
+    let mut out = Discovery::default();
+    let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to);
+    for root in roots {
+        for entry in source.list(root, &keep_dir)? {
+            classify_entry(entry, from, to, hourly, &mut out);
+        }
+    }
+    out.files
+        .sort_by(|a, b| (&a.key, &a.path).cmp(&(&b.key, &b.path)));
+    out.files.dedup_by(|a, b| a.path == b.path);
+    Ok(out)
+}
+
+fn classify_entry(
+    entry: Entry,
+    from: Option<Day>,
+    to: Option<Day>,
+    hourly: bool,
+    out: &mut Discovery,
+) {
+    let name = entry
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let skip = |out: &mut Discovery, reason: &str| {
+        out.skipped.push(Skipped {
+            path: entry.path.clone(),
+            reason: reason.to_string(),
+        })
+    };
+    let compression = if name.ends_with(".gz") {
+        Compression::Gzip
+    } else if name.ends_with(".log") || name.ends_with(".txt") {
+        Compression::Plain
+    } else if name.ends_with(".parquet") {
+        return skip(
+            out,
+            "Parquet file among text logs (use `flowlake compact` for Parquet)",
+        );
+    } else {
+        return skip(out, "not a flow log file (.log.gz, .gz, .log, .txt)");
+    };
+    let dirs = entry.path.parent().map(components).unwrap_or_default();
+    let from_path = path_info(&dirs);
+    let from_name = name_info(&name);
+    let Some(day) = from_path.day.or(from_name.day) else {
+        return skip(
+            out,
+            "no date in the path (YYYY/MM/DD or year=/month=/day=) or the AWS file name",
+        );
+    };
+    if from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t) {
+        return; // outside the requested range: not ours to report
+    }
+    let hour = if hourly {
+        match from_path.hour.or(from_name.hour) {
+            Some(h) => Some(h),
+            None => {
+                return skip(
+                    out,
+                    "--hourly: no hour in the path (HH or hour=HH) or the AWS file name",
+                )
+            }
+        }
+    } else {
+        None
+    };
+    out.files.push(InputFile {
+        path: entry.path,
+        size: entry.size,
+        mtime: entry.mtime,
+        compression,
+        key: PartitionKey {
+            account: from_path.account.or(from_name.account),
+            region: from_path.region.or(from_name.region),
+            day,
+            hour,
+        },
+    });
+}
+
+fn components(path: &Path) -> Vec<String> {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What a path or file name says about partitioning.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Info {
+    account: Option<String>,
+    region: Option<String>,
+    day: Option<Day>,
+    hour: Option<u8>,
+}
+
+fn digits(s: &str, n: usize) -> Option<u32> {
+    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn hive_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    s.strip_prefix(key)?.strip_prefix('=')
+}
+
+/// Year, month and day of one folder name, in plain (`2024`, `01`) or Hive (`year=2024`) form.
+fn year_of(s: &str) -> Option<i32> {
+    digits(hive_value(s, "year").unwrap_or(s), 4).map(|y| y as i32)
+}
+fn month_of(s: &str) -> Option<u32> {
+    digits(hive_value(s, "month").unwrap_or(s), 2).filter(|m| (1..=12).contains(m))
+}
+fn day_of(s: &str) -> Option<u32> {
+    digits(hive_value(s, "day").unwrap_or(s), 2).filter(|d| (1..=31).contains(d))
+}
+fn hour_of(s: &str) -> Option<u8> {
+    digits(hive_value(s, "hour").unwrap_or(s), 2)
+        .filter(|h| *h < 24)
+        .map(|h| h as u8)
+}
+
+/// Reads the deepest `YYYY/MM/DD[/HH]` (plain or Hive) and the account/region from folder names.
+fn path_info(dirs: &[String]) -> Info {
+    let mut info = Info::default();
+    for i in (0..dirs.len().saturating_sub(2)).rev() {
+        let (Some(y), Some(m), Some(d)) = (
+            year_of(&dirs[i]),
+            month_of(&dirs[i + 1]),
+            day_of(&dirs[i + 2]),
+        ) else {
+            continue;
+        };
+        let Some(day) = Day::new(y, m, d) else {
+            continue;
+        };
+        info.day = Some(day);
+        info.hour = dirs.get(i + 3).and_then(|h| hour_of(h));
+        break;
+    }
+    for (i, dir) in dirs.iter().enumerate() {
+        if let Some(a) = hive_value(dir, "aws-account-id") {
+            info.account = Some(a.to_string());
+        } else if let Some(r) = hive_value(dir, "aws-region") {
+            info.region = Some(r.to_string());
+        } else if dir == "vpcflowlogs" && i >= 1 && i + 1 < dirs.len() {
+            info.account = Some(dirs[i - 1].clone());
+            info.region = Some(dirs[i + 1].clone());
+        }
+    }
+    info
+}
+
+/// Reads account, region, day and hour from an AWS file name
+/// (`123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz`).
+fn name_info(name: &str) -> Info {
+    let mut info = Info::default();
+    let parts: Vec<&str> = name.split('_').collect();
+    if parts.len() >= 5 && parts[1] == "vpcflowlogs" {
+        info.account = Some(parts[0].to_string());
+        info.region = Some(parts[2].to_string());
+    }
+    for p in &parts {
+        let b = p.as_bytes();
+        if b.len() == 14 && b[8] == b'T' && b[13] == b'Z' {
+            let (Some(y), Some(m), Some(d), Some(h)) = (
+                digits(&p[0..4], 4),
+                digits(&p[4..6], 2),
+                digits(&p[6..8], 2),
+                digits(&p[9..11], 2),
+            ) else {
+                continue;
+            };
+            if let Some(day) = Day::new(y as i32, m, d) {
+                if h < 24 {
+                    info.day = Some(day);
+                    info.hour = Some(h as u8);
+                }
+            }
+        }
+    }
+    info
+}
+
+fn last_day_of_month(y: i32, m: u32) -> Option<Day> {
+    (28..=31).rev().find_map(|d| Day::new(y, m, d))
+}
+
+/// False when a folder's trailing date components put it wholly outside `[from, to]`.
+pub fn dir_in_range(dirs: &[String], from: Option<Day>, to: Option<Day>) -> bool {
+    if from.is_none() && to.is_none() {
+        return true;
+    }
+    let n = dirs.len();
+    let at = |k: usize| (n >= k).then(|| dirs[n - k].as_str());
+    // (first day, last day) covered by the folder, judged from its last one to three names.
+    let span = if let (Some(y), Some(m), Some(d)) = (
+        at(3).and_then(year_of),
+        at(2).and_then(month_of),
+        at(1).and_then(day_of),
+    ) {
+        Day::new(y, m, d).map(|day| (day, day))
+    } else if let (Some(y), Some(m)) = (at(2).and_then(year_of), at(1).and_then(month_of)) {
+        Some((Day::new(y, m, 1), last_day_of_month(y, m))).and_then(|(a, b)| Some((a?, b?)))
+    } else if let Some(y) = at(1).and_then(year_of) {
+        Some((Day::new(y, 1, 1), Day::new(y, 12, 31))).and_then(|(a, b)| Some((a?, b?)))
+    } else {
+        None
+    };
+    match span {
+        Some((first, last)) => !(from.is_some_and(|f| last < f) || to.is_some_and(|t| first > t)),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(p: &str) -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+    fn day(s: &str) -> Day {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn aws_plain_layout() {
+        let i = path_info(&dirs(
+            "/data/bucket/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02",
+        ));
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("us-east-1"));
+        assert_eq!(i.day, Some(day("2024-01-02")));
+        assert_eq!(i.hour, None);
+        let h = path_info(&dirs("/AWSLogs/1/vpcflowlogs/eu-west-1/2024/01/02/17"));
+        assert_eq!(h.hour, Some(17));
+    }
+
+    #[test]
+    fn aws_hive_layout() {
+        let i = path_info(&dirs(
+            "/x/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2023/month=12/day=31/hour=23",
+        ));
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(i.day, Some(day("2023-12-31")));
+        assert_eq!(i.hour, Some(23));
+    }
+
+    #[test]
+    fn plain_trees_and_bad_dates() {
+        assert_eq!(
+            path_info(&dirs("/logs/2024/02/29")).day,
+            Some(day("2024-02-29"))
+        );
+        assert_eq!(path_info(&dirs("/logs/2023/02/29")).day, None);
+        assert_eq!(path_info(&dirs("/logs/year=2024/month=3/day=01")).day, None);
+        assert_eq!(path_info(&dirs("/logs/2024/01")).day, None);
+        let i = path_info(&dirs("/logs/2024/01/05"));
+        assert_eq!((i.account, i.region), (None, None));
+    }
+
+    #[test]
+    fn aws_file_name() {
+        let i = name_info(
+            "123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz",
+        );
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("us-east-1"));
+        assert_eq!(i.day, Some(day("2018-06-20")));
+        assert_eq!(i.hour, Some(16));
+        assert_eq!(name_info("flows.log.gz"), Info::default());
+    }
+
+    #[test]
+    fn partition_paths() {
+        let mut k = PartitionKey {
+            account: Some("123".into()),
+            region: Some("us-east-1".into()),
+            day: day("2024-01-02"),
+            hour: None,
+        };
+        assert_eq!(
+            k.path(PartitionLayout::Aws),
+            "aws-account-id=123/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=01/day=02"
+        );
+        assert_eq!(k.path(PartitionLayout::Plain), "year=2024/month=01/day=02");
+        k.hour = Some(7);
+        assert!(k.path(PartitionLayout::Plain).ends_with("day=02/hour=07"));
+    }
+
+    #[test]
+    fn range_pruning() {
+        let (f, t) = (Some(day("2024-01-10")), Some(day("2024-02-05")));
+        assert!(dir_in_range(&dirs("/a/AWSLogs/1/vpcflowlogs/r"), f, t));
+        assert!(dir_in_range(&dirs("/a/2024"), f, t));
+        assert!(!dir_in_range(&dirs("/a/2023"), f, t));
+        assert!(!dir_in_range(&dirs("/a/2024/03"), f, t));
+        assert!(dir_in_range(&dirs("/a/year=2024/month=02"), f, t));
+        assert!(!dir_in_range(&dirs("/a/2024/01/09"), f, t));
+        assert!(dir_in_range(&dirs("/a/2024/01/10"), f, t));
+        assert!(!dir_in_range(&dirs("/a/year=2024/month=02/day=06"), f, t));
+        assert!(dir_in_range(&dirs("/a/2024/01/10/23"), f, t));
+        assert!(dir_in_range(&dirs("/a/2023"), None, None));
+    }
+}

@@ -1,0 +1,57 @@
+//! The library's error type: what stops a run (as opposed to a bad line or a bad file, which are
+//! recorded in the [`Report`](crate::report::Report) and do not stop anything).
+
+use std::path::PathBuf;
+
+/// A fatal error: the run cannot go on (bad configuration, unusable output, I/O failure on the lake).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is invalid; the message says which and why.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An input root does not exist or cannot be read.
+    #[error("input {path}: {source}")]
+    Input {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the lake failed (disk full, permission denied, ...).
+    #[error("output {path}: {source}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Parquet encoder failed.
+    #[error("writing Parquet {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building Arrow arrays failed (an internal invariant was broken).
+    #[error("building Arrow data: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The accounting check failed: lines read != rows written + rejected.
+    #[error("accounting mismatch for {what}: {lines} lines read but {rows} rows written + {rejected} rejected")]
+    Accounting {
+        what: String,
+        lines: u64,
+        rows: u64,
+        rejected: u64,
+    },
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn output(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Output {
+            path: path.into(),
+            source,
+        }
+    }
+}

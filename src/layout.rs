@@ -1,0 +1,243 @@
+//! A file's header line → [`Layout`]: which lake column each input field goes to.
+//!
+//! Every S3 text delivery starts with a header naming its fields in format order (`version account-id
+//! ...`); formats differ between flow logs sharing a bucket, and a custom format may omit `version`, so
+//! the layout is taken per file. Headerless input (CloudWatch exports, Firehose) gets its layout from the
+//! user's `--fields`. A field the catalogue does not know becomes an [`Slot::Unknown`] and its values are
+//! kept in the `unknown_fields` map column.
+
+use crate::schema::{self, CATALOGUE};
+use crate::tokenize::Span;
+
+/// Where one input field goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A catalogue field: its index in [`CATALOGUE`] (= its column index in the lake schema).
+    Known(usize),
+    /// An unknown field: its index in [`Layout::unknown`].
+    Unknown(usize),
+}
+
+/// The field order of one flow log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// One slot per input field, in input order.
+    pub slots: Vec<Slot>,
+    /// Names of the unknown fields, in input order.
+    pub unknown: Vec<String>,
+}
+
+/// Why a header or field list cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error("the field list is empty")]
+    Empty,
+    #[error("field `{0}` appears twice in the field list")]
+    Duplicate(String),
+    #[error("`{0}` is not a field name (names are lowercase letters, digits and '-')")]
+    BadName(String),
+}
+
+impl Layout {
+    /// Builds a layout from field names (header tokens).
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Layout, LayoutError> {
+        let mut slots = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        let mut seen_known = vec![false; CATALOGUE.len()];
+        for name in names {
+            if !is_name(name) {
+                return Err(LayoutError::BadName(
+                    String::from_utf8_lossy(name).into_owned(),
+                ));
+            }
+            // is_name guarantees ASCII.
+            let text = String::from_utf8_lossy(name).into_owned();
+            match schema::lookup(name) {
+                Some(i) if seen_known[i] => return Err(LayoutError::Duplicate(text)),
+                Some(i) => {
+                    seen_known[i] = true;
+                    slots.push(Slot::Known(i));
+                }
+                None if unknown.contains(&text) => return Err(LayoutError::Duplicate(text)),
+                None => {
+                    slots.push(Slot::Unknown(unknown.len()));
+                    unknown.push(text);
+                }
+            }
+        }
+        if slots.is_empty() {
+            return Err(LayoutError::Empty);
+        }
+        Ok(Layout { slots, unknown })
+    }
+
+    /// Parses a user-given field list: `default`, `version account-id ...`, or AWS's
+    /// `${version} ${account-id} ...` format string.
+    pub fn parse_format(format: &str) -> Result<Layout, LayoutError> {
+        let format = format.trim();
+        let format = if format == "default" {
+            schema::DEFAULT_FORMAT
+        } else {
+            format
+        };
+        let names: Vec<&[u8]> = format
+            .split_whitespace()
+            .map(|t| {
+                t.strip_prefix("${")
+                    .and_then(|t| t.strip_suffix('}'))
+                    .unwrap_or(t)
+                    .as_bytes()
+            })
+            .collect();
+        Layout::from_names(names)
+    }
+
+    /// Builds a layout from a header line's fields.
+    pub fn from_header(buf: &[u8], fields: &[Span]) -> Result<Layout, LayoutError> {
+        Layout::from_names(fields.iter().map(|s| s.of(buf)))
+    }
+
+    /// Number of fields a record of this layout has.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Always false: a layout has at least one field.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The flow log version the format implies (the highest version among its known fields).
+    pub fn implied_version(&self) -> u8 {
+        self.slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Known(i) => Some(CATALOGUE[*i].version),
+                Slot::Unknown(_) => None,
+            })
+            .max()
+            .unwrap_or(2)
+    }
+}
+
+/// True if `token` looks like a field name: `[a-z][a-z0-9-]*`.
+fn is_name(token: &[u8]) -> bool {
+    matches!(token.first(), Some(b'a'..=b'z'))
+        && token
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// True if a line's fields read as a header: every token is name-shaped and at least one is a known
+/// field name. Data values never qualify: records carry digits, `-`, dots or upper case in their known
+/// fields, and an all-lowercase record (`vpc-0abc subnet-0def`) names no known field.
+pub fn looks_like_header(buf: &[u8], fields: &[Span]) -> bool {
+    !fields.is_empty()
+        && fields.iter().all(|s| is_name(s.of(buf)))
+        && fields.iter().any(|s| schema::lookup(s.of(buf)).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::split_fields;
+
+    fn spans(line: &[u8]) -> Vec<Span> {
+        let mut v = Vec::new();
+        split_fields(line, 0, &mut v);
+        v
+    }
+
+    #[test]
+    fn default_header_maps_to_first_fourteen_columns() {
+        let line = schema::DEFAULT_FORMAT.as_bytes();
+        let layout = Layout::from_header(line, &spans(line)).unwrap();
+        assert_eq!(layout.len(), 14);
+        assert_eq!(
+            layout.slots,
+            (0..14).map(Slot::Known).collect::<Vec<_>>(),
+            "default order = catalogue order"
+        );
+        assert_eq!(layout.implied_version(), 2);
+    }
+
+    #[test]
+    fn custom_order_and_unknown_fields() {
+        let line = b"srcaddr tgw-id version packets-lost-mtu-exceeded";
+        let layout = Layout::from_header(line, &spans(line)).unwrap();
+        assert_eq!(
+            layout.slots,
+            [
+                Slot::Known(3),
+                Slot::Unknown(0),
+                Slot::Known(0),
+                Slot::Unknown(1)
+            ]
+        );
+        assert_eq!(layout.unknown, ["tgw-id", "packets-lost-mtu-exceeded"]);
+    }
+
+    #[test]
+    fn format_strings_and_default_alias() {
+        let a = Layout::parse_format("${version} ${interface-id} ${srcaddr}").unwrap();
+        let b = Layout::parse_format("version interface-id srcaddr").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(Layout::parse_format("default").unwrap().len(), 14);
+        assert_eq!(
+            Layout::parse_format("${ecs-task-id} ${reject-reason}")
+                .unwrap()
+                .implied_version(),
+            8
+        );
+    }
+
+    #[test]
+    fn bad_field_lists_are_errors() {
+        assert_eq!(Layout::parse_format("  "), Err(LayoutError::Empty));
+        assert_eq!(
+            Layout::parse_format("srcaddr srcaddr"),
+            Err(LayoutError::Duplicate("srcaddr".into()))
+        );
+        assert_eq!(
+            Layout::parse_format("x-y x-y"),
+            Err(LayoutError::Duplicate("x-y".into()))
+        );
+        assert!(matches!(
+            Layout::parse_format("Version"),
+            Err(LayoutError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn header_detection() {
+        let yes: &[&[u8]] = &[
+            b"version account-id interface-id",
+            b"instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr",
+            b"tgw-id srcaddr",
+        ];
+        for l in yes {
+            assert!(
+                looks_like_header(l, &spans(l)),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+        let no: &[&[u8]] = &[
+            b"2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA",
+            b"- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5",
+            b"vpc-0abc subnet-0def",
+            b"ingress egress",
+            b"Phony unsupported log format.",
+            b"",
+        ];
+        for l in no {
+            assert!(
+                !looks_like_header(l, &spans(l)),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! flowlake turns AWS VPC Flow Logs, as AWS delivers them (gzipped space-separated text under
+//! `YYYY/MM/DD/` folders), into a Hive-partitioned, compacted Parquet lake that Athena, Trino, Spark
+//! and DuckDB query directly.
+//!
+//! The pipeline is one straight line, one module per step:
+//!
+//! ```text
+//! discover -> read -> layout -> tokenize -> batch -> write -> publish
+//! (folders)   (gzip)  (header)  (spans)     (Arrow)  (Parquet) (rename into the partition)
+//! ```
+//!
+//! [`convert`] runs it for a [`ConvertConfig`] and returns a [`Report`] in which
+//! `lines_read == rows_written + rejected`. Every lake file has the same schema
+//! ([`schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order.
+//! [`generate`] writes realistic synthetic AWS deliveries for tests and benchmarks.
+
+pub mod batch;
+pub mod config;
+pub mod date;
+pub mod discover;
+pub mod error;
+pub mod generate;
+pub mod layout;
+pub mod parse;
+pub mod pipeline;
+pub mod read;
+pub mod rejects;
+pub mod report;
+pub mod schema;
+pub mod storage;
+pub mod tokenize;
+pub mod write;
+
+pub use config::{ConvertConfig, PartitionLayout};
+pub use error::{Error, Result};
+pub use pipeline::{convert, NoProgress, Progress};
+pub use report::Report;

@@ -1,0 +1,89 @@
+//! The `flowlake` command: parse flags, run the library, print the report, map it to an exit code.
+
+mod cli;
+mod progress;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit code: the run completed, but some lines were rejected or some files could not be read.
+pub const EXIT_WITH_REJECTS: u8 = 3;
+/// Exit code: a fatal error (I/O on the lake, invalid settings, ...).
+pub const EXIT_FATAL: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("flowlake: error: {err:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Convert(args) => {
+            let json = args.json;
+            let quiet = args.quiet;
+            let config = args.into_config()?;
+            let bar = progress::Bar::new(quiet);
+            let report = flowlake::convert(&config, &bar)?;
+            if json {
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
+            }
+            if !quiet {
+                eprintln!("{}", report.summary_line());
+                for f in report.failed.iter().take(20) {
+                    eprintln!(
+                        "  failed: {} ({:?}): {}",
+                        f.path.display(),
+                        f.kind,
+                        f.message
+                    );
+                }
+                if let Some(path) = &report.rejects_file {
+                    eprintln!(
+                        "  {} rejected lines listed in {}",
+                        report.rejected,
+                        path.display()
+                    );
+                }
+            }
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_WITH_REJECTS)
+            })
+        }
+        Command::Generate(args) => {
+            let json = args.json;
+            let config = args.into_config()?;
+            let report = flowlake::generate::generate(&config)?;
+            let line = format!(
+                "generated {} files, {} lines, {} bytes of text, {} bytes gzipped under {}",
+                report.files,
+                report.lines,
+                report.text_bytes,
+                report.gzip_bytes,
+                config.out.display()
+            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"files": report.files, "lines": report.lines,
+                        "text_bytes": report.text_bytes, "gzip_bytes": report.gzip_bytes})
+                );
+            }
+            eprintln!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

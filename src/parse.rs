@@ -1,0 +1,168 @@
+//! One input file → Arrow batches, with an account of every line.
+//!
+//! [`FileParser`] is one worker's reusable state (file buffer, field spans, batch builder). For each
+//! file it reads the whole decompressed text ([`read`](crate::read)), walks its lines, takes the layout
+//! from the header (or from `--fields` for headerless files), and appends records to the builder.
+//! Blank lines and a repeated header are skipped and counted; a different header mid-file (two files
+//! concatenated) switches the layout. Every other line is a record: it becomes a row or a reject, so a
+//! file's `lines == rows + rejected` by construction, and that is checked again before publishing.
+
+use std::path::PathBuf;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::batch::{BatchBuilder, LineError, RejectKind};
+use crate::discover::InputFile;
+use crate::error::Result;
+use crate::layout::{looks_like_header, Layout};
+use crate::read::{read_file, ReadError};
+use crate::rejects::{Reject, RejectLog};
+use crate::storage::Source;
+use crate::tokenize::{split_fields, Lines, Span};
+
+/// Settings the parser needs.
+#[derive(Debug, Clone)]
+pub struct ParseSettings {
+    /// Layout for files whose first line is not a header.
+    pub fields: Option<Layout>,
+    pub batch_rows: usize,
+    pub max_file_bytes: u64,
+}
+
+/// What became of one file.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    /// Compressed (on-disk) size.
+    pub input_bytes: u64,
+    /// Decompressed size.
+    pub text_bytes: u64,
+    /// Record lines (every line that is neither blank nor a header).
+    pub lines: u64,
+    pub rows: u64,
+    pub rejected: u64,
+    pub headers: u64,
+    pub blank_lines: u64,
+    /// Header fields the catalogue does not know.
+    pub unknown_fields: Vec<String>,
+    /// Things worth telling the user that are not errors (empty file, header-only file, ...).
+    pub warnings: Vec<String>,
+    /// Set when the file could not be read; then it contributes no rows and no lines.
+    pub error: Option<ReadError>,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// One worker's reusable parsing state.
+#[derive(Default)]
+pub struct FileParser {
+    buf: Vec<u8>,
+    spans: Vec<Span>,
+    builder: BatchBuilder,
+}
+
+impl FileParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads and parses one file. Rejected lines go to `rejects`; an unreadable file is reported in
+    /// the outcome's `error`, never as an `Err` (which means the run itself cannot go on).
+    pub fn parse(
+        &mut self,
+        source: &dyn Source,
+        file: &InputFile,
+        settings: &ParseSettings,
+        rejects: &RejectLog,
+    ) -> Result<FileOutcome> {
+        let mut out = FileOutcome {
+            path: file.path.clone(),
+            input_bytes: file.size,
+            ..FileOutcome::default()
+        };
+        if let Err(e) = read_file(source, file, &mut self.buf, settings.max_file_bytes) {
+            out.error = Some(e);
+            return Ok(out);
+        }
+        out.text_bytes = self.buf.len() as u64;
+        let buf = self.buf.as_slice();
+        let check_utf8 = std::str::from_utf8(buf).is_err();
+        let builder = &mut self.builder;
+        let spans = &mut self.spans;
+        let mut layout: Option<Layout> = None;
+        let mut first = true;
+        for line in Lines::new(buf) {
+            if line.is_blank() {
+                out.blank_lines += 1;
+                continue;
+            }
+            split_fields(line.text, line.offset, spans);
+            if looks_like_header(buf, spans) {
+                out.headers += 1;
+                first = false;
+                match Layout::from_header(buf, spans) {
+                    Ok(new) if layout.as_ref() == Some(&new) => {}
+                    Ok(new) => {
+                        if !builder.is_empty() {
+                            out.batches.push(builder.finish(buf)?);
+                        }
+                        builder.start_layout(&new);
+                        for name in &new.unknown {
+                            if !out.unknown_fields.contains(name) {
+                                out.unknown_fields.push(name.clone());
+                            }
+                        }
+                        layout = Some(new);
+                    }
+                    Err(e) => {
+                        if !builder.is_empty() {
+                            out.batches.push(builder.finish(buf)?);
+                        }
+                        out.warnings.push(format!(
+                            "line {}: unusable header ({e}); its records are rejected",
+                            line.number
+                        ));
+                        layout = None;
+                    }
+                }
+                continue;
+            }
+            if first {
+                first = false;
+                if let Some(fields) = &settings.fields {
+                    builder.start_layout(fields);
+                    layout = Some(fields.clone());
+                }
+            }
+            out.lines += 1;
+            let result = match &layout {
+                Some(l) => builder.append(buf, spans, l, check_utf8),
+                None => Err(LineError {
+                    kind: RejectKind::NoLayout,
+                    column: None,
+                    message: "no header line before this record and no --fields given".into(),
+                }),
+            };
+            match result {
+                Ok(()) => {
+                    out.rows += 1;
+                    if builder.len() >= settings.batch_rows {
+                        out.batches.push(builder.finish(buf)?);
+                    }
+                }
+                Err(e) => {
+                    out.rejected += 1;
+                    rejects.record(&Reject::new(&file.path, &line, e))?;
+                }
+            }
+        }
+        if !builder.is_empty() {
+            out.batches.push(builder.finish(buf)?);
+        }
+        if buf.is_empty() {
+            out.warnings.push("file is empty".into());
+        } else if out.lines == 0 && out.headers > 0 {
+            out.warnings.push("file has a header but no records".into());
+        }
+        Ok(out)
+    }
+}

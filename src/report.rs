@@ -1,0 +1,247 @@
+//! What a run did: counts, per-partition and per-file detail, failures, and the accounting check.
+//!
+//! The library never prints; it returns a [`Report`] and the binary renders it as one summary line or
+//! as JSON. The invariant the report carries is the one a nightly job is judged by:
+//! `lines_read == rows_written + rejected`, for every file and for the run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::discover::Skipped;
+use crate::error::{Error, Result};
+use crate::parse::FileOutcome;
+use crate::read::ReadErrorKind;
+use crate::write::WrittenFile;
+
+/// A file that could not be read; none of its rows were published.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailedFile {
+    pub path: PathBuf,
+    pub kind: ReadErrorKind,
+    pub message: String,
+}
+
+/// A note about a file that is not an error.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warning {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Per-file detail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub partition: String,
+    pub input_bytes: u64,
+    pub lines: u64,
+    pub rows: u64,
+    pub rejected: u64,
+}
+
+/// Per-partition detail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartitionReport {
+    pub path: String,
+    pub input_files: u64,
+    pub rows: u64,
+    pub files: Vec<WrittenFile>,
+}
+
+/// The outcome of a `convert` run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    /// Input files read and parsed.
+    pub files: u64,
+    /// Input files that could not be read (see `failed`).
+    pub files_failed: u64,
+    /// Listed files that are not flow logs or have no partition date (see `skipped`).
+    pub files_skipped: u64,
+    /// Record lines read (blank lines and headers are not records).
+    pub lines_read: u64,
+    pub rows_written: u64,
+    pub rejected: u64,
+    pub header_lines: u64,
+    pub blank_lines: u64,
+    pub partitions: u64,
+    pub output_files: u64,
+    pub output_bytes: u64,
+    /// Compressed bytes of the files read.
+    pub input_bytes: u64,
+    /// Decompressed bytes of the files read.
+    pub text_bytes: u64,
+    pub seconds: f64,
+    /// Header fields the catalogue does not know → number of files that had them (kept in `unknown_fields`).
+    pub unknown_fields: BTreeMap<String, u64>,
+    /// Where the rejected lines were written, if any were.
+    pub rejects_file: Option<PathBuf>,
+    pub failed: Vec<FailedFile>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
+    pub partition_details: Vec<PartitionReport>,
+    pub file_details: Vec<FileReport>,
+}
+
+impl Report {
+    /// Adds one file's outcome (its batches are not kept).
+    pub fn add_file(&mut self, partition: &str, file: &FileOutcome) -> Result<()> {
+        if let Some(e) = &file.error {
+            self.files_failed += 1;
+            self.failed.push(FailedFile {
+                path: file.path.clone(),
+                kind: e.kind,
+                message: e.message.clone(),
+            });
+            return Ok(());
+        }
+        if file.lines != file.rows + file.rejected {
+            return Err(Error::Accounting {
+                what: file.path.display().to_string(),
+                lines: file.lines,
+                rows: file.rows,
+                rejected: file.rejected,
+            });
+        }
+        self.files += 1;
+        self.lines_read += file.lines;
+        self.rejected += file.rejected;
+        self.header_lines += file.headers;
+        self.blank_lines += file.blank_lines;
+        self.input_bytes += file.input_bytes;
+        self.text_bytes += file.text_bytes;
+        for name in &file.unknown_fields {
+            *self.unknown_fields.entry(name.clone()).or_default() += 1;
+        }
+        for w in &file.warnings {
+            self.warnings.push(Warning {
+                path: file.path.clone(),
+                message: w.clone(),
+            });
+        }
+        self.file_details.push(FileReport {
+            path: file.path.clone(),
+            partition: partition.to_string(),
+            input_bytes: file.input_bytes,
+            lines: file.lines,
+            rows: file.rows,
+            rejected: file.rejected,
+        });
+        Ok(())
+    }
+
+    /// Adds a published partition.
+    pub fn add_partition(&mut self, partition: PartitionReport) {
+        self.partitions += 1;
+        self.rows_written += partition.rows;
+        self.output_files += partition.files.len() as u64;
+        self.output_bytes += partition.files.iter().map(|f| f.bytes).sum::<u64>();
+        self.partition_details.push(partition);
+    }
+
+    /// Checks the run-level invariant `lines_read == rows_written + rejected`.
+    pub fn check(&self) -> Result<()> {
+        if self.lines_read != self.rows_written + self.rejected {
+            return Err(Error::Accounting {
+                what: "the run".into(),
+                lines: self.lines_read,
+                rows: self.rows_written,
+                rejected: self.rejected,
+            });
+        }
+        Ok(())
+    }
+
+    /// True when every line became a row and every file was read.
+    pub fn is_clean(&self) -> bool {
+        self.rejected == 0 && self.files_failed == 0
+    }
+
+    /// One human-readable line.
+    pub fn summary_line(&self) -> String {
+        let mut s = format!(
+            "{} files ({}), {} lines -> {} rows + {} rejected, {} partitions, {} Parquet files ({}) in {:.1}s",
+            self.files,
+            human_bytes(self.input_bytes),
+            self.lines_read,
+            self.rows_written,
+            self.rejected,
+            self.partitions,
+            self.output_files,
+            human_bytes(self.output_bytes),
+            self.seconds
+        );
+        if self.files_failed > 0 {
+            s.push_str(&format!("; {} files FAILED", self.files_failed));
+        }
+        if self.files_skipped > 0 {
+            s.push_str(&format!("; {} files skipped", self.files_skipped));
+        }
+        if !self.unknown_fields.is_empty() {
+            let names: Vec<&str> = self.unknown_fields.keys().map(String::as_str).collect();
+            s.push_str(&format!("; unknown fields kept: {}", names.join(" ")));
+        }
+        s
+    }
+}
+
+/// `1.5 GiB`-style sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounting_is_checked_per_file_and_per_run() {
+        let mut r = Report::default();
+        let ok = FileOutcome {
+            lines: 10,
+            rows: 8,
+            rejected: 2,
+            unknown_fields: vec!["tgw-id".into()],
+            ..FileOutcome::default()
+        };
+        r.add_file("p", &ok).unwrap();
+        let bad = FileOutcome {
+            lines: 10,
+            rows: 8,
+            rejected: 1,
+            ..FileOutcome::default()
+        };
+        assert!(matches!(
+            r.add_file("p", &bad),
+            Err(Error::Accounting { .. })
+        ));
+        assert!(r.check().is_err(), "rows not yet written");
+        r.add_partition(PartitionReport {
+            path: "p".into(),
+            input_files: 1,
+            rows: 8,
+            files: vec![],
+        });
+        r.check().unwrap();
+        assert!(!r.is_clean());
+        assert_eq!(r.unknown_fields["tgw-id"], 1);
+        assert!(r.summary_line().contains("10 lines -> 8 rows + 2 rejected"));
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+}

@@ -1,0 +1,248 @@
+//! The flow-log field catalogue and the lake's one Parquet schema.
+//!
+//! Every VPC flow log field AWS documents (versions 2 to 11, see `flowlogs-spec.md` §1.3) is one row of
+//! [`CATALOGUE`]: the name as written in a file's header, the column name (AWS's hyphen → underscore rule),
+//! the type AWS uses in its native Parquet delivery, and the version that introduced it. The output schema
+//! is the whole catalogue in AWS's table order plus one `unknown_fields` map column, so every file of a
+//! lake has the same schema whatever format its input had: absent fields are NULL columns, which cost
+//! almost nothing in Parquet, and DuckDB can read `**/*.parquet` without `union_by_name`.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+
+/// The Arrow/Parquet type of a catalogue field, with the value range accepted for integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// INT32; values outside `0..=max` are rejected as out of range.
+    Int32 { max: i64 },
+    /// INT64; values outside `0..=i64::MAX` are rejected.
+    Int64,
+    /// UTF8 string.
+    Utf8,
+}
+
+/// One VPC flow log field.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDef {
+    /// Name as written in a file's header and in `${...}` format strings (`log-status`).
+    pub header: &'static str,
+    /// Column name in the lake (`log_status`).
+    pub column: &'static str,
+    /// Type in the lake.
+    pub kind: Kind,
+    /// Flow log version that introduced the field.
+    pub version: u8,
+}
+
+const fn field(header: &'static str, column: &'static str, kind: Kind, version: u8) -> FieldDef {
+    FieldDef {
+        header,
+        column,
+        kind,
+        version,
+    }
+}
+
+const I32: Kind = Kind::Int32 {
+    max: i32::MAX as i64,
+};
+const PORT: Kind = Kind::Int32 { max: 65_535 };
+const PROTOCOL: Kind = Kind::Int32 { max: 255 };
+const I64: Kind = Kind::Int64;
+const STR: Kind = Kind::Utf8;
+
+/// Every known VPC flow log field, in AWS's table order (the order of the lake's columns).
+pub const CATALOGUE: &[FieldDef] = &[
+    // version 2: the default format
+    field("version", "version", I32, 2),
+    field("account-id", "account_id", STR, 2),
+    field("interface-id", "interface_id", STR, 2),
+    field("srcaddr", "srcaddr", STR, 2),
+    field("dstaddr", "dstaddr", STR, 2),
+    field("srcport", "srcport", PORT, 2),
+    field("dstport", "dstport", PORT, 2),
+    field("protocol", "protocol", PROTOCOL, 2),
+    field("packets", "packets", I64, 2),
+    field("bytes", "bytes", I64, 2),
+    field("start", "start", I64, 2),
+    field("end", "end", I64, 2),
+    field("action", "action", STR, 2),
+    field("log-status", "log_status", STR, 2),
+    // version 3
+    field("vpc-id", "vpc_id", STR, 3),
+    field("subnet-id", "subnet_id", STR, 3),
+    field("instance-id", "instance_id", STR, 3),
+    field("tcp-flags", "tcp_flags", I32, 3),
+    field("type", "type", STR, 3),
+    field("pkt-srcaddr", "pkt_srcaddr", STR, 3),
+    field("pkt-dstaddr", "pkt_dstaddr", STR, 3),
+    // version 4
+    field("region", "region", STR, 4),
+    field("az-id", "az_id", STR, 4),
+    field("sublocation-type", "sublocation_type", STR, 4),
+    field("sublocation-id", "sublocation_id", STR, 4),
+    // version 5
+    field("pkt-src-aws-service", "pkt_src_aws_service", STR, 5),
+    field("pkt-dst-aws-service", "pkt_dst_aws_service", STR, 5),
+    field("flow-direction", "flow_direction", STR, 5),
+    field("traffic-path", "traffic_path", I32, 5),
+    // version 7: ECS
+    field("ecs-cluster-arn", "ecs_cluster_arn", STR, 7),
+    field("ecs-cluster-name", "ecs_cluster_name", STR, 7),
+    field(
+        "ecs-container-instance-arn",
+        "ecs_container_instance_arn",
+        STR,
+        7,
+    ),
+    field(
+        "ecs-container-instance-id",
+        "ecs_container_instance_id",
+        STR,
+        7,
+    ),
+    field("ecs-container-id", "ecs_container_id", STR, 7),
+    field("ecs-second-container-id", "ecs_second_container_id", STR, 7),
+    field("ecs-service-name", "ecs_service_name", STR, 7),
+    field("ecs-task-definition-arn", "ecs_task_definition_arn", STR, 7),
+    field("ecs-task-arn", "ecs_task_arn", STR, 7),
+    field("ecs-task-id", "ecs_task_id", STR, 7),
+    // version 8
+    field("reject-reason", "reject_reason", STR, 8),
+    // versions 9 and 10
+    field("resource-id", "resource_id", STR, 9),
+    field("encryption-status", "encryption_status", I32, 10),
+    // version 11 (June 2026): tags and next hop
+    field("instance-tag", "instance_tag", STR, 11),
+    field("instance-tag-2", "instance_tag_2", STR, 11),
+    field("interface-tag", "interface_tag", STR, 11),
+    field("interface-tag-2", "interface_tag_2", STR, 11),
+    field("asg-tag", "asg_tag", STR, 11),
+    field("asg-tag-2", "asg_tag_2", STR, 11),
+    field("interface-type", "interface_type", STR, 11),
+    field("next-hop-interface-id", "next_hop_interface_id", STR, 11),
+    field("next-hop-subnet-id", "next_hop_subnet_id", STR, 11),
+    field("next-hop-az-id", "next_hop_az_id", STR, 11),
+    field("next-hop-vpc-id", "next_hop_vpc_id", STR, 11),
+    field(
+        "next-hop-interface-type",
+        "next_hop_interface_type",
+        STR,
+        11,
+    ),
+];
+
+/// Name of the map column that keeps header fields the catalogue does not know (`name -> value`).
+pub const UNKNOWN_FIELDS_COLUMN: &str = "unknown_fields";
+
+/// The AWS default (version 2) format, as a header line.
+pub const DEFAULT_FORMAT: &str =
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+/// Index in [`CATALOGUE`] of a header field name, if known.
+pub fn lookup(header_name: &[u8]) -> Option<usize> {
+    CATALOGUE
+        .iter()
+        .position(|f| f.header.as_bytes() == header_name)
+}
+
+/// Index in [`CATALOGUE`] of a column name (`log_status`), if known.
+pub fn lookup_column(column: &str) -> Option<usize> {
+    CATALOGUE.iter().position(|f| f.column == column)
+}
+
+/// The Arrow type of a catalogue kind.
+pub fn data_type(kind: Kind) -> DataType {
+    match kind {
+        Kind::Int32 { .. } => DataType::Int32,
+        Kind::Int64 => DataType::Int64,
+        Kind::Utf8 => DataType::Utf8,
+    }
+}
+
+/// Fields of the `unknown_fields` map's entries (Parquet's `key_value { key, value }` convention).
+pub fn unknown_fields_entries() -> Fields {
+    Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ])
+}
+
+/// The `unknown_fields` map field.
+pub fn unknown_fields_field() -> Field {
+    Field::new_map(
+        UNKNOWN_FIELDS_COLUMN,
+        "key_value",
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+        false,
+        true,
+    )
+}
+
+/// The lake's schema: every catalogue field (nullable, AWS's order and types) plus `unknown_fields`.
+pub fn lake_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let mut fields: Vec<Field> = CATALOGUE
+                .iter()
+                .map(|f| Field::new(f.column, data_type(f.kind), true))
+                .collect();
+            fields.push(unknown_fields_field());
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_follow_aws_hyphen_rule_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for f in CATALOGUE {
+            assert_eq!(f.column, f.header.replace('-', "_"));
+            assert!(seen.insert(f.column), "duplicate {}", f.column);
+        }
+        assert_eq!(CATALOGUE.len(), 54);
+    }
+
+    #[test]
+    fn types_match_aws_parquet_delivery() {
+        let schema = lake_schema();
+        let ty = |c: &str| schema.field_with_name(c).unwrap().data_type().clone();
+        for c in [
+            "version",
+            "srcport",
+            "dstport",
+            "protocol",
+            "tcp_flags",
+            "traffic_path",
+        ] {
+            assert_eq!(ty(c), DataType::Int32, "{c}");
+        }
+        for c in ["packets", "bytes", "start", "end"] {
+            assert_eq!(ty(c), DataType::Int64, "{c}");
+        }
+        assert_eq!(ty("account_id"), DataType::Utf8);
+        assert!(schema.fields().iter().all(|f| f.is_nullable()));
+        assert_eq!(schema.fields().len(), CATALOGUE.len() + 1);
+        // The first 29 columns are AWS's Athena table order.
+        let first: Vec<&str> = schema.fields()[..14]
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(first.join(" "), DEFAULT_FORMAT.replace('-', "_"));
+        assert_eq!(schema.field(28).name(), "traffic_path");
+    }
+
+    #[test]
+    fn lookup_by_header_and_column() {
+        assert_eq!(lookup(b"log-status"), Some(13));
+        assert_eq!(lookup(b"tgw-id"), None);
+        assert_eq!(lookup_column("end"), Some(11));
+    }
+}

@@ -1,0 +1,292 @@
+//! The storage seam: list and read inputs, stage and publish outputs.
+//!
+//! The pipeline only talks to a [`Source`] (list, open) and a [`Lake`] (stage a file, publish a
+//! partition), so an object store can be added behind the same calls without forking the pipeline.
+//! This module holds the local-filesystem implementation.
+//!
+//! Publishing is how readers are kept from ever seeing a partial file: output is written under
+//! `<lake>/_flowlake/staging/` (a folder Hive, Trino and Spark skip, and which holds no `.parquet`
+//! file once a run has ended), flushed to disk, then renamed into its partition folder, where the
+//! rename replaces a file of the same name atomically. Files of an earlier build of the partition that
+//! the new build does not replace are removed after the renames.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use walkdir::WalkDir;
+
+use crate::error::{Error, Result};
+
+/// One listed input object.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: Option<i64>,
+}
+
+/// Where input files come from.
+pub trait Source: Sync {
+    /// Lists every file under `root` (or `root` itself if it is a file), descending only into folders
+    /// for which `keep_dir` is true. Paths are absolute.
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>>;
+    /// Opens one listed file for reading.
+    fn open(&self, path: &Path) -> io::Result<Box<dyn Read + Send>>;
+}
+
+/// The local filesystem as a [`Source`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalFs;
+
+impl Source for LocalFs {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>> {
+        let input_err = |source: io::Error| Error::Input {
+            path: root.to_path_buf(),
+            source,
+        };
+        let root = fs::canonicalize(root).map_err(input_err)?;
+        let mut out = Vec::new();
+        let walk = WalkDir::new(&root)
+            .follow_links(true)
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 || !e.file_type().is_dir() {
+                    return true;
+                }
+                let name = e.file_name().to_string_lossy();
+                !name.starts_with('.') && !name.starts_with('_') && keep_dir(e.path())
+            });
+        for entry in walk {
+            let entry = entry.map_err(|e| {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.clone());
+                Error::Input {
+                    path,
+                    source: e
+                        .into_io_error()
+                        .unwrap_or_else(|| io::Error::other("filesystem loop")),
+                }
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let meta = entry.metadata().map_err(|e| Error::Input {
+                path: entry.path().to_path_buf(),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("metadata")),
+            })?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64);
+            out.push(Entry {
+                path: entry.into_path(),
+                size: meta.len(),
+                mtime,
+            });
+        }
+        Ok(out)
+    }
+
+    fn open(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(File::open(path)?))
+    }
+}
+
+/// Name of the lake's bookkeeping folder (staging, rejects; skipped by Hive, Trino and Spark).
+pub const META_DIR: &str = "_flowlake";
+
+/// A file being written outside the partition folders.
+pub struct StagedFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl Write for StagedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl StagedFile {
+    /// Flushes the file to disk; it is then ready to publish.
+    pub fn commit(&mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::output(&self.path, e))
+    }
+}
+
+/// A lake on the local filesystem: staging, publishing, bookkeeping paths.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+    staging: PathBuf,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake at `root`, with a staging folder unique to this run.
+    pub fn open(root: &Path, run_id: &str) -> Result<Lake> {
+        fs::create_dir_all(root).map_err(|e| Error::output(root, e))?;
+        let staging = root.join(META_DIR).join("staging").join(run_id);
+        fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
+        Ok(Lake {
+            root: root.to_path_buf(),
+            staging,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of a bookkeeping file under `<lake>/_flowlake/`.
+    pub fn meta_path(&self, name: &str) -> PathBuf {
+        self.root.join(META_DIR).join(name)
+    }
+
+    fn staged_path(&self, partition: &str, name: &str) -> PathBuf {
+        self.staging.join(partition).join(name)
+    }
+
+    /// Creates `name` for `partition` in the staging area.
+    pub fn create_staged(&self, partition: &str, name: &str) -> Result<StagedFile> {
+        let path = self.staged_path(partition, name);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+        }
+        let file = File::create(&path).map_err(|e| Error::output(&path, e))?;
+        Ok(StagedFile { file, path })
+    }
+
+    /// Moves the staged `names` into `partition` (replacing same-named files atomically) and removes
+    /// the partition's other files written by flowlake (`part-*.parquet`).
+    pub fn publish(&self, partition: &str, names: &[String]) -> Result<()> {
+        let dir = self.root.join(partition);
+        fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
+        for name in names {
+            let from = self.staged_path(partition, name);
+            let to = dir.join(name);
+            fs::rename(&from, &to).map_err(|e| Error::output(&to, e))?;
+        }
+        let stale: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|e| Error::output(&dir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                is_part_file(&name) && !names.contains(&name)
+            })
+            .collect();
+        for path in stale {
+            fs::remove_file(&path).map_err(|e| Error::output(&path, e))?;
+        }
+        sync_dir(&dir)
+    }
+
+    /// Removes this run's staging folder.
+    pub fn remove_staging(&self) -> Result<()> {
+        match fs::remove_dir_all(&self.staging) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::output(&self.staging, e)),
+        }
+    }
+}
+
+/// Name of the `index`-th output file of a partition.
+pub fn part_file_name(index: usize) -> String {
+    format!("part-{index:05}.parquet")
+}
+
+/// True for names produced by [`part_file_name`].
+pub fn is_part_file(name: &str) -> bool {
+    name.strip_prefix("part-")
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    // Directory fsync makes the renames durable; not every platform allows opening a folder.
+    if let Ok(d) = File::open(dir) {
+        d.sync_all().map_err(|e| Error::output(dir, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names() {
+        assert_eq!(part_file_name(3), "part-00003.parquet");
+        assert!(is_part_file("part-00003.parquet"));
+        assert!(!is_part_file("part-.parquet"));
+        assert!(!is_part_file("other.parquet"));
+        assert!(!is_part_file("part-00001.parquet.tmp"));
+    }
+
+    #[test]
+    fn publish_replaces_and_removes_stale_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path(), "run1").unwrap();
+        let part = "year=2024/month=01/day=02";
+        fs::create_dir_all(dir.path().join(part)).unwrap();
+        fs::write(dir.path().join(part).join("part-00000.parquet"), b"old0").unwrap();
+        fs::write(dir.path().join(part).join("part-00001.parquet"), b"old1").unwrap();
+        fs::write(dir.path().join(part).join("notes.txt"), b"keep").unwrap();
+        let mut f = lake.create_staged(part, "part-00000.parquet").unwrap();
+        f.write_all(b"new0").unwrap();
+        f.commit().unwrap();
+        lake.publish(part, &["part-00000.parquet".to_string()])
+            .unwrap();
+        let p = dir.path().join(part);
+        assert_eq!(fs::read(p.join("part-00000.parquet")).unwrap(), b"new0");
+        assert!(!p.join("part-00001.parquet").exists());
+        assert!(p.join("notes.txt").exists());
+        lake.remove_staging().unwrap();
+        assert!(!dir.path().join("_flowlake/staging/run1").exists());
+    }
+
+    #[test]
+    fn listing_skips_hidden_and_meta_folders_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        for p in [
+            "a/2024/01/01/x.log.gz",
+            "a/_flowlake/y.log.gz",
+            "a/.git/z.log",
+            "b/keep.log",
+        ] {
+            let path = dir.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"").unwrap();
+        }
+        let all = LocalFs.list(dir.path(), &|_| true).unwrap();
+        let mut names: Vec<_> = all
+            .iter()
+            .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["keep.log", "x.log.gz"]);
+        let pruned = LocalFs.list(dir.path(), &|p| !p.ends_with("a")).unwrap();
+        assert_eq!(pruned.len(), 1);
+        let missing = LocalFs
+            .list(&dir.path().join("nope"), &|_| true)
+            .unwrap_err();
+        assert!(missing.to_string().contains("nope"));
+    }
+}

@@ -1,0 +1,302 @@
+//! One partition's batches → a few large Parquet files, encoded with all cores.
+//!
+//! [`PartitionWriter`] streams batches into the open row group's column writers (arrow-rs's
+//! `ArrowColumnWriter`), encoding the columns of each chunk of rows in parallel, so even a single
+//! partition (the nightly case) keeps every core busy, and memory holds encoded pages rather than a
+//! whole row group of Arrow data. A row group closes at `row_group_rows` rows, or earlier when the file
+//! is near its target size (the rows/bytes ratio of earlier row groups predicts where); a file closes
+//! once it reaches the target, and the next one starts. Files are written to the lake's staging area
+//! and named `part-00000.parquet`, `part-00001.parquet`, ... in order, so a rebuild of the same input
+//! gives the same names and replaces rather than adds. The caller publishes them.
+//!
+//! This module and `pipeline.rs` are the only users of rayon: the pipeline parallelises across files,
+//! this module across the columns of one row group.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
+    ArrowWriterOptions,
+};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::storage::{part_file_name, Lake, StagedFile};
+
+/// Smallest row group the size-targeting will cut (tiny row groups cost more than a slightly large file).
+pub const MIN_ROW_GROUP_ROWS: usize = 8 * 1024;
+/// Compressed bytes per row assumed before the first row group of a partition tells the real figure.
+pub const DEFAULT_ESTIMATED_BYTES_PER_ROW: f64 = 24.0;
+
+/// Encoding settings shared by every file of a run.
+#[derive(Debug, Clone)]
+pub struct WriteSettings {
+    pub target_file_bytes: u64,
+    pub row_group_rows: usize,
+    pub zstd_level: i32,
+}
+
+/// Parquet writer properties for the lake: ZSTD, dictionaries, page-level statistics and the page
+/// index, Parquet format 1.0 data pages (readable by every engine, Hive's included).
+pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(settings.zstd_level)
+        .map_err(|e| Error::Config(format!("--zstd-level {}: {e}", settings.zstd_level)))?;
+    Ok(WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::ZSTD(level))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(settings.row_group_rows))
+        .set_created_by(concat!("flowlake version ", env!("CARGO_PKG_VERSION")).to_string())
+        .build())
+}
+
+/// A file written to staging, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WrittenFile {
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub row_groups: usize,
+}
+
+struct OpenRowGroup {
+    writers: Vec<ArrowColumnWriter>,
+    rows: usize,
+    target_rows: usize,
+}
+
+struct OpenFile {
+    name: String,
+    writer: SerializedFileWriter<StagedFile>,
+    factory: ArrowRowGroupWriterFactory,
+    row_group: Option<OpenRowGroup>,
+    row_groups: usize,
+    rows: u64,
+}
+
+/// Writes one partition's rows into size-targeted Parquet files in the staging area.
+pub struct PartitionWriter<'a> {
+    lake: &'a Lake,
+    partition: String,
+    schema: SchemaRef,
+    props: Arc<WriterProperties>,
+    settings: WriteSettings,
+    file: Option<OpenFile>,
+    files: Vec<WrittenFile>,
+    bytes_per_row: f64,
+    pending: Vec<RecordBatch>,
+}
+
+impl<'a> PartitionWriter<'a> {
+    pub fn new(
+        lake: &'a Lake,
+        partition: String,
+        schema: SchemaRef,
+        props: Arc<WriterProperties>,
+        settings: WriteSettings,
+    ) -> Self {
+        PartitionWriter {
+            lake,
+            partition,
+            schema,
+            props,
+            settings,
+            file: None,
+            files: Vec::new(),
+            bytes_per_row: DEFAULT_ESTIMATED_BYTES_PER_ROW,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Encodes `batches` (in order) into the partition's files.
+    pub fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        for batch in batches {
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                let (room, filled) = {
+                    let rg = self.row_group()?;
+                    (rg.target_rows - rg.rows, rg.rows)
+                };
+                let take = room.min(batch.num_rows() - offset);
+                self.pending.push(batch.slice(offset, take));
+                offset += take;
+                self.row_group()?.rows = filled + take;
+                if take == room {
+                    self.encode_pending()?;
+                    self.close_row_group()?;
+                }
+            }
+        }
+        self.encode_pending()
+    }
+
+    /// Closes the last row group and file; returns the files written, in name order.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
+        self.encode_pending()?;
+        if self.file.as_ref().is_some_and(|f| f.row_group.is_some()) {
+            self.close_row_group()?;
+        }
+        self.close_file()?;
+        Ok(self.files)
+    }
+
+    /// The open row group, opening a file and a row group if needed.
+    fn row_group(&mut self) -> Result<&mut OpenRowGroup> {
+        if self.file.is_none() {
+            self.file = Some(self.open_file()?);
+        }
+        let target_rows = self.next_row_group_rows();
+        let path = self.partition.clone();
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::Config("no open file".into()))?;
+        if file.row_group.is_none() {
+            let writers = file
+                .factory
+                .create_column_writers(file.row_groups)
+                .map_err(|e| parquet_err(&path, &file.name, e))?;
+            file.row_group = Some(OpenRowGroup {
+                writers,
+                rows: 0,
+                target_rows,
+            });
+        }
+        file.row_group
+            .as_mut()
+            .ok_or_else(|| Error::Config("no open row group".into()))
+    }
+
+    /// Rows for a new row group: the configured maximum, or fewer to land the file near its target.
+    fn next_row_group_rows(&self) -> usize {
+        let written = self
+            .file
+            .as_ref()
+            .map_or(0, |f| f.writer.bytes_written() as u64);
+        let remaining = self.settings.target_file_bytes.saturating_sub(written) as f64;
+        let fit = (remaining / self.bytes_per_row.max(1.0)) as usize;
+        fit.clamp(
+            MIN_ROW_GROUP_ROWS.min(self.settings.row_group_rows),
+            self.settings.row_group_rows,
+        )
+    }
+
+    fn open_file(&mut self) -> Result<OpenFile> {
+        let name = part_file_name(self.files.len());
+        let staged = self.lake.create_staged(&self.partition, &name)?;
+        let options = ArrowWriterOptions::new().with_properties((*self.props).clone());
+        let (writer, factory) =
+            ArrowWriter::try_new_with_options(staged, self.schema.clone(), options)
+                .and_then(ArrowWriter::into_serialized_writer)
+                .map_err(|e| parquet_err(&self.partition, &name, e))?;
+        Ok(OpenFile {
+            name,
+            writer,
+            factory,
+            row_group: None,
+            row_groups: 0,
+            rows: 0,
+        })
+    }
+
+    /// Feeds the pending slices to the open row group's column writers, columns in parallel.
+    fn encode_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let schema = self.schema.clone();
+        let partition = self.partition.clone();
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let name = file.name.clone();
+        let Some(rg) = file.row_group.as_mut() else {
+            return Ok(());
+        };
+        let mut leaves: Vec<Vec<ArrowLeafColumn>> =
+            (0..rg.writers.len()).map(|_| Vec::new()).collect();
+        for batch in &pending {
+            let mut w = 0;
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                for leaf in
+                    compute_leaves(field, column).map_err(|e| parquet_err(&partition, &name, e))?
+                {
+                    leaves[w].push(leaf);
+                    w += 1;
+                }
+            }
+        }
+        rg.writers
+            .par_iter_mut()
+            .zip(leaves.into_par_iter())
+            .try_for_each(|(writer, leaves)| leaves.iter().try_for_each(|leaf| writer.write(leaf)))
+            .map_err(|e| parquet_err(&partition, &name, e))
+    }
+
+    /// Closes the open row group (columns in parallel), appends it to the file, maybe closes the file.
+    fn close_row_group(&mut self) -> Result<()> {
+        let partition = self.partition.clone();
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let Some(rg) = file.row_group.take() else {
+            return Ok(());
+        };
+        let err = |e| parquet_err(&partition, &file.name, e);
+        let before = file.writer.bytes_written();
+        let chunks = rg
+            .writers
+            .into_par_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut row_group = file.writer.next_row_group().map_err(err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group).map_err(err)?;
+        }
+        row_group.close().map_err(err)?;
+        file.row_groups += 1;
+        file.rows += rg.rows as u64;
+        let bytes = (file.writer.bytes_written() - before) as f64;
+        if rg.rows > 0 {
+            self.bytes_per_row = bytes / rg.rows as f64;
+        }
+        if file.writer.bytes_written() as u64 >= self.settings.target_file_bytes {
+            self.close_file()?;
+        }
+        Ok(())
+    }
+
+    fn close_file(&mut self) -> Result<()> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        let err = |e| parquet_err(&self.partition, &file.name, e);
+        file.writer.finish().map_err(err)?;
+        let bytes = file.writer.bytes_written() as u64;
+        file.writer.inner_mut().commit()?;
+        self.files.push(WrittenFile {
+            name: file.name,
+            rows: file.rows,
+            bytes,
+            row_groups: file.row_groups,
+        });
+        Ok(())
+    }
+}
+
+fn parquet_err(partition: &str, name: &str, source: ParquetError) -> Error {
+    Error::Parquet {
+        path: format!("{partition}/{name}").into(),
+        source,
+    }
+}
