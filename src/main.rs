@@ -14,6 +14,13 @@ use cli::{Cli, Command};
 pub const EXIT_WITH_REJECTS: u8 = 3;
 /// Exit code: a fatal error (I/O on the lake, invalid settings, ...).
 pub const EXIT_FATAL: u8 = 1;
+/// Exit code: invalid flags or settings (the same code clap uses).
+pub const EXIT_USAGE: u8 = 2;
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("flowlake: error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,7 +38,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Convert(args) => {
             let json = args.json;
             let quiet = args.quiet;
-            let config = args.into_config()?;
+            let config = match args.into_config() {
+                Ok(c) => c,
+                Err(e) => return Ok(usage_error(&e)),
+            };
             let bar = progress::Bar::new(quiet);
             let report = flowlake::convert(&config, &bar)?;
             if json {
@@ -65,7 +75,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Generate(args) => {
             let json = args.json;
-            let config = args.into_config()?;
+            let config = match args.into_config() {
+                Ok(c) => c,
+                Err(e) => return Ok(usage_error(&e)),
+            };
             let report = flowlake::generate::generate(&config)?;
             let line = format!(
                 "generated {} files, {} lines, {} bytes of text, {} bytes gzipped under {}",

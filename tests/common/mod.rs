@@ -1,0 +1,250 @@
+//! Test helpers: run the real `flowlake` binary in a temporary directory, read the lake back with real
+//! DuckDB and pyarrow (through `python3`), and compute expected values straight from the input text
+//! with a deliberately simple reference parser.
+//!
+//! DuckDB and pyarrow must be installed (`pip install -r scripts/requirements-test.txt`); a missing
+//! module fails the test loudly rather than skipping it.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_flowlake")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures")
+}
+
+/// Result of one `flowlake` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--json` report.
+    pub fn report(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn flowlake<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out: Output = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run flowlake");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `flowlake convert <inputs> --out <lake> --json <extra>`, asserting the accounting invariant.
+pub fn convert(inputs: &[&Path], lake: &Path, extra: &[&str]) -> (Run, Value) {
+    let mut args: Vec<std::ffi::OsString> = vec!["convert".into()];
+    args.extend(inputs.iter().map(|p| p.as_os_str().to_owned()));
+    args.extend([
+        "--out".into(),
+        lake.as_os_str().to_owned(),
+        "--json".into(),
+        "--quiet".into(),
+    ]);
+    args.extend(extra.iter().map(|s| (*s).into()));
+    let run = flowlake(&args);
+    assert!(
+        run.code == 0 || run.code == 3,
+        "convert failed ({}):\n{}",
+        run.code,
+        run.stderr
+    );
+    let report = run.report();
+    let n = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!(
+        n("lines_read"),
+        n("rows_written") + n("rejected"),
+        "lines = rows + rejects"
+    );
+    (run, report)
+}
+
+fn python() -> String {
+    std::env::var("FLOWLAKE_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Runs a Python snippet that prints one JSON value; returns it.
+pub fn py(script: &str) -> Value {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python failed (are duckdb and pyarrow installed? `pip install -r scripts/requirements-test.txt`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python printed no JSON: {e}"))
+}
+
+/// Runs SQL in DuckDB; `{lake}` in the SQL becomes `read_parquet('<lake>/**/*.parquet', hive_partitioning=true)`.
+/// Returns the rows as JSON arrays.
+pub fn duckdb(lake: &Path, sql: &str) -> Vec<Vec<Value>> {
+    let source = format!(
+        "read_parquet('{}/**/*.parquet', hive_partitioning=true)",
+        lake.display()
+    );
+    let sql = sql.replace("{lake}", &source);
+    let script = format!(
+        "import duckdb, json\nrows = duckdb.connect().sql({sql:?}).fetchall()\nprint(json.dumps([list(r) for r in rows], default=str))"
+    );
+    match py(&script) {
+        Value::Array(rows) => rows
+            .into_iter()
+            .map(|r| match r {
+                Value::Array(v) => v,
+                other => vec![other],
+            })
+            .collect(),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+/// One value of a one-row DuckDB result.
+pub fn duckdb_one(lake: &Path, sql: &str) -> Value {
+    duckdb(lake, sql).remove(0).remove(0)
+}
+
+/// Every `.parquet` file under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Decompressed text of a `.gz` or plain file.
+pub fn text_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+/// Reference parse of AWS text logs: records as field-name → value maps (header-driven, `split_whitespace`).
+pub fn reference_records(files: &[PathBuf]) -> Vec<BTreeMap<String, String>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = text_of(f);
+        let mut header: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.is_empty() {
+                continue;
+            }
+            if fields
+                .iter()
+                .any(|f| *f == "version" || *f == "srcaddr" || *f == "interface-id")
+            {
+                header = fields.iter().map(|s| s.to_string()).collect();
+                continue;
+            }
+            assert_eq!(fields.len(), header.len(), "reference parser: {line}");
+            out.push(
+                header
+                    .iter()
+                    .cloned()
+                    .zip(fields.iter().map(|s| s.to_string()))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// Sum of an integer field over reference records (`-` and absent count as nothing).
+pub fn ref_sum(records: &[BTreeMap<String, String>], field: &str) -> i64 {
+    records
+        .iter()
+        .filter_map(|r| r.get(field))
+        .filter_map(|v| v.parse::<i64>().ok())
+        .sum()
+}
+
+/// Number of records whose field is `-` or absent (expected NULLs).
+pub fn ref_nulls(records: &[BTreeMap<String, String>], field: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r.get(field).is_none_or(|v| v == "-"))
+        .count()
+}
+
+/// Copies `src` into `dst` (creating folders).
+pub fn copy_tree(src: &Path, dst: &Path) {
+    for f in walk(src) {
+        let to = dst.join(f.strip_prefix(src).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &to).unwrap();
+    }
+}
+
+/// gzip-compresses `data` (one member).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Writes `bytes` to `dir/rel`, creating folders; returns the path.
+pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    p
+}

@@ -1,0 +1,410 @@
+//! End-to-end `convert` tests: the real binary on the committed fixtures and on generated input, the
+//! lake read back by DuckDB and pyarrow, every figure checked against the input text.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+const INT_FIELDS: [(&str, &str); 9] = [
+    ("version", "version"),
+    ("srcport", "srcport"),
+    ("dstport", "dstport"),
+    ("protocol", "protocol"),
+    ("packets", "packets"),
+    ("bytes", "bytes"),
+    ("start", "start"),
+    ("end", "\"end\""),
+    ("traffic-path", "traffic_path"),
+];
+
+#[test]
+fn aws_layout_fixture_round_trips_through_duckdb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let input = fixtures().join("aws");
+    let (run, report) = convert(&[&input], &lake, &[]);
+    assert_eq!(run.code, 0, "clean run: {}", run.stderr);
+
+    let inputs: Vec<_> = walk(&input)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+        .collect();
+    let records = reference_records(&inputs);
+    assert_eq!(records.len(), 6000);
+    assert_eq!(report["files"], json!(inputs.len()));
+    assert_eq!(report["lines_read"], json!(6000));
+    assert_eq!(report["rows_written"], json!(6000));
+    assert_eq!(report["rejected"], json!(0));
+    assert_eq!(report["header_lines"], json!(inputs.len()));
+    // 2 accounts x 2 days, each partition holding the v2 and the v5 flow log's files.
+    assert_eq!(report["partitions"], json!(4));
+    assert_eq!(report["output_files"], json!(4));
+
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+        json!(6000)
+    );
+    for (field, column) in INT_FIELDS {
+        let got = duckdb_one(
+            &lake,
+            &format!("SELECT coalesce(sum({column}), 0)::BIGINT FROM {{lake}}"),
+        );
+        assert_eq!(got, json!(ref_sum(&records, field)), "sum of {column}");
+        let nulls = duckdb_one(
+            &lake,
+            &format!("SELECT count(*) - count({column}) FROM {{lake}}"),
+        );
+        assert_eq!(
+            nulls,
+            json!(ref_nulls(&records, field)),
+            "NULLs of {column}"
+        );
+    }
+    for (field, column) in [
+        ("srcaddr", "srcaddr"),
+        ("action", "action"),
+        ("vpc-id", "vpc_id"),
+        ("flow-direction", "flow_direction"),
+    ] {
+        let nulls = duckdb_one(
+            &lake,
+            &format!("SELECT count(*) - count({column}) FROM {{lake}}"),
+        );
+        assert_eq!(
+            nulls,
+            json!(ref_nulls(&records, field)),
+            "NULLs of {column}"
+        );
+    }
+    // NODATA/SKIPDATA lines carry `-` for addresses: they must be NULL, never the string "-".
+    assert_eq!(
+        duckdb_one(
+            &lake,
+            "SELECT count(*) FROM {lake} WHERE srcaddr = '-' OR action = '-'"
+        ),
+        json!(0)
+    );
+    let nodata = records
+        .iter()
+        .filter(|r| r["log-status"] == "NODATA")
+        .count();
+    assert!(nodata > 0);
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake} WHERE log_status = 'NODATA' AND srcaddr IS NULL AND packets IS NULL"),
+        json!(nodata)
+    );
+    // Partition values and row counts equal those of the input paths.
+    let mut expected: Vec<Vec<serde_json::Value>> = Vec::new();
+    for f in &inputs {
+        let p = f.to_string_lossy();
+        let after = &p[p.find("AWSLogs/").unwrap() + 8..];
+        let parts: Vec<&str> = after.split('/').collect();
+        let key = vec![
+            json!(parts[0]),
+            json!(parts[2]),
+            json!(format!("{}-{}-{}", parts[3], parts[4], parts[5])),
+        ];
+        let n = reference_records(std::slice::from_ref(f)).len() as u64;
+        match expected.iter_mut().find(|e| e[..3] == key[..]) {
+            Some(e) => e[3] = json!(e[3].as_u64().unwrap() + n),
+            None => expected.push([key, vec![json!(n)]].concat()),
+        }
+    }
+    expected.sort_by_key(|e| e.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+    let got = duckdb(
+        &lake,
+        "SELECT \"aws-account-id\"::VARCHAR, \"aws-region\", printf('%04d-%02d-%02d', year::INT, month::INT, day::INT), count(*) \
+         FROM {lake} WHERE \"aws-service\" = 'vpcflowlogs' GROUP BY ALL ORDER BY 1, 2, 3",
+    );
+    assert_eq!(got, expected);
+    // account_id column matches the folder's account except for AWS-service ENIs ("unknown").
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake} WHERE account_id <> \"aws-account-id\"::VARCHAR AND account_id <> 'unknown'"),
+        json!(0)
+    );
+}
+
+#[test]
+fn every_file_has_the_same_aws_parquet_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(
+        &[&fixtures().join("aws"), &fixtures().join("samples")],
+        &lake,
+        &[],
+    );
+    let files = parquet_files(&lake);
+    assert!(files.len() >= 4);
+    let script = format!(
+        r#"
+import json, pyarrow.parquet as pq
+files = {files:?}
+out = {{"schemas": set(), "physical": {{}}, "compression": set(), "stats": True, "page_index": True, "logical": {{}}}}
+for f in files:
+    pf = pq.ParquetFile(f)
+    out["schemas"].add(str(pf.schema_arrow))
+    md = pf.metadata
+    for i in range(md.num_columns):
+        col = md.schema.column(i)
+        out["physical"][col.path] = col.physical_type
+        out["logical"][col.path] = str(col.logical_type)
+    for rg in range(md.num_row_groups):
+        for i in range(md.num_columns):
+            c = md.row_group(rg).column(i)
+            out["compression"].add(c.compression)
+            out["stats"] = out["stats"] and c.is_stats_set
+            out["page_index"] = out["page_index"] and c.has_offset_index and c.has_column_index
+out["schemas"] = len(out["schemas"])
+out["compression"] = sorted(out["compression"])
+print(json.dumps(out))
+"#,
+        files = files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+    );
+    let got = py(&script);
+    assert_eq!(got["schemas"], json!(1), "one schema across all files");
+    assert_eq!(got["compression"], json!(["ZSTD"]));
+    assert_eq!(got["stats"], json!(true));
+    assert_eq!(got["page_index"], json!(true));
+    let physical = &got["physical"];
+    for c in [
+        "version",
+        "srcport",
+        "dstport",
+        "protocol",
+        "tcp_flags",
+        "traffic_path",
+        "encryption_status",
+    ] {
+        assert_eq!(physical[c], json!("INT32"), "{c}");
+    }
+    for c in ["packets", "bytes", "start", "end"] {
+        assert_eq!(physical[c], json!("INT64"), "{c}");
+    }
+    for c in [
+        "account_id",
+        "interface_id",
+        "srcaddr",
+        "log_status",
+        "ecs_task_arn",
+        "next_hop_interface_type",
+    ] {
+        assert_eq!(physical[c], json!("BYTE_ARRAY"), "{c}");
+        assert_eq!(got["logical"][c], json!("String"), "{c}");
+    }
+    assert_eq!(
+        physical["unknown_fields.key_value.key"],
+        json!("BYTE_ARRAY")
+    );
+    // DuckDB: SELECT * over the whole lake with no options, columns in AWS's order.
+    let cols = duckdb(
+        &lake,
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {lake}) LIMIT 14",
+    );
+    let names: Vec<&str> = cols.iter().map(|c| c[0].as_str().unwrap()).collect();
+    assert_eq!(
+        names.join(" "),
+        "version account_id interface_id srcaddr dstaddr srcport dstport protocol packets bytes start end action log_status"
+    );
+    assert_eq!(cols[7][1], json!("INTEGER"));
+    assert_eq!(cols[8][1], json!("BIGINT"));
+}
+
+#[test]
+fn hive_hourly_input_keeps_hours_and_hive_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let input = fixtures().join("hive");
+    let (run, report) = convert(&[&input], &lake, &["--hourly"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(report["rows_written"], json!(600));
+    let dirs: Vec<String> = parquet_files(&lake)
+        .iter()
+        .map(|p| {
+            p.parent()
+                .unwrap()
+                .strip_prefix(&lake)
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(dirs.len(), 4);
+    for d in &dirs {
+        assert!(d.starts_with("aws-account-id=317312077346/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=03/day=10/hour="), "{d}");
+    }
+    let hours = duckdb(
+        &lake,
+        "SELECT hour::VARCHAR, count(*) FROM {lake} GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(
+        hours,
+        vec![
+            vec![json!("00"), json!(150)],
+            vec![json!("06"), json!(150)],
+            vec![json!("12"), json!(150)],
+            vec![json!("18"), json!(150)]
+        ]
+    );
+    // Without --hourly the same input lands in one day partition; --partition-layout plain drops the AWS keys.
+    let plain = tmp.path().join("plain");
+    let (_, report) = convert(&[&input], &plain, &["--partition-layout", "plain"]);
+    assert_eq!(report["partitions"], json!(1));
+    let files = parquet_files(&plain);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].starts_with(plain.join("year=2024/month=03/day=10")));
+}
+
+#[test]
+fn files_roll_at_the_target_size_with_deterministic_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = flowlake([
+        "generate",
+        "--out",
+        input.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--files-per-day",
+        "6",
+        "--lines-per-file",
+        "20000",
+    ]);
+    assert_eq!(gen.code, 0, "{}", gen.stderr);
+    let lake = tmp.path().join("lake");
+    let args = [
+        "--target-file-size",
+        "512KiB",
+        "--row-group-rows",
+        "16384",
+        "--read-ahead",
+        "64KiB",
+    ];
+    let (_, report) = convert(&[&input], &lake, &args);
+    assert_eq!(report["rows_written"], json!(120_000));
+    let files = parquet_files(&lake);
+    assert!(
+        files.len() >= 3,
+        "expected several files, got {}",
+        files.len()
+    );
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let expected: Vec<String> = (0..files.len())
+        .map(|i| format!("part-{i:05}.parquet"))
+        .collect();
+    assert_eq!(names, expected);
+    let target = 512 * 1024u64;
+    for f in &files[..files.len() - 1] {
+        let size = std::fs::metadata(f).unwrap().len();
+        assert!(
+            size >= target && size < target * 3 / 2,
+            "{} is {size} bytes for a {target}-byte target",
+            f.display()
+        );
+    }
+    let per_file = py(&format!(
+        "import json, pyarrow.parquet as pq\nprint(json.dumps([[pq.ParquetFile(f).metadata.num_rows, pq.ParquetFile(f).metadata.num_row_groups] for f in {:?}]))",
+        files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()
+    ));
+    let rows: u64 = per_file
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, 120_000);
+    for r in per_file.as_array().unwrap() {
+        assert!(r[1].as_u64().unwrap() >= 1);
+    }
+    // Nothing is left in staging, and a rerun on the same input writes the same bytes.
+    assert!(parquet_files(&lake.join("_flowlake")).is_empty());
+    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    convert(&[&input], &lake, &args);
+    let after: Vec<Vec<u8>> = parquet_files(&lake)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(before == after, "rerun produced different files");
+}
+
+#[test]
+fn date_range_limits_the_walk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = flowlake([
+        "generate",
+        "--out",
+        input.to_str().unwrap(),
+        "--start",
+        "2024-02-27",
+        "--days",
+        "4",
+        "--files-per-day",
+        "2",
+        "--lines-per-file",
+        "10",
+    ]);
+    assert_eq!(gen.code, 0);
+    let lake = tmp.path().join("lake");
+    let (_, report) = convert(
+        &[&input],
+        &lake,
+        &["--from", "2024-02-28", "--to", "2024-02-29"],
+    );
+    assert_eq!(report["files"], json!(4));
+    assert_eq!(report["rows_written"], json!(40));
+    let days = duckdb(
+        &lake,
+        "SELECT DISTINCT month::VARCHAR || '-' || day::VARCHAR FROM {lake} ORDER BY 1",
+    );
+    assert_eq!(days, vec![vec![json!("02-28")], vec![json!("02-29")]]);
+    // A day folder given directly is its own root.
+    let one_day = input.join("AWSLogs");
+    let day_dir = walk(&one_day)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/2024/03/01/"))
+        .unwrap();
+    let lake2 = tmp.path().join("lake2");
+    let (_, report) = convert(&[day_dir.parent().unwrap()], &lake2, &[]);
+    assert_eq!(report["files"], json!(2));
+    assert_eq!(report["partitions"], json!(1));
+    assert!(parquet_files(&lake2)[0]
+        .to_string_lossy()
+        .contains("/year=2024/month=03/day=01/"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_bad_values_name_the_flag() {
+    let run = flowlake(["convert", "--out", "x"]);
+    assert_eq!(run.code, 2);
+    let run = flowlake([
+        "convert",
+        "in",
+        "--out",
+        "x",
+        "--target-file-size",
+        "12parsecs",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--target-file-size"), "{}", run.stderr);
+    let run = flowlake(["convert", "in", "--out", "x", "--from", "2024-13-01"]);
+    assert_eq!(run.code, 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = flowlake([
+        "convert",
+        tmp.path().join("missing").to_str().unwrap(),
+        "--out",
+        tmp.path().join("lake").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("missing"), "{}", run.stderr);
+    let run = flowlake(["convert", "in", "--out", "x", "--fields", "srcaddr srcaddr"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("--fields"), "{}", run.stderr);
+}
