@@ -8,15 +8,16 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use flowlake::config::{
-    parse_size, ConvertConfig, PartitionLayout, DEFAULT_BATCH_ROWS, DEFAULT_ROW_GROUP_ROWS,
-    DEFAULT_ZSTD_LEVEL,
+    parse_size, ConvertConfig, PartitionLayout, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
+    DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
 };
 use flowlake::discover::Day;
 use flowlake::generate::{GenFormat, GenerateConfig};
 use flowlake::layout::Layout;
 
 const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected or files could not be \
-read (see the summary and _flowlake/rejects/); 1 fatal error (nothing more was published); 2 usage error.";
+read (see the summary and _flowlake/rejects/); 4 some partitions were not published because their reject \
+ratio passed --max-reject-ratio; 1 fatal error (partitions not yet published are untouched); 2 usage error.";
 
 /// Turn AWS VPC Flow Logs into a Hive-partitioned, compacted Parquet lake.
 #[derive(Debug, Parser)]
@@ -31,8 +32,23 @@ pub enum Command {
     /// Convert gzipped flow log text files into the Parquet lake.
     #[command(after_help = EXIT_CODES)]
     Convert(ConvertArgs),
+    /// Check a lake against its manifest: every Parquet footer, row count and size; orphans; missing files.
+    #[command(
+        after_help = "Exit codes: 0 the lake matches its manifest; 3 problems found; 1 fatal error."
+    )]
+    Verify(VerifyArgs),
     /// Write realistic synthetic AWS flow log deliveries (for tests and benchmarks).
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Lake root.
+    #[arg(value_name = "LAKE")]
+    pub lake: PathBuf,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -91,6 +107,13 @@ pub struct ConvertArgs {
     /// Largest decompressed input file accepted (AWS caps deliveries at 75 MB).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// A partition whose share of rejected lines is above this (0 to 1) is not published; the run
+    /// goes on with the others and exits with code 4.
+    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_MAX_REJECT_RATIO)]
+    pub max_reject_ratio: f64,
+    /// Rebuild every partition in range, even those the manifest shows as up to date.
+    #[arg(long)]
+    pub rebuild: bool,
     /// Print the run's report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -125,6 +148,8 @@ impl ConvertArgs {
         c.threads = self.threads;
         c.read_ahead_bytes = self.read_ahead;
         c.max_file_bytes = self.max_file_size;
+        c.max_reject_ratio = self.max_reject_ratio;
+        c.rebuild = self.rebuild;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }

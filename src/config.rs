@@ -21,6 +21,8 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 pub const DEFAULT_READ_AHEAD_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest decompressed file accepted (AWS caps delivered files at 75 MB); bigger files are failed.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Largest share of rejected lines a partition may have and still be published.
+pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.05;
 /// Hard limit of `max_file_bytes`: offsets into a file buffer are `u32`, string offsets `i32`.
 pub const MAX_FILE_BYTES_LIMIT: u64 = i32::MAX as u64;
 
@@ -60,6 +62,10 @@ pub struct ConvertConfig {
     pub threads: usize,
     pub read_ahead_bytes: u64,
     pub max_file_bytes: u64,
+    /// A partition with more than this share of rejected lines is not published (0.0 to 1.0).
+    pub max_reject_ratio: f64,
+    /// Rebuild every partition in range, even those the manifest says are up to date.
+    pub rebuild: bool,
 }
 
 impl ConvertConfig {
@@ -80,6 +86,8 @@ impl ConvertConfig {
             threads: 0,
             read_ahead_bytes: DEFAULT_READ_AHEAD_BYTES,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
+            rebuild: false,
         }
     }
 
@@ -109,6 +117,12 @@ impl ConvertConfig {
         if self.max_file_bytes == 0 || self.max_file_bytes > MAX_FILE_BYTES_LIMIT {
             return bad(format!(
                 "--max-file-size must be between 1 byte and {MAX_FILE_BYTES_LIMIT} bytes"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.max_reject_ratio) {
+            return bad(format!(
+                "--max-reject-ratio {} is outside 0..=1",
+                self.max_reject_ratio
             ));
         }
         for input in &self.inputs {

@@ -206,6 +206,17 @@ fn classify_entry(
     });
 }
 
+/// How a file with this name is stored, if it is a flow log file at all.
+pub fn compression_of(name: &str) -> Option<Compression> {
+    if name.ends_with(".gz") {
+        Some(Compression::Gzip)
+    } else if name.ends_with(".log") || name.ends_with(".txt") {
+        Some(Compression::Plain)
+    } else {
+        None
+    }
+}
+
 fn components(path: &Path) -> Vec<String> {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

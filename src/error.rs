@@ -34,6 +34,9 @@ pub enum Error {
     /// Building Arrow arrays failed (an internal invariant was broken).
     #[error("building Arrow data: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// Another run holds the lake's lock.
+    #[error("another flowlake run is using the lake {lake} ({holder}); it releases the lock when it ends")]
+    Locked { lake: PathBuf, holder: String },
     /// The accounting check failed: lines read != rows written + rejected.
     #[error("accounting mismatch for {what}: {lines} lines read but {rows} rows written + {rejected} rejected")]
     Accounting {

@@ -686,7 +686,7 @@ impl Account {
             7 | 8 => (172 << 24) | ((16 + b % 16) << 16),
             _ => (192 << 24) | (168 << 16),
         };
-        let ip6_prefix = ((h >> 16) % 3 != 0).then_some(
+        let ip6_prefix = (!(h >> 16).is_multiple_of(3)).then_some(
             0x2001_0db8_0000_0000 | (((h >> 24) & 0xffff) << 16) | ((h >> 40) & 0xff) << 8,
         );
         Vpc {
@@ -709,7 +709,7 @@ impl Account {
         let h = key(&[self.seed, TAG_ENI, self.index.into(), i]);
         let ip6 = vpc
             .ip6_prefix
-            .filter(|_| h % 3 != 0)
+            .filter(|_| !h.is_multiple_of(3))
             .map(|p| (u128::from(p | k) << 64) | u128::from(mix64(h)));
         let kind = match (h >> 8) % 100 {
             0..=69 => EniKind::Instance,

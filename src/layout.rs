@@ -99,6 +99,19 @@ impl Layout {
         Layout::from_names(fields.iter().map(|s| s.of(buf)))
     }
 
+    /// The field names, in order, as a header line.
+    pub fn header_line(&self) -> String {
+        let names: Vec<&str> = self
+            .slots
+            .iter()
+            .map(|s| match *s {
+                Slot::Known(i) => CATALOGUE[i].header,
+                Slot::Unknown(u) => self.unknown[u].as_str(),
+            })
+            .collect();
+        names.join(" ")
+    }
+
     /// Number of fields a record of this layout has.
     pub fn len(&self) -> usize {
         self.slots.len()

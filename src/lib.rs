@@ -21,6 +21,7 @@ pub mod discover;
 pub mod error;
 pub mod generate;
 pub mod layout;
+pub mod manifest;
 pub mod parse;
 pub mod pipeline;
 pub mod read;
@@ -29,6 +30,7 @@ pub mod report;
 pub mod schema;
 pub mod storage;
 pub mod tokenize;
+pub mod verify;
 pub mod write;
 
 pub use config::{ConvertConfig, PartitionLayout};

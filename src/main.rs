@@ -12,6 +12,8 @@ use cli::{Cli, Command};
 
 /// Exit code: the run completed, but some lines were rejected or some files could not be read.
 pub const EXIT_WITH_REJECTS: u8 = 3;
+/// Exit code: some partitions were not published (reject ratio above `--max-reject-ratio`).
+pub const EXIT_ABORTED_PARTITIONS: u8 = 4;
 /// Exit code: a fatal error (I/O on the lake, invalid settings, ...).
 pub const EXIT_FATAL: u8 = 1;
 /// Exit code: invalid flags or settings (the same code clap uses).
@@ -59,6 +61,12 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                         f.message
                     );
                 }
+                for a in &report.aborted {
+                    eprintln!(
+                        "  NOT PUBLISHED: {} ({} of {} lines rejected)",
+                        a.path, a.rejected, a.lines
+                    );
+                }
                 if let Some(path) = &report.rejects_file {
                     eprintln!(
                         "  {} rejected lines listed in {}",
@@ -67,7 +75,30 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     );
                 }
             }
-            Ok(if report.is_clean() {
+            Ok(if !report.aborted.is_empty() {
+                ExitCode::from(EXIT_ABORTED_PARTITIONS)
+            } else if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_WITH_REJECTS)
+            })
+        }
+        Command::Verify(args) => {
+            let report = flowlake::verify::verify(&args.lake)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            eprintln!(
+                "{} partitions, {} files, {} rows checked; {} problems",
+                report.partitions,
+                report.files,
+                report.rows,
+                report.problems.len()
+            );
+            for p in report.problems.iter().take(50) {
+                eprintln!("  {:?}: {}: {}", p.kind, p.path.display(), p.message);
+            }
+            Ok(if report.is_ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_WITH_REJECTS)

@@ -17,11 +17,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::config::{ConvertConfig, PartitionLayout};
-use crate::discover::{discover, InputFile};
+use crate::discover::{compression_of, discover, InputFile};
 use crate::error::{Error, Result};
+use crate::manifest::{
+    FailedRecord, InputRecord, Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION,
+};
 use crate::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::rejects::RejectLog;
-use crate::report::{PartitionReport, Report};
+use crate::report::{AbortedPartition, PartitionReport, Report};
 use crate::schema;
 use crate::storage::{Lake, LocalFs, Source};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings};
@@ -82,6 +85,7 @@ struct Run<'a> {
     write: WriteSettings,
     props: Arc<parquet::file::properties::WriterProperties>,
     parsers: ParserPool,
+    manifest: Manifest,
 }
 
 impl<'a> Run<'a> {
@@ -101,7 +105,6 @@ impl<'a> Run<'a> {
             cfg,
             progress,
             source: &LocalFs,
-            lake,
             rejects,
             parse: ParseSettings {
                 fields: cfg.fields.clone(),
@@ -111,6 +114,8 @@ impl<'a> Run<'a> {
             props: Arc::new(writer_properties(&write)?),
             write,
             parsers: ParserPool::default(),
+            manifest: Manifest::new(&lake.meta_dir()),
+            lake,
         })
     }
 
@@ -130,24 +135,50 @@ impl<'a> Run<'a> {
             PartitionLayout::Auto => PartitionLayout::Plain,
             chosen => chosen,
         };
-        let mut partitions: BTreeMap<String, Vec<&InputFile>> = BTreeMap::new();
+        let mut partitions: BTreeMap<String, Vec<InputFile>> = BTreeMap::new();
         for file in &found.files {
             partitions
                 .entry(file.key.path(layout))
                 .or_default()
-                .push(file);
+                .push(file.clone());
         }
         let mut report = Report {
             files_skipped: found.skipped.len() as u64,
             skipped: found.skipped.clone(),
             ..Report::default()
         };
+        let fingerprint = fingerprint(cfg);
+        let mut todo = Vec::new();
+        for (partition, mut files) in partitions {
+            let entry = self.manifest.get(&partition);
+            if let Some(entry) = &entry {
+                self.add_remembered_inputs(&mut files, entry);
+            }
+            let inputs = input_records(&files);
+            let up_to_date = entry.is_some_and(|e| {
+                e.fingerprint == fingerprint
+                    && e.inputs == inputs
+                    && self.lake.published(&partition)
+                        == e.outputs
+                            .iter()
+                            .map(|o| (o.name.clone(), o.bytes))
+                            .collect::<Vec<_>>()
+            });
+            if up_to_date && !cfg.rebuild {
+                report.partitions_unchanged += 1;
+                report.files_unchanged += files.len() as u64;
+            } else {
+                todo.push((partition, files, inputs));
+            }
+        }
         self.progress.start(
-            found.files.len() as u64,
-            found.files.iter().map(|f| f.size).sum(),
+            todo.iter().map(|(_, f, _)| f.len() as u64).sum(),
+            todo.iter()
+                .flat_map(|(_, f, _)| f.iter().map(|f| f.size))
+                .sum(),
         );
-        let result = partitions.iter().try_for_each(|(partition, files)| {
-            self.convert_partition(partition, files, &mut report)
+        let result = todo.iter().try_for_each(|(partition, files, inputs)| {
+            self.convert_partition(partition, files, inputs, &fingerprint, &mut report)
         });
         self.progress.finish();
         report.rejects_file = self.rejects.finish()?;
@@ -158,11 +189,43 @@ impl<'a> Run<'a> {
         Ok(report)
     }
 
+    /// Adds the inputs an earlier run built this partition from that this run's walk did not list but
+    /// that still exist (a narrower input root must not drop rows from the lake).
+    fn add_remembered_inputs(&self, files: &mut Vec<InputFile>, entry: &PartitionEntry) {
+        let Some(key) = files.first().map(|f| f.key.clone()) else {
+            return;
+        };
+        for rec in &entry.inputs {
+            if files.iter().any(|f| f.path == rec.path) {
+                continue;
+            }
+            let name = rec
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let (Ok(stat), Some(compression)) =
+                (self.source.stat(&rec.path), compression_of(&name))
+            {
+                files.push(InputFile {
+                    path: stat.path,
+                    size: stat.size,
+                    mtime: stat.mtime,
+                    compression,
+                    key: key.clone(),
+                });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
     /// Parses, encodes, checks and publishes one partition.
     fn convert_partition(
         &self,
         partition: &str,
-        files: &[&InputFile],
+        files: &[InputFile],
+        inputs: &[InputRecord],
+        fingerprint: &str,
         report: &mut Report,
     ) -> Result<()> {
         let mut writer = PartitionWriter::new(
@@ -172,17 +235,28 @@ impl<'a> Run<'a> {
             self.props.clone(),
             self.write.clone(),
         );
-        let mut rows_parsed = 0u64;
+        let (mut lines, mut rows_parsed, mut rejected) = (0u64, 0u64, 0u64);
+        let mut failed = Vec::new();
         let mut take =
             |outcomes: Vec<FileOutcome>, writer: &mut PartitionWriter<'_>| -> Result<()> {
                 for outcome in outcomes {
                     writer.write(&outcome.batches)?;
+                    lines += outcome.lines;
                     rows_parsed += outcome.rows;
+                    rejected += outcome.rejected;
+                    if let Some(e) = &outcome.error {
+                        failed.push(FailedRecord {
+                            path: outcome.path.clone(),
+                            kind: format!("{:?}", e.kind),
+                            message: e.message.clone(),
+                        });
+                    }
                     report.add_file(partition, &outcome)?;
                 }
                 Ok(())
             };
-        let mut waves = self.waves(files).into_iter();
+        let files: Vec<&InputFile> = files.iter().collect();
+        let mut waves = self.waves(&files).into_iter();
         let mut ready = match waves.next() {
             Some(wave) => self.parse_wave(wave)?,
             None => Vec::new(),
@@ -204,10 +278,40 @@ impl<'a> Run<'a> {
                 rejected: 0,
             });
         }
+        if lines > 0 && rejected as f64 > self.cfg.max_reject_ratio * lines as f64 {
+            report.add_aborted(AbortedPartition {
+                path: partition.to_string(),
+                lines,
+                rejected,
+                rows: rows_written,
+            });
+            return Ok(()); // its staged files go with the staging folder
+        }
+        // The entry goes first and comes back last: a crash in between leaves no entry, so the next
+        // run rebuilds this partition whatever state the swap was left in.
+        self.manifest.remove(partition)?;
         let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
         if !names.is_empty() || self.lake.root().join(partition).exists() {
             self.lake.publish(partition, &names)?;
         }
+        self.manifest.put(&PartitionEntry {
+            version: MANIFEST_VERSION,
+            partition: partition.to_string(),
+            fingerprint: fingerprint.to_string(),
+            inputs: inputs.to_vec(),
+            outputs: written
+                .iter()
+                .map(|f| OutputRecord {
+                    name: f.name.clone(),
+                    rows: f.rows,
+                    bytes: f.bytes,
+                })
+                .collect(),
+            lines,
+            rows: rows_written,
+            rejected,
+            failed,
+        })?;
         report.add_partition(PartitionReport {
             path: partition.to_string(),
             input_files: files.len() as u64,
@@ -244,4 +348,37 @@ impl<'a> Run<'a> {
             })
             .collect()
     }
+}
+
+/// The manifest record of each input file, sorted by path.
+fn input_records(files: &[InputFile]) -> Vec<InputRecord> {
+    let mut v: Vec<InputRecord> = files
+        .iter()
+        .map(|f| InputRecord {
+            path: f.path.clone(),
+            size: f.size,
+            mtime: f.mtime,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// What shapes a partition's output besides its inputs: the lake schema and the field list used for
+/// headerless files. A change rebuilds the partitions it touches on their next conversion, so a lake
+/// never mixes schemas.
+fn fingerprint(cfg: &ConvertConfig) -> String {
+    // FNV-1a: stable across Rust versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for field in schema::lake_schema().fields() {
+        for b in format!("{}:{};", field.name(), field.data_type()).bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let fields = cfg
+        .fields
+        .as_ref()
+        .map(|l| l.header_line())
+        .unwrap_or_default();
+    format!("schema={hash:016x};fields={fields}")
 }

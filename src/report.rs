@@ -39,6 +39,15 @@ pub struct FileReport {
     pub rejected: u64,
 }
 
+/// A partition that was built but not published because too many of its lines were rejected.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AbortedPartition {
+    pub path: String,
+    pub lines: u64,
+    pub rejected: u64,
+    pub rows: u64,
+}
+
 /// Per-partition detail.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PartitionReport {
@@ -60,10 +69,16 @@ pub struct Report {
     /// Record lines read (blank lines and headers are not records).
     pub lines_read: u64,
     pub rows_written: u64,
+    /// Rows of partitions withheld by `--max-reject-ratio` (see `aborted`).
+    pub rows_not_published: u64,
     pub rejected: u64,
     pub header_lines: u64,
     pub blank_lines: u64,
     pub partitions: u64,
+    /// Partitions left as they were: the manifest shows the same inputs and intact outputs.
+    pub partitions_unchanged: u64,
+    /// Input files of the unchanged partitions (not read).
+    pub files_unchanged: u64,
     pub output_files: u64,
     pub output_bytes: u64,
     /// Compressed bytes of the files read.
@@ -76,6 +91,8 @@ pub struct Report {
     /// Where the rejected lines were written, if any were.
     pub rejects_file: Option<PathBuf>,
     pub failed: Vec<FailedFile>,
+    /// Partitions not published because their reject ratio passed `--max-reject-ratio`.
+    pub aborted: Vec<AbortedPartition>,
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
@@ -138,22 +155,28 @@ impl Report {
         self.partition_details.push(partition);
     }
 
-    /// Checks the run-level invariant `lines_read == rows_written + rejected`.
+    /// Adds a partition withheld by the reject ratio.
+    pub fn add_aborted(&mut self, aborted: AbortedPartition) {
+        self.rows_not_published += aborted.rows;
+        self.aborted.push(aborted);
+    }
+
+    /// Checks the run-level invariant `lines_read == rows_written + rows_not_published + rejected`.
     pub fn check(&self) -> Result<()> {
-        if self.lines_read != self.rows_written + self.rejected {
+        if self.lines_read != self.rows_written + self.rows_not_published + self.rejected {
             return Err(Error::Accounting {
                 what: "the run".into(),
                 lines: self.lines_read,
-                rows: self.rows_written,
+                rows: self.rows_written + self.rows_not_published,
                 rejected: self.rejected,
             });
         }
         Ok(())
     }
 
-    /// True when every line became a row and every file was read.
+    /// True when every line became a published row and every file was read.
     pub fn is_clean(&self) -> bool {
-        self.rejected == 0 && self.files_failed == 0
+        self.rejected == 0 && self.files_failed == 0 && self.aborted.is_empty()
     }
 
     /// One human-readable line.
@@ -170,6 +193,18 @@ impl Report {
             human_bytes(self.output_bytes),
             self.seconds
         );
+        if self.partitions_unchanged > 0 {
+            s.push_str(&format!(
+                "; {} partitions unchanged",
+                self.partitions_unchanged
+            ));
+        }
+        if !self.aborted.is_empty() {
+            s.push_str(&format!(
+                "; {} partitions NOT PUBLISHED (reject ratio above --max-reject-ratio)",
+                self.aborted.len()
+            ));
+        }
         if self.files_failed > 0 {
             s.push_str(&format!("; {} files FAILED", self.files_failed));
         }

@@ -35,6 +35,8 @@ pub trait Source: Sync {
     fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>>;
     /// Opens one listed file for reading.
     fn open(&self, path: &Path) -> io::Result<Box<dyn Read + Send>>;
+    /// Size and modification time of one file, if it still exists.
+    fn stat(&self, path: &Path) -> io::Result<Entry>;
 }
 
 /// The local filesystem as a [`Source`].
@@ -81,15 +83,10 @@ impl Source for LocalFs {
                     .into_io_error()
                     .unwrap_or_else(|| io::Error::other("metadata")),
             })?;
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64);
             out.push(Entry {
                 path: entry.into_path(),
                 size: meta.len(),
-                mtime,
+                mtime: mtime_of(&meta),
             });
         }
         Ok(out)
@@ -98,6 +95,22 @@ impl Source for LocalFs {
     fn open(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(path)?))
     }
+
+    fn stat(&self, path: &Path) -> io::Result<Entry> {
+        let meta = fs::metadata(path)?;
+        Ok(Entry {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            mtime: mtime_of(&meta),
+        })
+    }
+}
+
+fn mtime_of(meta: &fs::Metadata) -> Option<i64> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
 }
 
 /// Name of the lake's bookkeeping folder (staging, rejects; skipped by Hive, Trino and Spark).
@@ -128,22 +141,54 @@ impl StagedFile {
 }
 
 /// A lake on the local filesystem: staging, publishing, bookkeeping paths.
-#[derive(Debug, Clone)]
+///
+/// Opening a lake takes its lock (`_flowlake/lock`, an OS file lock), held until the `Lake` is dropped
+/// and released by the kernel however the process ends, so two runs never interleave on one lake and a
+/// killed run leaves no stale lock. With the lock held, staging folders left by killed runs are removed.
+#[derive(Debug)]
 pub struct Lake {
     root: PathBuf,
     staging: PathBuf,
+    _lock: File,
 }
 
 impl Lake {
-    /// Opens (creating if needed) the lake at `root`, with a staging folder unique to this run.
+    /// Opens (creating if needed) the lake at `root`, locks it, and makes a staging folder for `run_id`.
     pub fn open(root: &Path, run_id: &str) -> Result<Lake> {
-        fs::create_dir_all(root).map_err(|e| Error::output(root, e))?;
-        let staging = root.join(META_DIR).join("staging").join(run_id);
+        let meta = root.join(META_DIR);
+        let lock = lock(root, &format!("convert run {run_id}"))?;
+        let staging_root = meta.join("staging");
+        if staging_root.exists() {
+            fs::remove_dir_all(&staging_root).map_err(|e| Error::output(&staging_root, e))?;
+        }
+        let staging = staging_root.join(run_id);
         fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
         Ok(Lake {
             root: root.to_path_buf(),
             staging,
+            _lock: lock,
         })
+    }
+
+    /// The lake's bookkeeping folder (`<lake>/_flowlake`).
+    pub fn meta_dir(&self) -> PathBuf {
+        self.root.join(META_DIR)
+    }
+
+    /// Names and sizes of the flowlake part files now published in `partition`.
+    pub fn published(&self, partition: &str) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = fs::read_dir(self.root.join(partition))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let size = e.metadata().ok()?.len();
+                is_part_file(&name).then_some((name, size))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     pub fn root(&self) -> &Path {
@@ -205,6 +250,36 @@ impl Lake {
             Err(e) => Err(Error::output(&self.staging, e)),
         }
     }
+}
+
+/// Takes the lake's lock (`<lake>/_flowlake/lock`) for `holder`; fails with [`Error::Locked`] when another
+/// process holds it. The lock lasts as long as the returned file is open.
+pub fn lock(root: &Path, holder: &str) -> Result<File> {
+    let meta = root.join(META_DIR);
+    fs::create_dir_all(&meta).map_err(|e| Error::output(&meta, e))?;
+    let lock_path = meta.join("lock");
+    let mut lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::output(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&lock_path).unwrap_or_default();
+            return Err(Error::Locked {
+                lake: root.to_path_buf(),
+                holder: holder.trim().to_string(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(Error::output(&lock_path, e)),
+    }
+    lock.set_len(0)
+        .and_then(|_| writeln!(lock, "pid {} {holder}", std::process::id()))
+        .map_err(|e| Error::output(&lock_path, e))?;
+    Ok(lock)
 }
 
 /// Name of the `index`-th output file of a partition.

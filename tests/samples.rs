@@ -189,7 +189,10 @@ fn integrations_headerless_v5_all_fields_format_string() {
 #[test]
 fn headerless_without_fields_and_junk_lines_are_rejected_with_reasons() {
     let (code, report, lake, _t) = convert_sample("beats-bad.log", &["--fields", "default"]);
-    assert_eq!(code, 3, "rejects make the exit code non-zero");
+    assert_eq!(
+        code, 4,
+        "all lines rejected: the partition is past --max-reject-ratio"
+    );
     assert_eq!(
         (report["lines_read"].clone(), report["rejected"].clone()),
         (json!(1), json!(1))
@@ -209,6 +212,13 @@ fn headerless_without_fields_and_junk_lines_are_rejected_with_reasons() {
 
     let (code, report, _, _t) =
         convert_sample("integrations-noheader-v2-ipv6-nodata-skipdata.log", &[]);
-    assert_eq!(code, 3);
+    assert_eq!(code, 4, "every line rejected: past --max-reject-ratio");
     assert_eq!(report["rejected"], json!(7));
+    let (code, report, lake, _t) = convert_sample(
+        "beats-bad.log",
+        &["--fields", "default", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(code, 3, "allowed rejects still make the exit code non-zero");
+    assert_eq!(report["partitions"], json!(1));
+    assert!(parquet_files(&lake).is_empty(), "no rows, no Parquet file");
 }

@@ -1,0 +1,332 @@
+//! Nightly-safe runs: incremental and idempotent conversion, repair after damage or a crash, the lake
+//! lock, the reject-ratio policy and `flowlake verify`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// (inode, mtime in ns) of every published Parquet file: changes when a file is rewritten.
+fn identities(lake: &Path) -> BTreeMap<PathBuf, (u64, i64)> {
+    parquet_files(lake)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("/_flowlake/"))
+        .map(|p| {
+            let m = std::fs::metadata(&p).unwrap();
+            (p, (m.ino(), m.mtime_nsec() + m.mtime() * 1_000_000_000))
+        })
+        .collect()
+}
+
+fn verify(lake: &Path) -> (i32, Value) {
+    let run = flowlake(["verify".as_ref(), lake.as_os_str(), "--json".as_ref()]);
+    (
+        run.code,
+        serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null),
+    )
+}
+
+/// Count and per-column sums of a lake, through DuckDB.
+fn fingerprint(lake: &Path) -> Vec<Value> {
+    duckdb(
+        lake,
+        "SELECT count(*), sum(packets)::BIGINT, sum(bytes)::BIGINT, sum(srcport)::BIGINT, sum(start)::BIGINT, \
+         count(srcaddr), count(DISTINCT interface_id) FROM {lake}",
+    )
+    .remove(0)
+}
+
+#[test]
+fn rerun_with_nothing_new_rewrites_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let (_, first) = convert(&[&fixtures().join("aws")], &lake, &[]);
+    assert_eq!(first["partitions"], json!(4));
+    let before = identities(&lake);
+    let (run, again) = convert(&[&fixtures().join("aws")], &lake, &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        (
+            again["partitions"].clone(),
+            again["partitions_unchanged"].clone()
+        ),
+        (json!(0), json!(4))
+    );
+    assert_eq!(
+        (again["files"].clone(), again["files_unchanged"].clone()),
+        (json!(0), json!(24))
+    );
+    assert_eq!(identities(&lake), before, "no file rewritten");
+    assert_eq!(verify(&lake).0, 0);
+    // --rebuild rewrites, with the same content.
+    let (_, rebuilt) = convert(&[&fixtures().join("aws")], &lake, &["--rebuild"]);
+    assert_eq!(rebuilt["partitions"], json!(4));
+    assert_eq!(fingerprint(&lake)[0], json!(6000));
+}
+
+#[test]
+fn a_new_file_in_an_old_day_rebuilds_that_day_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    copy_tree(&fixtures().join("aws"), &input);
+    let lake = tmp.path().join("lake");
+    convert(&[&input], &lake, &[]);
+    let before = identities(&lake);
+    let day = walk(&input)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/us-east-1/2024/03/09/"))
+        .unwrap();
+    let late = day
+        .parent()
+        .unwrap()
+        .join("662306410322_vpcflowlogs_us-east-1_fl-late_20240309T2355Z_0000beef.log.gz");
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    std::fs::write(&late, gzip(format!("{header}2 662306410322 eni-late 10.9.9.9 10.8.8.8 1 2 6 7 700 1710028500 1710028560 ACCEPT OK\n").as_bytes())).unwrap();
+    let (_, report) = convert(&[&input], &lake, &[]);
+    assert_eq!(
+        (
+            report["partitions"].clone(),
+            report["partitions_unchanged"].clone()
+        ),
+        (json!(1), json!(3))
+    );
+    assert_eq!(report["rows_written"], json!(1501));
+    let after = identities(&lake);
+    let changed: Vec<&PathBuf> = after
+        .keys()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .collect();
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0]
+        .to_string_lossy()
+        .contains("aws-region=us-east-1/year=2024/month=03/day=09/"));
+    assert_eq!(fingerprint(&lake)[0], json!(6001));
+    // A changed file (new size and mtime) rebuilds its day too; a narrower input root does not drop
+    // the other files of that day (the manifest remembers them).
+    std::fs::write(&late, gzip(format!("{header}2 662306410322 eni-late 10.9.9.9 10.8.8.8 1 2 6 7 700 1710028500 1710028560 ACCEPT OK\n2 662306410322 eni-late 10.9.9.9 10.8.8.8 1 2 6 7 700 1710028500 1710028560 ACCEPT OK\n").as_bytes())).unwrap();
+    let (_, report) = convert(&[&late], &lake, &[]);
+    assert_eq!(report["partitions"], json!(1));
+    assert_eq!(
+        report["rows_written"],
+        json!(1502),
+        "the day's other files are still in"
+    );
+    assert_eq!(fingerprint(&lake)[0], json!(6002));
+    assert_eq!(verify(&lake).0, 0);
+}
+
+#[test]
+fn damage_to_the_lake_is_found_by_verify_and_repaired_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(&[&fixtures().join("aws")], &lake, &[]);
+    let reference = fingerprint(&lake);
+    let files = parquet_files(&lake);
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::write(&files[1], b"PAR1 not really").unwrap();
+    let stray = files[2].parent().unwrap().join("part-00007.parquet");
+    std::fs::copy(&files[3], &stray).unwrap();
+    let (code, report) = verify(&lake);
+    assert_eq!(code, 3);
+    let mut kinds: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["missing", "orphan", "size", "unreadable"]);
+    let (_, run) = convert(&[&fixtures().join("aws")], &lake, &[]);
+    assert_eq!(
+        (
+            run["partitions"].clone(),
+            run["partitions_unchanged"].clone()
+        ),
+        (json!(3), json!(1))
+    );
+    assert_eq!(fingerprint(&lake), reference);
+    assert_eq!(verify(&lake).0, 0);
+}
+
+#[test]
+fn a_second_run_on_a_locked_lake_refuses_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    std::fs::create_dir_all(lake.join("_flowlake")).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lake.join("_flowlake/lock"))
+        .unwrap();
+    holder.try_lock().unwrap();
+    let run = flowlake([
+        "convert".as_ref(),
+        fixtures().join("aws").as_os_str(),
+        "--out".as_ref(),
+        lake.as_os_str(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("another flowlake run is using the lake"),
+        "{}",
+        run.stderr
+    );
+    assert!(parquet_files(&lake).is_empty());
+    assert_eq!(flowlake(["verify".as_ref(), lake.as_os_str()]).code, 1);
+    drop(holder);
+    let (run, _) = convert(&[&fixtures().join("aws")], &lake, &[]);
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn a_partition_past_the_reject_ratio_is_not_published() {
+    let tmp = tempfile::tempdir().unwrap();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    let good = "2 1 eni-a 10.0.0.1 10.0.0.2 1 2 6 3 4 1704067200 1704067260 ACCEPT OK\n";
+    put(
+        tmp.path(),
+        "in/2024/01/01/ok.log.gz",
+        &gzip(format!("{header}{}", good.repeat(100)).as_bytes()),
+    );
+    put(
+        tmp.path(),
+        "in/2024/01/02/bad.log.gz",
+        &gzip(
+            format!(
+                "{header}{}{}",
+                good.repeat(90),
+                "2 1 eni-a junk\n".repeat(10)
+            )
+            .as_bytes(),
+        ),
+    );
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 4, "10% rejects > default 5%");
+    assert_eq!(
+        report["aborted"],
+        json!([{"path": "year=2024/month=01/day=02", "lines": 100, "rejected": 10, "rows": 90}])
+    );
+    assert_eq!(
+        (
+            report["rows_written"].clone(),
+            report["rows_not_published"].clone()
+        ),
+        (json!(100), json!(90))
+    );
+    let files = parquet_files(&lake);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].to_string_lossy().contains("day=01"));
+    // Raising the limit publishes it (the good day is unchanged and not rewritten).
+    let (run, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--max-reject-ratio", "0.2"],
+    );
+    assert_eq!(run.code, 3);
+    assert_eq!(
+        (
+            report["partitions"].clone(),
+            report["partitions_unchanged"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(190));
+}
+
+/// kill -9 at many moments of real runs on one lake, then a normal run: the lake equals a clean run's.
+#[test]
+fn kill_dash_nine_at_random_moments_then_rerun_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = flowlake([
+        "generate",
+        "--out",
+        input.to_str().unwrap(),
+        "--seed",
+        "9",
+        "--days",
+        "3",
+        "--files-per-day",
+        "12",
+        "--lines-per-file",
+        "6000",
+        "--format",
+        "mixed",
+    ]);
+    assert_eq!(gen.code, 0, "{}", gen.stderr);
+    // Small files and row groups: several files per partition, many publish steps to interrupt.
+    let knobs = [
+        "--target-file-size",
+        "1MiB",
+        "--row-group-rows",
+        "20000",
+        "--read-ahead",
+        "256KiB",
+        "--threads",
+        "2",
+    ];
+    let reference_lake = tmp.path().join("reference");
+    let started = Instant::now();
+    convert(&[&input], &reference_lake, &knobs);
+    let clean = started.elapsed();
+    let reference = fingerprint(&reference_lake);
+    assert_eq!(reference[0], json!(3 * 12 * 2 * 6000));
+
+    let lake = tmp.path().join("lake");
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut interrupted = 0;
+    for kill in 0..20 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let fraction = (seed >> 33) as f64 / (1u64 << 31) as f64; // 0..1
+        let mut cmd = Command::new(bin());
+        cmd.arg("convert")
+            .arg(&input)
+            .arg("--out")
+            .arg(&lake)
+            .args(knobs);
+        if kill % 4 != 3 {
+            cmd.arg("--rebuild"); // rewrite everything: kills land in swaps of already-published days too
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(clean.mul_f64(0.02 + fraction * 0.88));
+        if child.try_wait().unwrap().is_none() {
+            interrupted += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        // Whatever the moment, no reader can find an unreadable (partial) Parquet file.
+        let (_, report) = verify(&lake);
+        for p in report["problems"].as_array().into_iter().flatten() {
+            assert_ne!(p["kind"], json!("unreadable"), "kill {kill}: {p}");
+        }
+    }
+    eprintln!("{interrupted} of 20 kills interrupted a run (clean run: {clean:?})");
+    assert!(
+        interrupted >= 10,
+        "only {interrupted} of 20 kills interrupted a run"
+    );
+    let (run, _) = convert(&[&input], &lake, &knobs);
+    assert!(run.code == 0, "{}", run.stderr);
+    assert_eq!(
+        fingerprint(&lake),
+        reference,
+        "after {interrupted} kills the lake equals a clean run"
+    );
+    let (code, report) = verify(&lake);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        parquet_files(&lake.join("_flowlake")).is_empty(),
+        "staging is cleaned"
+    );
+}
