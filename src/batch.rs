@@ -40,6 +40,8 @@ pub enum RejectKind {
     OutOfRange,
     /// A string field is not valid UTF-8.
     InvalidUtf8,
+    /// The line is longer than `--max-line-size` (no real flow log line comes close).
+    LineTooLong,
     /// A headerless file and no `--fields`: the line's fields cannot be named.
     NoLayout,
 }
@@ -52,6 +54,7 @@ impl RejectKind {
             RejectKind::BadInteger => "bad_integer",
             RejectKind::OutOfRange => "out_of_range",
             RejectKind::InvalidUtf8 => "invalid_utf8",
+            RejectKind::LineTooLong => "line_too_long",
             RejectKind::NoLayout => "no_layout",
         }
     }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use flowlake::config::{
-    parse_size, ConvertConfig, PartitionLayout, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
-    DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
+    parse_size, BadFilePolicy, BadLinePolicy, ConvertConfig, PartitionLayout, DEFAULT_BATCH_ROWS,
+    DEFAULT_MAX_REJECT_RATIO, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
 };
 use flowlake::discover::Day;
 use flowlake::generate::{GenFormat, GenerateConfig};
@@ -17,7 +17,8 @@ use flowlake::layout::Layout;
 
 const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected or files could not be \
 read (see the summary and _flowlake/rejects/); 4 some partitions were not published because their reject \
-ratio passed --max-reject-ratio; 1 fatal error (partitions not yet published are untouched); 2 usage error.";
+ratio passed --max-reject-ratio; 1 fatal error (partitions not yet published are untouched); 2 usage error; \
+130 interrupted (SIGINT/SIGTERM; partitions not yet published are untouched).";
 
 /// Turn AWS VPC Flow Logs into a Hive-partitioned, compacted Parquet lake.
 #[derive(Debug, Parser)]
@@ -107,6 +108,18 @@ pub struct ConvertArgs {
     /// Largest decompressed input file accepted (AWS caps deliveries at 75 MB).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Longest line accepted; longer lines are rejected as line_too_long.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
+    pub max_line_size: u64,
+    /// What a bad line does: reject (to the rejects sidecar, the run goes on) or abort (stop the run
+    /// before its partition is published).
+    #[arg(long, value_enum, default_value = "reject")]
+    pub on_bad_line: BadLineArg,
+    /// What a file that cannot be read completely (truncated, corrupt, not gzip) does: quarantine (list
+    /// it, publish none of its rows, go on), salvage (also publish its complete lines before the
+    /// damage), or abort (stop the run before its partition is published).
+    #[arg(long, value_enum, default_value = "quarantine")]
+    pub on_bad_file: BadFileArg,
     /// A partition whose share of rejected lines is above this (0 to 1) is not published; the run
     /// goes on with the others and exits with code 4.
     #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_MAX_REJECT_RATIO)]
@@ -120,6 +133,19 @@ pub struct ConvertArgs {
     /// No progress bar and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BadLineArg {
+    Reject,
+    Abort,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BadFileArg {
+    Quarantine,
+    Salvage,
+    Abort,
 }
 
 fn parse_day(s: &str) -> Result<Day, String> {
@@ -148,6 +174,17 @@ impl ConvertArgs {
         c.threads = self.threads;
         c.read_ahead_bytes = self.read_ahead;
         c.max_file_bytes = self.max_file_size;
+        c.max_line_bytes = usize::try_from(self.max_line_size)
+            .map_err(|_| "--max-line-size is too large".to_string())?;
+        c.on_bad_line = match self.on_bad_line {
+            BadLineArg::Reject => BadLinePolicy::Reject,
+            BadLineArg::Abort => BadLinePolicy::Abort,
+        };
+        c.on_bad_file = match self.on_bad_file {
+            BadFileArg::Quarantine => BadFilePolicy::Quarantine,
+            BadFileArg::Salvage => BadFilePolicy::Salvage,
+            BadFileArg::Abort => BadFilePolicy::Abort,
+        };
         c.max_reject_ratio = self.max_reject_ratio;
         c.rebuild = self.rebuild;
         c.validate().map_err(|e| e.to_string())?;

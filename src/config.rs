@@ -21,6 +21,8 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 pub const DEFAULT_READ_AHEAD_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest decompressed file accepted (AWS caps delivered files at 75 MB); bigger files are failed.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Longest line accepted; longer lines are rejected as `line_too_long` (flow log lines are < 2 KiB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 /// Largest share of rejected lines a partition may have and still be published.
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.05;
 /// Hard limit of `max_file_bytes`: offsets into a file buffer are `u32`, string offsets `i32`.
@@ -36,6 +38,28 @@ pub enum PartitionLayout {
     Aws,
     /// `year=/month=/day=`.
     Plain,
+}
+
+/// What a bad line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadLinePolicy {
+    /// Record it in the rejects sidecar and go on (the partition's reject ratio still applies).
+    #[default]
+    Reject,
+    /// Stop the run with an error before the partition is published.
+    Abort,
+}
+
+/// What a file that cannot be read completely (truncated, corrupt, not gzip, ...) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadFilePolicy {
+    /// List it in the report and convert the other files without it (none of its rows are published).
+    #[default]
+    Quarantine,
+    /// Like `Quarantine`, but publish the complete lines decoded before the damage.
+    Salvage,
+    /// Stop the run with an error before the partition is published.
+    Abort,
 }
 
 /// Settings of a `convert` run.
@@ -62,6 +86,9 @@ pub struct ConvertConfig {
     pub threads: usize,
     pub read_ahead_bytes: u64,
     pub max_file_bytes: u64,
+    pub max_line_bytes: usize,
+    pub on_bad_line: BadLinePolicy,
+    pub on_bad_file: BadFilePolicy,
     /// A partition with more than this share of rejected lines is not published (0.0 to 1.0).
     pub max_reject_ratio: f64,
     /// Rebuild every partition in range, even those the manifest says are up to date.
@@ -86,6 +113,9 @@ impl ConvertConfig {
             threads: 0,
             read_ahead_bytes: DEFAULT_READ_AHEAD_BYTES,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            on_bad_line: BadLinePolicy::Reject,
+            on_bad_file: BadFilePolicy::Quarantine,
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             rebuild: false,
         }

@@ -34,6 +34,19 @@ pub enum Error {
     /// Building Arrow arrays failed (an internal invariant was broken).
     #[error("building Arrow data: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A bad line with `--on-bad-line abort`.
+    #[error("{path}:{line}: {message} (--on-bad-line abort)")]
+    BadLine {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    /// An unreadable file with `--on-bad-file abort`.
+    #[error("{path}: {message} (--on-bad-file abort)")]
+    BadFile { path: PathBuf, message: String },
+    /// The run was interrupted (SIGINT, SIGTERM); nothing half-done was published.
+    #[error("interrupted; partitions not yet published are untouched")]
+    Interrupted,
     /// Another run holds the lake's lock.
     #[error("another flowlake run is using the lake {lake} ({holder}); it releases the lock when it ends")]
     Locked { lake: PathBuf, holder: String },

@@ -5,6 +5,8 @@ mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -16,6 +18,8 @@ pub const EXIT_WITH_REJECTS: u8 = 3;
 pub const EXIT_ABORTED_PARTITIONS: u8 = 4;
 /// Exit code: a fatal error (I/O on the lake, invalid settings, ...).
 pub const EXIT_FATAL: u8 = 1;
+/// Exit code: stopped by SIGINT or SIGTERM (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: invalid flags or settings (the same code clap uses).
 pub const EXIT_USAGE: u8 = 2;
 
@@ -30,7 +34,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("flowlake: error: {err:#}");
-            ExitCode::from(EXIT_FATAL)
+            match err.downcast_ref::<flowlake::Error>() {
+                Some(flowlake::Error::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+                _ => ExitCode::from(EXIT_FATAL),
+            }
         }
     }
 }
@@ -44,7 +51,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Ok(c) => c,
                 Err(e) => return Ok(usage_error(&e)),
             };
-            let bar = progress::Bar::new(quiet);
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            // First signal: stop at the next file or partition boundary; nothing half-done is published.
+            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
+            let bar = progress::Bar::new(quiet, stop);
             let report = flowlake::convert(&config, &bar)?;
             if json {
                 let mut out = std::io::stdout().lock();

@@ -12,13 +12,14 @@ use std::path::PathBuf;
 use arrow::record_batch::RecordBatch;
 
 use crate::batch::{BatchBuilder, LineError, RejectKind};
+use crate::config::{BadFilePolicy, BadLinePolicy};
 use crate::discover::InputFile;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::{looks_like_header, Layout};
-use crate::read::{read_file, ReadError};
+use crate::read::{read_file, ReadError, ReadErrorKind};
 use crate::rejects::{Reject, RejectLog};
 use crate::storage::Source;
-use crate::tokenize::{split_fields, Lines, Span};
+use crate::tokenize::{split_fields, Line, Lines, Span};
 
 /// Settings the parser needs.
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct ParseSettings {
     pub fields: Option<Layout>,
     pub batch_rows: usize,
     pub max_file_bytes: u64,
+    pub max_line_bytes: usize,
+    pub on_bad_line: BadLinePolicy,
+    pub on_bad_file: BadFilePolicy,
 }
 
 /// What became of one file.
@@ -47,8 +51,10 @@ pub struct FileOutcome {
     pub unknown_fields: Vec<String>,
     /// Things worth telling the user that are not errors (empty file, header-only file, ...).
     pub warnings: Vec<String>,
-    /// Set when the file could not be read; then it contributes no rows and no lines.
+    /// Set when the file could not be read completely; then it contributes no lines, unless `salvaged`.
     pub error: Option<ReadError>,
+    /// The complete lines decoded before the damage were used (`--on-bad-file salvage`).
+    pub salvaged: bool,
     pub batches: Vec<RecordBatch>,
 }
 
@@ -80,8 +86,19 @@ impl FileParser {
             ..FileOutcome::default()
         };
         if let Err(e) = read_file(source, file, &mut self.buf, settings.max_file_bytes) {
+            let damaged = matches!(
+                e.kind,
+                ReadErrorKind::Truncated | ReadErrorKind::Corrupt | ReadErrorKind::TrailingGarbage
+            );
+            if settings.on_bad_file != BadFilePolicy::Salvage || !damaged {
+                out.error = Some(e);
+                return Ok(out);
+            }
+            // Keep the complete lines decoded before the damage.
+            let complete = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
+            self.buf.truncate(complete);
             out.error = Some(e);
-            return Ok(out);
+            out.salvaged = true;
         }
         out.text_bytes = self.buf.len() as u64;
         let buf = self.buf.as_slice();
@@ -93,6 +110,20 @@ impl FileParser {
         for line in Lines::new(buf) {
             if line.is_blank() {
                 out.blank_lines += 1;
+                continue;
+            }
+            if line.text.len() > settings.max_line_bytes {
+                out.lines += 1;
+                let e = LineError {
+                    kind: RejectKind::LineTooLong,
+                    column: None,
+                    message: format!(
+                        "line of {} bytes is longer than --max-line-size {}",
+                        line.text.len(),
+                        settings.max_line_bytes
+                    ),
+                };
+                reject(file, &line, e, settings, rejects, &mut out)?;
                 continue;
             }
             split_fields(line.text, line.offset, spans);
@@ -149,10 +180,7 @@ impl FileParser {
                         out.batches.push(builder.finish(buf)?);
                     }
                 }
-                Err(e) => {
-                    out.rejected += 1;
-                    rejects.record(&Reject::new(&file.path, &line, e))?;
-                }
+                Err(e) => reject(file, &line, e, settings, rejects, &mut out)?,
             }
         }
         if !builder.is_empty() {
@@ -165,4 +193,24 @@ impl FileParser {
         }
         Ok(out)
     }
+}
+
+/// Records a rejected line, or stops the run with `--on-bad-line abort`.
+fn reject(
+    file: &InputFile,
+    line: &Line<'_>,
+    e: LineError,
+    settings: &ParseSettings,
+    rejects: &RejectLog,
+    out: &mut FileOutcome,
+) -> Result<()> {
+    if settings.on_bad_line == BadLinePolicy::Abort {
+        return Err(Error::BadLine {
+            path: file.path.clone(),
+            line: line.number,
+            message: e.message,
+        });
+    }
+    out.rejected += 1;
+    rejects.record(&Reject::new(&file.path, line, e))
 }

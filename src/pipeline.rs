@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::config::{ConvertConfig, PartitionLayout};
+use crate::config::{BadFilePolicy, ConvertConfig, PartitionLayout};
 use crate::discover::{compression_of, discover, InputFile};
 use crate::error::{Error, Result};
 use crate::manifest::{
@@ -38,6 +38,11 @@ pub trait Progress: Sync {
     fn file_done(&self, _bytes: u64, _rows: u64) {}
     /// The run ended.
     fn finish(&self) {}
+    /// Polled between files and partitions: true stops the run with [`Error::Interrupted`], leaving
+    /// every partition either as it was or fully published.
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that ignores everything.
@@ -110,6 +115,9 @@ impl<'a> Run<'a> {
                 fields: cfg.fields.clone(),
                 batch_rows: cfg.batch_rows,
                 max_file_bytes: cfg.max_file_bytes,
+                max_line_bytes: cfg.max_line_bytes,
+                on_bad_line: cfg.on_bad_line,
+                on_bad_file: cfg.on_bad_file,
             },
             props: Arc::new(writer_properties(&write)?),
             write,
@@ -178,6 +186,9 @@ impl<'a> Run<'a> {
                 .sum(),
         );
         let result = todo.iter().try_for_each(|(partition, files, inputs)| {
+            if self.progress.should_stop() {
+                return Err(Error::Interrupted);
+            }
             self.convert_partition(partition, files, inputs, &fingerprint, &mut report)
         });
         self.progress.finish();
@@ -245,6 +256,12 @@ impl<'a> Run<'a> {
                     rows_parsed += outcome.rows;
                     rejected += outcome.rejected;
                     if let Some(e) = &outcome.error {
+                        if self.cfg.on_bad_file == BadFilePolicy::Abort {
+                            return Err(Error::BadFile {
+                                path: outcome.path.clone(),
+                                message: e.message.clone(),
+                            });
+                        }
                         failed.push(FailedRecord {
                             path: outcome.path.clone(),
                             kind: format!("{:?}", e.kind),
@@ -277,6 +294,9 @@ impl<'a> Run<'a> {
                 rows: rows_written,
                 rejected: 0,
             });
+        }
+        if self.progress.should_stop() {
+            return Err(Error::Interrupted);
         }
         if lines > 0 && rejected as f64 > self.cfg.max_reject_ratio * lines as f64 {
             report.add_aborted(AbortedPartition {
@@ -342,6 +362,9 @@ impl<'a> Run<'a> {
     fn parse_wave(&self, wave: &[&InputFile]) -> Result<Vec<FileOutcome>> {
         wave.par_iter()
             .map(|file| {
+                if self.progress.should_stop() {
+                    return Err(Error::Interrupted);
+                }
                 let outcome = self.parsers.parse(file, self)?;
                 self.progress.file_done(file.size, outcome.rows);
                 Ok(outcome)

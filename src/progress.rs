@@ -1,10 +1,12 @@
 //! indicatif progress on stderr for the library's `Progress` events (binary only).
 //!
 //! Shows compressed bytes read, files, rows and an ETA; draws nothing when stderr is not a terminal
-//! (cron, CI, pipes) or with `--quiet`.
+//! (cron, CI, pipes) or with `--quiet`. Also carries the stop request of the SIGINT/SIGTERM handler
+//! to the library.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flowlake::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,10 +17,12 @@ pub struct Bar {
     files: AtomicU64,
     total_files: AtomicU64,
     rows: AtomicU64,
+    stop: Arc<AtomicBool>,
 }
 
 impl Bar {
-    pub fn new(quiet: bool) -> Bar {
+    /// A bar; `stop` is set by the signal handler to end the run early.
+    pub fn new(quiet: bool, stop: Arc<AtomicBool>) -> Bar {
         let target = if quiet || !std::io::stderr().is_terminal() {
             ProgressDrawTarget::hidden()
         } else {
@@ -35,6 +39,7 @@ impl Bar {
             files: AtomicU64::new(0),
             total_files: AtomicU64::new(0),
             rows: AtomicU64::new(0),
+            stop,
         }
     }
 }
@@ -56,5 +61,9 @@ impl Progress for Bar {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 }

@@ -5,12 +5,14 @@
 //! the file fails here, before the tokenizer sees it. AWS caps delivered files at 75 MB, so one buffer
 //! per worker is small; `max_bytes` bounds it for anything else.
 //!
-//! gzip files may hold several members (`cat a.gz b.gz`, some writers' output), so they are read with
-//! `flate2`'s `MultiGzDecoder`: `GzDecoder` would stop silently after the first member.
+//! gzip files may hold several members (`cat a.gz b.gz`, some writers' output), so members are decoded
+//! one after another until the end of the file (what `flate2`'s `MultiGzDecoder` does; a lone
+//! `GzDecoder` would stop silently after the first member). Doing the loop here tells a damaged member
+//! from bytes after the last member, and keeps the text decoded before the damage for `--salvage`.
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::discover::{Compression, InputFile};
 use crate::storage::Source;
@@ -26,15 +28,20 @@ pub enum ReadErrorKind {
     NotGzip,
     /// The gzip stream ends early (an interrupted upload or copy).
     Truncated,
-    /// Bad deflate data, a CRC or length mismatch, or bytes after the last member.
+    /// Bad deflate data, or a CRC or length mismatch, in a member.
     Corrupt,
+    /// Bytes after the last complete member that are not another gzip member.
+    TrailingGarbage,
     /// The decompressed file is larger than `--max-file-size`.
     TooLarge,
     /// The file could not be opened or read.
     Io,
 }
 
-/// A file that could not be read; none of its lines are used.
+/// A file that could not be read completely.
+///
+/// The buffer then holds the text decoded before the damage (possibly nothing); the caller decides
+/// whether any of it is used (by default none is).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ReadError {
@@ -63,51 +70,69 @@ pub fn read_file(
         .open(&file.path)
         .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
     let mut reader = BufReader::with_capacity(DEFAULT_READ_BUFFER_BYTES, raw);
-    let result = match file.compression {
-        Compression::Plain => reader.take(max_bytes + 1).read_to_end(buf),
-        Compression::Gzip => {
-            let head = reader
-                .fill_buf()
-                .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot read: {e}")))?;
-            if head.is_empty() {
-                return Ok(()); // a zero-byte file: no lines
-            }
-            if head.len() < 2 || head[..2] != [0x1f, 0x8b] {
-                return Err(ReadError::new(
-                    ReadErrorKind::NotGzip,
-                    "not a gzip file (no gzip magic bytes)",
-                ));
-            }
-            MultiGzDecoder::new(reader)
+    match file.compression {
+        Compression::Plain => {
+            reader
                 .take(max_bytes + 1)
                 .read_to_end(buf)
+                .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}")))?;
         }
-    };
-    match result {
-        Ok(_) if buf.len() as u64 > max_bytes => Err(ReadError::new(
+        Compression::Gzip => read_gzip_members(&mut reader, buf, max_bytes)?,
+    }
+    if buf.len() as u64 > max_bytes {
+        return Err(ReadError::new(
             ReadErrorKind::TooLarge,
             format!("decompresses to more than {max_bytes} bytes (raise --max-file-size)"),
-        )),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            buf.clear();
-            Err(classify(e))
-        }
+        ));
     }
+    Ok(())
 }
 
-fn classify(e: io::Error) -> ReadError {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => ReadError::new(
-            ReadErrorKind::Truncated,
-            format!("gzip stream is truncated: {e}"),
-        ),
-        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => ReadError::new(
-            ReadErrorKind::Corrupt,
-            format!("gzip stream is corrupt: {e}"),
-        ),
-        _ => ReadError::new(ReadErrorKind::Io, format!("read failed: {e}")),
+/// Decodes every gzip member of `reader` into `buf`.
+fn read_gzip_members<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max_bytes: u64,
+) -> Result<(), ReadError> {
+    let io_error = |e: io::Error| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}"));
+    for member in 0usize.. {
+        let head = reader.fill_buf().map_err(io_error)?;
+        if head.is_empty() {
+            return Ok(()); // end of file (a zero-byte file has no members and no lines)
+        }
+        if head[0] != 0x1f || head.get(1).is_some_and(|&b| b != 0x8b) {
+            return Err(if member == 0 {
+                ReadError::new(
+                    ReadErrorKind::NotGzip,
+                    "not a gzip file (no gzip magic bytes)",
+                )
+            } else {
+                ReadError::new(
+                    ReadErrorKind::TrailingGarbage,
+                    format!("bytes after gzip member {member} are not a gzip member"),
+                )
+            });
+        }
+        let limit = (max_bytes + 1).saturating_sub(buf.len() as u64);
+        let result = GzDecoder::new(&mut *reader).take(limit).read_to_end(buf);
+        if let Err(e) = result {
+            return Err(match e.kind() {
+                io::ErrorKind::UnexpectedEof => ReadError::new(
+                    ReadErrorKind::Truncated,
+                    format!("gzip member {} is truncated: {e}", member + 1),
+                ),
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => ReadError::new(
+                    ReadErrorKind::Corrupt,
+                    format!("gzip member {} is corrupt: {e}", member + 1),
+                ),
+                _ => io_error(e),
+            });
+        }
+        if buf.len() as u64 > max_bytes {
+            return Ok(()); // the caller reports TooLarge
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

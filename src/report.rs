@@ -13,12 +13,14 @@ use crate::parse::FileOutcome;
 use crate::read::ReadErrorKind;
 use crate::write::WrittenFile;
 
-/// A file that could not be read; none of its rows were published.
+/// A file that could not be read completely; none of its rows were published unless `salvaged`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FailedFile {
     pub path: PathBuf,
     pub kind: ReadErrorKind,
     pub message: String,
+    /// The complete lines before the damage were converted (`--on-bad-file salvage`).
+    pub salvaged: bool,
 }
 
 /// A note about a file that is not an error.
@@ -108,8 +110,11 @@ impl Report {
                 path: file.path.clone(),
                 kind: e.kind,
                 message: e.message.clone(),
+                salvaged: file.salvaged,
             });
-            return Ok(());
+            if !file.salvaged {
+                return Ok(());
+            }
         }
         if file.lines != file.rows + file.rejected {
             return Err(Error::Accounting {
@@ -119,7 +124,9 @@ impl Report {
                 rejected: file.rejected,
             });
         }
-        self.files += 1;
+        if file.error.is_none() {
+            self.files += 1;
+        }
         self.lines_read += file.lines;
         self.rejected += file.rejected;
         self.header_lines += file.headers;

@@ -1,0 +1,370 @@
+//! The rest of the fault table: bad-file and bad-line policies, huge lines, trailing garbage, signals,
+//! a full disk and an unwritable lake. Every case checks what got published and what did not.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+
+fn records(range: std::ops::Range<u32>) -> String {
+    range
+        .map(|i| format!("2 123456789012 eni-{i:017x} 10.0.0.1 10.0.1.1 {} 443 6 1 {} 1704067200 1704067260 ACCEPT OK\n", 1024 + i % 60000, i))
+        .collect()
+}
+
+fn verify_json(lake: &Path) -> (i32, Value) {
+    let run = flowlake(["verify".as_ref(), lake.as_os_str(), "--json".as_ref()]);
+    (
+        run.code,
+        serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn salvage_publishes_the_complete_lines_before_the_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = gzip(format!("{HEADER}{}", records(0..20_000)).as_bytes());
+    let cut = &full[..full.len() * 2 / 3];
+    put(tmp.path(), "in/2024/01/01/cut.log.gz", cut);
+    // What a reader can decode from the cut file: the complete lines after the header.
+    let mut prefix = Vec::new();
+    let _ = flate2::read::GzDecoder::new(cut).read_to_end(&mut prefix);
+    let complete = prefix.iter().filter(|&&b| b == b'\n').count() as u64 - 1;
+    assert!(complete > 1000 && complete < 20_000);
+
+    let quarantined = tmp.path().join("q");
+    let (run, report) = convert(&[&tmp.path().join("in")], &quarantined, &[]);
+    assert_eq!(
+        (run.code, report["rows_written"].clone()),
+        (3, json!(0)),
+        "default: none of its rows"
+    );
+    assert!(parquet_files(&quarantined).is_empty());
+
+    let salvaged = tmp.path().join("s");
+    let (run, report) = convert(
+        &[&tmp.path().join("in")],
+        &salvaged,
+        &["--on-bad-file", "salvage"],
+    );
+    assert_eq!(run.code, 3);
+    assert_eq!(report["rows_written"], json!(complete));
+    assert_eq!(report["failed"][0]["kind"], json!("truncated"));
+    assert_eq!(report["failed"][0]["salvaged"], json!(true));
+    assert_eq!(
+        duckdb_one(&salvaged, "SELECT sum(bytes)::BIGINT FROM {lake}"),
+        json!((0..complete).sum::<u64>()),
+        "exactly the first lines, in order"
+    );
+}
+
+#[test]
+fn abort_policies_stop_before_publishing_and_name_the_culprit() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(
+        tmp.path(),
+        "in/2024/01/01/a.log.gz",
+        &gzip(
+            format!(
+                "{HEADER}{}2 x eni-x junk\n{}",
+                records(0..50),
+                records(50..60)
+            )
+            .as_bytes(),
+        ),
+    );
+    let lake = tmp.path().join("lake");
+    let run = flowlake([
+        "convert".as_ref(),
+        tmp.path().join("in").as_os_str(),
+        "--out".as_ref(),
+        lake.as_os_str(),
+        "--on-bad-line".as_ref(),
+        "abort".as_ref(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("a.log.gz:52:"), "{}", run.stderr);
+    assert!(parquet_files(&lake).is_empty());
+
+    let tmp = tempfile::tempdir().unwrap();
+    put(
+        tmp.path(),
+        "in/2024/01/01/good.log.gz",
+        &gzip(format!("{HEADER}{}", records(0..50)).as_bytes()),
+    );
+    put(
+        tmp.path(),
+        "in/2024/01/01/bad.log.gz",
+        b"\x1f\x8b\x08\x00garbage",
+    );
+    let lake = tmp.path().join("lake");
+    let run = flowlake([
+        "convert".as_ref(),
+        tmp.path().join("in").as_os_str(),
+        "--out".as_ref(),
+        lake.as_os_str(),
+        "--on-bad-file".as_ref(),
+        "abort".as_ref(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("bad.log.gz"), "{}", run.stderr);
+    assert!(parquet_files(&lake).is_empty());
+}
+
+#[test]
+fn a_ten_megabyte_line_without_newline_is_rejected_as_too_long() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = format!("{HEADER}{}", records(0..100)).into_bytes();
+    text.extend(std::iter::repeat_n(b'7', 10 << 20)); // no final newline
+    put(tmp.path(), "in/2024/01/01/long.log.gz", &gzip(&text));
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 3);
+    assert_eq!(
+        (report["rows_written"].clone(), report["rejected"].clone()),
+        (json!(100), json!(1))
+    );
+    let rejects = report["rejects_file"].as_str().unwrap().to_string();
+    let got = py(&format!(
+        "import duckdb, json\nprint(json.dumps(duckdb.sql(\"SELECT line, kind, length(raw), \\\"offset\\\" FROM read_json_auto('{rejects}')\").fetchall()))"
+    ));
+    assert_eq!(
+        got,
+        json!([[102, "line_too_long", 1024, text.len() - (10 << 20)]])
+    );
+}
+
+#[test]
+fn trailing_garbage_and_a_corrupt_second_member_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = gzip(format!("{HEADER}{}", records(0..10)).as_bytes());
+    let mut garbage = good.clone();
+    garbage.extend_from_slice(b"\0\0\0\0 some bytes a copy tool appended");
+    put(tmp.path(), "in/2024/01/01/garbage.log.gz", &garbage);
+    let mut second = good.clone();
+    let mut bad = gzip(records(10..5000).as_bytes());
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0xff; // flipped bytes inside the deflate data
+    second.extend(bad);
+    put(tmp.path(), "in/2024/01/01/second.log.gz", &second);
+    put(tmp.path(), "in/2024/01/01/fine.log.gz", &good);
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 3);
+    let mut kinds: Vec<(String, String)> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("garbage.log.gz".to_string(), "trailing_garbage".to_string()),
+            ("second.log.gz".to_string(), "corrupt".to_string())
+        ]
+    );
+    assert_eq!(report["rows_written"], json!(10), "only fine.log.gz");
+}
+
+#[test]
+fn sigint_stops_cleanly_and_the_rerun_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = flowlake([
+        "generate",
+        "--out",
+        input.to_str().unwrap(),
+        "--days",
+        "4",
+        "--files-per-day",
+        "16",
+        "--lines-per-file",
+        "8000",
+    ]);
+    assert_eq!(gen.code, 0);
+    let knobs = ["--threads", "1", "--read-ahead", "128KiB", "--quiet"];
+    let lake = tmp.path().join("lake");
+    let mut caught = 0;
+    for attempt in 0..12u64 {
+        let child = Command::new(bin())
+            .arg("convert")
+            .arg(&input)
+            .arg("--out")
+            .arg(&lake)
+            .args(knobs)
+            .arg("--rebuild")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + 40 * attempt));
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait_with_output().unwrap().status;
+        if status.code() == Some(130) {
+            caught += 1;
+        }
+        let (code, report) = verify_json(&lake);
+        assert_eq!(code, 0, "after SIGINT the lake is consistent: {report}");
+        assert!(
+            parquet_files(&lake.join("_flowlake")).is_empty(),
+            "staging removed on interrupt"
+        );
+        if caught >= 3 {
+            break;
+        }
+    }
+    eprintln!("{caught} runs stopped by SIGINT with exit code 130");
+    assert!(caught >= 1, "no run was interrupted mid-way");
+    let (run, report) = convert(&[&input], &lake, &[]);
+    assert_eq!(run.code, 0);
+    let done = report["rows_written"].as_u64().unwrap();
+    let total = duckdb_one(&lake, "SELECT count(*) FROM {lake}");
+    assert_eq!(
+        total,
+        json!(4 * 16 * 8000),
+        "rerun finished the job (wrote {done} rows)"
+    );
+}
+
+/// Runs `script` in a private mount namespace (so it can mount a tmpfs) with `sh`.
+fn in_mount_namespace(script: &str) -> std::process::Output {
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .output()
+        .expect("unshare (util-linux) is needed");
+    assert!(
+        out.status.code() != Some(97),
+        "cannot mount a tmpfs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn a_full_disk_fails_clearly_and_leaves_published_days_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = flowlake([
+        "generate",
+        "--out",
+        input.to_str().unwrap(),
+        "--days",
+        "2",
+        "--files-per-day",
+        "4",
+        "--lines-per-file",
+        "20000",
+    ]);
+    assert_eq!(gen.code, 0);
+    // Size the disk to hold the first day's output but not both days'.
+    let probe = tmp.path().join("probe");
+    let (_, report) = convert(&[&input], &probe, &["--partition-layout", "plain"]);
+    let sizes: Vec<u64> = report["partition_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["files"][0]["bytes"].as_u64().unwrap())
+        .collect();
+    let disk_kib = (sizes[0] + sizes[1] / 2) / 1024 + 64;
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size={disk_kib}k tmpfs {mnt} || exit 97\n\
+         {bin} convert {input} --out {mnt}/lake --partition-layout plain --quiet --json > {out}/report.json 2> {out}/stderr; echo $? > {out}/code\n\
+         {bin} verify {mnt}/lake --json > {out}/verify.json 2>/dev/null; echo $? > {out}/verify_code\n\
+         find {mnt}/lake -name '*.parquet' | sort > {out}/files\n\
+         {bin} convert {input} --out {mnt}/lake --partition-layout plain --quiet --json > {out}/report2.json 2>/dev/null; echo $? > {out}/code2\n",
+        mnt = mnt.display(),
+        bin = bin(),
+        input = input.display(),
+        out = out_dir.display()
+    );
+    let out = in_mount_namespace(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
+    assert_eq!(read("code").trim(), "1", "a full disk is a fatal error");
+    assert!(
+        read("stderr").contains("No space left on device"),
+        "{}",
+        read("stderr")
+    );
+    assert!(
+        read("stderr").contains("day=16"),
+        "the error names the partition: {}",
+        read("stderr")
+    );
+    let files: Vec<String> = read("files").lines().map(String::from).collect();
+    assert_eq!(files.len(), 1, "only the first day is visible: {files:?}");
+    assert!(
+        files[0].ends_with("/lake/year=2024/month=01/day=15/part-00000.parquet"),
+        "{files:?}"
+    );
+    assert_eq!(read("verify_code").trim(), "0", "{}", read("verify.json"));
+    // The rerun skips the intact first day and fails again on the second, still cleanly.
+    assert_eq!(read("code2").trim(), "1");
+}
+
+#[test]
+fn an_unwritable_partition_is_a_clear_error_and_earlier_days_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(
+        tmp.path(),
+        "in/2024/01/01/a.log.gz",
+        &gzip(format!("{HEADER}{}", records(0..100)).as_bytes()),
+    );
+    put(
+        tmp.path(),
+        "in/2024/01/02/b.log.gz",
+        &gzip(format!("{HEADER}{}", records(100..200)).as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    put(
+        &lake,
+        "year=2024/month=01/day=02",
+        b"a file where the partition folder must go",
+    );
+    let run = flowlake([
+        "convert".as_ref(),
+        tmp.path().join("in").as_os_str(),
+        "--out".as_ref(),
+        lake.as_os_str(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("year=2024/month=01/day=02"),
+        "{}",
+        run.stderr
+    );
+    let files = parquet_files(&lake);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].to_string_lossy().contains("day=01"));
+    assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(100));
+    assert_eq!(verify_json(&lake).0, 0);
+}
