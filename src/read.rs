@@ -217,6 +217,17 @@ mod tests {
             read(dir.path(), &garbage, Compression::Gzip)
                 .unwrap_err()
                 .kind,
+            ReadErrorKind::TrailingGarbage
+        );
+        let mut second_bad = good.clone();
+        let mut bad = gz(b"second member\n");
+        let n = bad.len();
+        bad[n - 8] ^= 1; // the second member's CRC
+        second_bad.extend(bad);
+        assert_eq!(
+            read(dir.path(), &second_bad, Compression::Gzip)
+                .unwrap_err()
+                .kind,
             ReadErrorKind::Corrupt
         );
     }
