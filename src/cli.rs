@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use flowlake::config::{
-    parse_size, BadFilePolicy, BadLinePolicy, ConvertConfig, PartitionLayout, DEFAULT_BATCH_ROWS,
-    DEFAULT_MAX_REJECT_RATIO, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
+    parse_size, BadFilePolicy, BadLinePolicy, ConvertConfig, PartitionLayout, PartitionTime,
+    DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
 };
 use flowlake::discover::Day;
 use flowlake::generate::{GenFormat, GenerateConfig};
@@ -87,6 +87,11 @@ pub struct ConvertArgs {
     /// Add an hour=HH partition key (from the HH folder or the AWS file name).
     #[arg(long)]
     pub hourly: bool,
+    /// Which time decides a row's partition: the file's delivery folder (as AWS partitions), or the
+    /// record's own start (a late-delivered flow at 23:59 lands in its own day; rows whose start is
+    /// missing or not within the delivery day or the one before stay in the delivery partition).
+    #[arg(long, value_enum, default_value = "delivery")]
+    pub partition_time: PartitionTimeArg,
     /// Target size of each Parquet file (e.g. 64MiB, 256MiB, 1GiB).
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub target_file_size: u64,
@@ -136,6 +141,12 @@ pub struct ConvertArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PartitionTimeArg {
+    Delivery,
+    Start,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BadLineArg {
     Reject,
     Abort,
@@ -167,6 +178,10 @@ impl ConvertArgs {
             LayoutArg::Plain => PartitionLayout::Plain,
         };
         c.hourly = self.hourly;
+        c.partition_time = match self.partition_time {
+            PartitionTimeArg::Delivery => PartitionTime::Delivery,
+            PartitionTimeArg::Start => PartitionTime::Start,
+        };
         c.target_file_bytes = self.target_file_size;
         c.row_group_rows = self.row_group_rows;
         c.batch_rows = self.batch_rows;

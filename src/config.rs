@@ -40,6 +40,16 @@ pub enum PartitionLayout {
     Plain,
 }
 
+/// Which time decides a row's partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartitionTime {
+    /// The delivery folder (or file name) of the row's file, as AWS partitions.
+    #[default]
+    Delivery,
+    /// The row's own `start`, when it lies in its file's delivery day (hour) or the one before.
+    Start,
+}
+
 /// What a bad line does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BadLinePolicy {
@@ -78,6 +88,7 @@ pub struct ConvertConfig {
     pub partition_layout: PartitionLayout,
     /// Add an `hour=` partition key.
     pub hourly: bool,
+    pub partition_time: PartitionTime,
     pub target_file_bytes: u64,
     pub row_group_rows: usize,
     pub batch_rows: usize,
@@ -106,6 +117,7 @@ impl ConvertConfig {
             fields: None,
             partition_layout: PartitionLayout::Auto,
             hourly: false,
+            partition_time: PartitionTime::Delivery,
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             batch_rows: DEFAULT_BATCH_ROWS,

@@ -155,21 +155,17 @@ fn classify_entry(
             reason: reason.to_string(),
         })
     };
-    let compression = if name.ends_with(".gz") {
-        Compression::Gzip
-    } else if name.ends_with(".log") || name.ends_with(".txt") {
-        Compression::Plain
-    } else if name.ends_with(".parquet") {
-        return skip(
-            out,
-            "Parquet file among text logs (use `flowlake compact` for Parquet)",
-        );
-    } else {
-        return skip(out, "not a flow log file (.log.gz, .gz, .log, .txt)");
+    let Some(compression) = compression_of(&name) else {
+        return if name.ends_with(".parquet") {
+            skip(
+                out,
+                "Parquet file among text logs (use `flowlake compact` for Parquet)",
+            )
+        } else {
+            skip(out, "not a flow log file (.log.gz, .gz, .log, .txt)")
+        };
     };
-    let dirs = entry.path.parent().map(components).unwrap_or_default();
-    let from_path = path_info(&dirs);
-    let from_name = name_info(&name);
+    let (from_path, from_name) = path_and_name_info(&entry.path);
     let Some(day) = from_path.day.or(from_name.day) else {
         return skip(
             out,
@@ -215,6 +211,30 @@ pub fn compression_of(name: &str) -> Option<Compression> {
     } else {
         None
     }
+}
+
+/// The delivery partition of a file, from its path and name alone (as the walk classifies it).
+pub fn key_for_path(path: &Path, hourly: bool) -> Option<PartitionKey> {
+    let (from_path, from_name) = path_and_name_info(path);
+    Some(PartitionKey {
+        account: from_path.account.or(from_name.account),
+        region: from_path.region.or(from_name.region),
+        day: from_path.day.or(from_name.day)?,
+        hour: if hourly {
+            Some(from_path.hour.or(from_name.hour)?)
+        } else {
+            None
+        },
+    })
+}
+
+fn path_and_name_info(path: &Path) -> (Info, Info) {
+    let dirs = path.parent().map(components).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (path_info(&dirs), name_info(&name))
 }
 
 fn components(path: &Path) -> Vec<String> {

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod read;
 pub mod rejects;
 pub mod report;
+pub mod route;
 pub mod schema;
 pub mod storage;
 pub mod tokenize;

@@ -16,8 +16,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::config::{BadFilePolicy, ConvertConfig, PartitionLayout};
-use crate::discover::{compression_of, discover, InputFile};
+use arrow::record_batch::RecordBatch;
+
+use crate::config::{BadFilePolicy, ConvertConfig, PartitionLayout, PartitionTime};
+use crate::discover::{compression_of, discover, key_for_path, InputFile};
 use crate::error::{Error, Result};
 use crate::manifest::{
     FailedRecord, InputRecord, Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION,
@@ -25,6 +27,7 @@ use crate::manifest::{
 use crate::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::rejects::RejectLog;
 use crate::report::{AbortedPartition, PartitionReport, Report};
+use crate::route::{key_at, slot_of, split_by_start};
 use crate::schema;
 use crate::storage::{Lake, LocalFs, Source};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings};
@@ -57,6 +60,58 @@ pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
         .build()
         .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
     pool.install(|| Run::new(cfg, progress).and_then(Run::convert))
+}
+
+/// One output partition the run may (re)build.
+struct Output {
+    /// Its day (or hour) number, see `route.rs`.
+    slot: i64,
+    path: String,
+    /// The files delivered in its slot and, with `--partition-time start`, in the next one.
+    inputs: Vec<InputFile>,
+}
+
+/// A partition being built: its writer and what went into it.
+struct Building<'l> {
+    writer: PartitionWriter<'l>,
+    /// Rows handed to the writer.
+    rows: u64,
+    /// Lines, rejects and unreadable files of the files delivered in its slot.
+    lines: u64,
+    rejected: u64,
+    failed: Vec<FailedRecord>,
+}
+
+impl<'l> Building<'l> {
+    fn new(writer: PartitionWriter<'l>) -> Self {
+        Building {
+            writer,
+            rows: 0,
+            lines: 0,
+            rejected: 0,
+            failed: Vec::new(),
+        }
+    }
+}
+
+/// Groups the partitions to rebuild into units built in one pass: with `--partition-time start`,
+/// runs of consecutive slots of one account and region (neighbours share input files); otherwise
+/// one partition per unit.
+fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
+    let series = |o: &Output| o.path.split("year=").next().unwrap_or_default().to_string();
+    rebuild.sort_by(|a, b| (series(a), a.slot).cmp(&(series(b), b.slot)));
+    let mut units: Vec<Vec<Output>> = Vec::new();
+    for output in rebuild {
+        let joins = start_mode
+            && units.last().and_then(|u| u.last()).is_some_and(|last| {
+                series(last) == series(&output) && last.slot + 1 == output.slot
+            });
+        match units.last_mut() {
+            Some(unit) if joins => unit.push(output),
+            _ => units.push(vec![output]),
+        }
+    }
+    units
 }
 
 /// Reusable parsers, one per thread that is busy at once.
@@ -143,30 +198,49 @@ impl<'a> Run<'a> {
             PartitionLayout::Auto => PartitionLayout::Plain,
             chosen => chosen,
         };
-        let mut partitions: BTreeMap<String, Vec<InputFile>> = BTreeMap::new();
-        for file in &found.files {
-            partitions
-                .entry(file.key.path(layout))
-                .or_default()
-                .push(file.clone());
-        }
         let mut report = Report {
             files_skipped: found.skipped.len() as u64,
             skipped: found.skipped.clone(),
             ..Report::default()
         };
-        let fingerprint = fingerprint(cfg);
-        let mut todo = Vec::new();
-        for (partition, mut files) in partitions {
-            let entry = self.manifest.get(&partition);
-            if let Some(entry) = &entry {
-                self.add_remembered_inputs(&mut files, entry);
+        // Every output partition the listed files can feed, with its inputs.
+        let start_mode = cfg.partition_time == PartitionTime::Start;
+        let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
+        for file in &found.files {
+            let delivery = slot_of(&file.key, cfg.hourly);
+            let slots = if start_mode {
+                delivery - 1..=delivery
+            } else {
+                delivery..=delivery
+            };
+            for slot in slots {
+                let path = key_at(&file.key, slot, cfg.hourly).path(layout);
+                outputs
+                    .entry(path.clone())
+                    .or_insert_with(|| Output {
+                        slot,
+                        path,
+                        inputs: Vec::new(),
+                    })
+                    .inputs
+                    .push(file.clone());
             }
-            let inputs = input_records(&files);
+        }
+        // Keep the partitions whose manifest entry still matches; rebuild the others.
+        let fingerprint = fingerprint(cfg);
+        let mut rebuild = Vec::new();
+        for (path, mut output) in outputs {
+            let entry = self.manifest.get(&path);
+            if let Some(entry) = &entry {
+                self.add_remembered_inputs(&mut output.inputs, entry);
+            }
+            output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
+            output.inputs.dedup_by(|a, b| a.path == b.path);
+            let inputs = input_records(&output.inputs);
             let up_to_date = entry.is_some_and(|e| {
                 e.fingerprint == fingerprint
                     && e.inputs == inputs
-                    && self.lake.published(&partition)
+                    && self.lake.published(&path)
                         == e.outputs
                             .iter()
                             .map(|o| (o.name.clone(), o.bytes))
@@ -174,22 +248,22 @@ impl<'a> Run<'a> {
             });
             if up_to_date && !cfg.rebuild {
                 report.partitions_unchanged += 1;
-                report.files_unchanged += files.len() as u64;
+                report.files_unchanged += output.inputs.len() as u64;
             } else {
-                todo.push((partition, files, inputs));
+                rebuild.push(output);
             }
         }
-        self.progress.start(
-            todo.iter().map(|(_, f, _)| f.len() as u64).sum(),
-            todo.iter()
-                .flat_map(|(_, f, _)| f.iter().map(|f| f.size))
-                .sum(),
-        );
-        let result = todo.iter().try_for_each(|(partition, files, inputs)| {
+        let units = units(rebuild, start_mode);
+        let mut to_read: Vec<&InputFile> = units.iter().flatten().flat_map(|o| &o.inputs).collect();
+        to_read.sort_by(|a, b| a.path.cmp(&b.path));
+        to_read.dedup_by(|a, b| a.path == b.path);
+        self.progress
+            .start(to_read.len() as u64, to_read.iter().map(|f| f.size).sum());
+        let result = units.iter().try_for_each(|unit| {
             if self.progress.should_stop() {
                 return Err(Error::Interrupted);
             }
-            self.convert_partition(partition, files, inputs, &fingerprint, &mut report)
+            self.build_unit(unit, layout, &fingerprint, &mut report)
         });
         self.progress.finish();
         report.rejects_file = self.rejects.finish()?;
@@ -203,7 +277,7 @@ impl<'a> Run<'a> {
     /// Adds the inputs an earlier run built this partition from that this run's walk did not list but
     /// that still exist (a narrower input root must not drop rows from the lake).
     fn add_remembered_inputs(&self, files: &mut Vec<InputFile>, entry: &PartitionEntry) {
-        let Some(key) = files.first().map(|f| f.key.clone()) else {
+        let Some(fallback) = files.first().map(|f| f.key.clone()) else {
             return;
         };
         for rec in &entry.inputs {
@@ -219,78 +293,167 @@ impl<'a> Run<'a> {
                 (self.source.stat(&rec.path), compression_of(&name))
             {
                 files.push(InputFile {
+                    key: key_for_path(&rec.path, self.cfg.hourly)
+                        .unwrap_or_else(|| fallback.clone()),
                     path: stat.path,
                     size: stat.size,
                     mtime: stat.mtime,
                     compression,
-                    key: key.clone(),
                 });
             }
         }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
-    /// Parses, encodes, checks and publishes one partition.
-    fn convert_partition(
+    /// Builds the partitions of one unit: reads each of their input files once, in delivery order,
+    /// routes the rows, and publishes each partition as soon as no later file can feed it.
+    fn build_unit(
         &self,
-        partition: &str,
-        files: &[InputFile],
-        inputs: &[InputRecord],
+        unit: &[Output],
+        layout: PartitionLayout,
         fingerprint: &str,
         report: &mut Report,
     ) -> Result<()> {
-        let mut writer = PartitionWriter::new(
-            &self.lake,
-            partition.to_string(),
-            schema::lake_schema(),
-            self.props.clone(),
-            self.write.clone(),
-        );
-        let (mut lines, mut rows_parsed, mut rejected) = (0u64, 0u64, 0u64);
-        let mut failed = Vec::new();
-        let mut take =
-            |outcomes: Vec<FileOutcome>, writer: &mut PartitionWriter<'_>| -> Result<()> {
-                for outcome in outcomes {
-                    writer.write(&outcome.batches)?;
-                    lines += outcome.lines;
-                    rows_parsed += outcome.rows;
-                    rejected += outcome.rejected;
+        let hourly = self.cfg.hourly;
+        let start_mode = self.cfg.partition_time == PartitionTime::Start;
+        let mut building: BTreeMap<i64, Building<'_>> = unit
+            .iter()
+            .map(|o| {
+                let writer = PartitionWriter::new(
+                    &self.lake,
+                    o.path.clone(),
+                    schema::lake_schema(),
+                    self.props.clone(),
+                    self.write.clone(),
+                );
+                (o.slot, Building::new(writer))
+            })
+            .collect();
+        let mut deliveries: BTreeMap<i64, Vec<&InputFile>> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for file in unit.iter().flat_map(|o| &o.inputs) {
+            if seen.insert(&file.path) {
+                deliveries
+                    .entry(slot_of(&file.key, hourly))
+                    .or_default()
+                    .push(file);
+            }
+        }
+        for (&delivery, files) in &mut deliveries {
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let partition = key_at(&files[0].key, delivery, hourly).path(layout);
+            self.feed(files, delivery, &partition, &mut building, report)?;
+            // With --partition-time start, a file delivered in slot d feeds slots d - 1 and d, so
+            // every partition up to d - 1 is now complete.
+            let complete = if start_mode { delivery - 1 } else { delivery };
+            let done: Vec<i64> = building.range(..=complete).map(|(s, _)| *s).collect();
+            for slot in done {
+                if let (Some(b), Some(o)) =
+                    (building.remove(&slot), unit.iter().find(|o| o.slot == slot))
+                {
+                    self.finish_partition(o, b, fingerprint, report)?;
+                }
+            }
+        }
+        for (slot, b) in building {
+            if let Some(o) = unit.iter().find(|o| o.slot == slot) {
+                self.finish_partition(o, b, fingerprint, report)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the files delivered in one slot (in waves, encoding one wave while parsing the next)
+    /// and hands their rows to the partitions being built.
+    fn feed(
+        &self,
+        files: &[&InputFile],
+        delivery: i64,
+        partition: &str,
+        building: &mut BTreeMap<i64, Building<'_>>,
+        report: &mut Report,
+    ) -> Result<()> {
+        let hourly = self.cfg.hourly;
+        let start_mode = self.cfg.partition_time == PartitionTime::Start;
+        let mut take = |outcomes: Vec<FileOutcome>| -> Result<()> {
+            for outcome in outcomes {
+                if let (Some(e), BadFilePolicy::Abort) = (&outcome.error, self.cfg.on_bad_file) {
+                    return Err(Error::BadFile {
+                        path: outcome.path.clone(),
+                        message: e.message.clone(),
+                    });
+                }
+                report.add_file(partition, &outcome)?;
+                if let Some(own) = building.get_mut(&delivery) {
+                    own.lines += outcome.lines;
+                    own.rejected += outcome.rejected;
                     if let Some(e) = &outcome.error {
-                        if self.cfg.on_bad_file == BadFilePolicy::Abort {
-                            return Err(Error::BadFile {
-                                path: outcome.path.clone(),
-                                message: e.message.clone(),
-                            });
-                        }
-                        failed.push(FailedRecord {
+                        own.failed.push(FailedRecord {
                             path: outcome.path.clone(),
                             kind: format!("{:?}", e.kind),
                             message: e.message.clone(),
                         });
                     }
-                    report.add_file(partition, &outcome)?;
                 }
-                Ok(())
-            };
-        let files: Vec<&InputFile> = files.iter().collect();
-        let mut waves = self.waves(&files).into_iter();
+                let mut per_slot: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+                for batch in outcome.batches {
+                    if start_mode {
+                        for (slot, rows) in split_by_start(&batch, delivery, hourly)? {
+                            per_slot.entry(slot).or_default().push(rows);
+                        }
+                    } else {
+                        per_slot.entry(delivery).or_default().push(batch);
+                    }
+                }
+                for (slot, batches) in per_slot {
+                    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+                    match building.get_mut(&slot) {
+                        Some(b) => {
+                            b.writer.write(&batches)?;
+                            b.rows += rows;
+                        }
+                        // Rows of a neighbouring partition that is up to date: it has them already.
+                        None => report.rows_in_unchanged_partitions += rows,
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut waves = self.waves(files).into_iter();
         let mut ready = match waves.next() {
             Some(wave) => self.parse_wave(wave)?,
             None => Vec::new(),
         };
         for wave in waves {
-            let (written, parsed) =
-                rayon::join(|| take(ready, &mut writer), || self.parse_wave(wave));
+            let (written, parsed) = rayon::join(|| take(ready), || self.parse_wave(wave));
             written?;
             ready = parsed?;
         }
-        take(ready, &mut writer)?;
+        take(ready)
+    }
+
+    /// Closes a partition's files, checks them, and publishes them (or withholds them past the
+    /// reject ratio), updating the manifest around the swap.
+    fn finish_partition(
+        &self,
+        output: &Output,
+        building: Building<'_>,
+        fingerprint: &str,
+        report: &mut Report,
+    ) -> Result<()> {
+        let partition = output.path.as_str();
+        let Building {
+            writer,
+            rows,
+            lines,
+            rejected,
+            failed,
+        } = building;
         let written = writer.finish()?;
         let rows_written: u64 = written.iter().map(|f| f.rows).sum();
-        if rows_written != rows_parsed {
+        if rows_written != rows {
             return Err(Error::Accounting {
                 what: format!("partition {partition}"),
-                lines: rows_parsed,
+                lines: rows,
                 rows: rows_written,
                 rejected: 0,
             });
@@ -318,7 +481,7 @@ impl<'a> Run<'a> {
             version: MANIFEST_VERSION,
             partition: partition.to_string(),
             fingerprint: fingerprint.to_string(),
-            inputs: inputs.to_vec(),
+            inputs: input_records(&output.inputs),
             outputs: written
                 .iter()
                 .map(|f| OutputRecord {
@@ -334,7 +497,7 @@ impl<'a> Run<'a> {
         })?;
         report.add_partition(PartitionReport {
             path: partition.to_string(),
-            input_files: files.len() as u64,
+            input_files: output.inputs.len() as u64,
             rows: rows_written,
             files: written,
         });

@@ -73,6 +73,9 @@ pub struct Report {
     pub rows_written: u64,
     /// Rows of partitions withheld by `--max-reject-ratio` (see `aborted`).
     pub rows_not_published: u64,
+    /// Rows read from a neighbouring day's files (`--partition-time start`) that belong to a partition
+    /// that was up to date and kept: the lake has them already.
+    pub rows_in_unchanged_partitions: u64,
     pub rejected: u64,
     pub header_lines: u64,
     pub blank_lines: u64,
@@ -168,13 +171,15 @@ impl Report {
         self.aborted.push(aborted);
     }
 
-    /// Checks the run-level invariant `lines_read == rows_written + rows_not_published + rejected`.
+    /// Checks the run-level invariant
+    /// `lines_read == rows_written + rows_not_published + rows_in_unchanged_partitions + rejected`.
     pub fn check(&self) -> Result<()> {
-        if self.lines_read != self.rows_written + self.rows_not_published + self.rejected {
+        let rows = self.rows_written + self.rows_not_published + self.rows_in_unchanged_partitions;
+        if self.lines_read != rows + self.rejected {
             return Err(Error::Accounting {
                 what: "the run".into(),
                 lines: self.lines_read,
-                rows: self.rows_written + self.rows_not_published,
+                rows,
                 rejected: self.rejected,
             });
         }
