@@ -99,7 +99,7 @@ impl<'l> Building<'l> {
 /// one partition per unit.
 fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
     let series = |o: &Output| o.path.split("year=").next().unwrap_or_default().to_string();
-    rebuild.sort_by(|a, b| (series(a), a.slot).cmp(&(series(b), b.slot)));
+    rebuild.sort_by_key(|o| (series(o), o.slot));
     let mut units: Vec<Vec<Output>> = Vec::new();
     for output in rebuild {
         let joins = start_mode
