@@ -330,3 +330,44 @@ fn kill_dash_nine_at_random_moments_then_rerun_converges() {
         "staging is cleaned"
     );
 }
+
+#[test]
+fn two_real_runs_at_once_never_interleave() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = flowlake([
+        "generate",
+        "--out",
+        input.to_str().unwrap(),
+        "--days",
+        "2",
+        "--files-per-day",
+        "16",
+        "--lines-per-file",
+        "5000",
+    ]);
+    assert_eq!(gen.code, 0);
+    let lake = tmp.path().join("lake");
+    let spawn = || {
+        Command::new(bin())
+            .arg("convert")
+            .arg(&input)
+            .arg("--out")
+            .arg(&lake)
+            .args(["--quiet", "--threads", "1"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut codes = [a.status.code().unwrap(), b.status.code().unwrap()];
+    codes.sort();
+    assert_eq!(codes, [0, 1], "one run converts, the other refuses");
+    let refused = if a.status.code() == Some(1) { &a } else { &b };
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another flowlake run is using the lake")
+    );
+    assert_eq!(fingerprint(&lake)[0], json!(2 * 16 * 5000));
+    assert_eq!(verify(&lake).0, 0);
+}
