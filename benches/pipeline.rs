@@ -136,8 +136,8 @@ fn stages(c: &mut Criterion) {
                 settings.clone(),
             );
             w.write(std::slice::from_ref(&batch)).unwrap();
-            let files = w.finish().unwrap();
-            assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), records);
+            let written = w.finish().unwrap();
+            assert_eq!(written.files.iter().map(|f| f.rows).sum::<u64>(), records);
         })
     });
     group.finish();

@@ -40,6 +40,18 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write realistic synthetic AWS flow log deliveries (for tests and benchmarks).
     Generate(GenerateArgs),
+    /// Benchmark floor: decompress every input file and nothing else; prints JSON.
+    #[command(hide = true)]
+    Inflate(InflateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InflateArgs {
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Args)]

@@ -115,6 +115,14 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ExitCode::from(EXIT_WITH_REJECTS)
             })
         }
+        Command::Inflate(args) => {
+            let mut config =
+                flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));
+            config.threads = args.threads;
+            let report = flowlake::pipeline::decompress_only(&config)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Generate(args) => {
             let json = args.json;
             let config = match args.into_config() {

@@ -8,6 +8,7 @@
 //! file's `lines == rows + rejected` by construction, and that is checked again before publishing.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 
@@ -56,6 +57,12 @@ pub struct FileOutcome {
     /// The complete lines decoded before the damage were used (`--on-bad-file salvage`).
     pub salvaged: bool,
     pub batches: Vec<RecordBatch>,
+    /// Seconds spent reading and decompressing the file.
+    pub read_seconds: f64,
+    /// Seconds spent splitting lines and parsing fields into the builder.
+    pub tokenize_seconds: f64,
+    /// Seconds spent building Arrow arrays from the parsed fields.
+    pub build_seconds: f64,
 }
 
 /// One worker's reusable parsing state.
@@ -85,7 +92,11 @@ impl FileParser {
             input_bytes: file.size,
             ..FileOutcome::default()
         };
-        if let Err(e) = read_file(source, file, &mut self.buf, settings.max_file_bytes) {
+        let started = Instant::now();
+        let read = read_file(source, file, &mut self.buf, settings.max_file_bytes);
+        out.read_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        if let Err(e) = read {
             let damaged = matches!(
                 e.kind,
                 ReadErrorKind::Truncated | ReadErrorKind::Corrupt | ReadErrorKind::TrailingGarbage
@@ -134,7 +145,7 @@ impl FileParser {
                     Ok(new) if layout.as_ref() == Some(&new) => {}
                     Ok(new) => {
                         if !builder.is_empty() {
-                            out.batches.push(builder.finish(buf)?);
+                            flush(builder, buf, &mut out)?;
                         }
                         builder.start_layout(&new);
                         for name in &new.unknown {
@@ -146,7 +157,7 @@ impl FileParser {
                     }
                     Err(e) => {
                         if !builder.is_empty() {
-                            out.batches.push(builder.finish(buf)?);
+                            flush(builder, buf, &mut out)?;
                         }
                         out.warnings.push(format!(
                             "line {}: unusable header ({e}); its records are rejected",
@@ -177,15 +188,16 @@ impl FileParser {
                 Ok(()) => {
                     out.rows += 1;
                     if builder.len() >= settings.batch_rows {
-                        out.batches.push(builder.finish(buf)?);
+                        flush(builder, buf, &mut out)?;
                     }
                 }
                 Err(e) => reject(file, &line, e, settings, rejects, &mut out)?,
             }
         }
         if !builder.is_empty() {
-            out.batches.push(builder.finish(buf)?);
+            flush(builder, buf, &mut out)?;
         }
+        out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
         if buf.is_empty() {
             out.warnings.push("file is empty".into());
         } else if out.lines == 0 && out.headers > 0 {
@@ -193,6 +205,14 @@ impl FileParser {
         }
         Ok(out)
     }
+}
+
+/// Builds the pending rows into a batch of the outcome, timing it.
+fn flush(builder: &mut BatchBuilder, buf: &[u8], out: &mut FileOutcome) -> Result<()> {
+    let started = Instant::now();
+    out.batches.push(builder.finish(buf)?);
+    out.build_seconds += started.elapsed().as_secs_f64();
+    Ok(())
 }
 
 /// Records a rejected line, or stops the run with `--on-bad-line abort`.

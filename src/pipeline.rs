@@ -62,6 +62,47 @@ pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
     pool.install(|| Run::new(cfg, progress).and_then(Run::convert))
 }
 
+/// What [`decompress_only`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct InflateReport {
+    pub files: u64,
+    pub failed: u64,
+    pub input_bytes: u64,
+    pub text_bytes: u64,
+    pub seconds: f64,
+}
+
+/// The benchmark floor: lists and decompresses every input file of `cfg` with the same reader and
+/// thread pool as [`convert`], and does nothing else.
+pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
+    let started = Instant::now();
+    let found = discover(&LocalFs, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+    let (files, failed, input_bytes, text_bytes) = pool.install(|| {
+        found
+            .files
+            .par_iter()
+            .map_init(Vec::new, |buf, f| {
+                let ok = crate::read::read_file(&LocalFs, f, buf, cfg.max_file_bytes).is_ok();
+                (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
+            })
+            .reduce(
+                || (0, 0, 0, 0),
+                |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3),
+            )
+    });
+    Ok(InflateReport {
+        files,
+        failed,
+        input_bytes,
+        text_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// One output partition the run may (re)build.
 struct Output {
     /// Its day (or hour) number, see `route.rs`.
@@ -186,6 +227,7 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let cfg = self.cfg;
         let found = discover(self.source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+        let listed = started.elapsed().as_secs_f64();
         let layout = match cfg.partition_layout {
             PartitionLayout::Auto
                 if found
@@ -203,6 +245,7 @@ impl<'a> Run<'a> {
             skipped: found.skipped.clone(),
             ..Report::default()
         };
+        report.stages.list = listed;
         // Every output partition the listed files can feed, with its inputs.
         let start_mode = cfg.partition_time == PartitionTime::Start;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
@@ -448,7 +491,10 @@ impl<'a> Run<'a> {
             rejected,
             failed,
         } = building;
-        let written = writer.finish()?;
+        let done = writer.finish()?;
+        report.stages.encode += done.encode_seconds;
+        report.stages.write += done.write_seconds;
+        let written = done.files;
         let rows_written: u64 = written.iter().map(|f| f.rows).sum();
         if rows_written != rows {
             return Err(Error::Accounting {
@@ -472,6 +518,7 @@ impl<'a> Run<'a> {
         }
         // The entry goes first and comes back last: a crash in between leaves no entry, so the next
         // run rebuilds this partition whatever state the swap was left in.
+        let started = Instant::now();
         self.manifest.remove(partition)?;
         let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
         if !names.is_empty() || self.lake.root().join(partition).exists() {
@@ -495,6 +542,7 @@ impl<'a> Run<'a> {
             rejected,
             failed,
         })?;
+        report.stages.publish += started.elapsed().as_secs_f64();
         report.add_partition(PartitionReport {
             path: partition.to_string(),
             input_files: output.inputs.len() as u64,

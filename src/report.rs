@@ -59,6 +59,26 @@ pub struct PartitionReport {
     pub files: Vec<WrittenFile>,
 }
 
+/// Where the time went, in seconds. Stages that run on several threads at once are summed over the
+/// threads (CPU seconds), so they can add up to more than the run's wall time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stages {
+    /// Walking the input roots (wall).
+    pub list: f64,
+    /// Reading and decompressing files.
+    pub decompress: f64,
+    /// Splitting lines and parsing fields.
+    pub tokenize: f64,
+    /// Building Arrow arrays.
+    pub build: f64,
+    /// Encoding Parquet columns.
+    pub encode: f64,
+    /// Assembling row groups, finishing and flushing files.
+    pub write: f64,
+    /// Renaming into partitions and updating the manifest (wall).
+    pub publish: f64,
+}
+
 /// The outcome of a `convert` run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Report {
@@ -91,6 +111,7 @@ pub struct Report {
     /// Decompressed bytes of the files read.
     pub text_bytes: u64,
     pub seconds: f64,
+    pub stages: Stages,
     /// Header fields the catalogue does not know → number of files that had them (kept in `unknown_fields`).
     pub unknown_fields: BTreeMap<String, u64>,
     /// Where the rejected lines were written, if any were.
@@ -135,6 +156,9 @@ impl Report {
         self.header_lines += file.headers;
         self.blank_lines += file.blank_lines;
         self.input_bytes += file.input_bytes;
+        self.stages.decompress += file.read_seconds;
+        self.stages.tokenize += file.tokenize_seconds;
+        self.stages.build += file.build_seconds;
         self.text_bytes += file.text_bytes;
         for name in &file.unknown_fields {
             *self.unknown_fields.entry(name.clone()).or_default() += 1;

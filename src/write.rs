@@ -13,12 +13,13 @@
 //! this module across the columns of one row group.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
-    ArrowWriterOptions,
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    ArrowRowGroupWriterFactory, ArrowWriterOptions,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -93,6 +94,19 @@ pub struct PartitionWriter<'a> {
     files: Vec<WrittenFile>,
     bytes_per_row: f64,
     pending: Vec<RecordBatch>,
+    encode_seconds: f64,
+    write_seconds: f64,
+}
+
+/// What a [`PartitionWriter`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The files, in name order.
+    pub files: Vec<WrittenFile>,
+    /// Seconds spent encoding columns (summed over the columns encoded in parallel: CPU time).
+    pub encode_seconds: f64,
+    /// Seconds spent assembling row groups and finishing files.
+    pub write_seconds: f64,
 }
 
 impl<'a> PartitionWriter<'a> {
@@ -113,6 +127,8 @@ impl<'a> PartitionWriter<'a> {
             files: Vec::new(),
             bytes_per_row: DEFAULT_ESTIMATED_BYTES_PER_ROW,
             pending: Vec::new(),
+            encode_seconds: 0.0,
+            write_seconds: 0.0,
         }
     }
 
@@ -138,14 +154,18 @@ impl<'a> PartitionWriter<'a> {
         self.encode_pending()
     }
 
-    /// Closes the last row group and file; returns the files written, in name order.
-    pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
+    /// Closes the last row group and file; returns the files written, in name order, and timings.
+    pub fn finish(mut self) -> Result<Written> {
         self.encode_pending()?;
         if self.file.as_ref().is_some_and(|f| f.row_group.is_some()) {
             self.close_row_group()?;
         }
         self.close_file()?;
-        Ok(self.files)
+        Ok(Written {
+            files: self.files,
+            encode_seconds: self.encode_seconds,
+            write_seconds: self.write_seconds,
+        })
     }
 
     /// The open row group, opening a file and a row group if needed.
@@ -235,11 +255,19 @@ impl<'a> PartitionWriter<'a> {
                 }
             }
         }
-        rg.writers
+        let seconds: f64 = rg
+            .writers
             .par_iter_mut()
             .zip(leaves.into_par_iter())
-            .try_for_each(|(writer, leaves)| leaves.iter().try_for_each(|leaf| writer.write(leaf)))
-            .map_err(|e| parquet_err(&partition, &name, e))
+            .map(|(writer, leaves)| {
+                let started = Instant::now();
+                leaves.iter().try_for_each(|leaf| writer.write(leaf))?;
+                Ok(started.elapsed().as_secs_f64())
+            })
+            .sum::<std::result::Result<f64, ParquetError>>()
+            .map_err(|e| parquet_err(&partition, &name, e))?;
+        self.encode_seconds += seconds;
+        Ok(())
     }
 
     /// Closes the open row group (columns in parallel), appends it to the file, maybe closes the file.
@@ -253,12 +281,18 @@ impl<'a> PartitionWriter<'a> {
         };
         let err = |e| parquet_err(&partition, &file.name, e);
         let before = file.writer.bytes_written();
-        let chunks = rg
+        let timed: Vec<(ArrowColumnChunk, f64)> = rg
             .writers
             .into_par_iter()
-            .map(ArrowColumnWriter::close)
+            .map(|w| {
+                let started = Instant::now();
+                w.close().map(|c| (c, started.elapsed().as_secs_f64()))
+            })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(err)?;
+        self.encode_seconds += timed.iter().map(|(_, s)| s).sum::<f64>();
+        let started = Instant::now();
+        let chunks = timed.into_iter().map(|(c, _)| c);
         let mut row_group = file.writer.next_row_group().map_err(err)?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group).map_err(err)?;
@@ -270,6 +304,7 @@ impl<'a> PartitionWriter<'a> {
         if rg.rows > 0 {
             self.bytes_per_row = bytes / rg.rows as f64;
         }
+        self.write_seconds += started.elapsed().as_secs_f64();
         if file.writer.bytes_written() as u64 >= self.settings.target_file_bytes {
             self.close_file()?;
         }
@@ -280,6 +315,7 @@ impl<'a> PartitionWriter<'a> {
         let Some(mut file) = self.file.take() else {
             return Ok(());
         };
+        let started = Instant::now();
         let err = |e| parquet_err(&self.partition, &file.name, e);
         file.writer.finish().map_err(err)?;
         let bytes = file.writer.bytes_written() as u64;
@@ -290,6 +326,7 @@ impl<'a> PartitionWriter<'a> {
             bytes,
             row_groups: file.row_groups,
         });
+        self.write_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
 }
