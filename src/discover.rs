@@ -320,7 +320,7 @@ fn name_info(name: &str) -> Info {
     }
     for p in &parts {
         let b = p.as_bytes();
-        if b.len() == 14 && b[8] == b'T' && b[13] == b'Z' {
+        if p.is_ascii() && b.len() == 14 && b[8] == b'T' && b[13] == b'Z' {
             let (Some(y), Some(m), Some(d), Some(h)) = (
                 digits(&p[0..4], 4),
                 digits(&p[4..6], 2),
@@ -432,6 +432,10 @@ mod tests {
         assert_eq!(i.day, Some(day("2018-06-20")));
         assert_eq!(i.hour, Some(16));
         assert_eq!(name_info("flows.log.gz"), Info::default());
+        // Non-ASCII where the timestamp would be: no panic, no date.
+        let hostile = "20€567T1234Z"; // 14 bytes, 'T' at byte 8, 'Z' at byte 13, '€' across byte 4
+        assert_eq!((hostile.len(), hostile.as_bytes()[8], hostile.as_bytes()[13]), (14, b'T', b'Z'));
+        assert_eq!(name_info(&format!("1_vpcflowlogs_r_fl_{hostile}_h.log.gz")).day, None);
     }
 
     #[test]
