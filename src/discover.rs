@@ -61,6 +61,18 @@ pub struct PartitionKey {
 }
 
 impl PartitionKey {
+    /// The key of a partition folder path written by [`PartitionKey::path`].
+    pub fn from_path(partition: &str, hourly: bool) -> Option<PartitionKey> {
+        let dirs: Vec<String> = partition.split('/').map(String::from).collect();
+        let info = path_info(&dirs);
+        Some(PartitionKey {
+            account: info.account,
+            region: info.region,
+            day: info.day?,
+            hour: if hourly { Some(info.hour?) } else { None },
+        })
+    }
+
     /// The partition's folder, relative to the lake root, in the given layout (`Auto` is resolved by
     /// the caller; here it means `Aws` when account and region are known).
     pub fn path(&self, layout: PartitionLayout) -> String {
@@ -434,8 +446,14 @@ mod tests {
         assert_eq!(name_info("flows.log.gz"), Info::default());
         // Non-ASCII where the timestamp would be: no panic, no date.
         let hostile = "20€567T1234Z"; // 14 bytes, 'T' at byte 8, 'Z' at byte 13, '€' across byte 4
-        assert_eq!((hostile.len(), hostile.as_bytes()[8], hostile.as_bytes()[13]), (14, b'T', b'Z'));
-        assert_eq!(name_info(&format!("1_vpcflowlogs_r_fl_{hostile}_h.log.gz")).day, None);
+        assert_eq!(
+            (hostile.len(), hostile.as_bytes()[8], hostile.as_bytes()[13]),
+            (14, b'T', b'Z')
+        );
+        assert_eq!(
+            name_info(&format!("1_vpcflowlogs_r_fl_{hostile}_h.log.gz")).day,
+            None
+        );
     }
 
     #[test]
@@ -451,8 +469,17 @@ mod tests {
             "aws-account-id=123/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=01/day=02"
         );
         assert_eq!(k.path(PartitionLayout::Plain), "year=2024/month=01/day=02");
+        assert_eq!(
+            PartitionKey::from_path(&k.path(PartitionLayout::Aws), false),
+            Some(k.clone())
+        );
         k.hour = Some(7);
         assert!(k.path(PartitionLayout::Plain).ends_with("day=02/hour=07"));
+        let plain = PartitionKey::from_path(&k.path(PartitionLayout::Plain), true).unwrap();
+        assert_eq!(
+            (plain.account, plain.day, plain.hour),
+            (None, k.day, Some(7))
+        );
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! files). It is what makes runs incremental and crash-safe:
 //!
 //! - a partition whose inputs, fingerprint and output files all match its entry is not rewritten;
-//! - the entry is removed just before a partition's files are swapped and written again after, so a
-//!   crash at any point of the swap leaves no entry, and the next run rebuilds the partition;
-//! - entries are written to a temporary name, flushed and renamed, so an entry is whole or absent.
+//! - a partition is marked in the journal (`_flowlake/journal/<partition>.pending`) before its files
+//!   are swapped and unmarked after its new entry is written; the next run rebuilds every marked
+//!   partition, whatever its `--from`/`--to`, with the inputs its entry remembers;
+//! - entries are written to a temporary name, flushed and renamed, so an entry is whole or absent, and
+//!   the old entry stays until the new one replaces it (a crash never loses what built a partition).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -61,10 +63,23 @@ pub struct PartitionEntry {
     pub failed: Vec<FailedRecord>,
 }
 
+/// Settings that decide where rows go, fixed when a lake is first written: a run with other values
+/// would put the same rows under a second folder tree, which every `**/*.parquet` reader would count
+/// twice.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LakeSettings {
+    /// `aws` or `plain`.
+    pub partition_layout: String,
+    pub hourly: bool,
+    /// `delivery` or `start`.
+    pub partition_time: String,
+}
+
 /// The manifest folder of a lake.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     dir: PathBuf,
+    journal: PathBuf,
 }
 
 impl Manifest {
@@ -72,6 +87,7 @@ impl Manifest {
     pub fn new(meta_dir: &Path) -> Manifest {
         Manifest {
             dir: meta_dir.join("manifest"),
+            journal: meta_dir.join("journal"),
         }
     }
 
@@ -117,6 +133,82 @@ impl Manifest {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::output(&path, e)),
         }
+    }
+
+    fn settings_path(&self) -> PathBuf {
+        self.dir.parent().unwrap_or(&self.dir).join("lake.json")
+    }
+
+    /// The lake's fixed settings, if it has been written before.
+    pub fn settings(&self) -> Result<Option<LakeSettings>> {
+        let path = self.settings_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Config(format!("{} is damaged: {e}", path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::output(&path, e)),
+        }
+    }
+
+    /// Records the lake's fixed settings (first run only).
+    pub fn put_settings(&self, settings: &LakeSettings) -> Result<()> {
+        let path = self.settings_path();
+        let json = serde_json::to_vec_pretty(settings)
+            .map_err(|e| Error::output(&path, io::Error::other(e)))?;
+        let tmp = path.with_extension("json.tmp");
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| Error::output(&path, e))
+    }
+
+    fn journal_path(&self, partition: &str) -> PathBuf {
+        self.journal.join(format!("{partition}.pending"))
+    }
+
+    /// Marks `partition` as being swapped (durably, before the swap starts).
+    pub fn mark_publishing(&self, partition: &str) -> Result<()> {
+        let path = self.journal_path(partition);
+        let dir = path.parent().unwrap_or(&self.journal).to_path_buf();
+        let write = || -> io::Result<()> {
+            fs::create_dir_all(&dir)?;
+            File::create(&path)?.sync_all()?;
+            File::open(&dir)?.sync_all()
+        };
+        write().map_err(|e| Error::output(&path, e))
+    }
+
+    /// Unmarks `partition` (after its new entry is written).
+    pub fn clear_publishing(&self, partition: &str) -> Result<()> {
+        let path = self.journal_path(partition);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::output(&path, e)),
+        }
+    }
+
+    /// Partitions whose swap a run started and did not finish.
+    pub fn publishing(&self) -> Vec<String> {
+        let mut out: Vec<String> = walkdir::WalkDir::new(&self.journal)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let rel = e
+                    .path()
+                    .strip_prefix(&self.journal)
+                    .ok()?
+                    .to_str()?
+                    .to_string();
+                rel.strip_suffix(".pending").map(String::from)
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Every readable entry, by partition.
@@ -184,6 +276,40 @@ mod tests {
             m.all().keys().collect::<Vec<_>>(),
             ["year=2024/month=01/day=03"]
         );
+    }
+
+    #[test]
+    fn journal_marks_and_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::new(dir.path());
+        assert!(m.publishing().is_empty());
+        m.mark_publishing("aws-account-id=1/year=2024/month=01/day=02")
+            .unwrap();
+        m.mark_publishing("year=2024/month=01/day=03").unwrap();
+        assert_eq!(
+            m.publishing(),
+            [
+                "aws-account-id=1/year=2024/month=01/day=02",
+                "year=2024/month=01/day=03"
+            ]
+        );
+        m.clear_publishing("year=2024/month=01/day=03").unwrap();
+        m.clear_publishing("year=2024/month=01/day=03").unwrap();
+        assert_eq!(m.publishing().len(), 1);
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::new(dir.path());
+        assert_eq!(m.settings().unwrap(), None);
+        let s = LakeSettings {
+            partition_layout: "aws".into(),
+            hourly: true,
+            partition_time: "start".into(),
+        };
+        m.put_settings(&s).unwrap();
+        assert_eq!(m.settings().unwrap(), Some(s));
     }
 
     #[test]

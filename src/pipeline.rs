@@ -19,14 +19,15 @@ use rayon::prelude::*;
 use arrow::record_batch::RecordBatch;
 
 use crate::config::{BadFilePolicy, ConvertConfig, PartitionLayout, PartitionTime};
-use crate::discover::{compression_of, discover, key_for_path, InputFile};
+use crate::discover::{compression_of, discover, key_for_path, InputFile, PartitionKey, Skipped};
 use crate::error::{Error, Result};
 use crate::manifest::{
-    FailedRecord, InputRecord, Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION,
+    FailedRecord, InputRecord, LakeSettings, Manifest, OutputRecord, PartitionEntry,
+    MANIFEST_VERSION,
 };
 use crate::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::rejects::RejectLog;
-use crate::report::{AbortedPartition, PartitionReport, Report};
+use crate::report::{AbortedPartition, PartitionReport, Report, Warning};
 use crate::route::{key_at, slot_of, split_by_start};
 use crate::schema;
 use crate::storage::{Lake, LocalFs, Source};
@@ -117,6 +118,9 @@ struct Building<'l> {
     writer: PartitionWriter<'l>,
     /// Rows handed to the writer.
     rows: u64,
+    /// Files delivered in its slot, and how many of them could not be read.
+    files: u64,
+    unreadable: u64,
     /// Lines, rejects and unreadable files of the files delivered in its slot.
     lines: u64,
     rejected: u64,
@@ -128,6 +132,8 @@ impl<'l> Building<'l> {
         Building {
             writer,
             rows: 0,
+            files: 0,
+            unreadable: 0,
             lines: 0,
             rejected: 0,
             failed: Vec::new(),
@@ -226,20 +232,22 @@ impl<'a> Run<'a> {
     fn convert(self) -> Result<Report> {
         let started = Instant::now();
         let cfg = self.cfg;
-        let found = discover(self.source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+        let mut found = discover(self.source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
         let listed = started.elapsed().as_secs_f64();
-        let layout = match cfg.partition_layout {
-            PartitionLayout::Auto
-                if found
-                    .files
-                    .iter()
-                    .all(|f| f.key.account.is_some() && f.key.region.is_some()) =>
-            {
-                PartitionLayout::Aws
-            }
-            PartitionLayout::Auto => PartitionLayout::Plain,
-            chosen => chosen,
-        };
+        let layout = self.lake_layout(&found.files)?;
+        if layout == PartitionLayout::Aws {
+            // A file that names no account and region has no place in a lake with AWS's keys.
+            let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.files)
+                .into_iter()
+                .partition(|f| f.key.account.is_some() && f.key.region.is_some());
+            found.files = keep;
+            found.skipped.extend(drop.into_iter().map(|f| Skipped {
+                path: f.path,
+                reason: "the lake uses AWS's keys (aws-account-id=, aws-region=) and neither the path nor \
+                         the file name gives this file's account and region"
+                    .into(),
+            }));
+        }
         let mut report = Report {
             files_skipped: found.skipped.len() as u64,
             skipped: found.skipped.clone(),
@@ -269,6 +277,31 @@ impl<'a> Run<'a> {
                     .push(file.clone());
             }
         }
+        // Partitions a stopped run was swapping are rebuilt whatever this run's range.
+        let interrupted = self.manifest.publishing();
+        for path in &interrupted {
+            if outputs.contains_key(path) {
+                continue;
+            }
+            let key = PartitionKey::from_path(path, cfg.hourly);
+            match (key, self.manifest.get(path)) {
+                (Some(key), Some(_)) => {
+                    let output = Output {
+                        slot: slot_of(&key, cfg.hourly),
+                        path: path.clone(),
+                        inputs: Vec::new(),
+                    };
+                    outputs.insert(path.clone(), output);
+                }
+                _ => report.warnings.push(Warning {
+                    path: self.lake.root().join(path),
+                    message:
+                        "a stopped run was publishing this partition and no manifest entry says \
+                              what built it: convert its days again to rebuild it"
+                            .into(),
+                }),
+            }
+        }
         // Keep the partitions whose manifest entry still matches; rebuild the others.
         let fingerprint = fingerprint(cfg);
         let mut rebuild = Vec::new();
@@ -280,15 +313,18 @@ impl<'a> Run<'a> {
             output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
             output.inputs.dedup_by(|a, b| a.path == b.path);
             let inputs = input_records(&output.inputs);
-            let up_to_date = entry.is_some_and(|e| {
-                e.fingerprint == fingerprint
+            let up_to_date = !interrupted.contains(&path)
+                && entry.is_some_and(|e| {
+                    e.fingerprint == fingerprint
+                    // a file that failed for a reason that may pass (I/O, size limit) is retried
+                    && e.failed.iter().all(|f| f.kind != "io" && f.kind != "too_large")
                     && e.inputs == inputs
                     && self.lake.published(&path)
                         == e.outputs
                             .iter()
                             .map(|o| (o.name.clone(), o.bytes))
                             .collect::<Vec<_>>()
-            });
+                });
             if up_to_date && !cfg.rebuild {
                 report.partitions_unchanged += 1;
                 report.files_unchanged += output.inputs.len() as u64;
@@ -317,14 +353,81 @@ impl<'a> Run<'a> {
         Ok(report)
     }
 
+    /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
+    /// hourly or partition time is refused), else resolved and recorded for the next runs.
+    fn lake_layout(&self, files: &[InputFile]) -> Result<PartitionLayout> {
+        let cfg = self.cfg;
+        let name = |l: PartitionLayout| {
+            if l == PartitionLayout::Plain {
+                "plain"
+            } else {
+                "aws"
+            }
+        };
+        let time = if cfg.partition_time == PartitionTime::Start {
+            "start"
+        } else {
+            "delivery"
+        };
+        if let Some(stored) = self.manifest.settings()? {
+            let layout = if stored.partition_layout == "plain" {
+                PartitionLayout::Plain
+            } else {
+                PartitionLayout::Aws
+            };
+            let explicit_differs =
+                cfg.partition_layout != PartitionLayout::Auto && cfg.partition_layout != layout;
+            if explicit_differs || stored.hourly != cfg.hourly || stored.partition_time != time {
+                return Err(Error::Config(format!(
+                    "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
+                     would write other partitions next to them (readers would count rows twice): use the \
+                     same settings, or a new lake",
+                    self.lake.root().display(),
+                    stored.partition_layout,
+                    stored.partition_time,
+                    if stored.hourly { " --hourly" } else { "" }
+                )));
+            }
+            return Ok(layout);
+        }
+        let layout = match cfg.partition_layout {
+            PartitionLayout::Auto
+                if !files.is_empty()
+                    && files
+                        .iter()
+                        .all(|f| f.key.account.is_some() && f.key.region.is_some()) =>
+            {
+                PartitionLayout::Aws
+            }
+            PartitionLayout::Auto => PartitionLayout::Plain,
+            chosen => chosen,
+        };
+        if !files.is_empty() {
+            self.manifest.put_settings(&LakeSettings {
+                partition_layout: name(layout).to_string(),
+                hourly: cfg.hourly,
+                partition_time: time.to_string(),
+            })?;
+        }
+        Ok(layout)
+    }
+
     /// Adds the inputs an earlier run built this partition from that this run's walk did not list but
     /// that still exist (a narrower input root must not drop rows from the lake).
     fn add_remembered_inputs(&self, files: &mut Vec<InputFile>, entry: &PartitionEntry) {
-        let Some(fallback) = files.first().map(|f| f.key.clone()) else {
+        let fallback = files
+            .first()
+            .map(|f| f.key.clone())
+            .or_else(|| PartitionKey::from_path(&entry.partition, self.cfg.hourly));
+        let Some(fallback) = fallback else {
             return;
         };
         for rec in &entry.inputs {
-            if files.iter().any(|f| f.path == rec.path) {
+            // Same path, or the same file name (the input tree was moved or copied): already listed.
+            if files
+                .iter()
+                .any(|f| f.path == rec.path || f.path.file_name() == rec.path.file_name())
+            {
                 continue;
             }
             let name = rec
@@ -427,12 +530,14 @@ impl<'a> Run<'a> {
                 }
                 report.add_file(partition, &outcome)?;
                 if let Some(own) = building.get_mut(&delivery) {
+                    own.files += 1;
+                    own.unreadable += u64::from(outcome.error.is_some() && !outcome.salvaged);
                     own.lines += outcome.lines;
                     own.rejected += outcome.rejected;
                     if let Some(e) = &outcome.error {
                         own.failed.push(FailedRecord {
                             path: outcome.path.clone(),
-                            kind: format!("{:?}", e.kind),
+                            kind: e.kind.as_str().to_string(),
                             message: e.message.clone(),
                         });
                     }
@@ -487,6 +592,8 @@ impl<'a> Run<'a> {
         let Building {
             writer,
             rows,
+            files,
+            unreadable,
             lines,
             rejected,
             failed,
@@ -507,23 +614,29 @@ impl<'a> Run<'a> {
         if self.progress.should_stop() {
             return Err(Error::Interrupted);
         }
-        if lines > 0 && rejected as f64 > self.cfg.max_reject_ratio * lines as f64 {
+        let reason = if files > 0 && unreadable == files {
+            Some("every input file delivered for this partition failed to read")
+        } else if lines > 0 && rejected as f64 > self.cfg.max_reject_ratio * lines as f64 {
+            Some("reject ratio above --max-reject-ratio")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
             report.add_aborted(AbortedPartition {
                 path: partition.to_string(),
+                reason: reason.to_string(),
                 lines,
                 rejected,
                 rows: rows_written,
             });
-            return Ok(()); // its staged files go with the staging folder
+            return Ok(()); // its staged files go with the staging folder; the published ones stay
         }
-        // The entry goes first and comes back last: a crash in between leaves no entry, so the next
-        // run rebuilds this partition whatever state the swap was left in.
+        // Journal first, unjournal last: a run that stops anywhere in between leaves the mark, and the
+        // next run rebuilds this partition (whatever its range) from the inputs the entry remembers.
         let started = Instant::now();
-        self.manifest.remove(partition)?;
+        self.manifest.mark_publishing(partition)?;
         let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
-        if !names.is_empty() || self.lake.root().join(partition).exists() {
-            self.lake.publish(partition, &names)?;
-        }
+        self.lake.publish(partition, &names)?;
         self.manifest.put(&PartitionEntry {
             version: MANIFEST_VERSION,
             partition: partition.to_string(),
@@ -542,6 +655,7 @@ impl<'a> Run<'a> {
             rejected,
             failed,
         })?;
+        self.manifest.clear_publishing(partition)?;
         report.stages.publish += started.elapsed().as_secs_f64();
         report.add_partition(PartitionReport {
             path: partition.to_string(),
@@ -598,8 +712,9 @@ fn input_records(files: &[InputFile]) -> Vec<InputRecord> {
     v
 }
 
-/// What shapes a partition's output besides its inputs: the lake schema and the field list used for
-/// headerless files. A change rebuilds the partitions it touches on their next conversion, so a lake
+/// What shapes a partition's output besides its inputs: the lake schema, the field list used for
+/// headerless files, the partition time, and the limits and policy that decide which lines and files
+/// are used. A change rebuilds the partitions it touches on their next conversion, so a lake
 /// never mixes schemas.
 fn fingerprint(cfg: &ConvertConfig) -> String {
     // FNV-1a: stable across Rust versions, unlike std's hasher.
@@ -614,5 +729,8 @@ fn fingerprint(cfg: &ConvertConfig) -> String {
         .as_ref()
         .map(|l| l.header_line())
         .unwrap_or_default();
-    format!("schema={hash:016x};fields={fields}")
+    format!(
+        "schema={hash:016x};fields={fields};partition_time={:?};max_file_bytes={};max_line_bytes={};on_bad_file={:?}",
+        cfg.partition_time, cfg.max_file_bytes, cfg.max_line_bytes, cfg.on_bad_file
+    )
 }

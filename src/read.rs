@@ -38,6 +38,20 @@ pub enum ReadErrorKind {
     Io,
 }
 
+impl ReadErrorKind {
+    /// The name used in reports and the manifest (`too_large`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadErrorKind::NotGzip => "not_gzip",
+            ReadErrorKind::Truncated => "truncated",
+            ReadErrorKind::Corrupt => "corrupt",
+            ReadErrorKind::TrailingGarbage => "trailing_garbage",
+            ReadErrorKind::TooLarge => "too_large",
+            ReadErrorKind::Io => "io",
+        }
+    }
+}
+
 /// A file that could not be read completely.
 ///
 /// The buffer then holds the text decoded before the damage (possibly nothing); the caller decides

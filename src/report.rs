@@ -41,10 +41,12 @@ pub struct FileReport {
     pub rejected: u64,
 }
 
-/// A partition that was built but not published because too many of its lines were rejected.
+/// A partition that was built but not published (its earlier build, if any, stays).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AbortedPartition {
     pub path: String,
+    /// Why: the reject ratio, or every input file failed.
+    pub reason: String,
     pub lines: u64,
     pub rejected: u64,
     pub rows: u64,

@@ -83,12 +83,16 @@ impl Source for LocalFs {
                     .into_io_error()
                     .unwrap_or_else(|| io::Error::other("metadata")),
             })?;
+            // Canonical paths: a file reached through two symbolic links is listed once.
+            let path = fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.into_path());
             out.push(Entry {
-                path: entry.into_path(),
+                path,
                 size: meta.len(),
                 mtime: mtime_of(&meta),
             });
         }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.dedup_by(|a, b| a.path == b.path);
         Ok(out)
     }
 
@@ -214,9 +218,49 @@ impl Lake {
         Ok(StagedFile { file, path })
     }
 
-    /// Moves the staged `names` into `partition` (replacing same-named files atomically) and removes
-    /// the partition's other files written by flowlake (`part-*.parquet`).
+    /// Makes the staged `names` the content of `partition`, replacing its earlier flowlake files.
+    ///
+    /// On Linux the staged folder and the partition folder are exchanged in one atomic
+    /// `renameat2(RENAME_EXCHANGE)`, so a reader sees either the old files or the new ones, never a
+    /// mix, and a crash leaves one or the other. Files in the partition that flowlake did not write are
+    /// hard-linked into the new folder first, so they survive. Where the exchange is not available the
+    /// files are renamed one by one (each rename atomic) and the stale ones removed; the caller's
+    /// journal makes the next run repair a partition whose swap was cut short.
     pub fn publish(&self, partition: &str, names: &[String]) -> Result<()> {
+        let staged = self.staging.join(partition);
+        let target = self.root.join(partition);
+        let parent = target.parent().unwrap_or(&self.root).to_path_buf();
+        if !target.exists() {
+            if names.is_empty() {
+                return Ok(());
+            }
+            fs::create_dir_all(&parent).map_err(|e| Error::output(&parent, e))?;
+            fs::rename(&staged, &target).map_err(|e| Error::output(&target, e))?;
+            return sync_dir(&parent);
+        }
+        fs::create_dir_all(&staged).map_err(|e| Error::output(&staged, e))?;
+        let mut foreign_dirs = false;
+        for entry in fs::read_dir(&target).map_err(|e| Error::output(&target, e))? {
+            let entry = entry.map_err(|e| Error::output(&target, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() {
+                foreign_dirs = true;
+            } else if !is_part_file(&name) {
+                let to = staged.join(&name);
+                fs::hard_link(entry.path(), &to)
+                    .or_else(|_| fs::copy(entry.path(), &to).map(|_| ()))
+                    .map_err(|e| Error::output(&to, e))?;
+            }
+        }
+        if !foreign_dirs && exchange(&staged, &target).is_ok() {
+            sync_dir(&parent)?;
+            // `staged` now holds the old files.
+            return fs::remove_dir_all(&staged).map_err(|e| Error::output(&staged, e));
+        }
+        self.publish_file_by_file(partition, names)
+    }
+
+    fn publish_file_by_file(&self, partition: &str, names: &[String]) -> Result<()> {
         let dir = self.root.join(partition);
         fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
         for name in names {
@@ -292,6 +336,21 @@ pub fn is_part_file(name: &str) -> bool {
     name.strip_prefix("part-")
         .and_then(|r| r.strip_suffix(".parquet"))
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Atomically exchanges two folders (Linux `renameat2(RENAME_EXCHANGE)`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no atomic folder exchange on this platform",
+    ))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

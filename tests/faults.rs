@@ -43,8 +43,12 @@ fn salvage_publishes_the_complete_lines_before_the_damage() {
     let (run, report) = convert(&[&tmp.path().join("in")], &quarantined, &[]);
     assert_eq!(
         (run.code, report["rows_written"].clone()),
-        (3, json!(0)),
-        "default: none of its rows"
+        (4, json!(0)),
+        "default: none of its rows; its only file failed, so the partition is withheld"
+    );
+    assert_eq!(
+        report["aborted"][0]["reason"],
+        json!("every input file delivered for this partition failed to read")
     );
     assert!(parquet_files(&quarantined).is_empty());
 

@@ -213,7 +213,7 @@ fn a_partition_past_the_reject_ratio_is_not_published() {
     assert_eq!(run.code, 4, "10% rejects > default 5%");
     assert_eq!(
         report["aborted"],
-        json!([{"path": "year=2024/month=01/day=02", "lines": 100, "rejected": 10, "rows": 90}])
+        json!([{"path": "year=2024/month=01/day=02", "reason": "reject ratio above --max-reject-ratio", "lines": 100, "rejected": 10, "rows": 90}])
     );
     assert_eq!(
         (
@@ -290,11 +290,20 @@ fn kill_dash_nine_at_random_moments_then_rerun_converges() {
     let (mut interrupted, mut attempts) = (0, 0);
     while interrupted < 20 {
         attempts += 1;
-        assert!(attempts <= 120, "only {interrupted} of {attempts} kills interrupted a run");
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        assert!(
+            attempts <= 120,
+            "only {interrupted} of {attempts} kills interrupted a run"
+        );
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let fraction = (seed >> 33) as f64 / (1u64 << 31) as f64; // 0..1
         let mut cmd = Command::new(bin());
-        cmd.arg("convert").arg(&input).arg("--out").arg(&lake).args(knobs);
+        cmd.arg("convert")
+            .arg(&input)
+            .arg("--out")
+            .arg(&lake)
+            .args(knobs);
         if interrupted % 4 != 3 {
             cmd.arg("--rebuild"); // rewrite everything: kills land in swaps of already-published days too
         }
