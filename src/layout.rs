@@ -143,13 +143,32 @@ fn is_name(token: &[u8]) -> bool {
             .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// True if a line's fields read as a header: every token is name-shaped and at least one is a known
-/// field name. Data values never qualify: records carry digits, `-`, dots or upper case in their known
-/// fields, and an all-lowercase record (`vpc-0abc subnet-0def`) names no known field.
-pub fn looks_like_header(buf: &[u8], fields: &[Span]) -> bool {
-    !fields.is_empty()
-        && fields.iter().all(|s| is_name(s.of(buf)))
-        && fields.iter().any(|s| schema::lookup(s.of(buf)).is_some())
+/// True if a line's fields read as a header, given the layout in force (`None` at a file's start when
+/// no `--fields` was given).
+///
+/// Every token must be name-shaped (`[a-z][a-z0-9-]*`); records almost always carry digits, `-`,
+/// dots or upper case. At a file's start, where AWS always writes its header, one known field name is
+/// enough. Once a layout is in force, a record whose values happen to be name-shaped (`eni-0a1 region
+/// ingress`: tag values are user text) must not switch it, so a header there must repeat the current
+/// one, or consist of known names only, or have a majority of known names and a field count the
+/// current layout cannot have.
+pub fn looks_like_header(buf: &[u8], fields: &[Span], current: Option<&Layout>) -> bool {
+    if fields.is_empty() || !fields.iter().all(|s| is_name(s.of(buf))) {
+        return false;
+    }
+    let known = fields
+        .iter()
+        .filter(|s| schema::lookup(s.of(buf)).is_some())
+        .count();
+    match current {
+        None => known > 0,
+        Some(layout) => {
+            let repeats = Layout::from_header(buf, fields).is_ok_and(|l| &l == layout);
+            repeats
+                || known == fields.len()
+                || (2 * known > fields.len() && fields.len() != layout.len())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +243,39 @@ mod tests {
     }
 
     #[test]
+    fn mid_file_headers_need_more_evidence() {
+        let custom = Layout::parse_format("interface-id instance-tag flow-direction").unwrap();
+        let record = b"eni-0a1 region ingress";
+        assert!(
+            looks_like_header(record, &spans(record), None),
+            "lenient at a file's start"
+        );
+        assert!(
+            !looks_like_header(record, &spans(record), Some(&custom)),
+            "a record, not a header"
+        );
+        let same = b"interface-id instance-tag flow-direction";
+        assert!(looks_like_header(same, &spans(same), Some(&custom)));
+        let v2 = Layout::parse_format("default").unwrap();
+        let tgw = b"version tgw-id tgw-attachment-id srcaddr dstaddr";
+        assert!(
+            looks_like_header(tgw, &spans(tgw), Some(&v2)),
+            "3 of 5 known, another field count"
+        );
+        let tgw_layout = Layout::from_header(tgw, &spans(tgw)).unwrap();
+        assert!(
+            looks_like_header(tgw, &spans(tgw), Some(&tgw_layout)),
+            "a repeated header"
+        );
+        let all_known = schema::DEFAULT_FORMAT.as_bytes();
+        assert!(looks_like_header(
+            all_known,
+            &spans(all_known),
+            Some(&custom)
+        ));
+    }
+
+    #[test]
     fn header_detection() {
         let yes: &[&[u8]] = &[
             b"version account-id interface-id",
@@ -232,7 +284,7 @@ mod tests {
         ];
         for l in yes {
             assert!(
-                looks_like_header(l, &spans(l)),
+                looks_like_header(l, &spans(l), None),
                 "{}",
                 String::from_utf8_lossy(l)
             );
@@ -247,7 +299,7 @@ mod tests {
         ];
         for l in no {
             assert!(
-                !looks_like_header(l, &spans(l)),
+                !looks_like_header(l, &spans(l), None),
                 "{}",
                 String::from_utf8_lossy(l)
             );

@@ -9,8 +9,9 @@
 //! (folders)   (gzip)  (header)  (spans)     (Arrow)  (Parquet) (rename into the partition)
 //! ```
 //!
-//! [`convert`] runs it for a [`ConvertConfig`] and returns a [`Report`] in which
-//! `lines_read == rows_written + rejected`. Every lake file has the same schema
+//! [`convert`] runs it for a [`ConvertConfig`] and returns a [`Report`] in which every line read is
+//! accounted for: `lines_read == rows_written + rows_not_published + rows_in_unchanged_partitions +
+//! rejected`. Every lake file has the same schema
 //! ([`schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order.
 //! [`generate`] writes realistic synthetic AWS deliveries for tests and benchmarks.
 

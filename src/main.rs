@@ -53,7 +53,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             };
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
-            // First signal: stop at the next file or partition boundary; nothing half-done is published.
+            // SIGINT/SIGTERM: stop at the next file or partition boundary; nothing half-done is published.
             ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
             let bar = progress::Bar::new(quiet, stop);
             let report = flowlake::convert(&config, &bar)?;

@@ -138,12 +138,23 @@ impl FileParser {
                 continue;
             }
             split_fields(line.text, line.offset, spans);
-            if looks_like_header(buf, spans) {
+            let expected = layout.as_ref().or(if first {
+                settings.fields.as_ref()
+            } else {
+                None
+            });
+            if looks_like_header(buf, spans, expected) {
                 out.headers += 1;
                 first = false;
                 match Layout::from_header(buf, spans) {
                     Ok(new) if layout.as_ref() == Some(&new) => {}
                     Ok(new) => {
+                        if layout.is_some() {
+                            out.warnings.push(format!(
+                                "line {}: a header with another field list; the lines after it use it",
+                                line.number
+                            ));
+                        }
                         if !builder.is_empty() {
                             flush(builder, buf, &mut out)?;
                         }

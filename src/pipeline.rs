@@ -560,7 +560,18 @@ impl<'a> Run<'a> {
                             b.rows += rows;
                         }
                         // Rows of a neighbouring partition that is up to date: it has them already.
-                        None => report.rows_in_unchanged_partitions += rows,
+                        None if start_mode => report.rows_in_unchanged_partitions += rows,
+                        None => {
+                            return Err(Error::Accounting {
+                                what: format!(
+                                    "{} (no partition for its rows)",
+                                    outcome.path.display()
+                                ),
+                                lines: outcome.lines,
+                                rows,
+                                rejected: outcome.rejected,
+                            })
+                        }
                     }
                 }
             }

@@ -1,8 +1,9 @@
 //! What a run did: counts, per-partition and per-file detail, failures, and the accounting check.
 //!
 //! The library never prints; it returns a [`Report`] and the binary renders it as one summary line or
-//! as JSON. The invariant the report carries is the one a nightly job is judged by:
-//! `lines_read == rows_written + rejected`, for every file and for the run.
+//! as JSON. The invariant the report carries is the one a nightly job is judged by: every line read is
+//! a row (published, withheld with its partition, or already in an unchanged neighbouring partition) or
+//! a reject, for every file and for the run.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -231,6 +232,15 @@ impl Report {
             human_bytes(self.output_bytes),
             self.seconds
         );
+        if self.rows_not_published > 0 {
+            s.push_str(&format!("; {} rows withheld", self.rows_not_published));
+        }
+        if self.rows_in_unchanged_partitions > 0 {
+            s.push_str(&format!(
+                "; {} rows already in unchanged partitions",
+                self.rows_in_unchanged_partitions
+            ));
+        }
         if self.partitions_unchanged > 0 {
             s.push_str(&format!(
                 "; {} partitions unchanged",

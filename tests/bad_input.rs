@@ -211,3 +211,34 @@ fn unknown_header_fields_are_kept_and_reported() {
         vec![vec![json!(11), json!("abc"), json!("web")], vec![json!(11), serde_json::Value::Null, serde_json::Value::Null]]
     );
 }
+
+#[test]
+fn a_record_that_looks_like_a_header_stays_a_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Tag values are user text: `region` is also a field name.
+    put(
+        tmp.path(),
+        "in/2024/01/01/tags.log.gz",
+        &gzip(b"interface-id instance-tag flow-direction\neni-0a1 region ingress\neni-0b2 web egress\n"),
+    );
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        (
+            report["rows_written"].clone(),
+            report["header_lines"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    assert_eq!(
+        duckdb(
+            &lake,
+            "SELECT interface_id, instance_tag, flow_direction FROM {lake} ORDER BY 1"
+        ),
+        vec![
+            vec![json!("eni-0a1"), json!("region"), json!("ingress")],
+            vec![json!("eni-0b2"), json!("web"), json!("egress")]
+        ]
+    );
+}

@@ -65,9 +65,11 @@ fn rerun_with_nothing_new_rewrites_nothing() {
     assert_eq!(identities(&lake), before, "no file rewritten");
     assert_eq!(verify(&lake).0, 0);
     // --rebuild rewrites, with the same content.
+    let reference = fingerprint(&lake);
     let (_, rebuilt) = convert(&[&fixtures().join("aws")], &lake, &["--rebuild"]);
     assert_eq!(rebuilt["partitions"], json!(4));
-    assert_eq!(fingerprint(&lake)[0], json!(6000));
+    assert_eq!(fingerprint(&lake), reference);
+    assert_ne!(identities(&lake), before, "--rebuild wrote new files");
 }
 
 #[test]
@@ -377,4 +379,145 @@ fn two_real_runs_at_once_never_interleave() {
     );
     assert_eq!(fingerprint(&lake)[0], json!(2 * 16 * 5000));
     assert_eq!(verify(&lake).0, 0);
+}
+
+#[test]
+fn a_stopped_swap_is_repaired_even_outside_the_next_runs_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(&[&fixtures().join("aws")], &lake, &[]);
+    let reference = fingerprint(&lake);
+    // The state a run stopped in the middle of a file-by-file swap of one partition leaves: its journal
+    // mark, and old and new files side by side (duplicate rows).
+    let part = parquet_files(&lake)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("day=09"))
+        .unwrap();
+    let dir = part.parent().unwrap().to_path_buf();
+    std::fs::copy(&part, dir.join("part-00009.parquet")).unwrap();
+    let partition = dir
+        .strip_prefix(&lake)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    put(
+        &lake,
+        &format!("_flowlake/journal/{partition}.pending"),
+        b"",
+    );
+    assert_ne!(
+        fingerprint(&lake)[0],
+        reference[0],
+        "readers see duplicates"
+    );
+    // The next night converts another day only; the stopped swap is still repaired.
+    let (run, report) = convert(
+        &[&fixtures().join("aws")],
+        &lake,
+        &["--from", "2024-03-10", "--to", "2024-03-10"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rebuilt: Vec<&str> = report["partition_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert!(rebuilt.contains(&partition.as_str()), "{rebuilt:?}");
+    assert_eq!(fingerprint(&lake), reference);
+    assert!(walk(&lake.join("_flowlake/journal")).is_empty());
+    assert_eq!(verify(&lake).0, 0);
+}
+
+#[test]
+fn settings_that_move_rows_are_fixed_per_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(&[&fixtures().join("aws")], &lake, &[]);
+    for other in [
+        &["--partition-layout", "plain"][..],
+        &["--hourly"],
+        &["--partition-time", "start"],
+    ] {
+        let mut args = vec![
+            "convert".to_string(),
+            fixtures().join("aws").display().to_string(),
+            "--out".into(),
+            lake.display().to_string(),
+        ];
+        args.extend(other.iter().map(|s| s.to_string()));
+        let run = flowlake(&args);
+        assert_eq!(run.code, 1, "{other:?}");
+        assert!(
+            run.stderr
+                .contains("was written with --partition-layout aws --partition-time delivery"),
+            "{}",
+            run.stderr
+        );
+    }
+    // A file that names no account or region cannot join a lake with AWS's keys: skipped, said why.
+    let extra = tmp.path().join("extra");
+    put(
+        &extra,
+        "2024/03/11/flows.log",
+        b"version srcaddr\n2 10.0.0.1\n",
+    );
+    let (run, report) = convert(&[&extra], &lake, &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(report["files_skipped"], json!(1));
+    assert!(report["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("AWS's keys"));
+    assert_eq!(fingerprint(&lake)[0], json!(6000));
+}
+
+#[test]
+fn a_moved_input_tree_is_not_read_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    copy_tree(&fixtures().join("aws"), &old);
+    let lake = tmp.path().join("lake");
+    convert(&[&old], &lake, &[]);
+    let new = tmp.path().join("new");
+    copy_tree(&old, &new); // copies get new mtimes: every partition's inputs changed
+    let (_, report) = convert(&[&new], &lake, &[]);
+    assert_eq!(report["partitions"], json!(4));
+    assert_eq!(
+        report["files"],
+        json!(24),
+        "the old copies are not read again"
+    );
+    assert_eq!(fingerprint(&lake)[0], json!(6000));
+}
+
+#[test]
+fn files_that_failed_for_a_passing_reason_are_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    let line = "2 1 eni-a 10.0.0.1 10.0.0.2 1 2 6 3 4 1704067200 1704067260 ACCEPT OK\n";
+    put(
+        tmp.path(),
+        "in/2024/01/01/small.log.gz",
+        &gzip(format!("{header}{line}").as_bytes()),
+    );
+    put(
+        tmp.path(),
+        "in/2024/01/01/big.log.gz",
+        &gzip(format!("{header}{}", line.repeat(200)).as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    let small_limit = ["--max-file-size", "4KiB"];
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &small_limit);
+    assert_eq!((run.code, report["rows_written"].clone()), (3, json!(1)));
+    assert_eq!(report["failed"][0]["kind"], json!("too_large"));
+    let (_, again) = convert(&[&tmp.path().join("in")], &lake, &small_limit);
+    assert_eq!(
+        again["partitions"],
+        json!(1),
+        "a too_large file is retried, not taken as done"
+    );
+    let (run, last) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!((run.code, last["rows_written"].clone()), (0, json!(201)));
+    assert_eq!(fingerprint(&lake)[0], json!(201));
 }
