@@ -46,20 +46,6 @@ pub enum RejectKind {
     NoLayout,
 }
 
-impl RejectKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectKind::TooFewFields => "too_few_fields",
-            RejectKind::TooManyFields => "too_many_fields",
-            RejectKind::BadInteger => "bad_integer",
-            RejectKind::OutOfRange => "out_of_range",
-            RejectKind::InvalidUtf8 => "invalid_utf8",
-            RejectKind::LineTooLong => "line_too_long",
-            RejectKind::NoLayout => "no_layout",
-        }
-    }
-}
-
 /// A rejected line's reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
@@ -286,19 +272,13 @@ impl BatchBuilder {
             let array: ArrayRef = match column {
                 Column::Absent => new_null_array(&schema::data_type(CATALOGUE[i].kind), rows),
                 Column::Int32(values, nulls) => {
-                    let array = Int32Array::new(
-                        ScalarBuffer::from(values.as_slice().to_vec()),
-                        nulls.finish(),
-                    );
-                    values.clear();
+                    let array =
+                        Int32Array::new(ScalarBuffer::from(std::mem::take(values)), nulls.finish());
                     Arc::new(array)
                 }
                 Column::Int64(values, nulls) => {
-                    let array = Int64Array::new(
-                        ScalarBuffer::from(values.as_slice().to_vec()),
-                        nulls.finish(),
-                    );
-                    values.clear();
+                    let array =
+                        Int64Array::new(ScalarBuffer::from(std::mem::take(values)), nulls.finish());
                     Arc::new(array)
                 }
                 Column::Utf8(spans) => {

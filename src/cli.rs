@@ -15,9 +15,9 @@ use flowlake::discover::Day;
 use flowlake::generate::{GenFormat, GenerateConfig};
 use flowlake::layout::Layout;
 
-const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected or files could not be \
-read (see the summary and _flowlake/rejects/); 4 some partitions were not published because their reject \
-ratio passed --max-reject-ratio; 1 fatal error (partitions not yet published are untouched); 2 usage error; \
+const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected, files could not be \
+read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 some partitions were not \
+published (reject ratio above --max-reject-ratio, or all their files failed); 1 fatal error (partitions not yet published are untouched); 2 usage error; \
 130 interrupted (SIGINT/SIGTERM; partitions not yet published are untouched).";
 
 /// Turn AWS VPC Flow Logs into a Hive-partitioned, compacted Parquet lake.

@@ -118,6 +118,8 @@ pub struct InputFile {
 pub struct Skipped {
     pub path: PathBuf,
     pub reason: String,
+    /// The file looks like a flow log (`.log.gz`, `.log`, ...): skipping it makes the run not clean.
+    pub flow_log: bool,
 }
 
 /// The result of the walk.
@@ -165,6 +167,7 @@ fn classify_entry(
         out.skipped.push(Skipped {
             path: entry.path.clone(),
             reason: reason.to_string(),
+            flow_log: compression_of(&name).is_some(),
         })
     };
     let Some(compression) = compression_of(&name) else {

@@ -121,18 +121,6 @@ impl Layout {
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
-
-    /// The flow log version the format implies (the highest version among its known fields).
-    pub fn implied_version(&self) -> u8 {
-        self.slots
-            .iter()
-            .filter_map(|s| match s {
-                Slot::Known(i) => Some(CATALOGUE[*i].version),
-                Slot::Unknown(_) => None,
-            })
-            .max()
-            .unwrap_or(2)
-    }
 }
 
 /// True if `token` looks like a field name: `[a-z][a-z0-9-]*`.
@@ -192,7 +180,6 @@ mod tests {
             (0..14).map(Slot::Known).collect::<Vec<_>>(),
             "default order = catalogue order"
         );
-        assert_eq!(layout.implied_version(), 2);
     }
 
     #[test]
@@ -220,8 +207,8 @@ mod tests {
         assert_eq!(
             Layout::parse_format("${ecs-task-id} ${reject-reason}")
                 .unwrap()
-                .implied_version(),
-            8
+                .header_line(),
+            "ecs-task-id reject-reason"
         );
     }
 

@@ -242,6 +242,7 @@ impl<'a> Run<'a> {
                 .partition(|f| f.key.account.is_some() && f.key.region.is_some());
             found.files = keep;
             found.skipped.extend(drop.into_iter().map(|f| Skipped {
+                flow_log: true,
                 path: f.path,
                 reason: "the lake uses AWS's keys (aws-account-id=, aws-region=) and neither the path nor \
                          the file name gives this file's account and region"

@@ -213,9 +213,12 @@ impl Report {
         Ok(())
     }
 
-    /// True when every line became a published row and every file was read.
+    /// True when every line became a published row and every flow log file was read.
     pub fn is_clean(&self) -> bool {
-        self.rejected == 0 && self.files_failed == 0 && self.aborted.is_empty()
+        self.rejected == 0
+            && self.files_failed == 0
+            && self.aborted.is_empty()
+            && !self.skipped.iter().any(|s| s.flow_log)
     }
 
     /// One human-readable line.

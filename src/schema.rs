@@ -147,11 +147,6 @@ pub fn lookup(header_name: &[u8]) -> Option<usize> {
         .position(|f| f.header.as_bytes() == header_name)
 }
 
-/// Index in [`CATALOGUE`] of a column name (`log_status`), if known.
-pub fn lookup_column(column: &str) -> Option<usize> {
-    CATALOGUE.iter().position(|f| f.column == column)
-}
-
 /// The Arrow type of a catalogue kind.
 pub fn data_type(kind: Kind) -> DataType {
     match kind {
@@ -243,6 +238,5 @@ mod tests {
     fn lookup_by_header_and_column() {
         assert_eq!(lookup(b"log-status"), Some(13));
         assert_eq!(lookup(b"tgw-id"), None);
-        assert_eq!(lookup_column("end"), Some(11));
     }
 }

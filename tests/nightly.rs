@@ -463,8 +463,12 @@ fn settings_that_move_rows_are_fixed_per_lake() {
         b"version srcaddr\n2 10.0.0.1\n",
     );
     let (run, report) = convert(&[&extra], &lake, &[]);
-    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.code, 3,
+        "a skipped flow log file makes the run not clean"
+    );
     assert_eq!(report["files_skipped"], json!(1));
+    assert_eq!(report["skipped"][0]["flow_log"], json!(true));
     assert!(report["skipped"][0]["reason"]
         .as_str()
         .unwrap()
