@@ -262,18 +262,17 @@ fn hive_hourly_input_keeps_hours_and_hive_keys() {
 fn files_roll_at_the_target_size_with_deterministic_names() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let gen = flowlake([
-        "generate",
-        "--out",
-        input.to_str().unwrap(),
-        "--seed",
-        "3",
-        "--files-per-day",
-        "6",
-        "--lines-per-file",
-        "20000",
-    ]);
-    assert_eq!(gen.code, 0, "{}", gen.stderr);
+    generate(
+        &input,
+        &[
+            "--seed",
+            "3",
+            "--files-per-day",
+            "6",
+            "--lines-per-file",
+            "20000",
+        ],
+    );
     let lake = tmp.path().join("lake");
     let args = [
         "--target-file-size",
@@ -342,20 +341,19 @@ fn files_roll_at_the_target_size_with_deterministic_names() {
 fn date_range_limits_the_walk() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let gen = flowlake([
-        "generate",
-        "--out",
-        input.to_str().unwrap(),
-        "--start",
-        "2024-02-27",
-        "--days",
-        "4",
-        "--files-per-day",
-        "2",
-        "--lines-per-file",
-        "10",
-    ]);
-    assert_eq!(gen.code, 0);
+    generate(
+        &input,
+        &[
+            "--start",
+            "2024-02-27",
+            "--days",
+            "4",
+            "--files-per-day",
+            "2",
+            "--lines-per-file",
+            "10",
+        ],
+    );
     let lake = tmp.path().join("lake");
     let (_, report) = convert(
         &[&input],

@@ -4,12 +4,12 @@
 mod common;
 
 use std::io::Read;
-use std::path::Path;
+
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
 
@@ -17,14 +17,6 @@ fn records(range: std::ops::Range<u32>) -> String {
     range
         .map(|i| format!("2 123456789012 eni-{i:017x} 10.0.0.1 10.0.1.1 {} 443 6 1 {} 1704067200 1704067260 ACCEPT OK\n", 1024 + i % 60000, i))
         .collect()
-}
-
-fn verify_json(lake: &Path) -> (i32, Value) {
-    let run = flowlake(["verify".as_ref(), lake.as_os_str(), "--json".as_ref()]);
-    (
-        run.code,
-        serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null),
-    )
 }
 
 #[test]
@@ -85,14 +77,11 @@ fn abort_policies_stop_before_publishing_and_name_the_culprit() {
         ),
     );
     let lake = tmp.path().join("lake");
-    let run = flowlake([
-        "convert".as_ref(),
-        tmp.path().join("in").as_os_str(),
-        "--out".as_ref(),
-        lake.as_os_str(),
-        "--on-bad-line".as_ref(),
-        "abort".as_ref(),
-    ]);
+    let run = convert_expecting_failure(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--on-bad-line", "abort"],
+    );
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("a.log.gz:52:"), "{}", run.stderr);
     assert!(parquet_files(&lake).is_empty());
@@ -109,14 +98,11 @@ fn abort_policies_stop_before_publishing_and_name_the_culprit() {
         b"\x1f\x8b\x08\x00garbage",
     );
     let lake = tmp.path().join("lake");
-    let run = flowlake([
-        "convert".as_ref(),
-        tmp.path().join("in").as_os_str(),
-        "--out".as_ref(),
-        lake.as_os_str(),
-        "--on-bad-file".as_ref(),
-        "abort".as_ref(),
-    ]);
+    let run = convert_expecting_failure(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--on-bad-file", "abort"],
+    );
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("bad.log.gz"), "{}", run.stderr);
     assert!(parquet_files(&lake).is_empty());
@@ -194,18 +180,17 @@ fn trailing_garbage_and_a_corrupt_second_member_are_named() {
 fn sigint_stops_cleanly_and_the_rerun_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let gen = flowlake([
-        "generate",
-        "--out",
-        input.to_str().unwrap(),
-        "--days",
-        "4",
-        "--files-per-day",
-        "16",
-        "--lines-per-file",
-        "8000",
-    ]);
-    assert_eq!(gen.code, 0);
+    generate(
+        &input,
+        &[
+            "--days",
+            "4",
+            "--files-per-day",
+            "16",
+            "--lines-per-file",
+            "8000",
+        ],
+    );
     let knobs = ["--threads", "1", "--read-ahead", "128KiB", "--quiet"];
     let lake = tmp.path().join("lake");
     let mut caught = 0;
@@ -228,7 +213,7 @@ fn sigint_stops_cleanly_and_the_rerun_completes() {
         if status.code() == Some(130) {
             caught += 1;
         }
-        let (code, report) = verify_json(&lake);
+        let (code, report) = verify(&lake);
         assert_eq!(code, 0, "after SIGINT the lake is consistent: {report}");
         assert!(
             parquet_files(&lake.join("_flowlake")).is_empty(),
@@ -269,18 +254,17 @@ fn in_mount_namespace(script: &str) -> std::process::Output {
 fn a_full_disk_fails_clearly_and_leaves_published_days_intact() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let gen = flowlake([
-        "generate",
-        "--out",
-        input.to_str().unwrap(),
-        "--days",
-        "2",
-        "--files-per-day",
-        "4",
-        "--lines-per-file",
-        "20000",
-    ]);
-    assert_eq!(gen.code, 0);
+    generate(
+        &input,
+        &[
+            "--days",
+            "2",
+            "--files-per-day",
+            "4",
+            "--lines-per-file",
+            "20000",
+        ],
+    );
     // Size the disk to hold the first day's output but not both days'.
     let probe = tmp.path().join("probe");
     let (_, report) = convert(&[&input], &probe, &["--partition-layout", "plain"]);
@@ -354,12 +338,7 @@ fn an_unwritable_partition_is_a_clear_error_and_earlier_days_stay() {
         "year=2024/month=01/day=02",
         b"a file where the partition folder must go",
     );
-    let run = flowlake([
-        "convert".as_ref(),
-        tmp.path().join("in").as_os_str(),
-        "--out".as_ref(),
-        lake.as_os_str(),
-    ]);
+    let run = convert_expecting_failure(&[&tmp.path().join("in")], &lake, &[]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("year=2024/month=01/day=02"),
@@ -370,5 +349,5 @@ fn an_unwritable_partition_is_a_clear_error_and_earlier_days_stay() {
     assert_eq!(files.len(), 1);
     assert!(files[0].to_string_lossy().contains("day=01"));
     assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(100));
-    assert_eq!(verify_json(&lake).0, 0);
+    assert_eq!(verify(&lake).0, 0);
 }

@@ -24,14 +24,6 @@ fn identities(lake: &Path) -> BTreeMap<PathBuf, (u64, i64)> {
         .collect()
 }
 
-fn verify(lake: &Path) -> (i32, Value) {
-    let run = flowlake(["verify".as_ref(), lake.as_os_str(), "--json".as_ref()]);
-    (
-        run.code,
-        serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null),
-    )
-}
-
 /// Count and per-column sums of a lake, through DuckDB.
 fn fingerprint(lake: &Path) -> Vec<Value> {
     duckdb(
@@ -168,12 +160,7 @@ fn a_second_run_on_a_locked_lake_refuses_with_a_clear_message() {
         .open(lake.join("_flowlake/lock"))
         .unwrap();
     holder.try_lock().unwrap();
-    let run = flowlake([
-        "convert".as_ref(),
-        fixtures().join("aws").as_os_str(),
-        "--out".as_ref(),
-        lake.as_os_str(),
-    ]);
+    let run = convert_expecting_failure(&[&fixtures().join("aws")], &lake, &[]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr
@@ -249,22 +236,21 @@ fn a_partition_past_the_reject_ratio_is_not_published() {
 fn kill_dash_nine_at_random_moments_then_rerun_converges() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let gen = flowlake([
-        "generate",
-        "--out",
-        input.to_str().unwrap(),
-        "--seed",
-        "9",
-        "--days",
-        "3",
-        "--files-per-day",
-        "12",
-        "--lines-per-file",
-        "6000",
-        "--format",
-        "mixed",
-    ]);
-    assert_eq!(gen.code, 0, "{}", gen.stderr);
+    generate(
+        &input,
+        &[
+            "--seed",
+            "9",
+            "--days",
+            "3",
+            "--files-per-day",
+            "12",
+            "--lines-per-file",
+            "6000",
+            "--format",
+            "mixed",
+        ],
+    );
     // Small files and row groups: several files per partition, many publish steps to interrupt.
     let knobs = [
         "--target-file-size",
@@ -344,18 +330,17 @@ fn kill_dash_nine_at_random_moments_then_rerun_converges() {
 fn two_real_runs_at_once_never_interleave() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let gen = flowlake([
-        "generate",
-        "--out",
-        input.to_str().unwrap(),
-        "--days",
-        "2",
-        "--files-per-day",
-        "16",
-        "--lines-per-file",
-        "5000",
-    ]);
-    assert_eq!(gen.code, 0);
+    generate(
+        &input,
+        &[
+            "--days",
+            "2",
+            "--files-per-day",
+            "16",
+            "--lines-per-file",
+            "5000",
+        ],
+    );
     let lake = tmp.path().join("lake");
     let spawn = || {
         Command::new(bin())

@@ -10,23 +10,22 @@ use serde_json::{json, Value};
 
 const START: [&str; 2] = ["--partition-time", "start"];
 
-fn generate(dir: &Path, days: &str) {
-    let run = flowlake([
-        "generate",
-        "--out",
-        dir.to_str().unwrap(),
-        "--seed",
-        "5",
-        "--days",
-        days,
-        "--files-per-day",
-        "6",
-        "--lines-per-file",
-        "2000",
-        "--format",
-        "mixed",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+fn generate_days(dir: &Path, days: &str) {
+    generate(
+        dir,
+        &[
+            "--seed",
+            "5",
+            "--days",
+            days,
+            "--files-per-day",
+            "6",
+            "--lines-per-file",
+            "2000",
+            "--format",
+            "mixed",
+        ],
+    );
 }
 
 /// (partition day, rows) of a lake.
@@ -41,7 +40,7 @@ fn per_day(lake: &Path) -> Vec<Vec<Value>> {
 fn rows_land_in_the_day_of_their_start() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    generate(&input, "3");
+    generate_days(&input, "3");
     let files: Vec<_> = walk(&input)
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
@@ -89,7 +88,7 @@ fn rows_land_in_the_day_of_their_start() {
 fn a_late_file_rebuilds_its_day_and_the_day_it_writes_into() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    generate(&input, "3");
+    generate_days(&input, "3");
     let lake = tmp.path().join("lake");
     convert(&[&input], &lake, &START);
     let before = per_day(&lake);
@@ -155,7 +154,7 @@ fn a_late_file_rebuilds_its_day_and_the_day_it_writes_into() {
 fn nightly_runs_add_up_to_one_full_run() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    generate(&input, "3");
+    generate_days(&input, "3");
     let full = tmp.path().join("full");
     convert(&[&input], &full, &START);
     let nightly = tmp.path().join("nightly");

@@ -92,6 +92,34 @@ pub fn convert(inputs: &[&Path], lake: &Path, extra: &[&str]) -> (Run, Value) {
     (run, report)
 }
 
+/// `flowlake generate --out <dir> <args>`, asserting success.
+pub fn generate(dir: &Path, args: &[&str]) {
+    let mut all = vec!["generate", "--out", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let run = flowlake(&all);
+    assert_eq!(run.code, 0, "generate failed: {}", run.stderr);
+}
+
+/// `flowlake convert <inputs> --out <lake> <extra>` for runs expected to fail: no report is parsed.
+pub fn convert_expecting_failure(inputs: &[&Path], lake: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec!["convert".into()];
+    args.extend(inputs.iter().map(|p| p.as_os_str().to_owned()));
+    args.extend(["--out".into(), lake.as_os_str().to_owned()]);
+    args.extend(extra.iter().map(|s| (*s).into()));
+    let run = flowlake(&args);
+    assert_ne!(run.code, 0, "expected a failure:\n{}", run.stdout);
+    run
+}
+
+/// `flowlake verify <lake> --json`: (exit code, report).
+pub fn verify(lake: &Path) -> (i32, Value) {
+    let run = flowlake(["verify".as_ref(), lake.as_os_str(), "--json".as_ref()]);
+    (
+        run.code,
+        serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null),
+    )
+}
+
 fn python() -> String {
     std::env::var("FLOWLAKE_PYTHON").unwrap_or_else(|_| "python3".into())
 }
