@@ -125,16 +125,6 @@ impl Manifest {
         write().map_err(|e| Error::output(&path, e))
     }
 
-    /// Removes the entry of `partition` (before its files are swapped).
-    pub fn remove(&self, partition: &str) -> Result<()> {
-        let path = self.path(partition);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::output(&path, e)),
-        }
-    }
-
     fn settings_path(&self) -> PathBuf {
         self.dir.parent().unwrap_or(&self.dir).join("lake.json")
     }
@@ -260,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn put_get_remove_all() {
+    fn put_get_replace_all() {
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(dir.path());
         let p = "aws-account-id=1/aws-service=vpcflowlogs/aws-region=r/year=2024/month=01/day=02";
@@ -269,13 +259,13 @@ mod tests {
         m.put(&entry("year=2024/month=01/day=03")).unwrap();
         assert_eq!(m.get(p), Some(entry(p)));
         assert_eq!(m.all().len(), 2);
-        m.remove(p).unwrap();
-        m.remove(p).unwrap();
-        assert_eq!(m.get(p), None);
-        assert_eq!(
-            m.all().keys().collect::<Vec<_>>(),
-            ["year=2024/month=01/day=03"]
-        );
+        let replaced = PartitionEntry {
+            rows: 9,
+            ..entry(p)
+        };
+        m.put(&replaced).unwrap();
+        assert_eq!(m.get(p), Some(replaced), "a new entry replaces the old one");
+        assert_eq!(m.all().len(), 2);
     }
 
     #[test]

@@ -56,11 +56,15 @@ impl Progress for NoProgress {}
 /// Converts the configured inputs into the lake and reports what happened.
 pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
     cfg.validate()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
+    thread_pool(cfg.threads)?.install(|| Run::new(cfg, progress).and_then(Run::convert))
+}
+
+/// The worker pool of a run: `threads` threads, or one per core for 0.
+fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
         .build()
-        .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
-    pool.install(|| Run::new(cfg, progress).and_then(Run::convert))
+        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))
 }
 
 /// What [`decompress_only`] did.
@@ -76,10 +80,7 @@ pub struct InflateReport {
 /// The benchmark floor: lists and decompresses every input file of `cfg` with the same reader and
 /// thread pool as [`convert`], and does nothing else.
 pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
+    let pool = thread_pool(cfg.threads)?;
     let started = Instant::now();
     let found = discover(&LocalFs, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
     let (files, failed, input_bytes, text_bytes) = pool.install(|| {
@@ -146,7 +147,7 @@ impl<'l> Building<'l> {
 /// one partition per unit.
 fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
     let series = |o: &Output| o.path.split("year=").next().unwrap_or_default().to_string();
-    rebuild.sort_by_key(|o| (series(o), o.slot));
+    rebuild.sort_by_cached_key(|o| (series(o), o.slot));
     let mut units: Vec<Vec<Output>> = Vec::new();
     for output in rebuild {
         let joins = start_mode

@@ -20,9 +20,9 @@ use crate::discover::{Day, PartitionKey};
 /// Seconds per slot.
 fn slot_seconds(hourly: bool) -> i64 {
     if hourly {
-        3600
+        date::SECS_PER_HOUR
     } else {
-        86_400
+        date::SECS_PER_DAY
     }
 }
 

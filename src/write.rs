@@ -170,43 +170,27 @@ impl<'a> PartitionWriter<'a> {
 
     /// The open row group, opening a file and a row group if needed.
     fn row_group(&mut self) -> Result<&mut OpenRowGroup> {
-        if self.file.is_none() {
-            self.file = Some(self.open_file()?);
-        }
-        let target_rows = self.next_row_group_rows();
-        let path = self.partition.clone();
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| Error::Config("no open file".into()))?;
-        if file.row_group.is_none() {
-            let writers = file
-                .factory
-                .create_column_writers(file.row_groups)
-                .map_err(|e| parquet_err(&path, &file.name, e))?;
-            file.row_group = Some(OpenRowGroup {
-                writers,
-                rows: 0,
-                target_rows,
-            });
-        }
-        file.row_group
-            .as_mut()
-            .ok_or_else(|| Error::Config("no open row group".into()))
-    }
-
-    /// Rows for a new row group: the configured maximum, or fewer to land the file near its target.
-    fn next_row_group_rows(&self) -> usize {
-        let written = self
-            .file
-            .as_ref()
-            .map_or(0, |f| f.writer.bytes_written() as u64);
-        let remaining = self.settings.target_file_bytes.saturating_sub(written) as f64;
-        let fit = (remaining / self.bytes_per_row.max(1.0)) as usize;
-        fit.clamp(
-            MIN_ROW_GROUP_ROWS.min(self.settings.row_group_rows),
-            self.settings.row_group_rows,
-        )
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => self.open_file()?,
+        };
+        let file = self.file.insert(file);
+        let row_group = match file.row_group.take() {
+            Some(row_group) => row_group,
+            None => {
+                let written = file.writer.bytes_written() as u64;
+                let writers = file
+                    .factory
+                    .create_column_writers(file.row_groups)
+                    .map_err(|e| parquet_err(&self.partition, &file.name, e))?;
+                OpenRowGroup {
+                    writers,
+                    rows: 0,
+                    target_rows: next_row_group_rows(&self.settings, written, self.bytes_per_row),
+                }
+            }
+        };
+        Ok(file.row_group.insert(row_group))
     }
 
     fn open_file(&mut self) -> Result<OpenFile> {
@@ -329,6 +313,17 @@ impl<'a> PartitionWriter<'a> {
         self.write_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
+}
+
+/// Rows for a new row group of a file with `written` bytes so far: the configured maximum, or fewer to
+/// land the file near its target size.
+fn next_row_group_rows(settings: &WriteSettings, written: u64, bytes_per_row: f64) -> usize {
+    let remaining = settings.target_file_bytes.saturating_sub(written) as f64;
+    let fit = (remaining / bytes_per_row.max(1.0)) as usize;
+    fit.clamp(
+        MIN_ROW_GROUP_ROWS.min(settings.row_group_rows),
+        settings.row_group_rows,
+    )
 }
 
 fn parquet_err(partition: &str, name: &str, source: ParquetError) -> Error {
