@@ -21,6 +21,7 @@ pub mod date;
 pub mod discover;
 pub mod error;
 pub mod generate;
+pub mod inflate;
 pub mod layout;
 pub mod manifest;
 pub mod parse;

@@ -17,7 +17,7 @@ use crate::config::{BadFilePolicy, BadLinePolicy};
 use crate::discover::InputFile;
 use crate::error::{Error, Result};
 use crate::layout::{looks_like_header, Layout};
-use crate::read::{read_file, ReadError, ReadErrorKind};
+use crate::read::{FileReader, ReadError, ReadErrorKind};
 use crate::rejects::{Reject, RejectLog};
 use crate::storage::Source;
 use crate::tokenize::{split_fields, Line, Lines, Span};
@@ -68,6 +68,7 @@ pub struct FileOutcome {
 /// One worker's reusable parsing state.
 #[derive(Default)]
 pub struct FileParser {
+    reader: FileReader,
     buf: Vec<u8>,
     spans: Vec<Span>,
     builder: BatchBuilder,
@@ -93,7 +94,9 @@ impl FileParser {
             ..FileOutcome::default()
         };
         let started = Instant::now();
-        let read = read_file(source, file, &mut self.buf, settings.max_file_bytes);
+        let read = self
+            .reader
+            .read(source, file, &mut self.buf, settings.max_file_bytes);
         out.read_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         if let Err(e) = read {

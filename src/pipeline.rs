@@ -87,10 +87,13 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
         found
             .files
             .par_iter()
-            .map_init(Vec::new, |buf, f| {
-                let ok = crate::read::read_file(&LocalFs, f, buf, cfg.max_file_bytes).is_ok();
-                (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
-            })
+            .map_init(
+                || (crate::read::FileReader::new(), Vec::new()),
+                |(reader, buf), f| {
+                    let ok = reader.read(&LocalFs, f, buf, cfg.max_file_bytes).is_ok();
+                    (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
+                },
+            )
             .reduce(
                 || (0, 0, 0, 0),
                 |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3),

@@ -6,15 +6,18 @@
 //! per worker is small; `max_bytes` bounds it for anything else.
 //!
 //! gzip files may hold several members (`cat a.gz b.gz`, some writers' output), so members are decoded
-//! one after another until the end of the file (what `flate2`'s `MultiGzDecoder` does; a lone
-//! `GzDecoder` would stop silently after the first member). Doing the loop here tells a damaged member
-//! from bytes after the last member, and keeps the text decoded before the damage for `--salvage`.
+//! one after another until the end of the file (a decoder that stops after the first member would
+//! silently drop the rest). The compressed file is read whole and each member is decoded in one
+//! libdeflate call ([`inflate`](crate::inflate)); a member that fails there is decoded again by
+//! `flate2`'s streaming decoder, which tells a truncated member from a corrupt one and keeps the text
+//! decoded before the damage for `--on-bad-file salvage`.
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::GzDecoder;
 
 use crate::discover::{Compression, InputFile};
+use crate::inflate::{Inflater, MemberError};
 use crate::storage::Source;
 
 /// Size of the read buffer between the file and the decompressor.
@@ -72,60 +75,158 @@ impl ReadError {
     }
 }
 
-/// Reads `file` into `buf` (cleared first), decompressing gzip.
+/// One worker's reading state, reused from file to file: the libdeflate decompressor and the
+/// compressed bytes of the current file.
+#[derive(Default)]
+pub struct FileReader {
+    inflater: Inflater,
+    compressed: Vec<u8>,
+}
+
+impl FileReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads `file` into `buf` (cleared first), decompressing gzip.
+    pub fn read(
+        &mut self,
+        source: &dyn Source,
+        file: &InputFile,
+        buf: &mut Vec<u8>,
+        max_bytes: u64,
+    ) -> Result<(), ReadError> {
+        buf.clear();
+        let io_error =
+            |e: io::Error| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}"));
+        let mut raw = source
+            .open(&file.path)
+            .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
+        match file.compression {
+            Compression::Plain => {
+                buf.reserve(file.size.min(max_bytes) as usize);
+                (&mut raw)
+                    .take(max_bytes + 1)
+                    .read_to_end(buf)
+                    .map_err(io_error)?;
+            }
+            Compression::Gzip => {
+                let compressed = &mut self.compressed;
+                compressed.clear();
+                compressed.reserve(file.size.min(max_bytes) as usize);
+                (&mut raw)
+                    .take(max_bytes + 1)
+                    .read_to_end(compressed)
+                    .map_err(io_error)?;
+                if compressed.len() as u64 > max_bytes {
+                    // Too big to hold; stream it (this ends in TooLarge unless it is incompressible).
+                    let mut rest = BufReader::with_capacity(
+                        DEFAULT_READ_BUFFER_BYTES,
+                        (&compressed[..]).chain(raw),
+                    );
+                    read_gzip_members(&mut rest, buf, max_bytes, 0)?;
+                } else {
+                    inflate_members(&mut self.inflater, compressed, buf, max_bytes)?;
+                }
+            }
+        }
+        if buf.len() as u64 > max_bytes {
+            return Err(ReadError::new(
+                ReadErrorKind::TooLarge,
+                format!("decompresses to more than {max_bytes} bytes (raise --max-file-size)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads `file` into `buf` with a one-off [`FileReader`] (tests and tools; workers keep their own).
 pub fn read_file(
     source: &dyn Source,
     file: &InputFile,
     buf: &mut Vec<u8>,
     max_bytes: u64,
 ) -> Result<(), ReadError> {
-    buf.clear();
-    let raw = source
-        .open(&file.path)
-        .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
-    let mut reader = BufReader::with_capacity(DEFAULT_READ_BUFFER_BYTES, raw);
-    match file.compression {
-        Compression::Plain => {
-            reader
-                .take(max_bytes + 1)
-                .read_to_end(buf)
-                .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}")))?;
+    FileReader::new().read(source, file, buf, max_bytes)
+}
+
+/// Decodes every gzip member of `data` into `buf`, each in one libdeflate call.
+///
+/// The output space for a member is first guessed from the file's trailer (the last member's length,
+/// which is the whole file's for the usual single-member file) and doubled while too small. A member
+/// libdeflate cannot decode is decoded again, from its start, by the streaming decoder, which tells
+/// a truncated member from a corrupt one and keeps the text decoded before the damage (salvage).
+fn inflate_members(
+    inflater: &mut Inflater,
+    data: &[u8],
+    buf: &mut Vec<u8>,
+    max_bytes: u64,
+) -> Result<(), ReadError> {
+    let limit = usize::try_from(max_bytes.saturating_add(1)).unwrap_or(usize::MAX);
+    let trailer_len = match data {
+        [.., a, b, c, d] => u32::from_le_bytes([*a, *b, *c, *d]) as usize,
+        _ => 0,
+    };
+    let mut pos = 0;
+    let mut member = 0;
+    while pos < data.len() {
+        let rest = &data[pos..];
+        if rest[0] != 0x1f || rest.get(1).is_some_and(|&b| b != 0x8b) {
+            return Err(not_a_member(member));
         }
-        Compression::Gzip => read_gzip_members(&mut reader, buf, max_bytes)?,
-    }
-    if buf.len() as u64 > max_bytes {
-        return Err(ReadError::new(
-            ReadErrorKind::TooLarge,
-            format!("decompresses to more than {max_bytes} bytes (raise --max-file-size)"),
-        ));
+        let room = limit.saturating_sub(buf.len());
+        let mut space = trailer_len.max(64 * 1024).min(room);
+        loop {
+            match inflater.gzip_member(rest, buf, space) {
+                Ok(used) => {
+                    pos += used;
+                    break;
+                }
+                Err(MemberError::NoSpace) if space < room => {
+                    space = space.saturating_mul(2).min(room);
+                }
+                Err(_) => {
+                    // Damaged or too large: let the streaming decoder classify it exactly.
+                    return read_gzip_members(&mut &data[pos..], buf, max_bytes, member);
+                }
+            }
+        }
+        member += 1;
     }
     Ok(())
 }
 
-/// Decodes every gzip member of `reader` into `buf`.
+/// The error for bytes that should start gzip member number `member` (0-based) but do not.
+fn not_a_member(member: usize) -> ReadError {
+    if member == 0 {
+        ReadError::new(
+            ReadErrorKind::NotGzip,
+            "not a gzip file (no gzip magic bytes)",
+        )
+    } else {
+        ReadError::new(
+            ReadErrorKind::TrailingGarbage,
+            format!("bytes after gzip member {member} are not a gzip member"),
+        )
+    }
+}
+
+/// Decodes every gzip member of `reader` into `buf` with the streaming decoder; `first` is the number
+/// of members decoded before `reader`'s start (for messages).
 fn read_gzip_members<R: BufRead>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     max_bytes: u64,
+    first: usize,
 ) -> Result<(), ReadError> {
     let io_error = |e: io::Error| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}"));
-    for member in 0usize.. {
+    for member in first.. {
         let head = reader.fill_buf().map_err(io_error)?;
         if head.is_empty() {
             return Ok(()); // end of file (a zero-byte file has no members and no lines)
         }
         if head[0] != 0x1f || head.get(1).is_some_and(|&b| b != 0x8b) {
-            return Err(if member == 0 {
-                ReadError::new(
-                    ReadErrorKind::NotGzip,
-                    "not a gzip file (no gzip magic bytes)",
-                )
-            } else {
-                ReadError::new(
-                    ReadErrorKind::TrailingGarbage,
-                    format!("bytes after gzip member {member} are not a gzip member"),
-                )
-            });
+            return Err(not_a_member(member));
         }
         let limit = (max_bytes + 1).saturating_sub(buf.len() as u64);
         let result = GzDecoder::new(&mut *reader).take(limit).read_to_end(buf);
