@@ -97,27 +97,79 @@ const NULL_SPAN: Span = Span {
     end: u32::MAX,
 };
 
-/// Values of one column of the batch being built.
-enum Column {
-    /// The current layout does not have this field.
-    Absent,
-    Int32(Vec<i32>, NullBufferBuilder),
-    Int64(Vec<i64>, NullBufferBuilder),
-    Utf8(Vec<Span>),
+/// What to do with one field of a record, fixed per layout by [`BatchBuilder::start_layout`], so that
+/// appending a record is one pass over its fields with one decision per field.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// Parse into `int32[column]`, rejecting values above `max`.
+    Int32 { column: u16, max: u32 },
+    /// Parse into `int64[column]`.
+    Int64 { column: u16 },
+    /// Keep the span in `utf8[column]`.
+    Utf8 { column: u16 },
+    /// An unknown field: the index of its name in the layout's unknown names.
+    Unknown { name: u32 },
+}
+
+/// An integer column being built: values (0 under a NULL) and validity.
+struct IntColumn<T> {
+    /// Its index in the catalogue (and the lake schema).
+    catalogue: usize,
+    values: Vec<T>,
+    nulls: NullBufferBuilder,
+}
+
+impl<T> IntColumn<T> {
+    fn new(catalogue: usize) -> Self {
+        IntColumn {
+            catalogue,
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
 }
 
 /// Builds lake-schema batches from records of one layout at a time.
 pub struct BatchBuilder {
     schema: SchemaRef,
-    columns: Vec<Column>,
+    ops: Vec<Op>,
+    int32: Vec<IntColumn<i32>>,
+    int64: Vec<IntColumn<i64>>,
+    /// (catalogue index, value spans) of each string column of the layout.
+    utf8: Vec<(usize, Vec<Span>)>,
     /// For each row, the end of its entries in `unknown_entries` (the map's offsets).
     unknown_offsets: Vec<i32>,
     /// (index into the layout's unknown names, value span) for every non-`-` unknown value.
     unknown_entries: Vec<(u32, Span)>,
     unknown_names: Vec<String>,
-    /// Parsed integers of the record being appended, one per layout slot.
-    scratch: Vec<Option<i64>>,
+    null_arrays: NullArrays,
     rows: usize,
+}
+
+/// All-NULL arrays for the fields a layout does not have (most of the catalogue for a v2 file), one
+/// per type and shared by every such column: arrays are immutable, and making ~40 zeroed buffers per
+/// batch cost more than building the real columns.
+#[derive(Default)]
+struct NullArrays {
+    int32: Option<ArrayRef>,
+    int64: Option<ArrayRef>,
+    utf8: Option<ArrayRef>,
+}
+
+impl NullArrays {
+    fn get(&mut self, kind: Kind, rows: usize) -> ArrayRef {
+        let slot = match kind {
+            Kind::Int32 { .. } => &mut self.int32,
+            Kind::Int64 => &mut self.int64,
+            Kind::Utf8 => &mut self.utf8,
+        };
+        match slot {
+            Some(a) if a.len() == rows => a.clone(),
+            _ => slot
+                .insert(new_null_array(&schema::data_type(kind), rows))
+                .clone(),
+        }
+    }
 }
 
 impl Default for BatchBuilder {
@@ -130,11 +182,14 @@ impl BatchBuilder {
     pub fn new() -> Self {
         BatchBuilder {
             schema: schema::lake_schema(),
-            columns: (0..CATALOGUE.len()).map(|_| Column::Absent).collect(),
+            ops: Vec::new(),
+            int32: Vec::new(),
+            int64: Vec::new(),
+            utf8: Vec::new(),
             unknown_offsets: Vec::new(),
             unknown_entries: Vec::new(),
             unknown_names: Vec::new(),
-            scratch: Vec::new(),
+            null_arrays: NullArrays::default(),
             rows: 0,
         }
     }
@@ -151,28 +206,48 @@ impl BatchBuilder {
     /// Prepares for records of `layout`. Must be called with no rows pending (after `finish`).
     pub fn start_layout(&mut self, layout: &Layout) {
         debug_assert_eq!(self.rows, 0);
-        for c in &mut self.columns {
-            *c = Column::Absent;
-        }
+        self.ops.clear();
+        self.int32.clear();
+        self.int64.clear();
+        self.utf8.clear();
         for slot in &layout.slots {
-            if let Slot::Known(i) = *slot {
-                self.columns[i] = match CATALOGUE[i].kind {
-                    Kind::Int32 { .. } => Column::Int32(Vec::new(), NullBufferBuilder::new(0)),
-                    Kind::Int64 => Column::Int64(Vec::new(), NullBufferBuilder::new(0)),
-                    Kind::Utf8 => Column::Utf8(Vec::new()),
-                };
-            }
+            let op = match *slot {
+                // A catalogue field appears at most once in a layout (Layout rejects duplicates).
+                Slot::Known(i) => match CATALOGUE[i].kind {
+                    Kind::Int32 { max } => {
+                        self.int32.push(IntColumn::new(i));
+                        Op::Int32 {
+                            column: (self.int32.len() - 1) as u16,
+                            max: u32::try_from(max).unwrap_or(u32::MAX),
+                        }
+                    }
+                    Kind::Int64 => {
+                        self.int64.push(IntColumn::new(i));
+                        Op::Int64 {
+                            column: (self.int64.len() - 1) as u16,
+                        }
+                    }
+                    Kind::Utf8 => {
+                        self.utf8.push((i, Vec::new()));
+                        Op::Utf8 {
+                            column: (self.utf8.len() - 1) as u16,
+                        }
+                    }
+                },
+                Slot::Unknown(u) => Op::Unknown { name: u as u32 },
+            };
+            self.ops.push(op);
         }
         self.unknown_names.clone_from(&layout.unknown);
         self.unknown_offsets.clear();
         self.unknown_entries.clear();
-        self.scratch.clear();
-        self.scratch.resize(layout.len(), None);
     }
 
     /// Appends one record, or says why it is rejected (and appends nothing).
     ///
-    /// `check_utf8` is false when the whole buffer is known to be valid UTF-8.
+    /// `fields` must be split from a record of the layout last given to
+    /// [`start_layout`](Self::start_layout). `check_utf8` is false when the whole buffer is known to be
+    /// valid UTF-8.
     pub fn append(
         &mut self,
         buf: &[u8],
@@ -180,8 +255,8 @@ impl BatchBuilder {
         layout: &Layout,
         check_utf8: bool,
     ) -> Result<(), LineError> {
-        if fields.len() != layout.len() {
-            let kind = if fields.len() < layout.len() {
+        if fields.len() != self.ops.len() {
+            let kind = if fields.len() < self.ops.len() {
                 RejectKind::TooFewFields
             } else {
                 RejectKind::TooManyFields
@@ -189,71 +264,73 @@ impl BatchBuilder {
             return Err(LineError {
                 kind,
                 column: None,
-                message: format!("expected {} fields, found {}", layout.len(), fields.len()),
+                message: format!("expected {} fields, found {}", self.ops.len(), fields.len()),
             });
         }
-        // Pass 1: validate everything, parse integers into scratch.
-        for (k, (slot, span)) in layout.slots.iter().zip(fields).enumerate() {
+        // One pass: values are stored as they are parsed; a bad field rolls the row back.
+        let unknown_before = self.unknown_entries.len();
+        let mut has_unknown = false;
+        for (op, span) in self.ops.iter().zip(fields) {
             let bytes = span.of(buf);
             let null = bytes == b"-";
-            match *slot {
-                Slot::Known(i) => match CATALOGUE[i].kind {
-                    Kind::Int32 { max } => {
-                        self.scratch[k] = parse_field(bytes, null, max as u64, i)?
-                    }
-                    Kind::Int64 => self.scratch[k] = parse_field(bytes, null, i64::MAX as u64, i)?,
-                    Kind::Utf8 => {
-                        if check_utf8 && !null && std::str::from_utf8(bytes).is_err() {
-                            return Err(utf8_error(CATALOGUE[i].column));
+            match *op {
+                Op::Int32 { column, max } => {
+                    let c = &mut self.int32[usize::from(column)];
+                    if null {
+                        c.values.push(0);
+                        c.nulls.append_null();
+                    } else {
+                        match parse_uint(bytes, u64::from(max)) {
+                            Ok(v) => {
+                                c.values.push(v as i32);
+                                c.nulls.append_non_null();
+                            }
+                            Err(e) => {
+                                let error = int_error(e, bytes, c.catalogue, u64::from(max));
+                                return Err(self.roll_back(unknown_before, error));
+                            }
                         }
-                    }
-                },
-                Slot::Unknown(u) => {
-                    if check_utf8 && !null && std::str::from_utf8(bytes).is_err() {
-                        return Err(utf8_error(&layout.unknown[u]));
                     }
                 }
-            }
-        }
-        // Pass 2: store.
-        let mut has_unknown = false;
-        for (k, (slot, span)) in layout.slots.iter().zip(fields).enumerate() {
-            match *slot {
-                Slot::Known(i) => match &mut self.columns[i] {
-                    Column::Int32(values, nulls) => match self.scratch[k] {
-                        Some(v) => {
-                            values.push(v as i32);
-                            nulls.append_non_null();
+                Op::Int64 { column } => {
+                    let c = &mut self.int64[usize::from(column)];
+                    if null {
+                        c.values.push(0);
+                        c.nulls.append_null();
+                    } else {
+                        match parse_uint(bytes, i64::MAX as u64) {
+                            Ok(v) => {
+                                c.values.push(v as i64);
+                                c.nulls.append_non_null();
+                            }
+                            Err(e) => {
+                                let error = int_error(e, bytes, c.catalogue, i64::MAX as u64);
+                                return Err(self.roll_back(unknown_before, error));
+                            }
                         }
-                        None => {
-                            values.push(0);
-                            nulls.append_null();
-                        }
-                    },
-                    Column::Int64(values, nulls) => match self.scratch[k] {
-                        Some(v) => {
-                            values.push(v);
-                            nulls.append_non_null();
-                        }
-                        None => {
-                            values.push(0);
-                            nulls.append_null();
-                        }
-                    },
-                    Column::Utf8(spans) => {
-                        spans.push(if span.of(buf) == b"-" {
-                            NULL_SPAN
-                        } else {
-                            *span
-                        });
                     }
-                    Column::Absent => {}
-                },
-                Slot::Unknown(u) => {
+                }
+                Op::Utf8 { column } => {
+                    let (catalogue, spans) = &mut self.utf8[usize::from(column)];
+                    if null {
+                        spans.push(NULL_SPAN);
+                    } else if check_utf8 && std::str::from_utf8(bytes).is_err() {
+                        let error = utf8_error(CATALOGUE[*catalogue].column);
+                        return Err(self.roll_back(unknown_before, error));
+                    } else {
+                        spans.push(*span);
+                    }
+                }
+                Op::Unknown { name } => {
                     has_unknown = true;
-                    if span.of(buf) != b"-" {
-                        self.unknown_entries.push((u as u32, *span));
+                    if null {
+                        continue;
                     }
+                    if check_utf8 && std::str::from_utf8(bytes).is_err() {
+                        let error = utf8_error(&layout.unknown[name as usize]);
+                        return Err(self.roll_back(unknown_before, error));
+                    }
+                    self.unknown_entries.push((name, *span));
                 }
             }
         }
@@ -264,34 +341,50 @@ impl BatchBuilder {
         Ok(())
     }
 
+    /// Removes whatever a rejected record stored, so every column holds `rows` values again.
+    #[cold]
+    fn roll_back(&mut self, unknown_before: usize, error: LineError) -> LineError {
+        let rows = self.rows;
+        for c in &mut self.int32 {
+            c.values.truncate(rows);
+            c.nulls.truncate(rows);
+        }
+        for c in &mut self.int64 {
+            c.values.truncate(rows);
+            c.nulls.truncate(rows);
+        }
+        for (_, spans) in &mut self.utf8 {
+            spans.truncate(rows);
+        }
+        self.unknown_entries.truncate(unknown_before);
+        error
+    }
+
     /// Builds the batch of the rows appended so far (string values copied from `buf`) and resets.
     pub fn finish(&mut self, buf: &[u8]) -> Result<RecordBatch, ArrowError> {
         let rows = self.rows;
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        for (i, column) in self.columns.iter_mut().enumerate() {
-            let array: ArrayRef = match column {
-                Column::Absent => new_null_array(&schema::data_type(CATALOGUE[i].kind), rows),
-                Column::Int32(values, nulls) => {
-                    let array =
-                        Int32Array::new(ScalarBuffer::from(std::mem::take(values)), nulls.finish());
-                    Arc::new(array)
-                }
-                Column::Int64(values, nulls) => {
-                    let array =
-                        Int64Array::new(ScalarBuffer::from(std::mem::take(values)), nulls.finish());
-                    Arc::new(array)
-                }
-                Column::Utf8(spans) => {
-                    let array = string_array(buf, spans.iter().copied())?;
-                    spans.clear();
-                    Arc::new(array)
-                }
-            };
-            arrays.push(array);
+        let mut arrays: Vec<Option<ArrayRef>> = vec![None; CATALOGUE.len()];
+        for c in &mut self.int32 {
+            let values = ScalarBuffer::from(std::mem::take(&mut c.values));
+            arrays[c.catalogue] = Some(Arc::new(Int32Array::new(values, c.nulls.finish())));
         }
-        arrays.push(self.finish_unknown(buf, rows)?);
+        for c in &mut self.int64 {
+            let values = ScalarBuffer::from(std::mem::take(&mut c.values));
+            arrays[c.catalogue] = Some(Arc::new(Int64Array::new(values, c.nulls.finish())));
+        }
+        for (catalogue, spans) in &mut self.utf8 {
+            arrays[*catalogue] = Some(Arc::new(string_array(buf, spans.iter().copied())?));
+            spans.clear();
+        }
+        let nulls = &mut self.null_arrays;
+        let mut columns: Vec<ArrayRef> = arrays
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| a.unwrap_or_else(|| nulls.get(CATALOGUE[i].kind, rows)))
+            .collect();
+        columns.push(self.finish_unknown(buf, rows)?);
         self.rows = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays)
+        RecordBatch::try_new(self.schema.clone(), columns)
     }
 
     fn finish_unknown(&mut self, buf: &[u8], rows: usize) -> Result<ArrayRef, ArrowError> {
@@ -345,22 +438,6 @@ impl BatchBuilder {
         self.unknown_offsets.clear();
         self.unknown_entries.clear();
         Ok(Arc::new(map))
-    }
-}
-
-#[inline]
-fn parse_field(
-    bytes: &[u8],
-    null: bool,
-    max: u64,
-    column: usize,
-) -> Result<Option<i64>, LineError> {
-    if null {
-        return Ok(None);
-    }
-    match parse_uint(bytes, max) {
-        Ok(v) => Ok(Some(v as i64)),
-        Err(e) => Err(int_error(e, bytes, column, max)),
     }
 }
 

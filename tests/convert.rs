@@ -140,7 +140,7 @@ fn every_file_has_the_same_aws_parquet_schema() {
         r#"
 import json, pyarrow.parquet as pq
 files = {files:?}
-out = {{"schemas": set(), "physical": {{}}, "compression": set(), "stats": True, "page_index": True, "logical": {{}}}}
+out = {{"schemas": set(), "physical": {{}}, "compression": set(), "stats": True, "page_index": True, "logical": {{}}, "encodings": {{}}}}
 for f in files:
     pf = pq.ParquetFile(f)
     out["schemas"].add(str(pf.schema_arrow))
@@ -153,10 +153,13 @@ for f in files:
         for i in range(md.num_columns):
             c = md.row_group(rg).column(i)
             out["compression"].add(c.compression)
+            if c.num_values > c.statistics.null_count:
+                out["encodings"].setdefault(c.path_in_schema, set()).update(c.encodings)
             out["stats"] = out["stats"] and c.is_stats_set
             out["page_index"] = out["page_index"] and c.has_offset_index and c.has_column_index
 out["schemas"] = len(out["schemas"])
 out["compression"] = sorted(out["compression"])
+out["encodings"] = {{k: sorted(v) for k, v in out["encodings"].items()}}
 print(json.dumps(out))
 "#,
         files = files
@@ -169,6 +172,17 @@ print(json.dumps(out))
     assert_eq!(got["compression"], json!(["ZSTD"]));
     assert_eq!(got["stats"], json!(true));
     assert_eq!(got["page_index"], json!(true));
+    // Encodings chosen per column (benches/README.md): dictionaries, plain ports, delta timestamps.
+    let encodings = &got["encodings"];
+    for c in ["srcaddr", "interface_id", "action", "protocol", "packets"] {
+        assert_eq!(encodings[c], json!(["PLAIN", "RLE", "RLE_DICTIONARY"]), "{c}");
+    }
+    for c in ["srcport", "dstport"] {
+        assert_eq!(encodings[c], json!(["PLAIN", "RLE"]), "{c}");
+    }
+    for c in ["start", "end"] {
+        assert_eq!(encodings[c], json!(["DELTA_BINARY_PACKED", "RLE"]), "{c}");
+    }
     let physical = &got["physical"];
     for c in [
         "version",
