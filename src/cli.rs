@@ -38,6 +38,12 @@ pub enum Command {
         after_help = "Exit codes: 0 the lake matches its manifest; 3 problems found; 1 fatal error."
     )]
     Verify(VerifyArgs),
+    /// Rewrite partitions of many small Parquet files (flowlake's or AWS's native Parquet deliveries)
+    /// into few files at the target size, losslessly.
+    #[command(
+        after_help = "Exit codes: 0 done (or nothing to do); 3 some partitions could not be compacted and were left as they were; 1 fatal error; 2 usage error."
+    )]
+    Compact(CompactArgs),
     /// Write realistic synthetic AWS flow log deliveries (for tests and benchmarks).
     Generate(GenerateArgs),
     /// Benchmark floor: decompress every input file and nothing else; prints JSON.
@@ -62,6 +68,69 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Lake root: a flowlake lake, or a folder of AWS's native Parquet flow log deliveries.
+    #[arg(value_name = "LAKE")]
+    pub lake: PathBuf,
+    /// Rewrite a partition when at least this many of its files are below half the target size.
+    #[arg(long, value_name = "N", default_value_t = flowlake::compact::DEFAULT_MIN_FILES)]
+    pub min_files: usize,
+    /// Target size of each Parquet file (e.g. 64MiB, 256MiB, 1GiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub target_file_size: u64,
+    /// Maximum rows per Parquet row group.
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_ROW_GROUP_ROWS)]
+    pub row_group_rows: usize,
+    /// ZSTD compression level (1-22).
+    #[arg(long, value_name = "LEVEL", default_value_t = DEFAULT_ZSTD_LEVEL)]
+    pub zstd_level: i32,
+    /// First day to compact (YYYY-MM-DD, inclusive), from the partition's folder names.
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub from: Option<Day>,
+    /// Last day to compact (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub to: Option<Day>,
+    /// Print the plan (partitions, files in, bytes in, files out) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Worker threads for encoding (0 = one per core).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl CompactArgs {
+    pub fn into_config(self) -> Result<flowlake::compact::CompactConfig, String> {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from > to {
+                return Err(format!("--from {from} is after --to {to}"));
+            }
+        }
+        if self.target_file_size == 0 {
+            return Err("--target-file-size must be positive".into());
+        }
+        if self.row_group_rows == 0 {
+            return Err("--row-group-rows must be positive".into());
+        }
+        let mut c = flowlake::compact::CompactConfig::new(self.lake);
+        c.min_files = self.min_files;
+        c.target_file_bytes = self.target_file_size;
+        c.row_group_rows = self.row_group_rows;
+        c.zstd_level = self.zstd_level;
+        c.from = self.from;
+        c.to = self.to;
+        c.dry_run = self.dry_run;
+        c.threads = self.threads;
+        Ok(c)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -13,9 +13,12 @@
 //! accounted for: `lines_read == rows_written + rows_not_published + rows_in_unchanged_partitions +
 //! rejected`. Every lake file has the same schema
 //! ([`schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order.
+//! [`compact::compact`] rewrites partitions of small Parquet files (flowlake's, or AWS's native Parquet
+//! deliveries) into files at the target size with the same writer and publish.
 //! [`generate`] writes realistic synthetic AWS deliveries for tests and benchmarks.
 
 pub mod batch;
+pub mod compact;
 pub mod config;
 pub mod date;
 pub mod discover;

@@ -115,6 +115,41 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ExitCode::from(EXIT_WITH_REJECTS)
             })
         }
+        Command::Compact(args) => {
+            let (json, quiet) = (args.json, args.quiet);
+            let config = match args.into_config() {
+                Ok(c) => c,
+                Err(e) => return Ok(usage_error(&e)),
+            };
+            let report = flowlake::compact::compact(&config)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else if config.dry_run {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "partition\tfiles_in\tbytes_in\trows\tfiles_out")?;
+                for p in &report.compacted {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}\t{}",
+                        p.path, p.files_in, p.bytes_in, p.rows, p.files_out
+                    )?;
+                }
+            }
+            if !quiet {
+                for p in &report.repaired {
+                    eprintln!("  recorded the files of {p} (its compaction had been interrupted)");
+                }
+                eprintln!("{}", report.summary_line());
+                for f in &report.failed {
+                    eprintln!("  FAILED: {}: {}", f.path, f.message);
+                }
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_WITH_REJECTS)
+            })
+        }
         Command::Inflate(args) => {
             let mut config =
                 flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));

@@ -75,6 +75,11 @@ pub struct LakeSettings {
     pub partition_time: String,
 }
 
+/// Journal mark of a partition whose convert swap has not finished (rebuild it).
+const PUBLISHING: &str = ".pending";
+/// Journal mark of a partition whose compact swap has not finished (refresh its outputs).
+const COMPACTING: &str = ".compacting";
+
 /// The manifest folder of a lake.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -156,13 +161,39 @@ impl Manifest {
         write().map_err(|e| Error::output(&path, e))
     }
 
-    fn journal_path(&self, partition: &str) -> PathBuf {
-        self.journal.join(format!("{partition}.pending"))
+    /// Marks `partition` as being swapped by convert (durably, before the swap starts).
+    pub fn mark_publishing(&self, partition: &str) -> Result<()> {
+        self.mark(partition, PUBLISHING)
     }
 
-    /// Marks `partition` as being swapped (durably, before the swap starts).
-    pub fn mark_publishing(&self, partition: &str) -> Result<()> {
-        let path = self.journal_path(partition);
+    /// Unmarks `partition` (after its new entry is written).
+    pub fn clear_publishing(&self, partition: &str) -> Result<()> {
+        self.clear(partition, PUBLISHING)
+    }
+
+    /// Partitions whose swap a convert run started and did not finish.
+    pub fn publishing(&self) -> Vec<String> {
+        self.marked(PUBLISHING)
+    }
+
+    /// Marks `partition` as being swapped by compact. Unlike convert's mark, this one does not ask for
+    /// a rebuild: compaction keeps every row, so the folder holds the same rows before and after the
+    /// swap and only the entry's list of outputs has to be brought up to date.
+    pub fn mark_compacting(&self, partition: &str) -> Result<()> {
+        self.mark(partition, COMPACTING)
+    }
+
+    pub fn clear_compacting(&self, partition: &str) -> Result<()> {
+        self.clear(partition, COMPACTING)
+    }
+
+    /// Partitions whose swap a compact run started and did not finish.
+    pub fn compacting(&self) -> Vec<String> {
+        self.marked(COMPACTING)
+    }
+
+    fn mark(&self, partition: &str, suffix: &str) -> Result<()> {
+        let path = self.journal.join(format!("{partition}{suffix}"));
         let dir = path.parent().unwrap_or(&self.journal).to_path_buf();
         let write = || -> io::Result<()> {
             fs::create_dir_all(&dir)?;
@@ -172,9 +203,8 @@ impl Manifest {
         write().map_err(|e| Error::output(&path, e))
     }
 
-    /// Unmarks `partition` (after its new entry is written).
-    pub fn clear_publishing(&self, partition: &str) -> Result<()> {
-        let path = self.journal_path(partition);
+    fn clear(&self, partition: &str, suffix: &str) -> Result<()> {
+        let path = self.journal.join(format!("{partition}{suffix}"));
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -182,8 +212,7 @@ impl Manifest {
         }
     }
 
-    /// Partitions whose swap a run started and did not finish.
-    pub fn publishing(&self) -> Vec<String> {
+    fn marked(&self, suffix: &str) -> Vec<String> {
         let mut out: Vec<String> = walkdir::WalkDir::new(&self.journal)
             .into_iter()
             .filter_map(|e| e.ok())
@@ -194,7 +223,7 @@ impl Manifest {
                     .ok()?
                     .to_str()?
                     .to_string();
-                rel.strip_suffix(".pending").map(String::from)
+                rel.strip_suffix(suffix).map(String::from)
             })
             .collect();
         out.sort();

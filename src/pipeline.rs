@@ -60,7 +60,7 @@ pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
 }
 
 /// The worker pool of a run: `threads` threads, or one per core for 0.
-fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

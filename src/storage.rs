@@ -181,18 +181,12 @@ impl Lake {
 
     /// Names and sizes of the flowlake part files now published in `partition`.
     pub fn published(&self, partition: &str) -> Vec<(String, u64)> {
-        let mut out: Vec<(String, u64)> = fs::read_dir(self.root.join(partition))
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let size = e.metadata().ok()?.len();
-                is_part_file(&name).then_some((name, size))
-            })
-            .collect();
-        out.sort();
-        out
+        part_files(&self.root.join(partition))
+    }
+
+    /// Path of a staged file (before [`publish`](Self::publish)).
+    pub fn staged_file(&self, partition: &str, name: &str) -> PathBuf {
+        self.staged_path(partition, name)
     }
 
     pub fn root(&self) -> &Path {
@@ -227,6 +221,19 @@ impl Lake {
     /// files are renamed one by one (each rename atomic) and the stale ones removed; the caller's
     /// journal makes the next run repair a partition whose swap was cut short.
     pub fn publish(&self, partition: &str, names: &[String]) -> Result<()> {
+        self.publish_replacing(partition, names, &|name| is_part_file(name))
+    }
+
+    /// [`publish`](Self::publish), replacing the files for which `replaced` is true (instead of
+    /// flowlake's part files): compaction replaces the small files it merged, whatever their names.
+    /// A file that appears in the partition while the new folder is being put together (a delivery
+    /// landing mid-swap) is moved into the new folder after the exchange, not lost with the old one.
+    pub fn publish_replacing(
+        &self,
+        partition: &str,
+        names: &[String],
+        replaced: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
         let staged = self.staging.join(partition);
         let target = self.root.join(partition);
         let parent = target.parent().unwrap_or(&self.root).to_path_buf();
@@ -245,7 +252,7 @@ impl Lake {
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.path().is_dir() {
                 foreign_dirs = true;
-            } else if !is_part_file(&name) {
+            } else if !replaced(&name) {
                 let to = staged.join(&name);
                 fs::hard_link(entry.path(), &to)
                     .or_else(|_| fs::copy(entry.path(), &to).map(|_| ()))
@@ -254,13 +261,26 @@ impl Lake {
         }
         if !foreign_dirs && exchange(&staged, &target).is_ok() {
             sync_dir(&parent)?;
-            // `staged` now holds the old files.
+            // `staged` now holds the old files: rescue any that arrived after the links were made.
+            for entry in fs::read_dir(&staged).map_err(|e| Error::output(&staged, e))? {
+                let entry = entry.map_err(|e| Error::output(&staged, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let to = target.join(&name);
+                if !replaced(&name) && !to.exists() {
+                    fs::rename(entry.path(), &to).map_err(|e| Error::output(&to, e))?;
+                }
+            }
             return fs::remove_dir_all(&staged).map_err(|e| Error::output(&staged, e));
         }
-        self.publish_file_by_file(partition, names)
+        self.publish_file_by_file(partition, names, replaced)
     }
 
-    fn publish_file_by_file(&self, partition: &str, names: &[String]) -> Result<()> {
+    fn publish_file_by_file(
+        &self,
+        partition: &str,
+        names: &[String],
+        replaced: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
         let dir = self.root.join(partition);
         fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
         for name in names {
@@ -277,7 +297,7 @@ impl Lake {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                is_part_file(&name) && !names.contains(&name)
+                replaced(&name) && !names.contains(&name)
             })
             .collect();
         for path in stale {
@@ -324,6 +344,22 @@ pub fn lock(root: &Path, holder: &str) -> Result<File> {
         .and_then(|_| writeln!(lock, "pid {} {holder}", std::process::id()))
         .map_err(|e| Error::output(&lock_path, e))?;
     Ok(lock)
+}
+
+/// Names and sizes of the flowlake part files in `dir`, in name order.
+pub fn part_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let size = e.metadata().ok()?.len();
+            is_part_file(&name).then_some((name, size))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Name of the `index`-th output file of a partition.

@@ -175,7 +175,11 @@ print(json.dumps(out))
     // Encodings chosen per column (benches/README.md): dictionaries, plain ports, delta timestamps.
     let encodings = &got["encodings"];
     for c in ["srcaddr", "interface_id", "action", "protocol", "packets"] {
-        assert_eq!(encodings[c], json!(["PLAIN", "RLE", "RLE_DICTIONARY"]), "{c}");
+        assert_eq!(
+            encodings[c],
+            json!(["PLAIN", "RLE", "RLE_DICTIONARY"]),
+            "{c}"
+        );
     }
     for c in ["srcport", "dstport"] {
         assert_eq!(encodings[c], json!(["PLAIN", "RLE"]), "{c}");

@@ -1,0 +1,606 @@
+//! `flowlake compact`: rewrites partitions of many small Parquet files into few files at the target size.
+//!
+//! It works on flowlake's own lakes and on AWS's native Parquet deliveries (`*.log.parquet` under AWS's
+//! plain, Hive-compatible or hourly folders, INT32/INT64/string columns, any subset of the fields). A
+//! partition is any folder that holds Parquet files; it is rewritten when at least `--min-files` of
+//! them are below half the target size, so a compacted partition (files at the target size and one
+//! remainder) is left alone by the next run. The output has the lake's schema
+//! ([`schema::lake_schema`]) and the convert writer's settings, whatever the input files had.
+//!
+//! Nothing is lost and nothing is visible half-done: every input batch is mapped onto the lake schema
+//! by column name (missing fields become NULL; a column the lake does not know, or a value that does
+//! not fit its lake type, fails the partition instead of being dropped), a fingerprint of every
+//! column (row count, non-NULL count, integer sums, string lengths and hashes) is taken of the input
+//! and again of the staged output read back from disk, and only when they are equal is the partition
+//! swapped in with convert's atomic publish. A journal mark covers the gap between the swap and the
+//! manifest entry; the next compact run brings the entry up to date.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use walkdir::WalkDir;
+
+use crate::discover::{key_for_path, Day};
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
+use crate::storage::{Lake, META_DIR};
+use crate::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
+use crate::{config, schema};
+
+/// Rows per batch read from the input files.
+const READ_BATCH_ROWS: usize = 64 * 1024;
+
+/// Settings of a `compact` run.
+#[derive(Debug, Clone)]
+pub struct CompactConfig {
+    pub lake: PathBuf,
+    pub target_file_bytes: u64,
+    pub row_group_rows: usize,
+    pub zstd_level: i32,
+    /// A partition is rewritten when at least this many of its files are below half the target size.
+    pub min_files: usize,
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+    /// Plan only: report what would be rewritten, write nothing.
+    pub dry_run: bool,
+    /// Worker threads for column encoding (0 = one per core).
+    pub threads: usize,
+}
+
+impl CompactConfig {
+    pub fn new(lake: PathBuf) -> Self {
+        CompactConfig {
+            lake,
+            target_file_bytes: config::DEFAULT_TARGET_FILE_BYTES,
+            row_group_rows: config::DEFAULT_ROW_GROUP_ROWS,
+            zstd_level: config::DEFAULT_ZSTD_LEVEL,
+            min_files: DEFAULT_MIN_FILES,
+            from: None,
+            to: None,
+            dry_run: false,
+            threads: 0,
+        }
+    }
+}
+
+/// Default of `--min-files`.
+pub const DEFAULT_MIN_FILES: usize = 2;
+
+/// One partition of the plan (and, after the run, of the result).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionPlan {
+    /// Folder, relative to the lake root.
+    pub path: String,
+    pub files_in: usize,
+    pub bytes_in: u64,
+    /// Rows, from the input footers.
+    pub rows: u64,
+    /// Files written (a dry run: the estimate at the target size).
+    pub files_out: usize,
+    /// Bytes written (0 in a dry run).
+    pub bytes_out: u64,
+}
+
+/// A partition that could not be compacted; its files are untouched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CompactFailure {
+    pub path: String,
+    pub message: String,
+}
+
+/// What a compact run did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompactReport {
+    pub dry_run: bool,
+    /// Folders holding Parquet files within the date range.
+    pub partitions_seen: usize,
+    /// Partitions rewritten (planned, in a dry run).
+    pub compacted: Vec<PartitionPlan>,
+    pub failed: Vec<CompactFailure>,
+    /// Partitions whose interrupted compaction this run finished recording.
+    pub repaired: Vec<String>,
+    pub seconds: f64,
+}
+
+impl CompactReport {
+    pub fn files_in(&self) -> usize {
+        self.compacted.iter().map(|p| p.files_in).sum()
+    }
+    pub fn files_out(&self) -> usize {
+        self.compacted.iter().map(|p| p.files_out).sum()
+    }
+
+    /// One line for the terminal.
+    pub fn summary_line(&self) -> String {
+        let verb = if self.dry_run {
+            "would rewrite"
+        } else {
+            "rewrote"
+        };
+        let bytes_in: u64 = self.compacted.iter().map(|p| p.bytes_in).sum();
+        let bytes_out: u64 = self.compacted.iter().map(|p| p.bytes_out).sum();
+        let mut line = format!(
+            "{} partitions with Parquet files; {verb} {} of them: {} files ({:.1} MiB) -> {} files",
+            self.partitions_seen,
+            self.compacted.len(),
+            self.files_in(),
+            bytes_in as f64 / 1048576.0,
+            self.files_out(),
+        );
+        if !self.dry_run {
+            line.push_str(&format!(" ({:.1} MiB)", bytes_out as f64 / 1048576.0));
+        }
+        line.push_str(&format!(" in {:.1}s", self.seconds));
+        if !self.failed.is_empty() {
+            line.push_str(&format!("; {} partitions FAILED", self.failed.len()));
+        }
+        line
+    }
+}
+
+/// A Parquet file of a partition.
+#[derive(Debug, Clone)]
+struct PartFile {
+    name: String,
+    bytes: u64,
+}
+
+/// Runs `compact` on `cfg.lake`.
+pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
+    if cfg.target_file_bytes == 0 || cfg.row_group_rows == 0 {
+        return Err(Error::Config(
+            "--target-file-size and --row-group-rows must be positive".into(),
+        ));
+    }
+    if !cfg.lake.is_dir() {
+        return Err(Error::Input {
+            path: cfg.lake.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such lake folder"),
+        });
+    }
+    let started = Instant::now();
+    let settings = WriteSettings {
+        target_file_bytes: cfg.target_file_bytes,
+        row_group_rows: cfg.row_group_rows,
+        zstd_level: cfg.zstd_level,
+    };
+    let props = Arc::new(writer_properties(&settings)?);
+    let mut report = CompactReport {
+        dry_run: cfg.dry_run,
+        ..CompactReport::default()
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let run_id = format!("compact-{nanos}-{}", std::process::id());
+    let lake = if cfg.dry_run {
+        None
+    } else {
+        Some(Lake::open(&cfg.lake, &run_id)?)
+    };
+    let manifest = Manifest::new(&cfg.lake.join(META_DIR));
+    if lake.is_some() {
+        for partition in manifest.compacting() {
+            record_outputs(&cfg.lake, &manifest, &partition)?;
+            manifest.clear_compacting(&partition)?;
+            report.repaired.push(partition);
+        }
+    }
+    let pending_rebuild = manifest.publishing();
+    let partitions = find_partitions(&cfg.lake, cfg.from, cfg.to)?;
+    report.partitions_seen = partitions.len();
+    let pool = crate::pipeline::thread_pool(cfg.threads)?;
+    for (path, files) in partitions {
+        let small = files
+            .iter()
+            .filter(|f| f.bytes < cfg.target_file_bytes / 2)
+            .count();
+        if small < cfg.min_files.max(2) {
+            continue;
+        }
+        if pending_rebuild.contains(&path) {
+            report.failed.push(CompactFailure {
+                path,
+                message: "an interrupted convert run left this partition to be rebuilt; run convert first"
+                    .into(),
+            });
+            continue;
+        }
+        let dir = cfg.lake.join(&path);
+        let rows = match footer_rows(&dir, &files) {
+            Ok(rows) => rows,
+            Err(message) => {
+                report.failed.push(CompactFailure { path, message });
+                continue;
+            }
+        };
+        let bytes_in: u64 = files.iter().map(|f| f.bytes).sum();
+        let mut plan = PartitionPlan {
+            path: path.clone(),
+            files_in: files.len(),
+            bytes_in,
+            rows,
+            files_out: bytes_in.div_ceil(cfg.target_file_bytes).max(1) as usize,
+            bytes_out: 0,
+        };
+        let Some(lake) = &lake else {
+            report.compacted.push(plan);
+            continue;
+        };
+        let written =
+            pool.install(|| rewrite(lake, &path, &dir, &files, props.clone(), settings.clone()));
+        let written = match written {
+            Ok(w) => w,
+            Err(PartitionError::Failed(message)) => {
+                report.failed.push(CompactFailure { path, message });
+                continue;
+            }
+            Err(PartitionError::Fatal(e)) => return Err(e),
+        };
+        publish(lake, &manifest, &path, &files, &written)?;
+        plan.files_out = written.len();
+        plan.bytes_out = written.iter().map(|f| f.bytes).sum();
+        report.compacted.push(plan);
+    }
+    if let Some(lake) = &lake {
+        lake.remove_staging()?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Folders under `root` (outside `_flowlake/` and hidden folders) holding `*.parquet` files, with the
+/// files in name order, restricted to days in `from..=to` when the folder names a day.
+fn find_partitions(
+    root: &Path,
+    from: Option<Day>,
+    to: Option<Day>,
+) -> Result<BTreeMap<String, Vec<PartFile>>> {
+    let mut out: BTreeMap<String, Vec<PartFile>> = BTreeMap::new();
+    let walk = WalkDir::new(root).sort_by_file_name().into_iter();
+    let walk = walk.filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        e.depth() == 0 || !(name.starts_with('_') || name.starts_with('.'))
+    });
+    for entry in walk {
+        let entry = entry.map_err(|e| Error::Input {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into(),
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_file() || !name.ends_with(".parquet") {
+            continue;
+        }
+        let Some(dir) = entry.path().parent() else {
+            continue;
+        };
+        let rel = dir
+            .strip_prefix(root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if from.is_some() || to.is_some() {
+            let Some(key) = key_for_path(entry.path(), false) else {
+                continue; // no day in the path: outside any range
+            };
+            if from.is_some_and(|f| key.day < f) || to.is_some_and(|t| key.day > t) {
+                continue;
+            }
+        }
+        let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        out.entry(rel).or_default().push(PartFile { name, bytes });
+    }
+    Ok(out)
+}
+
+fn footer_rows(dir: &Path, files: &[PartFile]) -> std::result::Result<u64, String> {
+    let mut rows = 0u64;
+    for f in files {
+        let path = dir.join(&f.name);
+        let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let reader = SerializedFileReader::new(file)
+            .map_err(|e| format!("{}: not a readable Parquet file: {e}", path.display()))?;
+        rows += reader.metadata().file_metadata().num_rows().max(0) as u64;
+    }
+    Ok(rows)
+}
+
+/// Why a partition was not rewritten: its own input (the run goes on) or the lake (the run stops).
+enum PartitionError {
+    Failed(String),
+    Fatal(Error),
+}
+
+impl From<Error> for PartitionError {
+    fn from(e: Error) -> Self {
+        PartitionError::Fatal(e)
+    }
+}
+
+/// Reads every file of the partition (in name order) into staged files at the target size and checks
+/// that the staged files hold exactly what was read.
+fn rewrite(
+    lake: &Lake,
+    partition: &str,
+    dir: &Path,
+    files: &[PartFile],
+    props: Arc<parquet::file::properties::WriterProperties>,
+    settings: WriteSettings,
+) -> std::result::Result<Vec<WrittenFile>, PartitionError> {
+    let schema = schema::lake_schema();
+    let mut before = Fingerprint::new(&schema);
+    let mut writer =
+        PartitionWriter::new(lake, partition.to_string(), schema.clone(), props, settings);
+    for f in files {
+        let path = dir.join(&f.name);
+        let failed =
+            |message: String| PartitionError::Failed(format!("{}: {message}", path.display()));
+        let file = File::open(&path).map_err(|e| failed(e.to_string()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
+            .map_err(|e| failed(format!("not a readable Parquet file: {e}")))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| failed(format!("reading: {e}")))?;
+            let batch = to_lake_batch(&batch, &schema).map_err(failed)?;
+            before.add(&batch);
+            writer.write(std::slice::from_ref(&batch))?;
+        }
+    }
+    let written = writer.finish()?.files;
+    let mut after = Fingerprint::new(&schema);
+    for f in &written {
+        let path = lake.staged_file(partition, &f.name);
+        let read_back = File::open(&path)
+            .map_err(|e| Error::output(&path, e))
+            .and_then(|file| {
+                ParquetRecordBatchReaderBuilder::try_new(file)
+                    .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
+                    .map_err(|source| Error::Parquet {
+                        path: path.clone(),
+                        source,
+                    })
+            })?;
+        for batch in read_back {
+            after.add(&batch.map_err(Error::Arrow)?);
+        }
+    }
+    if let Some(column) = before.differs(&after) {
+        return Err(PartitionError::Failed(format!(
+            "the rewritten files do not hold the same data as the input (column {column}); nothing was published"
+        )));
+    }
+    Ok(written)
+}
+
+/// Maps a batch read from any flow log Parquet file onto the lake schema, by column name.
+fn to_lake_batch(
+    batch: &RecordBatch,
+    lake: &SchemaRef,
+) -> std::result::Result<RecordBatch, String> {
+    let input = batch.schema();
+    for field in input.fields() {
+        if lake.field_with_name(field.name()).is_err() {
+            return Err(format!(
+                "column `{}` is not a flow log field; the partition is left as it is",
+                field.name()
+            ));
+        }
+    }
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(lake.fields().len());
+    for field in lake.fields() {
+        let column = match input.index_of(field.name()) {
+            Err(_) => arrow::array::new_null_array(field.data_type(), batch.num_rows()),
+            Ok(i) => {
+                let array = batch.column(i);
+                if array.data_type() == field.data_type() {
+                    array.clone()
+                } else if castable(array.data_type(), field.data_type()) {
+                    cast_with_options(array, field.data_type(), &options).map_err(|e| {
+                        format!(
+                            "column `{}` ({}) does not fit the lake's {}: {e}",
+                            field.name(),
+                            array.data_type(),
+                            field.data_type()
+                        )
+                    })?
+                } else {
+                    return Err(format!(
+                        "column `{}` is {}, which the lake's {} cannot hold without loss",
+                        field.name(),
+                        array.data_type(),
+                        field.data_type()
+                    ));
+                }
+            }
+        };
+        columns.push(column);
+    }
+    RecordBatch::try_new(lake.clone(), columns).map_err(|e| e.to_string())
+}
+
+/// Input types that convert exactly into a lake type (a value that does not fit fails the cast).
+fn castable(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let integer = |t: &DataType| {
+        matches!(
+            t,
+            Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+        )
+    };
+    let string = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+    match (from, to) {
+        (f, Int32 | Int64) if integer(f) => true,
+        (f, Utf8) if string(f) => true,
+        (Dictionary(_, v), Utf8) => string(v),
+        (Dictionary(_, v), Int32 | Int64) => integer(v),
+        _ => false,
+    }
+}
+
+/// Per-column fingerprint of a set of rows, independent of their order and of how they are split in
+/// batches and files: non-NULL count, and the sum of the values (integers) or of their lengths and
+/// 64-bit FNV-1a hashes (strings; the map column's keys and values).
+struct Fingerprint {
+    names: Vec<String>,
+    rows: u64,
+    columns: Vec<ColumnSums>,
+}
+
+#[derive(Default, Clone, PartialEq, Eq)]
+struct ColumnSums {
+    non_null: u64,
+    sum: i128,
+    lengths: u64,
+    hashes: u64,
+}
+
+impl Fingerprint {
+    fn new(schema: &SchemaRef) -> Self {
+        Fingerprint {
+            names: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            rows: 0,
+            columns: vec![ColumnSums::default(); schema.fields().len()],
+        }
+    }
+
+    fn add(&mut self, batch: &RecordBatch) {
+        self.rows += batch.num_rows() as u64;
+        for (sums, array) in self.columns.iter_mut().zip(batch.columns()) {
+            sums.non_null += (array.len() - array.null_count()) as u64;
+            add_values(sums, array.as_ref());
+        }
+    }
+
+    /// The first column whose fingerprint differs, if any ("rows" for the row count).
+    fn differs(&self, other: &Fingerprint) -> Option<String> {
+        if self.rows != other.rows {
+            return Some("row count".into());
+        }
+        self.columns
+            .iter()
+            .zip(&other.columns)
+            .zip(&self.names)
+            .find(|((a, b), _)| a != b)
+            .map(|(_, name)| name.clone())
+    }
+}
+
+fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
+    match array.data_type() {
+        DataType::Int32 => {
+            let a = array.as_primitive::<Int32Type>();
+            sums.sum += a.iter().flatten().map(i128::from).sum::<i128>();
+        }
+        DataType::Int64 => {
+            let a = array.as_primitive::<Int64Type>();
+            sums.sum += a.iter().flatten().map(i128::from).sum::<i128>();
+        }
+        DataType::Utf8 => {
+            for v in array.as_string::<i32>().iter().flatten() {
+                sums.lengths += v.len() as u64;
+                sums.hashes = sums.hashes.wrapping_add(fnv1a(v.as_bytes()));
+            }
+        }
+        DataType::Map(_, _) => {
+            let map = array.as_map();
+            let entries = map.entries();
+            for child in entries.columns() {
+                sums.sum += (child.len() - child.null_count()) as i128;
+                add_values(sums, child.as_ref());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Swaps the staged files in (replacing exactly the files that were read) and records them.
+fn publish(
+    lake: &Lake,
+    manifest: &Manifest,
+    partition: &str,
+    inputs: &[PartFile],
+    written: &[WrittenFile],
+) -> Result<()> {
+    let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
+    let replaced = |name: &str| inputs.iter().any(|f| f.name == name);
+    manifest.mark_compacting(partition)?;
+    lake.publish_replacing(partition, &names, &replaced)?;
+    let outputs: Vec<OutputRecord> = written
+        .iter()
+        .map(|f| OutputRecord {
+            name: f.name.clone(),
+            rows: f.rows,
+            bytes: f.bytes,
+        })
+        .collect();
+    put_outputs(manifest, partition, outputs)?;
+    manifest.clear_compacting(partition)
+}
+
+/// After an interrupted compaction: records the partition's files as they now are.
+fn record_outputs(root: &Path, manifest: &Manifest, partition: &str) -> Result<()> {
+    let dir = root.join(partition);
+    let mut outputs = Vec::new();
+    for (name, _) in crate::storage::part_files(&dir) {
+        let path = dir.join(&name);
+        let file = File::open(&path).map_err(|e| Error::output(&path, e))?;
+        let reader = SerializedFileReader::new(file).map_err(|source| Error::Parquet {
+            path: path.clone(),
+            source,
+        })?;
+        let bytes = std::fs::metadata(&path)
+            .map_err(|e| Error::output(&path, e))?
+            .len();
+        outputs.push(OutputRecord {
+            name,
+            rows: reader.metadata().file_metadata().num_rows().max(0) as u64,
+            bytes,
+        });
+    }
+    put_outputs(manifest, partition, outputs)
+}
+
+/// Writes the partition's manifest entry with `outputs`, keeping what convert recorded (inputs,
+/// fingerprint, line counts) when there is an entry; AWS-native partitions get a new one.
+fn put_outputs(manifest: &Manifest, partition: &str, outputs: Vec<OutputRecord>) -> Result<()> {
+    let rows = outputs.iter().map(|o| o.rows).sum();
+    let entry = match manifest.get(partition) {
+        Some(mut entry) => {
+            entry.outputs = outputs;
+            entry
+        }
+        None => PartitionEntry {
+            version: MANIFEST_VERSION,
+            partition: partition.to_string(),
+            fingerprint: "compacted".into(),
+            inputs: Vec::new(),
+            outputs,
+            lines: rows,
+            rows,
+            rejected: 0,
+            failed: Vec::new(),
+        },
+    };
+    manifest.put(&entry)
+}

@@ -1,0 +1,298 @@
+//! `flowlake compact`: hundreds of small files from flowlake and from AWS-native-shaped Parquet (made
+//! here with pyarrow) become few files at the target size with identical contents (DuckDB EXCEPT ALL
+//! both ways), the lake schema, a clean verify, and nothing to do on a rerun.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn compact(lake: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec!["compact", lake.to_str().unwrap(), "--json", "--quiet"];
+    args.extend_from_slice(extra);
+    let run = flowlake(&args);
+    assert!(
+        matches!(run.code, 0 | 3),
+        "compact failed ({}): {}",
+        run.code,
+        run.stderr
+    );
+    let report = run.report();
+    (run.code, report, run.stderr)
+}
+
+/// Rows of `a` missing from `b` plus rows of `b` missing from `a` (multiset difference), over `columns`.
+fn difference(a: &Path, b: &Path, columns: &str) -> Value {
+    let script = format!(
+        r#"
+import duckdb, json
+con = duckdb.connect()
+a = "read_parquet('{a}/**/*.parquet', hive_partitioning=false, union_by_name=true)"
+b = "read_parquet('{b}/**/*.parquet', hive_partitioning=false, union_by_name=true)"
+cols = {columns:?}
+q = lambda x, y: con.execute(f"SELECT count(*) FROM (SELECT {{cols}} FROM {{x}} EXCEPT ALL SELECT {{cols}} FROM {{y}})").fetchone()[0]
+print(json.dumps([con.execute(f"SELECT count(*) FROM {{a}}").fetchone()[0], q(a, b) + q(b, a)]))
+"#,
+        a = a.display(),
+        b = b.display(),
+    );
+    py(&script)
+}
+
+fn file_sizes(dir: &Path) -> Vec<u64> {
+    parquet_files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect()
+}
+
+#[test]
+fn hundreds_of_small_flowlake_files_become_few_at_the_target_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let lake = tmp.path().join("lake");
+    generate(
+        &logs,
+        &["--files-per-day", "240", "--lines-per-file", "1000"],
+    );
+    // One-row-group files of 1000 rows: 240 small files in the day's partition.
+    convert(
+        &[&logs],
+        &lake,
+        &["--target-file-size", "1KiB", "--row-group-rows", "1000"],
+    );
+    let before_files = parquet_files(&lake);
+    assert_eq!(before_files.len(), 240);
+    let before = tmp.path().join("before");
+    copy_tree(&lake, &before);
+
+    // The dry run plans and changes nothing.
+    let (code, plan, _) = compact(&lake, &["--dry-run", "--target-file-size", "2MiB"]);
+    assert_eq!(code, 0);
+    assert_eq!(plan["compacted"].as_array().unwrap().len(), 1);
+    assert_eq!(plan["compacted"][0]["files_in"], json!(240));
+    assert_eq!(plan["compacted"][0]["rows"], json!(240_000));
+    assert_eq!(parquet_files(&lake), before_files);
+
+    let (code, report, _) = compact(&lake, &["--target-file-size", "2MiB"]);
+    assert_eq!(code, 0, "{report}");
+    let part = &report["compacted"][0];
+    assert_eq!(part["files_in"], json!(240));
+    let sizes = file_sizes(&lake);
+    assert_eq!(part["files_out"], json!(sizes.len()));
+    assert!(
+        (2..=4).contains(&sizes.len()),
+        "240 files of ~40 KB at a 2 MiB target: {sizes:?}"
+    );
+    for s in &sizes[..sizes.len() - 1] {
+        assert!(
+            (1_000_000..=3_200_000).contains(s),
+            "every file but the last is near the 2 MiB target: {sizes:?}"
+        );
+    }
+    assert_eq!(difference(&before, &lake, "*"), json!([240_000, 0]));
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["rows"], json!(240_000));
+
+    // Nothing to do on a rerun, for compact and for convert.
+    let mtimes: Vec<_> = parquet_files(&lake)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    let (_, again, _) = compact(&lake, &["--target-file-size", "2MiB"]);
+    assert_eq!(again["compacted"], json!([]));
+    let (_, rerun) = convert(&[&logs], &lake, &[]);
+    assert_eq!(rerun["partitions_unchanged"], json!(1));
+    let after: Vec<_> = parquet_files(&lake)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(mtimes, after, "no file rewritten");
+}
+
+/// AWS's native Parquet delivery: Hive-compatible daily folders and plain hourly folders of
+/// `*.log.parquet` files holding a subset of the fields (INT32/INT64/string), some NULLs.
+const MAKE_NATIVE: &str = r#"
+import json, os, random, sys
+import pyarrow as pa, pyarrow.parquet as pq
+root, files = sys.argv[1], int(sys.argv[2])
+random.seed(7)
+schema = pa.schema([
+    ("version", pa.int32()), ("account_id", pa.string()), ("interface_id", pa.string()),
+    ("srcaddr", pa.string()), ("dstaddr", pa.string()), ("srcport", pa.int32()), ("dstport", pa.int32()),
+    ("protocol", pa.int32()), ("packets", pa.int64()), ("bytes", pa.int64()), ("start", pa.int64()),
+    ("end", pa.int64()), ("action", pa.string()), ("log_status", pa.string()),
+])
+folders = [
+    "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01",
+    "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/02/07",
+]
+total = 0
+for folder in folders:
+    os.makedirs(os.path.join(root, folder))
+    with open(os.path.join(root, folder, "notes.txt"), "w") as f:
+        f.write("not Parquet: left alone\n")
+    for i in range(files):
+        n = random.randint(20, 60)
+        rows = {
+            "version": [2] * n, "account_id": ["123456789012"] * n,
+            "interface_id": [f"eni-{random.randint(0, 30):017x}" for _ in range(n)],
+            "srcaddr": [None if random.random() < 0.05 else f"10.0.{random.randint(0, 255)}.{random.randint(0, 255)}" for _ in range(n)],
+            "dstaddr": [f"172.16.{random.randint(0, 255)}.{random.randint(0, 255)}" for _ in range(n)],
+            "srcport": [None if random.random() < 0.05 else random.randint(0, 65535) for _ in range(n)],
+            "dstport": [random.choice([22, 443, 3389, 53]) for _ in range(n)],
+            "protocol": [random.choice([6, 17]) for _ in range(n)],
+            "packets": [random.randint(1, 10**6) for _ in range(n)],
+            "bytes": [random.randint(40, 10**10) for _ in range(n)],
+            "start": [1714521600 + random.randint(0, 86000) for _ in range(n)],
+            "end": [1714521660 + random.randint(0, 86000) for _ in range(n)],
+            "action": [random.choice(["ACCEPT", "REJECT"]) for _ in range(n)],
+            "log_status": ["OK"] * n,
+        }
+        name = f"123456789012_vpcflowlogs_us-east-1_fl-0123456789abcdef0_20240501T{i:04d}Z_{i:08x}.log.parquet"
+        pq.write_table(pa.table(rows, schema=schema), os.path.join(root, folder, name), compression="gzip")
+        total += n
+print(json.dumps(total))
+"#;
+
+fn make_native(root: &Path, files: usize) -> u64 {
+    let script = format!(
+        "import sys\nsys.argv = ['x', {:?}, '{files}']\n{MAKE_NATIVE}",
+        root.display().to_string()
+    );
+    py(&script).as_u64().unwrap()
+}
+
+const NATIVE_COLUMNS: &str =
+    "version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, \
+     protocol, packets, bytes, start, \"end\", action, log_status";
+
+#[test]
+fn aws_native_parquet_deliveries_are_compacted_into_the_lake_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("native");
+    let rows = make_native(&lake, 210);
+    let before = tmp.path().join("before");
+    copy_tree(&lake, &before);
+    assert_eq!(parquet_files(&lake).len(), 420);
+
+    let (code, report, _) = compact(&lake, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["compacted"].as_array().unwrap().len(), 2);
+    for p in report["compacted"].as_array().unwrap() {
+        assert_eq!(p["files_in"], json!(210));
+        assert_eq!(p["files_out"], json!(1));
+    }
+    let files = parquet_files(&lake);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        assert!(f.file_name().unwrap().to_str().unwrap() == "part-00000.parquet");
+        assert!(f.parent().unwrap().join("notes.txt").exists());
+    }
+    assert_eq!(difference(&before, &lake, NATIVE_COLUMNS), json!([rows, 0]));
+
+    // The output has flowlake's schema: the same as a converted lake's files.
+    let converted = tmp.path().join("converted");
+    convert(&[&fixtures().join("aws")], &converted, &[]);
+    let schema_of = |p: &Path| {
+        py(&format!(
+            "import json, pyarrow.parquet as pq\nprint(json.dumps(str(pq.read_schema({:?}))))",
+            p.display().to_string()
+        ))
+    };
+    let lake_schema = schema_of(&parquet_files(&converted)[0]);
+    for f in &files {
+        assert_eq!(schema_of(f), lake_schema);
+    }
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["rows"], json!(rows));
+    let (_, again, _) = compact(&lake, &[]);
+    assert_eq!(again["compacted"], json!([]));
+}
+
+#[test]
+fn date_range_and_columns_the_lake_cannot_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("native");
+    make_native(&lake, 5);
+    // Only 2024-05-02 (the hourly plain folder) is in range.
+    let (code, report, _) = compact(&lake, &["--from", "2024-05-02", "--to", "2024-05-02"]);
+    assert_eq!(code, 0);
+    let paths: Vec<&str> = report["compacted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/02/07"]
+    );
+    assert_eq!(parquet_files(&lake).len(), 6);
+
+    // A file with a column that is not a flow log field: the partition is left as it was, exit 3.
+    let day1 = lake.join(
+        "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01",
+    );
+    py(&format!(
+        "import pyarrow as pa, pyarrow.parquet as pq\npq.write_table(pa.table({{'srcaddr': ['1.2.3.4'], 'mystery': [1]}}), {:?})\nprint(1)",
+        day1.join("zz.log.parquet").display().to_string()
+    ));
+    let before = parquet_files(&day1);
+    let (code, report, _) = compact(&lake, &[]);
+    assert_eq!(code, 3);
+    assert_eq!(report["compacted"], json!([]));
+    let message = report["failed"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("zz.log.parquet") && message.contains("`mystery`"),
+        "{message}"
+    );
+    assert_eq!(parquet_files(&day1), before, "nothing changed");
+}
+
+#[test]
+fn an_interrupted_compaction_is_recorded_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let lake = tmp.path().join("lake");
+    generate(
+        &logs,
+        &["--files-per-day", "20", "--lines-per-file", "1000"],
+    );
+    convert(
+        &[&logs],
+        &lake,
+        &["--target-file-size", "1KiB", "--row-group-rows", "1000"],
+    );
+    let manifest_dir = lake.join("_flowlake/manifest");
+    let saved = tmp.path().join("saved-manifest");
+    copy_tree(&manifest_dir, &saved);
+    compact(&lake, &[]);
+    // Simulate a stop between the swap and the manifest update: the old entry and the journal mark.
+    std::fs::remove_dir_all(&manifest_dir).unwrap();
+    copy_tree(&saved, &manifest_dir);
+    let partition = walk(&manifest_dir)[0]
+        .strip_prefix(&manifest_dir)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".json")
+        .to_string();
+    put(
+        &lake.join("_flowlake/journal"),
+        &format!("{partition}.compacting"),
+        b"",
+    );
+    let (code, _) = verify(&lake);
+    assert_eq!(code, 3, "the stale entry lists the 20 small files");
+    let (_, report, _) = compact(&lake, &[]);
+    assert_eq!(report["repaired"], json!([partition]));
+    assert_eq!(report["compacted"], json!([]));
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["rows"], json!(20_000));
+}
