@@ -25,7 +25,6 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use walkdir::WalkDir;
 
 use crate::discover::{key_for_path, Day};
@@ -177,11 +176,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         dry_run: cfg.dry_run,
         ..CompactReport::default()
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let run_id = format!("compact-{nanos}-{}", std::process::id());
+    let run_id = format!("compact-{}", crate::storage::new_run_id());
     let lake = if cfg.dry_run {
         None
     } else {
@@ -305,10 +300,8 @@ fn footer_rows(dir: &Path, files: &[PartFile]) -> std::result::Result<u64, Strin
     let mut rows = 0u64;
     for f in files {
         let path = dir.join(&f.name);
-        let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let reader = SerializedFileReader::new(file)
-            .map_err(|e| format!("{}: not a readable Parquet file: {e}", path.display()))?;
-        rows += reader.metadata().file_metadata().num_rows().max(0) as u64;
+        rows +=
+            crate::verify::footer_rows(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(rows)
 }
@@ -562,21 +555,15 @@ fn publish(
 fn record_outputs(root: &Path, manifest: &Manifest, partition: &str) -> Result<()> {
     let dir = root.join(partition);
     let mut outputs = Vec::new();
-    for (name, _) in crate::storage::part_files(&dir) {
+    for (name, bytes) in crate::storage::part_files(&dir) {
         let path = dir.join(&name);
-        let file = File::open(&path).map_err(|e| Error::output(&path, e))?;
-        let reader = SerializedFileReader::new(file).map_err(|source| Error::Parquet {
-            path: path.clone(),
-            source,
+        let rows = crate::verify::footer_rows(&path).map_err(|e| {
+            Error::output(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
         })?;
-        let bytes = std::fs::metadata(&path)
-            .map_err(|e| Error::output(&path, e))?
-            .len();
-        outputs.push(OutputRecord {
-            name,
-            rows: reader.metadata().file_metadata().num_rows().max(0) as u64,
-            bytes,
-        });
+        outputs.push(OutputRecord { name, rows, bytes });
     }
     put_outputs(manifest, partition, outputs)
 }

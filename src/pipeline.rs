@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use rayon::prelude::*;
 
@@ -201,10 +201,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let run_id = format!("{nanos}-{}", std::process::id());
+        let run_id = crate::storage::new_run_id();
         let lake = Lake::open(&cfg.out, &run_id)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
         let write = WriteSettings {

@@ -346,6 +346,14 @@ pub fn lock(root: &Path, holder: &str) -> Result<File> {
     Ok(lock)
 }
 
+/// A run's id, unique on this machine: start time in nanoseconds and the process id.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos}-{}", std::process::id())
+}
+
 /// Names and sizes of the flowlake part files in `dir`, in name order.
 pub fn part_files(dir: &Path) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = fs::read_dir(dir)

@@ -150,7 +150,8 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     Ok(report)
 }
 
-fn footer_rows(path: &Path) -> std::result::Result<u64, String> {
+/// Rows of a Parquet file, from its footer.
+pub(crate) fn footer_rows(path: &Path) -> std::result::Result<u64, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let reader =
         SerializedFileReader::new(file).map_err(|e| format!("not a readable Parquet file: {e}"))?;
