@@ -44,6 +44,9 @@ pub enum Command {
         after_help = "Exit codes: 0 done (or nothing to do); 3 some partitions could not be compacted and were left as they were; 1 fatal error; 2 usage error."
     )]
     Compact(CompactArgs),
+    /// Print the SQL that makes the lake a table: Athena's CREATE EXTERNAL TABLE (columns typed as
+    /// the Parquet files are, partition projection for the folder keys) or DuckDB's view.
+    Ddl(DdlArgs),
     /// Write realistic synthetic AWS flow log deliveries (for tests and benchmarks).
     Generate(GenerateArgs),
     /// Benchmark floor: decompress every input file and nothing else; prints JSON.
@@ -70,14 +73,9 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// Output file settings shared by `convert` and `compact`.
 #[derive(Debug, Args)]
-pub struct CompactArgs {
-    /// Lake root: a flowlake lake, or a folder of AWS's native Parquet flow log deliveries.
-    #[arg(value_name = "LAKE")]
-    pub lake: PathBuf,
-    /// Rewrite a partition when at least this many of its files are below half the target size.
-    #[arg(long, value_name = "N", default_value_t = flowlake::compact::DEFAULT_MIN_FILES)]
-    pub min_files: usize,
+pub struct WriterArgs {
     /// Target size of each Parquet file (e.g. 64MiB, 256MiB, 1GiB).
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub target_file_size: u64,
@@ -87,6 +85,60 @@ pub struct CompactArgs {
     /// ZSTD compression level (1-22).
     #[arg(long, value_name = "LEVEL", default_value_t = DEFAULT_ZSTD_LEVEL)]
     pub zstd_level: i32,
+}
+
+/// Which engine's statement `flowlake ddl` prints.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    /// CREATE EXTERNAL TABLE with partition projection (Athena; Hive DDL).
+    Athena,
+    /// CREATE OR REPLACE VIEW over read_parquet with hive_partitioning.
+    Duckdb,
+}
+
+#[derive(Debug, Args)]
+pub struct DdlArgs {
+    /// Lake root: a flowlake lake or any Hive-partitioned Parquet folder.
+    #[arg(value_name = "LAKE")]
+    pub lake: PathBuf,
+    /// Where the engine reads the lake, e.g. s3://bucket/prefix/ (default: the lake's local path as file://).
+    #[arg(long, value_name = "URL")]
+    pub location: Option<String>,
+    /// Table (or view) name.
+    #[arg(long, value_name = "NAME", default_value = flowlake::ddl::DEFAULT_TABLE)]
+    pub table: String,
+    /// Database (Athena/Glue) or schema (DuckDB) of the table.
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Which statement to print.
+    #[arg(long, value_enum, default_value = "athena")]
+    pub engine: EngineArg,
+}
+
+impl DdlArgs {
+    pub fn into_config(self) -> flowlake::ddl::DdlConfig {
+        let mut c = flowlake::ddl::DdlConfig::new(self.lake);
+        c.location = self.location;
+        c.table = self.table;
+        c.database = self.database;
+        c.engine = match self.engine {
+            EngineArg::Athena => flowlake::ddl::Engine::Athena,
+            EngineArg::Duckdb => flowlake::ddl::Engine::DuckDb,
+        };
+        c
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Lake root: a flowlake lake, or a folder of AWS's native Parquet flow log deliveries.
+    #[arg(value_name = "LAKE")]
+    pub lake: PathBuf,
+    /// Rewrite a partition when at least this many of its files are below half the target size.
+    #[arg(long, value_name = "N", default_value_t = flowlake::compact::DEFAULT_MIN_FILES)]
+    pub min_files: usize,
+    #[command(flatten)]
+    pub writer: WriterArgs,
     /// First day to compact (YYYY-MM-DD, inclusive), from the partition's folder names.
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub from: Option<Day>,
@@ -114,17 +166,17 @@ impl CompactArgs {
                 return Err(format!("--from {from} is after --to {to}"));
             }
         }
-        if self.target_file_size == 0 {
+        if self.writer.target_file_size == 0 {
             return Err("--target-file-size must be positive".into());
         }
-        if self.row_group_rows == 0 {
+        if self.writer.row_group_rows == 0 {
             return Err("--row-group-rows must be positive".into());
         }
         let mut c = flowlake::compact::CompactConfig::new(self.lake);
         c.min_files = self.min_files;
-        c.target_file_bytes = self.target_file_size;
-        c.row_group_rows = self.row_group_rows;
-        c.zstd_level = self.zstd_level;
+        c.target_file_bytes = self.writer.target_file_size;
+        c.row_group_rows = self.writer.row_group_rows;
+        c.zstd_level = self.writer.zstd_level;
         c.from = self.from;
         c.to = self.to;
         c.dry_run = self.dry_run;
@@ -173,18 +225,11 @@ pub struct ConvertArgs {
     /// missing or not within the delivery day or the one before stay in the delivery partition).
     #[arg(long, value_enum, default_value = "delivery")]
     pub partition_time: PartitionTimeArg,
-    /// Target size of each Parquet file (e.g. 64MiB, 256MiB, 1GiB).
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub target_file_size: u64,
-    /// Maximum rows per Parquet row group.
-    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_ROW_GROUP_ROWS)]
-    pub row_group_rows: usize,
+    #[command(flatten)]
+    pub writer: WriterArgs,
     /// Rows per Arrow batch between parser and encoder.
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
-    /// ZSTD compression level (1-22).
-    #[arg(long, value_name = "LEVEL", default_value_t = DEFAULT_ZSTD_LEVEL)]
-    pub zstd_level: i32,
     /// Worker threads (0 = one per core).
     #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
     pub threads: usize,
@@ -263,10 +308,10 @@ impl ConvertArgs {
             PartitionTimeArg::Delivery => PartitionTime::Delivery,
             PartitionTimeArg::Start => PartitionTime::Start,
         };
-        c.target_file_bytes = self.target_file_size;
-        c.row_group_rows = self.row_group_rows;
+        c.target_file_bytes = self.writer.target_file_size;
+        c.row_group_rows = self.writer.row_group_rows;
         c.batch_rows = self.batch_rows;
-        c.zstd_level = self.zstd_level;
+        c.zstd_level = self.writer.zstd_level;
         c.threads = self.threads;
         c.read_ahead_bytes = self.read_ahead;
         c.max_file_bytes = self.max_file_size;

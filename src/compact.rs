@@ -15,7 +15,6 @@
 //! swapped in with convert's atomic publish. A journal mark covers the gap between the swap and the
 //! manifest entry; the next compact run brings the entry up to date.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,12 +24,11 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use walkdir::WalkDir;
 
-use crate::discover::{key_for_path, Day};
+use crate::discover::Day;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
-use crate::storage::{Lake, META_DIR};
+use crate::storage::{parquet_partitions, Lake, ParquetFile, META_DIR};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
 use crate::{config, schema};
 
@@ -145,13 +143,6 @@ impl CompactReport {
     }
 }
 
-/// A Parquet file of a partition.
-#[derive(Debug, Clone)]
-struct PartFile {
-    name: String,
-    bytes: u64,
-}
-
 /// Runs `compact` on `cfg.lake`.
 pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     if cfg.target_file_bytes == 0 || cfg.row_group_rows == 0 {
@@ -191,7 +182,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         }
     }
     let pending_rebuild = manifest.publishing();
-    let partitions = find_partitions(&cfg.lake, cfg.from, cfg.to)?;
+    let partitions = parquet_partitions(&cfg.lake, cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let pool = crate::pipeline::thread_pool(cfg.threads)?;
     for (path, files) in partitions {
@@ -253,50 +244,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     Ok(report)
 }
 
-/// Folders under `root` (outside `_flowlake/` and hidden folders) holding `*.parquet` files, with the
-/// files in name order, restricted to days in `from..=to` when the folder names a day.
-fn find_partitions(
-    root: &Path,
-    from: Option<Day>,
-    to: Option<Day>,
-) -> Result<BTreeMap<String, Vec<PartFile>>> {
-    let mut out: BTreeMap<String, Vec<PartFile>> = BTreeMap::new();
-    let walk = WalkDir::new(root).sort_by_file_name().into_iter();
-    let walk = walk.filter_entry(|e| {
-        let name = e.file_name().to_string_lossy();
-        e.depth() == 0 || !(name.starts_with('_') || name.starts_with('.'))
-    });
-    for entry in walk {
-        let entry = entry.map_err(|e| Error::Input {
-            path: e.path().unwrap_or(root).to_path_buf(),
-            source: e.into(),
-        })?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !entry.file_type().is_file() || !name.ends_with(".parquet") {
-            continue;
-        }
-        let Some(dir) = entry.path().parent() else {
-            continue;
-        };
-        let rel = dir
-            .strip_prefix(root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if from.is_some() || to.is_some() {
-            let Some(key) = key_for_path(entry.path(), false) else {
-                continue; // no day in the path: outside any range
-            };
-            if from.is_some_and(|f| key.day < f) || to.is_some_and(|t| key.day > t) {
-                continue;
-            }
-        }
-        let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        out.entry(rel).or_default().push(PartFile { name, bytes });
-    }
-    Ok(out)
-}
-
-fn footer_rows(dir: &Path, files: &[PartFile]) -> std::result::Result<u64, String> {
+fn footer_rows(dir: &Path, files: &[ParquetFile]) -> std::result::Result<u64, String> {
     let mut rows = 0u64;
     for f in files {
         let path = dir.join(&f.name);
@@ -324,7 +272,7 @@ fn rewrite(
     lake: &Lake,
     partition: &str,
     dir: &Path,
-    files: &[PartFile],
+    files: &[ParquetFile],
     props: Arc<parquet::file::properties::WriterProperties>,
     settings: WriteSettings,
 ) -> std::result::Result<Vec<WrittenFile>, PartitionError> {
@@ -532,7 +480,7 @@ fn publish(
     lake: &Lake,
     manifest: &Manifest,
     partition: &str,
-    inputs: &[PartFile],
+    inputs: &[ParquetFile],
     written: &[WrittenFile],
 ) -> Result<()> {
     let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();

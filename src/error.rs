@@ -24,6 +24,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A lake cannot be described or read as one table (mixed layouts, conflicting column types, ...).
+    #[error("lake {path}: {message}")]
+    Lake { path: PathBuf, message: String },
     /// The Parquet encoder failed.
     #[error("writing Parquet {path}: {source}")]
     Parquet {

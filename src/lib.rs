@@ -15,12 +15,14 @@
 //! ([`schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order.
 //! [`compact::compact`] rewrites partitions of small Parquet files (flowlake's, or AWS's native Parquet
 //! deliveries) into files at the target size with the same writer and publish.
+//! [`ddl::ddl`] prints the Athena table (with partition projection) or DuckDB view of a lake.
 //! [`generate`] writes realistic synthetic AWS deliveries for tests and benchmarks.
 
 pub mod batch;
 pub mod compact;
 pub mod config;
 pub mod date;
+pub mod ddl;
 pub mod discover;
 pub mod error;
 pub mod generate;

@@ -150,6 +150,19 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ExitCode::from(EXIT_WITH_REJECTS)
             })
         }
+        Command::Ddl(args) => {
+            let config = args.into_config();
+            let sql = flowlake::ddl::ddl(&config)?;
+            print!("{sql}");
+            let remote = config
+                .location
+                .as_deref()
+                .is_some_and(|l| l.starts_with("s3://"));
+            if config.engine == flowlake::ddl::Engine::Athena && !remote {
+                eprintln!("note: Athena reads s3:// locations; pass --location s3://<bucket>/<prefix>/ where the lake is uploaded");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inflate(args) => {
             let mut config =
                 flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));

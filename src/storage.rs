@@ -10,6 +10,7 @@
 //! rename replaces a file of the same name atomically. Files of an earlier build of the partition that
 //! the new build does not replace are removed after the renames.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::UNIX_EPOCH;
 
 use walkdir::WalkDir;
 
+use crate::discover::{key_for_path, Day};
 use crate::error::{Error, Result};
 
 /// One listed input object.
@@ -368,6 +370,59 @@ pub fn part_files(dir: &Path) -> Vec<(String, u64)> {
         .collect();
     out.sort();
     out
+}
+
+/// A Parquet file of a dataset folder.
+#[derive(Debug, Clone)]
+pub struct ParquetFile {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The folders of a Parquet dataset under `root` (relative paths, `""` for the root itself) with
+/// their `*.parquet` files in name order, skipping `_`/`.` folders (flowlake's bookkeeping, Spark's
+/// and Hive's markers) as Hive readers do; restricted to days in `from..=to` when the folder names a day.
+pub fn parquet_partitions(
+    root: &Path,
+    from: Option<Day>,
+    to: Option<Day>,
+) -> Result<BTreeMap<String, Vec<ParquetFile>>> {
+    let mut out: BTreeMap<String, Vec<ParquetFile>> = BTreeMap::new();
+    let walk = WalkDir::new(root).sort_by_file_name().into_iter();
+    let walk = walk.filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        e.depth() == 0 || !(name.starts_with('_') || name.starts_with('.'))
+    });
+    for entry in walk {
+        let entry = entry.map_err(|e| Error::Input {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into(),
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_file() || !name.ends_with(".parquet") {
+            continue;
+        }
+        let Some(dir) = entry.path().parent() else {
+            continue;
+        };
+        let rel = dir
+            .strip_prefix(root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if from.is_some() || to.is_some() {
+            let Some(key) = key_for_path(entry.path(), false) else {
+                continue; // no day in the path: outside any range
+            };
+            if from.is_some_and(|f| key.day < f) || to.is_some_and(|t| key.day > t) {
+                continue;
+            }
+        }
+        let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        out.entry(rel)
+            .or_default()
+            .push(ParquetFile { name, bytes });
+    }
+    Ok(out)
 }
 
 /// Name of the `index`-th output file of a partition.

@@ -1,0 +1,502 @@
+//! `flowlake ddl`: the SQL that makes a lake a table, for Athena (Hive DDL with partition projection)
+//! and for DuckDB (a view over `read_parquet`).
+//!
+//! Everything is read from the lake as written, not assumed: the columns and their types come from the
+//! Parquet footers (INT32 is `int`, INT64 `bigint`: AWS's own DDL declares `protocol bigint` over INT32
+//! data, which Parquet readers that check types refuse), and the partition keys from the folder names
+//! (`aws-account-id=/aws-service=/aws-region=/year=/month=/day=[/hour=]` or `year=/month=/day=[/hour=]`).
+//! Partition keys are strings, as in AWS's DDL, so `month = '03'` means the same in every engine.
+//!
+//! Athena projects the partitions instead of listing them: `year`, `month`, `day` and `hour` are
+//! zero-padded integer ranges, every other key an enum of the values found, and
+//! `storage.location.template` spells the folder path, so new days need no `MSCK REPAIR TABLE`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{DataType, Field};
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+
+use crate::error::{Error, Result};
+use crate::storage::parquet_partitions;
+
+/// Default table name.
+pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
+/// Years projected past the later of the lake's last year and this year, so that a table created
+/// once keeps seeing new deliveries without being recreated every January.
+pub const PROJECTED_YEARS_AHEAD: i32 = 5;
+
+/// Which statement to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// `CREATE EXTERNAL TABLE` with partition projection (Athena; Hive DDL).
+    #[default]
+    Athena,
+    /// `CREATE OR REPLACE VIEW ... read_parquet(..., hive_partitioning = true)`.
+    DuckDb,
+}
+
+/// Settings of a `ddl` run.
+#[derive(Debug, Clone)]
+pub struct DdlConfig {
+    pub lake: PathBuf,
+    /// Where engines find the lake (`s3://bucket/prefix/`); the lake's local path when `None`.
+    pub location: Option<String>,
+    pub table: String,
+    pub database: Option<String>,
+    pub engine: Engine,
+}
+
+impl DdlConfig {
+    pub fn new(lake: PathBuf) -> Self {
+        DdlConfig {
+            lake,
+            location: None,
+            table: DEFAULT_TABLE.into(),
+            database: None,
+            engine: Engine::Athena,
+        }
+    }
+}
+
+/// One Hive partition key and the values found in the lake's folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionKeyValues {
+    pub name: String,
+    pub values: BTreeSet<String>,
+}
+
+/// A lake as engines see it: data columns (from the Parquet footers) and partition keys (from folders).
+#[derive(Debug, Clone)]
+pub struct LakeTable {
+    /// Column name and Hive type (`int`, `bigint`, `string`, `map<string,string>`, ...), in file order.
+    pub columns: Vec<(String, String)>,
+    /// Partition keys in folder order.
+    pub partition_keys: Vec<PartitionKeyValues>,
+    /// Parquet files read.
+    pub files: usize,
+}
+
+/// Reads the schema and partition layout of the lake at `root`.
+///
+/// Every file's footer is read: files with different column sets are merged by name (AWS's native
+/// deliveries may hold a subset of fields), a column whose type differs between files is an error
+/// naming both files, and so are folders that are not `key=value` or differ in their keys.
+pub fn describe(root: &Path) -> Result<LakeTable> {
+    let bad = |path: &Path, message: String| Error::Lake {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !root.is_dir() {
+        return Err(Error::Input {
+            path: root.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such lake folder"),
+        });
+    }
+    let partitions = parquet_partitions(root, None, None)?;
+    if partitions.is_empty() {
+        return Err(bad(
+            root,
+            "holds no Parquet files yet (run `flowlake convert` first)".into(),
+        ));
+    }
+    let mut keys: Option<(String, Vec<String>)> = None;
+    let mut values: Vec<BTreeSet<String>> = Vec::new();
+    let mut columns: Vec<(String, String, PathBuf)> = Vec::new();
+    let mut files = 0;
+    for (dir, parts) in &partitions {
+        let pairs = hive_pairs(dir).ok_or_else(|| {
+            bad(
+                &root.join(dir),
+                "is not a Hive partition folder (every folder level must be key=value); \
+                 flowlake ddl describes Hive-partitioned lakes such as convert's output"
+                    .into(),
+            )
+        })?;
+        let names: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+        match &keys {
+            None => {
+                values = vec![BTreeSet::new(); names.len()];
+                keys = Some((dir.clone(), names));
+            }
+            Some((first, expected)) if *expected != names => {
+                return Err(bad(
+                    root,
+                    format!(
+                        "mixes partition layouts: `{first}` has keys {} but `{dir}` has {}",
+                        expected.join("/"),
+                        names.join("/")
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        for (set, (_, value)) in values.iter_mut().zip(pairs) {
+            set.insert(value);
+        }
+        for part in parts {
+            let path = root.join(dir).join(&part.name);
+            for field in file_fields(&path)? {
+                let ty = hive_type(&field).map_err(|m| bad(&path, m))?;
+                match columns.iter().find(|(n, _, _)| n == field.name()) {
+                    None => columns.push((field.name().clone(), ty, path.clone())),
+                    Some((name, seen, first)) if *seen != ty => {
+                        return Err(bad(
+                            &path,
+                            format!(
+                                "column `{name}` is {ty} here but {seen} in {}; run `flowlake compact` to give every file the lake schema",
+                                first.display()
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            files += 1;
+        }
+    }
+    let names = keys.map(|(_, names)| names).unwrap_or_default();
+    for (name, _, first) in &columns {
+        if names.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(bad(
+                first,
+                format!("column `{name}` has the name of a partition key"),
+            ));
+        }
+    }
+    Ok(LakeTable {
+        columns: columns.into_iter().map(|(n, t, _)| (n, t)).collect(),
+        partition_keys: names
+            .into_iter()
+            .zip(values)
+            .map(|(name, values)| PartitionKeyValues { name, values })
+            .collect(),
+        files,
+    })
+}
+
+/// The statement `cfg.engine` asks for.
+pub fn ddl(cfg: &DdlConfig) -> Result<String> {
+    let table = describe(&cfg.lake)?;
+    let location = match &cfg.location {
+        Some(l) => l.clone(),
+        None => {
+            let abs = std::fs::canonicalize(&cfg.lake).map_err(|source| Error::Input {
+                path: cfg.lake.clone(),
+                source,
+            })?;
+            match cfg.engine {
+                // Hive DDL wants a URI; DuckDB reads a path.
+                Engine::Athena => format!("file://{}", abs.display()),
+                Engine::DuckDb => abs.display().to_string(),
+            }
+        }
+    };
+    Ok(match cfg.engine {
+        Engine::Athena => athena(&table, cfg, &location, this_year()),
+        Engine::DuckDb => duckdb(&table, cfg, &location),
+    })
+}
+
+/// Athena's `CREATE EXTERNAL TABLE` with partition projection; `this_year` bounds the year range.
+pub fn athena(table: &LakeTable, cfg: &DdlConfig, location: &str, this_year: i32) -> String {
+    let location = with_slash(location);
+    let name = match &cfg.database {
+        Some(db) => format!("{}.{}", backtick(db), backtick(&cfg.table)),
+        None => backtick(&cfg.table),
+    };
+    let mut out = format!(
+        "-- Athena table over the flowlake lake at {location} ({} Parquet files read).\n\
+         -- Partitions are projected: new days need no MSCK REPAIR TABLE or Glue crawler.\n\
+         CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n",
+        table.files
+    );
+    out.push_str(&column_list(&table.columns));
+    out.push_str(")\n");
+    if !table.partition_keys.is_empty() {
+        out.push_str("PARTITIONED BY (\n");
+        let keys: Vec<(String, String)> = table
+            .partition_keys
+            .iter()
+            .map(|k| (k.name.clone(), "string".to_string()))
+            .collect();
+        out.push_str(&column_list(&keys));
+        out.push_str(")\n");
+    }
+    out.push_str(&format!("STORED AS PARQUET\nLOCATION {}", quote(&location)));
+    if table.partition_keys.is_empty() {
+        out.push_str(";\n");
+        return out;
+    }
+    let mut props: Vec<(String, String)> = vec![("projection.enabled".into(), "true".into())];
+    let mut template = location.clone();
+    for key in &table.partition_keys {
+        props.extend(projection(key, this_year));
+        template.push_str(&format!("{0}=${{{0}}}/", key.name));
+    }
+    props.push(("storage.location.template".into(), template));
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("  {} = {}", quote(k), quote(v)))
+        .collect();
+    out.push_str(&format!("\nTBLPROPERTIES (\n{}\n);\n", props.join(",\n")));
+    out
+}
+
+/// DuckDB's view: `read_parquet` over exactly the partition folders (never `_flowlake/`), with the
+/// partition keys typed as in the Athena table (strings).
+pub fn duckdb(table: &LakeTable, cfg: &DdlConfig, location: &str) -> String {
+    let mut glob = with_slash(location);
+    for key in &table.partition_keys {
+        glob.push_str(&format!("{}=*/", key.name));
+    }
+    glob.push_str("*.parquet");
+    let mut out = format!(
+        "-- DuckDB view over the flowlake lake at {} ({} Parquet files read).\n",
+        with_slash(location),
+        table.files
+    );
+    let name = match &cfg.database {
+        Some(db) => {
+            out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", dquote(db)));
+            format!("{}.{}", dquote(db), dquote(&cfg.table))
+        }
+        None => dquote(&cfg.table),
+    };
+    out.push_str(&format!(
+        "CREATE OR REPLACE VIEW {name} AS\nSELECT * FROM read_parquet(\n  {}",
+        quote(&glob)
+    ));
+    if !table.partition_keys.is_empty() {
+        let types: Vec<String> = table
+            .partition_keys
+            .iter()
+            .map(|k| format!("{}: 'VARCHAR'", quote(&k.name)))
+            .collect();
+        out.push_str(&format!(
+            ",\n  hive_partitioning = true,\n  hive_types = {{{}}}",
+            types.join(", ")
+        ));
+    }
+    out.push_str("\n);\n");
+    out
+}
+
+/// `  `name` type,` lines.
+fn column_list(columns: &[(String, String)]) -> String {
+    let lines: Vec<String> = columns
+        .iter()
+        .map(|(n, t)| format!("  {} {t}", backtick(n)))
+        .collect();
+    lines.join(",\n") + "\n"
+}
+
+/// Projection properties of one key: zero-padded integer ranges for the date keys, enums otherwise.
+fn projection(key: &PartitionKeyValues, this_year: i32) -> Vec<(String, String)> {
+    let prop = |p: &str, v: String| (format!("projection.{}.{p}", key.name), v);
+    let numbers: Option<Vec<i32>> = key.values.iter().map(|v| v.parse().ok()).collect();
+    let width = |w: usize| key.values.iter().all(|v| v.len() == w);
+    let range = match (key.name.as_str(), numbers) {
+        ("year", Some(years)) if width(4) => {
+            let first = years.iter().copied().min().unwrap_or(this_year);
+            let last = years
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(this_year)
+                .max(this_year);
+            Some((format!("{first},{}", last + PROJECTED_YEARS_AHEAD), 4))
+        }
+        ("month", Some(_)) if width(2) => Some(("1,12".to_string(), 2)),
+        ("day", Some(_)) if width(2) => Some(("1,31".to_string(), 2)),
+        ("hour", Some(_)) if width(2) => Some(("0,23".to_string(), 2)),
+        _ => None,
+    };
+    match range {
+        Some((range, digits)) => vec![
+            prop("type", "integer".into()),
+            prop("range", range),
+            prop("digits", digits.to_string()),
+        ],
+        None => vec![
+            prop("type", "enum".into()),
+            prop(
+                "values",
+                key.values.iter().cloned().collect::<Vec<_>>().join(","),
+            ),
+        ],
+    }
+}
+
+/// Folder path `a=1/b=2` as `[(a, 1), (b, 2)]`; `None` if a level is not `key=value`.
+fn hive_pairs(dir: &str) -> Option<Vec<(String, String)>> {
+    if dir.is_empty() {
+        return Some(Vec::new());
+    }
+    dir.split(['/', '\\'])
+        .map(|level| {
+            let (k, v) = level.split_once('=')?;
+            (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// The Arrow fields of a Parquet file's footer.
+fn file_fields(path: &Path) -> Result<Vec<Field>> {
+    let bad = |message: String| Error::Lake {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
+    let meta = ArrowReaderMetadata::load(&file, Default::default())
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    Ok(meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect())
+}
+
+/// The Hive (Athena, Spark) type of an Arrow field read from Parquet.
+pub fn hive_type(field: &Field) -> std::result::Result<String, String> {
+    Ok(match field.data_type() {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
+        DataType::Date32 => "date".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        DataType::List(item) | DataType::LargeList(item) => {
+            format!("array<{}>", hive_type(item)?)
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                format!("map<{},{}>", hive_type(&kv[0])?, hive_type(&kv[1])?)
+            }
+            other => return Err(format!("column `{}` is a map of {other}", field.name())),
+        },
+        DataType::Struct(fields) => {
+            let inner: std::result::Result<Vec<String>, String> = fields
+                .iter()
+                .map(|f| Ok(format!("{}:{}", backtick(f.name()), hive_type(f)?)))
+                .collect();
+            format!("struct<{}>", inner?.join(","))
+        }
+        other => {
+            return Err(format!(
+                "column `{}` has type {other}, which has no Hive equivalent",
+                field.name()
+            ))
+        }
+    })
+}
+
+/// Hive identifier quoting (every name is quoted: `end`, `type` and hyphenated keys need it).
+fn backtick(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// SQL identifier quoting (DuckDB, Trino).
+fn dquote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn with_slash(location: &str) -> String {
+    if location.ends_with('/') {
+        location.to_string()
+    } else {
+        format!("{location}/")
+    }
+}
+
+fn this_year() -> i32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    crate::date::civil_from_days(secs.div_euclid(crate::date::SECS_PER_DAY)).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, values: &[&str]) -> PartitionKeyValues {
+        PartitionKeyValues {
+            name: name.into(),
+            values: values.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn aws_table() -> LakeTable {
+        LakeTable {
+            columns: vec![
+                ("protocol".into(), "int".into()),
+                ("end".into(), "bigint".into()),
+                ("unknown_fields".into(), "map<string,string>".into()),
+            ],
+            partition_keys: vec![
+                key("aws-account-id", &["111111111111", "222222222222"]),
+                key("aws-service", &["vpcflowlogs"]),
+                key("aws-region", &["eu-west-1"]),
+                key("year", &["2023", "2024"]),
+                key("month", &["03"]),
+                key("day", &["09", "10"]),
+            ],
+            files: 4,
+        }
+    }
+
+    #[test]
+    fn athena_projects_dates_as_padded_integers_and_other_keys_as_enums() {
+        let mut cfg = DdlConfig::new("lake".into());
+        cfg.database = Some("logs".into());
+        let sql = athena(&aws_table(), &cfg, "s3://b/p", 2026);
+        assert!(sql.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `logs`.`vpc_flow_logs` ("));
+        assert!(sql.contains(
+            "  `protocol` int,\n  `end` bigint,\n  `unknown_fields` map<string,string>\n)"
+        ));
+        assert!(sql.contains("PARTITIONED BY (\n  `aws-account-id` string,"));
+        assert!(sql.contains("LOCATION 's3://b/p/'"));
+        assert!(sql.contains("'projection.aws-account-id.values' = '111111111111,222222222222'"));
+        assert!(sql.contains("'projection.year.range' = '2023,2031'"));
+        assert!(
+            sql.contains("'projection.month.range' = '1,12',\n  'projection.month.digits' = '2'")
+        );
+        assert!(sql.contains("'storage.location.template' = 's3://b/p/aws-account-id=${aws-account-id}/aws-service=${aws-service}/aws-region=${aws-region}/year=${year}/month=${month}/day=${day}/'"));
+        assert!(sql.ends_with(");\n"));
+    }
+
+    #[test]
+    fn duckdb_reads_exactly_the_partition_folders() {
+        let sql = duckdb(&aws_table(), &DdlConfig::new("lake".into()), "/data/lake");
+        assert!(sql.contains("CREATE OR REPLACE VIEW \"vpc_flow_logs\" AS"));
+        assert!(sql.contains("'/data/lake/aws-account-id=*/aws-service=*/aws-region=*/year=*/month=*/day=*/*.parquet'"));
+        assert!(sql.contains("hive_types = {'aws-account-id': 'VARCHAR', 'aws-service': 'VARCHAR'"));
+    }
+
+    #[test]
+    fn odd_values_fall_back_to_enums_and_folders_must_be_hive() {
+        let p = projection(&key("month", &["3", "12"]), 2026);
+        assert_eq!(p[0].1, "enum");
+        assert_eq!(p[1].1, "12,3");
+        assert_eq!(hive_pairs("year=2024/month=03").map(|v| v.len()), Some(2));
+        assert_eq!(hive_pairs("2024/03"), None);
+        assert_eq!(hive_pairs("year=/month=03"), None);
+        assert_eq!(hive_pairs(""), Some(vec![]));
+        assert_eq!(quote("it's"), "'it''s'");
+        assert_eq!(backtick("a`b"), "`a``b`");
+    }
+}
