@@ -1,0 +1,330 @@
+//! The shipped queries (`scripts/queries/*.sql`), run by `scripts/query` on real DuckDB over a converted
+//! lake, return the answers computed here independently from the input text.
+//!
+//! The input is the committed AWS fixture plus one hand-written delivery with a brute-force pattern
+//! (one source trying SSH on three hosts 30 times, another RDP 12 times), so the SSH/RDP query has
+//! more to rank than single attempts.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+type Record = BTreeMap<String, String>;
+
+/// Rows printed by `scripts/query NAME --lake LAKE PARAMS` (tab-separated, header dropped).
+fn query(lake: &Path, name: &str, params: &[String]) -> Vec<Vec<String>> {
+    let out = Command::new(repo().join("scripts/query"))
+        .arg(name)
+        .arg("--lake")
+        .arg(lake)
+        .args(params)
+        .env("FLOWLAKE", bin())
+        .output()
+        .expect("run scripts/query");
+    assert!(
+        out.status.success(),
+        "scripts/query {name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    lines.next().expect("header line");
+    lines
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+fn rows<const N: usize>(rows: Vec<[String; N]>) -> Vec<Vec<String>> {
+    rows.into_iter().map(|r| r.to_vec()).collect()
+}
+
+fn int(r: &Record, f: &str) -> Option<i64> {
+    r.get(f).and_then(|v| v.parse().ok())
+}
+
+fn field<'a>(r: &'a Record, f: &str) -> &'a str {
+    r.get(f).map_or("-", String::as_str)
+}
+
+/// The fixture's records, each with the `(year, month, day)` of its delivery folder.
+fn records(input: &Path) -> Vec<(Record, [String; 3])> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = walk(input)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+        .collect();
+    files.sort();
+    for f in files {
+        let dirs: Vec<String> = f
+            .parent()
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        let day = [
+            dirs[dirs.len() - 3].clone(),
+            dirs[dirs.len() - 2].clone(),
+            dirs[dirs.len() - 1].clone(),
+        ];
+        for r in reference_records(std::slice::from_ref(&f)) {
+            out.push((r, day.clone()));
+        }
+    }
+    out
+}
+
+/// The first `limit` rows after sorting by their ORDER BY key.
+fn top<T: Ord + Clone, R>(mut v: Vec<(T, R)>, limit: usize) -> Vec<R> {
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.into_iter().take(limit).map(|(_, r)| r).collect()
+}
+
+/// One hand-written delivery: 30 rejected SSH attempts from 203.0.113.5 on three hosts, 12 rejected
+/// RDP attempts from 198.51.100.7, one accepted SSH session, and a large accepted transfer.
+fn brute_force_file(input: &Path) {
+    let mut text = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    let t0 = 1_709_985_600; // 2024-03-09 12:00 UTC
+    for i in 0..30 {
+        text.push_str(&format!(
+            "2 662306410322 eni-0bf0000000000000{} 203.0.113.5 10.68.0.{} {} 22 6 1 60 {} {} REJECT OK\n",
+            i % 3,
+            10 + i % 3,
+            40000 + i,
+            t0 + i * 7,
+            t0 + i * 7 + 5
+        ));
+    }
+    for i in 0..12 {
+        text.push_str(&format!(
+            "2 662306410322 eni-0bf00000000000009 198.51.100.7 10.68.0.20 {} 3389 6 2 104 {} {} REJECT OK\n",
+            50000 + i,
+            t0 + 3600 + i * 60,
+            t0 + 3600 + i * 60 + 9
+        ));
+    }
+    text.push_str(&format!(
+        "2 662306410322 eni-0bf00000000000000 203.0.113.5 10.68.0.10 40100 22 6 40 9000 {} {} ACCEPT OK\n",
+        t0 + 400,
+        t0 + 460
+    ));
+    text.push_str(&format!(
+        "2 662306410322 eni-0bf00000000000000 10.68.0.10 203.0.113.5 443 40200 6 90000 130000000 {} {} ACCEPT OK\n",
+        t0 + 500,
+        t0 + 560
+    ));
+    put(
+        input,
+        "AWSLogs/662306410322/vpcflowlogs/us-east-1/2024/03/09/\
+         662306410322_vpcflowlogs_us-east-1_fl-0bf00000000000001_20240309T1200Z_0badf00d.log.gz",
+        &gzip(text.as_bytes()),
+    );
+}
+
+#[test]
+fn every_shipped_query_returns_the_answer_computed_from_the_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    let lake = tmp.path().join("lake");
+    copy_tree(&fixtures().join("aws"), &input);
+    brute_force_file(&input);
+    let (_, report) = convert(&[&input], &lake, &[]);
+    assert_eq!(report["rejected"], 0);
+    let recs = records(&input);
+    assert_eq!(report["rows_written"].as_u64().unwrap(), recs.len() as u64);
+    let s = |v: i64| v.to_string();
+
+    // rejected_by_port
+    let mut groups: BTreeMap<(i64, i64), (i64, i64, BTreeSet<String>)> = BTreeMap::new();
+    for (r, _) in recs.iter().filter(|(r, _)| field(r, "action") == "REJECT") {
+        let g = groups
+            .entry((int(r, "dstport").unwrap(), int(r, "protocol").unwrap()))
+            .or_default();
+        g.0 += 1;
+        g.1 += int(r, "packets").unwrap_or(0);
+        g.2.insert(field(r, "srcaddr").to_string());
+    }
+    let expected = top(
+        groups
+            .into_iter()
+            .map(|((port, proto), (flows, packets, sources))| {
+                (
+                    (-flows, port, proto),
+                    [
+                        s(port),
+                        s(proto),
+                        s(flows),
+                        s(packets),
+                        s(sources.len() as i64),
+                    ],
+                )
+            })
+            .collect(),
+        20,
+    );
+    assert_eq!(expected.len(), 20);
+    assert_eq!(query(&lake, "rejected_by_port", &[]), rows(expected));
+
+    // failed_ssh_rdp
+    let mut groups: BTreeMap<(String, i64), (i64, BTreeSet<String>, i64, i64)> = BTreeMap::new();
+    for (r, _) in recs.iter().filter(|(r, _)| {
+        field(r, "action") == "REJECT"
+            && int(r, "protocol") == Some(6)
+            && matches!(int(r, "dstport"), Some(22 | 3389))
+    }) {
+        let start = int(r, "start").unwrap();
+        let g = groups
+            .entry((field(r, "srcaddr").to_string(), int(r, "dstport").unwrap()))
+            .or_insert((0, BTreeSet::new(), i64::MAX, i64::MIN));
+        g.0 += 1;
+        g.1.insert(field(r, "dstaddr").to_string());
+        g.2 = g.2.min(start);
+        g.3 = g.3.max(start);
+    }
+    let expected = top(
+        groups
+            .into_iter()
+            .map(|((src, port), (n, targets, first, last))| {
+                let service = if port == 22 { "ssh" } else { "rdp" };
+                (
+                    (-n, src.clone(), service),
+                    [
+                        src,
+                        service.to_string(),
+                        s(n),
+                        s(targets.len() as i64),
+                        s(first),
+                        s(last),
+                    ],
+                )
+            })
+            .collect(),
+        50,
+    );
+    assert_eq!(
+        expected[0][..4],
+        ["203.0.113.5", "ssh", "30", "3"].map(String::from)
+    );
+    assert_eq!(
+        expected[1][..4],
+        ["198.51.100.7", "rdp", "12", "1"].map(String::from)
+    );
+    assert_eq!(query(&lake, "failed_ssh_rdp", &[]), rows(expected));
+
+    // top_talkers
+    let mut groups: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for (r, _) in recs.iter().filter(|(r, _)| field(r, "log-status") == "OK") {
+        let g = groups.entry(field(r, "srcaddr").to_string()).or_default();
+        g.0 += int(r, "bytes").unwrap_or(0);
+        g.1 += int(r, "packets").unwrap_or(0);
+        g.2 += 1;
+    }
+    let expected = top(
+        groups
+            .into_iter()
+            .map(|(src, (bytes, packets, flows))| {
+                ((-bytes, src.clone()), [src, s(bytes), s(packets), s(flows)])
+            })
+            .collect(),
+        10,
+    );
+    assert_eq!(expected[0][0], "10.68.0.10", "the hand-written transfer");
+    assert_eq!(query(&lake, "top_talkers", &[]), rows(expected));
+
+    // ip_activity: the busiest source address, over 2024-03-09 00:00 to 2024-03-10 12:00.
+    let mut flows_by_ip: BTreeMap<&str, i64> = BTreeMap::new();
+    for (r, _) in &recs {
+        *flows_by_ip.entry(field(r, "srcaddr")).or_default() += 1;
+    }
+    flows_by_ip.remove("-");
+    let ip = top(
+        flows_by_ip
+            .into_iter()
+            .map(|(ip, n)| ((-n, ip), ip))
+            .collect(),
+        1,
+    )[0];
+    let (from, to) = (1_709_942_400_i64, 1_710_072_000_i64);
+    let mut groups: BTreeMap<i64, (i64, i64, BTreeSet<String>, i64)> = BTreeMap::new();
+    for (r, _) in recs.iter().filter(|(r, _)| {
+        (field(r, "srcaddr") == ip || field(r, "dstaddr") == ip)
+            && int(r, "start").is_some_and(|t| (from..to).contains(&t))
+    }) {
+        let start = int(r, "start").unwrap();
+        let g = groups.entry(start - start % 3600).or_default();
+        g.0 += 1;
+        g.1 += int(r, "bytes").unwrap_or(0);
+        let peer = if field(r, "srcaddr") == ip {
+            "dstaddr"
+        } else {
+            "srcaddr"
+        };
+        g.2.insert(field(r, peer).to_string());
+        g.3 += i64::from(field(r, "action") == "REJECT");
+    }
+    let expected: Vec<[String; 5]> = groups
+        .into_iter()
+        .map(|(hour, (flows, bytes, peers, rejected))| {
+            [
+                s(hour),
+                s(flows),
+                s(bytes),
+                s(peers.len() as i64),
+                s(rejected),
+            ]
+        })
+        .collect();
+    assert!(expected.len() >= 5, "{ip}: {expected:?}");
+    let params = [
+        format!("ip={ip}"),
+        format!("from={from}"),
+        format!("to={to}"),
+    ];
+    assert_eq!(query(&lake, "ip_activity", &params), rows(expected));
+
+    // log_status_health, per delivery day.
+    let mut groups: BTreeMap<([String; 3], String), (i64, BTreeSet<String>)> = BTreeMap::new();
+    for (r, day) in recs
+        .iter()
+        .filter(|(r, _)| matches!(field(r, "log-status"), "NODATA" | "SKIPDATA"))
+    {
+        let g = groups
+            .entry((day.clone(), field(r, "log-status").to_string()))
+            .or_default();
+        g.0 += 1;
+        g.1.insert(field(r, "interface-id").to_string());
+    }
+    let expected: Vec<[String; 6]> = groups
+        .into_iter()
+        .map(|(([y, m, d], status), (n, enis))| [y, m, d, status, s(n), s(enis.len() as i64)])
+        .collect();
+    assert_eq!(expected.len(), 4, "NODATA and SKIPDATA on both days");
+    assert_eq!(query(&lake, "log_status_health", &[]), rows(expected));
+}
+
+#[test]
+fn a_query_names_its_missing_parameters_and_refuses_quotes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(&[&fixtures().join("aws")], &lake, &[]);
+    let run = |params: &[&str]| {
+        Command::new(repo().join("scripts/query"))
+            .args(["ip_activity", "--lake", lake.to_str().unwrap()])
+            .args(params)
+            .env("FLOWLAKE", bin())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["ip=10.0.0.1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("from=...") && err.contains("to=..."), "{err}");
+    let out = run(&["ip=x' OR 1=1 --", "from=1", "to=2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only letters"));
+}
