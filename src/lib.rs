@@ -37,6 +37,8 @@ pub mod report;
 pub mod route;
 pub mod schema;
 pub mod storage;
+#[cfg(test)]
+mod testutil;
 pub mod tokenize;
 pub mod verify;
 pub mod write;

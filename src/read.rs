@@ -255,15 +255,8 @@ mod tests {
     use super::*;
     use crate::discover::{Day, PartitionKey};
     use crate::storage::LocalFs;
-    use flate2::write::GzEncoder;
-    use std::io::Write;
+    use crate::testutil::gz;
     use std::path::Path;
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
 
     fn read(dir: &Path, bytes: &[u8], compression: Compression) -> Result<Vec<u8>, ReadError> {
         let path = dir.join("f");

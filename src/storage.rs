@@ -162,7 +162,7 @@ impl Lake {
     /// Opens (creating if needed) the lake at `root`, locks it, and makes a staging folder for `run_id`.
     pub fn open(root: &Path, run_id: &str) -> Result<Lake> {
         let meta = root.join(META_DIR);
-        let lock = lock(root, &format!("convert run {run_id}"))?;
+        let lock = lock(root, &format!("flowlake run {run_id}"))?;
         let staging_root = meta.join("staging");
         if staging_root.exists() {
             fs::remove_dir_all(&staging_root).map_err(|e| Error::output(&staging_root, e))?;

@@ -171,7 +171,9 @@ fn every_shipped_query_returns_the_answer_computed_from_the_text() {
     assert_eq!(query(&lake, "rejected_by_port", &[]), rows(expected));
 
     // failed_ssh_rdp
-    let mut groups: BTreeMap<(String, i64), (i64, BTreeSet<String>, i64, i64)> = BTreeMap::new();
+    // (attempts, targets, first start, last start) by (source, port)
+    type Attempts = (i64, BTreeSet<String>, i64, i64);
+    let mut groups: BTreeMap<(String, i64), Attempts> = BTreeMap::new();
     for (r, _) in recs.iter().filter(|(r, _)| {
         field(r, "action") == "REJECT"
             && int(r, "protocol") == Some(6)
