@@ -120,7 +120,7 @@ fn stages(c: &mut Criterion) {
     };
     group.bench_function("encode_parquet", |b| {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path(), "bench").unwrap();
+        let lake = Lake::open(dir.path(), "bench", None).unwrap();
         let settings = WriteSettings {
             target_file_bytes: 256 << 20,
             row_group_rows: 1 << 20,

@@ -258,6 +258,14 @@ pub struct ConvertArgs {
     /// Rebuild every partition in range, even those the manifest shows as up to date.
     #[arg(long)]
     pub rebuild: bool,
+    /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path, so N
+    /// shards together write what one run writes. Default: AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch
+    /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<flowlake::shard::Shard>,
+    /// Number of shards, for JOB_COMPLETION_INDEX (or AWS_BATCH_JOB_ARRAY_INDEX without its size).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
     /// Print the run's report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -328,6 +336,8 @@ impl ConvertArgs {
         };
         c.max_reject_ratio = self.max_reject_ratio;
         c.rebuild = self.rebuild;
+        c.shard =
+            flowlake::shard::resolve(self.shard, self.shards, &|name| std::env::var(name).ok())?;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }

@@ -171,7 +171,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     let lake = if cfg.dry_run {
         None
     } else {
-        Some(Lake::open(&cfg.lake, &run_id)?)
+        Some(Lake::open(&cfg.lake, &run_id, None)?)
     };
     let manifest = Manifest::new(&cfg.lake.join(META_DIR));
     if lake.is_some() {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::discover::Day;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::shard::Shard;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
 /// enough to split work across them.
@@ -107,6 +108,8 @@ pub struct ConvertConfig {
     pub max_reject_ratio: f64,
     /// Rebuild every partition in range, even those the manifest says are up to date.
     pub rebuild: bool,
+    /// Build only this shard's partitions (see [`crate::shard`]).
+    pub shard: Option<Shard>,
 }
 
 impl ConvertConfig {
@@ -133,6 +136,7 @@ impl ConvertConfig {
             on_bad_file: BadFilePolicy::Quarantine,
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             rebuild: false,
+            shard: None,
         }
     }
 

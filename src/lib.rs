@@ -36,6 +36,7 @@ pub mod rejects;
 pub mod report;
 pub mod route;
 pub mod schema;
+pub mod shard;
 pub mod storage;
 #[cfg(test)]
 mod testutil;

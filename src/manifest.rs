@@ -146,17 +146,23 @@ impl Manifest {
         }
     }
 
-    /// Records the lake's fixed settings (first run only).
+    /// Records the lake's fixed settings unless a run (a concurrent shard, say) recorded them first:
+    /// the file is created whole or not at all, never overwritten. Read them back with [`settings`](Self::settings).
     pub fn put_settings(&self, settings: &LakeSettings) -> Result<()> {
         let path = self.settings_path();
         let json = serde_json::to_vec_pretty(settings)
             .map_err(|e| Error::output(&path, io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let write = || -> io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
-            fs::rename(&tmp, &path)
+            let linked = fs::hard_link(&tmp, &path);
+            fs::remove_file(&tmp)?;
+            match linked {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
         };
         write().map_err(|e| Error::output(&path, e))
     }

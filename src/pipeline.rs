@@ -202,7 +202,7 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
         let run_id = crate::storage::new_run_id();
-        let lake = Lake::open(&cfg.out, &run_id)?;
+        let lake = Lake::open(&cfg.out, &run_id, cfg.shard)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
         let write = WriteSettings {
             target_file_bytes: cfg.target_file_bytes,
@@ -303,6 +303,13 @@ impl<'a> Run<'a> {
                             .into(),
                 }),
             }
+        }
+        // A shard builds its own partitions only (interrupted ones included: their owner repairs them).
+        if let Some(shard) = cfg.shard {
+            let before = outputs.len();
+            outputs.retain(|path, _| shard.owns(path));
+            report.shard = Some(shard.to_string());
+            report.partitions_in_other_shards = (before - outputs.len()) as u64;
         }
         // Keep the partitions whose manifest entry still matches; rebuild the others.
         let fingerprint = fingerprint(cfg);
@@ -410,6 +417,9 @@ impl<'a> Run<'a> {
                 hourly: cfg.hourly,
                 partition_time: time.to_string(),
             })?;
+            // A concurrent first run (another shard) may have recorded its settings instead: check ours
+            // against whatever is recorded now.
+            return self.lake_layout(files);
         }
         Ok(layout)
     }

@@ -107,6 +107,10 @@ pub struct Report {
     pub partitions_unchanged: u64,
     /// Input files of the unchanged partitions (not read).
     pub files_unchanged: u64,
+    /// `K/N` when the run was one shard of a sharded run.
+    pub shard: Option<String>,
+    /// Partitions in the listed input that other shards build (not read here).
+    pub partitions_in_other_shards: u64,
     pub output_files: u64,
     pub output_bytes: u64,
     /// Compressed bytes of the files read.
@@ -248,6 +252,12 @@ impl Report {
             s.push_str(&format!(
                 "; {} partitions unchanged",
                 self.partitions_unchanged
+            ));
+        }
+        if let Some(shard) = &self.shard {
+            s.push_str(&format!(
+                "; shard {shard}: {} partitions left to other shards",
+                self.partitions_in_other_shards
             ));
         }
         if !self.aborted.is_empty() {

@@ -20,6 +20,7 @@ use walkdir::WalkDir;
 
 use crate::discover::{key_for_path, Day};
 use crate::error::{Error, Result};
+use crate::shard::Shard;
 
 /// One listed input object.
 #[derive(Debug, Clone)]
@@ -150,29 +151,62 @@ impl StagedFile {
 ///
 /// Opening a lake takes its lock (`_flowlake/lock`, an OS file lock), held until the `Lake` is dropped
 /// and released by the kernel however the process ends, so two runs never interleave on one lake and a
-/// killed run leaves no stale lock. With the lock held, staging folders left by killed runs are removed.
+/// killed run leaves no stale lock. The shards of a sharded run share the lake lock (they never build
+/// the same partition) and each holds its own shard lock, so a shard cannot run twice at once and an
+/// unsharded run (or compact, or verify) waits for none of them but refuses while any is running. Each
+/// run also locks its own staging folder; staging folders whose run is gone are removed on open.
 #[derive(Debug)]
 pub struct Lake {
     root: PathBuf,
     staging: PathBuf,
-    _lock: File,
+    _locks: Vec<File>,
 }
 
 impl Lake {
-    /// Opens (creating if needed) the lake at `root`, locks it, and makes a staging folder for `run_id`.
-    pub fn open(root: &Path, run_id: &str) -> Result<Lake> {
+    /// Opens (creating if needed) the lake at `root`, locks it (shared with the other shards of a
+    /// sharded run), and makes a staging folder for `run_id`.
+    pub fn open(root: &Path, run_id: &str, shard: Option<Shard>) -> Result<Lake> {
         let meta = root.join(META_DIR);
-        let lock = lock(root, &format!("flowlake run {run_id}"))?;
-        let staging_root = meta.join("staging");
-        if staging_root.exists() {
-            fs::remove_dir_all(&staging_root).map_err(|e| Error::output(&staging_root, e))?;
+        let holder = match shard {
+            Some(s) => format!("flowlake run {run_id}, shard {s}"),
+            None => format!("flowlake run {run_id}"),
+        };
+        let mut locks = Vec::new();
+        match shard {
+            None => locks.push(lock_file(
+                root,
+                &meta.join("lock"),
+                &holder,
+                LockKind::Exclusive,
+            )?),
+            Some(s) => {
+                locks.push(lock_file(
+                    root,
+                    &meta.join("lock"),
+                    &holder,
+                    LockKind::Shared,
+                )?);
+                let own = meta
+                    .join("locks")
+                    .join(format!("shard-{}-of-{}", s.index, s.count));
+                locks.push(lock_file(root, &own, &holder, LockKind::Exclusive)?);
+            }
         }
+        let staging_root = meta.join("staging");
+        remove_abandoned_staging(&staging_root)?;
+        // Lock before creating: another shard's cleanup must never see this folder unlocked.
+        locks.push(lock_file(
+            root,
+            &staging_root.join(format!("{run_id}.lock")),
+            &holder,
+            LockKind::Exclusive,
+        )?);
         let staging = staging_root.join(run_id);
         fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
         Ok(Lake {
             root: root.to_path_buf(),
             staging,
-            _lock: lock,
+            _locks: locks,
         })
     }
 
@@ -308,44 +342,124 @@ impl Lake {
         sync_dir(&dir)
     }
 
-    /// Removes this run's staging folder.
+    /// Removes this run's staging folder (and its lock file: the lock itself lasts until drop).
     pub fn remove_staging(&self) -> Result<()> {
-        match fs::remove_dir_all(&self.staging) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::output(&self.staging, e)),
+        for result in [
+            fs::remove_dir_all(&self.staging),
+            fs::remove_file(self.staging.with_extension("lock")),
+        ] {
+            match result {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::output(&self.staging, e))
+                }
+                _ => {}
+            }
         }
+        Ok(())
     }
 }
 
 /// Takes the lake's lock (`<lake>/_flowlake/lock`) for `holder`; fails with [`Error::Locked`] when another
 /// process holds it. The lock lasts as long as the returned file is open.
 pub fn lock(root: &Path, holder: &str) -> Result<File> {
-    let meta = root.join(META_DIR);
-    fs::create_dir_all(&meta).map_err(|e| Error::output(&meta, e))?;
-    let lock_path = meta.join("lock");
-    let mut lock = fs::OpenOptions::new()
+    lock_file(
+        root,
+        &root.join(META_DIR).join("lock"),
+        holder,
+        LockKind::Exclusive,
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockKind {
+    Shared,
+    Exclusive,
+}
+
+/// Locks `path` (creating it) for `holder`, whose name is written into it when the lock is exclusive.
+fn lock_file(root: &Path, path: &Path, holder: &str, kind: LockKind) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+    }
+    let mut file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| Error::output(&lock_path, e))?;
-    match lock.try_lock() {
+        .open(path)
+        .map_err(|e| Error::output(path, e))?;
+    let taken = match kind {
+        LockKind::Shared => file.try_lock_shared(),
+        LockKind::Exclusive => file.try_lock(),
+    };
+    match taken {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            let holder = fs::read_to_string(&lock_path).unwrap_or_default();
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "shards of a sharded run".to_string(),
+                h => h.to_string(),
+            };
             return Err(Error::Locked {
                 lake: root.to_path_buf(),
-                holder: holder.trim().to_string(),
+                holder,
             });
         }
-        Err(fs::TryLockError::Error(e)) => return Err(Error::output(&lock_path, e)),
+        Err(fs::TryLockError::Error(e)) => return Err(Error::output(path, e)),
     }
-    lock.set_len(0)
-        .and_then(|_| writeln!(lock, "pid {} {holder}", std::process::id()))
-        .map_err(|e| Error::output(&lock_path, e))?;
-    Ok(lock)
+    // The file may have been removed (as an abandoned lock) between our open and our lock: then the lock
+    // guards nothing that others can see; take it again on the file now at `path`.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ours = file.metadata().map(|m| m.ino()).ok();
+        let now = fs::metadata(path).map(|m| m.ino()).ok();
+        if ours != now {
+            drop(file);
+            return lock_file(root, path, holder, kind);
+        }
+    }
+    if kind == LockKind::Exclusive {
+        file.set_len(0)
+            .and_then(|_| writeln!(file, "pid {} {holder}", std::process::id()))
+            .map_err(|e| Error::output(path, e))?;
+    }
+    Ok(file)
+}
+
+/// Removes the staging folders (and lock files) of runs that are no longer running: those whose
+/// `<run>.lock` is not held.
+fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(staging_root) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir {
+            // A lock file whose folder is gone: remove it once nobody holds it.
+            let orphan = path.extension().is_some_and(|e| e == "lock")
+                && !path.with_extension("").exists()
+                && File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+            if orphan {
+                let _ = fs::remove_file(&path);
+            }
+            continue;
+        }
+        let lock_path = path.with_extension("lock");
+        let alive = File::open(&lock_path).is_ok_and(|f| f.try_lock().is_err());
+        if alive {
+            continue;
+        }
+        fs::remove_dir_all(&path).map_err(|e| Error::output(&path, e))?;
+        match fs::remove_file(&lock_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(Error::output(&lock_path, e))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A run's id, unique on this machine: start time in nanoseconds and the process id.
@@ -476,7 +590,7 @@ mod tests {
     #[test]
     fn publish_replaces_and_removes_stale_parts() {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path(), "run1").unwrap();
+        let lake = Lake::open(dir.path(), "run1", None).unwrap();
         let part = "year=2024/month=01/day=02";
         fs::create_dir_all(dir.path().join(part)).unwrap();
         fs::write(dir.path().join(part).join("part-00000.parquet"), b"old0").unwrap();
@@ -493,6 +607,44 @@ mod tests {
         assert!(p.join("notes.txt").exists());
         lake.remove_staging().unwrap();
         assert!(!dir.path().join("_flowlake/staging/run1").exists());
+    }
+
+    #[test]
+    fn shards_share_the_lake_but_not_their_shard_and_keep_each_others_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let s = |k| Shard::new(k, 3);
+        let a = Lake::open(root, "a", s(0)).unwrap();
+        let b = Lake::open(root, "b", s(1)).unwrap();
+        assert!(root.join("_flowlake/staging/a").is_dir());
+        assert!(
+            root.join("_flowlake/staging/b").is_dir(),
+            "b's open kept a's staging and a's kept b's"
+        );
+        let again = Lake::open(root, "c", s(0)).unwrap_err().to_string();
+        assert!(again.contains("shard 0/3"), "{again}");
+        let whole = Lake::open(root, "d", None).unwrap_err();
+        assert!(matches!(whole, Error::Locked { .. }), "{whole}");
+        assert!(matches!(lock(root, "verify"), Err(Error::Locked { .. })));
+        assert!(
+            root.join("_flowlake/staging/a").is_dir(),
+            "failed opens removed nothing"
+        );
+        drop(a);
+        // a's staging is abandoned now (its run is gone): the next open removes it, not b's.
+        let c = Lake::open(root, "c", s(2)).unwrap();
+        assert!(!root.join("_flowlake/staging/a").exists());
+        assert!(!root.join("_flowlake/staging/a.lock").exists());
+        assert!(root.join("_flowlake/staging/b").is_dir());
+        b.remove_staging().unwrap();
+        drop((b, c));
+        let whole = Lake::open(root, "d", None).unwrap();
+        let left: Vec<_> = fs::read_dir(root.join("_flowlake/staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "only d's folder and lock: {left:?}");
+        drop(whole);
     }
 
     #[test]

@@ -1,0 +1,184 @@
+//! Sharding: splitting one conversion across N processes (AWS Batch array jobs, Kubernetes Indexed
+//! Jobs) without a coordinator.
+//!
+//! The unit of work is a whole output partition, assigned by a stable hash of its path: shard K of N
+//! builds exactly the partitions whose hash is K modulo N. Every shard lists the same input and computes
+//! the same assignment on its own, so N shards never write the same partition and together write what
+//! one run writes. A hash (rather than, say, sorting the partitions and dealing them out) keeps the
+//! assignment of a partition fixed even when shards list at different moments and see different days.
+//! A retried shard is a rerun of the same shard: the manifest makes it skip what it already published.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One shard of a sharded run: `index` in `0..count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// A checked shard; `None` unless `index < count`.
+    pub fn new(index: u32, count: u32) -> Option<Shard> {
+        (index < count).then_some(Shard { index, count })
+    }
+
+    /// True when this shard builds `partition` (a partition path relative to the lake root).
+    pub fn owns(&self, partition: &str) -> bool {
+        shard_of(partition, self.count) == self.index
+    }
+}
+
+/// The shard (`0..count`) that builds `partition`: FNV-1a 64 of the path, modulo `count`. Stable
+/// across versions, platforms and runs (it is part of the contract that a retried shard rebuilds the
+/// partitions it built before).
+pub fn shard_of(partition: &str, count: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in partition.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % u64::from(count.max(1))) as u32
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    /// `K/N` with `0 <= K < N` (zero-based, as `AWS_BATCH_JOB_ARRAY_INDEX` and `JOB_COMPLETION_INDEX`).
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: expected K/N with 0 <= K < N, e.g. 0/3");
+        let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        Shard::new(k, n).ok_or_else(bad)
+    }
+}
+
+/// The shard a process is, from `--shard`, `--shards` and the schedulers' environment.
+///
+/// `--shard K/N` wins. Otherwise AWS Batch's `AWS_BATCH_JOB_ARRAY_INDEX` (with `AWS_BATCH_JOB_ARRAY_SIZE`,
+/// or `--shards`) or Kubernetes' `JOB_COMPLETION_INDEX` (with `--shards`, since Indexed Jobs do not
+/// export their completion count). `env` looks a variable up (the process environment in the CLI).
+pub fn resolve(
+    flag: Option<Shard>,
+    shards: Option<u32>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Shard>, String> {
+    if let Some(shard) = flag {
+        if shards.is_some_and(|n| n != shard.count) {
+            return Err(format!(
+                "--shard {shard} and --shards {} disagree",
+                shards.unwrap_or_default()
+            ));
+        }
+        return Ok(Some(shard));
+    }
+    let number = |name: &str, value: String| -> Result<u32, String> {
+        value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={value} is not a number"))
+    };
+    let (index, count) = if let Some(index) = env("AWS_BATCH_JOB_ARRAY_INDEX") {
+        let index = number("AWS_BATCH_JOB_ARRAY_INDEX", index)?;
+        let count = match (shards, env("AWS_BATCH_JOB_ARRAY_SIZE")) {
+            (Some(n), _) => n,
+            (None, Some(size)) => number("AWS_BATCH_JOB_ARRAY_SIZE", size)?,
+            (None, None) => {
+                return Err(
+                    "AWS_BATCH_JOB_ARRAY_INDEX is set but not AWS_BATCH_JOB_ARRAY_SIZE: pass --shards N"
+                        .into(),
+                )
+            }
+        };
+        (index, count)
+    } else if let Some(index) = env("JOB_COMPLETION_INDEX") {
+        let index = number("JOB_COMPLETION_INDEX", index)?;
+        let count = shards.ok_or(
+            "JOB_COMPLETION_INDEX is set: pass --shards N (the Job's completions) to shard the run",
+        )?;
+        (index, count)
+    } else if let Some(n) = shards {
+        return Err(format!(
+            "--shards {n} needs a shard index: --shard K/{n}, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX"
+        ));
+    } else {
+        return Ok(None);
+    };
+    Shard::new(index, count)
+        .map(Some)
+        .ok_or_else(|| format!("shard index {index} is not below the shard count {count}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn every_partition_has_exactly_one_shard_and_the_hash_is_stable() {
+        let parts: Vec<String> = (1..=28)
+            .map(|d| format!("year=2024/month=02/day={d:02}"))
+            .collect();
+        for n in [1, 3, 7] {
+            for p in &parts {
+                let owners = (0..n)
+                    .filter(|&k| Shard::new(k, n).unwrap().owns(p))
+                    .count();
+                assert_eq!(owners, 1, "{p} in {n} shards");
+            }
+        }
+        // Pinned values: changing the hash would make retried shards rebuild other partitions.
+        assert_eq!(shard_of("year=2024/month=02/day=01", 7), 5);
+        assert_eq!(shard_of("", 7), (0xcbf2_9ce4_8422_2325_u64 % 7) as u32);
+        // 28 days over 3 shards: none empty.
+        for k in 0..3 {
+            assert!(parts.iter().any(|p| shard_of(p, 3) == k));
+        }
+    }
+
+    #[test]
+    fn parses_and_resolves_from_flags_and_environment() {
+        assert_eq!("2/7".parse(), Ok(Shard { index: 2, count: 7 }));
+        assert!("7/7".parse::<Shard>().is_err());
+        assert!("1".parse::<Shard>().is_err());
+        assert!("0/0".parse::<Shard>().is_err());
+        let none = env(&[]);
+        assert_eq!(resolve(None, None, &none), Ok(None));
+        assert!(resolve(None, Some(3), &none).is_err());
+        let flag = Shard::new(1, 3);
+        assert_eq!(resolve(flag, None, &none), Ok(flag));
+        assert!(resolve(flag, Some(4), &none).is_err());
+        let batch = env(&[
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "4"),
+            ("AWS_BATCH_JOB_ARRAY_SIZE", "5"),
+        ]);
+        assert_eq!(resolve(None, None, &batch), Ok(Shard::new(4, 5)));
+        assert_eq!(resolve(flag, None, &batch), Ok(flag), "the flag wins");
+        let batch_no_size = env(&[("AWS_BATCH_JOB_ARRAY_INDEX", "4")]);
+        assert!(resolve(None, None, &batch_no_size).is_err());
+        assert_eq!(resolve(None, Some(6), &batch_no_size), Ok(Shard::new(4, 6)));
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "2")]);
+        assert!(resolve(None, None, &k8s).unwrap_err().contains("--shards"));
+        assert_eq!(resolve(None, Some(3), &k8s), Ok(Shard::new(2, 3)));
+        assert!(resolve(None, Some(2), &k8s).is_err(), "index 2 of 2");
+        let junk = env(&[("JOB_COMPLETION_INDEX", "x")]);
+        assert!(resolve(None, Some(2), &junk).is_err());
+    }
+}
