@@ -263,6 +263,10 @@ pub struct ConvertArgs {
     /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<flowlake::shard::Shard>,
+    /// Endpoint of an S3-compatible store for s3:// inputs and lakes (default: AWS S3, or
+    /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// Number of shards, for JOB_COMPLETION_INDEX (or AWS_BATCH_JOB_ARRAY_INDEX without its size).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
@@ -336,6 +340,7 @@ impl ConvertArgs {
         };
         c.max_reject_ratio = self.max_reject_ratio;
         c.rebuild = self.rebuild;
+        c.endpoint = self.endpoint;
         c.shard =
             flowlake::shard::resolve(self.shard, self.shards, &|name| std::env::var(name).ok())?;
         c.validate().map_err(|e| e.to_string())?;

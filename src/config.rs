@@ -110,6 +110,8 @@ pub struct ConvertConfig {
     pub rebuild: bool,
     /// Build only this shard's partitions (see [`crate::shard`]).
     pub shard: Option<Shard>,
+    /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
+    pub endpoint: Option<String>,
 }
 
 impl ConvertConfig {
@@ -137,6 +139,7 @@ impl ConvertConfig {
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             rebuild: false,
             shard: None,
+            endpoint: None,
         }
     }
 

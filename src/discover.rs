@@ -109,6 +109,8 @@ pub struct InputFile {
     pub size: u64,
     /// Modification time, seconds since the epoch.
     pub mtime: Option<i64>,
+    /// The version listed (S3 ETag); reading fails if the object changed since.
+    pub version: Option<String>,
     pub compression: Compression,
     pub key: PartitionKey,
 }
@@ -207,6 +209,7 @@ fn classify_entry(
         path: entry.path,
         size: entry.size,
         mtime: entry.mtime,
+        version: entry.version,
         compression,
         key: PartitionKey {
             account: from_path.account.or(from_name.account),

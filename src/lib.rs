@@ -35,6 +35,7 @@ pub mod read;
 pub mod rejects;
 pub mod report;
 pub mod route;
+pub mod s3;
 pub mod schema;
 pub mod shard;
 pub mod storage;

@@ -29,8 +29,9 @@ use crate::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::rejects::RejectLog;
 use crate::report::{AbortedPartition, PartitionReport, Report, Warning};
 use crate::route::{key_at, slot_of, split_by_start};
+use crate::s3::{is_s3, S3Settings, S3};
 use crate::schema;
-use crate::storage::{Lake, LocalFs, Source};
+use crate::storage::{AnySource, Lake, Source};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings};
 
 /// Receives progress events; the library's only channel to a user interface. Called from worker
@@ -82,7 +83,8 @@ pub struct InflateReport {
 pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
     let pool = thread_pool(cfg.threads)?;
     let started = Instant::now();
-    let found = discover(&LocalFs, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+    let source = AnySource::new(s3_client(cfg)?);
+    let found = discover(&source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
     let (files, failed, input_bytes, text_bytes) = pool.install(|| {
         found
             .files
@@ -90,7 +92,7 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
             .map_init(
                 || (crate::read::FileReader::new(), Vec::new()),
                 |(reader, buf), f| {
-                    let ok = reader.read(&LocalFs, f, buf, cfg.max_file_bytes).is_ok();
+                    let ok = reader.read(&source, f, buf, cfg.max_file_bytes).is_ok();
                     (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
                 },
             )
@@ -106,6 +108,19 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
         text_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// An S3 client when an input or the lake is an `s3://` URL.
+pub(crate) fn s3_client(cfg: &ConvertConfig) -> Result<Option<Arc<S3>>> {
+    if !cfg.inputs.iter().chain([&cfg.out]).any(|p| is_s3(p)) {
+        return Ok(None);
+    }
+    let settings = S3Settings {
+        endpoint: cfg.endpoint.clone(),
+    };
+    S3::new(settings)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|e| Error::Config(e.to_string()))
 }
 
 /// One output partition the run may (re)build.
@@ -177,7 +192,7 @@ impl ParserPool {
             .unwrap_or_else(|p| p.into_inner())
             .pop()
             .unwrap_or_default();
-        let outcome = parser.parse(run.source, file, &run.parse, &run.rejects);
+        let outcome = parser.parse(&run.source, file, &run.parse, &run.rejects);
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -189,7 +204,9 @@ impl ParserPool {
 struct Run<'a> {
     cfg: &'a ConvertConfig,
     progress: &'a dyn Progress,
-    source: &'a dyn Source,
+    source: AnySource,
+    /// The S3 client, when an input or the lake is on S3.
+    s3: Option<Arc<S3>>,
     lake: Lake,
     rejects: RejectLog,
     parse: ParseSettings,
@@ -201,6 +218,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
+        let s3 = s3_client(cfg)?;
         let run_id = crate::storage::new_run_id();
         let lake = Lake::open(&cfg.out, &run_id, cfg.shard)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
@@ -212,7 +230,8 @@ impl<'a> Run<'a> {
         Ok(Run {
             cfg,
             progress,
-            source: &LocalFs,
+            source: AnySource::new(s3.clone()),
+            s3,
             rejects,
             parse: ParseSettings {
                 fields: cfg.fields.clone(),
@@ -233,7 +252,7 @@ impl<'a> Run<'a> {
     fn convert(self) -> Result<Report> {
         let started = Instant::now();
         let cfg = self.cfg;
-        let mut found = discover(self.source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+        let mut found = discover(&self.source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
         let listed = started.elapsed().as_secs_f64();
         let layout = self.lake_layout(&found.files)?;
         if layout == PartitionLayout::Aws {
@@ -456,6 +475,7 @@ impl<'a> Run<'a> {
                     path: stat.path,
                     size: stat.size,
                     mtime: stat.mtime,
+                    version: stat.version,
                     compression,
                 });
             }
@@ -708,6 +728,7 @@ impl<'a> Run<'a> {
     }
 
     fn parse_wave(&self, wave: &[&InputFile]) -> Result<Vec<FileOutcome>> {
+        self.source.prefetch(wave);
         wave.par_iter()
             .map(|file| {
                 if self.progress.should_stop() {

@@ -100,7 +100,7 @@ impl FileReader {
         let io_error =
             |e: io::Error| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}"));
         let mut raw = source
-            .open(&file.path)
+            .open(&file.path, file.version.as_deref())
             .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
         match file.compression {
             Compression::Plain => {
@@ -265,6 +265,7 @@ mod tests {
             path,
             size: bytes.len() as u64,
             mtime: None,
+            version: None,
             compression,
             key: PartitionKey {
                 account: None,

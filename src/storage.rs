@@ -10,16 +10,18 @@
 //! rename replaces a file of the same name atomically. Files of an earlier build of the partition that
 //! the new build does not replace are removed after the renames.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use walkdir::WalkDir;
 
-use crate::discover::{key_for_path, Day};
+use crate::discover::{key_for_path, Day, InputFile};
 use crate::error::{Error, Result};
+use crate::s3::{is_s3, S3Url, S3};
 use crate::shard::Shard;
 
 /// One listed input object.
@@ -29,6 +31,9 @@ pub struct Entry {
     pub size: u64,
     /// Modification time, seconds since the epoch.
     pub mtime: Option<i64>,
+    /// The listed version of an object (its S3 ETag); reading a changed object fails instead of
+    /// mixing two versions. `None` on a local disk.
+    pub version: Option<String>,
 }
 
 /// Where input files come from.
@@ -36,10 +41,12 @@ pub trait Source: Sync {
     /// Lists every file under `root` (or `root` itself if it is a file), descending only into folders
     /// for which `keep_dir` is true. Paths are absolute.
     fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>>;
-    /// Opens one listed file for reading.
-    fn open(&self, path: &Path) -> io::Result<Box<dyn Read + Send>>;
+    /// Opens one listed file for reading; with `version`, fails if the file is no longer that version.
+    fn open(&self, path: &Path, version: Option<&str>) -> io::Result<Box<dyn Read + Send>>;
     /// Size and modification time of one file, if it still exists.
     fn stat(&self, path: &Path) -> io::Result<Entry>;
+    /// Says which files are about to be opened, so a remote source can fetch them concurrently.
+    fn prefetch(&self, _files: &[&InputFile]) {}
 }
 
 /// The local filesystem as a [`Source`].
@@ -92,6 +99,7 @@ impl Source for LocalFs {
                 path,
                 size: meta.len(),
                 mtime: mtime_of(&meta),
+                version: None,
             });
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -99,7 +107,7 @@ impl Source for LocalFs {
         Ok(out)
     }
 
-    fn open(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    fn open(&self, path: &Path, _version: Option<&str>) -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(path)?))
     }
 
@@ -109,7 +117,167 @@ impl Source for LocalFs {
             path: path.to_path_buf(),
             size: meta.len(),
             mtime: mtime_of(&meta),
+            version: None,
         })
+    }
+}
+
+/// S3 as a [`Source`]: listing walks the key tree level by level (each level's prefixes listed
+/// concurrently), so `keep_dir` prunes whole days outside `--from/--to` before they are listed;
+/// [`prefetch`](Source::prefetch) downloads a wave of files concurrently, and every GET is conditional on
+/// the ETag seen when listing.
+#[derive(Debug)]
+pub struct S3Source {
+    s3: Arc<S3>,
+    fetched: Mutex<HashMap<PathBuf, std::result::Result<bytes::Bytes, String>>>,
+}
+
+impl S3Source {
+    pub fn new(s3: Arc<S3>) -> S3Source {
+        S3Source {
+            s3,
+            fetched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn url(path: &Path) -> io::Result<S3Url> {
+        S3Url::from_path(path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not an s3:// URL", path.display()),
+            )
+        })
+    }
+}
+
+fn entry_of(o: &crate::s3::Object) -> Entry {
+    Entry {
+        path: o.url.to_path(),
+        size: o.size,
+        mtime: Some(o.mtime),
+        version: o.etag.clone(),
+    }
+}
+
+impl Source for S3Source {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>> {
+        let input_err = |e: crate::s3::S3Error| Error::Input {
+            path: root.to_path_buf(),
+            source: e.into(),
+        };
+        let url = S3Source::url(root).map_err(|source| Error::Input {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        let mut level = vec![url.clone()];
+        let mut first = true;
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for listed in self.s3.list_dirs(&level) {
+                let (dirs, objects) = listed.map_err(input_err)?;
+                if first && dirs.is_empty() && objects.is_empty() && !url.key.is_empty() {
+                    // Not a prefix: perhaps one object.
+                    let object = self.s3.head(&url).map_err(input_err)?;
+                    out.push(entry_of(&object));
+                }
+                out.extend(objects.iter().map(entry_of));
+                next.extend(dirs.into_iter().filter(|d| {
+                    let name = d.key.rsplit('/').next().unwrap_or_default();
+                    !name.starts_with('.') && !name.starts_with('_') && keep_dir(&d.to_path())
+                }));
+            }
+            first = false;
+            level = next;
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn open(&self, path: &Path, version: Option<&str>) -> io::Result<Box<dyn Read + Send>> {
+        let prefetched = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
+        let bytes = match prefetched {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(message)) => return Err(io::Error::other(message)),
+            None => self.s3.get(&S3Source::url(path)?, version)?,
+        };
+        Ok(Box::new(io::Cursor::new(bytes)))
+    }
+
+    fn stat(&self, path: &Path) -> io::Result<Entry> {
+        Ok(entry_of(&self.s3.head(&S3Source::url(path)?)?))
+    }
+
+    fn prefetch(&self, files: &[&InputFile]) {
+        let wanted: Vec<(S3Url, Option<String>)> = files
+            .iter()
+            .filter_map(|f| Some((S3Url::from_path(&f.path)?, f.version.clone())))
+            .collect();
+        let results = self.s3.get_each(&wanted);
+        let mut fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        for ((url, _), result) in wanted.iter().zip(results) {
+            fetched.insert(url.to_path(), result.map_err(|e| e.to_string()));
+        }
+    }
+}
+
+/// Local paths and `s3://` URLs side by side: each call goes to the source its path names.
+#[derive(Debug)]
+pub struct AnySource {
+    s3: Option<S3Source>,
+}
+
+impl AnySource {
+    /// A source for local paths, and for `s3://` URLs when `s3` is given.
+    pub fn new(s3: Option<Arc<S3>>) -> AnySource {
+        AnySource {
+            s3: s3.map(S3Source::new),
+        }
+    }
+
+    fn pick(&self, path: &Path) -> io::Result<&dyn Source> {
+        if !is_s3(path) {
+            return Ok(&LocalFs);
+        }
+        match &self.s3 {
+            Some(s3) => Ok(s3),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "s3:// URL without an S3 client",
+            )),
+        }
+    }
+}
+
+impl Source for AnySource {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>> {
+        let source = self.pick(root).map_err(|source| Error::Input {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        source.list(root, keep_dir)
+    }
+
+    fn open(&self, path: &Path, version: Option<&str>) -> io::Result<Box<dyn Read + Send>> {
+        self.pick(path)?.open(path, version)
+    }
+
+    fn stat(&self, path: &Path) -> io::Result<Entry> {
+        self.pick(path)?.stat(path)
+    }
+
+    fn prefetch(&self, files: &[&InputFile]) {
+        if let Some(s3) = &self.s3 {
+            let remote: Vec<&InputFile> =
+                files.iter().copied().filter(|f| is_s3(&f.path)).collect();
+            if !remote.is_empty() {
+                s3.prefetch(&remote);
+            }
+        }
     }
 }
 
