@@ -29,6 +29,7 @@ pub mod generate;
 pub mod inflate;
 pub mod layout;
 pub mod manifest;
+pub mod meta;
 pub mod parse;
 pub mod pipeline;
 pub mod read;

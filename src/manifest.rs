@@ -10,15 +10,18 @@
 //! - a partition is marked in the journal (`_flowlake/journal/<partition>.pending`) before its files
 //!   are swapped and unmarked after its new entry is written; the next run rebuilds every marked
 //!   partition, whatever its `--from`/`--to`, with the inputs its entry remembers;
-//! - entries are written to a temporary name, flushed and renamed, so an entry is whole or absent, and
-//!   the old entry stays until the new one replaces it (a crash never loses what built a partition).
+//! - entries are written whole (a local temporary file renamed into place, or one S3 PUT), so an entry
+//!   is whole or absent, and the old entry stays until the new one replaces it (a crash never loses
+//!   what built a partition); on S3 the write is conditional on the version read, so two writers of
+//!   one partition are detected.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::meta::{is_conflict, Expect, LocalMeta, MetaStore, Version};
 
 /// Version of the entry format.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -75,73 +78,93 @@ pub struct LakeSettings {
     pub partition_time: String,
 }
 
+/// Name of the lake's settings object, next to `manifest/` and `journal/`.
+const SETTINGS: &str = "lake.json";
 /// Journal mark of a partition whose convert swap has not finished (rebuild it).
 const PUBLISHING: &str = ".pending";
 /// Journal mark of a partition whose compact swap has not finished (refresh its outputs).
 const COMPACTING: &str = ".compacting";
 
-/// The manifest folder of a lake.
+/// The manifest of a lake, over its bookkeeping store (local `_flowlake/` folder or S3 prefix).
+///
+/// Entries remember the version they were read at: writing an entry back is conditional on it (on
+/// S3), so a run that lost a race with another writer of the same partition fails instead of
+/// overwriting what the other run recorded.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    dir: PathBuf,
-    journal: PathBuf,
+    store: Arc<dyn MetaStore>,
+    versions: Arc<Mutex<HashMap<String, Version>>>,
 }
 
 impl Manifest {
-    /// The manifest of the lake whose bookkeeping folder is `meta_dir` (`<lake>/_flowlake`).
+    /// The manifest of the local lake whose bookkeeping folder is `meta_dir` (`<lake>/_flowlake`).
     pub fn new(meta_dir: &Path) -> Manifest {
+        Manifest::with_store(Arc::new(LocalMeta::new(meta_dir)))
+    }
+
+    /// The manifest kept in `store`.
+    pub fn with_store(store: Arc<dyn MetaStore>) -> Manifest {
         Manifest {
-            dir: meta_dir.join("manifest"),
-            journal: meta_dir.join("journal"),
+            store,
+            versions: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    fn path(&self, partition: &str) -> PathBuf {
-        self.dir.join(format!("{partition}.json"))
+    fn name(partition: &str) -> String {
+        format!("manifest/{partition}.json")
+    }
+
+    fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Version>> {
+        self.versions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The entry of `partition`, if there is a readable one. An unreadable or foreign entry counts as
     /// none (the partition is then rebuilt), never as an error.
     pub fn get(&self, partition: &str) -> Option<PartitionEntry> {
-        let bytes = fs::read(self.path(partition)).ok()?;
+        let read = self.store.read(&Manifest::name(partition)).ok()?;
+        let version = read.as_ref().map_or(Version::Absent, |(_, v)| v.clone());
+        self.versions().insert(partition.to_string(), version);
+        let (bytes, _) = read?;
         serde_json::from_slice::<PartitionEntry>(&bytes)
             .ok()
             .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition)
     }
 
-    /// Writes the entry of its partition atomically.
+    /// Writes the entry of its partition whole. When this manifest read the entry before, the write
+    /// is conditional on it being unchanged since (S3): a concurrent writer is an error, not a loss.
     pub fn put(&self, entry: &PartitionEntry) -> Result<()> {
-        let path = self.path(&entry.partition);
-        let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
-        let tmp = path.with_extension("json.tmp");
+        let name = Manifest::name(&entry.partition);
+        let path = self.store.location(&name);
         let json = serde_json::to_vec_pretty(entry)
             .map_err(|e| Error::output(&path, io::Error::other(e)))?;
-        let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            if let Ok(d) = File::open(&dir) {
-                d.sync_all()?;
-            }
-            Ok(())
+        let expect = match self.versions().get(&entry.partition) {
+            Some(v) => Expect::Version(v.clone()),
+            None => Expect::Any,
         };
-        write().map_err(|e| Error::output(&path, e))
-    }
-
-    fn settings_path(&self) -> PathBuf {
-        self.dir.parent().unwrap_or(&self.dir).join("lake.json")
+        match self.store.write(&name, &json, expect) {
+            Ok(version) => {
+                self.versions().insert(entry.partition.clone(), version);
+                Ok(())
+            }
+            Err(e) if is_conflict(&e) => Err(Error::Lake {
+                path,
+                message: format!(
+                    "another run recorded partition {} while this one was building it                      (two runs on one lake, or shards with different --shard N): this run's files were                      published but its entry was not written; rerun to rebuild the partition",
+                    entry.partition
+                ),
+            }),
+            Err(e) => Err(Error::output(path, e)),
+        }
     }
 
     /// The lake's fixed settings, if it has been written before.
     pub fn settings(&self) -> Result<Option<LakeSettings>> {
-        let path = self.settings_path();
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        let path = self.store.location(SETTINGS);
+        match self.store.read(SETTINGS) {
+            Ok(Some((bytes, _))) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| Error::Config(format!("{} is damaged: {e}", path.display()))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Ok(None) => Ok(None),
             Err(e) => Err(Error::output(&path, e)),
         }
     }
@@ -149,22 +172,16 @@ impl Manifest {
     /// Records the lake's fixed settings unless a run (a concurrent shard, say) recorded them first:
     /// the file is created whole or not at all, never overwritten. Read them back with [`settings`](Self::settings).
     pub fn put_settings(&self, settings: &LakeSettings) -> Result<()> {
-        let path = self.settings_path();
+        let path = self.store.location(SETTINGS);
         let json = serde_json::to_vec_pretty(settings)
             .map_err(|e| Error::output(&path, io::Error::other(e)))?;
-        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            let linked = fs::hard_link(&tmp, &path);
-            fs::remove_file(&tmp)?;
-            match linked {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-                other => other,
-            }
-        };
-        write().map_err(|e| Error::output(&path, e))
+        match self
+            .store
+            .write(SETTINGS, &json, Expect::Version(Version::Absent))
+        {
+            Err(e) if !is_conflict(&e) => Err(Error::output(&path, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Marks `partition` as being swapped by convert (durably, before the swap starts).
@@ -182,13 +199,12 @@ impl Manifest {
         self.marked(PUBLISHING)
     }
 
-    /// Marks `partition` as being swapped by compact. Unlike convert's mark, this one does not ask for
-    /// a rebuild: compaction keeps every row, so the folder holds the same rows before and after the
-    /// swap and only the entry's list of outputs has to be brought up to date.
+    /// Marks `partition` as being swapped by compact.
     pub fn mark_compacting(&self, partition: &str) -> Result<()> {
         self.mark(partition, COMPACTING)
     }
 
+    /// Unmarks `partition` (after its entry records the compacted files).
     pub fn clear_compacting(&self, partition: &str) -> Result<()> {
         self.clear(partition, COMPACTING)
     }
@@ -199,38 +215,27 @@ impl Manifest {
     }
 
     fn mark(&self, partition: &str, suffix: &str) -> Result<()> {
-        let path = self.journal.join(format!("{partition}{suffix}"));
-        let dir = path.parent().unwrap_or(&self.journal).to_path_buf();
-        let write = || -> io::Result<()> {
-            fs::create_dir_all(&dir)?;
-            File::create(&path)?.sync_all()?;
-            File::open(&dir)?.sync_all()
-        };
-        write().map_err(|e| Error::output(&path, e))
+        let name = format!("journal/{partition}{suffix}");
+        self.store
+            .write(&name, b"", Expect::Any)
+            .map(|_| ())
+            .map_err(|e| Error::output(self.store.location(&name), e))
     }
 
     fn clear(&self, partition: &str, suffix: &str) -> Result<()> {
-        let path = self.journal.join(format!("{partition}{suffix}"));
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::output(&path, e)),
-        }
+        let name = format!("journal/{partition}{suffix}");
+        self.store
+            .remove(&name)
+            .map_err(|e| Error::output(self.store.location(&name), e))
     }
 
     fn marked(&self, suffix: &str) -> Vec<String> {
-        let mut out: Vec<String> = walkdir::WalkDir::new(&self.journal)
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let rel = e
-                    .path()
-                    .strip_prefix(&self.journal)
-                    .ok()?
-                    .to_str()?
-                    .to_string();
-                rel.strip_suffix(suffix).map(String::from)
-            })
+        let mut out: Vec<String> = self
+            .store
+            .list("journal")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| n.strip_suffix(suffix).map(String::from))
             .collect();
         out.sort();
         out
@@ -239,16 +244,8 @@ impl Manifest {
     /// Every readable entry, by partition.
     pub fn all(&self) -> BTreeMap<String, PartitionEntry> {
         let mut out = BTreeMap::new();
-        let walk = walkdir::WalkDir::new(&self.dir)
-            .into_iter()
-            .filter_map(|e| e.ok());
-        for entry in walk {
-            let rel = entry
-                .path()
-                .strip_prefix(&self.dir)
-                .ok()
-                .and_then(|r| r.to_str());
-            if let Some(partition) = rel.and_then(|r| r.strip_suffix(".json")) {
+        for name in self.store.list("manifest").unwrap_or_default() {
+            if let Some(partition) = name.strip_suffix(".json") {
                 if let Some(e) = self.get(partition) {
                     out.insert(partition.to_string(), e);
                 }
@@ -342,7 +339,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(dir.path());
         m.put(&entry("year=2024/month=01/day=02")).unwrap();
-        fs::write(
+        std::fs::write(
             dir.path().join("manifest/year=2024/month=01/day=02.json"),
             b"{\"version\": 1, trunc",
         )

@@ -205,8 +205,6 @@ struct Run<'a> {
     cfg: &'a ConvertConfig,
     progress: &'a dyn Progress,
     source: AnySource,
-    /// The S3 client, when an input or the lake is on S3.
-    s3: Option<Arc<S3>>,
     lake: Lake,
     rejects: RejectLog,
     parse: ParseSettings,
@@ -220,7 +218,7 @@ impl<'a> Run<'a> {
     fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
         let s3 = s3_client(cfg)?;
         let run_id = crate::storage::new_run_id();
-        let lake = Lake::open(&cfg.out, &run_id, cfg.shard)?;
+        let lake = Lake::open_with(&cfg.out, &run_id, cfg.shard, s3.clone())?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
         let write = WriteSettings {
             target_file_bytes: cfg.target_file_bytes,
@@ -230,8 +228,7 @@ impl<'a> Run<'a> {
         Ok(Run {
             cfg,
             progress,
-            source: AnySource::new(s3.clone()),
-            s3,
+            source: AnySource::new(s3),
             rejects,
             parse: ParseSettings {
                 fields: cfg.fields.clone(),
@@ -244,7 +241,7 @@ impl<'a> Run<'a> {
             props: Arc::new(writer_properties(&write)?),
             write,
             parsers: ParserPool::default(),
-            manifest: Manifest::new(&lake.meta_dir()),
+            manifest: lake.manifest(),
             lake,
         })
     }
@@ -373,7 +370,14 @@ impl<'a> Run<'a> {
             self.build_unit(unit, layout, &fingerprint, &mut report)
         });
         self.progress.finish();
-        report.rejects_file = self.rejects.finish()?;
+        report.rejects_file = match self.rejects.finish()? {
+            Some(local) => {
+                let name = local.file_name().map(|n| n.to_string_lossy().into_owned());
+                let name = format!("rejects/{}", name.unwrap_or_default());
+                Some(self.lake.keep_meta_file(&local, &name)?)
+            }
+            None => None,
+        };
         self.lake.remove_staging()?;
         result?;
         report.check()?;

@@ -380,6 +380,21 @@ impl S3 {
         })
     }
 
+    /// The whole object and its ETag.
+    pub fn get_tagged(&self, url: &S3Url) -> S3Result<(Bytes, Option<String>)> {
+        let store = self.store(&url.bucket)?;
+        add(&self.counts.get, 1);
+        let (bytes, tag) = self.block_on(async {
+            let result = store
+                .get_opts(&url.object_path(), GetOptions::default())
+                .await?;
+            let tag = result.meta.e_tag.clone();
+            Ok::<_, object_store::Error>((result.bytes().await?, tag))
+        })?;
+        add(&self.counts.bytes_in, bytes.len() as u64);
+        Ok((bytes, tag))
+    }
+
     /// Bytes `start..end` of an object.
     pub fn get_range(&self, url: &S3Url, start: u64, end: u64) -> S3Result<Bytes> {
         let store = self.store(&url.bucket)?;

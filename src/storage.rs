@@ -21,6 +21,8 @@ use walkdir::WalkDir;
 
 use crate::discover::{key_for_path, Day, InputFile};
 use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::meta::{LocalMeta, MetaStore, S3Meta};
 use crate::s3::{is_s3, S3Url, S3};
 use crate::shard::Shard;
 
@@ -323,22 +325,64 @@ impl StagedFile {
 /// the same partition) and each holds its own shard lock, so a shard cannot run twice at once and an
 /// unsharded run (or compact, or verify) waits for none of them but refuses while any is running. Each
 /// run also locks its own staging folder; staging folders whose run is gone are removed on open.
+///
+/// An `s3://` lake keeps the same contract where S3 allows it: files are staged on the local disk and
+/// uploaded (in parts when large), so an object is visible only once complete; bookkeeping lives under
+/// `<lake>/_flowlake/` as objects, written with conditional PUTs; the lock is an object created only if
+/// absent and kept alive by a heartbeat (see [`S3Lock`]). S3 has no atomic folder exchange: while a
+/// partition is published, a reader may see the new files next to old ones not yet deleted; the
+/// journal mark makes the next run finish a publish that was cut short.
 #[derive(Debug)]
 pub struct Lake {
     root: PathBuf,
     staging: PathBuf,
+    meta: Arc<dyn MetaStore>,
+    s3: Option<(Arc<S3>, S3Url, S3Lock)>,
     _locks: Vec<File>,
 }
 
 impl Lake {
-    /// Opens (creating if needed) the lake at `root`, locks it (shared with the other shards of a
+    /// Opens (creating if needed) the local lake at `root`, locks it (shared with the other shards of a
     /// sharded run), and makes a staging folder for `run_id`.
     pub fn open(root: &Path, run_id: &str, shard: Option<Shard>) -> Result<Lake> {
-        let meta = root.join(META_DIR);
+        Lake::open_with(root, run_id, shard, None)
+    }
+
+    /// [`open`](Self::open) for a local path or, with an S3 client, an `s3://` URL.
+    pub fn open_with(
+        root: &Path,
+        run_id: &str,
+        shard: Option<Shard>,
+        s3: Option<Arc<S3>>,
+    ) -> Result<Lake> {
         let holder = match shard {
             Some(s) => format!("flowlake run {run_id}, shard {s}"),
             None => format!("flowlake run {run_id}"),
         };
+        if let Some(url) = S3Url::from_path(root) {
+            let s3 = s3.ok_or_else(|| Error::Config("an s3:// lake needs an S3 client".into()))?;
+            let meta_url = url.join(META_DIR);
+            let lock = S3Lock::take(s3.clone(), &meta_url, &holder, shard, root)?;
+            // Staging is local: a private folder under the system's temporary directory.
+            let staging_root = std::env::temp_dir().join("flowlake-staging");
+            remove_abandoned_staging(&staging_root)?;
+            let staging_lock = lock_file(
+                root,
+                &staging_root.join(format!("{run_id}.lock")),
+                &holder,
+                LockKind::Exclusive,
+            )?;
+            let staging = staging_root.join(run_id);
+            fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
+            return Ok(Lake {
+                root: root.to_path_buf(),
+                staging,
+                meta: Arc::new(S3Meta::new(s3.clone(), meta_url)),
+                s3: Some((s3, url, lock)),
+                _locks: vec![staging_lock],
+            });
+        }
+        let meta = root.join(META_DIR);
         let mut locks = Vec::new();
         match shard {
             None => locks.push(lock_file(
@@ -374,18 +418,46 @@ impl Lake {
         Ok(Lake {
             root: root.to_path_buf(),
             staging,
+            meta: Arc::new(LocalMeta::new(&meta)),
+            s3: None,
             _locks: locks,
         })
     }
 
-    /// The lake's bookkeeping folder (`<lake>/_flowlake`).
-    pub fn meta_dir(&self) -> PathBuf {
-        self.root.join(META_DIR)
+    /// The lake's manifest (in its bookkeeping folder or prefix, `<lake>/_flowlake`).
+    pub fn manifest(&self) -> Manifest {
+        Manifest::with_store(self.meta.clone())
     }
 
     /// Names and sizes of the flowlake part files now published in `partition`.
     pub fn published(&self, partition: &str) -> Vec<(String, u64)> {
-        part_files(&self.root.join(partition))
+        let Some((s3, url, _)) = &self.s3 else {
+            return part_files(&self.root.join(partition));
+        };
+        let mut out: Vec<(String, u64)> = match s3.list_dir(&url.join(partition)) {
+            Ok((_, objects)) => objects
+                .into_iter()
+                .filter_map(|o| {
+                    let name = o.url.key.rsplit('/').next()?.to_string();
+                    is_part_file(&name).then_some((name, o.size))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        out.sort();
+        out
+    }
+
+    /// Keeps a bookkeeping file written locally (the rejects of a run) in the lake under `name`;
+    /// returns where it now is.
+    pub fn keep_meta_file(&self, local: &Path, name: &str) -> Result<PathBuf> {
+        let Some((s3, url, _)) = &self.s3 else {
+            return Ok(local.to_path_buf());
+        };
+        let target = url.join(META_DIR).join(name);
+        s3.upload(local, &target)
+            .map_err(|e| Error::output(target.to_path(), e.into()))?;
+        Ok(target.to_path())
     }
 
     /// Path of a staged file (before [`publish`](Self::publish)).
@@ -397,9 +469,13 @@ impl Lake {
         &self.root
     }
 
-    /// Path of a bookkeeping file under `<lake>/_flowlake/`.
+    /// Local path where a bookkeeping file is written: under `<lake>/_flowlake/`, or for an S3 lake in
+    /// the local staging folder until [`keep_meta_file`](Self::keep_meta_file) uploads it.
     pub fn meta_path(&self, name: &str) -> PathBuf {
-        self.root.join(META_DIR).join(name)
+        match &self.s3 {
+            None => self.root.join(META_DIR).join(name),
+            Some(_) => self.staging.join(META_DIR).join(name),
+        }
     }
 
     fn staged_path(&self, partition: &str, name: &str) -> PathBuf {
@@ -438,6 +514,16 @@ impl Lake {
         names: &[String],
         replaced: &dyn Fn(&str) -> bool,
     ) -> Result<()> {
+        if let Some((s3, url, lock)) = &self.s3 {
+            return publish_s3(
+                s3,
+                &url.join(partition),
+                lock,
+                &self.staging.join(partition),
+                names,
+                replaced,
+            );
+        }
         let staged = self.staging.join(partition);
         let target = self.root.join(partition);
         let parent = target.parent().unwrap_or(&self.root).to_path_buf();
@@ -524,6 +610,205 @@ impl Lake {
             }
         }
         Ok(())
+    }
+}
+
+/// Uploads the staged `names` of a partition to `dir`, then deletes the files they replace.
+fn publish_s3(
+    s3: &S3,
+    dir: &S3Url,
+    lock: &S3Lock,
+    staged: &Path,
+    names: &[String],
+    replaced: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    let out_err = |url: &S3Url, e: crate::s3::S3Error| Error::output(url.to_path(), e.into());
+    lock.check()?;
+    for name in names {
+        let target = dir.join(name);
+        s3.upload(&staged.join(name), &target)
+            .map_err(|e| out_err(&target, e))?;
+    }
+    let (_, present) = s3.list_dir(dir).map_err(|e| out_err(dir, e))?;
+    for object in present {
+        let name = object.url.key.rsplit('/').next().unwrap_or_default();
+        if replaced(name) && !names.iter().any(|n| n == name) {
+            s3.delete(&object.url)
+                .map_err(|e| out_err(&object.url, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The lock of an S3 lake: `_flowlake/lock` (or `_flowlake/locks/shard-K-of-N` for a shard), an
+/// object created only if absent and rewritten every [`heartbeat`](S3Lock::stale_after)/4 by a
+/// background thread with a conditional PUT. A lock whose heartbeat is older than `stale_after`
+/// (default 120 s, `FLOWLAKE_S3_LOCK_STALE_SECS`) belongs to a run that died and is taken over; a run
+/// whose lock was taken over stops before publishing anything more.
+#[derive(Debug)]
+pub struct S3Lock {
+    s3: Arc<S3>,
+    url: S3Url,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LockBody {
+    holder: String,
+    pid: u32,
+    heartbeat: u64,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl S3Lock {
+    /// Seconds without a heartbeat after which a lock is abandoned.
+    pub fn stale_after() -> u64 {
+        std::env::var("FLOWLAKE_S3_LOCK_STALE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&s| s >= 1)
+            .unwrap_or(120)
+    }
+
+    fn take(
+        s3: Arc<S3>,
+        meta: &S3Url,
+        holder: &str,
+        shard: Option<Shard>,
+        lake: &Path,
+    ) -> Result<S3Lock> {
+        let name = match shard {
+            None => "lock".to_string(),
+            Some(s) => format!("locks/shard-{}-of-{}", s.index, s.count),
+        };
+        let url = meta.join(&name);
+        let url_path = url.to_path();
+        let err = |e: crate::s3::S3Error| Error::output(url_path.clone(), e.into());
+        let holder_name = holder.to_string();
+        let body = move |heartbeat| {
+            let b = LockBody {
+                holder: holder_name.clone(),
+                pid: std::process::id(),
+                heartbeat,
+            };
+            bytes::Bytes::from(serde_json::to_vec(&b).unwrap_or_default())
+        };
+        let locked = |holder: String| Error::Locked {
+            lake: lake.to_path_buf(),
+            holder,
+        };
+        let fresh = |o: &LockBody| now_secs().saturating_sub(o.heartbeat) <= S3Lock::stale_after();
+        let read = |u: &S3Url| -> Result<Option<(LockBody, Option<String>)>> {
+            match s3.get_tagged(u) {
+                Ok((bytes, tag)) => Ok(serde_json::from_slice(&bytes).ok().map(|b| (b, tag))),
+                Err(crate::s3::S3Error::NotFound) => Ok(None),
+                Err(e) => Err(err(e)),
+            }
+        };
+        let tag = match s3.put(&url, body(now_secs()), Some(None)) {
+            Ok(tag) => tag,
+            Err(crate::s3::S3Error::Precondition(_)) => match read(&url)? {
+                Some((other, _)) if fresh(&other) => return Err(locked(other.holder)),
+                Some((_, Some(old))) => {
+                    s3.put(&url, body(now_secs()), Some(Some(old)))
+                        .map_err(|_| {
+                            locked("another run taking over the same abandoned lock".into())
+                        })?
+                }
+                _ => s3.put(&url, body(now_secs()), None).map_err(err)?,
+            },
+            Err(e) => return Err(err(e)),
+        };
+        let lock = S3Lock::start(s3.clone(), url.clone(), tag, body);
+        // The other kind of lock: a whole-lake run excludes every shard and the reverse.
+        let others: Vec<S3Url> = match shard {
+            Some(_) => vec![meta.join("lock")],
+            None => s3
+                .list_all(&meta.join("locks"))
+                .map_err(err)?
+                .into_iter()
+                .map(|o| o.url)
+                .collect(),
+        };
+        for other in others {
+            if let Some((body, _)) = read(&other)? {
+                if fresh(&body) {
+                    return Err(locked(body.holder)); // dropping `lock` releases ours
+                }
+            }
+        }
+        Ok(lock)
+    }
+
+    fn start(
+        s3: Arc<S3>,
+        url: S3Url,
+        mut tag: Option<String>,
+        body: impl Fn(u64) -> bytes::Bytes + Send + 'static,
+    ) -> S3Lock {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
+        let interval = std::time::Duration::from_millis(S3Lock::stale_after() * 1000 / 4);
+        let thread = {
+            let (s3, url, stop, lost) = (s3.clone(), url.clone(), stop.clone(), lost.clone());
+            std::thread::spawn(move || {
+                let mut last = std::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    if last.elapsed() < interval {
+                        continue;
+                    }
+                    last = std::time::Instant::now();
+                    match s3.put(&url, body(now_secs()), Some(tag.clone())) {
+                        Ok(new) => tag = new,
+                        Err(crate::s3::S3Error::Precondition(_)) => {
+                            lost.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Err(_) => {} // transient: retried at the next beat
+                    }
+                }
+            })
+        };
+        S3Lock {
+            s3,
+            url,
+            stop,
+            lost,
+            thread: Some(thread),
+        }
+    }
+
+    /// Fails if another run took the lock over (this run's heartbeat stopped for too long).
+    pub fn check(&self) -> Result<()> {
+        if self.lost.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Locked {
+                lake: self.url.to_path(),
+                holder: "another run, which took over this run's lock after its heartbeat stopped"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for S3Lock {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if !self.lost.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = self.s3.delete(&self.url);
+        }
     }
 }
 
