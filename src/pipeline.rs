@@ -205,6 +205,8 @@ struct Run<'a> {
     cfg: &'a ConvertConfig,
     progress: &'a dyn Progress,
     source: AnySource,
+    /// The S3 client, when an input or the lake is on S3 (for the request counts).
+    s3: Option<Arc<S3>>,
     lake: Lake,
     rejects: RejectLog,
     parse: ParseSettings,
@@ -228,7 +230,8 @@ impl<'a> Run<'a> {
         Ok(Run {
             cfg,
             progress,
-            source: AnySource::new(s3),
+            source: AnySource::new(s3.clone()),
+            s3,
             rejects,
             parse: ParseSettings {
                 fields: cfg.fields.clone(),
@@ -381,6 +384,7 @@ impl<'a> Run<'a> {
         self.lake.remove_staging()?;
         result?;
         report.check()?;
+        report.s3_requests = self.s3.as_ref().map(|s| s.counts.snapshot());
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
