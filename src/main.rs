@@ -23,6 +23,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: invalid flags or settings (the same code clap uses).
 pub const EXIT_USAGE: u8 = 2;
 
+/// `verify`, `compact` and `ddl` read lakes through the local filesystem so far.
+const NOT_ON_S3_YET: &str = "verify, compact and ddl work on local lakes only in this version \
+(convert reads and writes s3:// URLs); sync the lake locally (aws s3 sync) to run them";
+
 fn usage_error(message: &str) -> ExitCode {
     eprintln!("flowlake: error: {message}");
     ExitCode::from(EXIT_USAGE)
@@ -95,6 +99,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
         }
         Command::Verify(args) => {
+            if flowlake::s3::is_s3(&args.lake) {
+                return Ok(usage_error(NOT_ON_S3_YET));
+            }
             let report = flowlake::verify::verify(&args.lake)?;
             if args.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -116,6 +123,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
         }
         Command::Compact(args) => {
+            if flowlake::s3::is_s3(&args.lake) {
+                return Ok(usage_error(NOT_ON_S3_YET));
+            }
             let (json, quiet) = (args.json, args.quiet);
             let config = match args.into_config() {
                 Ok(c) => c,
@@ -151,6 +161,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
         }
         Command::Ddl(args) => {
+            if flowlake::s3::is_s3(&args.lake) {
+                return Ok(usage_error(NOT_ON_S3_YET));
+            }
             let config = args.into_config();
             let sql = flowlake::ddl::ddl(&config)?;
             print!("{sql}");
