@@ -487,6 +487,7 @@ fn publish(
     let replaced = |name: &str| inputs.iter().any(|f| f.name == name);
     manifest.mark_compacting(partition)?;
     lake.publish_replacing(partition, &names, &replaced)?;
+    lake.check_lock()?;
     let outputs: Vec<OutputRecord> = written
         .iter()
         .map(|f| OutputRecord {

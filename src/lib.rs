@@ -37,6 +37,7 @@ pub mod rejects;
 pub mod report;
 pub mod route;
 pub mod s3;
+pub mod s3lock;
 pub mod schema;
 pub mod shard;
 pub mod storage;

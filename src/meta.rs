@@ -88,10 +88,20 @@ impl MetaStore for LocalMeta {
         f.write_all(bytes)?;
         f.sync_all()?;
         let placed = if expect == Expect::Version(Version::Absent) {
-            // Only if absent: a hard link fails when the name exists.
-            let linked = fs::hard_link(&tmp, &path);
-            fs::remove_file(&tmp)?;
-            linked
+            // Only if absent: a hard link fails when the name exists. Where hard links are not
+            // supported, check then rename (the lake's lock keeps other writers out locally).
+            match fs::hard_link(&tmp, &path) {
+                Ok(()) => fs::remove_file(&tmp),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    fs::remove_file(&tmp)?;
+                    Err(e)
+                }
+                Err(_) if path.exists() => {
+                    fs::remove_file(&tmp)?;
+                    Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists"))
+                }
+                Err(_) => fs::rename(&tmp, &path),
+            }
         } else {
             fs::rename(&tmp, &path)
         };

@@ -373,16 +373,20 @@ impl<'a> Run<'a> {
             self.build_unit(unit, layout, &fingerprint, &mut report)
         });
         self.progress.finish();
-        report.rejects_file = match self.rejects.finish()? {
+        // The build's own error comes first; keeping the rejects and removing staging are done
+        // whatever happened, and their errors are reported only when the build succeeded.
+        let kept = self.rejects.finish().and_then(|local| match local {
             Some(local) => {
                 let name = local.file_name().map(|n| n.to_string_lossy().into_owned());
                 let name = format!("rejects/{}", name.unwrap_or_default());
-                Some(self.lake.keep_meta_file(&local, &name)?)
+                self.lake.keep_meta_file(&local, &name).map(Some)
             }
-            None => None,
-        };
-        self.lake.remove_staging()?;
+            None => Ok(None),
+        });
+        let cleaned = self.lake.remove_staging();
         result?;
+        report.rejects_file = kept?;
+        cleaned?;
         report.check()?;
         report.s3_requests = self.s3.as_ref().map(|s| s.counts.snapshot());
         report.seconds = started.elapsed().as_secs_f64();
@@ -688,6 +692,7 @@ impl<'a> Run<'a> {
         self.manifest.mark_publishing(partition)?;
         let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
         self.lake.publish(partition, &names)?;
+        self.lake.check_lock()?;
         self.manifest.put(&PartitionEntry {
             version: MANIFEST_VERSION,
             partition: partition.to_string(),
@@ -736,7 +741,8 @@ impl<'a> Run<'a> {
     }
 
     fn parse_wave(&self, wave: &[&InputFile]) -> Result<Vec<FileOutcome>> {
-        self.source.prefetch(wave);
+        self.source
+            .prefetch(wave, self.cfg.max_file_bytes.saturating_add(1));
         wave.par_iter()
             .map(|file| {
                 if self.progress.should_stop() {

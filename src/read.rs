@@ -100,7 +100,11 @@ impl FileReader {
         let io_error =
             |e: io::Error| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}"));
         let mut raw = source
-            .open(&file.path, file.version.as_deref())
+            .open(
+                &file.path,
+                file.version.as_deref(),
+                max_bytes.saturating_add(1),
+            )
             .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
         match file.compression {
             Compression::Plain => {

@@ -97,7 +97,8 @@ pub struct Report {
     /// Rows of partitions withheld by `--max-reject-ratio` (see `aborted`).
     pub rows_not_published: u64,
     /// Rows read from a neighbouring day's files (`--partition-time start`) that belong to a partition
-    /// that was up to date and kept: the lake has them already.
+    /// this run does not rebuild: one that was up to date and kept (the lake has them already), or,
+    /// in a sharded run, one another shard builds (from the same files).
     pub rows_in_unchanged_partitions: u64,
     pub rejected: u64,
     pub header_lines: u64,
@@ -246,7 +247,7 @@ impl Report {
         }
         if self.rows_in_unchanged_partitions > 0 {
             s.push_str(&format!(
-                "; {} rows already in unchanged partitions",
+                "; {} rows belong to partitions not rebuilt here",
                 self.rows_in_unchanged_partitions
             ));
         }

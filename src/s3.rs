@@ -1,9 +1,10 @@
 //! S3 (and S3-compatible stores) for the storage seam: `s3://bucket/key` URLs, one `object_store` client
 //! per bucket, and blocking calls over a small tokio runtime so the rest of flowlake stays synchronous.
 //!
-//! Credentials and region come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_REGION`,
-//! web identity, ECS task and EC2 instance roles, all through `object_store`), then from the shared
-//! credentials and config files (`AWS_PROFILE`, `~/.aws/credentials`, `~/.aws/config`; static keys only).
+//! Credentials come in the AWS SDKs' order: environment keys (`AWS_ACCESS_KEY_ID`...), web identity
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE`, EKS), the shared credentials file (`AWS_PROFILE`,
+//! `~/.aws/credentials`; static keys only), then ECS task and EC2 instance roles (through
+//! `object_store`); the region from `AWS_REGION`/`AWS_DEFAULT_REGION`, else `~/.aws/config`.
 //! The endpoint is `--endpoint`, else `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` / `AWS_ENDPOINT`; an
 //! `http://` endpoint is allowed (S3-compatible servers on a private network or loopback).
 //!
@@ -340,24 +341,24 @@ impl S3 {
     /// The whole object; with `if_match`, only if its ETag is still that one
     /// ([`S3Error::Precondition`] when it changed since it was listed).
     pub fn get(&self, url: &S3Url, if_match: Option<&str>) -> S3Result<Bytes> {
-        Ok(self
-            .get_many(&[(url.clone(), if_match.map(String::from))])?
-            .remove(0))
+        self.get_each(&[(url.clone(), if_match.map(String::from), None)])
+            .remove(0)
     }
 
-    /// Several whole objects, up to [`MAX_CONCURRENCY`] at once, in input order; fails on the first error.
-    pub fn get_many(&self, objects: &[(S3Url, Option<String>)]) -> S3Result<Vec<Bytes>> {
-        self.get_each(objects).into_iter().collect()
-    }
-
-    /// Like [`get_many`](Self::get_many), with one result per object.
-    pub fn get_each(&self, objects: &[(S3Url, Option<String>)]) -> Vec<S3Result<Bytes>> {
+    /// Several objects, up to [`MAX_CONCURRENCY`] at once, one result per object in input order: each
+    /// `(url, etag, limit)` whole or its first `limit` bytes (never ask a range of an object that may
+    /// be empty: S3 refuses it), conditional on its ETag when one is given.
+    pub fn get_each(
+        &self,
+        objects: &[(S3Url, Option<String>, Option<u64>)],
+    ) -> Vec<S3Result<Bytes>> {
         self.block_on(async {
-            stream::iter(objects.iter().map(|(url, if_match)| async move {
+            stream::iter(objects.iter().map(|(url, if_match, limit)| async move {
                 let store = self.store(&url.bucket)?;
                 add(&self.counts.get, 1);
                 let options = GetOptions {
                     if_match: if_match.clone(),
+                    range: limit.map(|n| object_store::GetRange::Bounded(0..n)),
                     ..GetOptions::default()
                 };
                 let result = store.get_opts(&url.object_path(), options).await;
@@ -451,21 +452,26 @@ impl S3 {
         let store = self.store(&url.bucket)?;
         self.block_on(async {
             add(&self.counts.upload_part, 2); // create + complete
+            let mut file = std::fs::File::open(local).map_err(read_err)?;
             let upload = store.put_multipart(&url.object_path()).await?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-            let mut file = std::fs::File::open(local).map_err(read_err)?;
             let mut buf = vec![0u8; PART_BYTES];
-            loop {
-                let n = std::io::Read::read(&mut file, &mut buf).map_err(read_err)?;
-                if n == 0 {
-                    break;
-                }
+            // Any failure before completion aborts the upload, so no parts are left behind.
+            let failed = loop {
+                let n = match std::io::Read::read(&mut file, &mut buf) {
+                    Ok(0) => break writer.wait_for_capacity(0).await.err().map(S3Error::from),
+                    Ok(n) => n,
+                    Err(e) => break Some(read_err(e)),
+                };
                 if let Err(e) = writer.wait_for_capacity(4).await {
-                    let _ = writer.abort().await;
-                    return Err(e.into());
+                    break Some(e.into());
                 }
                 writer.write(&buf[..n]);
                 add(&self.counts.bytes_out, n as u64);
+            };
+            if let Some(e) = failed {
+                let _ = writer.abort().await;
+                return Err(e);
             }
             add(&self.counts.upload_part, size.div_ceil(PART_BYTES as u64));
             writer.finish().await.map(|_| ()).map_err(S3Error::from)
@@ -504,7 +510,9 @@ fn object(bucket: &str, meta: ObjectMeta) -> Object {
 fn builder(settings: &S3Settings, bucket: &str) -> AmazonS3Builder {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if env("AWS_ACCESS_KEY_ID").is_none() {
+    // The SDKs' order: environment keys, web identity, then the shared files, then container and
+    // instance roles (object_store's own fallbacks).
+    if env("AWS_ACCESS_KEY_ID").is_none() && env("AWS_WEB_IDENTITY_TOKEN_FILE").is_none() {
         if let Some(p) = profile::credentials() {
             b = b
                 .with_access_key_id(p.access_key_id)

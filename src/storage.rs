@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::meta::{LocalMeta, MetaStore, S3Meta};
 use crate::s3::{is_s3, S3Url, S3};
+use crate::s3lock::S3Lock;
 use crate::shard::Shard;
 
 /// One listed input object.
@@ -44,11 +45,18 @@ pub trait Source: Sync {
     /// for which `keep_dir` is true. Paths are absolute.
     fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>>;
     /// Opens one listed file for reading; with `version`, fails if the file is no longer that version.
-    fn open(&self, path: &Path, version: Option<&str>) -> io::Result<Box<dyn Read + Send>>;
+    /// The caller reads at most `limit` bytes (a remote source fetches no more).
+    fn open(
+        &self,
+        path: &Path,
+        version: Option<&str>,
+        limit: u64,
+    ) -> io::Result<Box<dyn Read + Send>>;
     /// Size and modification time of one file, if it still exists.
     fn stat(&self, path: &Path) -> io::Result<Entry>;
-    /// Says which files are about to be opened, so a remote source can fetch them concurrently.
-    fn prefetch(&self, _files: &[&InputFile]) {}
+    /// Says which files are about to be opened (each up to `limit` bytes), so a remote source can
+    /// fetch them concurrently; forgets what an earlier call fetched and was not opened.
+    fn prefetch(&self, _files: &[&InputFile], _limit: u64) {}
 }
 
 /// The local filesystem as a [`Source`].
@@ -109,7 +117,12 @@ impl Source for LocalFs {
         Ok(out)
     }
 
-    fn open(&self, path: &Path, _version: Option<&str>) -> io::Result<Box<dyn Read + Send>> {
+    fn open(
+        &self,
+        path: &Path,
+        _version: Option<&str>,
+        _limit: u64,
+    ) -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(path)?))
     }
 
@@ -196,7 +209,12 @@ impl Source for S3Source {
         Ok(out)
     }
 
-    fn open(&self, path: &Path, version: Option<&str>) -> io::Result<Box<dyn Read + Send>> {
+    fn open(
+        &self,
+        path: &Path,
+        version: Option<&str>,
+        limit: u64,
+    ) -> io::Result<Box<dyn Read + Send>> {
         let prefetched = self
             .fetched
             .lock()
@@ -205,7 +223,11 @@ impl Source for S3Source {
         let bytes = match prefetched {
             Some(Ok(bytes)) => bytes,
             Some(Err(message)) => return Err(io::Error::other(message)),
-            None => self.s3.get(&S3Source::url(path)?, version)?,
+            None => {
+                // Not prefetched (no listing size at hand): the whole object, then the reader's limit.
+                let _ = limit;
+                self.s3.get(&S3Source::url(path)?, version)?
+            }
         };
         Ok(Box::new(io::Cursor::new(bytes)))
     }
@@ -214,14 +236,21 @@ impl Source for S3Source {
         Ok(entry_of(&self.s3.head(&S3Source::url(path)?)?))
     }
 
-    fn prefetch(&self, files: &[&InputFile]) {
-        let wanted: Vec<(S3Url, Option<String>)> = files
+    fn prefetch(&self, files: &[&InputFile], limit: u64) {
+        let wanted: Vec<(S3Url, Option<String>, Option<u64>)> = files
             .iter()
-            .filter_map(|f| Some((S3Url::from_path(&f.path)?, f.version.clone())))
+            .filter_map(|f| {
+                let url = S3Url::from_path(&f.path)?;
+                Some((url, f.version.clone(), (f.size > limit).then_some(limit)))
+            })
             .collect();
+        self.fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let results = self.s3.get_each(&wanted);
         let mut fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
-        for ((url, _), result) in wanted.iter().zip(results) {
+        for ((url, _, _), result) in wanted.iter().zip(results) {
             fetched.insert(url.to_path(), result.map_err(|e| e.to_string()));
         }
     }
@@ -264,20 +293,25 @@ impl Source for AnySource {
         source.list(root, keep_dir)
     }
 
-    fn open(&self, path: &Path, version: Option<&str>) -> io::Result<Box<dyn Read + Send>> {
-        self.pick(path)?.open(path, version)
+    fn open(
+        &self,
+        path: &Path,
+        version: Option<&str>,
+        limit: u64,
+    ) -> io::Result<Box<dyn Read + Send>> {
+        self.pick(path)?.open(path, version, limit)
     }
 
     fn stat(&self, path: &Path) -> io::Result<Entry> {
         self.pick(path)?.stat(path)
     }
 
-    fn prefetch(&self, files: &[&InputFile]) {
+    fn prefetch(&self, files: &[&InputFile], limit: u64) {
         if let Some(s3) = &self.s3 {
             let remote: Vec<&InputFile> =
                 files.iter().copied().filter(|f| is_s3(&f.path)).collect();
             if !remote.is_empty() {
-                s3.prefetch(&remote);
+                s3.prefetch(&remote, limit);
             }
         }
     }
@@ -362,9 +396,10 @@ impl Lake {
         if let Some(url) = S3Url::from_path(root) {
             let s3 = s3.ok_or_else(|| Error::Config("an s3:// lake needs an S3 client".into()))?;
             let meta_url = url.join(META_DIR);
-            let lock = S3Lock::take(s3.clone(), &meta_url, &holder, shard, root)?;
+            let lock = S3Lock::take(s3.clone(), &meta_url, &holder, run_id, shard, root)?;
             // Staging is local: a private folder under the system's temporary directory.
-            let staging_root = std::env::temp_dir().join("flowlake-staging");
+            let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+            let staging_root = std::env::temp_dir().join(format!("flowlake-staging-{user}"));
             remove_abandoned_staging(&staging_root)?;
             let staging_lock = lock_file(
                 root,
@@ -398,9 +433,30 @@ impl Lake {
                     &holder,
                     LockKind::Shared,
                 )?);
-                let own = meta
-                    .join("locks")
-                    .join(format!("shard-{}-of-{}", s.index, s.count));
+                // Shards split the partitions disjointly only among shards of one count: refuse while
+                // shards of another count run.
+                let counts = meta.join("locks");
+                locks.push(lock_file(
+                    root,
+                    &counts.join(format!("count-{}", s.count)),
+                    "",
+                    LockKind::Shared,
+                )?);
+                for entry in fs::read_dir(&counts).into_iter().flatten().flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let other = name
+                        .strip_prefix("count-")
+                        .and_then(|n| n.parse::<u32>().ok());
+                    if let Some(n) = other.filter(|&n| n != s.count) {
+                        if File::open(entry.path()).is_ok_and(|f| f.try_lock().is_err()) {
+                            return Err(Error::Locked {
+                                lake: root.to_path_buf(),
+                                holder: format!("the shards of a run split {n} ways"),
+                            });
+                        }
+                    }
+                }
+                let own = counts.join(format!("shard-{}-of-{}", s.index, s.count));
                 locks.push(lock_file(root, &own, &holder, LockKind::Exclusive)?);
             }
         }
@@ -446,6 +502,15 @@ impl Lake {
         };
         out.sort();
         out
+    }
+
+    /// Fails if this run no longer owns the lake's lock (S3: see [`S3Lock::check`]); a local lock
+    /// cannot be lost. Called before writing the manifest.
+    pub fn check_lock(&self) -> Result<()> {
+        match &self.s3 {
+            Some((_, _, lock)) => lock.check(),
+            None => Ok(()),
+        }
     }
 
     /// Keeps a bookkeeping file written locally (the rejects of a run) in the lake under `name`;
@@ -623,193 +688,25 @@ fn publish_s3(
     replaced: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
     let out_err = |url: &S3Url, e: crate::s3::S3Error| Error::output(url.to_path(), e.into());
-    lock.check()?;
     for name in names {
+        lock.check()?;
         let target = dir.join(name);
-        s3.upload(&staged.join(name), &target)
+        let local = staged.join(name);
+        s3.upload(&local, &target)
             .map_err(|e| out_err(&target, e))?;
+        // Uploaded: the local copy is not needed any more (staging stays small however big the run).
+        let _ = fs::remove_file(&local);
     }
     let (_, present) = s3.list_dir(dir).map_err(|e| out_err(dir, e))?;
     for object in present {
         let name = object.url.key.rsplit('/').next().unwrap_or_default();
         if replaced(name) && !names.iter().any(|n| n == name) {
+            lock.check()?;
             s3.delete(&object.url)
                 .map_err(|e| out_err(&object.url, e))?;
         }
     }
-    Ok(())
-}
-
-/// The lock of an S3 lake: `_flowlake/lock` (or `_flowlake/locks/shard-K-of-N` for a shard), an
-/// object created only if absent and rewritten every [`heartbeat`](S3Lock::stale_after)/4 by a
-/// background thread with a conditional PUT. A lock whose heartbeat is older than `stale_after`
-/// (default 120 s, `FLOWLAKE_S3_LOCK_STALE_SECS`) belongs to a run that died and is taken over; a run
-/// whose lock was taken over stops before publishing anything more.
-#[derive(Debug)]
-pub struct S3Lock {
-    s3: Arc<S3>,
-    url: S3Url,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    lost: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LockBody {
-    holder: String,
-    pid: u32,
-    heartbeat: u64,
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-impl S3Lock {
-    /// Seconds without a heartbeat after which a lock is abandoned.
-    pub fn stale_after() -> u64 {
-        std::env::var("FLOWLAKE_S3_LOCK_STALE_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&s| s >= 1)
-            .unwrap_or(120)
-    }
-
-    fn take(
-        s3: Arc<S3>,
-        meta: &S3Url,
-        holder: &str,
-        shard: Option<Shard>,
-        lake: &Path,
-    ) -> Result<S3Lock> {
-        let name = match shard {
-            None => "lock".to_string(),
-            Some(s) => format!("locks/shard-{}-of-{}", s.index, s.count),
-        };
-        let url = meta.join(&name);
-        let url_path = url.to_path();
-        let err = |e: crate::s3::S3Error| Error::output(url_path.clone(), e.into());
-        let holder_name = holder.to_string();
-        let body = move |heartbeat| {
-            let b = LockBody {
-                holder: holder_name.clone(),
-                pid: std::process::id(),
-                heartbeat,
-            };
-            bytes::Bytes::from(serde_json::to_vec(&b).unwrap_or_default())
-        };
-        let locked = |holder: String| Error::Locked {
-            lake: lake.to_path_buf(),
-            holder,
-        };
-        let fresh = |o: &LockBody| now_secs().saturating_sub(o.heartbeat) <= S3Lock::stale_after();
-        let read = |u: &S3Url| -> Result<Option<(LockBody, Option<String>)>> {
-            match s3.get_tagged(u) {
-                Ok((bytes, tag)) => Ok(serde_json::from_slice(&bytes).ok().map(|b| (b, tag))),
-                Err(crate::s3::S3Error::NotFound) => Ok(None),
-                Err(e) => Err(err(e)),
-            }
-        };
-        let tag = match s3.put(&url, body(now_secs()), Some(None)) {
-            Ok(tag) => tag,
-            Err(crate::s3::S3Error::Precondition(_)) => match read(&url)? {
-                Some((other, _)) if fresh(&other) => return Err(locked(other.holder)),
-                Some((_, Some(old))) => {
-                    s3.put(&url, body(now_secs()), Some(Some(old)))
-                        .map_err(|_| {
-                            locked("another run taking over the same abandoned lock".into())
-                        })?
-                }
-                _ => s3.put(&url, body(now_secs()), None).map_err(err)?,
-            },
-            Err(e) => return Err(err(e)),
-        };
-        let lock = S3Lock::start(s3.clone(), url.clone(), tag, body);
-        // The other kind of lock: a whole-lake run excludes every shard and the reverse.
-        let others: Vec<S3Url> = match shard {
-            Some(_) => vec![meta.join("lock")],
-            None => s3
-                .list_all(&meta.join("locks"))
-                .map_err(err)?
-                .into_iter()
-                .map(|o| o.url)
-                .collect(),
-        };
-        for other in others {
-            if let Some((body, _)) = read(&other)? {
-                if fresh(&body) {
-                    return Err(locked(body.holder)); // dropping `lock` releases ours
-                }
-            }
-        }
-        Ok(lock)
-    }
-
-    fn start(
-        s3: Arc<S3>,
-        url: S3Url,
-        mut tag: Option<String>,
-        body: impl Fn(u64) -> bytes::Bytes + Send + 'static,
-    ) -> S3Lock {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let stop = Arc::new(AtomicBool::new(false));
-        let lost = Arc::new(AtomicBool::new(false));
-        let interval = std::time::Duration::from_millis(S3Lock::stale_after() * 1000 / 4);
-        let thread = {
-            let (s3, url, stop, lost) = (s3.clone(), url.clone(), stop.clone(), lost.clone());
-            std::thread::spawn(move || {
-                let mut last = std::time::Instant::now();
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    if last.elapsed() < interval {
-                        continue;
-                    }
-                    last = std::time::Instant::now();
-                    match s3.put(&url, body(now_secs()), Some(tag.clone())) {
-                        Ok(new) => tag = new,
-                        Err(crate::s3::S3Error::Precondition(_)) => {
-                            lost.store(true, Ordering::Relaxed);
-                            return;
-                        }
-                        Err(_) => {} // transient: retried at the next beat
-                    }
-                }
-            })
-        };
-        S3Lock {
-            s3,
-            url,
-            stop,
-            lost,
-            thread: Some(thread),
-        }
-    }
-
-    /// Fails if another run took the lock over (this run's heartbeat stopped for too long).
-    pub fn check(&self) -> Result<()> {
-        if self.lost.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(Error::Locked {
-                lake: self.url.to_path(),
-                holder: "another run, which took over this run's lock after its heartbeat stopped"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Drop for S3Lock {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        if !self.lost.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = self.s3.delete(&self.url);
-        }
-    }
+    lock.check()
 }
 
 /// Takes the lake's lock (`<lake>/_flowlake/lock`) for `holder`; fails with [`Error::Locked`] when another
@@ -904,13 +801,12 @@ fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
         if alive {
             continue;
         }
-        fs::remove_dir_all(&path).map_err(|e| Error::output(&path, e))?;
-        match fs::remove_file(&lock_path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(Error::output(&lock_path, e))
-            }
+        // Another run may be removing the same folder: one already gone is fine.
+        match fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(&path, e)),
             _ => {}
         }
+        let _ = fs::remove_file(&lock_path);
     }
     Ok(())
 }
@@ -1076,6 +972,11 @@ mod tests {
         );
         let again = Lake::open(root, "c", s(0)).unwrap_err().to_string();
         assert!(again.contains("shard 0/3"), "{again}");
+        let other_count = Lake::open(root, "e", Shard::new(0, 4)).unwrap_err();
+        assert!(
+            other_count.to_string().contains("split 3 ways"),
+            "{other_count}"
+        );
         let whole = Lake::open(root, "d", None).unwrap_err();
         assert!(matches!(whole, Error::Locked { .. }), "{whole}");
         assert!(matches!(lock(root, "verify"), Err(Error::Locked { .. })));

@@ -315,7 +315,31 @@ fn a_live_lock_refuses_and_an_abandoned_one_is_taken_over() {
         "{}",
         run.stderr
     );
+    // Shards of another count are refused too; shards of the same count are not.
+    moto.boto(
+        "import time\ns3.put_object(Bucket='lake', Key='l/_flowlake/locks/shard-0-of-4', Body=json.dumps({'holder': \
+         'shard 0/4 elsewhere', 'token': 'x', 'heartbeat': int(time.time())}))\nprint(1)",
+    );
+    let on_l = |s: &str| {
+        moto.flowlake(
+            &[
+                "convert",
+                fixture.to_str().unwrap(),
+                "--out",
+                "s3://lake/l",
+                "--shard",
+                s,
+            ],
+            &[],
+        )
+    };
     put_lock(600);
+    let run = on_l("0/3");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("shard 0/4 elsewhere"), "{}", run.stderr);
+    let run = on_l("1/4");
+    assert_eq!(run.code, 0, "same count: {}", run.stderr);
+    moto.boto("s3.delete_object(Bucket='lake', Key='l/_flowlake/locks/shard-0-of-4')\nprint(1)");
     let run = moto.flowlake(
         &["convert", fixture.to_str().unwrap(), "--out", "s3://lake/l"],
         &[],

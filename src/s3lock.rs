@@ -1,0 +1,284 @@
+//! The lock of an S3 lake: an object that only one run can create, kept alive by a heartbeat.
+//!
+//! `_flowlake/lock` for a whole-lake run, `_flowlake/locks/shard-K-of-N` for a shard. It is created with
+//! a conditional PUT (only if absent) and rewritten every `stale_after / 4` by a background thread with
+//! a PUT conditional on the ETag of the last write, so exactly one run owns it. A lock whose heartbeat
+//! is older than `stale_after` (default 120 s, `FLOWLAKE_S3_LOCK_STALE_SECS`) belongs to a run that died
+//! and is taken over, again with a conditional PUT. A run that cannot prove it still owns its lock (no
+//! successful heartbeat for `stale_after / 2`, or another run took it over) stops before its next upload,
+//! delete or manifest write ([`S3Lock::check`]). On release the lock is deleted only if it still holds
+//! this run's token.
+//!
+//! Runs exclude each other as on a local disk: a whole-lake run excludes every shard, and shards
+//! exclude shards of a different count N (only shards of one N split the partitions disjointly).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::s3::{S3Error, S3Url, S3};
+use crate::shard::Shard;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Body {
+    holder: String,
+    /// Unique per run: tells this run's own writes from another's.
+    #[serde(default)]
+    token: String,
+    heartbeat: u64,
+}
+
+/// A held S3 lake lock; released on drop.
+#[derive(Debug)]
+pub struct S3Lock {
+    s3: Arc<S3>,
+    url: S3Url,
+    token: String,
+    /// Milliseconds since the epoch of the last successful write of the lock.
+    last_ok: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Seconds without a heartbeat after which a lock is abandoned.
+pub fn stale_after() -> u64 {
+    std::env::var("FLOWLAKE_S3_LOCK_STALE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&s| s >= 1)
+        .unwrap_or(120)
+}
+
+fn fresh(body: &Body) -> bool {
+    (now_ms() / 1000).saturating_sub(body.heartbeat) <= stale_after()
+}
+
+fn encode(holder: &str, token: &str) -> Bytes {
+    let body = Body {
+        holder: holder.to_string(),
+        token: token.to_string(),
+        heartbeat: now_ms() / 1000,
+    };
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+impl S3Lock {
+    /// Takes the lock of the lake whose bookkeeping prefix is `meta` for `holder`.
+    pub fn take(
+        s3: Arc<S3>,
+        meta: &S3Url,
+        holder: &str,
+        token: &str,
+        shard: Option<Shard>,
+        lake: &Path,
+    ) -> Result<S3Lock> {
+        let url = match shard {
+            None => meta.join("lock"),
+            Some(s) => meta.join(&format!("locks/shard-{}-of-{}", s.index, s.count)),
+        };
+        let err = |e: S3Error| Error::output(url.to_path(), e.into());
+        let locked = |holder: String| Error::Locked {
+            lake: lake.to_path_buf(),
+            holder,
+        };
+        let read = |u: &S3Url| -> Result<Option<(Option<Body>, Option<String>)>> {
+            match s3.get_tagged(u) {
+                Ok((bytes, tag)) => Ok(Some((serde_json::from_slice(&bytes).ok(), tag))),
+                Err(S3Error::NotFound) => Ok(None),
+                Err(e) => Err(Error::output(u.to_path(), e.into())),
+            }
+        };
+        let mut tag = None;
+        for _ in 0..3 {
+            match s3.put(&url, encode(holder, token), Some(None)) {
+                Ok(t) => {
+                    tag = Some(t);
+                    break;
+                }
+                Err(S3Error::Precondition(_)) => {}
+                Err(e) => return Err(err(e)),
+            }
+            match read(&url)? {
+                None => continue, // released meanwhile: try to create it again
+                Some((Some(body), _)) if fresh(&body) => return Err(locked(body.holder)),
+                Some((_, Some(old))) => {
+                    // Abandoned (or unreadable): take it over, conditionally on the version seen.
+                    match s3.put(&url, encode(holder, token), Some(Some(old))) {
+                        Ok(t) => {
+                            tag = Some(t);
+                            break;
+                        }
+                        Err(S3Error::Precondition(_)) => continue,
+                        Err(e) => return Err(err(e)),
+                    }
+                }
+                Some((_, None)) => {
+                    return Err(locked(
+                        "an unreadable lock object (the store gives no ETag to take it over)"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        let Some(tag) = tag else {
+            return Err(locked("other runs competing for the same lock".into()));
+        };
+        let lock = S3Lock::start(s3.clone(), url.clone(), holder, token, tag);
+        // Runs that must not overlap with this one: a whole-lake run excludes every shard; a shard
+        // excludes whole-lake runs and shards of another count.
+        let mut others = vec![meta.join("lock")];
+        others.extend(
+            s3.list_all(&meta.join("locks"))
+                .map_err(err)?
+                .into_iter()
+                .map(|o| o.url),
+        );
+        for other in others {
+            if other == url {
+                continue;
+            }
+            let conflicting = match (shard, other.key.rsplit('/').next()) {
+                (None, _) => true,
+                (Some(_), Some("lock")) => true,
+                (Some(s), Some(name)) => shard_count(name).is_some_and(|n| n != s.count),
+                (Some(_), None) => false,
+            };
+            if !conflicting {
+                continue;
+            }
+            if let Some((Some(body), _)) = read(&other)? {
+                if fresh(&body) {
+                    return Err(locked(body.holder)); // dropping `lock` releases ours
+                }
+            }
+        }
+        Ok(lock)
+    }
+
+    fn start(s3: Arc<S3>, url: S3Url, holder: &str, token: &str, tag: Option<String>) -> S3Lock {
+        let tag = Arc::new(Mutex::new(tag));
+        let last_ok = Arc::new(AtomicU64::new(now_ms()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
+        let interval = Duration::from_millis(stale_after() * 1000 / 4);
+        let thread = {
+            let (s3, url, tag, last_ok, stop, lost) = (
+                s3.clone(),
+                url.clone(),
+                tag.clone(),
+                last_ok.clone(),
+                stop.clone(),
+                lost.clone(),
+            );
+            let (holder, token) = (holder.to_string(), token.to_string());
+            std::thread::spawn(move || {
+                let mut last = std::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if last.elapsed() < interval {
+                        continue;
+                    }
+                    last = std::time::Instant::now();
+                    let expected = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    match s3.put(&url, encode(&holder, &token), Some(expected)) {
+                        Ok(new) => {
+                            *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                            last_ok.store(now_ms(), Ordering::Relaxed);
+                        }
+                        Err(S3Error::Precondition(_)) => {
+                            // Our own earlier write may have landed after a timeout: adopt it if the
+                            // lock still holds our token; otherwise another run took it over.
+                            match s3.get_tagged(&url) {
+                                Ok((bytes, new))
+                                    if serde_json::from_slice::<Body>(&bytes)
+                                        .is_ok_and(|b| b.token == token) =>
+                                {
+                                    *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                                }
+                                Ok(_) | Err(S3Error::NotFound) => {
+                                    lost.store(true, Ordering::Relaxed);
+                                    return;
+                                }
+                                Err(_) => {}
+                            }
+                        }
+                        Err(_) => {} // transient: `check` fails if this goes on too long
+                    }
+                }
+            })
+        };
+        S3Lock {
+            s3,
+            url,
+            token: token.to_string(),
+            last_ok,
+            stop,
+            lost,
+            thread: Some(thread),
+        }
+    }
+
+    /// Fails unless this run still owns the lock: called before every upload, delete and manifest write.
+    pub fn check(&self) -> Result<()> {
+        let silent_ms = now_ms().saturating_sub(self.last_ok.load(Ordering::Relaxed));
+        let lost = self.lost.load(Ordering::Relaxed);
+        if lost || silent_ms > stale_after() * 1000 / 2 {
+            return Err(Error::Locked {
+                lake: self.url.to_path(),
+                holder: if lost {
+                    "another run, which took over this run's lock".into()
+                } else {
+                    format!(
+                        "nobody for sure: this run could not renew its lock for {} s, so another run \
+                         may take it over; stopping before writing more",
+                        silent_ms / 1000
+                    )
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// N of a `shard-K-of-N` lock name.
+fn shard_count(name: &str) -> Option<u32> {
+    name.rsplit_once("-of-").and_then(|(_, n)| n.parse().ok())
+}
+
+impl Drop for S3Lock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Delete only our own lock (S3 has no conditional delete: check the token first).
+        if let Ok((bytes, _)) = self.s3.get_tagged(&self.url) {
+            if serde_json::from_slice::<Body>(&bytes).is_ok_and(|b| b.token == self.token) {
+                let _ = self.s3.delete(&self.url);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_counts_from_lock_names() {
+        assert_eq!(shard_count("shard-2-of-7"), Some(7));
+        assert_eq!(shard_count("lock"), None);
+    }
+}
