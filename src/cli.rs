@@ -65,9 +65,13 @@ pub struct InflateArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Lake root.
+    /// Lake root (a folder or an s3:// URL).
     #[arg(value_name = "LAKE")]
     pub lake: PathBuf,
+    /// Endpoint of an S3-compatible store for an s3:// lake (default: AWS S3, or AWS_ENDPOINT_URL_S3 /
+    /// AWS_ENDPOINT_URL when set).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -98,9 +102,13 @@ pub enum EngineArg {
 
 #[derive(Debug, Args)]
 pub struct DdlArgs {
-    /// Lake root: a flowlake lake or any Hive-partitioned Parquet folder.
+    /// Lake root: a flowlake lake or any Hive-partitioned Parquet folder (local or s3://).
     #[arg(value_name = "LAKE")]
     pub lake: PathBuf,
+    /// Endpoint of an S3-compatible store for an s3:// lake (default: AWS S3, or AWS_ENDPOINT_URL_S3 /
+    /// AWS_ENDPOINT_URL when set).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// Where the engine reads the lake, e.g. s3://bucket/prefix/ (default: the lake's local path as file://).
     #[arg(long, value_name = "URL")]
     pub location: Option<String>,
@@ -119,6 +127,7 @@ impl DdlArgs {
     pub fn into_config(self) -> flowlake::ddl::DdlConfig {
         let mut c = flowlake::ddl::DdlConfig::new(self.lake);
         c.location = self.location;
+        c.endpoint = self.endpoint;
         c.table = self.table;
         c.database = self.database;
         c.engine = match self.engine {
@@ -131,9 +140,14 @@ impl DdlArgs {
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// Lake root: a flowlake lake, or a folder of AWS's native Parquet flow log deliveries.
+    /// Lake root: a flowlake lake, or a folder of AWS's native Parquet flow log deliveries (a local
+    /// folder or an s3:// URL).
     #[arg(value_name = "LAKE")]
     pub lake: PathBuf,
+    /// Endpoint of an S3-compatible store for an s3:// lake (default: AWS S3, or AWS_ENDPOINT_URL_S3 /
+    /// AWS_ENDPOINT_URL when set).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// Rewrite a partition when at least this many of its files are below half the target size.
     #[arg(long, value_name = "N", default_value_t = flowlake::compact::DEFAULT_MIN_FILES)]
     pub min_files: usize,
@@ -181,6 +195,7 @@ impl CompactArgs {
         c.to = self.to;
         c.dry_run = self.dry_run;
         c.threads = self.threads;
+        c.endpoint = self.endpoint;
         Ok(c)
     }
 }

@@ -16,7 +16,7 @@
 //! manifest entry; the next compact run brings the entry up to date.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,10 +25,11 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::dataset::Dataset;
 use crate::discover::Day;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
-use crate::storage::{parquet_partitions, Lake, ParquetFile, META_DIR};
+use crate::storage::{Lake, ParquetFile};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
 use crate::{config, schema};
 
@@ -50,6 +51,8 @@ pub struct CompactConfig {
     pub dry_run: bool,
     /// Worker threads for column encoding (0 = one per core).
     pub threads: usize,
+    /// Endpoint of an S3-compatible store for an `s3://` lake.
+    pub endpoint: Option<String>,
 }
 
 impl CompactConfig {
@@ -64,6 +67,7 @@ impl CompactConfig {
             to: None,
             dry_run: false,
             threads: 0,
+            endpoint: None,
         }
     }
 }
@@ -150,12 +154,8 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             "--target-file-size and --row-group-rows must be positive".into(),
         ));
     }
-    if !cfg.lake.is_dir() {
-        return Err(Error::Input {
-            path: cfg.lake.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such lake folder"),
-        });
-    }
+    let s3 = crate::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
+    let dataset = Dataset::open(&cfg.lake, s3.clone())?;
     let started = Instant::now();
     let settings = WriteSettings {
         target_file_bytes: cfg.target_file_bytes,
@@ -171,18 +171,21 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     let lake = if cfg.dry_run {
         None
     } else {
-        Some(Lake::open(&cfg.lake, &run_id, None)?)
+        Some(Lake::open_with(&cfg.lake, &run_id, None, s3.clone())?)
     };
-    let manifest = Manifest::new(&cfg.lake.join(META_DIR));
+    let manifest = match &lake {
+        Some(lake) => lake.manifest(),
+        None => dataset.manifest(),
+    };
     if lake.is_some() {
         for partition in manifest.compacting() {
-            record_outputs(&cfg.lake, &manifest, &partition)?;
+            record_outputs(&dataset, &manifest, &partition)?;
             manifest.clear_compacting(&partition)?;
             report.repaired.push(partition);
         }
     }
     let pending_rebuild = manifest.publishing();
-    let partitions = parquet_partitions(&cfg.lake, cfg.from, cfg.to)?;
+    let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let pool = crate::pipeline::thread_pool(cfg.threads)?;
     for (path, files) in partitions {
@@ -201,8 +204,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             });
             continue;
         }
-        let dir = cfg.lake.join(&path);
-        let rows = match footer_rows(&dir, &files) {
+        let rows = match footer_rows(&dataset, &path, &files) {
             Ok(rows) => rows,
             Err(message) => {
                 report.failed.push(CompactFailure { path, message });
@@ -222,8 +224,16 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             report.compacted.push(plan);
             continue;
         };
-        let written =
-            pool.install(|| rewrite(lake, &path, &dir, &files, props.clone(), settings.clone()));
+        let written = pool.install(|| {
+            rewrite(
+                lake,
+                &path,
+                &dataset,
+                &files,
+                props.clone(),
+                settings.clone(),
+            )
+        });
         let written = match written {
             Ok(w) => w,
             Err(PartitionError::Failed(message)) => {
@@ -244,12 +254,17 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     Ok(report)
 }
 
-fn footer_rows(dir: &Path, files: &[ParquetFile]) -> std::result::Result<u64, String> {
+fn footer_rows(
+    dataset: &Dataset,
+    partition: &str,
+    files: &[ParquetFile],
+) -> std::result::Result<u64, String> {
     let mut rows = 0u64;
     for f in files {
-        let path = dir.join(&f.name);
-        rows +=
-            crate::verify::footer_rows(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let footer = dataset
+            .footer(partition, f)
+            .map_err(|e| format!("{}: {e}", dataset.file(partition, &f.name).display()))?;
+        rows += footer.file_metadata().num_rows().max(0) as u64;
     }
     Ok(rows)
 }
@@ -271,7 +286,7 @@ impl From<Error> for PartitionError {
 fn rewrite(
     lake: &Lake,
     partition: &str,
-    dir: &Path,
+    dataset: &Dataset,
     files: &[ParquetFile],
     props: Arc<parquet::file::properties::WriterProperties>,
     settings: WriteSettings,
@@ -281,11 +296,11 @@ fn rewrite(
     let mut writer =
         PartitionWriter::new(lake, partition.to_string(), schema.clone(), props, settings);
     for f in files {
-        let path = dir.join(&f.name);
+        let path = dataset.file(partition, &f.name);
         let failed =
             |message: String| PartitionError::Failed(format!("{}: {message}", path.display()));
-        let file = File::open(&path).map_err(|e| failed(e.to_string()))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        let content = dataset.content(partition, f).map_err(failed)?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(content)
             .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
             .map_err(|e| failed(format!("not a readable Parquet file: {e}")))?;
         for batch in reader {
@@ -501,18 +516,24 @@ fn publish(
 }
 
 /// After an interrupted compaction: records the partition's files as they now are.
-fn record_outputs(root: &Path, manifest: &Manifest, partition: &str) -> Result<()> {
-    let dir = root.join(partition);
+fn record_outputs(dataset: &Dataset, manifest: &Manifest, partition: &str) -> Result<()> {
     let mut outputs = Vec::new();
-    for (name, bytes) in crate::storage::part_files(&dir) {
-        let path = dir.join(&name);
-        let rows = crate::verify::footer_rows(&path).map_err(|e| {
+    for f in dataset.files_in(partition)? {
+        if !crate::storage::is_part_file(&f.name) {
+            continue;
+        }
+        let rows = dataset.footer(partition, &f).map_err(|e| {
             Error::output(
-                &path,
+                dataset.file(partition, &f.name),
                 std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             )
         })?;
-        outputs.push(OutputRecord { name, rows, bytes });
+        let rows = rows.file_metadata().num_rows().max(0) as u64;
+        outputs.push(OutputRecord {
+            name: f.name,
+            rows,
+            bytes: f.bytes,
+        });
     }
     put_outputs(manifest, partition, outputs)
 }

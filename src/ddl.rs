@@ -12,14 +12,12 @@
 //! `storage.location.template` spells the folder path, so new days need no `MSCK REPAIR TABLE`.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::{DataType, Field};
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
+use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::storage::parquet_partitions;
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
@@ -41,8 +39,10 @@ pub enum Engine {
 #[derive(Debug, Clone)]
 pub struct DdlConfig {
     pub lake: PathBuf,
-    /// Where engines find the lake (`s3://bucket/prefix/`); the lake's local path when `None`.
+    /// Where engines find the lake (`s3://bucket/prefix/`); the lake's own path or URL when `None`.
     pub location: Option<String>,
+    /// Endpoint of an S3-compatible store for an `s3://` lake.
+    pub endpoint: Option<String>,
     pub table: String,
     pub database: Option<String>,
     pub engine: Engine,
@@ -53,6 +53,7 @@ impl DdlConfig {
         DdlConfig {
             lake,
             location: None,
+            endpoint: None,
             table: DEFAULT_TABLE.into(),
             database: None,
             engine: Engine::Athena,
@@ -83,18 +84,13 @@ pub struct LakeTable {
 /// Every file's footer is read: files with different column sets are merged by name (AWS's native
 /// deliveries may hold a subset of fields), a column whose type differs between files is an error
 /// naming both files, and so are folders that are not `key=value` or differ in their keys.
-pub fn describe(root: &Path) -> Result<LakeTable> {
+pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
     let bad = |path: &Path, message: String| Error::Lake {
         path: path.to_path_buf(),
         message,
     };
-    if !root.is_dir() {
-        return Err(Error::Input {
-            path: root.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such lake folder"),
-        });
-    }
-    let partitions = parquet_partitions(root, None, None)?;
+    let root = &dataset.file("", "");
+    let partitions = dataset.partitions(None, None)?;
     if partitions.is_empty() {
         return Err(bad(
             root,
@@ -108,7 +104,7 @@ pub fn describe(root: &Path) -> Result<LakeTable> {
     for (dir, parts) in &partitions {
         let pairs = hive_pairs(dir).ok_or_else(|| {
             bad(
-                &root.join(dir),
+                &dataset.file(dir, ""),
                 "is not a Hive partition folder (every folder level must be key=value); \
                  flowlake ddl describes Hive-partitioned lakes such as convert's output"
                     .into(),
@@ -136,8 +132,9 @@ pub fn describe(root: &Path) -> Result<LakeTable> {
             set.insert(value);
         }
         for part in parts {
-            let path = root.join(dir).join(&part.name);
-            for field in file_fields(&path)? {
+            let path = dataset.file(dir, &part.name);
+            let schema = dataset.schema(dir, part).map_err(|m| bad(&path, m))?;
+            for field in schema.fields().iter().map(|f| f.as_ref().clone()) {
                 let ty = hive_type(&field).map_err(|m| bad(&path, m))?;
                 match columns.iter().find(|(n, _, _)| n == field.name()) {
                     None => columns.push((field.name().clone(), ty, path.clone())),
@@ -178,9 +175,11 @@ pub fn describe(root: &Path) -> Result<LakeTable> {
 
 /// The statement `cfg.engine` asks for.
 pub fn ddl(cfg: &DdlConfig) -> Result<String> {
-    let table = describe(&cfg.lake)?;
+    let s3 = crate::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
+    let table = describe(&Dataset::open(&cfg.lake, s3)?)?;
     let location = match &cfg.location {
         Some(l) => l.clone(),
+        None if crate::s3::is_s3(&cfg.lake) => cfg.lake.display().to_string(),
         None => {
             let abs = std::fs::canonicalize(&cfg.lake).map_err(|source| Error::Input {
                 path: cfg.lake.clone(),
@@ -340,23 +339,6 @@ fn hive_pairs(dir: &str) -> Option<Vec<(String, String)>> {
             (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v.to_string()))
         })
         .collect()
-}
-
-/// The Arrow fields of a Parquet file's footer.
-fn file_fields(path: &Path) -> Result<Vec<Field>> {
-    let bad = |message: String| Error::Lake {
-        path: path.to_path_buf(),
-        message,
-    };
-    let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
-    let meta = ArrowReaderMetadata::load(&file, Default::default())
-        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
-    Ok(meta
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect())
 }
 
 /// The Hive (Athena, Spark) type of an Arrow field read from Parquet.

@@ -21,6 +21,7 @@
 pub mod batch;
 pub mod compact;
 pub mod config;
+pub mod dataset;
 pub mod date;
 pub mod ddl;
 pub mod discover;

@@ -23,10 +23,6 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: invalid flags or settings (the same code clap uses).
 pub const EXIT_USAGE: u8 = 2;
 
-/// `verify`, `compact` and `ddl` read lakes through the local filesystem so far.
-const NOT_ON_S3_YET: &str = "verify, compact and ddl work on local lakes only in this version \
-(convert reads and writes s3:// URLs); sync the lake locally (aws s3 sync) to run them";
-
 fn usage_error(message: &str) -> ExitCode {
     eprintln!("flowlake: error: {message}");
     ExitCode::from(EXIT_USAGE)
@@ -99,10 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
         }
         Command::Verify(args) => {
-            if flowlake::s3::is_s3(&args.lake) {
-                return Ok(usage_error(NOT_ON_S3_YET));
-            }
-            let report = flowlake::verify::verify(&args.lake)?;
+            let report = flowlake::verify::verify_at(&args.lake, args.endpoint.as_deref())?;
             if args.json {
                 println!("{}", serde_json::to_string(&report)?);
             }
@@ -123,9 +116,6 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
         }
         Command::Compact(args) => {
-            if flowlake::s3::is_s3(&args.lake) {
-                return Ok(usage_error(NOT_ON_S3_YET));
-            }
             let (json, quiet) = (args.json, args.quiet);
             let config = match args.into_config() {
                 Ok(c) => c,
@@ -161,16 +151,14 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
         }
         Command::Ddl(args) => {
-            if flowlake::s3::is_s3(&args.lake) {
-                return Ok(usage_error(NOT_ON_S3_YET));
-            }
             let config = args.into_config();
             let sql = flowlake::ddl::ddl(&config)?;
             print!("{sql}");
-            let remote = config
-                .location
-                .as_deref()
-                .is_some_and(|l| l.starts_with("s3://"));
+            let remote = flowlake::s3::is_s3(&config.lake)
+                || config
+                    .location
+                    .as_deref()
+                    .is_some_and(|l| l.starts_with("s3://"));
             if config.engine == flowlake::ddl::Engine::Athena && !remote {
                 eprintln!("note: Athena reads s3:// locations; pass --location s3://<bucket>/<prefix>/ where the lake is uploaded");
             }

@@ -29,7 +29,7 @@ use crate::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::rejects::RejectLog;
 use crate::report::{AbortedPartition, PartitionReport, Report, Warning};
 use crate::route::{key_at, slot_of, split_by_start};
-use crate::s3::{is_s3, S3Settings, S3};
+use crate::s3::S3;
 use crate::schema;
 use crate::storage::{AnySource, Lake, Source};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings};
@@ -112,15 +112,13 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
 
 /// An S3 client when an input or the lake is an `s3://` URL.
 pub(crate) fn s3_client(cfg: &ConvertConfig) -> Result<Option<Arc<S3>>> {
-    if !cfg.inputs.iter().chain([&cfg.out]).any(|p| is_s3(p)) {
-        return Ok(None);
-    }
-    let settings = S3Settings {
-        endpoint: cfg.endpoint.clone(),
-    };
-    S3::new(settings)
-        .map(|s| Some(Arc::new(s)))
-        .map_err(|e| Error::Config(e.to_string()))
+    let paths: Vec<&std::path::Path> = cfg
+        .inputs
+        .iter()
+        .chain([&cfg.out])
+        .map(|p| p.as_path())
+        .collect();
+    crate::s3::client_for(&paths, cfg.endpoint.as_deref())
 }
 
 /// One output partition the run may (re)build.

@@ -27,10 +27,17 @@ use object_store::{
     UpdateVersion, WriteMultipart,
 };
 
-/// Objects at least this large are uploaded in parts.
-const MULTIPART_THRESHOLD: u64 = 32 * 1024 * 1024;
-/// Size of one uploaded part.
+/// Size of one uploaded part (S3's minimum is 5 MiB); files of two parts or more are uploaded in parts.
+/// `FLOWLAKE_S3_PART_BYTES` overrides it (tests use 5 MiB).
 const PART_BYTES: usize = 16 * 1024 * 1024;
+
+fn part_bytes() -> usize {
+    std::env::var("FLOWLAKE_S3_PART_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n >= 5 * 1024 * 1024)
+        .unwrap_or(PART_BYTES)
+}
 /// Requests in flight at once for listings and downloads.
 pub const MAX_CONCURRENCY: usize = 16;
 
@@ -437,14 +444,15 @@ impl S3 {
         Ok(result.e_tag)
     }
 
-    /// Uploads a local file: one PUT when small, parts of [`PART_BYTES`] otherwise. The object becomes
+    /// Uploads a local file: one PUT when smaller than two parts, parts of [`PART_BYTES`] otherwise. The object becomes
     /// visible only when the upload completes; a failed multipart upload is aborted.
     pub fn upload(&self, local: &FsPath, url: &S3Url) -> S3Result<()> {
         let size = std::fs::metadata(local)
             .map_err(|e| S3Error::Other(format!("{}: {e}", local.display())))?
             .len();
         let read_err = |e: std::io::Error| S3Error::Other(format!("{}: {e}", local.display()));
-        if size < MULTIPART_THRESHOLD {
+        let part = part_bytes();
+        if size < 2 * part as u64 {
             let bytes = std::fs::read(local).map_err(read_err)?;
             self.put(url, Bytes::from(bytes), None)?;
             return Ok(());
@@ -454,8 +462,8 @@ impl S3 {
             add(&self.counts.upload_part, 2); // create + complete
             let mut file = std::fs::File::open(local).map_err(read_err)?;
             let upload = store.put_multipart(&url.object_path()).await?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-            let mut buf = vec![0u8; PART_BYTES];
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
+            let mut buf = vec![0u8; part];
             // Any failure before completion aborts the upload, so no parts are left behind.
             let failed = loop {
                 let n = match std::io::Read::read(&mut file, &mut buf) {
@@ -473,7 +481,7 @@ impl S3 {
                 let _ = writer.abort().await;
                 return Err(e);
             }
-            add(&self.counts.upload_part, size.div_ceil(PART_BYTES as u64));
+            add(&self.counts.upload_part, size.div_ceil(part as u64));
             writer.finish().await.map(|_| ()).map_err(S3Error::from)
         })
     }
@@ -487,6 +495,22 @@ impl S3 {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// An S3 client when any of `paths` is an `s3://` URL (`endpoint`: an S3-compatible store).
+pub fn client_for(
+    paths: &[&FsPath],
+    endpoint: Option<&str>,
+) -> crate::error::Result<Option<Arc<S3>>> {
+    if !paths.iter().any(|p| is_s3(p)) {
+        return Ok(None);
+    }
+    let settings = S3Settings {
+        endpoint: endpoint.map(String::from),
+    };
+    S3::new(settings)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|e| crate::error::Error::Config(e.to_string()))
 }
 
 /// Listing pages a result of `entries` took (S3 returns up to 1000 keys per page).

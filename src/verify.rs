@@ -6,15 +6,11 @@
 //! running conversion cannot make the answer inconsistent.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use walkdir::WalkDir;
-
+use crate::dataset::Dataset;
 use crate::error::Result;
-use crate::manifest::Manifest;
-use crate::storage::{lock, META_DIR};
+use crate::storage::{lock, Lake};
 
 /// What is wrong with one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -60,100 +56,100 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the lake at `root`.
+/// Verifies the local lake at `root`.
 pub fn verify(root: &Path) -> Result<VerifyReport> {
-    let _lock = lock(root, "verify")?;
-    let manifest = Manifest::new(&root.join(META_DIR));
+    verify_at(root, None)
+}
+
+/// Verifies the lake at `root`, a local folder or an `s3://` URL (`endpoint`: an S3-compatible store).
+pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
+    let s3 = crate::s3::client_for(&[root], endpoint)?;
+    let dataset = Dataset::open(root, s3.clone())?;
+    // Held while checking, so a running conversion cannot make the answer inconsistent.
+    let (_local_lock, lake) = match &dataset {
+        Dataset::Local(_) => (Some(lock(root, "verify")?), None),
+        Dataset::S3(..) => {
+            let run_id = format!("verify-{}", crate::storage::new_run_id());
+            (None, Some(Lake::open_with(root, &run_id, None, s3)?))
+        }
+    };
+    let manifest = dataset.manifest();
     let entries = manifest.all();
+    let files = dataset.partitions(None, None)?;
     let mut report = VerifyReport::default();
     let mut recorded = BTreeSet::new();
     for (partition, entry) in &entries {
         report.partitions += 1;
         report.quarantined_inputs += entry.failed.len() as u64;
+        let present = files.get(partition.as_str());
         for out in &entry.outputs {
-            let path = root.join(partition).join(&out.name);
-            recorded.insert(path.clone());
+            let path = dataset.file(partition, &out.name);
+            recorded.insert((partition.clone(), out.name.clone()));
             let problem = |kind, message: String| Problem {
                 path: path.clone(),
                 kind,
                 message,
             };
-            let size = match std::fs::metadata(&path) {
-                Ok(m) => m.len(),
-                Err(e) => {
-                    report.problems.push(problem(
-                        ProblemKind::Missing,
-                        format!("listed in the manifest: {e}"),
-                    ));
-                    continue;
-                }
+            let Some(file) = present.and_then(|fs| fs.iter().find(|f| f.name == out.name)) else {
+                report.problems.push(problem(
+                    ProblemKind::Missing,
+                    "listed in the manifest, not in the lake".into(),
+                ));
+                continue;
             };
-            if size != out.bytes {
+            if file.bytes != out.bytes {
                 report.problems.push(problem(
                     ProblemKind::Size,
-                    format!("{size} bytes, the manifest says {}", out.bytes),
+                    format!("{} bytes, the manifest says {}", file.bytes, out.bytes),
                 ));
             }
-            match footer_rows(&path) {
-                Ok(rows) if rows == out.rows => {
+            match dataset.footer(partition, file) {
+                Ok(f) if f.file_metadata().num_rows().max(0) as u64 == out.rows => {
                     report.files += 1;
-                    report.rows += rows;
-                    report.bytes += size;
+                    report.rows += out.rows;
+                    report.bytes += file.bytes;
                 }
-                Ok(rows) => report.problems.push(problem(
+                Ok(f) => report.problems.push(problem(
                     ProblemKind::RowCount,
-                    format!("{rows} rows, the manifest says {}", out.rows),
+                    format!(
+                        "{} rows, the manifest says {}",
+                        f.file_metadata().num_rows(),
+                        out.rows
+                    ),
                 )),
                 Err(e) => report.problems.push(problem(ProblemKind::Unreadable, e)),
             }
         }
     }
-    let walk = WalkDir::new(root).into_iter().filter_entry(|e| {
-        e.depth() == 0
-            || !(e.file_name().to_string_lossy().starts_with('_')
-                || e.file_name().to_string_lossy().starts_with('.'))
-    });
-    for entry in walk.filter_map(|e| e.ok()) {
-        let path = entry.path();
-        if !entry.file_type().is_file()
-            || path.extension().is_none_or(|e| e != "parquet")
-            || recorded.contains(path)
-        {
-            continue;
+    for (partition, fs) in &files {
+        for f in fs {
+            if recorded.contains(&(partition.clone(), f.name.clone())) {
+                continue;
+            }
+            let (kind, message) = if entries.contains_key(partition) {
+                (
+                    ProblemKind::Orphan,
+                    "not among the partition's outputs in the manifest".to_string(),
+                )
+            } else {
+                (
+                    ProblemKind::NoManifest,
+                    "its partition has no manifest entry".to_string(),
+                )
+            };
+            let message = match dataset.footer(partition, f) {
+                Ok(footer) => format!("{message} ({} rows)", footer.file_metadata().num_rows()),
+                Err(e) => format!("{message}; {e}"),
+            };
+            report.problems.push(Problem {
+                path: dataset.file(partition, &f.name),
+                kind,
+                message,
+            });
         }
-        let partition = path
-            .parent()
-            .and_then(|p| p.strip_prefix(root).ok())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (kind, message) = if entries.contains_key(&partition) {
-            (
-                ProblemKind::Orphan,
-                "not among the partition's outputs in the manifest".to_string(),
-            )
-        } else {
-            (
-                ProblemKind::NoManifest,
-                "its partition has no manifest entry".to_string(),
-            )
-        };
-        let message = match footer_rows(path) {
-            Ok(rows) => format!("{message} ({rows} rows)"),
-            Err(e) => format!("{message}; {e}"),
-        };
-        report.problems.push(Problem {
-            path: path.to_path_buf(),
-            kind,
-            message,
-        });
+    }
+    if let Some(lake) = lake {
+        lake.remove_staging()?;
     }
     Ok(report)
-}
-
-/// Rows of a Parquet file, from its footer.
-pub(crate) fn footer_rows(path: &Path) -> std::result::Result<u64, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let reader =
-        SerializedFileReader::new(file).map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
 }

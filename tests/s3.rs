@@ -461,3 +461,157 @@ fn a_run_killed_mid_upload_leaves_whole_objects_and_the_rerun_converges() {
         "the rerun converges to a clean run"
     );
 }
+
+#[test]
+fn verify_compact_and_ddl_work_on_an_s3_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("lake");
+    let fixture = fixtures().join("aws");
+    moto.convert(fixture.to_str().unwrap(), "s3://lake/v", &[]);
+
+    // verify: clean, then a deleted object is reported missing.
+    let run = moto.flowlake(&["verify", "s3://lake/v", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.report()["rows"], 6000);
+    let key = "v/aws-account-id=662306410322/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=09/part-00000.parquet";
+    moto.boto(&format!(
+        "s3.delete_object(Bucket='lake', Key={key:?})\nprint(1)"
+    ));
+    let run = moto.flowlake(&["verify", "s3://lake/v", "--json"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.report()["problems"][0]["kind"], "missing");
+
+    // ddl: the location is the lake's URL; types from the footers read by ranged GETs.
+    let run = moto.flowlake(&["ddl", "s3://lake/v"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("LOCATION 's3://lake/v/'"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("`protocol` int,"));
+    assert!(run
+        .stdout
+        .contains("'projection.aws-region.values' = 'ap-southeast-2,us-east-1'"));
+    assert!(
+        run.stderr.is_empty(),
+        "no note for an s3 lake: {}",
+        run.stderr
+    );
+
+    // compact: 60 AWS-native-shaped GZIP files (a subset of the fields) into one lake-schema file.
+    let local = tmp.path().join("local");
+    convert(&[&fixture], &local, &[]);
+    let day = "aws-account-id=662306410322/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=10";
+    moto.boto(&format!(
+        "import io, pyarrow.parquet as pq\nt = pq.read_table({src:?}, columns=['version', 'account_id', 'srcaddr', 'dstport', 'packets', 'bytes', 'start', 'action'])\n\
+         for i in range(60):\n    b = io.BytesIO()\n    pq.write_table(t.slice(i * 25, 25), b, compression='gzip')\n    \
+         s3.put_object(Bucket='lake', Key='native/' + {day:?} + '/f%03d.log.parquet' % i, Body=b.getvalue())\nprint(t.num_rows)",
+        src = local.join(day).display().to_string()
+    ));
+    let run = moto.flowlake(&["compact", "s3://lake/native", "--json", "--quiet"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report["compacted"][0]["files_in"], 60);
+    assert_eq!(report["compacted"][0]["files_out"], 1);
+    assert_eq!(report["compacted"][0]["rows"], 1500);
+    let compacted = tmp.path().join("compacted");
+    let keys = moto.download("lake", "native", &compacted);
+    let parts: Vec<&String> = keys.iter().filter(|k| k.ends_with(".parquet")).collect();
+    assert_eq!(parts.len(), 1, "{keys:?}");
+    let sums = |dir: &Path| {
+        duckdb(
+            dir,
+            &format!(
+                "SELECT count(*), sum(packets), sum(bytes), sum(dstport), sum(start), count(DISTINCT srcaddr), \
+                 count(action) FROM read_parquet('{}/{day}/*.parquet')",
+                dir.display()
+            ),
+        )
+    };
+    assert_eq!(sums(&compacted), sums(&local));
+    let run = moto.flowlake(&["verify", "s3://lake/native"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let again = moto.flowlake(&["compact", "s3://lake/native", "--json", "--quiet"], &[]);
+    assert_eq!(again.report()["compacted"], serde_json::json!([]));
+}
+
+#[test]
+fn large_files_go_up_in_parts_and_a_kill_during_the_upload_shows_nothing_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("lake");
+    let input = tmp.path().join("input");
+    // One day, ~640,000 rows: one Parquet file of about 14 MB, uploaded in 5 MiB parts.
+    generate(
+        &input,
+        &["--files-per-day", "8", "--lines-per-file", "80000"],
+    );
+    let reference = tmp.path().join("reference");
+    convert(&[&input], &reference, &[]);
+    let parts = [
+        ("FLOWLAKE_S3_PART_BYTES", "5242880"),
+        ("FLOWLAKE_S3_LOCK_STALE_SECS", "1"),
+    ];
+    let args = [
+        "convert",
+        input.to_str().unwrap(),
+        "--out",
+        "s3://lake/m",
+        "--quiet",
+        "--json",
+    ];
+    for delay_ms in [300u64, 600, 900] {
+        let mut child = moto
+            .command(&args, &parts)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let seen = tmp.path().join(format!("seen-{delay_ms}"));
+        for key in moto.download("lake", "m", &seen) {
+            if key.ends_with(".parquet") {
+                let f = seen.join(key.strip_prefix("m/").unwrap());
+                py(&format!(
+                    "import pyarrow.parquet as pq\nprint(pq.read_metadata({:?}).num_rows)",
+                    f.display().to_string()
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    let run = moto.flowlake(&args, &parts);
+    assert_eq!(run.code, 0, "rerun after the kills: {}", run.stderr);
+    // A clean run into a fresh prefix: the file goes up in parts.
+    let fresh = [
+        "convert",
+        input.to_str().unwrap(),
+        "--out",
+        "s3://lake/m2",
+        "--quiet",
+        "--json",
+    ];
+    let run = moto.flowlake(&fresh, &parts);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = &run.report()["s3_requests"];
+    assert!(
+        requests["upload_part"].as_u64().unwrap() >= 2 + 3,
+        "{requests}"
+    );
+    let whole = tmp.path().join("m2");
+    moto.download("lake", "m2", &whole);
+    assert_eq!(contents(&whole).0, contents(&reference).0);
+    let lake = tmp.path().join("final");
+    moto.download("lake", "m", &lake);
+    let files = parquet_files(&lake);
+    assert!(
+        files
+            .iter()
+            .any(|f| std::fs::metadata(f).unwrap().len() > 10 << 20),
+        "a file large enough for a multipart upload"
+    );
+    assert_eq!(contents(&lake).0, contents(&reference).0);
+}
