@@ -9,6 +9,9 @@
 //! delete or manifest write ([`S3Lock::check`]). On release the lock is deleted only if it still holds
 //! this run's token.
 //!
+//! A shard that finds its own lock held waits up to `stale_after` for it to go stale (a retried task
+//! usually starts while its killed predecessor's lock still looks alive), then gives up.
+//!
 //! Runs exclude each other as on a local disk: a whole-lake run excludes every shard, and shards
 //! exclude shards of a different count N (only shards of one N split the partitions disjointly).
 
@@ -101,7 +104,12 @@ impl S3Lock {
             }
         };
         let mut tag = None;
-        for _ in 0..3 {
+        // A shard's own lock held by a live-looking run is most likely its killed predecessor (a
+        // scheduler retrying the task): wait for that lock to go stale rather than fail every retry.
+        let wait_until = std::time::Instant::now() + Duration::from_secs(stale_after() + 5);
+        let mut attempts = 0;
+        while attempts < 3 {
+            attempts += 1;
             match s3.put(&url, encode(holder, token), Some(None)) {
                 Ok(t) => {
                     tag = Some(t);
@@ -112,7 +120,14 @@ impl S3Lock {
             }
             match read(&url)? {
                 None => continue, // released meanwhile: try to create it again
-                Some((Some(body), _)) if fresh(&body) => return Err(locked(body.holder)),
+                Some((Some(body), _)) if fresh(&body) => {
+                    if shard.is_none() || std::time::Instant::now() >= wait_until {
+                        return Err(locked(body.holder));
+                    }
+                    std::thread::sleep(Duration::from_secs(2));
+                    attempts -= 1;
+                    continue;
+                }
                 Some((_, Some(old))) => {
                     // Abandoned (or unreadable): take it over, conditionally on the version seen.
                     match s3.put(&url, encode(holder, token), Some(Some(old))) {

@@ -340,6 +340,28 @@ fn a_live_lock_refuses_and_an_abandoned_one_is_taken_over() {
     let run = on_l("1/4");
     assert_eq!(run.code, 0, "same count: {}", run.stderr);
     moto.boto("s3.delete_object(Bucket='lake', Key='l/_flowlake/locks/shard-0-of-4')\nprint(1)");
+    // A shard retried while its killed predecessor's lock still looks alive waits for it to go stale.
+    moto.boto(
+        "import time\ns3.put_object(Bucket='lake', Key='l/_flowlake/locks/shard-1-of-2', Body=json.dumps({'holder': \
+         'killed shard 1/2', 'token': 'k', 'heartbeat': int(time.time())}))\nprint(1)",
+    );
+    let started = Instant::now();
+    let run = moto.flowlake(
+        &[
+            "convert",
+            fixture.to_str().unwrap(),
+            "--out",
+            "s3://lake/l",
+            "--shard",
+            "1/2",
+        ],
+        &[("FLOWLAKE_S3_LOCK_STALE_SECS", "2")],
+    );
+    assert_eq!(run.code, 0, "retried shard: {}", run.stderr);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the lock to go stale"
+    );
     let run = moto.flowlake(
         &["convert", fixture.to_str().unwrap(), "--out", "s3://lake/l"],
         &[],
