@@ -5,7 +5,7 @@
 //! a PUT conditional on the ETag of the last write, so exactly one run owns it. A lock whose heartbeat
 //! is older than `stale_after` (default 120 s, `FLOWLAKE_S3_LOCK_STALE_SECS`) belongs to a run that died
 //! and is taken over, again with a conditional PUT. A run that cannot prove it still owns its lock (no
-//! successful heartbeat for `stale_after / 2`, or another run took it over) stops before its next upload,
+//! successful heartbeat for `3/4 stale_after`, or another run took it over) stops before its next upload,
 //! delete or manifest write ([`S3Lock::check`]). On release the lock is deleted only if it still holds
 //! this run's token.
 //!
@@ -249,7 +249,7 @@ impl S3Lock {
     pub fn check(&self) -> Result<()> {
         let silent_ms = now_ms().saturating_sub(self.last_ok.load(Ordering::Relaxed));
         let lost = self.lost.load(Ordering::Relaxed);
-        if lost || silent_ms > stale_after() * 1000 / 2 {
+        if lost || silent_ms > stale_after() * 1000 * 3 / 4 {
             return Err(Error::Locked {
                 lake: self.url.to_path(),
                 holder: if lost {

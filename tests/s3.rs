@@ -438,7 +438,7 @@ fn a_run_killed_mid_upload_leaves_whole_objects_and_the_rerun_converges() {
     );
     let reference = tmp.path().join("reference");
     convert(&[&input], &reference, &[]);
-    let stale = [("FLOWLAKE_S3_LOCK_STALE_SECS", "1")];
+    let stale = [("FLOWLAKE_S3_LOCK_STALE_SECS", "2")];
     let args = [
         "convert",
         input.to_str().unwrap(),
@@ -459,7 +459,7 @@ fn a_run_killed_mid_upload_leaves_whole_objects_and_the_rerun_converges() {
         if finished {
             break;
         }
-        std::thread::sleep(Duration::from_millis(1500)); // its lock goes stale
+        std::thread::sleep(Duration::from_millis(2500)); // its lock goes stale
         interrupted = true;
         // Every visible Parquet object is whole (readable footer, rows as it says).
         let partial = tmp.path().join(format!("partial-{delay_ms}"));
@@ -574,7 +574,7 @@ fn large_files_go_up_in_parts_and_a_kill_during_the_upload_shows_nothing_partial
     convert(&[&input], &reference, &[]);
     let parts = [
         ("FLOWLAKE_S3_PART_BYTES", "5242880"),
-        ("FLOWLAKE_S3_LOCK_STALE_SECS", "1"),
+        ("FLOWLAKE_S3_LOCK_STALE_SECS", "2"),
     ];
     let args = [
         "convert",
@@ -603,7 +603,7 @@ fn large_files_go_up_in_parts_and_a_kill_during_the_upload_shows_nothing_partial
                 ));
             }
         }
-        std::thread::sleep(Duration::from_millis(1200));
+        std::thread::sleep(Duration::from_millis(2500));
     }
     let run = moto.flowlake(&args, &parts);
     assert_eq!(run.code, 0, "rerun after the kills: {}", run.stderr);
