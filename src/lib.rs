@@ -17,6 +17,10 @@
 //! deliveries) into files at the target size with the same writer and publish.
 //! [`ddl::ddl`] prints the Athena table (with partition projection) or DuckDB view of a lake.
 //! [`generate`] writes realistic synthetic AWS deliveries for tests and benchmarks.
+//!
+//! Inputs and lakes are local paths or `s3://` URLs: the storage seam ([`storage`]: `Source`, `Lake`;
+//! [`meta`] for bookkeeping, [`dataset`] for reading a lake) has a local and an S3 side ([`s3`],
+//! [`s3lock`]), so the pipeline does not fork. [`shard`] splits a run across processes by partition.
 
 pub mod batch;
 pub mod compact;
