@@ -45,7 +45,8 @@ pub trait Source: Sync {
     /// for which `keep_dir` is true. Paths are absolute.
     fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>>;
     /// Opens one listed file for reading; with `version`, fails if the file is no longer that version.
-    /// The caller reads at most `limit` bytes (a remote source fetches no more).
+    /// The caller reads at most `limit` bytes (what [`prefetch`](Source::prefetch) fetches is limited to
+    /// that; a file opened without prefetching is read whole).
     fn open(
         &self,
         path: &Path,
@@ -213,7 +214,7 @@ impl Source for S3Source {
         &self,
         path: &Path,
         version: Option<&str>,
-        limit: u64,
+        _limit: u64,
     ) -> io::Result<Box<dyn Read + Send>> {
         let prefetched = self
             .fetched
@@ -224,8 +225,8 @@ impl Source for S3Source {
             Some(Ok(bytes)) => bytes,
             Some(Err(message)) => return Err(io::Error::other(message)),
             None => {
-                // Not prefetched (no listing size at hand): the whole object, then the reader's limit.
-                let _ = limit;
+                // Not prefetched (no listed size at hand, and S3 refuses a range of an empty
+                // object): the whole object; the reader applies the limit.
                 self.s3.get(&S3Source::url(path)?, version)?
             }
         };
