@@ -260,36 +260,13 @@ impl S3 {
 
     /// The folders (common prefixes) and objects directly under `dir` (one listing, all its pages).
     pub fn list_dir(&self, dir: &S3Url) -> S3Result<(Vec<S3Url>, Vec<Object>)> {
-        let store = self.store(&dir.bucket)?;
-        let prefix = dir.object_path();
-        let result = self.block_on(async {
-            store
-                .list_with_delimiter((!dir.key.is_empty()).then_some(&prefix))
-                .await
-        })?;
-        let entries = result.common_prefixes.len() + result.objects.len();
-        add(&self.counts.list, pages(entries));
-        let dirs = result
-            .common_prefixes
-            .iter()
-            .map(|p| S3Url {
-                bucket: dir.bucket.clone(),
-                key: p.to_string(),
-            })
-            .collect();
-        let objects = result
-            .objects
-            .into_iter()
-            .map(|m| object(&dir.bucket, m))
-            .collect();
-        Ok((dirs, objects))
+        self.list_dirs(std::slice::from_ref(dir)).remove(0)
     }
 
     /// [`list_dir`](Self::list_dir) of many folders, up to [`MAX_CONCURRENCY`] at once, in input order.
     pub fn list_dirs(&self, dirs: &[S3Url]) -> Vec<S3Result<(Vec<S3Url>, Vec<Object>)>> {
         self.block_on(async {
             stream::iter(dirs.iter().map(|d| async move {
-                // list_dir's own block_on cannot nest: list here directly.
                 let store = self.store(&d.bucket)?;
                 let prefix = d.object_path();
                 let result = store
