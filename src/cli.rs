@@ -273,6 +273,10 @@ pub struct ConvertArgs {
     /// Rebuild every partition in range, even those the manifest shows as up to date.
     #[arg(long)]
     pub rebuild: bool,
+    /// When an input of a published partition no longer exists (expired by a lifecycle rule), drop its
+    /// rows at the partition's next rebuild. Default: its rows stay in the lake.
+    #[arg(long)]
+    pub mirror_deletions: bool,
     /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path, so N
     /// shards together write what one run writes. Default: AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch
     /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
@@ -355,6 +359,7 @@ impl ConvertArgs {
         };
         c.max_reject_ratio = self.max_reject_ratio;
         c.rebuild = self.rebuild;
+        c.mirror_deletions = self.mirror_deletions;
         c.endpoint = self.endpoint;
         c.shard =
             flowlake::shard::resolve(self.shard, self.shards, &|name| std::env::var(name).ok())?;

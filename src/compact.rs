@@ -34,7 +34,7 @@ use crate::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFil
 use crate::{config, schema};
 
 /// Rows per batch read from the input files.
-const READ_BATCH_ROWS: usize = 64 * 1024;
+pub(crate) const READ_BATCH_ROWS: usize = 64 * 1024;
 
 /// Settings of a `compact` run.
 #[derive(Debug, Clone)]
@@ -337,7 +337,7 @@ fn rewrite(
 }
 
 /// Maps a batch read from any flow log Parquet file onto the lake schema, by column name.
-fn to_lake_batch(
+pub(crate) fn to_lake_batch(
     batch: &RecordBatch,
     lake: &SchemaRef,
 ) -> std::result::Result<RecordBatch, String> {

@@ -108,6 +108,9 @@ pub struct ConvertConfig {
     pub max_reject_ratio: f64,
     /// Rebuild every partition in range, even those the manifest says are up to date.
     pub rebuild: bool,
+    /// When an input of a published partition no longer exists, drop its rows at the partition's next
+    /// rebuild (mirror the deletion) instead of carrying them over from the lake's files.
+    pub mirror_deletions: bool,
     /// Build only this shard's partitions (see [`crate::shard`]).
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
@@ -138,6 +141,7 @@ impl ConvertConfig {
             on_bad_file: BadFilePolicy::Quarantine,
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             rebuild: false,
+            mirror_deletions: false,
             shard: None,
             endpoint: None,
         }

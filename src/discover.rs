@@ -15,7 +15,7 @@ use std::str::FromStr;
 use crate::config::PartitionLayout;
 use crate::date;
 use crate::error::Result;
-use crate::storage::{Entry, Source};
+use crate::storage::{Entry, ListProblem, Source};
 
 /// A calendar day (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -105,7 +105,11 @@ pub enum Compression {
 /// One flow log file to convert.
 #[derive(Debug, Clone)]
 pub struct InputFile {
+    /// Where it is: the root as typed (made absolute, symbolic links not resolved) plus the path below.
     pub path: PathBuf,
+    /// Its identity across runs, with `size`: the path below its date folders (`17/part.log.gz`), or
+    /// its name when the date comes from the name. See [`identity_of`].
+    pub rel: String,
     pub size: u64,
     /// Modification time, seconds since the epoch.
     pub mtime: Option<i64>,
@@ -115,9 +119,10 @@ pub struct InputFile {
     pub key: PartitionKey,
 }
 
-/// A listed file that will not be converted, and why.
+/// A listed file (or folder) that will not be converted, and why.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Skipped {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub reason: String,
     /// The file looks like a flow log (`.log.gz`, `.log`, ...): skipping it makes the run not clean.
@@ -130,9 +135,18 @@ pub struct Discovery {
     /// Files to convert, sorted by partition, then path.
     pub files: Vec<InputFile>,
     pub skipped: Vec<Skipped>,
+    /// Entries below a root that could not be listed (dangling symbolic link, loop, unreadable folder).
+    pub failed: Vec<ListProblem>,
+    /// Things worth telling (a folder date and a file name date that disagree), by path.
+    pub warnings: Vec<(PathBuf, String)>,
 }
 
-/// Lists every root through `source` and classifies what it finds.
+/// Why folders whose name starts with `_` or `.` are not read.
+const HIDDEN_REASON: &str =
+    "folder name starts with `_` or `.` (bookkeeping or hidden, as Hive readers skip them): not read";
+
+/// Lists every root through `source` and classifies what it finds. Only a root that cannot be listed
+/// is an error; a bad entry below it is listed in [`Discovery::failed`].
 pub fn discover(
     source: &dyn Source,
     roots: &[PathBuf],
@@ -143,13 +157,23 @@ pub fn discover(
     let mut out = Discovery::default();
     let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to);
     for root in roots {
-        for entry in source.list(root, &keep_dir)? {
+        let listing = source.list(root, &keep_dir)?;
+        for entry in listing.entries {
             classify_entry(entry, from, to, hourly, &mut out);
         }
+        out.failed.extend(listing.problems);
+        out.skipped
+            .extend(listing.hidden.into_iter().map(|path| Skipped {
+                path,
+                reason: HIDDEN_REASON.into(),
+                flow_log: false,
+            }));
     }
     out.files
         .sort_by(|a, b| (&a.key, &a.path).cmp(&(&b.key, &b.path)));
     out.files.dedup_by(|a, b| a.path == b.path);
+    out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    out.skipped.dedup_by(|a, b| a.path == b.path);
     Ok(out)
 }
 
@@ -165,32 +189,49 @@ fn classify_entry(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let skip = |out: &mut Discovery, reason: &str| {
+    let skip = |out: &mut Discovery, reason: String| {
         out.skipped.push(Skipped {
             path: entry.path.clone(),
-            reason: reason.to_string(),
+            reason,
             flow_log: compression_of(&name).is_some(),
         })
     };
     let Some(compression) = compression_of(&name) else {
-        return if name.ends_with(".parquet") {
+        return if name.to_ascii_lowercase().ends_with(".parquet") {
             skip(
                 out,
-                "Parquet file among text logs (use `flowlake compact` for Parquet)",
+                "Parquet file among text logs (use `flowlake compact` for Parquet)".into(),
             )
         } else {
-            skip(out, "not a flow log file (.log.gz, .gz, .log, .txt)")
+            skip(out, "not a flow log file (.log.gz, .gz, .log, .txt)".into())
         };
     };
     let (from_path, from_name) = path_and_name_info(&entry.path);
+    if let Some(reason) = from_path.refused.or(from_name.refused) {
+        return skip(out, reason);
+    }
     let Some(day) = from_path.day.or(from_name.day) else {
-        return skip(
-            out,
-            "no date in the path (YYYY/MM/DD or year=/month=/day=) or the AWS file name",
-        );
+        let reason = match from_path.bad_year.or(from_name.bad_year) {
+            Some(y) => format!(
+                "year {y} is outside {FIRST_YEAR}..={} (not a flow log date)",
+                last_year()
+            ),
+            None => {
+                "no date in the path (YYYY/MM/DD or year=/month=/day=) or the AWS file name".into()
+            }
+        };
+        return skip(out, reason);
     };
     if from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t) {
         return; // outside the requested range: not ours to report
+    }
+    if let (Some(folder), Some(named)) = (from_path.day, from_name.day) {
+        if folder != named {
+            out.warnings.push((
+                entry.path.clone(),
+                format!("its folders say {folder}, its file name says {named}: the folder's date is used"),
+            ));
+        }
     }
     let hour = if hourly {
         match from_path.hour.or(from_name.hour) {
@@ -198,7 +239,7 @@ fn classify_entry(
             None => {
                 return skip(
                     out,
-                    "--hourly: no hour in the path (HH or hour=HH) or the AWS file name",
+                    "--hourly: no hour in the path (HH or hour=HH) or the AWS file name".into(),
                 )
             }
         }
@@ -206,6 +247,7 @@ fn classify_entry(
         None
     };
     out.files.push(InputFile {
+        rel: from_path.rel.unwrap_or(name),
         path: entry.path,
         size: entry.size,
         mtime: entry.mtime,
@@ -220,8 +262,9 @@ fn classify_entry(
     });
 }
 
-/// How a file with this name is stored, if it is a flow log file at all.
+/// How a file with this name is stored, if it is a flow log file at all (any letter case).
 pub fn compression_of(name: &str) -> Option<Compression> {
+    let name = name.to_ascii_lowercase();
     if name.ends_with(".gz") {
         Some(Compression::Gzip)
     } else if name.ends_with(".log") || name.ends_with(".txt") {
@@ -234,6 +277,9 @@ pub fn compression_of(name: &str) -> Option<Compression> {
 /// The delivery partition of a file, from its path and name alone (as the walk classifies it).
 pub fn key_for_path(path: &Path, hourly: bool) -> Option<PartitionKey> {
     let (from_path, from_name) = path_and_name_info(path);
+    if from_path.refused.is_some() || from_name.refused.is_some() {
+        return None;
+    }
     Some(PartitionKey {
         account: from_path.account.or(from_name.account),
         region: from_path.region.or(from_name.region),
@@ -246,13 +292,31 @@ pub fn key_for_path(path: &Path, hourly: bool) -> Option<PartitionKey> {
     })
 }
 
+/// The identity of an input file across runs, with its size: the path below its date folders
+/// (`17/part.log.gz`, so hour folders that each hold `part.log.gz` stay apart), or its name when the
+/// date comes from the name. A tree moved, copied or re-synced elsewhere keeps it; two files of one
+/// partition never share it unless they sit at the same place below their dates.
+pub fn identity_of(path: &Path) -> String {
+    let (from_path, _) = path_and_name_info(path);
+    from_path.rel.unwrap_or_else(|| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
 fn path_and_name_info(path: &Path) -> (Info, Info) {
-    let dirs = path.parent().map(components).unwrap_or_default();
+    let mut dirs = path.parent().map(components).unwrap_or_default();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    (path_info(&dirs), name_info(&name))
+    let mut info = path_info(&dirs);
+    if let Some(below) = info.below {
+        dirs.push(name.clone());
+        info.rel = Some(dirs[below.min(dirs.len() - 1)..].join("/"));
+    }
+    (info, name_info(&name))
 }
 
 fn components(path: &Path) -> Vec<String> {
@@ -268,10 +332,29 @@ struct Info {
     region: Option<String>,
     day: Option<Day>,
     hour: Option<u8>,
+    /// Index of the first folder below the day folder (the hour folder, if any, is part of the rest).
+    below: Option<usize>,
+    /// The path below the date folders, file name included.
+    rel: Option<String>,
+    /// A date whose year is outside [`FIRST_YEAR`]..=[`last_year`].
+    bad_year: Option<i32>,
+    /// A key value that cannot be a partition value, and why.
+    refused: Option<String>,
 }
 
-fn digits(s: &str, n: usize) -> Option<u32> {
-    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+/// The first year a flow log date may have (flow logs began in 2015; earlier is a wrong folder).
+pub const FIRST_YEAR: i32 = 2010;
+
+/// The last year a flow log date may have: next year (UTC), so clocks running ahead still fit.
+pub fn last_year() -> i32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    date::civil_from_days(now.div_euclid(date::SECS_PER_DAY)).0 + 1
+}
+
+fn digits(s: &str, n: std::ops::RangeInclusive<usize>) -> Option<u32> {
+    (n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
         .then(|| s.parse().ok())
         .flatten()
 }
@@ -280,48 +363,111 @@ fn hive_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     s.strip_prefix(key)?.strip_prefix('=')
 }
 
-/// Year, month and day of one folder name, in plain (`2024`, `01`) or Hive (`year=2024`) form.
-fn year_of(s: &str) -> Option<i32> {
-    digits(hive_value(s, "year").unwrap_or(s), 4).map(|y| y as i32)
-}
-fn month_of(s: &str) -> Option<u32> {
-    digits(hive_value(s, "month").unwrap_or(s), 2).filter(|m| (1..=12).contains(m))
-}
-fn day_of(s: &str) -> Option<u32> {
-    digits(hive_value(s, "day").unwrap_or(s), 2).filter(|d| (1..=31).contains(d))
-}
-fn hour_of(s: &str) -> Option<u8> {
-    digits(hive_value(s, "hour").unwrap_or(s), 2)
-        .filter(|h| *h < 24)
-        .map(|h| h as u8)
+/// Year, month and day of three folder names, all plain (`2024/03/09`) or all Hive
+/// (`year=2024/month=3/day=9`: Hive writers do not always pad).
+fn date_at(dirs: &[String], i: usize) -> Option<(i32, u32, u32, bool)> {
+    let (y, m, d) = (dirs.get(i)?, dirs.get(i + 1)?, dirs.get(i + 2)?);
+    let hive = (
+        hive_value(y, "year"),
+        hive_value(m, "month"),
+        hive_value(d, "day"),
+    );
+    let (y, m, d, hive) = match hive {
+        (Some(y), Some(m), Some(d)) => (
+            digits(y, 4..=4)?,
+            digits(m, 1..=2)?,
+            digits(d, 1..=2)?,
+            true,
+        ),
+        (None, None, None) => (
+            digits(y, 4..=4)?,
+            digits(m, 2..=2)?,
+            digits(d, 2..=2)?,
+            false,
+        ),
+        _ => return None,
+    };
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y as i32, m, d, hive))
 }
 
-/// Reads the deepest `YYYY/MM/DD[/HH]` (plain or Hive) and the account/region from folder names.
+fn hour_of(s: &str, hive: bool) -> Option<u8> {
+    let h = if hive {
+        digits(hive_value(s, "hour")?, 1..=2)?
+    } else {
+        digits(s, 2..=2)?
+    };
+    (h < 24).then_some(h as u8)
+}
+
+/// An AWS account id: twelve digits.
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An AWS region name: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && digits(parts[parts.len() - 1], 1..=2).is_some()
+}
+
+/// A value that can be a partition folder value and a quoted literal in generated DDL.
+fn is_safe_value(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Reads the deepest `YYYY/MM/DD[/HH]` (plain or Hive) and the account/region from folder names:
+/// Hive keys anywhere, and AWS's `<12-digit account>/vpcflowlogs/<region>/` only right above the date.
 fn path_info(dirs: &[String]) -> Info {
     let mut info = Info::default();
+    let mut year_at = None;
     for i in (0..dirs.len().saturating_sub(2)).rev() {
-        let (Some(y), Some(m), Some(d)) = (
-            year_of(&dirs[i]),
-            month_of(&dirs[i + 1]),
-            day_of(&dirs[i + 2]),
-        ) else {
+        let Some((y, m, d, hive)) = date_at(dirs, i) else {
             continue;
         };
         let Some(day) = Day::new(y, m, d) else {
             continue;
         };
+        if !(FIRST_YEAR..=last_year()).contains(&y) {
+            info.bad_year.get_or_insert(y);
+            continue;
+        }
         info.day = Some(day);
-        info.hour = dirs.get(i + 3).and_then(|h| hour_of(h));
+        info.hour = dirs.get(i + 3).and_then(|h| hour_of(h, hive));
+        info.below = Some(i + 3);
+        year_at = Some(i);
         break;
     }
-    for (i, dir) in dirs.iter().enumerate() {
-        if let Some(a) = hive_value(dir, "aws-account-id") {
-            info.account = Some(a.to_string());
-        } else if let Some(r) = hive_value(dir, "aws-region") {
-            info.region = Some(r.to_string());
-        } else if dir == "vpcflowlogs" && i >= 1 && i + 1 < dirs.len() {
-            info.account = Some(dirs[i - 1].clone());
-            info.region = Some(dirs[i + 1].clone());
+    if info.day.is_some() {
+        info.bad_year = None;
+    }
+    for dir in dirs {
+        for (key, slot) in [
+            ("aws-account-id", &mut info.account),
+            ("aws-region", &mut info.region),
+        ] {
+            if let Some(v) = hive_value(dir, key) {
+                if is_safe_value(v) {
+                    *slot = Some(v.to_string());
+                } else {
+                    info.refused = Some(format!(
+                        "folder `{dir}`: a {key} value may hold only letters, digits, `-`, `_` and `.`"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(i) = year_at.filter(|&i| i >= 3) {
+        let (account, service, region) = (&dirs[i - 3], &dirs[i - 2], &dirs[i - 1]);
+        if service == "vpcflowlogs" && is_account(account) && is_region(region) {
+            info.account = Some(account.clone());
+            info.region = Some(region.clone());
         }
     }
     info
@@ -332,7 +478,8 @@ fn path_info(dirs: &[String]) -> Info {
 fn name_info(name: &str) -> Info {
     let mut info = Info::default();
     let parts: Vec<&str> = name.split('_').collect();
-    if parts.len() >= 5 && parts[1] == "vpcflowlogs" {
+    if parts.len() >= 5 && parts[1] == "vpcflowlogs" && is_account(parts[0]) && is_region(parts[2])
+    {
         info.account = Some(parts[0].to_string());
         info.region = Some(parts[2].to_string());
     }
@@ -340,18 +487,21 @@ fn name_info(name: &str) -> Info {
         let b = p.as_bytes();
         if p.is_ascii() && b.len() == 14 && b[8] == b'T' && b[13] == b'Z' {
             let (Some(y), Some(m), Some(d), Some(h)) = (
-                digits(&p[0..4], 4),
-                digits(&p[4..6], 2),
-                digits(&p[6..8], 2),
-                digits(&p[9..11], 2),
+                digits(&p[0..4], 4..=4),
+                digits(&p[4..6], 2..=2),
+                digits(&p[6..8], 2..=2),
+                digits(&p[9..11], 2..=2),
             ) else {
                 continue;
             };
-            if let Some(day) = Day::new(y as i32, m, d) {
-                if h < 24 {
-                    info.day = Some(day);
-                    info.hour = Some(h as u8);
-                }
+            let Some(day) = Day::new(y as i32, m, d).filter(|_| h < 24) else {
+                continue;
+            };
+            if (FIRST_YEAR..=last_year()).contains(&(y as i32)) {
+                info.day = Some(day);
+                info.hour = Some(h as u8);
+            } else {
+                info.bad_year = Some(y as i32);
             }
         }
     }
@@ -360,6 +510,26 @@ fn name_info(name: &str) -> Info {
 
 fn last_day_of_month(y: i32, m: u32) -> Option<Day> {
     (28..=31).rev().find_map(|d| Day::new(y, m, d))
+}
+
+fn year_of(s: &str) -> Option<i32> {
+    digits(hive_value(s, "year").unwrap_or(s), 4..=4).map(|y| y as i32)
+}
+
+fn month_of(s: &str) -> Option<u32> {
+    match hive_value(s, "month") {
+        Some(v) => digits(v, 1..=2),
+        None => digits(s, 2..=2),
+    }
+    .filter(|m| (1..=12).contains(m))
+}
+
+fn day_of(s: &str) -> Option<u32> {
+    match hive_value(s, "day") {
+        Some(v) => digits(v, 1..=2),
+        None => digits(s, 2..=2),
+    }
+    .filter(|d| (1..=31).contains(d))
 }
 
 /// False when a folder's trailing date components put it wholly outside `[from, to]`.
@@ -412,7 +582,9 @@ mod tests {
         assert_eq!(i.region.as_deref(), Some("us-east-1"));
         assert_eq!(i.day, Some(day("2024-01-02")));
         assert_eq!(i.hour, None);
-        let h = path_info(&dirs("/AWSLogs/1/vpcflowlogs/eu-west-1/2024/01/02/17"));
+        let h = path_info(&dirs(
+            "/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2024/01/02/17",
+        ));
         assert_eq!(h.hour, Some(17));
     }
 
@@ -434,10 +606,98 @@ mod tests {
             Some(day("2024-02-29"))
         );
         assert_eq!(path_info(&dirs("/logs/2023/02/29")).day, None);
-        assert_eq!(path_info(&dirs("/logs/year=2024/month=3/day=01")).day, None);
+        // Hive writers do not always pad; plain folders must be padded.
+        assert_eq!(
+            path_info(&dirs("/logs/year=2024/month=3/day=1")).day,
+            Some(day("2024-03-01"))
+        );
+        assert_eq!(path_info(&dirs("/logs/2024/3/01")).day, None);
+        assert_eq!(
+            path_info(&dirs("/logs/year=2024/03/01")).day,
+            None,
+            "no mixed forms"
+        );
         assert_eq!(path_info(&dirs("/logs/2024/01")).day, None);
         let i = path_info(&dirs("/logs/2024/01/05"));
         assert_eq!((i.account, i.region), (None, None));
+    }
+
+    #[test]
+    fn aws_keys_only_where_the_layout_fits() {
+        // A plain tree under a folder that happens to be called `vpcflowlogs`: no invented keys.
+        let i = path_info(&dirs("/tmp/xyz/vpcflowlogs/2024/01/02"));
+        assert_eq!((i.account, i.region), (None, None));
+        assert_eq!(i.day, Some(day("2024-01-02")));
+        for p in [
+            "/a/AWSLogs/12345/vpcflowlogs/us-east-1/2024/01/02", // not 12 digits
+            "/a/AWSLogs/123456789012/vpcflowlogs/not_a_region/2024/01/02",
+            "/a/AWSLogs/123456789012/vpcflowlogs/us-east-1/extra/2024/01/02", // not right above the date
+        ] {
+            let i = path_info(&dirs(p));
+            assert_eq!((i.account, i.region), (None, None), "{p}");
+        }
+        let i = path_info(&dirs(
+            "/AWSLogs/123456789012/vpcflowlogs/us-gov-west-1/2024/01/02/17",
+        ));
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("us-gov-west-1"));
+        // A Hive value that would break a partition folder or a DDL literal is refused.
+        let i = path_info(&dirs(
+            "/x/aws-account-id=1,2/aws-region=us-east-1/year=2024/month=01/day=02",
+        ));
+        assert!(i.refused.is_some());
+        let i = path_info(&dirs("/x/aws-account-id=12'3/year=2024/month=01/day=02"));
+        assert!(i.refused.is_some());
+    }
+
+    #[test]
+    fn years_outside_the_flow_log_era_are_not_dates() {
+        for p in [
+            "/l/0000/01/01",
+            "/l/9999/01/01",
+            "/l/2009/12/31",
+            "/l/year=1970/month=01/day=01",
+        ] {
+            let i = path_info(&dirs(p));
+            assert_eq!(i.day, None, "{p}");
+            assert!(i.bad_year.is_some(), "{p}");
+        }
+        let next = last_year();
+        assert!(path_info(&dirs(&format!("/l/{next}/01/01"))).day.is_some());
+        assert!(path_info(&dirs(&format!("/l/{}/01/01", next + 1)))
+            .day
+            .is_none());
+        assert_eq!(
+            name_info("123456789012_vpcflowlogs_us-east-1_fl-1_99990620T1620Z_fe.log.gz").day,
+            None
+        );
+    }
+
+    #[test]
+    fn identity_is_the_path_below_the_date() {
+        assert_eq!(
+            identity_of(Path::new(
+                "/r/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02/17/part.log.gz"
+            )),
+            "17/part.log.gz"
+        );
+        assert_eq!(
+            identity_of(Path::new("/a/year=2024/month=1/day=2/x.log.gz")),
+            "x.log.gz"
+        );
+        assert_eq!(
+            identity_of(Path::new(
+                "/flat/123456789012_vpcflowlogs_us-east-1_fl-1_20240102T1620Z_fe.log.gz"
+            )),
+            "123456789012_vpcflowlogs_us-east-1_fl-1_20240102T1620Z_fe.log.gz"
+        );
+    }
+
+    #[test]
+    fn extensions_in_any_case() {
+        assert_eq!(compression_of("A.LOG.GZ"), Some(Compression::Gzip));
+        assert_eq!(compression_of("a.Log"), Some(Compression::Plain));
+        assert_eq!(compression_of("a.parquet"), None);
     }
 
     #[test]

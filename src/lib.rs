@@ -36,6 +36,7 @@ pub mod layout;
 pub mod manifest;
 pub mod meta;
 pub mod parse;
+pub mod paths;
 pub mod pipeline;
 pub mod read;
 pub mod rejects;

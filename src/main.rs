@@ -74,8 +74,20 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
                 for a in &report.aborted {
                     eprintln!(
-                        "  NOT PUBLISHED: {} ({} of {} lines rejected)",
-                        a.path, a.rejected, a.lines
+                        "  NOT PUBLISHED: {}: {} ({} of {} lines rejected)",
+                        a.path, a.reason, a.rejected, a.lines
+                    );
+                }
+                for v in report.vanished.iter().take(20) {
+                    eprintln!(
+                        "  vanished: {} ({}; {})",
+                        v.path.display(),
+                        v.partition,
+                        if v.kept {
+                            "its rows stay in the lake"
+                        } else {
+                            "its rows were removed: --mirror-deletions"
+                        }
                     );
                 }
                 if let Some(path) = &report.rejects_file {

@@ -26,12 +26,35 @@ use crate::meta::{is_conflict, Expect, LocalMeta, MetaStore, Version};
 /// Version of the entry format.
 pub const MANIFEST_VERSION: u32 = 1;
 
-/// One input file as it was when it was converted.
+/// One input file as it was when it was converted, and where its rows are.
+///
+/// Entries written before `rel`, `rows` and `first_row` existed read with them absent: `rel` is then
+/// derived from the path, and the rows of such an input cannot be told apart from the others'.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct InputRecord {
+    #[serde(with = "crate::paths::lossless")]
     pub path: PathBuf,
     pub size: u64,
     pub mtime: Option<i64>,
+    /// Its identity with `size`: the path below its date folders (see `discover::identity_of`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<String>,
+    /// Rows it put into this partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Where its rows start in the partition's row order (its outputs read in name order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_row: Option<u64>,
+    /// The file no longer exists; its rows were carried over from the partition's earlier files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vanished: bool,
+}
+
+impl InputRecord {
+    /// What decides whether a partition is up to date: the file as it was (path, size, mtime).
+    pub fn state(&self) -> (&std::path::Path, u64, Option<i64>) {
+        (&self.path, self.size, self.mtime)
+    }
 }
 
 /// One output file of the partition.
@@ -45,6 +68,7 @@ pub struct OutputRecord {
 /// An input file that could not be read when the partition was built.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailedRecord {
+    #[serde(with = "crate::paths::lossless")]
     pub path: PathBuf,
     pub kind: String,
     pub message: String,
@@ -268,6 +292,10 @@ mod tests {
                 path: "/in/a.log.gz".into(),
                 size: 10,
                 mtime: Some(5),
+                rel: Some("a.log.gz".into()),
+                rows: Some(3),
+                first_row: Some(0),
+                vanished: false,
             }],
             outputs: vec![OutputRecord {
                 name: "part-00000.parquet".into(),

@@ -56,6 +56,10 @@ pub struct FileOutcome {
     pub error: Option<ReadError>,
     /// The complete lines decoded before the damage were used (`--on-bad-file salvage`).
     pub salvaged: bool,
+    /// The file is clearly not a flow log (why): its first line is neither a flow log header, nor a
+    /// record of `--fields`, nor shaped like a record (a CSV or JSON file among the logs). None of
+    /// its lines were used or rejected.
+    pub not_flow_log: Option<String>,
     pub batches: Vec<RecordBatch>,
     /// Seconds spent reading and decompressing the file.
     pub read_seconds: f64,
@@ -114,7 +118,15 @@ impl FileParser {
             out.error = Some(e);
             out.salvaged = true;
         }
+        // A UTF-8 byte order mark (an editor or a Windows tool wrote the file) is not data.
+        if self.buf.starts_with(UTF8_BOM) {
+            self.buf.drain(..UTF8_BOM.len());
+        }
         out.text_bytes = self.buf.len() as u64;
+        if let Some(why) = not_a_flow_log(&self.buf, &mut self.spans, settings.fields.as_ref()) {
+            out.not_flow_log = Some(why);
+            return Ok(out);
+        }
         let buf = self.buf.as_slice();
         let check_utf8 = std::str::from_utf8(buf).is_err();
         let builder = &mut self.builder;
@@ -219,6 +231,31 @@ impl FileParser {
         }
         Ok(out)
     }
+}
+
+/// The UTF-8 byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Why a file is clearly not a flow log, judged from its first non-blank line: not a header, not a
+/// record of the `--fields` layout (field count), and not even shaped like a record (at least three
+/// space-separated fields, printable ASCII, no `,` `"` `{`), as a CSV or JSON file's first line is.
+/// A flow log that merely lacks its header (no `--fields` given) is still read, so its lines are
+/// rejected with the reason (`no_layout`) rather than skipped unseen.
+fn not_a_flow_log(buf: &[u8], spans: &mut Vec<Span>, fields: Option<&Layout>) -> Option<String> {
+    let line = Lines::new(buf).find(|l| !l.is_blank())?;
+    split_fields(line.text, line.offset, spans);
+    if looks_like_header(buf, spans, None) || fields.is_some_and(|f| f.len() == spans.len()) {
+        return None;
+    }
+    let record_like = spans.len() >= 3
+        && line.text.iter().all(|&b| {
+            (b.is_ascii_graphic() || b == b' ' || b == b'\t' || b == b'\r')
+                && !matches!(b, b',' | b'"' | b'{')
+        });
+    (!record_like).then(|| {
+        "not a flow log: its first line is neither a flow log header nor a space-separated record"
+            .to_string()
+    })
 }
 
 /// Builds the pending rows into a batch of the outcome, timing it.

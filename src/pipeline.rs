@@ -10,7 +10,8 @@
 //!
 //! A partition's files are staged, checked (rows parsed == rows encoded), then published at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,19 +20,25 @@ use rayon::prelude::*;
 use arrow::record_batch::RecordBatch;
 
 use crate::config::{BadFilePolicy, ConvertConfig, PartitionLayout, PartitionTime};
-use crate::discover::{compression_of, discover, key_for_path, InputFile, PartitionKey, Skipped};
+use crate::dataset::Dataset;
+use crate::discover::{
+    compression_of, discover, identity_of, key_for_path, InputFile, PartitionKey, Skipped,
+};
 use crate::error::{Error, Result};
 use crate::manifest::{
     FailedRecord, InputRecord, LakeSettings, Manifest, OutputRecord, PartitionEntry,
     MANIFEST_VERSION,
 };
 use crate::parse::{FileOutcome, FileParser, ParseSettings};
+use crate::read::ReadErrorKind;
 use crate::rejects::RejectLog;
-use crate::report::{AbortedPartition, PartitionReport, Report, Warning};
+use crate::report::{
+    AbortedPartition, FailedFile, PartitionReport, Report, VanishedInput, Warning,
+};
 use crate::route::{key_at, slot_of, split_by_start};
 use crate::s3::S3;
 use crate::schema;
-use crate::storage::{AnySource, Lake, Source};
+use crate::storage::{AnySource, Entry, Lake, ParquetFile, Source};
 use crate::write::{writer_properties, PartitionWriter, WriteSettings};
 
 /// Receives progress events; the library's only channel to a user interface. Called from worker
@@ -128,6 +135,11 @@ struct Output {
     path: String,
     /// The files delivered in its slot and, with `--partition-time start`, in the next one.
     inputs: Vec<InputFile>,
+    /// Inputs of its earlier build that no longer exist (or cannot be checked): their rows are carried
+    /// over from its published files, read in the order `before` lists them.
+    carried: Vec<InputRecord>,
+    /// Its published files, as its manifest entry records them.
+    before: Vec<OutputRecord>,
 }
 
 /// A partition being built: its writer and what went into it.
@@ -142,6 +154,12 @@ struct Building<'l> {
     lines: u64,
     rejected: u64,
     failed: Vec<FailedRecord>,
+    /// Rows carried over from its earlier files (handed to the writer before any read row).
+    carried_rows: u64,
+    /// The carried inputs, with where their rows now start.
+    carried: Vec<InputRecord>,
+    /// Where each read input's rows went: (first row, rows), in the partition's row order.
+    placed: HashMap<PathBuf, (u64, u64)>,
 }
 
 impl<'l> Building<'l> {
@@ -154,7 +172,15 @@ impl<'l> Building<'l> {
             lines: 0,
             rejected: 0,
             failed: Vec::new(),
+            carried_rows: 0,
+            carried: Vec::new(),
+            placed: HashMap::new(),
         }
+    }
+
+    /// Rows handed to the writer so far: the next row's position in the partition.
+    fn next_row(&self) -> u64 {
+        self.carried_rows + self.rows
     }
 }
 
@@ -273,6 +299,21 @@ impl<'a> Run<'a> {
             ..Report::default()
         };
         report.stages.list = listed;
+        // Entries below a root that could not be listed: named, the rest converts.
+        for problem in std::mem::take(&mut found.failed) {
+            report.files_failed += 1;
+            report.failed.push(FailedFile {
+                path: problem.path,
+                kind: ReadErrorKind::Listing,
+                message: problem.message,
+                salvaged: false,
+            });
+        }
+        report.warnings.extend(
+            std::mem::take(&mut found.warnings)
+                .into_iter()
+                .map(|(path, message)| Warning { path, message }),
+        );
         // Every output partition the listed files can feed, with its inputs.
         let start_mode = cfg.partition_time == PartitionTime::Start;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
@@ -291,6 +332,8 @@ impl<'a> Run<'a> {
                         slot,
                         path,
                         inputs: Vec::new(),
+                        carried: Vec::new(),
+                        before: Vec::new(),
                     })
                     .inputs
                     .push(file.clone());
@@ -309,6 +352,8 @@ impl<'a> Run<'a> {
                         slot: slot_of(&key, cfg.hourly),
                         path: path.clone(),
                         inputs: Vec::new(),
+                        carried: Vec::new(),
+                        before: Vec::new(),
                     };
                     outputs.insert(path.clone(), output);
                 }
@@ -334,29 +379,49 @@ impl<'a> Run<'a> {
         for (path, mut output) in outputs {
             let entry = self.manifest.get(&path);
             if let Some(entry) = &entry {
-                self.add_remembered_inputs(&mut output.inputs, entry);
+                output.carried = self.resolve_remembered(&mut output.inputs, entry, &mut report);
             }
             output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
             output.inputs.dedup_by(|a, b| a.path == b.path);
-            let inputs = input_records(&output.inputs);
+            // The inputs as they are now: the files found, and the vanished ones whose rows stay.
+            let mut now: Vec<(&std::path::Path, u64, Option<i64>)> = output
+                .inputs
+                .iter()
+                .map(|f| (f.path.as_path(), f.size, f.mtime))
+                .chain(output.carried.iter().map(InputRecord::state))
+                .collect();
+            now.sort_unstable();
+            let published = self.lake.published(&path);
             let up_to_date = !interrupted.contains(&path)
-                && entry.is_some_and(|e| {
+                && entry.as_ref().is_some_and(|e| {
+                    let mut then: Vec<_> = e.inputs.iter().map(InputRecord::state).collect();
+                    then.sort_unstable();
                     e.fingerprint == fingerprint
                     // a file that failed for a reason that may pass (I/O, size limit) is retried
                     && e.failed.iter().all(|f| f.kind != "io" && f.kind != "too_large")
-                    && e.inputs == inputs
-                    && self.lake.published(&path)
-                        == e.outputs
-                            .iter()
-                            .map(|o| (o.name.clone(), o.bytes))
-                            .collect::<Vec<_>>()
+                    && then == now
+                    && published == outputs_of(e)
                 });
             if up_to_date && !cfg.rebuild {
                 report.partitions_unchanged += 1;
                 report.files_unchanged += output.inputs.len() as u64;
-            } else {
-                rebuild.push(output);
+                continue;
             }
+            if let Some(e) = entry.filter(|_| !output.carried.is_empty()) {
+                if let Err(why) = carry_possible(&e, &output.carried, &published) {
+                    report.partitions_unchanged += 1;
+                    report.warnings.push(Warning {
+                        path: self.lake.root().join(&path),
+                        message: format!(
+                            "left as it is: inputs of it no longer exist and {why}; restore them, or \
+                             rebuild with --mirror-deletions to drop their rows"
+                        ),
+                    });
+                    continue;
+                }
+                output.before = e.outputs;
+            }
+            rebuild.push(output);
         }
         let units = units(rebuild, start_mode);
         let mut to_read: Vec<&InputFile> = units.iter().flatten().flat_map(|o| &o.inputs).collect();
@@ -453,43 +518,184 @@ impl<'a> Run<'a> {
         Ok(layout)
     }
 
-    /// Adds the inputs an earlier run built this partition from that this run's walk did not list but
-    /// that still exist (a narrower input root must not drop rows from the lake).
-    fn add_remembered_inputs(&self, files: &mut Vec<InputFile>, entry: &PartitionEntry) {
+    /// Settles the inputs an earlier run built this partition from that this run's walk did not list
+    /// (a narrower input root must not drop rows from the lake): one still there is added to `files`;
+    /// one that is gone is returned, to have its rows carried over from the lake (or, with
+    /// `--mirror-deletions`, dropped), and reported; one whose existence cannot be checked is
+    /// returned too (a failed check is never read as a deletion).
+    ///
+    /// An input is known by its path, or, for a tree moved, copied or re-synced elsewhere, by its
+    /// identity (the path below its date folders) and size: a file elsewhere with the same identity
+    /// and size is the same input when the old path is gone or holds the same bytes.
+    fn resolve_remembered(
+        &self,
+        files: &mut Vec<InputFile>,
+        entry: &PartitionEntry,
+        report: &mut Report,
+    ) -> Vec<InputRecord> {
+        let hourly = self.cfg.hourly;
         let fallback = files
             .first()
             .map(|f| f.key.clone())
-            .or_else(|| PartitionKey::from_path(&entry.partition, self.cfg.hourly));
-        let Some(fallback) = fallback else {
-            return;
-        };
+            .or_else(|| PartitionKey::from_path(&entry.partition, hourly));
+        let mut carried = Vec::new();
         for rec in &entry.inputs {
-            // Same path, or the same file name (the input tree was moved or copied): already listed.
-            if files
-                .iter()
-                .any(|f| f.path == rec.path || f.path.file_name() == rec.path.file_name())
-            {
+            if files.iter().any(|f| f.path == rec.path) {
                 continue;
             }
-            let name = rec
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if let (Ok(stat), Some(compression)) =
-                (self.source.stat(&rec.path), compression_of(&name))
-            {
-                files.push(InputFile {
-                    key: key_for_path(&rec.path, self.cfg.hourly)
-                        .unwrap_or_else(|| fallback.clone()),
-                    path: stat.path,
-                    size: stat.size,
-                    mtime: stat.mtime,
-                    version: stat.version,
-                    compression,
+            let rel = rec.rel.clone().unwrap_or_else(|| identity_of(&rec.path));
+            let twin = |size: u64| files.iter().find(|f| f.rel == rel && f.size == size);
+            match self.source.stat(&rec.path) {
+                Ok(stat) => {
+                    if let Some(twin) = twin(stat.size) {
+                        let twin = Entry {
+                            path: twin.path.clone(),
+                            size: twin.size,
+                            mtime: twin.mtime,
+                            version: twin.version.clone(),
+                        };
+                        if self.source.same_content(&stat, &twin).unwrap_or(false) {
+                            continue; // a copy of a listed file
+                        }
+                    }
+                    let name = rec.path.file_name().unwrap_or_default().to_string_lossy();
+                    let key = key_for_path(&rec.path, hourly).or_else(|| fallback.clone());
+                    if let (Some(compression), Some(key)) = (compression_of(&name), key) {
+                        files.push(InputFile {
+                            path: stat.path,
+                            rel,
+                            size: stat.size,
+                            mtime: stat.mtime,
+                            version: stat.version,
+                            compression,
+                            key,
+                        });
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if twin(rec.size).is_some() {
+                        continue; // moved or re-synced: the listed twin is this input
+                    }
+                    let kept = !self.cfg.mirror_deletions;
+                    report.vanished.push(VanishedInput {
+                        path: rec.path.clone(),
+                        partition: entry.partition.clone(),
+                        rows: rec.rows,
+                        kept,
+                    });
+                    if kept {
+                        carried.push(InputRecord {
+                            rel: Some(rel),
+                            vanished: true,
+                            ..rec.clone()
+                        });
+                    }
+                }
+                Err(e) => {
+                    report.warnings.push(Warning {
+                        path: rec.path.clone(),
+                        message: format!(
+                            "cannot tell whether this input of {} still exists ({e}): its rows stay \
+                             as they are",
+                            entry.partition
+                        ),
+                    });
+                    carried.push(InputRecord {
+                        rel: Some(rel),
+                        ..rec.clone()
+                    });
+                }
+            }
+        }
+        carried
+    }
+
+    /// Hands the rows of the partition's carried inputs, read from its published files, to its
+    /// writer first, and records where they now start.
+    fn carry_over(&self, output: &Output, building: &mut Building<'_>) -> Result<()> {
+        if output.carried.is_empty() {
+            return Ok(());
+        }
+        let partition = output.path.as_str();
+        // The carried inputs' row ranges in the old files, in row order.
+        let mut ranges: Vec<&InputRecord> = output
+            .carried
+            .iter()
+            .filter(|r| r.rows.unwrap_or(0) > 0)
+            .collect();
+        ranges.sort_by_key(|r| r.first_row);
+        let mut copied = vec![0u64; ranges.len()];
+        let mut starts: Vec<Option<u64>> = vec![None; ranges.len()];
+        let dataset = Dataset::open(&self.cfg.out, self.s3.clone())?;
+        let schema = schema::lake_schema();
+        let mut at = 0u64; // row number of the next row read from the old files
+        for out in &output.before {
+            let before_end = ranges
+                .iter()
+                .all(|r| r.first_row.unwrap_or(0) + r.rows.unwrap_or(0) <= at);
+            if before_end {
+                break;
+            }
+            let file = ParquetFile {
+                name: out.name.clone(),
+                bytes: out.bytes,
+            };
+            let path = dataset.file(partition, &out.name);
+            let lake_err = |message: String| Error::Lake {
+                path: path.clone(),
+                message: format!("carrying over the rows of vanished inputs: {message}"),
+            };
+            let content = dataset.content(partition, &file).map_err(lake_err)?;
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(content)
+                    .and_then(|b| b.with_batch_size(crate::compact::READ_BATCH_ROWS).build())
+                    .map_err(|e| lake_err(e.to_string()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| lake_err(e.to_string()))?;
+                let batch = crate::compact::to_lake_batch(&batch, &schema).map_err(lake_err)?;
+                let (lo, hi) = (at, at + batch.num_rows() as u64);
+                for (i, r) in ranges.iter().enumerate() {
+                    let first = r.first_row.unwrap_or(0);
+                    let (from, to) = (first.max(lo), (first + r.rows.unwrap_or(0)).min(hi));
+                    if from >= to {
+                        continue;
+                    }
+                    starts[i].get_or_insert(building.next_row());
+                    let slice = batch.slice((from - lo) as usize, (to - from) as usize);
+                    building.writer.write(std::slice::from_ref(&slice))?;
+                    building.carried_rows += to - from;
+                    copied[i] += to - from;
+                }
+                at = hi;
+            }
+        }
+        for (i, r) in ranges.iter().enumerate() {
+            if copied[i] != r.rows.unwrap_or(0) {
+                return Err(Error::Accounting {
+                    what: format!(
+                        "{} (rows of a vanished input carried over in {partition})",
+                        r.path.display()
+                    ),
+                    lines: r.rows.unwrap_or(0),
+                    rows: copied[i],
+                    rejected: 0,
                 });
             }
         }
+        let start = building.next_row();
+        for r in &output.carried {
+            let first_row = ranges
+                .iter()
+                .position(|x| std::ptr::eq(*x, r))
+                .and_then(|i| starts[i])
+                .unwrap_or(start);
+            building.carried.push(InputRecord {
+                first_row: Some(first_row),
+                rows: Some(r.rows.unwrap_or(0)),
+                ..r.clone()
+            });
+        }
+        Ok(())
     }
 
     /// Builds the partitions of one unit: reads each of their input files once, in delivery order,
@@ -516,6 +722,11 @@ impl<'a> Run<'a> {
                 (o.slot, Building::new(writer))
             })
             .collect();
+        for o in unit {
+            if let Some(b) = building.get_mut(&o.slot) {
+                self.carry_over(o, b)?;
+            }
+        }
         let mut deliveries: BTreeMap<i64, Vec<&InputFile>> = BTreeMap::new();
         let mut seen = std::collections::HashSet::new();
         for file in unit.iter().flat_map(|o| &o.inputs) {
@@ -570,6 +781,15 @@ impl<'a> Run<'a> {
                         message: e.message.clone(),
                     });
                 }
+                if let Some(reason) = &outcome.not_flow_log {
+                    report.files_skipped += 1;
+                    report.skipped.push(Skipped {
+                        path: outcome.path.clone(),
+                        reason: reason.clone(),
+                        flow_log: false,
+                    });
+                    continue;
+                }
                 report.add_file(partition, &outcome)?;
                 if let Some(own) = building.get_mut(&delivery) {
                     own.files += 1;
@@ -598,6 +818,8 @@ impl<'a> Run<'a> {
                     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
                     match building.get_mut(&slot) {
                         Some(b) => {
+                            let first = b.next_row();
+                            b.placed.insert(outcome.path.clone(), (first, rows));
                             b.writer.write(&batches)?;
                             b.rows += rows;
                         }
@@ -650,17 +872,20 @@ impl<'a> Run<'a> {
             lines,
             rejected,
             failed,
+            carried_rows,
+            carried,
+            placed,
         } = building;
         let done = writer.finish()?;
         report.stages.encode += done.encode_seconds;
         report.stages.write += done.write_seconds;
         let written = done.files;
-        let rows_written: u64 = written.iter().map(|f| f.rows).sum();
-        if rows_written != rows {
+        let rows_in_files: u64 = written.iter().map(|f| f.rows).sum();
+        if rows_in_files != rows + carried_rows {
             return Err(Error::Accounting {
                 what: format!("partition {partition}"),
-                lines: rows,
-                rows: rows_written,
+                lines: rows + carried_rows,
+                rows: rows_in_files,
                 rejected: 0,
             });
         }
@@ -680,22 +905,35 @@ impl<'a> Run<'a> {
                 reason: reason.to_string(),
                 lines,
                 rejected,
-                rows: rows_written,
+                rows,
             });
             return Ok(()); // its staged files go with the staging folder; the published ones stay
         }
-        // Journal first, unjournal last: a run that stops anywhere in between leaves the mark, and the
-        // next run rebuilds this partition (whatever its range) from the inputs the entry remembers.
-        let started = Instant::now();
-        self.manifest.mark_publishing(partition)?;
-        let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
-        self.lake.publish(partition, &names)?;
-        self.lake.check_lock()?;
-        self.manifest.put(&PartitionEntry {
+        // Where every input's rows are, so a later rebuild can carry over those of an input that
+        // has vanished by then.
+        let mut inputs: Vec<InputRecord> = output
+            .inputs
+            .iter()
+            .map(|f| {
+                let (first_row, rows) = placed.get(&f.path).copied().unwrap_or((rows_in_files, 0));
+                InputRecord {
+                    path: f.path.clone(),
+                    size: f.size,
+                    mtime: f.mtime,
+                    rel: Some(f.rel.clone()),
+                    rows: Some(rows),
+                    first_row: Some(first_row),
+                    vanished: false,
+                }
+            })
+            .chain(carried)
+            .collect();
+        inputs.sort();
+        let entry = PartitionEntry {
             version: MANIFEST_VERSION,
             partition: partition.to_string(),
             fingerprint: fingerprint.to_string(),
-            inputs: input_records(&output.inputs),
+            inputs,
             outputs: written
                 .iter()
                 .map(|f| OutputRecord {
@@ -705,16 +943,25 @@ impl<'a> Run<'a> {
                 })
                 .collect(),
             lines,
-            rows: rows_written,
+            rows: rows_in_files,
             rejected,
             failed,
-        })?;
+        };
+        // Journal first, unjournal last: a run that stops anywhere in between leaves the mark, and the
+        // next run rebuilds this partition (whatever its range) from the inputs the entry remembers.
+        let started = Instant::now();
+        self.manifest.mark_publishing(partition)?;
+        let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
+        self.lake.publish(partition, &names)?;
+        self.lake.check_lock()?;
+        self.manifest.put(&entry)?;
         self.manifest.clear_publishing(partition)?;
         report.stages.publish += started.elapsed().as_secs_f64();
         report.add_partition(PartitionReport {
             path: partition.to_string(),
             input_files: output.inputs.len() as u64,
-            rows: rows_written,
+            rows,
+            rows_carried_over: carried_rows,
             files: written,
         });
         Ok(())
@@ -754,18 +1001,45 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The manifest record of each input file, sorted by path.
-fn input_records(files: &[InputFile]) -> Vec<InputRecord> {
-    let mut v: Vec<InputRecord> = files
+/// Names and sizes of an entry's output files, as [`Lake::published`] lists them.
+fn outputs_of(entry: &PartitionEntry) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = entry
+        .outputs
         .iter()
-        .map(|f| InputRecord {
-            path: f.path.clone(),
-            size: f.size,
-            mtime: f.mtime,
-        })
+        .map(|o| (o.name.clone(), o.bytes))
         .collect();
     v.sort();
     v
+}
+
+/// Whether the rows of `carried` inputs can be found in the partition's published files: the entry
+/// says where each input's rows are, and the files are still the ones it lists.
+fn carry_possible(
+    entry: &PartitionEntry,
+    carried: &[InputRecord],
+    published: &[(String, u64)],
+) -> std::result::Result<(), &'static str> {
+    if carried
+        .iter()
+        .any(|r| r.rows.is_none() || (r.rows != Some(0) && r.first_row.is_none()))
+    {
+        return Err(
+            "its manifest entry (written by an older flowlake) does not say which rows are theirs",
+        );
+    }
+    if published != outputs_of(entry) {
+        return Err("its Parquet files are not the ones its manifest entry lists");
+    }
+    let listed: u64 = entry.outputs.iter().map(|o| o.rows).sum();
+    let end = carried
+        .iter()
+        .map(|r| r.first_row.unwrap_or(0) + r.rows.unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    if end > listed {
+        return Err("its manifest entry places their rows past the end of its files");
+    }
+    Ok(())
 }
 
 /// What shapes a partition's output besides its inputs: the lake schema, the field list used for

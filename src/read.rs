@@ -39,6 +39,9 @@ pub enum ReadErrorKind {
     TooLarge,
     /// The file could not be opened or read.
     Io,
+    /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
+    /// the process may not read): not read, the rest of the run goes on.
+    Listing,
 }
 
 impl ReadErrorKind {
@@ -51,6 +54,7 @@ impl ReadErrorKind {
             ReadErrorKind::TrailingGarbage => "trailing_garbage",
             ReadErrorKind::TooLarge => "too_large",
             ReadErrorKind::Io => "io",
+            ReadErrorKind::Listing => "listing",
         }
     }
 }
@@ -267,6 +271,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let file = InputFile {
             path,
+            rel: "f".into(),
             size: bytes.len() as u64,
             mtime: None,
             version: None,

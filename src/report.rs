@@ -17,6 +17,7 @@ use crate::write::WrittenFile;
 /// A file that could not be read completely; none of its rows were published unless `salvaged`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FailedFile {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub kind: ReadErrorKind,
     pub message: String,
@@ -27,6 +28,7 @@ pub struct FailedFile {
 /// A note about a file that is not an error.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Warning {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub message: String,
 }
@@ -34,6 +36,7 @@ pub struct Warning {
 /// Per-file detail.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileReport {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub partition: String,
     pub input_bytes: u64,
@@ -58,8 +61,23 @@ pub struct AbortedPartition {
 pub struct PartitionReport {
     pub path: String,
     pub input_files: u64,
+    /// Rows from the lines read by this run.
     pub rows: u64,
+    /// Rows of vanished inputs carried over from the partition's earlier files.
+    pub rows_carried_over: u64,
     pub files: Vec<WrittenFile>,
+}
+
+/// An input that built a partition and no longer exists (lifecycle rules expire raw logs).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VanishedInput {
+    #[serde(serialize_with = "crate::paths::lossy")]
+    pub path: PathBuf,
+    pub partition: String,
+    /// Rows it put into the partition, when the manifest knows.
+    pub rows: Option<u64>,
+    /// Its rows stay in the lake (the default); false with `--mirror-deletions`.
+    pub kept: bool,
 }
 
 /// Where the time went, in seconds. Stages that run on several threads at once are summed over the
@@ -100,6 +118,10 @@ pub struct Report {
     /// this run does not rebuild: one that was up to date and kept (the lake has them already), or,
     /// in a sharded run, one another shard builds (from the same files).
     pub rows_in_unchanged_partitions: u64,
+    /// Rows of vanished inputs carried over into rebuilt partitions from their earlier files (not
+    /// read from any line this run, so outside `lines_read`; the output files hold
+    /// `rows_written + rows_carried_over` rows).
+    pub rows_carried_over: u64,
     pub rejected: u64,
     pub header_lines: u64,
     pub blank_lines: u64,
@@ -125,11 +147,14 @@ pub struct Report {
     /// Header fields the catalogue does not know → number of files that had them (kept in `unknown_fields`).
     pub unknown_fields: BTreeMap<String, u64>,
     /// Where the rejected lines were written, if any were.
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
     pub rejects_file: Option<PathBuf>,
     pub failed: Vec<FailedFile>,
     /// Partitions not published because their reject ratio passed `--max-reject-ratio`.
     pub aborted: Vec<AbortedPartition>,
     pub skipped: Vec<Skipped>,
+    /// Inputs of partitions in this run's range that no longer exist (see [`VanishedInput`]).
+    pub vanished: Vec<VanishedInput>,
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
@@ -194,6 +219,7 @@ impl Report {
     pub fn add_partition(&mut self, partition: PartitionReport) {
         self.partitions += 1;
         self.rows_written += partition.rows;
+        self.rows_carried_over += partition.rows_carried_over;
         self.output_files += partition.files.len() as u64;
         self.output_bytes += partition.files.iter().map(|f| f.bytes).sum::<u64>();
         self.partition_details.push(partition);
@@ -251,6 +277,14 @@ impl Report {
                 self.rows_in_unchanged_partitions
             ));
         }
+        if !self.vanished.is_empty() {
+            let kept = self.vanished.iter().filter(|v| v.kept).count();
+            s.push_str(&format!(
+                "; {} inputs vanished ({kept} with their rows kept in the lake, {} rows carried over)",
+                self.vanished.len(),
+                self.rows_carried_over
+            ));
+        }
         if self.partitions_unchanged > 0 {
             s.push_str(&format!(
                 "; {} partitions unchanged",
@@ -264,9 +298,13 @@ impl Report {
             ));
         }
         if !self.aborted.is_empty() {
+            let mut reasons: Vec<&str> = self.aborted.iter().map(|a| a.reason.as_str()).collect();
+            reasons.sort_unstable();
+            reasons.dedup();
             s.push_str(&format!(
-                "; {} partitions NOT PUBLISHED (reject ratio above --max-reject-ratio)",
-                self.aborted.len()
+                "; {} partitions NOT PUBLISHED ({})",
+                self.aborted.len(),
+                reasons.join("; ")
             ));
         }
         if self.files_failed > 0 {
@@ -329,6 +367,7 @@ mod tests {
             path: "p".into(),
             input_files: 1,
             rows: 8,
+            rows_carried_over: 0,
             files: vec![],
         });
         r.check().unwrap();

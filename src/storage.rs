@@ -39,11 +39,36 @@ pub struct Entry {
     pub version: Option<String>,
 }
 
+/// An entry below a listed root that could not be listed (a dangling symbolic link, a loop, a folder
+/// the process may not read, a prefix whose listing failed).
+#[derive(Debug, Clone)]
+pub struct ListProblem {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// What listing one root found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Files, sorted by path.
+    pub entries: Vec<Entry>,
+    /// Entries that could not be listed; the rest of the tree was.
+    pub problems: Vec<ListProblem>,
+    /// Folders not descended into because their name starts with `_` or `.`.
+    pub hidden: Vec<PathBuf>,
+}
+
+/// True for folder names that listing does not descend into (`_flowlake`, `.git`, Spark's `_temporary`).
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
 /// Where input files come from.
 pub trait Source: Sync {
     /// Lists every file under `root` (or `root` itself if it is a file), descending only into folders
-    /// for which `keep_dir` is true. Paths are absolute.
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>>;
+    /// for which `keep_dir` is true. Paths are the root as given (made absolute, symbolic links not
+    /// resolved) joined with the path below it. Only a root that cannot be listed is an error.
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing>;
     /// Opens one listed file for reading; with `version`, fails if the file is no longer that version.
     /// The caller reads at most `limit` bytes (what [`prefetch`](Source::prefetch) fetches is limited to
     /// that; a file opened without prefetching is read whole).
@@ -53,11 +78,48 @@ pub trait Source: Sync {
         version: Option<&str>,
         limit: u64,
     ) -> io::Result<Box<dyn Read + Send>>;
-    /// Size and modification time of one file, if it still exists.
+    /// Size and modification time of one file, if it still exists (`NotFound` when it does not).
     fn stat(&self, path: &Path) -> io::Result<Entry>;
     /// Says which files are about to be opened (each up to `limit` bytes), so a remote source can
     /// fetch them concurrently; forgets what an earlier call fetched and was not opened.
     fn prefetch(&self, _files: &[&InputFile], _limit: u64) {}
+    /// True when two listed files hold the same bytes (a copy of a tree next to the original).
+    fn same_content(&self, a: &Entry, b: &Entry) -> io::Result<bool> {
+        same_bytes(self, a, b)
+    }
+}
+
+/// Compares two listed files byte by byte (after their sizes).
+fn same_bytes<S: Source + ?Sized>(source: &S, a: &Entry, b: &Entry) -> io::Result<bool> {
+    if a.size != b.size {
+        return Ok(false);
+    }
+    let mut x = source.open(&a.path, a.version.as_deref(), u64::MAX)?;
+    let mut y = source.open(&b.path, b.version.as_deref(), u64::MAX)?;
+    let (mut bx, mut by) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = read_full(&mut x, &mut bx)?;
+        if n != read_full(&mut y, &mut by)? || bx[..n] != by[..n] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// The local filesystem as a [`Source`].
@@ -65,57 +127,83 @@ pub trait Source: Sync {
 pub struct LocalFs;
 
 impl Source for LocalFs {
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>> {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
         let input_err = |source: io::Error| Error::Input {
             path: root.to_path_buf(),
             source,
         };
-        let root = fs::canonicalize(root).map_err(input_err)?;
-        let mut out = Vec::new();
+        // The root as typed, made absolute: never canonicalised, so the folders a symbolic link
+        // points into do not become partition keys, and a linked day folder keeps its date.
+        let root = std::path::absolute(root).map_err(input_err)?;
+        if fs::metadata(&root).map_err(input_err)?.is_dir() {
+            fs::read_dir(&root).map_err(input_err)?;
+        }
+        let hidden = std::cell::RefCell::new(Vec::new());
         let walk = WalkDir::new(&root)
             .follow_links(true)
+            .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| {
                 if e.depth() == 0 || !e.file_type().is_dir() {
                     return true;
                 }
-                let name = e.file_name().to_string_lossy();
-                !name.starts_with('.') && !name.starts_with('_') && keep_dir(e.path())
-            });
-        for entry in walk {
-            let entry = entry.map_err(|e| {
-                let path = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| root.clone());
-                Error::Input {
-                    path,
-                    source: e
-                        .into_io_error()
-                        .unwrap_or_else(|| io::Error::other("filesystem loop")),
+                if is_hidden(&e.file_name().to_string_lossy()) {
+                    hidden.borrow_mut().push(e.path().to_path_buf());
+                    return false;
                 }
-            })?;
+                keep_dir(e.path())
+            });
+        let mut listing = Listing::default();
+        // A file reached through two symbolic links is listed once (first path in name order).
+        let mut seen = std::collections::HashSet::new();
+        for entry in walk {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let path = e.path().map_or_else(|| root.clone(), Path::to_path_buf);
+                    let message = match (e.loop_ancestor(), e.io_error()) {
+                        (Some(ancestor), _) => {
+                            format!("symbolic link loop (leads back to {})", ancestor.display())
+                        }
+                        (None, Some(io)) if io.kind() == io::ErrorKind::NotFound => {
+                            "dangling symbolic link (its target does not exist)".to_string()
+                        }
+                        (None, Some(io)) => format!("cannot be listed: {io}"),
+                        (None, None) => e.to_string(),
+                    };
+                    if e.depth() == 0 {
+                        return Err(input_err(io::Error::other(message)));
+                    }
+                    listing.problems.push(ListProblem { path, message });
+                    continue;
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }
-            let meta = entry.metadata().map_err(|e| Error::Input {
-                path: entry.path().to_path_buf(),
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("metadata")),
-            })?;
-            // Canonical paths: a file reached through two symbolic links is listed once.
-            let path = fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.into_path());
-            out.push(Entry {
-                path,
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) => {
+                    listing.problems.push(ListProblem {
+                        path: entry.path().to_path_buf(),
+                        message: format!("cannot be listed: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if file_id(&meta).is_some_and(|id| !seen.insert(id)) {
+                continue;
+            }
+            listing.entries.push(Entry {
                 size: meta.len(),
                 mtime: mtime_of(&meta),
+                path: entry.into_path(),
                 version: None,
             });
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        out.dedup_by(|a, b| a.path == b.path);
-        Ok(out)
+        listing.hidden = hidden.into_inner();
+        listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
     }
 
     fn open(
@@ -125,6 +213,14 @@ impl Source for LocalFs {
         _limit: u64,
     ) -> io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(path)?))
+    }
+
+    fn same_content(&self, a: &Entry, b: &Entry) -> io::Result<bool> {
+        let id = |p: &Path| fs::metadata(p).map(|m| file_id(&m));
+        if id(&a.path)?.is_some_and(|x| Some(x) == id(&b.path).ok().flatten()) {
+            return Ok(true);
+        }
+        same_bytes(self, a, b)
     }
 
     fn stat(&self, path: &Path) -> io::Result<Entry> {
@@ -176,7 +272,7 @@ fn entry_of(o: &crate::s3::Object) -> Entry {
 }
 
 impl Source for S3Source {
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>> {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
         let input_err = |e: crate::s3::S3Error| Error::Input {
             path: root.to_path_buf(),
             source: e.into(),
@@ -185,29 +281,49 @@ impl Source for S3Source {
             path: root.to_path_buf(),
             source,
         })?;
-        let mut out = Vec::new();
+        let mut listing = Listing::default();
         let mut level = vec![url.clone()];
         let mut first = true;
         while !level.is_empty() {
             let mut next = Vec::new();
-            for listed in self.s3.list_dirs(&level) {
-                let (dirs, objects) = listed.map_err(input_err)?;
+            for (dir, listed) in level.iter().zip(self.s3.list_dirs(&level)) {
+                let (dirs, objects) = match listed {
+                    Ok(listed) => listed,
+                    Err(e) if first => return Err(input_err(e)),
+                    Err(e) => {
+                        // One prefix whose listing failed (after retries): named, the rest goes on.
+                        listing.problems.push(ListProblem {
+                            path: dir.to_path(),
+                            message: format!("cannot be listed: {e}"),
+                        });
+                        continue;
+                    }
+                };
                 if first && dirs.is_empty() && objects.is_empty() && !url.key.is_empty() {
                     // Not a prefix: perhaps one object.
                     let object = self.s3.head(&url).map_err(input_err)?;
-                    out.push(entry_of(&object));
+                    listing.entries.push(entry_of(&object));
                 }
-                out.extend(objects.iter().map(entry_of));
-                next.extend(dirs.into_iter().filter(|d| {
-                    let name = d.key.rsplit('/').next().unwrap_or_default();
-                    !name.starts_with('.') && !name.starts_with('_') && keep_dir(&d.to_path())
-                }));
+                listing.entries.extend(objects.iter().map(entry_of));
+                for d in dirs {
+                    let name = d
+                        .key
+                        .trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default();
+                    if is_hidden(name) {
+                        listing.hidden.push(d.to_path());
+                    } else if keep_dir(&d.to_path()) {
+                        next.push(d);
+                    }
+                }
             }
             first = false;
             level = next;
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+        listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
     }
 
     fn open(
@@ -235,6 +351,13 @@ impl Source for S3Source {
 
     fn stat(&self, path: &Path) -> io::Result<Entry> {
         Ok(entry_of(&self.s3.head(&S3Source::url(path)?)?))
+    }
+
+    fn same_content(&self, a: &Entry, b: &Entry) -> io::Result<bool> {
+        if a.size == b.size && a.version.is_some() && a.version == b.version {
+            return Ok(true);
+        }
+        same_bytes(self, a, b)
     }
 
     fn prefetch(&self, files: &[&InputFile], limit: u64) {
@@ -286,7 +409,7 @@ impl AnySource {
 }
 
 impl Source for AnySource {
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>> {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
         let source = self.pick(root).map_err(|source| Error::Input {
             path: root.to_path_buf(),
             source,
@@ -307,6 +430,13 @@ impl Source for AnySource {
         self.pick(path)?.stat(path)
     }
 
+    fn same_content(&self, a: &Entry, b: &Entry) -> io::Result<bool> {
+        if is_s3(&a.path) == is_s3(&b.path) {
+            return self.pick(&a.path)?.same_content(a, b);
+        }
+        same_bytes(self, a, b)
+    }
+
     fn prefetch(&self, files: &[&InputFile], limit: u64) {
         if let Some(s3) = &self.s3 {
             let remote: Vec<&InputFile> =
@@ -315,6 +445,20 @@ impl Source for AnySource {
                 s3.prefetch(&remote, limit);
             }
         }
+    }
+}
+
+/// What tells two local files apart whatever their paths: device and inode.
+fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
     }
 }
 
@@ -327,6 +471,11 @@ fn mtime_of(meta: &fs::Metadata) -> Option<i64> {
 
 /// Name of the lake's bookkeeping folder (staging, rejects; skipped by Hive, Trino and Spark).
 pub const META_DIR: &str = "_flowlake";
+
+/// Suffix a staged file carries until the instant its partition is published. DuckDB's
+/// `read_parquet('<lake>/**/*.parquet')`, the most common way to read a folder of Parquet, does not
+/// skip `_flowlake/`: with the suffix it never meets a file still being written there.
+pub const STAGED_SUFFIX: &str = ".staged";
 
 /// A file being written outside the partition folders.
 pub struct StagedFile {
@@ -545,7 +694,21 @@ impl Lake {
     }
 
     fn staged_path(&self, partition: &str, name: &str) -> PathBuf {
-        self.staging.join(partition).join(name)
+        self.staging
+            .join(partition)
+            .join(format!("{name}{STAGED_SUFFIX}"))
+    }
+
+    /// Gives a partition's staged files their final names, right before they are published (see
+    /// [`STAGED_SUFFIX`]).
+    fn finalize_staged(&self, partition: &str, names: &[String]) -> Result<()> {
+        let dir = self.staging.join(partition);
+        for name in names {
+            let to = dir.join(name);
+            fs::rename(self.staged_path(partition, name), &to)
+                .map_err(|e| Error::output(&to, e))?;
+        }
+        Ok(())
     }
 
     /// Creates `name` for `partition` in the staging area.
@@ -593,6 +756,9 @@ impl Lake {
         let staged = self.staging.join(partition);
         let target = self.root.join(partition);
         let parent = target.parent().unwrap_or(&self.root).to_path_buf();
+        // From here to the removal of the old files below, a `**/*.parquet` reader may see a
+        // partition's files twice (the instant of the publish); never a partial file.
+        self.finalize_staged(partition, names)?;
         if !target.exists() {
             if names.is_empty() {
                 return Ok(());
@@ -640,7 +806,7 @@ impl Lake {
         let dir = self.root.join(partition);
         fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
         for name in names {
-            let from = self.staged_path(partition, name);
+            let from = self.staging.join(partition).join(name);
             let to = dir.join(name);
             fs::rename(&from, &to).map_err(|e| Error::output(&to, e))?;
         }
@@ -692,7 +858,7 @@ fn publish_s3(
     for name in names {
         lock.check()?;
         let target = dir.join(name);
-        let local = staged.join(name);
+        let local = staged.join(format!("{name}{STAGED_SUFFIX}"));
         s3.upload(&local, &target)
             .map_err(|e| out_err(&target, e))?;
         // Uploaded: the local copy is not needed any more (staging stays small however big the run).
@@ -1015,14 +1181,17 @@ mod tests {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, b"").unwrap();
         }
-        let all = LocalFs.list(dir.path(), &|_| true).unwrap();
+        let all = LocalFs.list(dir.path(), &|_| true).unwrap().entries;
         let mut names: Vec<_> = all
             .iter()
             .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         names.sort();
         assert_eq!(names, ["keep.log", "x.log.gz"]);
-        let pruned = LocalFs.list(dir.path(), &|p| !p.ends_with("a")).unwrap();
+        let pruned = LocalFs
+            .list(dir.path(), &|p| !p.ends_with("a"))
+            .unwrap()
+            .entries;
         assert_eq!(pruned.len(), 1);
         let missing = LocalFs
             .list(&dir.path().join("nope"), &|_| true)
