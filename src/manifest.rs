@@ -208,9 +208,28 @@ impl Manifest {
         }
     }
 
-    /// Marks `partition` as being swapped by convert (durably, before the swap starts).
-    pub fn mark_publishing(&self, partition: &str) -> Result<()> {
-        self.mark(partition, PUBLISHING)
+    /// Marks `partition` as being swapped by convert (durably, before the swap starts); the mark
+    /// holds the entry the swap is to be recorded with, so a run stopped after the swap and before the
+    /// manifest write is finished by recording it ([`pending`](Self::pending)).
+    pub fn mark_publishing(&self, entry: &PartitionEntry) -> Result<()> {
+        let name = format!("journal/{}{PUBLISHING}", entry.partition);
+        let json = serde_json::to_vec(entry)
+            .map_err(|e| Error::output(self.store.location(&name), io::Error::other(e)))?;
+        self.store
+            .write(&name, &json, Expect::Any)
+            .map(|_| ())
+            .map_err(|e| Error::output(self.store.location(&name), e))
+    }
+
+    /// The entry a stopped convert run was publishing `partition` with, if its mark holds one.
+    pub fn pending(&self, partition: &str) -> Option<PartitionEntry> {
+        let (bytes, _) = self
+            .store
+            .read(&format!("journal/{partition}{PUBLISHING}"))
+            .ok()??;
+        serde_json::from_slice::<PartitionEntry>(&bytes)
+            .ok()
+            .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition)
     }
 
     /// Unmarks `partition` (after its new entry is written).
@@ -333,9 +352,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(dir.path());
         assert!(m.publishing().is_empty());
-        m.mark_publishing("aws-account-id=1/year=2024/month=01/day=02")
+        m.mark_publishing(&entry("aws-account-id=1/year=2024/month=01/day=02"))
             .unwrap();
-        m.mark_publishing("year=2024/month=01/day=03").unwrap();
+        m.mark_publishing(&entry("year=2024/month=01/day=03"))
+            .unwrap();
+        assert_eq!(
+            m.pending("year=2024/month=01/day=03"),
+            Some(entry("year=2024/month=01/day=03")),
+            "the mark holds the entry being published"
+        );
         assert_eq!(
             m.publishing(),
             [

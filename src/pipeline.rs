@@ -339,8 +339,11 @@ impl<'a> Run<'a> {
                     .push(file.clone());
             }
         }
-        // Partitions a stopped run was swapping are rebuilt whatever this run's range.
-        let interrupted = self.manifest.publishing();
+        // Partitions a stopped run was swapping: where the swap was done (the folder holds exactly the
+        // files the mark's entry lists), recording that entry finishes it; the others are rebuilt
+        // whatever this run's range.
+        let mut interrupted = self.manifest.publishing();
+        interrupted.retain(|path| !self.finish_interrupted(path, &mut report));
         for path in &interrupted {
             if outputs.contains_key(path) {
                 continue;
@@ -516,6 +519,38 @@ impl<'a> Run<'a> {
             return self.lake_layout(files);
         }
         Ok(layout)
+    }
+
+    /// Finishes the publish of a partition a stopped run had swapped but not recorded: true when its
+    /// folder holds exactly the files the journal mark's entry lists (and that entry is now recorded).
+    fn finish_interrupted(&self, partition: &str, report: &mut Report) -> bool {
+        if self.cfg.shard.is_some_and(|s| !s.owns(partition)) {
+            return false;
+        }
+        let Some(entry) = self.manifest.pending(partition) else {
+            return false;
+        };
+        // The folder must tell the two states apart: when the new files have the names and sizes of
+        // the old ones, rebuild instead.
+        let done = outputs_of(&entry);
+        let before = self.manifest.get(partition).map(|e| outputs_of(&e));
+        if self.lake.published(partition) != done || before.as_ref() == Some(&done) {
+            return false;
+        }
+        let recorded = self.lake.check_lock().and_then(|()| {
+            self.manifest.put(&entry)?;
+            self.manifest.clear_publishing(partition)
+        });
+        match recorded {
+            Ok(()) => true,
+            Err(e) => {
+                report.warnings.push(Warning {
+                    path: self.lake.root().join(partition),
+                    message: format!("could not record a finished publish ({e}): rebuilding it"),
+                });
+                false
+            }
+        }
     }
 
     /// Settles the inputs an earlier run built this partition from that this run's walk did not list
@@ -950,7 +985,7 @@ impl<'a> Run<'a> {
         // Journal first, unjournal last: a run that stops anywhere in between leaves the mark, and the
         // next run rebuilds this partition (whatever its range) from the inputs the entry remembers.
         let started = Instant::now();
-        self.manifest.mark_publishing(partition)?;
+        self.manifest.mark_publishing(&entry)?;
         let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
         self.lake.publish(partition, &names)?;
         self.lake.check_lock()?;

@@ -631,3 +631,38 @@ fn the_summary_names_the_real_reason_a_partition_was_withheld() {
     );
     assert!(!run.stderr.contains("reject ratio above"), "{}", run.stderr);
 }
+
+#[test]
+fn a_swap_stopped_before_its_manifest_write_is_finished_without_losing_expired_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("in/2024/01/01");
+    put(&day, "a.log.gz", &log(0, 6));
+    put(&day, "b.log.gz", &log(100, 7));
+    let lake = tmp.path().join("lake");
+    convert(&[&tmp.path().join("in")], &lake, &[]);
+    let entry_path = lake.join("_flowlake/manifest/year=2024/month=01/day=01.json");
+    let old_entry = std::fs::read(&entry_path).unwrap();
+    put(&day, "late.log.gz", &log(500, 3));
+    convert(&[&tmp.path().join("in")], &lake, &[]);
+    // As if the second run was killed after its swap and before its manifest write: the old entry,
+    // and the journal mark holding the new one.
+    let new_entry = std::fs::read(&entry_path).unwrap();
+    std::fs::write(&entry_path, &old_entry).unwrap();
+    let mark = put(
+        &lake,
+        "_flowlake/journal/year=2024/month=01/day=01.pending",
+        &new_entry,
+    );
+    std::fs::remove_file(day.join("a.log.gz")).unwrap(); // and then a.log.gz expired
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!mark.exists(), "the publish was finished: {report}");
+    assert_eq!(report["partitions_unchanged"], json!(1), "{report}");
+    assert_eq!(report["warnings"], json!([]));
+    assert_eq!(count(&lake), 16);
+    expect_clean_verify(&lake);
+    // A later rebuild carries a.log.gz's rows over.
+    let (_, report) = convert(&[&tmp.path().join("in")], &lake, &["--rebuild"]);
+    assert_eq!(report["rows_carried_over"], json!(6));
+    assert_eq!(count(&lake), 16);
+}
