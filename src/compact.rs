@@ -178,13 +178,13 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => dataset.manifest(),
     };
     if lake.is_some() {
-        for partition in manifest.compacting() {
+        for partition in manifest.compacting()? {
             record_outputs(&dataset, &manifest, &partition)?;
             manifest.clear_compacting(&partition)?;
             report.repaired.push(partition);
         }
     }
-    let pending_rebuild = manifest.publishing();
+    let pending_rebuild = manifest.publishing()?;
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let pool = crate::pipeline::thread_pool(cfg.threads)?;

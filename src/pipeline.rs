@@ -297,7 +297,7 @@ impl<'a> Run<'a> {
             }
         }
         // Partitions a stopped run was swapping are rebuilt whatever this run's range.
-        let interrupted = self.manifest.publishing();
+        let interrupted = self.manifest.publishing()?;
         for path in &interrupted {
             if outputs.contains_key(path) {
                 continue;

@@ -74,7 +74,7 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         }
     };
     let manifest = dataset.manifest();
-    let entries = manifest.all();
+    let entries = manifest.all()?;
     let files = dataset.partitions(None, None)?;
     let mut report = VerifyReport::default();
     let mut recorded = BTreeSet::new();
