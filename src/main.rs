@@ -109,6 +109,24 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             for p in report.problems.iter().take(50) {
                 eprintln!("  {:?}: {}: {}", p.kind, p.path.display(), p.message);
             }
+            for w in &report.writers {
+                eprintln!("  a run is writing the lake: {w}");
+            }
+            if !report.in_progress.is_empty() {
+                eprintln!(
+                    "  {} partitions being published by that run were not counted as problems: {}",
+                    report.in_progress.len(),
+                    report.in_progress.join(", ")
+                );
+            }
+            if !report.interrupted.is_empty() {
+                eprintln!(
+                    "  a stopped run left the publish of {} partitions unfinished (journal marks; \
+                     the next convert, or compact, repairs them): {}",
+                    report.interrupted.len(),
+                    report.interrupted.join(", ")
+                );
+            }
             Ok(if report.is_ok() {
                 ExitCode::SUCCESS
             } else {
