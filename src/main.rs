@@ -186,6 +186,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let mut config =
                 flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));
             config.threads = args.threads;
+            if let Err(e) = flowlake::config::validate_threads(config.threads) {
+                return Ok(usage_error(&e.to_string()));
+            }
             let report = flowlake::pipeline::decompress_only(&config)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
