@@ -358,8 +358,9 @@ impl StagedFile {
 /// and released by the kernel however the process ends, so two runs never interleave on one lake and a
 /// killed run leaves no stale lock. The shards of a sharded run share the lake lock (they never build
 /// the same partition) and each holds its own shard lock, so a shard cannot run twice at once and an
-/// unsharded run (or compact, or verify) waits for none of them but refuses while any is running. Each
-/// run also locks its own staging folder; staging folders whose run is gone are removed on open.
+/// unsharded run (or compact) waits for none of them but refuses while any is running. Each run also
+/// locks its own staging folder; staging folders whose run is gone are removed on open. `verify` opens
+/// no `Lake` and takes no lock: it only probes them ([`live_writers`]).
 ///
 /// An `s3://` lake keeps the same contract where S3 allows it: files are staged on the local disk and
 /// uploaded (in parts when large), so an object is visible only once complete; bookkeeping lives under
