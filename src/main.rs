@@ -114,8 +114,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             if !report.in_progress.is_empty() {
                 eprintln!(
-                    "  {} partitions being published by that run were not counted as problems: {}",
-                    report.in_progress.len(),
+                    "  partitions being published while verify ran (differences there are not \
+                     problems): {}",
                     report.in_progress.join(", ")
                 );
             }
