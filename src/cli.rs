@@ -35,7 +35,9 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Check a lake against its manifest: every Parquet footer, row count and size; orphans; missing files.
     #[command(
-        after_help = "Exit codes: 0 the lake matches its manifest; 3 problems found; 1 fatal error."
+        after_help = "Reads only: needs no write access to the lake, takes no lock. Exit codes: 0 the lake \
+matches its manifest (or differs only in partitions a running convert or compact is publishing); 3 \
+problems found (including a publish a stopped run left unfinished); 1 fatal error."
     )]
     Verify(VerifyArgs),
     /// Rewrite partitions of many small Parquet files (flowlake's or AWS's native Parquet deliveries)
@@ -175,17 +177,6 @@ pub struct CompactArgs {
 
 impl CompactArgs {
     pub fn into_config(self) -> Result<flowlake::compact::CompactConfig, String> {
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from > to {
-                return Err(format!("--from {from} is after --to {to}"));
-            }
-        }
-        if self.writer.target_file_size == 0 {
-            return Err("--target-file-size must be positive".into());
-        }
-        if self.writer.row_group_rows == 0 {
-            return Err("--row-group-rows must be positive".into());
-        }
         let mut c = flowlake::compact::CompactConfig::new(self.lake);
         c.min_files = self.min_files;
         c.target_file_bytes = self.writer.target_file_size;
@@ -196,6 +187,7 @@ impl CompactArgs {
         c.dry_run = self.dry_run;
         c.threads = self.threads;
         c.endpoint = self.endpoint;
+        c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }
 }

@@ -70,6 +70,13 @@ impl CompactConfig {
             endpoint: None,
         }
     }
+
+    /// Checks the settings as `convert` checks its own; the error names the offending flag.
+    pub fn validate(&self) -> Result<()> {
+        config::validate_range(self.from, self.to)?;
+        config::validate_writer(self.target_file_bytes, self.row_group_rows, self.zstd_level)?;
+        config::validate_threads(self.threads)
+    }
 }
 
 /// Default of `--min-files`.
@@ -149,11 +156,7 @@ impl CompactReport {
 
 /// Runs `compact` on `cfg.lake`.
 pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
-    if cfg.target_file_bytes == 0 || cfg.row_group_rows == 0 {
-        return Err(Error::Config(
-            "--target-file-size and --row-group-rows must be positive".into(),
-        ));
-    }
+    cfg.validate()?;
     let s3 = crate::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
     let dataset = Dataset::open(&cfg.lake, s3.clone())?;
     let started = Instant::now();
@@ -178,13 +181,13 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => dataset.manifest(),
     };
     if lake.is_some() {
-        for partition in manifest.compacting() {
+        for partition in manifest.compacting()? {
             record_outputs(&dataset, &manifest, &partition)?;
             manifest.clear_compacting(&partition)?;
             report.repaired.push(partition);
         }
     }
-    let pending_rebuild = manifest.publishing();
+    let pending_rebuild = manifest.publishing()?;
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let pool = crate::pipeline::thread_pool(cfg.threads)?;

@@ -31,6 +31,11 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.05;
 /// Hard limit of `max_file_bytes`: offsets into a file buffer are `u32`, string offsets `i32`.
 pub const MAX_FILE_BYTES_LIMIT: u64 = i32::MAX as u64;
+/// Most worker threads a run accepts (`--threads`). Work is split per core; far more threads than
+/// cores only cost start-up time and memory (thousands take many seconds just to start).
+pub const MAX_THREADS: usize = 256;
+/// Smallest `target_file_bytes` accepted.
+pub const MIN_TARGET_FILE_BYTES: u64 = 1024;
 
 /// Which Hive keys the partitions get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -153,22 +158,14 @@ impl ConvertConfig {
         if self.inputs.is_empty() {
             return bad("no input given".into());
         }
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from > to {
-                return bad(format!("--from {from} is after --to {to}"));
-            }
+        validate_range(self.from, self.to)?;
+        validate_writer(self.target_file_bytes, self.row_group_rows, self.zstd_level)?;
+        validate_threads(self.threads)?;
+        if self.batch_rows == 0 {
+            return bad("--batch-rows must be positive".into());
         }
-        if self.target_file_bytes < 1024 {
-            return bad("--target-file-size must be at least 1KiB".into());
-        }
-        if self.row_group_rows == 0 || self.batch_rows == 0 {
-            return bad("--row-group-rows and --batch-rows must be positive".into());
-        }
-        if !(1..=22).contains(&self.zstd_level) {
-            return bad(format!(
-                "--zstd-level {} is outside 1..=22",
-                self.zstd_level
-            ));
+        if self.max_line_bytes == 0 {
+            return bad("--max-line-size must be at least 1 byte".into());
         }
         if self.max_file_bytes == 0 || self.max_file_bytes > MAX_FILE_BYTES_LIMIT {
             return bad(format!(
@@ -191,6 +188,46 @@ impl ConvertConfig {
         }
         Ok(())
     }
+}
+
+/// Checks a `--from`/`--to` day range (used by `convert` and `compact`).
+pub fn validate_range(from: Option<Day>, to: Option<Day>) -> Result<()> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => {
+            Err(Error::Config(format!("--from {from} is after --to {to}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks the output file settings `convert` and `compact` share (`--target-file-size`,
+/// `--row-group-rows`, `--zstd-level`); the error names the flag.
+pub fn validate_writer(
+    target_file_bytes: u64,
+    row_group_rows: usize,
+    zstd_level: i32,
+) -> Result<()> {
+    let bad = |m: String| Err(Error::Config(m));
+    if target_file_bytes < MIN_TARGET_FILE_BYTES {
+        return bad("--target-file-size must be at least 1KiB".into());
+    }
+    if row_group_rows == 0 {
+        return bad("--row-group-rows must be positive".into());
+    }
+    if !(1..=22).contains(&zstd_level) {
+        return bad(format!("--zstd-level {zstd_level} is outside 1..=22"));
+    }
+    Ok(())
+}
+
+/// Checks a worker thread count (`--threads`; 0 = one per core) against [`MAX_THREADS`].
+pub fn validate_threads(threads: usize) -> Result<()> {
+    if threads > MAX_THREADS {
+        return Err(Error::Config(format!(
+            "--threads {threads} is above the limit of {MAX_THREADS} (0 = one per core)"
+        )));
+    }
+    Ok(())
 }
 
 /// Parses a size such as `256MiB`, `64KiB`, `1GiB`, `500MB`, `1048576` (bytes).
@@ -256,5 +293,19 @@ mod tests {
         c.from = Day::new(2024, 2, 1);
         c.to = Day::new(2024, 1, 1);
         assert!(c.validate().unwrap_err().to_string().contains("--from"));
+        c.from = None;
+        c.max_line_bytes = 0;
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid configuration: --max-line-size must be at least 1 byte"
+        );
+        c.max_line_bytes = DEFAULT_MAX_LINE_BYTES;
+        c.threads = MAX_THREADS + 1;
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid configuration: --threads 257 is above the limit of 256 (0 = one per core)"
+        );
+        c.threads = MAX_THREADS;
+        assert!(c.validate().is_ok());
     }
 }

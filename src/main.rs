@@ -121,6 +121,24 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             for p in report.problems.iter().take(50) {
                 eprintln!("  {:?}: {}: {}", p.kind, p.path.display(), p.message);
             }
+            for w in &report.writers {
+                eprintln!("  a run is writing the lake: {w}");
+            }
+            if !report.in_progress.is_empty() {
+                eprintln!(
+                    "  partitions being published while verify ran (differences there are not \
+                     problems): {}",
+                    report.in_progress.join(", ")
+                );
+            }
+            if !report.interrupted.is_empty() {
+                eprintln!(
+                    "  a stopped run left the publish of {} partitions unfinished (journal marks; \
+                     the next convert, or compact, repairs them): {}",
+                    report.interrupted.len(),
+                    report.interrupted.join(", ")
+                );
+            }
             Ok(if report.is_ok() {
                 ExitCode::SUCCESS
             } else {
@@ -180,6 +198,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let mut config =
                 flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));
             config.threads = args.threads;
+            if let Err(e) = flowlake::config::validate_threads(config.threads) {
+                return Ok(usage_error(&e.to_string()));
+            }
             let report = flowlake::pipeline::decompress_only(&config)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)

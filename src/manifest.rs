@@ -145,13 +145,28 @@ impl Manifest {
     /// The entry of `partition`, if there is a readable one. An unreadable or foreign entry counts as
     /// none (the partition is then rebuilt), never as an error.
     pub fn get(&self, partition: &str) -> Option<PartitionEntry> {
-        let read = self.store.read(&Manifest::name(partition)).ok()?;
+        self.read_entry(partition).ok().flatten()
+    }
+
+    /// [`get`](Self::get), except that an entry the store cannot read (as opposed to one that is
+    /// absent, damaged or foreign: `None`) is an error naming it.
+    pub fn entry(&self, partition: &str) -> Result<Option<PartitionEntry>> {
+        self.read_entry(partition).map_err(|e| Error::Lake {
+            path: self.store.location(&Manifest::name(partition)),
+            message: format!("cannot read the manifest entry: {e}"),
+        })
+    }
+
+    fn read_entry(&self, partition: &str) -> io::Result<Option<PartitionEntry>> {
+        let read = self.store.read(&Manifest::name(partition))?;
         let version = read.as_ref().map_or(Version::Absent, |(_, v)| v.clone());
         self.versions().insert(partition.to_string(), version);
-        let (bytes, _) = read?;
-        serde_json::from_slice::<PartitionEntry>(&bytes)
+        let Some((bytes, _)) = read else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<PartitionEntry>(&bytes)
             .ok()
-            .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition)
+            .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition))
     }
 
     /// Writes the entry of its partition whole. When this manifest read the entry before, the write
@@ -237,8 +252,9 @@ impl Manifest {
         self.clear(partition, PUBLISHING)
     }
 
-    /// Partitions whose swap a convert run started and did not finish.
-    pub fn publishing(&self) -> Vec<String> {
+    /// Partitions whose swap a convert run started and did not finish (or, while a run is live, is
+    /// doing now). Fails when the journal folder cannot be listed.
+    pub fn publishing(&self) -> Result<Vec<String>> {
         self.marked(PUBLISHING)
     }
 
@@ -252,8 +268,9 @@ impl Manifest {
         self.clear(partition, COMPACTING)
     }
 
-    /// Partitions whose swap a compact run started and did not finish.
-    pub fn compacting(&self) -> Vec<String> {
+    /// Partitions whose swap a compact run started and did not finish (or, while a run is live, is
+    /// doing now). Fails when the journal folder cannot be listed.
+    pub fn compacting(&self) -> Result<Vec<String>> {
         self.marked(COMPACTING)
     }
 
@@ -272,29 +289,37 @@ impl Manifest {
             .map_err(|e| Error::output(self.store.location(&name), e))
     }
 
-    fn marked(&self, suffix: &str) -> Vec<String> {
+    fn marked(&self, suffix: &str) -> Result<Vec<String>> {
         let mut out: Vec<String> = self
-            .store
-            .list("journal")
-            .unwrap_or_default()
+            .list("journal")?
             .iter()
             .filter_map(|n| n.strip_suffix(suffix).map(String::from))
             .collect();
         out.sort();
-        out
+        Ok(out)
     }
 
-    /// Every readable entry, by partition.
-    pub fn all(&self) -> BTreeMap<String, PartitionEntry> {
+    /// The names under a bookkeeping folder; a folder that cannot be listed is an error naming it
+    /// (never "nothing there": that would hide journal marks or entries).
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        self.store.list(dir).map_err(|e| Error::Lake {
+            path: self.store.location(dir),
+            message: format!("cannot list the folder: {e}"),
+        })
+    }
+
+    /// Every entry, by partition. A damaged or foreign entry is left out (its partition then has
+    /// none); a folder or entry the store cannot read is an error.
+    pub fn all(&self) -> Result<BTreeMap<String, PartitionEntry>> {
         let mut out = BTreeMap::new();
-        for name in self.store.list("manifest").unwrap_or_default() {
+        for name in self.list("manifest")? {
             if let Some(partition) = name.strip_suffix(".json") {
-                if let Some(e) = self.get(partition) {
+                if let Some(e) = self.entry(partition)? {
                     out.insert(partition.to_string(), e);
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -337,21 +362,21 @@ mod tests {
         m.put(&entry(p)).unwrap();
         m.put(&entry("year=2024/month=01/day=03")).unwrap();
         assert_eq!(m.get(p), Some(entry(p)));
-        assert_eq!(m.all().len(), 2);
+        assert_eq!(m.all().unwrap().len(), 2);
         let replaced = PartitionEntry {
             rows: 9,
             ..entry(p)
         };
         m.put(&replaced).unwrap();
         assert_eq!(m.get(p), Some(replaced), "a new entry replaces the old one");
-        assert_eq!(m.all().len(), 2);
+        assert_eq!(m.all().unwrap().len(), 2);
     }
 
     #[test]
     fn journal_marks_and_clears() {
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(dir.path());
-        assert!(m.publishing().is_empty());
+        assert!(m.publishing().unwrap().is_empty());
         m.mark_publishing(&entry("aws-account-id=1/year=2024/month=01/day=02"))
             .unwrap();
         m.mark_publishing(&entry("year=2024/month=01/day=03"))
@@ -362,7 +387,7 @@ mod tests {
             "the mark holds the entry being published"
         );
         assert_eq!(
-            m.publishing(),
+            m.publishing().unwrap(),
             [
                 "aws-account-id=1/year=2024/month=01/day=02",
                 "year=2024/month=01/day=03"
@@ -370,7 +395,7 @@ mod tests {
         );
         m.clear_publishing("year=2024/month=01/day=03").unwrap();
         m.clear_publishing("year=2024/month=01/day=03").unwrap();
-        assert_eq!(m.publishing().len(), 1);
+        assert_eq!(m.publishing().unwrap().len(), 1);
     }
 
     #[test]

@@ -121,15 +121,35 @@ impl MetaStore for LocalMeta {
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         let root = self.dir.join(dir);
-        let mut out: Vec<String> = walkdir::WalkDir::new(&root)
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_file())
-            .filter_map(|e| {
-                let rel = e.path().strip_prefix(&root).ok()?.to_str()?;
-                (!rel.ends_with(".tmp")).then(|| rel.replace('\\', "/"))
-            })
-            .collect();
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&root) {
+            let entry = match entry {
+                Ok(e) => e,
+                // No folder yet (or one removed while listing): nothing there. Any other failure (a
+                // folder that cannot be read) is an error, never an empty listing.
+                Err(e)
+                    if e.io_error()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(rel) = entry
+                .path()
+                .strip_prefix(&root)
+                .ok()
+                .and_then(|p| p.to_str())
+            else {
+                continue;
+            };
+            if !rel.ends_with(".tmp") {
+                out.push(rel.replace('\\', "/"));
+            }
+        }
         out.sort();
         Ok(out)
     }

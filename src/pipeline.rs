@@ -342,7 +342,7 @@ impl<'a> Run<'a> {
         // Partitions a stopped run was swapping: where the swap was done (the folder holds exactly the
         // files the mark's entry lists), recording that entry finishes it; the others are rebuilt
         // whatever this run's range.
-        let mut interrupted = self.manifest.publishing();
+        let mut interrupted = self.manifest.publishing()?;
         interrupted.retain(|path| !self.finish_interrupted(path, &mut report));
         for path in &interrupted {
             if outputs.contains_key(path) {

@@ -267,6 +267,40 @@ impl S3Lock {
     }
 }
 
+/// The holders of the live locks of the S3 lake whose bookkeeping prefix is `meta` (`_flowlake/lock`
+/// and `_flowlake/locks/*`), found by reading them, never writing (for `verify`, which may run with
+/// read-only access). A lock is live when its heartbeat is at most `stale_after` old, the rule runs
+/// apply before taking a lock over; an unreadable lock object is not live (a run would take it over).
+pub fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
+    let read_err = |u: &S3Url, e: S3Error| Error::Lake {
+        path: u.to_path(),
+        message: format!("cannot tell whether a run is writing the lake: {e}"),
+    };
+    let locks = meta.join("locks");
+    let mut urls = vec![meta.join("lock")];
+    urls.extend(
+        s3.list_all(&locks)
+            .map_err(|e| read_err(&locks, e))?
+            .into_iter()
+            .map(|o| o.url),
+    );
+    let mut holders = Vec::new();
+    for url in urls {
+        match s3.get_tagged(&url) {
+            Ok((bytes, _)) => {
+                if let Ok(body) = serde_json::from_slice::<Body>(&bytes) {
+                    if fresh(&body) {
+                        holders.push(body.holder);
+                    }
+                }
+            }
+            Err(S3Error::NotFound) => {}
+            Err(e) => return Err(read_err(&url, e)),
+        }
+    }
+    Ok(holders)
+}
+
 /// N of a `shard-K-of-N` lock name.
 fn shard_count(name: &str) -> Option<u32> {
     name.rsplit_once("-of-").and_then(|(_, n)| n.parse().ok())

@@ -507,8 +507,9 @@ impl StagedFile {
 /// and released by the kernel however the process ends, so two runs never interleave on one lake and a
 /// killed run leaves no stale lock. The shards of a sharded run share the lake lock (they never build
 /// the same partition) and each holds its own shard lock, so a shard cannot run twice at once and an
-/// unsharded run (or compact, or verify) waits for none of them but refuses while any is running. Each
-/// run also locks its own staging folder; staging folders whose run is gone are removed on open.
+/// unsharded run (or compact) waits for none of them but refuses while any is running. Each run also
+/// locks its own staging folder; staging folders whose run is gone are removed on open. `verify` opens
+/// no `Lake` and takes no lock: it only probes them ([`live_writers`]).
 ///
 /// An `s3://` lake keeps the same contract where S3 allows it: files are staged on the local disk and
 /// uploaded (in parts when large), so an object is visible only once complete; bookkeeping lives under
@@ -885,6 +886,59 @@ pub fn lock(root: &Path, holder: &str) -> Result<File> {
         holder,
         LockKind::Exclusive,
     )
+}
+
+/// Who is writing the local lake at `root` now, found without writing anything (for `verify`, which
+/// may run with read-only access): the holder text of `<lake>/_flowlake/lock` when a whole-lake run
+/// (convert, compact) holds it, and of each `_flowlake/locks/shard-K-of-N` a running shard holds.
+///
+/// Each lock file is opened read-only and probed with a shared, non-blocking lock that is released at
+/// once: it cannot be had while a run holds the file exclusively. (A run starting during that instant
+/// finds the lock busy and says so; it never waits.) Missing files mean no run.
+pub fn live_writers(root: &Path) -> Result<Vec<String>> {
+    let meta = root.join(META_DIR);
+    let mut lock_files = vec![meta.join("lock")];
+    let shards = meta.join("locks");
+    match fs::read_dir(&shards) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(|e| cannot_probe(&shards, e))?;
+                if entry.file_name().to_string_lossy().starts_with("shard-") {
+                    lock_files.push(entry.path());
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot_probe(&shards, e)),
+    }
+    lock_files.sort();
+    let mut holders = Vec::new();
+    for path in lock_files {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(cannot_probe(&path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {} // nobody holds it exclusively; closing `file` releases our probe
+            Err(fs::TryLockError::WouldBlock) => {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                holders.push(match text.trim() {
+                    "" => "a flowlake run".to_string(),
+                    h => h.to_string(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(cannot_probe(&path, e)),
+        }
+    }
+    Ok(holders)
+}
+
+fn cannot_probe(path: &Path, e: io::Error) -> Error {
+    Error::Lake {
+        path: path.to_path_buf(),
+        message: format!("cannot tell whether a run is writing the lake: {e}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

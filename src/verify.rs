@@ -1,16 +1,30 @@
-//! `flowlake verify`: checks a lake against its manifest.
+//! `flowlake verify`: checks a lake against its manifest, with read access only.
 //!
 //! Opens the footer of every Parquet file under the lake (outside `_flowlake/`) and compares what it
 //! finds with the manifest entries: every recorded output must exist with its recorded size and row
-//! count, and every Parquet file must be recorded. The lake's lock is held while checking, so a
-//! running conversion cannot make the answer inconsistent.
+//! count, and every Parquet file must be recorded.
+//!
+//! Verify writes nothing, locally or on S3 (no lock, no staging folder), so a role that can only read
+//! the lake can run it. It does not keep writers out either; instead it tells a lake being written
+//! from a damaged one:
+//!
+//! - a live writer is found without writing: locally, a shared non-blocking probe of the lock files a
+//!   run holds exclusively ([`crate::storage::live_writers`]); on S3, lock objects whose heartbeat is
+//!   fresh ([`crate::s3lock::live_holders`]);
+//! - a partition whose swap has started and not finished carries a journal mark (see
+//!   [`crate::manifest`]). While a writer is live, a marked partition is *in progress*: its
+//!   differences are not damage. With no live writer, a mark is an *interrupted* publish: its
+//!   differences are reported, saying which run repairs them;
+//! - a partition whose manifest entry changed while verify read it was published meanwhile: it is
+//!   checked again, and counts as in progress if it still differs while a writer is live.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::dataset::Dataset;
 use crate::error::Result;
-use crate::storage::{lock, Lake};
+use crate::manifest::{Manifest, PartitionEntry};
+use crate::storage::{ParquetFile, META_DIR};
 
 /// What is wrong with one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,9 +47,13 @@ pub enum ProblemKind {
 /// One problem found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Problem {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub kind: ProblemKind,
     pub message: String,
+    /// The problem is in a partition whose publish a stopped run left unfinished (a journal mark, no
+    /// live writer): the message says which command repairs it.
+    pub interrupted: bool,
 }
 
 /// The outcome of `verify`.
@@ -47,10 +65,22 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// Input files the manifest records as unreadable when their partition was built.
     pub quarantined_inputs: u64,
+    /// Differences between the lake and its manifest, outside the partitions in progress.
     pub problems: Vec<Problem>,
+    /// A convert or compact run held the lake's lock (or a shard's) while verify ran.
+    pub writer_active: bool,
+    /// Who holds it: the holder text of each live lock (`pid 4242 flowlake run …` locally).
+    pub writers: Vec<String>,
+    /// Partitions a live run is publishing (journal marks, or an entry that changed while verify
+    /// read it): their differences are not problems.
+    pub in_progress: Vec<String>,
+    /// Partitions whose publish a stopped run left unfinished (journal marks, no live run); their
+    /// differences are in `problems` with `interrupted: true`.
+    pub interrupted: Vec<String>,
 }
 
 impl VerifyReport {
+    /// True when the lake matches its manifest, apart from partitions a live run is publishing.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -61,95 +91,233 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     verify_at(root, None)
 }
 
+/// Which unfinished swaps a partition's journal marks name.
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    publishing: bool,
+    compacting: bool,
+}
+
+/// The check of one partition.
+#[derive(Debug, Default)]
+struct Checked {
+    files: u64,
+    rows: u64,
+    bytes: u64,
+    problems: Vec<Problem>,
+}
+
 /// Verifies the lake at `root`, a local folder or an `s3://` URL (`endpoint`: an S3-compatible store).
+/// Reads only; see the module documentation for how a run writing the lake meanwhile is told apart.
 pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
     let s3 = crate::s3::client_for(&[root], endpoint)?;
-    let dataset = Dataset::open(root, s3.clone())?;
-    // Held while checking, so a running conversion cannot make the answer inconsistent.
-    let (_local_lock, lake) = match &dataset {
-        Dataset::Local(_) => (Some(lock(root, "verify")?), None),
-        Dataset::S3(..) => {
-            let run_id = format!("verify-{}", crate::storage::new_run_id());
-            (None, Some(Lake::open_with(root, &run_id, None, s3)?))
-        }
-    };
+    let dataset = Dataset::open(root, s3)?;
     let manifest = dataset.manifest();
-    let entries = manifest.all();
+
+    let writers_before = live_writers(&dataset)?;
+    let mut marks = journal_marks(&manifest)?;
+    let entries = manifest.all()?;
     let files = dataset.partitions(None, None)?;
-    let mut report = VerifyReport::default();
-    let mut recorded = BTreeSet::new();
-    for (partition, entry) in &entries {
-        report.partitions += 1;
-        report.quarantined_inputs += entry.failed.len() as u64;
-        let present = files.get(partition.as_str());
-        for out in &entry.outputs {
-            let path = dataset.file(partition, &out.name);
-            recorded.insert((partition.clone(), out.name.clone()));
-            let problem = |kind, message: String| Problem {
-                path: path.clone(),
-                kind,
-                message,
-            };
-            let Some(file) = present.and_then(|fs| fs.iter().find(|f| f.name == out.name)) else {
-                report.problems.push(problem(
-                    ProblemKind::Missing,
-                    "listed in the manifest, not in the lake".into(),
-                ));
-                continue;
-            };
-            if file.bytes != out.bytes {
-                report.problems.push(problem(
-                    ProblemKind::Size,
-                    format!("{} bytes, the manifest says {}", file.bytes, out.bytes),
-                ));
-            }
-            match dataset.footer(partition, file) {
-                Ok(f) if f.file_metadata().num_rows().max(0) as u64 == out.rows => {
-                    report.files += 1;
-                    report.rows += out.rows;
-                    report.bytes += file.bytes;
-                }
-                Ok(f) => report.problems.push(problem(
-                    ProblemKind::RowCount,
-                    format!(
-                        "{} rows, the manifest says {}",
-                        f.file_metadata().num_rows(),
-                        out.rows
-                    ),
-                )),
-                Err(e) => report.problems.push(problem(ProblemKind::Unreadable, e)),
-            }
+    let partitions: BTreeSet<&String> = entries.keys().chain(files.keys()).collect();
+    let mut checked: BTreeMap<String, (Option<PartitionEntry>, Checked)> = BTreeMap::new();
+    for partition in partitions {
+        let entry = entries.get(partition.as_str());
+        let present = files.get(partition.as_str()).map_or(&[][..], |v| &v[..]);
+        let result = check_partition(&dataset, partition, entry, present);
+        checked.insert(partition.clone(), (entry.cloned(), result));
+    }
+    let writers_after = live_writers(&dataset)?;
+    for (partition, m) in journal_marks(&manifest)? {
+        let seen = marks.entry(partition).or_default();
+        seen.publishing |= m.publishing;
+        seen.compacting |= m.compacting;
+    }
+    let mut writers = writers_before;
+    for w in writers_after {
+        if !writers.contains(&w) {
+            writers.push(w);
         }
     }
-    for (partition, fs) in &files {
-        for f in fs {
-            if recorded.contains(&(partition.clone(), f.name.clone())) {
-                continue;
+    let writer_active = !writers.is_empty();
+
+    // A partition whose entry changed while it was read was published meanwhile: check it again,
+    // against its new entry and files.
+    let mut changed = BTreeSet::new();
+    for (partition, (entry, result)) in checked.iter_mut() {
+        if result.problems.is_empty() {
+            continue;
+        }
+        let now = manifest.entry(partition)?;
+        if now != *entry {
+            let present = dataset.files_in(partition)?;
+            *result = check_partition(&dataset, partition, now.as_ref(), &present);
+            *entry = now;
+            changed.insert(partition.clone());
+        }
+    }
+
+    let mut report = VerifyReport {
+        writer_active,
+        writers,
+        ..VerifyReport::default()
+    };
+    for (partition, (entry, result)) in checked {
+        if let Some(entry) = &entry {
+            report.partitions += 1;
+            report.quarantined_inputs += entry.failed.len() as u64;
+        }
+        report.files += result.files;
+        report.rows += result.rows;
+        report.bytes += result.bytes;
+        let marked = marks.get(&partition).copied();
+        if writer_active && (marked.is_some() || changed.contains(&partition)) {
+            if marked.is_some() || !result.problems.is_empty() {
+                report.in_progress.push(partition);
             }
-            let (kind, message) = if entries.contains_key(partition) {
-                (
-                    ProblemKind::Orphan,
-                    "not among the partition's outputs in the manifest".to_string(),
-                )
+            continue;
+        }
+        match marked {
+            Some(m) => {
+                let repair = repair_note(m);
+                report
+                    .problems
+                    .extend(result.problems.into_iter().map(|p| Problem {
+                        message: format!("{}; {repair}", p.message),
+                        interrupted: true,
+                        ..p
+                    }));
+                report.interrupted.push(partition);
+            }
+            None => report.problems.extend(result.problems),
+        }
+    }
+    // Marks of partitions with neither an entry nor files (a first publish cut short before its files
+    // landed) are listed too.
+    for partition in marks.keys() {
+        if !report.in_progress.contains(partition) && !report.interrupted.contains(partition) {
+            if writer_active {
+                report.in_progress.push(partition.clone());
             } else {
-                (
-                    ProblemKind::NoManifest,
-                    "its partition has no manifest entry".to_string(),
-                )
-            };
-            let message = match dataset.footer(partition, f) {
-                Ok(footer) => format!("{message} ({} rows)", footer.file_metadata().num_rows()),
-                Err(e) => format!("{message}; {e}"),
-            };
-            report.problems.push(Problem {
-                path: dataset.file(partition, &f.name),
-                kind,
-                message,
-            });
+                report.interrupted.push(partition.clone());
+            }
         }
     }
-    if let Some(lake) = lake {
-        lake.remove_staging()?;
-    }
+    report.in_progress.sort();
+    report.interrupted.sort();
     Ok(report)
+}
+
+/// Who is writing the lake now (holder texts), found by reading only.
+fn live_writers(dataset: &Dataset) -> Result<Vec<String>> {
+    match dataset {
+        Dataset::Local(root) => crate::storage::live_writers(root),
+        Dataset::S3(s3, url) => crate::s3lock::live_holders(s3, &url.join(META_DIR)),
+    }
+}
+
+/// The partitions the journal marks as being swapped. A journal that cannot be listed is an error.
+fn journal_marks(manifest: &Manifest) -> Result<BTreeMap<String, Marks>> {
+    let mut out: BTreeMap<String, Marks> = BTreeMap::new();
+    for p in manifest.publishing()? {
+        out.entry(p).or_default().publishing = true;
+    }
+    for p in manifest.compacting()? {
+        out.entry(p).or_default().compacting = true;
+    }
+    Ok(out)
+}
+
+/// What repairs a partition whose swap was cut short.
+fn repair_note(m: Marks) -> &'static str {
+    match (m.publishing, m.compacting) {
+        (true, false) => {
+            "a convert run stopped while publishing this partition: the next `flowlake convert` \
+             on this lake rebuilds it"
+        }
+        (false, true) => {
+            "a compact run stopped while swapping this partition's files: the next \
+             `flowlake compact` on this lake records them"
+        }
+        _ => {
+            "a convert and a compact run stopped while swapping this partition's files: the next \
+             `flowlake convert` on this lake rebuilds it"
+        }
+    }
+}
+
+/// Compares one partition's files (`present`) with its manifest entry.
+fn check_partition(
+    dataset: &Dataset,
+    partition: &str,
+    entry: Option<&PartitionEntry>,
+    present: &[ParquetFile],
+) -> Checked {
+    let mut out = Checked::default();
+    let mut recorded = BTreeSet::new();
+    for rec in entry.map_or(&[][..], |e| &e.outputs[..]) {
+        let path = dataset.file(partition, &rec.name);
+        recorded.insert(rec.name.as_str());
+        let problem = |kind, message: String| Problem {
+            path: path.clone(),
+            kind,
+            message,
+            interrupted: false,
+        };
+        let Some(file) = present.iter().find(|f| f.name == rec.name) else {
+            out.problems.push(problem(
+                ProblemKind::Missing,
+                "listed in the manifest, not in the lake".into(),
+            ));
+            continue;
+        };
+        if file.bytes != rec.bytes {
+            out.problems.push(problem(
+                ProblemKind::Size,
+                format!("{} bytes, the manifest says {}", file.bytes, rec.bytes),
+            ));
+        }
+        match dataset.footer(partition, file) {
+            Ok(f) if f.file_metadata().num_rows().max(0) as u64 == rec.rows => {
+                out.files += 1;
+                out.rows += rec.rows;
+                out.bytes += file.bytes;
+            }
+            Ok(f) => out.problems.push(problem(
+                ProblemKind::RowCount,
+                format!(
+                    "{} rows, the manifest says {}",
+                    f.file_metadata().num_rows(),
+                    rec.rows
+                ),
+            )),
+            Err(e) => out.problems.push(problem(ProblemKind::Unreadable, e)),
+        }
+    }
+    for f in present {
+        if recorded.contains(f.name.as_str()) {
+            continue;
+        }
+        let (kind, message) = if entry.is_some() {
+            (
+                ProblemKind::Orphan,
+                "not among the partition's outputs in the manifest",
+            )
+        } else {
+            (
+                ProblemKind::NoManifest,
+                "its partition has no manifest entry",
+            )
+        };
+        let message = match dataset.footer(partition, f) {
+            Ok(footer) => format!("{message} ({} rows)", footer.file_metadata().num_rows()),
+            Err(e) => format!("{message}; {e}"),
+        };
+        out.problems.push(Problem {
+            path: dataset.file(partition, &f.name),
+            kind,
+            message,
+            interrupted: false,
+        });
+    }
+    out
 }

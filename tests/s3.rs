@@ -637,3 +637,102 @@ fn large_files_go_up_in_parts_and_a_kill_during_the_upload_shows_nothing_partial
     );
     assert_eq!(contents(&lake).0, contents(&reference).0);
 }
+
+#[test]
+fn verify_writes_nothing_to_an_s3_lake_and_tells_a_live_writer_from_an_interrupted_publish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("lake");
+    let fixture = fixtures().join("aws");
+    moto.convert(fixture.to_str().unwrap(), "s3://lake/ro", &[]);
+    // With versioning on, any PUT or DELETE verify made (even of a lock object it removed again) leaves
+    // a version or a delete marker behind.
+    moto.boto(
+        "s3.put_bucket_versioning(Bucket='lake', VersioningConfiguration={'Status': 'Enabled'})\nprint(1)",
+    );
+    let history = || {
+        moto.boto(
+            "v = s3.list_object_versions(Bucket='lake', Prefix='ro/')\n\
+             print(json.dumps(sorted([[o['Key'], o['VersionId'], o['ETag'], o['IsLatest']] for o in v.get('Versions', [])] + \
+             [[d['Key'], d['VersionId'], 'delete marker', d['IsLatest']] for d in v.get('DeleteMarkers', [])])))",
+        )
+    };
+    // No local staging folder either: the system temporary folder stays empty.
+    let local_tmp = tmp.path().join("tmp");
+    std::fs::create_dir(&local_tmp).unwrap();
+    let verify = || {
+        let run = moto.flowlake(
+            &["verify", "s3://lake/ro", "--json"],
+            &[("TMPDIR", local_tmp.to_str().unwrap())],
+        );
+        let report = run.report();
+        (run.code, report, run.stderr)
+    };
+    let before = history();
+    assert!(before.as_array().unwrap().len() >= 8, "{before}");
+    let (code, report, stderr) = verify();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        (
+            report["rows"].clone(),
+            report["files"].clone(),
+            report["writer_active"].clone()
+        ),
+        (
+            serde_json::json!(6000),
+            serde_json::json!(4),
+            serde_json::json!(false)
+        )
+    );
+    assert_eq!(history(), before, "verify wrote nothing to the bucket");
+    assert_eq!(std::fs::read_dir(&local_tmp).unwrap().count(), 0);
+
+    // A run publishing day 09 on another host: a fresh lock, a journal mark, a file not yet recorded.
+    let day = "aws-account-id=662306410322/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=09";
+    let other = "aws-account-id=662306410322/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=10";
+    let put_lock = |age: u64| {
+        moto.boto(&format!(
+            "import time\ns3.put_object(Bucket='lake', Key='ro/_flowlake/lock', Body=json.dumps({{'holder': \
+             'flowlake run 42 on another host', 'token': 't', 'heartbeat': int(time.time()) - {age}}}))\nprint(1)"
+        ))
+    };
+    put_lock(0);
+    moto.boto(&format!(
+        "s3.put_object(Bucket='lake', Key='ro/_flowlake/journal/{day}.pending', Body=b'')\n\
+         s3.copy_object(Bucket='lake', Key='ro/{day}/part-00001.parquet', \
+         CopySource={{'Bucket': 'lake', 'Key': 'ro/{other}/part-00000.parquet'}})\nprint(1)"
+    ));
+    let before = history();
+    let (code, report, stderr) = verify();
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert_eq!(report["writer_active"], serde_json::json!(true));
+    assert_eq!(
+        report["writers"],
+        serde_json::json!(["flowlake run 42 on another host"])
+    );
+    assert_eq!(report["in_progress"], serde_json::json!([day]));
+    assert_eq!(report["problems"], serde_json::json!([]));
+    assert!(
+        stderr.contains("a run is writing the lake: flowlake run 42 on another host"),
+        "{stderr}"
+    );
+    assert_eq!(history(), before, "verify wrote nothing to the bucket");
+
+    // Its heartbeat is older than the stale limit (120 s): the run is gone, its publish interrupted.
+    put_lock(600);
+    let before = history();
+    let (code, report, stderr) = verify();
+    assert_eq!(code, 3, "{report}\n{stderr}");
+    assert_eq!(report["writer_active"], serde_json::json!(false));
+    assert_eq!(report["interrupted"], serde_json::json!([day]));
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report}");
+    assert_eq!(problems[0]["kind"], "orphan");
+    assert_eq!(problems[0]["interrupted"], true);
+    assert_eq!(
+        problems[0]["path"],
+        serde_json::json!(format!("s3://lake/ro/{day}/part-00001.parquet"))
+    );
+    assert_eq!(history(), before, "verify wrote nothing to the bucket");
+    assert_eq!(std::fs::read_dir(&local_tmp).unwrap().count(), 0);
+}

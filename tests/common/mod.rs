@@ -111,13 +111,19 @@ pub fn convert_expecting_failure(inputs: &[&Path], lake: &Path, extra: &[&str]) 
     run
 }
 
-/// `flowlake verify <lake> --json`: (exit code, report).
+/// `flowlake verify <lake> --json`: (exit code, report). Panics, showing stdout and stderr, when
+/// stdout is not one JSON object (a verify that failed before reporting never passes silently).
 pub fn verify(lake: &Path) -> (i32, Value) {
     let run = flowlake(["verify".as_ref(), lake.as_os_str(), "--json".as_ref()]);
-    (
+    let report = run.report();
+    assert!(
+        report.is_object(),
+        "verify printed no JSON object (exit {}):\n{}\nstderr:\n{}",
         run.code,
-        serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null),
-    )
+        run.stdout,
+        run.stderr
+    );
+    (run.code, report)
 }
 
 fn python() -> String {
