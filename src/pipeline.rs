@@ -574,8 +574,10 @@ impl<'a> Run<'a> {
             .map(|f| f.key.clone())
             .or_else(|| PartitionKey::from_path(&entry.partition, hourly));
         let mut carried = Vec::new();
+        let listed: std::collections::HashSet<PathBuf> =
+            files.iter().map(|f| f.path.clone()).collect();
         for rec in &entry.inputs {
-            if files.iter().any(|f| f.path == rec.path) {
+            if listed.contains(&rec.path) {
                 continue;
             }
             let rel = rec.rel.clone().unwrap_or_else(|| identity_of(&rec.path));
@@ -665,11 +667,14 @@ impl<'a> Run<'a> {
         let schema = schema::lake_schema();
         let mut at = 0u64; // row number of the next row read from the old files
         for out in &output.before {
-            let before_end = ranges
-                .iter()
-                .all(|r| r.first_row.unwrap_or(0) + r.rows.unwrap_or(0) <= at);
-            if before_end {
-                break;
+            // Only the files that hold carried rows are read.
+            let overlaps = ranges.iter().any(|r| {
+                let first = r.first_row.unwrap_or(0);
+                first < at + out.rows && at < first + r.rows.unwrap_or(0)
+            });
+            if !overlaps {
+                at += out.rows;
+                continue;
             }
             let file = ParquetFile {
                 name: out.name.clone(),
