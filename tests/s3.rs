@@ -736,3 +736,54 @@ fn verify_writes_nothing_to_an_s3_lake_and_tells_a_live_writer_from_an_interrupt
     assert_eq!(history(), before, "verify wrote nothing to the bucket");
     assert_eq!(std::fs::read_dir(&local_tmp).unwrap().count(), 0);
 }
+
+/// A lifecycle rule expires raw objects while the lake (on S3 too) is the long-term store: a rebuild
+/// of their day keeps their rows, carried over from the lake's objects.
+#[test]
+fn rows_of_expired_s3_inputs_stay_in_an_s3_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("logs");
+    moto.bucket("lake");
+    let fixture = fixtures().join("aws");
+    moto.upload(&fixture, "logs", "archive");
+    let first = moto.convert("s3://logs/archive/AWSLogs", "s3://lake/flows", &[]);
+    assert_eq!(first["rows_written"], 6000);
+    let reference = tmp.path().join("reference");
+    moto.download("lake", "flows", &reference);
+    let expected = contents(&reference).0;
+
+    // Expire half the objects of one account's 2024-03-09, and rebuild everything.
+    let day = "archive/AWSLogs/662306410322/vpcflowlogs/us-east-1/2024/03/09/";
+    let expired = moto.boto(&format!(
+        "keys = sorted(o['Key'] for o in s3.list_objects_v2(Bucket='logs', Prefix={day:?})['Contents'])\n\
+         keys = keys[:len(keys) // 2]\n\
+         for k in keys:\n    s3.delete_object(Bucket='logs', Key=k)\nprint(len(keys))"
+    ));
+    let expired = expired.as_u64().unwrap();
+    assert!(expired > 0);
+    let rebuilt = moto.convert(
+        "s3://logs/archive/AWSLogs",
+        "s3://lake/flows",
+        &["--rebuild"],
+    );
+    assert_eq!(
+        rebuilt["vanished"].as_array().unwrap().len() as u64,
+        expired
+    );
+    assert!(
+        rebuilt["rows_carried_over"].as_u64().unwrap() > 0,
+        "{rebuilt}"
+    );
+    assert_eq!(
+        rebuilt["rows_written"].as_u64().unwrap() + rebuilt["rows_carried_over"].as_u64().unwrap(),
+        6000
+    );
+    let after = tmp.path().join("after");
+    moto.download("lake", "flows", &after);
+    assert_eq!(
+        contents(&after).0,
+        expected,
+        "the same rows, per partition and column"
+    );
+}
