@@ -355,7 +355,7 @@ fn dangling_links_loops_and_unreadable_folders_are_named_and_the_rest_converts()
     make_reachable(tmp.path(), &lake);
     let locked = input.join("2024/01/02/locked");
     set_mode(&locked, 0o000);
-    let run = as_nobody(&[
+    let run = flowlake_unprivileged(&[
         "convert",
         input.to_str().unwrap(),
         "--out",
@@ -407,55 +407,21 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Lets user `nobody` reach `dir`'s parents and write `lake`.
+/// Lets user `nobody` reach and read everything under `tmp` (and its parents), and write `lake`.
 fn make_reachable(tmp: &Path, lake: &Path) {
-    let mut p = Some(tmp);
-    while let Some(dir) = p {
-        use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::PermissionsExt;
+    for dir in tmp.ancestors() {
         let mode = std::fs::metadata(dir).unwrap().permissions().mode();
         if mode & 0o001 == 0 {
             set_mode(dir, mode | 0o001);
         }
-        p = dir.parent();
     }
-    for f in walk(tmp) {
-        if let Some(d) = f.parent() {
-            let _ = std::process::Command::new("chmod")
-                .args(["a+rX", d.to_str().unwrap()])
-                .status();
-        }
-        let _ = std::process::Command::new("chmod")
-            .args(["a+r", f.to_str().unwrap()])
-            .status();
-    }
-    let _ = std::process::Command::new("chmod")
-        .args(["-R", "a+rX", tmp.to_str().unwrap()])
-        .status();
-    let _ = std::process::Command::new("chmod")
-        .args(["-R", "a+rwX", lake.to_str().unwrap()])
-        .status();
-}
-
-/// Runs flowlake as user `nobody` when the tests run as root (as CI does), so permissions matter.
-fn as_nobody(args: &[&str]) -> Run {
-    let root = std::process::Command::new("id").arg("-u").output().unwrap();
-    let is_root = String::from_utf8_lossy(&root.stdout).trim() == "0";
-    let out = if is_root {
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-            .args(args)
-            .output()
-            .unwrap()
-    } else {
-        std::process::Command::new(bin())
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    for (mode, dir) in [("a+rX", tmp), ("a+rwX", lake)] {
+        let status = std::process::Command::new("chmod")
+            .args(["-R", mode, dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }
 

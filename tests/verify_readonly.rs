@@ -10,7 +10,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use serde_json::{json, Value};
@@ -23,28 +22,6 @@ const DAY10: &str =
 fn is_root() -> bool {
     let probe = tempfile::tempfile().unwrap();
     probe.metadata().unwrap().uid() == 0
-}
-
-/// Runs `flowlake <args>` as a user without write access: `nobody` (via setpriv) when the tests run
-/// as root, else the current user (the trees are then made read-only with `chmod -R a-w`).
-fn flowlake_unprivileged(args: &[&str]) -> Run {
-    let out = if is_root() {
-        Command::new("/usr/bin/setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-            .args(args)
-            .output()
-            .expect("run setpriv")
-    } else {
-        Command::new(bin())
-            .args(args)
-            .output()
-            .expect("run flowlake")
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// `flowlake verify <lake> --json` as the unprivileged user: (exit code, report, stderr).

@@ -285,3 +285,23 @@ pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&p, bytes).unwrap();
     p
 }
+
+/// Runs `flowlake <args>` as a user without privileges: `nobody` (via setpriv) when the tests run as
+/// root, as CI does, so that permissions matter; else as the current user.
+pub fn flowlake_unprivileged(args: &[&str]) -> Run {
+    let probe = tempfile::tempfile().unwrap();
+    let is_root = std::os::unix::fs::MetadataExt::uid(&probe.metadata().unwrap()) == 0;
+    let mut cmd = if is_root {
+        let mut c = std::process::Command::new("/usr/bin/setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
+        c
+    } else {
+        std::process::Command::new(bin())
+    };
+    let out = cmd.args(args).output().expect("run flowlake");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
