@@ -632,3 +632,43 @@ fn a_swap_stopped_before_its_manifest_write_is_finished_without_losing_expired_r
     assert_eq!(report["rows_carried_over"], json!(6));
     assert_eq!(count(&lake), 16);
 }
+
+#[test]
+fn empty_and_header_only_inputs_that_vanish_carry_nothing_and_the_next_run_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("in/2024/01/01");
+    put(&day, "a-empty.log.gz", b"");
+    put(&day, "b-header.log.gz", &gzip(HEADER.as_bytes()));
+    put(&day, "c-rows.log.gz", &log(0, 9));
+    put(&day, "d-rows.log.gz", &log(100, 4));
+    let lake = tmp.path().join("lake");
+    convert(&[&tmp.path().join("in")], &lake, &[]);
+    for f in ["a-empty.log.gz", "b-header.log.gz", "c-rows.log.gz"] {
+        std::fs::remove_file(day.join(f)).unwrap();
+    }
+    put(&day, "e-late.log.gz", &log(500, 2));
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["vanished"].as_array().unwrap().len(), 3);
+    assert_eq!(report["rows_carried_over"], json!(9));
+    assert_eq!(count(&lake), 15);
+    assert_eq!(
+        sum_bytes(&lake),
+        (0..9).sum::<u64>() + (100..104).sum::<u64>() + (500..502).sum::<u64>()
+    );
+    expect_clean_verify(&lake);
+    // Nothing new: nothing rewritten, though three of its inputs are still gone.
+    let before = std::fs::metadata(lake.join("year=2024/month=01/day=01/part-00000.parquet"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let (_, again) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(again["partitions_unchanged"], json!(1), "{again}");
+    assert_eq!(again["rows_carried_over"], json!(0));
+    let after = std::fs::metadata(lake.join("year=2024/month=01/day=01/part-00000.parquet"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(count(&lake), 15);
+}
