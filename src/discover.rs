@@ -364,37 +364,22 @@ fn hive_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Year, month and day of three folder names, all plain (`2024/03/09`) or all Hive
-/// (`year=2024/month=3/day=9`: Hive writers do not always pad).
+/// (`year=2024/month=3/day=9`: Hive writers do not always pad); true for the Hive form.
 fn date_at(dirs: &[String], i: usize) -> Option<(i32, u32, u32, bool)> {
     let (y, m, d) = (dirs.get(i)?, dirs.get(i + 1)?, dirs.get(i + 2)?);
-    let hive = (
-        hive_value(y, "year"),
-        hive_value(m, "month"),
-        hive_value(d, "day"),
-    );
-    let (y, m, d, hive) = match hive {
-        (Some(y), Some(m), Some(d)) => (
-            digits(y, 4..=4)?,
-            digits(m, 1..=2)?,
-            digits(d, 1..=2)?,
-            true,
-        ),
-        (None, None, None) => (
-            digits(y, 4..=4)?,
-            digits(m, 2..=2)?,
-            digits(d, 2..=2)?,
-            false,
-        ),
-        _ => return None,
-    };
-    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y as i32, m, d, hive))
+    let hive = y.starts_with("year=");
+    if m.starts_with("month=") != hive || d.starts_with("day=") != hive {
+        return None; // no mixed forms
+    }
+    Some((year_of(y)?, month_of(m)?, day_of(d)?, hive))
 }
 
+/// The hour of a folder name below a day folder of the same form (`17`, or `hour=17` / `hour=7`).
 fn hour_of(s: &str, hive: bool) -> Option<u8> {
-    let h = if hive {
-        digits(hive_value(s, "hour")?, 1..=2)?
-    } else {
-        digits(s, 2..=2)?
+    let h = match hive_value(s, "hour") {
+        Some(v) if hive => digits(v, 1..=2)?,
+        None if !hive => digits(s, 2..=2)?,
+        _ => return None,
     };
     (h < 24).then_some(h as u8)
 }
@@ -512,24 +497,25 @@ fn last_day_of_month(y: i32, m: u32) -> Option<Day> {
     (28..=31).rev().find_map(|d| Day::new(y, m, d))
 }
 
+/// Year, month and day of one folder name, in plain (`2024`, `03`) or Hive (`year=2024`, `month=3`)
+/// form: Hive values may be unpadded, plain ones may not.
 fn year_of(s: &str) -> Option<i32> {
     digits(hive_value(s, "year").unwrap_or(s), 4..=4).map(|y| y as i32)
 }
 
 fn month_of(s: &str) -> Option<u32> {
-    match hive_value(s, "month") {
-        Some(v) => digits(v, 1..=2),
-        None => digits(s, 2..=2),
-    }
-    .filter(|m| (1..=12).contains(m))
+    padded_or_hive(s, "month").filter(|m| (1..=12).contains(m))
 }
 
 fn day_of(s: &str) -> Option<u32> {
-    match hive_value(s, "day") {
+    padded_or_hive(s, "day").filter(|d| (1..=31).contains(d))
+}
+
+fn padded_or_hive(s: &str, key: &str) -> Option<u32> {
+    match hive_value(s, key) {
         Some(v) => digits(v, 1..=2),
         None => digits(s, 2..=2),
     }
-    .filter(|d| (1..=31).contains(d))
 }
 
 /// False when a folder's trailing date components put it wholly outside `[from, to]`.

@@ -477,6 +477,11 @@ pub const META_DIR: &str = "_flowlake";
 /// skip `_flowlake/`: with the suffix it never meets a file still being written there.
 pub const STAGED_SUFFIX: &str = ".staged";
 
+/// The name a file has while it is staged.
+fn staged_name(name: &str) -> String {
+    format!("{name}{STAGED_SUFFIX}")
+}
+
 /// A file being written outside the partition folders.
 pub struct StagedFile {
     file: File,
@@ -695,9 +700,7 @@ impl Lake {
     }
 
     fn staged_path(&self, partition: &str, name: &str) -> PathBuf {
-        self.staging
-            .join(partition)
-            .join(format!("{name}{STAGED_SUFFIX}"))
+        self.staging.join(partition).join(staged_name(name))
     }
 
     /// Gives a partition's staged files their final names, right before they are published (see
@@ -859,7 +862,7 @@ fn publish_s3(
     for name in names {
         lock.check()?;
         let target = dir.join(name);
-        let local = staged.join(format!("{name}{STAGED_SUFFIX}"));
+        let local = staged.join(staged_name(name));
         s3.upload(&local, &target)
             .map_err(|e| out_err(&target, e))?;
         // Uploaded: the local copy is not needed any more (staging stays small however big the run).
