@@ -822,11 +822,14 @@ impl<'a> Run<'a> {
                     });
                 }
                 if let Some(reason) = &outcome.not_flow_log {
+                    // Named like a flow log (`.log.gz`, `.log`): the run is not clean, the user is told.
+                    let name = outcome.path.file_name().unwrap_or_default();
+                    let name = name.to_string_lossy().to_ascii_lowercase();
                     report.files_skipped += 1;
                     report.skipped.push(Skipped {
                         path: outcome.path.clone(),
                         reason: reason.clone(),
-                        flow_log: false,
+                        flow_log: name.ends_with(".log.gz") || name.ends_with(".log"),
                     });
                     continue;
                 }

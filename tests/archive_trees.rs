@@ -571,6 +571,18 @@ fn case_variants_unpadded_hive_folders_hidden_folders_bom_and_foreign_gz() {
         "{reasons}"
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // The same bytes named like a flow log: still skipped, but the run is not clean (exit 3).
+    let odd = tmp.path().join("odd");
+    put(
+        &odd,
+        "2024/03/09/flows.log.gz",
+        &gzip(format!("\"date\",\"service\"\n{billing}").as_bytes()),
+    );
+    let (run, report) = convert(&[&odd], &tmp.path().join("lake2"), &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(report["rejected"], json!(0));
+    assert_eq!(report["skipped"][0]["flow_log"], json!(true), "{report}");
 }
 
 #[test]
