@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use flowlake::batch::{parse_uint, BatchBuilder};
-use flowlake::layout::Layout;
-use flowlake::schema;
+use flowlake::lake::schema;
+use flowlake::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use flowlake::storage::Lake;
-use flowlake::tokenize::{split_fields, Lines};
-use flowlake::write::{writer_properties, PartitionWriter, WriteSettings};
+use flowlake::text::batch::{parse_uint, BatchBuilder};
+use flowlake::text::layout::Layout;
+use flowlake::text::tokenize::{split_fields, Lines};
 use flowlake::{convert, ConvertConfig, NoProgress};
 
 /// The decompressed text of the fixture's default-format (v2) files, one header, and its record count.

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use flowlake::config::{
+use flowlake::convert::config::{
     parse_size, BadFilePolicy, BadLinePolicy, ConvertConfig, PartitionLayout, PartitionTime,
     DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
 };
-use flowlake::discover::Day;
-use flowlake::generate::{GenFormat, GenerateConfig};
-use flowlake::layout::Layout;
+use flowlake::input::discover::Day;
+use flowlake::synth::{GenFormat, GenerateConfig};
+use flowlake::text::layout::Layout;
 
 const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected, files could not be \
 read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 some partitions were not \
@@ -273,7 +273,7 @@ pub struct ConvertArgs {
     /// shards together write what one run writes. Default: AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch
     /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<flowlake::shard::Shard>,
+    pub shard: Option<flowlake::convert::shard::Shard>,
     /// Endpoint of an S3-compatible store for s3:// inputs and lakes (default: AWS S3, or
     /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set).
     #[arg(long, value_name = "URL")]
@@ -353,8 +353,9 @@ impl ConvertArgs {
         c.rebuild = self.rebuild;
         c.mirror_deletions = self.mirror_deletions;
         c.endpoint = self.endpoint;
-        c.shard =
-            flowlake::shard::resolve(self.shard, self.shards, &|name| std::env::var(name).ok())?;
+        c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
+            std::env::var(name).ok()
+        })?;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }

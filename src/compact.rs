@@ -25,13 +25,14 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::dataset::Dataset;
-use crate::discover::Day;
+use crate::convert::config;
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
+use crate::input::discover::Day;
+use crate::lake::dataset::Dataset;
+use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
+use crate::lake::schema;
+use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
 use crate::storage::{Lake, ParquetFile};
-use crate::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
-use crate::{config, schema};
 
 /// Rows per batch read from the input files.
 pub(crate) const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -157,7 +158,7 @@ impl CompactReport {
 /// Runs `compact` on `cfg.lake`.
 pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     cfg.validate()?;
-    let s3 = crate::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
+    let s3 = crate::storage::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
     let dataset = Dataset::open(&cfg.lake, s3.clone())?;
     let started = Instant::now();
     let settings = WriteSettings {
@@ -190,7 +191,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     let pending_rebuild = manifest.publishing()?;
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
-    let pool = crate::pipeline::thread_pool(cfg.threads)?;
+    let pool = crate::convert::thread_pool(cfg.threads)?;
     for (path, files) in partitions {
         let small = files
             .iter()

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::{DataType, Field};
 
-use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::lake::dataset::Dataset;
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
@@ -175,11 +175,11 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
 
 /// The statement `cfg.engine` asks for.
 pub fn ddl(cfg: &DdlConfig) -> Result<String> {
-    let s3 = crate::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
+    let s3 = crate::storage::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
     let table = describe(&Dataset::open(&cfg.lake, s3)?)?;
     let location = match &cfg.location {
         Some(l) => l.clone(),
-        None if crate::s3::is_s3(&cfg.lake) => cfg.lake.display().to_string(),
+        None if crate::storage::s3::is_s3(&cfg.lake) => cfg.lake.display().to_string(),
         None => {
             let abs = std::fs::canonicalize(&cfg.lake).map_err(|source| Error::Input {
                 path: cfg.lake.clone(),

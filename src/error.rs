@@ -1,5 +1,5 @@
 //! The library's error type: what stops a run (as opposed to a bad line or a bad file, which are
-//! recorded in the [`Report`](crate::report::Report) and do not stop anything).
+//! recorded in the [`Report`](crate::convert::report::Report) and do not stop anything).
 
 use std::path::PathBuf;
 

@@ -184,7 +184,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let config = args.into_config();
             let sql = flowlake::ddl::ddl(&config)?;
             print!("{sql}");
-            let remote = flowlake::s3::is_s3(&config.lake)
+            let remote = flowlake::storage::s3::is_s3(&config.lake)
                 || config
                     .location
                     .as_deref()
@@ -198,10 +198,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let mut config =
                 flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));
             config.threads = args.threads;
-            if let Err(e) = flowlake::config::validate_threads(config.threads) {
+            if let Err(e) = flowlake::convert::config::validate_threads(config.threads) {
                 return Ok(usage_error(&e.to_string()));
             }
-            let report = flowlake::pipeline::decompress_only(&config)?;
+            let report = flowlake::convert::decompress_only(&config)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -211,7 +211,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Ok(c) => c,
                 Err(e) => return Ok(usage_error(&e)),
             };
-            let report = flowlake::generate::generate(&config)?;
+            let report = flowlake::synth::generate(&config)?;
             let line = format!(
                 "generated {} files, {} lines, {} bytes of text, {} bytes gzipped under {}",
                 report.files,

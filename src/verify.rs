@@ -10,9 +10,9 @@
 //!
 //! - a live writer is found without writing: locally, a shared non-blocking probe of the lock files a
 //!   run holds exclusively ([`crate::storage::live_writers`]); on S3, lock objects whose heartbeat is
-//!   fresh ([`crate::s3lock::live_holders`]);
+//!   fresh ([`crate::storage::s3lock::live_holders`]);
 //! - a partition whose swap has started and not finished carries a journal mark (see
-//!   [`crate::manifest`]). While a writer is live, a marked partition is *in progress*: its
+//!   [`crate::lake::manifest`]). While a writer is live, a marked partition is *in progress*: its
 //!   differences are not damage. With no live writer, a mark is an *interrupted* publish: its
 //!   differences are reported, saying which run repairs them;
 //! - a partition whose manifest entry changed while verify read it was published meanwhile: it is
@@ -21,9 +21,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::dataset::Dataset;
 use crate::error::Result;
-use crate::manifest::{Manifest, PartitionEntry};
+use crate::lake::dataset::Dataset;
+use crate::lake::manifest::{Manifest, PartitionEntry};
 use crate::storage::{ParquetFile, META_DIR};
 
 /// What is wrong with one file.
@@ -110,7 +110,7 @@ struct Checked {
 /// Verifies the lake at `root`, a local folder or an `s3://` URL (`endpoint`: an S3-compatible store).
 /// Reads only; see the module documentation for how a run writing the lake meanwhile is told apart.
 pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
-    let s3 = crate::s3::client_for(&[root], endpoint)?;
+    let s3 = crate::storage::s3::client_for(&[root], endpoint)?;
     let dataset = Dataset::open(root, s3)?;
     let manifest = dataset.manifest();
 
@@ -211,7 +211,7 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
 fn live_writers(dataset: &Dataset) -> Result<Vec<String>> {
     match dataset {
         Dataset::Local(root) => crate::storage::live_writers(root),
-        Dataset::S3(s3, url) => crate::s3lock::live_holders(s3, &url.join(META_DIR)),
+        Dataset::S3(s3, url) => crate::storage::s3lock::live_holders(s3, &url.join(META_DIR)),
     }
 }
 

@@ -3,9 +3,9 @@
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type};
-use flowlake::batch::BatchBuilder;
-use flowlake::layout::Layout;
-use flowlake::tokenize::{split_fields, Lines};
+use flowlake::text::batch::BatchBuilder;
+use flowlake::text::layout::Layout;
+use flowlake::text::tokenize::{split_fields, Lines};
 use proptest::prelude::*;
 
 /// Reference: split on single spaces, drop empty fields.

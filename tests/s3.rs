@@ -375,8 +375,8 @@ fn a_live_lock_refuses_and_an_abandoned_one_is_taken_over() {
 
 #[test]
 fn an_object_changed_after_listing_is_caught() {
-    use flowlake::discover::discover;
-    use flowlake::s3::{S3Settings, S3};
+    use flowlake::input::discover::discover;
+    use flowlake::storage::s3::{S3Settings, S3};
     use flowlake::storage::S3Source;
 
     let moto = Moto::start();
@@ -398,7 +398,7 @@ fn an_object_changed_after_listing_is_caught() {
     let first = &found.files[0];
     assert!(first.version.is_some(), "the listing's ETag is kept");
     let mut buf = Vec::new();
-    flowlake::read::read_file(&source, first, &mut buf, 1 << 30).expect("unchanged: reads");
+    flowlake::input::read::read_file(&source, first, &mut buf, 1 << 30).expect("unchanged: reads");
     assert!(!buf.is_empty());
 
     // Replaced after the listing: the conditional GET refuses it.
@@ -411,7 +411,7 @@ fn an_object_changed_after_listing_is_caught() {
     moto.boto(&format!(
         "import gzip\ns3.put_object(Bucket='logs', Key={key:?}, Body=gzip.compress(b'version srcaddr\\n2 10.0.0.1\\n'))\nprint(1)"
     ));
-    let err = flowlake::read::read_file(&source, first, &mut buf, 1 << 30).unwrap_err();
+    let err = flowlake::input::read::read_file(&source, first, &mut buf, 1 << 30).unwrap_err();
     assert!(
         err.message.contains("changed since it was listed"),
         "{}",

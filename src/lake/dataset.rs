@@ -15,11 +15,11 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 
-use crate::discover::{key_for_path, Day};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
-use crate::meta::S3Meta;
-use crate::s3::{S3Url, S3};
+use crate::input::discover::{key_for_path, Day};
+use crate::lake::manifest::Manifest;
+use crate::storage::meta::S3Meta;
+use crate::storage::s3::{S3Url, S3};
 use crate::storage::{parquet_partitions, ParquetFile, META_DIR};
 
 /// A lake (or any Hive-style Parquet dataset) to read.

@@ -1,7 +1,7 @@
 //! One input file → Arrow batches, with an account of every line.
 //!
 //! [`FileParser`] is one worker's reusable state (file buffer, field spans, batch builder). For each
-//! file it reads the whole decompressed text ([`read`](crate::read)), walks its lines, takes the layout
+//! file it reads the whole decompressed text ([`read`](crate::input::read)), walks its lines, takes the layout
 //! from the header (or from `--fields` for headerless files), and appends records to the builder.
 //! Blank lines and a repeated header are skipped and counted; a different header mid-file (two files
 //! concatenated) switches the layout. Every other line is a record: it becomes a row or a reject, so a
@@ -12,15 +12,15 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::batch::{BatchBuilder, LineError, RejectKind};
-use crate::config::{BadFilePolicy, BadLinePolicy};
-use crate::discover::InputFile;
+use crate::convert::config::{BadFilePolicy, BadLinePolicy};
 use crate::error::{Error, Result};
-use crate::layout::{looks_like_header, Layout};
-use crate::read::{FileReader, ReadError, ReadErrorKind};
-use crate::rejects::{Reject, RejectLog};
+use crate::input::discover::InputFile;
+use crate::input::read::{FileReader, ReadError, ReadErrorKind};
 use crate::storage::Source;
-use crate::tokenize::{split_fields, Line, Lines, Span};
+use crate::text::batch::{BatchBuilder, LineError, RejectKind};
+use crate::text::layout::{looks_like_header, Layout};
+use crate::text::rejects::{Reject, RejectLog};
+use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
 /// Settings the parser needs.
 #[derive(Debug, Clone)]

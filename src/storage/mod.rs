@@ -10,6 +10,10 @@
 //! rename replaces a file of the same name atomically. Files of an earlier build of the partition that
 //! the new build does not replace are removed after the renames.
 
+pub mod meta;
+pub mod s3;
+pub mod s3lock;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -19,13 +23,13 @@ use std::time::UNIX_EPOCH;
 
 use walkdir::WalkDir;
 
-use crate::discover::{key_for_path, Day, InputFile};
+use crate::convert::shard::Shard;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
-use crate::meta::{LocalMeta, MetaStore, S3Meta};
-use crate::s3::{is_s3, S3Url, S3};
-use crate::s3lock::S3Lock;
-use crate::shard::Shard;
+use crate::input::discover::{key_for_path, Day, InputFile};
+use crate::lake::manifest::Manifest;
+use crate::storage::meta::{LocalMeta, MetaStore, S3Meta};
+use crate::storage::s3::{is_s3, S3Url, S3};
+use crate::storage::s3lock::S3Lock;
 
 /// One listed input object.
 #[derive(Debug, Clone)]
@@ -262,7 +266,7 @@ impl S3Source {
     }
 }
 
-fn entry_of(o: &crate::s3::Object) -> Entry {
+fn entry_of(o: &crate::storage::s3::Object) -> Entry {
     Entry {
         path: o.url.to_path(),
         size: o.size,
@@ -273,7 +277,7 @@ fn entry_of(o: &crate::s3::Object) -> Entry {
 
 impl Source for S3Source {
     fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
-        let input_err = |e: crate::s3::S3Error| Error::Input {
+        let input_err = |e: crate::storage::s3::S3Error| Error::Input {
             path: root.to_path_buf(),
             source: e.into(),
         };
@@ -858,7 +862,8 @@ fn publish_s3(
     names: &[String],
     replaced: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
-    let out_err = |url: &S3Url, e: crate::s3::S3Error| Error::output(url.to_path(), e.into());
+    let out_err =
+        |url: &S3Url, e: crate::storage::s3::S3Error| Error::output(url.to_path(), e.into());
     for name in names {
         lock.check()?;
         let target = dir.join(name);

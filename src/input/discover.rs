@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::config::PartitionLayout;
+use crate::convert::config::PartitionLayout;
 use crate::date;
 use crate::error::Result;
 use crate::storage::{Entry, ListProblem, Source};

@@ -22,9 +22,9 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::layout::{Layout, Slot};
-use crate::schema::{self, Kind, CATALOGUE};
-use crate::tokenize::Span;
+use crate::lake::schema::{self, Kind, CATALOGUE};
+use crate::text::layout::{Layout, Slot};
+use crate::text::tokenize::Span;
 
 /// Why a line was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -505,7 +505,7 @@ fn string_array(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::{split_fields, Lines};
+    use crate::text::tokenize::{split_fields, Lines};
     use arrow::array::AsArray;
     use arrow::datatypes::{Int32Type, Int64Type};
 

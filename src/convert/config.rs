@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::discover::Day;
+use crate::convert::shard::Shard;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
-use crate::shard::Shard;
+use crate::input::discover::Day;
+use crate::text::layout::Layout;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
 /// enough to split work across them.
@@ -116,7 +116,7 @@ pub struct ConvertConfig {
     /// When an input of a published partition no longer exists, drop its rows at the partition's next
     /// rebuild (mirror the deletion) instead of carrying them over from the lake's files.
     pub mirror_deletions: bool,
-    /// Build only this shard's partitions (see [`crate::shard`]).
+    /// Build only this shard's partitions (see [`crate::convert::shard`]).
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
     pub endpoint: Option<String>,

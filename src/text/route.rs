@@ -15,7 +15,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::date;
-use crate::discover::{Day, PartitionKey};
+use crate::input::discover::{Day, PartitionKey};
 
 /// Seconds per slot.
 fn slot_seconds(hourly: bool) -> i64 {
@@ -89,9 +89,9 @@ pub fn split_by_start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::BatchBuilder;
-    use crate::layout::Layout;
-    use crate::tokenize::{split_fields, Lines};
+    use crate::text::batch::BatchBuilder;
+    use crate::text::layout::Layout;
+    use crate::text::tokenize::{split_fields, Lines};
 
     fn key(day: &str, hour: Option<u8>) -> PartitionKey {
         PartitionKey {

@@ -6,8 +6,8 @@
 //! user's `--fields`. A field the catalogue does not know becomes an [`Slot::Unknown`] and its values are
 //! kept in the `unknown_fields` map column.
 
-use crate::schema::{self, CATALOGUE};
-use crate::tokenize::Span;
+use crate::lake::schema::{self, CATALOGUE};
+use crate::text::tokenize::Span;
 
 /// Where one input field goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +162,7 @@ pub fn looks_like_header(buf: &[u8], fields: &[Span], current: Option<&Layout>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::split_fields;
+    use crate::text::tokenize::split_fields;
 
     fn spans(line: &[u8]) -> Vec<Span> {
         let mut v = Vec::new();

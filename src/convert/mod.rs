@@ -10,6 +10,10 @@
 //!
 //! A partition's files are staged, checked (rows parsed == rows encoded), then published at once.
 
+pub mod config;
+pub mod report;
+pub mod shard;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -19,27 +23,27 @@ use rayon::prelude::*;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::config::{BadFilePolicy, ConvertConfig, PartitionLayout, PartitionTime};
-use crate::dataset::Dataset;
-use crate::discover::{
-    compression_of, discover, identity_of, key_for_path, InputFile, PartitionKey, Skipped,
+use crate::convert::config::{BadFilePolicy, ConvertConfig, PartitionLayout, PartitionTime};
+use crate::convert::report::{
+    AbortedPartition, FailedFile, PartitionReport, Report, VanishedInput, Warning,
 };
 use crate::error::{Error, Result};
-use crate::manifest::{
+use crate::input::discover::{
+    compression_of, discover, identity_of, key_for_path, InputFile, PartitionKey, Skipped,
+};
+use crate::input::read::ReadErrorKind;
+use crate::lake::dataset::Dataset;
+use crate::lake::manifest::{
     FailedRecord, InputRecord, LakeSettings, Manifest, OutputRecord, PartitionEntry,
     MANIFEST_VERSION,
 };
-use crate::parse::{FileOutcome, FileParser, ParseSettings};
-use crate::read::ReadErrorKind;
-use crate::rejects::RejectLog;
-use crate::report::{
-    AbortedPartition, FailedFile, PartitionReport, Report, VanishedInput, Warning,
-};
-use crate::route::{key_at, slot_of, split_by_start};
-use crate::s3::S3;
-use crate::schema;
+use crate::lake::schema;
+use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
+use crate::storage::s3::S3;
 use crate::storage::{AnySource, Entry, Lake, ParquetFile, Source};
-use crate::write::{writer_properties, PartitionWriter, WriteSettings};
+use crate::text::parse::{FileOutcome, FileParser, ParseSettings};
+use crate::text::rejects::RejectLog;
+use crate::text::route::{key_at, slot_of, split_by_start};
 
 /// Receives progress events; the library's only channel to a user interface. Called from worker
 /// threads.
@@ -97,7 +101,7 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
             .files
             .par_iter()
             .map_init(
-                || (crate::read::FileReader::new(), Vec::new()),
+                || (crate::input::read::FileReader::new(), Vec::new()),
                 |(reader, buf), f| {
                     let ok = reader.read(&source, f, buf, cfg.max_file_bytes).is_ok();
                     (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
@@ -125,7 +129,7 @@ pub(crate) fn s3_client(cfg: &ConvertConfig) -> Result<Option<Arc<S3>>> {
         .chain([&cfg.out])
         .map(|p| p.as_path())
         .collect();
-    crate::s3::client_for(&paths, cfg.endpoint.as_deref())
+    crate::storage::s3::client_for(&paths, cfg.endpoint.as_deref())
 }
 
 /// One output partition the run may (re)build.

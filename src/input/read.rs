@@ -8,7 +8,7 @@
 //! gzip files may hold several members (`cat a.gz b.gz`, some writers' output), so members are decoded
 //! one after another until the end of the file (a decoder that stops after the first member would
 //! silently drop the rest). The compressed file is read whole and each member is decoded in one
-//! libdeflate call ([`inflate`](crate::inflate)); a member that fails there is decoded again by
+//! libdeflate call ([`inflate`](crate::input::inflate)); a member that fails there is decoded again by
 //! `flate2`'s streaming decoder, which tells a truncated member from a corrupt one and keeps the text
 //! decoded before the damage for `--on-bad-file salvage`.
 
@@ -16,8 +16,8 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::GzDecoder;
 
-use crate::discover::{Compression, InputFile};
-use crate::inflate::{Inflater, MemberError};
+use crate::input::discover::{Compression, InputFile};
+use crate::input::inflate::{Inflater, MemberError};
 use crate::storage::Source;
 
 /// Size of the read buffer between the file and the decompressor.
@@ -261,7 +261,7 @@ fn read_gzip_members<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{Day, PartitionKey};
+    use crate::input::discover::{Day, PartitionKey};
     use crate::storage::LocalFs;
     use crate::testutil::gz;
     use std::path::Path;

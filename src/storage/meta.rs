@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::s3::{S3Error, S3Url, S3};
+use crate::storage::s3::{S3Error, S3Url, S3};
 
 /// The version of a bookkeeping object as read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,9 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use crate::convert::shard::Shard;
 use crate::error::{Error, Result};
-use crate::s3::{S3Error, S3Url, S3};
-use crate::shard::Shard;
+use crate::storage::s3::{S3Error, S3Url, S3};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Body {

@@ -9,9 +9,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::batch::{LineError, RejectKind};
 use crate::error::{Error, Result};
-use crate::tokenize::Line;
+use crate::text::batch::{LineError, RejectKind};
+use crate::text::tokenize::Line;
 
 /// At most this many bytes of a rejected line are kept in the sidecar.
 pub const DEFAULT_MAX_RAW_BYTES: usize = 1024;

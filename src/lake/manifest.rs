@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::meta::{is_conflict, Expect, LocalMeta, MetaStore, Version};
+use crate::storage::meta::{is_conflict, Expect, LocalMeta, MetaStore, Version};
 
 /// Version of the entry format.
 pub const MANIFEST_VERSION: u32 = 1;

@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::discover::Skipped;
 use crate::error::{Error, Result};
-use crate::parse::FileOutcome;
-use crate::read::ReadErrorKind;
-use crate::write::WrittenFile;
+use crate::input::discover::Skipped;
+use crate::input::read::ReadErrorKind;
+use crate::lake::write::WrittenFile;
+use crate::text::parse::FileOutcome;
 
 /// A file that could not be read completely; none of its rows were published unless `salvaged`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -135,7 +135,7 @@ pub struct Report {
     /// Partitions in the listed input that other shards build (not read here).
     pub partitions_in_other_shards: u64,
     /// Requests sent to S3 (listing pages, GETs, PUTs, ...) when an input or the lake is on S3.
-    pub s3_requests: Option<crate::s3::Requests>,
+    pub s3_requests: Option<crate::storage::s3::Requests>,
     pub output_files: u64,
     pub output_bytes: u64,
     /// Compressed bytes of the files read.

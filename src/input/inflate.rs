@@ -1,4 +1,4 @@
-//! Whole-member gzip decoding with libdeflate: the fast path of [`read`](crate::read).
+//! Whole-member gzip decoding with libdeflate: the fast path of [`read`](crate::input::read).
 //!
 //! Flow log files are small (AWS caps them at 75 MB), so a whole file fits in memory and each gzip
 //! member can be decoded in one call, without the streaming machinery (window copies, refills) a
