@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flowlake::lake::commit::Lake;
 use flowlake::lake::schema;
 use flowlake::lake::write::{writer_properties, PartitionWriter, WriteSettings};
-use flowlake::storage::Lake;
+use flowlake::storage::{LocalStore, LockScope};
 use flowlake::text::batch::{parse_uint, BatchBuilder};
 use flowlake::text::layout::Layout;
 use flowlake::text::tokenize::{split_fields, Lines};
@@ -120,7 +121,14 @@ fn stages(c: &mut Criterion) {
     };
     group.bench_function("encode_parquet", |b| {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path(), "bench", None).unwrap();
+        let lake = Lake::open(
+            std::sync::Arc::new(LocalStore),
+            dir.path(),
+            "bench",
+            LockScope::Whole,
+            "bench",
+        )
+        .unwrap();
         let settings = WriteSettings {
             target_file_bytes: 256 << 20,
             row_group_rows: 1 << 20,

@@ -28,11 +28,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::convert::config;
 use crate::error::{Error, Result};
 use crate::input::discover::Day;
-use crate::lake::dataset::Dataset;
+use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
+use crate::lake::dataset::{Dataset, ParquetFile};
+use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
 use crate::lake::schema;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
-use crate::storage::{Lake, ParquetFile};
+use crate::storage::{self, LockScope, S3Settings};
 
 /// Rows per batch read from the input files.
 pub(crate) const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -158,8 +160,13 @@ impl CompactReport {
 /// Runs `compact` on `cfg.lake`.
 pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     cfg.validate()?;
-    let s3 = crate::storage::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
-    let dataset = Dataset::open(&cfg.lake, s3.clone())?;
+    let store = storage::open(
+        &[&cfg.lake],
+        &S3Settings {
+            endpoint: cfg.endpoint.clone(),
+        },
+    )?;
+    let dataset = Dataset::open(store.clone(), &cfg.lake)?;
     let started = Instant::now();
     let settings = WriteSettings {
         target_file_bytes: cfg.target_file_bytes,
@@ -171,11 +178,18 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         dry_run: cfg.dry_run,
         ..CompactReport::default()
     };
-    let run_id = format!("compact-{}", crate::storage::new_run_id());
+    let run_id = format!("compact-{}", new_run_id());
     let lake = if cfg.dry_run {
         None
     } else {
-        Some(Lake::open_with(&cfg.lake, &run_id, None, s3.clone())?)
+        let holder = format!("flowlake run {run_id}");
+        Some(Lake::open(
+            store.clone(),
+            &cfg.lake,
+            &run_id,
+            LockScope::Whole,
+            &holder,
+        )?)
     };
     let manifest = match &lake {
         Some(lake) => lake.manifest(),
@@ -303,7 +317,9 @@ fn rewrite(
         let path = dataset.file(partition, &f.name);
         let failed =
             |message: String| PartitionError::Failed(format!("{}: {message}", path.display()));
-        let content = dataset.content(partition, f).map_err(failed)?;
+        let content = dataset
+            .content(partition, f)
+            .map_err(|e| failed(e.to_string()))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(content)
             .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
             .map_err(|e| failed(format!("not a readable Parquet file: {e}")))?;
@@ -503,10 +519,7 @@ fn publish(
     written: &[WrittenFile],
 ) -> Result<()> {
     let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
-    let replaced = |name: &str| inputs.iter().any(|f| f.name == name);
-    manifest.mark_compacting(partition)?;
-    lake.publish_replacing(partition, &names, &replaced)?;
-    lake.check_lock()?;
+    let read: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
     let outputs: Vec<OutputRecord> = written
         .iter()
         .map(|f| OutputRecord {
@@ -515,15 +528,22 @@ fn publish(
             bytes: f.bytes,
         })
         .collect();
-    put_outputs(manifest, partition, outputs)?;
-    manifest.clear_compacting(partition)
+    let entry = entry_with_outputs(manifest, partition, outputs)?;
+    lake.commit(
+        manifest,
+        partition,
+        &names,
+        Replaces::Only(&read),
+        &entry,
+        Journal::Compaction,
+    )
 }
 
 /// After an interrupted compaction: records the partition's files as they now are.
 fn record_outputs(dataset: &Dataset, manifest: &Manifest, partition: &str) -> Result<()> {
     let mut outputs = Vec::new();
     for f in dataset.files_in(partition)? {
-        if !crate::storage::is_part_file(&f.name) {
+        if !is_part_file(&f.name) {
             continue;
         }
         let rows = dataset.footer(partition, &f).map_err(|e| {
@@ -539,14 +559,18 @@ fn record_outputs(dataset: &Dataset, manifest: &Manifest, partition: &str) -> Re
             bytes: f.bytes,
         });
     }
-    put_outputs(manifest, partition, outputs)
+    manifest.put(&entry_with_outputs(manifest, partition, outputs)?)
 }
 
-/// Writes the partition's manifest entry with `outputs`, keeping what convert recorded (inputs,
-/// fingerprint, line counts) when there is an entry; AWS-native partitions get a new one.
-fn put_outputs(manifest: &Manifest, partition: &str, outputs: Vec<OutputRecord>) -> Result<()> {
+/// The partition's manifest entry with `outputs`, keeping what convert recorded (inputs, fingerprint,
+/// line counts) when there is an entry; AWS-native partitions get a new one.
+fn entry_with_outputs(
+    manifest: &Manifest,
+    partition: &str,
+    outputs: Vec<OutputRecord>,
+) -> Result<PartitionEntry> {
     let rows = outputs.iter().map(|o| o.rows).sum();
-    let entry = match manifest.get(partition) {
+    let entry = match manifest.entry(partition)? {
         Some(mut entry) => {
             entry.outputs = outputs;
             entry
@@ -563,5 +587,5 @@ fn put_outputs(manifest: &Manifest, partition: &str, outputs: Vec<OutputRecord>)
             failed: Vec::new(),
         },
     };
-    manifest.put(&entry)
+    Ok(entry)
 }

@@ -18,6 +18,7 @@ use arrow::datatypes::{DataType, Field};
 
 use crate::error::{Error, Result};
 use crate::lake::dataset::Dataset;
+use crate::storage::{self, S3Settings};
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
@@ -133,7 +134,9 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
         }
         for part in parts {
             let path = dataset.file(dir, &part.name);
-            let schema = dataset.schema(dir, part).map_err(|m| bad(&path, m))?;
+            let schema = dataset
+                .schema(dir, part)
+                .map_err(|e| bad(&path, e.to_string()))?;
             for field in schema.fields().iter().map(|f| f.as_ref().clone()) {
                 let ty = hive_type(&field).map_err(|m| bad(&path, m))?;
                 match columns.iter().find(|(n, _, _)| n == field.name()) {
@@ -173,13 +176,28 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
     })
 }
 
+/// True when neither the lake nor the `--location` given is in an object store: Athena cannot read
+/// the lake where the statement says it is.
+pub fn location_is_local(cfg: &DdlConfig) -> bool {
+    storage::is_local(&cfg.lake)
+        && cfg
+            .location
+            .as_deref()
+            .is_none_or(|l| storage::is_local(Path::new(l)))
+}
+
 /// The statement `cfg.engine` asks for.
 pub fn ddl(cfg: &DdlConfig) -> Result<String> {
-    let s3 = crate::storage::s3::client_for(&[&cfg.lake], cfg.endpoint.as_deref())?;
-    let table = describe(&Dataset::open(&cfg.lake, s3)?)?;
+    let store = storage::open(
+        &[&cfg.lake],
+        &S3Settings {
+            endpoint: cfg.endpoint.clone(),
+        },
+    )?;
+    let table = describe(&Dataset::open(store, &cfg.lake)?)?;
     let location = match &cfg.location {
         Some(l) => l.clone(),
-        None if crate::storage::s3::is_s3(&cfg.lake) => cfg.lake.display().to_string(),
+        None if !storage::is_local(&cfg.lake) => cfg.lake.display().to_string(),
         None => {
             let abs = std::fs::canonicalize(&cfg.lake).map_err(|source| Error::Input {
                 path: cfg.lake.clone(),

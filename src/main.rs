@@ -184,12 +184,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let config = args.into_config();
             let sql = flowlake::ddl::ddl(&config)?;
             print!("{sql}");
-            let remote = flowlake::storage::s3::is_s3(&config.lake)
-                || config
-                    .location
-                    .as_deref()
-                    .is_some_and(|l| l.starts_with("s3://"));
-            if config.engine == flowlake::ddl::Engine::Athena && !remote {
+            if config.engine == flowlake::ddl::Engine::Athena
+                && flowlake::ddl::location_is_local(&config)
+            {
                 eprintln!("note: Athena reads s3:// locations; pass --location s3://<bucket>/<prefix>/ where the lake is uploaded");
             }
             Ok(ExitCode::SUCCESS)

@@ -9,8 +9,8 @@
 //! from a damaged one:
 //!
 //! - a live writer is found without writing: locally, a shared non-blocking probe of the lock files a
-//!   run holds exclusively ([`crate::storage::live_writers`]); on S3, lock objects whose heartbeat is
-//!   fresh ([`crate::storage::s3lock::live_holders`]);
+//!   run holds exclusively; on S3, lock objects whose heartbeat is
+//!   fresh (see [`crate::storage::locks`]);
 //! - a partition whose swap has started and not finished carries a journal mark (see
 //!   [`crate::lake::manifest`]). While a writer is live, a marked partition is *in progress*: its
 //!   differences are not damage. With no live writer, a mark is an *interrupted* publish: its
@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::lake::dataset::Dataset;
+use crate::lake::dataset::ParquetFile;
 use crate::lake::manifest::{Manifest, PartitionEntry};
-use crate::storage::{ParquetFile, META_DIR};
+use crate::storage::{self, S3Settings};
 
 /// What is wrong with one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -110,11 +111,16 @@ struct Checked {
 /// Verifies the lake at `root`, a local folder or an `s3://` URL (`endpoint`: an S3-compatible store).
 /// Reads only; see the module documentation for how a run writing the lake meanwhile is told apart.
 pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
-    let s3 = crate::storage::s3::client_for(&[root], endpoint)?;
-    let dataset = Dataset::open(root, s3)?;
+    let store = storage::open(
+        &[root],
+        &S3Settings {
+            endpoint: endpoint.map(String::from),
+        },
+    )?;
+    let dataset = Dataset::open(store, root)?;
     let manifest = dataset.manifest();
 
-    let writers_before = live_writers(&dataset)?;
+    let writers_before = dataset.live_writers()?;
     let mut marks = journal_marks(&manifest)?;
     let entries = manifest.all()?;
     let files = dataset.partitions(None, None)?;
@@ -126,7 +132,7 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         let result = check_partition(&dataset, partition, entry, present);
         checked.insert(partition.clone(), (entry.cloned(), result));
     }
-    let writers_after = live_writers(&dataset)?;
+    let writers_after = dataset.live_writers()?;
     for (partition, m) in journal_marks(&manifest)? {
         let seen = marks.entry(partition).or_default();
         seen.publishing |= m.publishing;
@@ -207,14 +213,6 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
     Ok(report)
 }
 
-/// Who is writing the lake now (holder texts), found by reading only.
-fn live_writers(dataset: &Dataset) -> Result<Vec<String>> {
-    match dataset {
-        Dataset::Local(root) => crate::storage::live_writers(root),
-        Dataset::S3(s3, url) => crate::storage::s3lock::live_holders(s3, &url.join(META_DIR)),
-    }
-}
-
 /// The partitions the journal marks as being swapped. A journal that cannot be listed is an error.
 fn journal_marks(manifest: &Manifest) -> Result<BTreeMap<String, Marks>> {
     let mut out: BTreeMap<String, Marks> = BTreeMap::new();
@@ -290,7 +288,9 @@ fn check_partition(
                     rec.rows
                 ),
             )),
-            Err(e) => out.problems.push(problem(ProblemKind::Unreadable, e)),
+            Err(e) => out
+                .problems
+                .push(problem(ProblemKind::Unreadable, e.to_string())),
         }
     }
     for f in present {

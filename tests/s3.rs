@@ -9,7 +9,6 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -376,8 +375,7 @@ fn a_live_lock_refuses_and_an_abandoned_one_is_taken_over() {
 #[test]
 fn an_object_changed_after_listing_is_caught() {
     use flowlake::input::discover::discover;
-    use flowlake::storage::s3::{S3Settings, S3};
-    use flowlake::storage::S3Source;
+    use flowlake::storage::{S3Settings, S3Store};
 
     let moto = Moto::start();
     moto.bucket("logs");
@@ -386,13 +384,10 @@ fn an_object_changed_after_listing_is_caught() {
     std::env::set_var("AWS_ACCESS_KEY_ID", "test");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
     std::env::set_var("AWS_REGION", "us-east-1");
-    let s3 = Arc::new(
-        S3::new(S3Settings {
-            endpoint: Some(moto.endpoint.clone()),
-        })
-        .unwrap(),
-    );
-    let source = S3Source::new(s3);
+    let source = S3Store::new(&S3Settings {
+        endpoint: Some(moto.endpoint.clone()),
+    })
+    .unwrap();
     let found = discover(&source, &[PathBuf::from("s3://logs/a")], None, None, false).unwrap();
     assert_eq!(found.files.len(), 24);
     let first = &found.files[0];

@@ -32,15 +32,15 @@ use crate::input::discover::{
     compression_of, discover, identity_of, key_for_path, InputFile, PartitionKey, Skipped,
 };
 use crate::input::read::ReadErrorKind;
-use crate::lake::dataset::Dataset;
+use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
+use crate::lake::dataset::{Dataset, ParquetFile};
 use crate::lake::manifest::{
     FailedRecord, InputRecord, LakeSettings, Manifest, OutputRecord, PartitionEntry,
     MANIFEST_VERSION,
 };
 use crate::lake::schema;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
-use crate::storage::s3::S3;
-use crate::storage::{AnySource, Entry, Lake, ParquetFile, Source};
+use crate::storage::{self, Entry, LockScope, S3Settings, Store};
 use crate::text::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::text::rejects::RejectLog;
 use crate::text::route::{key_at, slot_of, split_by_start};
@@ -94,8 +94,9 @@ pub struct InflateReport {
 pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
     let pool = thread_pool(cfg.threads)?;
     let started = Instant::now();
-    let source = AnySource::new(s3_client(cfg)?);
-    let found = discover(&source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+    let source = store_for(cfg)?;
+    let source = source.as_ref();
+    let found = discover(source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
     let (files, failed, input_bytes, text_bytes) = pool.install(|| {
         found
             .files
@@ -103,7 +104,7 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
             .map_init(
                 || (crate::input::read::FileReader::new(), Vec::new()),
                 |(reader, buf), f| {
-                    let ok = reader.read(&source, f, buf, cfg.max_file_bytes).is_ok();
+                    let ok = reader.read(source, f, buf, cfg.max_file_bytes).is_ok();
                     (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
                 },
             )
@@ -121,15 +122,20 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
     })
 }
 
-/// An S3 client when an input or the lake is an `s3://` URL.
-pub(crate) fn s3_client(cfg: &ConvertConfig) -> Result<Option<Arc<S3>>> {
+/// The store that serves the run's inputs and lake (local, S3 or both).
+fn store_for(cfg: &ConvertConfig) -> Result<Arc<dyn Store>> {
     let paths: Vec<&std::path::Path> = cfg
         .inputs
         .iter()
         .chain([&cfg.out])
         .map(|p| p.as_path())
         .collect();
-    crate::storage::s3::client_for(&paths, cfg.endpoint.as_deref())
+    storage::open(
+        &paths,
+        &S3Settings {
+            endpoint: cfg.endpoint.clone(),
+        },
+    )
 }
 
 /// One output partition the run may (re)build.
@@ -220,7 +226,7 @@ impl ParserPool {
             .unwrap_or_else(|p| p.into_inner())
             .pop()
             .unwrap_or_default();
-        let outcome = parser.parse(&run.source, file, &run.parse, &run.rejects);
+        let outcome = parser.parse(run.store.as_ref(), file, &run.parse, &run.rejects);
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -232,9 +238,8 @@ impl ParserPool {
 struct Run<'a> {
     cfg: &'a ConvertConfig,
     progress: &'a dyn Progress,
-    source: AnySource,
-    /// The S3 client, when an input or the lake is on S3 (for the request counts).
-    s3: Option<Arc<S3>>,
+    /// Where the inputs and the lake are.
+    store: Arc<dyn Store>,
     lake: Lake,
     rejects: RejectLog,
     parse: ParseSettings,
@@ -246,9 +251,19 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
-        let s3 = s3_client(cfg)?;
-        let run_id = crate::storage::new_run_id();
-        let lake = Lake::open_with(&cfg.out, &run_id, cfg.shard, s3.clone())?;
+        let store = store_for(cfg)?;
+        let run_id = new_run_id();
+        let (scope, holder) = match cfg.shard {
+            None => (LockScope::Whole, format!("flowlake run {run_id}")),
+            Some(s) => (
+                LockScope::Member {
+                    name: format!("shard-{}-of-{}", s.index, s.count),
+                    group: s.count.to_string(),
+                },
+                format!("flowlake run {run_id}, shard {s}"),
+            ),
+        };
+        let lake = Lake::open(store.clone(), &cfg.out, &run_id, scope, &holder)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
         let write = WriteSettings {
             target_file_bytes: cfg.target_file_bytes,
@@ -258,8 +273,7 @@ impl<'a> Run<'a> {
         Ok(Run {
             cfg,
             progress,
-            source: AnySource::new(s3.clone()),
-            s3,
+            store,
             rejects,
             parse: ParseSettings {
                 fields: cfg.fields.clone(),
@@ -280,7 +294,13 @@ impl<'a> Run<'a> {
     fn convert(self) -> Result<Report> {
         let started = Instant::now();
         let cfg = self.cfg;
-        let mut found = discover(&self.source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+        let mut found = discover(
+            self.store.as_ref(),
+            &cfg.inputs,
+            cfg.from,
+            cfg.to,
+            cfg.hourly,
+        )?;
         let listed = started.elapsed().as_secs_f64();
         let layout = self.lake_layout(&found.files)?;
         if layout == PartitionLayout::Aws {
@@ -346,8 +366,12 @@ impl<'a> Run<'a> {
         // Partitions a stopped run was swapping: where the swap was done (the folder holds exactly the
         // files the mark's entry lists), recording that entry finishes it; the others are rebuilt
         // whatever this run's range.
-        let mut interrupted = self.manifest.publishing()?;
-        interrupted.retain(|path| !self.finish_interrupted(path, &mut report));
+        let mut interrupted = Vec::new();
+        for path in self.manifest.publishing()? {
+            if !self.finish_interrupted(&path, &mut report)? {
+                interrupted.push(path);
+            }
+        }
         for path in &interrupted {
             if outputs.contains_key(path) {
                 continue;
@@ -398,7 +422,7 @@ impl<'a> Run<'a> {
                 .chain(output.carried.iter().map(InputRecord::state))
                 .collect();
             now.sort_unstable();
-            let published = self.lake.published(&path);
+            let published = self.lake.published(&path)?;
             let up_to_date = !interrupted.contains(&path)
                 && entry.as_ref().is_some_and(|e| {
                     let mut then: Vec<_> = e.inputs.iter().map(InputRecord::state).collect();
@@ -458,7 +482,7 @@ impl<'a> Run<'a> {
         report.rejects_file = kept?;
         cleaned?;
         report.check()?;
-        report.s3_requests = self.s3.as_ref().map(|s| s.counts.snapshot());
+        report.s3_requests = self.store.requests();
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
@@ -527,25 +551,26 @@ impl<'a> Run<'a> {
 
     /// Finishes the publish of a partition a stopped run had swapped but not recorded: true when its
     /// folder holds exactly the files the journal mark's entry lists (and that entry is now recorded).
-    fn finish_interrupted(&self, partition: &str, report: &mut Report) -> bool {
+    /// A mark or folder the store cannot read is an error.
+    fn finish_interrupted(&self, partition: &str, report: &mut Report) -> Result<bool> {
         if self.cfg.shard.is_some_and(|s| !s.owns(partition)) {
-            return false;
+            return Ok(false);
         }
-        let Some(entry) = self.manifest.pending(partition) else {
-            return false;
+        let Some(entry) = self.manifest.pending(partition)? else {
+            return Ok(false);
         };
         // The folder must tell the two states apart: when the new files have the names and sizes of
         // the old ones, rebuild instead.
         let done = outputs_of(&entry);
         let before = self.manifest.get(partition).map(|e| outputs_of(&e));
-        if self.lake.published(partition) != done || before.as_ref() == Some(&done) {
-            return false;
+        if self.lake.published(partition)? != done || before.as_ref() == Some(&done) {
+            return Ok(false);
         }
         let recorded = self.lake.check_lock().and_then(|()| {
             self.manifest.put(&entry)?;
             self.manifest.clear_publishing(partition)
         });
-        match recorded {
+        Ok(match recorded {
             Ok(()) => true,
             Err(e) => {
                 report.warnings.push(Warning {
@@ -554,7 +579,7 @@ impl<'a> Run<'a> {
                 });
                 false
             }
-        }
+        })
     }
 
     /// Settles the inputs an earlier run built this partition from that this run's walk did not list
@@ -586,7 +611,7 @@ impl<'a> Run<'a> {
             }
             let rel = rec.rel.clone().unwrap_or_else(|| identity_of(&rec.path));
             let twin = |size: u64| files.iter().find(|f| f.rel == rel && f.size == size);
-            match self.source.stat(&rec.path) {
+            match self.store.stat(&rec.path) {
                 Ok(stat) => {
                     if let Some(twin) = twin(stat.size) {
                         let twin = Entry {
@@ -595,7 +620,7 @@ impl<'a> Run<'a> {
                             mtime: twin.mtime,
                             version: twin.version.clone(),
                         };
-                        if self.source.same_content(&stat, &twin).unwrap_or(false) {
+                        if self.store.same_content(&stat, &twin).unwrap_or(false) {
                             continue; // a copy of a listed file
                         }
                     }
@@ -667,7 +692,7 @@ impl<'a> Run<'a> {
         ranges.sort_by_key(|r| r.first_row);
         let mut copied = vec![0u64; ranges.len()];
         let mut starts: Vec<Option<u64>> = vec![None; ranges.len()];
-        let dataset = Dataset::open(&self.cfg.out, self.s3.clone())?;
+        let dataset = Dataset::open(self.store.clone(), &self.cfg.out)?;
         let schema = schema::lake_schema();
         let mut at = 0u64; // row number of the next row read from the old files
         for out in &output.before {
@@ -689,7 +714,9 @@ impl<'a> Run<'a> {
                 path: path.clone(),
                 message: format!("carrying over the rows of vanished inputs: {message}"),
             };
-            let content = dataset.content(partition, &file).map_err(lake_err)?;
+            let content = dataset
+                .content(partition, &file)
+                .map_err(|e| lake_err(e.to_string()))?;
             let reader =
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(content)
                     .and_then(|b| b.with_batch_size(crate::compact::READ_BATCH_ROWS).build())
@@ -994,15 +1021,18 @@ impl<'a> Run<'a> {
             rejected,
             failed,
         };
-        // Journal first, unjournal last: a run that stops anywhere in between leaves the mark, and the
-        // next run rebuilds this partition (whatever its range) from the inputs the entry remembers.
+        // A run that stops anywhere in the commit leaves the journal mark, and the next run rebuilds
+        // this partition (whatever its range) from the inputs the entry remembers.
         let started = Instant::now();
-        self.manifest.mark_publishing(&entry)?;
         let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
-        self.lake.publish(partition, &names)?;
-        self.lake.check_lock()?;
-        self.manifest.put(&entry)?;
-        self.manifest.clear_publishing(partition)?;
+        self.lake.commit(
+            &self.manifest,
+            partition,
+            &names,
+            Replaces::PartFiles,
+            &entry,
+            Journal::Rebuild,
+        )?;
         report.stages.publish += started.elapsed().as_secs_f64();
         report.add_partition(PartitionReport {
             path: partition.to_string(),
@@ -1033,8 +1063,10 @@ impl<'a> Run<'a> {
     }
 
     fn parse_wave(&self, wave: &[&InputFile]) -> Result<Vec<FileOutcome>> {
-        self.source
-            .prefetch(wave, self.cfg.max_file_bytes.saturating_add(1));
+        let entries: Vec<Entry> = wave.iter().map(|f| f.entry()).collect();
+        let entries: Vec<&Entry> = entries.iter().collect();
+        self.store
+            .prefetch(&entries, self.cfg.max_file_bytes.saturating_add(1));
         wave.par_iter()
             .map(|file| {
                 if self.progress.should_stop() {

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use crate::convert::config::PartitionLayout;
 use crate::date;
 use crate::error::Result;
-use crate::storage::{Entry, ListProblem, Source};
+use crate::storage::{Entry, ListProblem, Store};
 
 /// A calendar day (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,6 +119,18 @@ pub struct InputFile {
     pub key: PartitionKey,
 }
 
+impl InputFile {
+    /// The file as its store listed it.
+    pub fn entry(&self) -> Entry {
+        Entry {
+            path: self.path.clone(),
+            size: self.size,
+            mtime: self.mtime,
+            version: self.version.clone(),
+        }
+    }
+}
+
 /// A listed file (or folder) that will not be converted, and why.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Skipped {
@@ -148,7 +160,7 @@ const HIDDEN_REASON: &str =
 /// Lists every root through `source` and classifies what it finds. Only a root that cannot be listed
 /// is an error; a bad entry below it is listed in [`Discovery::failed`].
 pub fn discover(
-    source: &dyn Source,
+    source: &dyn Store,
     roots: &[PathBuf],
     from: Option<Day>,
     to: Option<Day>,

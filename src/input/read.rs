@@ -18,7 +18,7 @@ use flate2::bufread::GzDecoder;
 
 use crate::input::discover::{Compression, InputFile};
 use crate::input::inflate::{Inflater, MemberError};
-use crate::storage::Source;
+use crate::storage::Store;
 
 /// Size of the read buffer between the file and the decompressor.
 pub const DEFAULT_READ_BUFFER_BYTES: usize = 256 * 1024;
@@ -95,7 +95,7 @@ impl FileReader {
     /// Reads `file` into `buf` (cleared first), decompressing gzip.
     pub fn read(
         &mut self,
-        source: &dyn Source,
+        source: &dyn Store,
         file: &InputFile,
         buf: &mut Vec<u8>,
         max_bytes: u64,
@@ -150,7 +150,7 @@ impl FileReader {
 
 /// Reads `file` into `buf` with a one-off [`FileReader`] (tests and tools; workers keep their own).
 pub fn read_file(
-    source: &dyn Source,
+    source: &dyn Store,
     file: &InputFile,
     buf: &mut Vec<u8>,
     max_bytes: u64,
@@ -262,7 +262,7 @@ fn read_gzip_members<R: BufRead>(
 mod tests {
     use super::*;
     use crate::input::discover::{Day, PartitionKey};
-    use crate::storage::LocalFs;
+    use crate::storage::LocalStore;
     use crate::testutil::gz;
     use std::path::Path;
 
@@ -284,7 +284,7 @@ mod tests {
             },
         };
         let mut buf = vec![b'x'; 3];
-        read_file(&LocalFs, &file, &mut buf, 1 << 20).map(|_| buf)
+        read_file(&LocalStore, &file, &mut buf, 1 << 20).map(|_| buf)
     }
 
     #[test]

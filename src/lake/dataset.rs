@@ -18,39 +18,65 @@ use parquet::file::reader::{ChunkReader, Length};
 use crate::error::{Error, Result};
 use crate::input::discover::{key_for_path, Day};
 use crate::lake::manifest::Manifest;
-use crate::storage::meta::S3Meta;
-use crate::storage::s3::{S3Url, S3};
-use crate::storage::{parquet_partitions, ParquetFile, META_DIR};
+use crate::lake::META_DIR;
+use crate::storage::{Hidden, Store};
 
-/// A lake (or any Hive-style Parquet dataset) to read.
+/// A Parquet file of a dataset folder.
 #[derive(Debug, Clone)]
-pub enum Dataset {
-    Local(PathBuf),
-    S3(Arc<S3>, S3Url),
+pub struct ParquetFile {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// A lake (or any Hive-style Parquet dataset) to read, in its store.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    store: Arc<dyn Store>,
+    root: PathBuf,
+}
+
+/// Why one file of a dataset could not be read (the run goes on past it).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot open: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("cannot download: {0}")]
+    Download(#[source] std::io::Error),
+    #[error("not a readable Parquet file: {0}")]
+    NotParquet(#[source] parquet::errors::ParquetError),
 }
 
 impl Dataset {
-    /// The dataset at `root`: a local folder (which must exist) or, with a client, an `s3://` URL.
-    pub fn open(root: &Path, s3: Option<Arc<S3>>) -> Result<Dataset> {
-        if let Some(url) = S3Url::from_path(root) {
-            let s3 = s3.ok_or_else(|| Error::Config("an s3:// lake needs an S3 client".into()))?;
-            return Ok(Dataset::S3(s3, url));
+    /// The dataset at `root` in `store`. A local folder must exist (an S3 prefix need not).
+    pub fn open(store: Arc<dyn Store>, root: &Path) -> Result<Dataset> {
+        if let Some(local) = store.local_file(root) {
+            if !local.is_dir() {
+                return Err(Error::Input {
+                    path: root.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such lake folder",
+                    ),
+                });
+            }
         }
-        if !root.is_dir() {
-            return Err(Error::Input {
-                path: root.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such lake folder"),
-            });
-        }
-        Ok(Dataset::Local(root.to_path_buf()))
+        Ok(Dataset {
+            store,
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Where a file of a partition is (a path or an `s3://` URL), for messages and manifests.
     pub fn file(&self, partition: &str, name: &str) -> PathBuf {
-        match self {
-            Dataset::Local(root) => root.join(partition).join(name),
-            Dataset::S3(_, url) => url.join(partition).join(name).to_path(),
-        }
+        self.root.join(partition).join(name)
     }
 
     /// The folders holding `*.parquet` files (relative, `""` for the root), with their files in name
@@ -60,40 +86,38 @@ impl Dataset {
         from: Option<Day>,
         to: Option<Day>,
     ) -> Result<BTreeMap<String, Vec<ParquetFile>>> {
-        let (s3, url) = match self {
-            Dataset::Local(root) => return parquet_partitions(root, from, to),
-            Dataset::S3(s3, url) => (s3, url),
-        };
-        let objects = s3.list_all(url).map_err(|e| Error::Input {
-            path: url.to_path(),
-            source: e.into(),
-        })?;
+        let entries = self
+            .store
+            .list_below(&self.root, Hidden::Skip)
+            .map_err(|source| Error::Input {
+                path: self.root.clone(),
+                source,
+            })?;
         let mut out: BTreeMap<String, Vec<ParquetFile>> = BTreeMap::new();
-        for o in objects {
-            let rel = o
-                .url
-                .key
-                .strip_prefix(&url.key)
-                .unwrap_or(&o.url.key)
-                .trim_start_matches('/');
-            let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-            let hidden = dir
-                .split('/')
-                .any(|c| c.starts_with('_') || c.starts_with('.'));
-            if hidden || !name.ends_with(".parquet") {
+        for e in entries {
+            let Some(name) = e.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if !name.ends_with(".parquet") {
                 continue;
             }
+            let dir = e
+                .path
+                .parent()
+                .and_then(|d| d.strip_prefix(&self.root).ok())
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if from.is_some() || to.is_some() {
-                let Some(key) = key_for_path(&o.url.to_path(), false) else {
-                    continue;
+                let Some(key) = key_for_path(&e.path, false) else {
+                    continue; // no day in the path: outside any range
                 };
                 if from.is_some_and(|f| key.day < f) || to.is_some_and(|t| key.day > t) {
                     continue;
                 }
             }
-            out.entry(dir.to_string()).or_default().push(ParquetFile {
-                name: name.to_string(),
-                bytes: o.size,
+            out.entry(dir).or_default().push(ParquetFile {
+                name,
+                bytes: e.size,
             });
         }
         for files in out.values_mut() {
@@ -104,91 +128,79 @@ impl Dataset {
 
     /// The Parquet files directly in one partition folder, in name order.
     pub fn files_in(&self, partition: &str) -> Result<Vec<ParquetFile>> {
-        let mut out: Vec<ParquetFile> = match self {
-            Dataset::Local(root) => std::fs::read_dir(root.join(partition))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let bytes = e.metadata().ok().filter(|m| m.is_file())?.len();
-                    name.ends_with(".parquet")
-                        .then_some(ParquetFile { name, bytes })
+        let dir = self.root.join(partition);
+        let entries = self.store.list_dir(&dir).map_err(|source| Error::Input {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut out: Vec<ParquetFile> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let name = e.path.file_name()?.to_string_lossy().into_owned();
+                name.ends_with(".parquet").then_some(ParquetFile {
+                    name,
+                    bytes: e.size,
                 })
-                .collect(),
-            Dataset::S3(s3, url) => {
-                let dir = url.join(partition);
-                let (_, objects) = s3.list_dir(&dir).map_err(|e| Error::Input {
-                    path: dir.to_path(),
-                    source: e.into(),
-                })?;
-                objects
-                    .into_iter()
-                    .filter_map(|o| {
-                        let name = o.url.key.rsplit('/').next()?.to_string();
-                        name.ends_with(".parquet").then_some(ParquetFile {
-                            name,
-                            bytes: o.size,
-                        })
-                    })
-                    .collect()
-            }
-        };
+            })
+            .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     /// The lake's manifest (read-only use: `verify`, a compact dry run).
     pub fn manifest(&self) -> Manifest {
-        match self {
-            Dataset::Local(root) => Manifest::new(&root.join(META_DIR)),
-            Dataset::S3(s3, url) => {
-                Manifest::with_store(Arc::new(S3Meta::new(s3.clone(), url.join(META_DIR))))
-            }
-        }
+        Manifest::new(self.store.clone(), &self.root.join(META_DIR))
     }
 
-    /// A file's contents for reading (local: the open file; S3: downloaded whole).
+    /// Who is writing the lake now, found without writing anything.
+    pub fn live_writers(&self) -> Result<Vec<String>> {
+        self.store.live_writers(&self.root.join(META_DIR))
+    }
+
+    /// A file's contents for reading (local: the open file; remote: downloaded whole).
     pub fn content(
         &self,
         partition: &str,
         file: &ParquetFile,
-    ) -> std::result::Result<Content, String> {
-        match self {
-            Dataset::Local(_) => File::open(self.file(partition, &file.name))
+    ) -> std::result::Result<Content, FileError> {
+        let path = self.file(partition, &file.name);
+        match self.store.local_file(&path) {
+            Some(local) => File::open(local)
                 .map(Content::File)
-                .map_err(|e| format!("cannot open: {e}")),
-            Dataset::S3(s3, url) => s3
-                .get(&url.join(partition).join(&file.name), None)
-                .map(Content::Bytes)
-                .map_err(|e| format!("cannot download: {e}")),
+                .map_err(FileError::Open),
+            None => {
+                let mut bytes = Vec::with_capacity(file.bytes as usize);
+                self.store
+                    .open(&path, None, u64::MAX)
+                    .and_then(|mut r| r.read_to_end(&mut bytes))
+                    .map_err(FileError::Download)?;
+                Ok(Content::Bytes(Bytes::from(bytes)))
+            }
         }
     }
 
-    /// A file's footer.
+    /// A file's footer (remote: two ranged reads, the 8-byte tail then the metadata).
     pub fn footer(
         &self,
         partition: &str,
         file: &ParquetFile,
-    ) -> std::result::Result<ParquetMetaData, String> {
-        let parse = |r: &dyn Fn() -> parquet::errors::Result<ParquetMetaData>| {
-            r().map_err(|e| format!("not a readable Parquet file: {e}"))
-        };
-        match self {
-            Dataset::Local(_) => {
-                let f = File::open(self.file(partition, &file.name))
-                    .map_err(|e| format!("cannot open: {e}"))?;
-                parse(&|| ParquetMetaDataReader::new().parse_and_finish(&f))
+    ) -> std::result::Result<ParquetMetaData, FileError> {
+        let path = self.file(partition, &file.name);
+        let parsed = match self.store.local_file(&path) {
+            Some(local) => {
+                let f = File::open(local).map_err(FileError::Open)?;
+                ParquetMetaDataReader::new().parse_and_finish(&f)
             }
-            Dataset::S3(s3, url) => {
+            None => {
                 let remote = Remote {
-                    s3: s3.clone(),
-                    url: url.join(partition).join(&file.name),
+                    store: self.store.clone(),
+                    path,
                     size: file.bytes,
                 };
-                parse(&|| ParquetMetaDataReader::new().parse_and_finish(&remote))
+                ParquetMetaDataReader::new().parse_and_finish(&remote)
             }
-        }
+        };
+        parsed.map_err(FileError::NotParquet)
     }
 
     /// A file's Arrow schema (from its footer).
@@ -196,10 +208,10 @@ impl Dataset {
         &self,
         partition: &str,
         file: &ParquetFile,
-    ) -> std::result::Result<arrow::datatypes::SchemaRef, String> {
+    ) -> std::result::Result<arrow::datatypes::SchemaRef, FileError> {
         let footer = self.footer(partition, file)?;
         let meta = ArrowReaderMetadata::try_new(Arc::new(footer), Default::default())
-            .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+            .map_err(FileError::NotParquet)?;
         Ok(meta.schema().clone())
     }
 }
@@ -238,10 +250,10 @@ impl ChunkReader for Content {
     }
 }
 
-/// An S3 object read by ranges (footers only: two small GETs).
+/// A remote object read by ranges (footers only: two small GETs).
 struct Remote {
-    s3: Arc<S3>,
-    url: S3Url,
+    store: Arc<dyn Store>,
+    path: PathBuf,
     size: u64,
 }
 
@@ -262,8 +274,8 @@ impl ChunkReader for Remote {
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        self.s3
-            .get_range(&self.url, start, start + length as u64)
-            .map_err(|e| parquet::errors::ParquetError::External(Box::new(std::io::Error::from(e))))
+        self.store
+            .get_range(&self.path, start, start + length as u64)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
     }
 }

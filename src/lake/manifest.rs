@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::storage::meta::{is_conflict, Expect, LocalMeta, MetaStore, Version};
+use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
 /// Version of the entry format.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -116,20 +116,66 @@ const COMPACTING: &str = ".compacting";
 /// overwriting what the other run recorded.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    store: Arc<dyn MetaStore>,
+    store: Bookkeeping,
     versions: Arc<Mutex<HashMap<String, Version>>>,
 }
 
-impl Manifest {
-    /// The manifest of the local lake whose bookkeeping folder is `meta_dir` (`<lake>/_flowlake`).
-    pub fn new(meta_dir: &Path) -> Manifest {
-        Manifest::with_store(Arc::new(LocalMeta::new(meta_dir)))
+/// The bookkeeping folder (`<lake>/_flowlake`) of a lake in its store: small whole objects addressed
+/// by `/`-separated names relative to the folder.
+#[derive(Debug, Clone)]
+struct Bookkeeping {
+    store: Arc<dyn Store>,
+    dir: PathBuf,
+}
+
+impl Bookkeeping {
+    fn read(&self, name: &str) -> io::Result<Option<(Vec<u8>, Version)>> {
+        self.store.get(&self.dir.join(name))
     }
 
-    /// The manifest kept in `store`.
-    pub fn with_store(store: Arc<dyn MetaStore>) -> Manifest {
+    fn write(&self, name: &str, bytes: &[u8], expect: Expect) -> io::Result<Version> {
+        self.store.put(&self.dir.join(name), bytes, expect)
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.store.delete(&self.dir.join(name))
+    }
+
+    /// Names of every object under `dir`, relative to `dir`, sorted (temporary files of a local
+    /// write in progress left out).
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let root = self.dir.join(dir);
+        let mut out: Vec<String> = self
+            .store
+            .list_below(&root, Hidden::Include)?
+            .into_iter()
+            .filter_map(|e| {
+                let rel = e
+                    .path
+                    .strip_prefix(&root)
+                    .ok()?
+                    .to_str()?
+                    .replace('\\', "/");
+                (!rel.is_empty() && !rel.ends_with(".tmp")).then_some(rel)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn location(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Manifest {
+    /// The manifest kept in the bookkeeping folder `meta_dir` (`<lake>/_flowlake`) of `store`.
+    pub fn new(store: Arc<dyn Store>, meta_dir: &Path) -> Manifest {
         Manifest {
-            store,
+            store: Bookkeeping {
+                store,
+                dir: meta_dir.to_path_buf(),
+            },
             versions: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -236,15 +282,19 @@ impl Manifest {
             .map_err(|e| Error::output(self.store.location(&name), e))
     }
 
-    /// The entry a stopped convert run was publishing `partition` with, if its mark holds one.
-    pub fn pending(&self, partition: &str) -> Option<PartitionEntry> {
-        let (bytes, _) = self
-            .store
-            .read(&format!("journal/{partition}{PUBLISHING}"))
-            .ok()??;
-        serde_json::from_slice::<PartitionEntry>(&bytes)
-            .ok()
-            .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition)
+    /// The entry a stopped convert run was publishing `partition` with, if its mark holds a readable
+    /// one (a mark written by an older version holds none); a mark the store cannot read is an error.
+    pub fn pending(&self, partition: &str) -> Result<Option<PartitionEntry>> {
+        let name = format!("journal/{partition}{PUBLISHING}");
+        let read = self.store.read(&name).map_err(|e| Error::Lake {
+            path: self.store.location(&name),
+            message: format!("cannot read the journal mark: {e}"),
+        })?;
+        Ok(read.and_then(|(bytes, _)| {
+            serde_json::from_slice::<PartitionEntry>(&bytes)
+                .ok()
+                .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition)
+        }))
     }
 
     /// Unmarks `partition` (after its new entry is written).
@@ -356,7 +406,7 @@ mod tests {
     #[test]
     fn put_get_replace_all() {
         let dir = tempfile::tempdir().unwrap();
-        let m = Manifest::new(dir.path());
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
         let p = "aws-account-id=1/aws-service=vpcflowlogs/aws-region=r/year=2024/month=01/day=02";
         assert_eq!(m.get(p), None);
         m.put(&entry(p)).unwrap();
@@ -375,14 +425,14 @@ mod tests {
     #[test]
     fn journal_marks_and_clears() {
         let dir = tempfile::tempdir().unwrap();
-        let m = Manifest::new(dir.path());
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
         assert!(m.publishing().unwrap().is_empty());
         m.mark_publishing(&entry("aws-account-id=1/year=2024/month=01/day=02"))
             .unwrap();
         m.mark_publishing(&entry("year=2024/month=01/day=03"))
             .unwrap();
         assert_eq!(
-            m.pending("year=2024/month=01/day=03"),
+            m.pending("year=2024/month=01/day=03").unwrap(),
             Some(entry("year=2024/month=01/day=03")),
             "the mark holds the entry being published"
         );
@@ -401,7 +451,7 @@ mod tests {
     #[test]
     fn settings_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let m = Manifest::new(dir.path());
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
         assert_eq!(m.settings().unwrap(), None);
         let s = LakeSettings {
             partition_layout: "aws".into(),
@@ -415,7 +465,7 @@ mod tests {
     #[test]
     fn damaged_entry_reads_as_absent() {
         let dir = tempfile::tempdir().unwrap();
-        let m = Manifest::new(dir.path());
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
         m.put(&entry("year=2024/month=01/day=02")).unwrap();
         std::fs::write(
             dir.path().join("manifest/year=2024/month=01/day=02.json"),

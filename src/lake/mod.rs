@@ -1,10 +1,43 @@
 //! The lake: the Parquet files, their schema and the bookkeeping that makes runs incremental.
 //!
-//! [`schema`] is the one field catalogue everything reads; [`write`] encodes partitions into Parquet
-//! part files; [`manifest`] is the ledger of which inputs built which outputs; [`dataset`] reads an
-//! existing lake. Uses `input` (partition keys), `storage` and the base modules, nothing above.
+//! [`schema`] is the one field catalogue everything reads; [`write`] encodes a partition into Parquet
+//! part files in the staging folder; [`commit`] opens a lake for writing (lock, staging) and commits a
+//! partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built which
+//! outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder). Uses `input`
+//! (partition keys, for date ranges), `storage` and the base modules, nothing above.
 
+pub mod commit;
 pub mod dataset;
 pub mod manifest;
 pub mod schema;
 pub mod write;
+
+/// Name of the lake's bookkeeping folder (manifest, journal, staging, rejects, locks), which Hive,
+/// Trino and Spark skip.
+pub const META_DIR: &str = "_flowlake";
+
+/// Name of the `index`-th output file of a partition.
+pub fn part_file_name(index: usize) -> String {
+    format!("part-{index:05}.parquet")
+}
+
+/// True for names produced by [`part_file_name`].
+pub fn is_part_file(name: &str) -> bool {
+    name.strip_prefix("part-")
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names() {
+        assert_eq!(part_file_name(3), "part-00003.parquet");
+        assert!(is_part_file("part-00003.parquet"));
+        assert!(!is_part_file("part-.parquet"));
+        assert!(!is_part_file("other.parquet"));
+        assert!(!is_part_file("part-00001.parquet.tmp"));
+    }
+}

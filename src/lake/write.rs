@@ -30,7 +30,8 @@ use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::storage::{part_file_name, Lake, StagedFile};
+use crate::lake::commit::{Lake, StagedFile};
+use crate::lake::part_file_name;
 
 /// Smallest row group the size-targeting will cut (tiny row groups cost more than a slightly large file).
 pub const MIN_ROW_GROUP_ROWS: usize = 8 * 1024;

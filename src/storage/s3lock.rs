@@ -23,9 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::convert::shard::Shard;
+use super::locks::LockScope;
+use super::s3::{S3Error, S3Url, S3};
 use crate::error::{Error, Result};
-use crate::storage::s3::{S3Error, S3Url, S3};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Body {
@@ -34,11 +34,14 @@ struct Body {
     #[serde(default)]
     token: String,
     heartbeat: u64,
+    /// The group of a member lock (see [`LockScope::Member`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
 }
 
 /// A held S3 lake lock; released on drop.
 #[derive(Debug)]
-pub struct S3Lock {
+pub(super) struct S3Lock {
     s3: Arc<S3>,
     url: S3Url,
     token: String,
@@ -56,7 +59,7 @@ fn now_ms() -> u64 {
 }
 
 /// Seconds without a heartbeat after which a lock is abandoned.
-pub fn stale_after() -> u64 {
+pub(super) fn stale_after() -> u64 {
     std::env::var("FLOWLAKE_S3_LOCK_STALE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -68,10 +71,11 @@ fn fresh(body: &Body) -> bool {
     (now_ms() / 1000).saturating_sub(body.heartbeat) <= stale_after()
 }
 
-fn encode(holder: &str, token: &str) -> Bytes {
+fn encode(holder: &str, token: &str, group: Option<&str>) -> Bytes {
     let body = Body {
         holder: holder.to_string(),
         token: token.to_string(),
+        group: group.map(String::from),
         heartbeat: now_ms() / 1000,
     };
     Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
@@ -79,17 +83,19 @@ fn encode(holder: &str, token: &str) -> Bytes {
 
 impl S3Lock {
     /// Takes the lock of the lake whose bookkeeping prefix is `meta` for `holder`.
-    pub fn take(
+    pub(super) fn take(
         s3: Arc<S3>,
         meta: &S3Url,
         holder: &str,
         token: &str,
-        shard: Option<Shard>,
+        scope: &LockScope,
         lake: &Path,
     ) -> Result<S3Lock> {
-        let url = match shard {
-            None => meta.join("lock"),
-            Some(s) => meta.join(&format!("locks/shard-{}-of-{}", s.index, s.count)),
+        let (url, group) = match scope {
+            LockScope::Whole => (meta.join("lock"), None),
+            LockScope::Member { name, group } => {
+                (meta.join(&format!("locks/{name}")), Some(group.as_str()))
+            }
         };
         let err = |e: S3Error| Error::output(url.to_path(), e.into());
         let locked = |holder: String| Error::Locked {
@@ -110,18 +116,18 @@ impl S3Lock {
         let mut attempts = 0;
         while attempts < 3 {
             attempts += 1;
-            match s3.put(&url, encode(holder, token), Some(None)) {
+            match s3.put(&url, encode(holder, token, group), Some(None)) {
                 Ok(t) => {
                     tag = Some(t);
                     break;
                 }
-                Err(S3Error::Precondition(_)) => {}
+                Err(S3Error::Precondition { .. }) => {}
                 Err(e) => return Err(err(e)),
             }
             match read(&url)? {
                 None => continue, // released meanwhile: try to create it again
                 Some((Some(body), _)) if fresh(&body) => {
-                    if shard.is_none() || std::time::Instant::now() >= wait_until {
+                    if *scope == LockScope::Whole || std::time::Instant::now() >= wait_until {
                         return Err(locked(body.holder));
                     }
                     std::thread::sleep(Duration::from_secs(2));
@@ -130,12 +136,12 @@ impl S3Lock {
                 }
                 Some((_, Some(old))) => {
                     // Abandoned (or unreadable): take it over, conditionally on the version seen.
-                    match s3.put(&url, encode(holder, token), Some(Some(old))) {
+                    match s3.put(&url, encode(holder, token, group), Some(Some(old))) {
                         Ok(t) => {
                             tag = Some(t);
                             break;
                         }
-                        Err(S3Error::Precondition(_)) => continue,
+                        Err(S3Error::Precondition { .. }) => continue,
                         Err(e) => return Err(err(e)),
                     }
                 }
@@ -150,7 +156,7 @@ impl S3Lock {
         let Some(tag) = tag else {
             return Err(locked("other runs competing for the same lock".into()));
         };
-        let lock = S3Lock::start(s3.clone(), url.clone(), holder, token, tag);
+        let lock = S3Lock::start(s3.clone(), url.clone(), holder, token, group, tag);
         // Runs that must not overlap with this one: a whole-lake run excludes every shard; a shard
         // excludes whole-lake runs and shards of another count.
         let mut others = vec![meta.join("lock")];
@@ -164,25 +170,33 @@ impl S3Lock {
             if other == url {
                 continue;
             }
-            let conflicting = match (shard, other.key.rsplit('/').next()) {
-                (None, _) => true,
-                (Some(_), Some("lock")) => true,
-                (Some(s), Some(name)) => shard_count(name).is_some_and(|n| n != s.count),
-                (Some(_), None) => false,
-            };
-            if !conflicting {
+            let Some((Some(body), _)) = read(&other)? else {
                 continue;
-            }
-            if let Some((Some(body), _)) = read(&other)? {
-                if fresh(&body) {
-                    return Err(locked(body.holder)); // dropping `lock` releases ours
+            };
+            let name = other.key.rsplit('/').next().unwrap_or_default();
+            let conflicting = match scope {
+                LockScope::Whole => true,
+                LockScope::Member { group, .. } => {
+                    // Locks written before the body named its group are named `...-of-<group>`.
+                    let theirs = body.group.as_deref().or_else(|| group_of(name));
+                    name == "lock" || theirs.is_some_and(|g| g != group)
                 }
+            };
+            if conflicting && fresh(&body) {
+                return Err(locked(body.holder)); // dropping `lock` releases ours
             }
         }
         Ok(lock)
     }
 
-    fn start(s3: Arc<S3>, url: S3Url, holder: &str, token: &str, tag: Option<String>) -> S3Lock {
+    fn start(
+        s3: Arc<S3>,
+        url: S3Url,
+        holder: &str,
+        token: &str,
+        group: Option<&str>,
+        tag: Option<String>,
+    ) -> S3Lock {
         let tag = Arc::new(Mutex::new(tag));
         let last_ok = Arc::new(AtomicU64::new(now_ms()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -198,6 +212,7 @@ impl S3Lock {
                 lost.clone(),
             );
             let (holder, token) = (holder.to_string(), token.to_string());
+            let group = group.map(String::from);
             std::thread::spawn(move || {
                 let mut last = std::time::Instant::now();
                 while !stop.load(Ordering::Relaxed) {
@@ -207,12 +222,16 @@ impl S3Lock {
                     }
                     last = std::time::Instant::now();
                     let expected = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    match s3.put(&url, encode(&holder, &token), Some(expected)) {
+                    match s3.put(
+                        &url,
+                        encode(&holder, &token, group.as_deref()),
+                        Some(expected),
+                    ) {
                         Ok(new) => {
                             *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
                             last_ok.store(now_ms(), Ordering::Relaxed);
                         }
-                        Err(S3Error::Precondition(_)) => {
+                        Err(S3Error::Precondition { .. }) => {
                             // Our own earlier write may have landed after a timeout: adopt it if the
                             // lock still holds our token; otherwise another run took it over.
                             match s3.get_tagged(&url) {
@@ -246,7 +265,7 @@ impl S3Lock {
     }
 
     /// Fails unless this run still owns the lock: called before every upload, delete and manifest write.
-    pub fn check(&self) -> Result<()> {
+    pub(super) fn check(&self) -> Result<()> {
         let silent_ms = now_ms().saturating_sub(self.last_ok.load(Ordering::Relaxed));
         let lost = self.lost.load(Ordering::Relaxed);
         if lost || silent_ms > stale_after() * 1000 * 3 / 4 {
@@ -271,7 +290,7 @@ impl S3Lock {
 /// and `_flowlake/locks/*`), found by reading them, never writing (for `verify`, which may run with
 /// read-only access). A lock is live when its heartbeat is at most `stale_after` old, the rule runs
 /// apply before taking a lock over; an unreadable lock object is not live (a run would take it over).
-pub fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
+pub(super) fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
     let read_err = |u: &S3Url, e: S3Error| Error::Lake {
         path: u.to_path(),
         message: format!("cannot tell whether a run is writing the lake: {e}"),
@@ -301,9 +320,9 @@ pub fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
     Ok(holders)
 }
 
-/// N of a `shard-K-of-N` lock name.
-fn shard_count(name: &str) -> Option<u32> {
-    name.rsplit_once("-of-").and_then(|(_, n)| n.parse().ok())
+/// The group of a member lock named `<member>-of-<group>` (the names convert's shards give).
+fn group_of(name: &str) -> Option<&str> {
+    name.rsplit_once("-of-").map(|(_, g)| g)
 }
 
 impl Drop for S3Lock {
@@ -326,8 +345,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shard_counts_from_lock_names() {
-        assert_eq!(shard_count("shard-2-of-7"), Some(7));
-        assert_eq!(shard_count("lock"), None);
+    fn groups_from_lock_names() {
+        assert_eq!(group_of("shard-2-of-7"), Some("7"));
+        assert_eq!(group_of("lock"), None);
     }
 }

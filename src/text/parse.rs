@@ -16,7 +16,7 @@ use crate::convert::config::{BadFilePolicy, BadLinePolicy};
 use crate::error::{Error, Result};
 use crate::input::discover::InputFile;
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
-use crate::storage::Source;
+use crate::storage::Store;
 use crate::text::batch::{BatchBuilder, LineError, RejectKind};
 use crate::text::layout::{looks_like_header, Layout};
 use crate::text::rejects::{Reject, RejectLog};
@@ -87,7 +87,7 @@ impl FileParser {
     /// the outcome's `error`, never as an `Err` (which means the run itself cannot go on).
     pub fn parse(
         &mut self,
-        source: &dyn Source,
+        source: &dyn Store,
         file: &InputFile,
         settings: &ParseSettings,
         rejects: &RejectLog,

@@ -1,0 +1,357 @@
+//! A lake opened for writing, and the one protocol that commits a partition: stage, journal, publish,
+//! lock check, manifest, unjournal. Convert and compact both commit through [`Lake::commit`].
+//!
+//! Publishing is how readers are kept from ever seeing a partial file: output is written to the run's
+//! private staging folder (`<lake>/_flowlake/staging/<run>/` on a local disk, a folder Hive, Trino and
+//! Spark skip and which holds no `.parquet` file once a run has ended; a local temporary folder for an
+//! S3 lake), flushed to disk, then made the partition's files in one step by the store
+//! ([`Store::replace_files`]). The journal mark written first and removed last makes the next run
+//! repair a commit cut short anywhere in between.
+//!
+//! Opening a lake takes its lock, held until the `Lake` is dropped (see [`crate::storage::locks`]): two
+//! runs never interleave on one lake; the shards of a sharded run share it, each holding its own shard
+//! lock. Each run also locks its own staging folder; staging folders whose run is gone are removed on
+//! open.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::lake::manifest::{Manifest, PartitionEntry};
+use crate::lake::{is_part_file, META_DIR};
+use crate::storage::locks::{remove_staging_folder, staging_folder};
+use crate::storage::{Entry, Lock, LockScope, Store};
+
+/// Suffix a staged file carries until the instant its partition is published. DuckDB's
+/// `read_parquet('<lake>/**/*.parquet')`, the most common way to read a folder of Parquet, does not
+/// skip `_flowlake/`: with the suffix it never meets a file still being written there.
+pub const STAGED_SUFFIX: &str = ".staged";
+
+/// The name a file has while it is staged.
+fn staged_name(name: &str) -> String {
+    format!("{name}{STAGED_SUFFIX}")
+}
+
+/// A run's id, unique on this machine: start time in nanoseconds and the process id.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos}-{}", std::process::id())
+}
+
+/// A file being written in the staging folder.
+pub struct StagedFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl Write for StagedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl StagedFile {
+    /// Flushes the file to disk; it is then ready to publish.
+    pub fn commit(&mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::output(&self.path, e))
+    }
+}
+
+/// Which files of a partition a commit replaces.
+#[derive(Debug, Clone, Copy)]
+pub enum Replaces<'a> {
+    /// flowlake's part files (convert rebuilds the whole partition; other files stay).
+    PartFiles,
+    /// Exactly these files (compact replaces the small files it merged, whatever their names).
+    Only(&'a [String]),
+}
+
+impl Replaces<'_> {
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Replaces::PartFiles => is_part_file(name),
+            Replaces::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// What the journal says while a commit is under way, so that the next run can finish or redo it.
+#[derive(Debug, Clone, Copy)]
+pub enum Journal {
+    /// A rebuild by convert: the mark holds the entry being committed.
+    Rebuild,
+    /// A compaction: the next compact records the files as they then are.
+    Compaction,
+}
+
+/// A lake opened for writing: its store, lock, staging folder and manifest.
+#[derive(Debug)]
+pub struct Lake {
+    root: PathBuf,
+    meta_dir: PathBuf,
+    staging: PathBuf,
+    store: Arc<dyn Store>,
+    lock: Lock,
+    _staging_lock: Lock,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake at `root` in `store`, locks it for `scope` (see
+    /// [`LockScope`]) with `holder` as the text others see, and makes a staging folder for `run_id`.
+    pub fn open(
+        store: Arc<dyn Store>,
+        root: &Path,
+        run_id: &str,
+        scope: LockScope,
+        holder: &str,
+    ) -> Result<Lake> {
+        let meta_dir = root.join(META_DIR);
+        let lock = store.lock(root, &meta_dir, &scope, holder, run_id)?;
+        let (staging, staging_lock) =
+            staging_folder(root, &store.staging_root(&meta_dir), run_id, holder)?;
+        Ok(Lake {
+            root: root.to_path_buf(),
+            meta_dir,
+            staging,
+            store,
+            lock,
+            _staging_lock: staging_lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The lake's manifest (in its bookkeeping folder, `<lake>/_flowlake`).
+    pub fn manifest(&self) -> Manifest {
+        Manifest::new(self.store.clone(), &self.meta_dir)
+    }
+
+    /// Names and sizes of the flowlake part files now published in `partition`, in name order.
+    pub fn published(&self, partition: &str) -> Result<Vec<(String, u64)>> {
+        let dir = self.root.join(partition);
+        let files = self
+            .store
+            .list_dir(&dir)
+            .map_err(|e| Error::output(&dir, e))?;
+        Ok(part_files(&files))
+    }
+
+    /// Fails if this run no longer owns the lake's lock (see [`Lock::check`]). Called before writing
+    /// the manifest.
+    pub fn check_lock(&self) -> Result<()> {
+        self.lock.check()
+    }
+
+    /// Local path where a bookkeeping file (the rejects of a run) is written: under
+    /// `<lake>/_flowlake/` when that is on this machine, else in the staging folder until
+    /// [`keep_meta_file`](Self::keep_meta_file) stores it.
+    pub fn meta_path(&self, name: &str) -> PathBuf {
+        match self.store.local_file(&self.meta_dir) {
+            Some(dir) => dir.join(name),
+            None => self.staging.join(META_DIR).join(name),
+        }
+    }
+
+    /// Keeps a bookkeeping file written at [`meta_path`](Self::meta_path) in the lake under `name`;
+    /// returns where it now is.
+    pub fn keep_meta_file(&self, local: &Path, name: &str) -> Result<PathBuf> {
+        if self.store.local_file(&self.meta_dir).is_some() {
+            return Ok(local.to_path_buf());
+        }
+        let target = self.meta_dir.join(name);
+        self.store
+            .upload(local, &target)
+            .map_err(|e| Error::output(&target, e))?;
+        Ok(target)
+    }
+
+    /// Path of a staged file (before it is committed).
+    pub fn staged_file(&self, partition: &str, name: &str) -> PathBuf {
+        self.staging.join(partition).join(staged_name(name))
+    }
+
+    /// Creates `name` for `partition` in the staging folder.
+    pub fn create_staged(&self, partition: &str, name: &str) -> Result<StagedFile> {
+        let path = self.staged_file(partition, name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+        }
+        let file = File::create(&path).map_err(|e| Error::output(&path, e))?;
+        Ok(StagedFile { file, path })
+    }
+
+    /// Commits a partition: its staged files `names` become its files (replacing `replaces`) and
+    /// `entry` its manifest entry. Journal first, unjournal last: a run that stops anywhere in between
+    /// leaves the mark, and the next run finishes or redoes the commit ([`Journal`]).
+    pub fn commit(
+        &self,
+        manifest: &Manifest,
+        partition: &str,
+        names: &[String],
+        replaces: Replaces<'_>,
+        entry: &PartitionEntry,
+        journal: Journal,
+    ) -> Result<()> {
+        match journal {
+            Journal::Rebuild => manifest.mark_publishing(entry)?,
+            Journal::Compaction => manifest.mark_compacting(partition)?,
+        }
+        self.publish(partition, names, replaces)?;
+        self.check_lock()?;
+        manifest.put(entry)?;
+        match journal {
+            Journal::Rebuild => manifest.clear_publishing(partition),
+            Journal::Compaction => manifest.clear_compacting(partition),
+        }
+    }
+
+    /// Makes the staged `names` the files of `partition`, replacing `replaces`: the staged files get
+    /// their final names (see [`STAGED_SUFFIX`]) right before the store swaps them in
+    /// ([`Store::replace_files`]). A file that appears in the partition meanwhile (a delivery landing
+    /// mid-swap) is kept.
+    pub fn publish(&self, partition: &str, names: &[String], replaces: Replaces<'_>) -> Result<()> {
+        let staged = self.staging.join(partition);
+        for name in names {
+            let to = staged.join(name);
+            std::fs::rename(self.staged_file(partition, name), &to)
+                .map_err(|e| Error::output(&to, e))?;
+        }
+        self.store.replace_files(
+            &staged,
+            &self.root.join(partition),
+            names,
+            &|name| replaces.contains(name),
+            &|| self.lock.check(),
+        )
+    }
+
+    /// Removes this run's staging folder (and its lock file: the lock itself lasts until drop).
+    pub fn remove_staging(&self) -> Result<()> {
+        remove_staging_folder(&self.staging)
+    }
+}
+
+/// Names and sizes of the flowlake part files among `files`, in name order.
+pub fn part_files(files: &[Entry]) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = files
+        .iter()
+        .filter_map(|e| {
+            let name = e.path.file_name()?.to_str()?.to_string();
+            is_part_file(&name).then_some((name, e.size))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::LocalStore;
+    use std::fs;
+
+    fn open(root: &Path, run: &str, scope: LockScope) -> Result<Lake> {
+        Lake::open(
+            Arc::new(LocalStore),
+            root,
+            run,
+            scope,
+            &format!("flowlake run {run}"),
+        )
+    }
+
+    fn shard(k: u32, n: u32) -> LockScope {
+        LockScope::Member {
+            name: format!("shard-{k}-of-{n}"),
+            group: n.to_string(),
+        }
+    }
+
+    #[test]
+    fn publish_replaces_and_removes_stale_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = open(dir.path(), "run1", LockScope::Whole).unwrap();
+        let part = "year=2024/month=01/day=02";
+        fs::create_dir_all(dir.path().join(part)).unwrap();
+        fs::write(dir.path().join(part).join("part-00000.parquet"), b"old0").unwrap();
+        fs::write(dir.path().join(part).join("part-00001.parquet"), b"old1").unwrap();
+        fs::write(dir.path().join(part).join("notes.txt"), b"keep").unwrap();
+        let mut f = lake.create_staged(part, "part-00000.parquet").unwrap();
+        f.write_all(b"new0").unwrap();
+        f.commit().unwrap();
+        lake.publish(
+            part,
+            &["part-00000.parquet".to_string()],
+            Replaces::PartFiles,
+        )
+        .unwrap();
+        let p = dir.path().join(part);
+        assert_eq!(fs::read(p.join("part-00000.parquet")).unwrap(), b"new0");
+        assert!(!p.join("part-00001.parquet").exists());
+        assert!(p.join("notes.txt").exists());
+        assert_eq!(
+            lake.published(part).unwrap(),
+            vec![("part-00000.parquet".to_string(), 4)]
+        );
+        lake.remove_staging().unwrap();
+        assert!(!dir.path().join("_flowlake/staging/run1").exists());
+    }
+
+    #[test]
+    fn shards_share_the_lake_but_not_their_shard_and_keep_each_others_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let a = open(root, "a", shard(0, 3)).unwrap();
+        let b = open(root, "b", shard(1, 3)).unwrap();
+        assert!(root.join("_flowlake/staging/a").is_dir());
+        assert!(
+            root.join("_flowlake/staging/b").is_dir(),
+            "b's open kept a's staging and a's kept b's"
+        );
+        let again = open(root, "c", shard(0, 3)).unwrap_err().to_string();
+        assert!(again.contains("flowlake run a"), "{again}");
+        let other_count = open(root, "e", shard(0, 4)).unwrap_err();
+        assert!(
+            other_count.to_string().contains("split 3 ways"),
+            "{other_count}"
+        );
+        let whole = open(root, "d", LockScope::Whole).unwrap_err();
+        assert!(matches!(whole, Error::Locked { .. }), "{whole}");
+        assert!(
+            root.join("_flowlake/staging/a").is_dir(),
+            "failed opens removed nothing"
+        );
+        let writers = LocalStore.live_writers(&root.join(META_DIR)).unwrap();
+        assert_eq!(writers.len(), 2, "{writers:?}");
+        drop(a);
+        // a's staging is abandoned now (its run is gone): the next open removes it, not b's.
+        let c = open(root, "c", shard(2, 3)).unwrap();
+        assert!(!root.join("_flowlake/staging/a").exists());
+        assert!(!root.join("_flowlake/staging/a.lock").exists());
+        assert!(root.join("_flowlake/staging/b").is_dir());
+        b.remove_staging().unwrap();
+        drop((b, c));
+        let whole = open(root, "d", LockScope::Whole).unwrap();
+        let left: Vec<_> = fs::read_dir(root.join("_flowlake/staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "only d's folder and lock: {left:?}");
+        drop(whole);
+    }
+}

@@ -1,0 +1,480 @@
+//! The local disk as a [`Store`]: directory walks that go on past one bad entry, writes that are never
+//! half-visible (a complete, fsynced temporary file renamed or linked into place), and the atomic
+//! folder exchange that publishes a partition in one step.
+//!
+//! Names are paths, never assumed to be UTF-8; a file reached through two symbolic links is listed once.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use walkdir::WalkDir;
+
+use super::locks::{self, Lock, LockScope};
+use super::{is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, Store, Version};
+use crate::error::{Error, Result};
+
+/// The local filesystem.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalStore;
+
+impl Store for LocalStore {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
+        let input_err = |source: io::Error| Error::Input {
+            path: root.to_path_buf(),
+            source,
+        };
+        // The root as typed, made absolute: never canonicalised, so the folders a symbolic link
+        // points into do not become partition keys, and a linked day folder keeps its date.
+        let root = std::path::absolute(root).map_err(input_err)?;
+        if fs::metadata(&root).map_err(input_err)?.is_dir() {
+            fs::read_dir(&root).map_err(input_err)?;
+        }
+        let hidden = std::cell::RefCell::new(Vec::new());
+        let walk = WalkDir::new(&root)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 || !e.file_type().is_dir() {
+                    return true;
+                }
+                if is_hidden(&e.file_name().to_string_lossy()) {
+                    hidden.borrow_mut().push(e.path().to_path_buf());
+                    return false;
+                }
+                keep_dir(e.path())
+            });
+        let mut listing = Listing::default();
+        // A file reached through two symbolic links is listed once (first path in name order).
+        let mut seen = std::collections::HashSet::new();
+        for entry in walk {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let path = e.path().map_or_else(|| root.clone(), Path::to_path_buf);
+                    let message = match (e.loop_ancestor(), e.io_error()) {
+                        (Some(ancestor), _) => {
+                            format!("symbolic link loop (leads back to {})", ancestor.display())
+                        }
+                        (None, Some(io)) if io.kind() == io::ErrorKind::NotFound => {
+                            "dangling symbolic link (its target does not exist)".to_string()
+                        }
+                        (None, Some(io)) => format!("cannot be listed: {io}"),
+                        (None, None) => e.to_string(),
+                    };
+                    if e.depth() == 0 {
+                        return Err(input_err(io::Error::other(message)));
+                    }
+                    listing.problems.push(ListProblem { path, message });
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) => {
+                    listing.problems.push(ListProblem {
+                        path: entry.path().to_path_buf(),
+                        message: format!("cannot be listed: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if file_id(&meta).is_some_and(|id| !seen.insert(id)) {
+                continue;
+            }
+            listing.entries.push(Entry {
+                size: meta.len(),
+                mtime: mtime_of(&meta),
+                path: entry.into_path(),
+                version: None,
+            });
+        }
+        listing.hidden = hidden.into_inner();
+        listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
+    }
+
+    fn list_below(&self, dir: &Path, hidden: Hidden) -> io::Result<Vec<Entry>> {
+        let walk = WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || hidden == Hidden::Include
+                    || !is_hidden(&e.file_name().to_string_lossy())
+            });
+        let mut out = Vec::new();
+        for entry in walk {
+            let entry = match entry {
+                Ok(e) => e,
+                // No folder yet (or one removed while listing): nothing there. Any other failure (a
+                // folder that cannot be read) is an error, never a shorter listing.
+                Err(e)
+                    if e.io_error()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let meta = entry.metadata().map_err(io::Error::from)?;
+            out.push(Entry {
+                size: meta.len(),
+                mtime: mtime_of(&meta),
+                path: entry.into_path(),
+                version: None,
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<Entry>> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // removed meanwhile
+                Err(e) => return Err(e),
+            };
+            if meta.is_file() {
+                out.push(Entry {
+                    path: entry.path(),
+                    size: meta.len(),
+                    mtime: mtime_of(&meta),
+                    version: None,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn stat(&self, path: &Path) -> io::Result<Entry> {
+        let meta = fs::metadata(path)?;
+        Ok(Entry {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            mtime: mtime_of(&meta),
+            version: None,
+        })
+    }
+
+    fn open(
+        &self,
+        path: &Path,
+        _version: Option<&str>,
+        _limit: u64,
+    ) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(File::open(path)?))
+    }
+
+    fn same_content(&self, a: &Entry, b: &Entry) -> io::Result<bool> {
+        let id = |p: &Path| fs::metadata(p).map(|m| file_id(&m));
+        if id(&a.path)?.is_some_and(|x| Some(x) == id(&b.path).ok().flatten()) {
+            return Ok(true);
+        }
+        same_bytes(self, a, b)
+    }
+
+    fn get(&self, path: &Path) -> io::Result<Option<(Vec<u8>, Version)>> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some((bytes, Version::Untracked))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn get_range(&self, path: &Path, start: u64, end: u64) -> io::Result<Bytes> {
+        use std::io::{Seek, SeekFrom};
+        let mut f = File::open(path)?;
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::with_capacity(end.saturating_sub(start) as usize);
+        f.take(end.saturating_sub(start)).read_to_end(&mut buf)?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn local_file(&self, path: &Path) -> Option<PathBuf> {
+        Some(path.to_path_buf())
+    }
+
+    fn put(&self, path: &Path, bytes: &[u8], expect: Expect) -> io::Result<Version> {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        let placed = if expect == Expect::Version(Version::Absent) {
+            // Only if absent: a hard link fails when the name exists. Where hard links are not
+            // supported, check then rename (the lake's lock keeps other writers out locally).
+            match fs::hard_link(&tmp, path) {
+                Ok(()) => fs::remove_file(&tmp),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    fs::remove_file(&tmp)?;
+                    Err(e)
+                }
+                Err(_) if path.exists() => {
+                    fs::remove_file(&tmp)?;
+                    Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists"))
+                }
+                Err(_) => fs::rename(&tmp, path),
+            }
+        } else {
+            fs::rename(&tmp, path)
+        };
+        placed?;
+        if let Ok(d) = File::open(&dir) {
+            d.sync_all()?;
+        }
+        Ok(Version::Untracked)
+    }
+
+    fn delete(&self, path: &Path) -> io::Result<()> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn upload(&self, local: &Path, to: &Path) -> io::Result<()> {
+        if local == to {
+            return Ok(());
+        }
+        let dir = to.parent().unwrap_or(Path::new(".")).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let tmp = to.with_extension(format!("{}.tmp", std::process::id()));
+        fs::copy(local, &tmp)?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, to)?;
+        if let Ok(d) = File::open(&dir) {
+            d.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn replace_files(
+        &self,
+        staged: &Path,
+        target: &Path,
+        names: &[String],
+        replaced: &dyn Fn(&str) -> bool,
+        guard: &dyn Fn() -> Result<()>,
+    ) -> Result<()> {
+        guard()?;
+        let parent = target.parent().unwrap_or(target).to_path_buf();
+        // From here to the removal of the old files below, a `**/*.parquet` reader may see a
+        // partition's files twice (the instant of the publish); never a partial file.
+        if !target.exists() {
+            if names.is_empty() {
+                return Ok(());
+            }
+            fs::create_dir_all(&parent).map_err(|e| Error::output(&parent, e))?;
+            fs::rename(staged, target).map_err(|e| Error::output(target, e))?;
+            return sync_dir(&parent);
+        }
+        fs::create_dir_all(staged).map_err(|e| Error::output(staged, e))?;
+        let mut foreign_dirs = false;
+        for entry in fs::read_dir(target).map_err(|e| Error::output(target, e))? {
+            let entry = entry.map_err(|e| Error::output(target, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() {
+                foreign_dirs = true;
+            } else if !replaced(&name) {
+                let to = staged.join(&name);
+                fs::hard_link(entry.path(), &to)
+                    .or_else(|_| fs::copy(entry.path(), &to).map(|_| ()))
+                    .map_err(|e| Error::output(&to, e))?;
+            }
+        }
+        if !foreign_dirs && exchange(staged, target).is_ok() {
+            sync_dir(&parent)?;
+            // `staged` now holds the old files: rescue any that arrived after the links were made.
+            for entry in fs::read_dir(staged).map_err(|e| Error::output(staged, e))? {
+                let entry = entry.map_err(|e| Error::output(staged, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let to = target.join(&name);
+                if !replaced(&name) && !to.exists() {
+                    fs::rename(entry.path(), &to).map_err(|e| Error::output(&to, e))?;
+                }
+            }
+            return fs::remove_dir_all(staged).map_err(|e| Error::output(staged, e));
+        }
+        replace_file_by_file(staged, target, names, replaced)
+    }
+
+    fn staging_root(&self, meta_dir: &Path) -> PathBuf {
+        meta_dir.join("staging")
+    }
+
+    fn lock(
+        &self,
+        lake: &Path,
+        meta_dir: &Path,
+        scope: &LockScope,
+        holder: &str,
+        _token: &str,
+    ) -> Result<Lock> {
+        locks::take_local(lake, meta_dir, scope, holder)
+    }
+
+    fn live_writers(&self, meta_dir: &Path) -> Result<Vec<String>> {
+        locks::live_local_writers(meta_dir)
+    }
+}
+
+/// Where the atomic exchange is not available: the new files are renamed in one by one (each rename
+/// atomic), then the stale ones removed; the caller's journal repairs a replacement cut short.
+fn replace_file_by_file(
+    staged: &Path,
+    dir: &Path,
+    names: &[String],
+    replaced: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+    for name in names {
+        let from = staged.join(name);
+        let to = dir.join(name);
+        fs::rename(&from, &to).map_err(|e| Error::output(&to, e))?;
+    }
+    let stale: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| Error::output(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            replaced(&name) && !names.contains(&name)
+        })
+        .collect();
+    for path in stale {
+        fs::remove_file(&path).map_err(|e| Error::output(&path, e))?;
+    }
+    sync_dir(dir)
+}
+
+/// What tells two local files apart whatever their paths: device and inode.
+fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+fn mtime_of(meta: &fs::Metadata) -> Option<i64> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+/// Atomically exchanges two folders (Linux `renameat2(RENAME_EXCHANGE)`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no atomic folder exchange on this platform",
+    ))
+}
+
+/// Makes the renames in `dir` durable; not every platform allows opening a folder.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    if let Ok(d) = File::open(dir) {
+        d.sync_all().map_err(|e| Error::output(dir, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_skips_hidden_and_meta_folders_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        for p in [
+            "a/2024/01/01/x.log.gz",
+            "a/_flowlake/y.log.gz",
+            "a/.git/z.log",
+            "b/keep.log",
+        ] {
+            let path = dir.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"").unwrap();
+        }
+        let all = LocalStore.list(dir.path(), &|_| true).unwrap().entries;
+        let mut names: Vec<_> = all
+            .iter()
+            .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["keep.log", "x.log.gz"]);
+        let pruned = LocalStore
+            .list(dir.path(), &|p| !p.ends_with("a"))
+            .unwrap()
+            .entries;
+        assert_eq!(pruned.len(), 1);
+        let missing = LocalStore
+            .list(&dir.path().join("nope"), &|_| true)
+            .unwrap_err();
+        assert!(missing.to_string().contains("nope"));
+        let below = LocalStore.list_below(dir.path(), Hidden::Include).unwrap();
+        assert_eq!(below.len(), 4);
+        let below = LocalStore.list_below(dir.path(), Hidden::Skip).unwrap();
+        assert_eq!(below.len(), 2);
+        assert!(LocalStore
+            .list_below(&dir.path().join("nope"), Hidden::Skip)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn writes_whole_and_creates_only_if_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m/x.json");
+        assert!(LocalStore.get(&p).unwrap().is_none());
+        LocalStore.put(&p, b"one", Expect::Any).unwrap();
+        assert_eq!(LocalStore.get(&p).unwrap().unwrap().0, b"one");
+        let lost = LocalStore
+            .put(&p, b"two", Expect::Version(Version::Absent))
+            .unwrap_err();
+        assert!(super::super::is_conflict(&lost));
+        assert_eq!(LocalStore.get(&p).unwrap().unwrap().0, b"one");
+        assert_eq!(&LocalStore.get_range(&p, 1, 3).unwrap()[..], b"ne");
+        LocalStore.delete(&p).unwrap();
+        LocalStore.delete(&p).unwrap();
+        assert!(LocalStore
+            .list_dir(&dir.path().join("m"))
+            .unwrap()
+            .is_empty());
+    }
+}

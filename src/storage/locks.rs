@@ -1,0 +1,298 @@
+//! Locks that keep runs apart, and the private staging folder of each run.
+//!
+//! A lake is held by one whole-lake run at a time (convert, compact), or by the members of one group
+//! side by side (the shards of a sharded run: they never write the same partition). Members of
+//! different groups, and a whole-lake run and any member, exclude each other; a member never runs twice
+//! at once. On a local disk the locks are OS file locks under `<meta>/lock` and `<meta>/locks/`,
+//! released by the kernel however the process ends, so a killed run leaves no stale lock; on S3 they
+//! are objects kept alive by a heartbeat (see `s3lock.rs`). `verify` takes no lock: it only probes
+//! them ([`Store::live_writers`](super::Store::live_writers)).
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::s3lock::S3Lock;
+use crate::error::{Error, Result};
+
+/// Who may hold a lake at the same time as whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockScope {
+    /// The whole lake, alone.
+    Whole,
+    /// One member (`name`, e.g. `shard-2-of-4`) of the group `group` (e.g. `4`): members of one group
+    /// run side by side, each at most once.
+    Member { name: String, group: String },
+}
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// Open files holding OS locks.
+    Files(#[allow(dead_code)] Vec<File>),
+    S3(S3Lock),
+}
+
+impl Lock {
+    pub(super) fn files(files: Vec<File>) -> Lock {
+        Lock {
+            held: Held::Files(files),
+        }
+    }
+
+    pub(super) fn s3(lock: S3Lock) -> Lock {
+        Lock {
+            held: Held::S3(lock),
+        }
+    }
+
+    /// Fails if this run no longer owns the lock. An OS file lock cannot be lost; an S3 lock can (see
+    /// `s3lock.rs`): called before every upload, delete and manifest write.
+    pub fn check(&self) -> Result<()> {
+        match &self.held {
+            Held::Files(_) => Ok(()),
+            Held::S3(lock) => lock.check(),
+        }
+    }
+}
+
+/// Takes the local lake lock(s) for `scope` under `meta_dir`.
+pub(super) fn take_local(
+    lake: &Path,
+    meta_dir: &Path,
+    scope: &LockScope,
+    holder: &str,
+) -> Result<Lock> {
+    let mut files = Vec::new();
+    match scope {
+        LockScope::Whole => files.push(lock_file(
+            lake,
+            &meta_dir.join("lock"),
+            holder,
+            Kind::Exclusive,
+        )?),
+        LockScope::Member { name, group } => {
+            files.push(lock_file(
+                lake,
+                &meta_dir.join("lock"),
+                holder,
+                Kind::Shared,
+            )?);
+            // Members split the lake disjointly only within one group: refuse while members of another
+            // group run.
+            let groups = meta_dir.join("locks");
+            files.push(lock_file(
+                lake,
+                &groups.join(format!("count-{group}")),
+                "",
+                Kind::Shared,
+            )?);
+            for entry in fs::read_dir(&groups)
+                .map_err(|e| Error::output(&groups, e))?
+                .flatten()
+            {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                let Some(other) = file_name.strip_prefix("count-") else {
+                    continue;
+                };
+                if other != group && File::open(entry.path()).is_ok_and(|f| f.try_lock().is_err()) {
+                    return Err(Error::Locked {
+                        lake: lake.to_path_buf(),
+                        holder: format!("the shards of a run split {other} ways"),
+                    });
+                }
+            }
+            files.push(lock_file(
+                lake,
+                &groups.join(name),
+                holder,
+                Kind::Exclusive,
+            )?);
+        }
+    }
+    Ok(Lock::files(files))
+}
+
+/// Who is writing the local lake whose bookkeeping is `meta_dir` now, found without writing anything:
+/// the holder text of `lock` when a whole-lake run holds it, and of each member lock a running member
+/// holds.
+///
+/// Each lock file is opened read-only and probed with a shared, non-blocking lock that is released at
+/// once: it cannot be had while a run holds the file exclusively. (A run starting during that instant
+/// finds the lock busy and says so; it never waits.) Missing files mean no run.
+pub(super) fn live_local_writers(meta_dir: &Path) -> Result<Vec<String>> {
+    let mut lock_files = vec![meta_dir.join("lock")];
+    let members = meta_dir.join("locks");
+    match fs::read_dir(&members) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(|e| cannot_probe(&members, e))?;
+                if !entry.file_name().to_string_lossy().starts_with("count-") {
+                    lock_files.push(entry.path());
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot_probe(&members, e)),
+    }
+    lock_files.sort();
+    let mut holders = Vec::new();
+    for path in lock_files {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(cannot_probe(&path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {} // nobody holds it exclusively; closing `file` releases our probe
+            Err(fs::TryLockError::WouldBlock) => {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                holders.push(match text.trim() {
+                    "" => "a flowlake run".to_string(),
+                    h => h.to_string(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(cannot_probe(&path, e)),
+        }
+    }
+    Ok(holders)
+}
+
+fn cannot_probe(path: &Path, e: io::Error) -> Error {
+    Error::Lake {
+        path: path.to_path_buf(),
+        message: format!("cannot tell whether a run is writing the lake: {e}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Shared,
+    Exclusive,
+}
+
+/// Locks `path` (creating it) for `holder`, whose name is written into it when the lock is exclusive.
+fn lock_file(lake: &Path, path: &Path, holder: &str, kind: Kind) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::output(path, e))?;
+    let taken = match kind {
+        Kind::Shared => file.try_lock_shared(),
+        Kind::Exclusive => file.try_lock(),
+    };
+    match taken {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "shards of a sharded run".to_string(),
+                h => h.to_string(),
+            };
+            return Err(Error::Locked {
+                lake: lake.to_path_buf(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(Error::output(path, e)),
+    }
+    // The file may have been removed (as an abandoned lock) between our open and our lock: then the lock
+    // guards nothing that others can see; take it again on the file now at `path`.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ours = file.metadata().map(|m| m.ino()).ok();
+        let now = fs::metadata(path).map(|m| m.ino()).ok();
+        if ours != now {
+            drop(file);
+            return lock_file(lake, path, holder, kind);
+        }
+    }
+    if kind == Kind::Exclusive {
+        file.set_len(0)
+            .and_then(|_| writeln!(file, "pid {} {holder}", std::process::id()))
+            .map_err(|e| Error::output(path, e))?;
+    }
+    Ok(file)
+}
+
+/// Makes this run's private staging folder `<staging_root>/<run_id>`, locked (`<run_id>.lock`) for as
+/// long as the returned lock lives, after removing the folders of runs that are gone (whose lock is
+/// not held). Other live runs' folders are kept.
+pub fn staging_folder(
+    lake: &Path,
+    staging_root: &Path,
+    run_id: &str,
+    holder: &str,
+) -> Result<(PathBuf, Lock)> {
+    remove_abandoned_staging(staging_root)?;
+    // Lock before creating: another run's cleanup must never see this folder unlocked.
+    let lock = lock_file(
+        lake,
+        &staging_root.join(format!("{run_id}.lock")),
+        holder,
+        Kind::Exclusive,
+    )?;
+    let staging = staging_root.join(run_id);
+    fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
+    Ok((staging, Lock::files(vec![lock])))
+}
+
+/// Removes a run's staging folder and its lock file (the lock itself lasts until dropped).
+pub fn remove_staging_folder(staging: &Path) -> Result<()> {
+    for result in [
+        fs::remove_dir_all(staging),
+        fs::remove_file(staging.with_extension("lock")),
+    ] {
+        match result {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(staging, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes the staging folders (and lock files) of runs that are no longer running: those whose
+/// `<run>.lock` is not held.
+fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(staging_root) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir {
+            // A lock file whose folder is gone: remove it once nobody holds it.
+            let orphan = path.extension().is_some_and(|e| e == "lock")
+                && !path.with_extension("").exists()
+                && File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+            if orphan {
+                let _ = fs::remove_file(&path);
+            }
+            continue;
+        }
+        let lock_path = path.with_extension("lock");
+        let alive = File::open(&lock_path).is_ok_and(|f| f.try_lock().is_err());
+        if alive {
+            continue;
+        }
+        // Another run may be removing the same folder: one already gone is fine.
+        match fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(&path, e)),
+            _ => {}
+        }
+        let _ = fs::remove_file(&lock_path);
+    }
+    Ok(())
+}
