@@ -1,0 +1,244 @@
+//! Deliveries: which files a config makes, where AWS would put them, and writing each one.
+//!
+//! A [`Plan`] numbers the files (account × flow log × day × file of the day) so any file can be made
+//! on its own, in parallel. A file's key follows AWS's plain or Hive-compatible layout, its name carries
+//! a fixed flow log id, the 5-minute slot and a hash, and it is written gzipped (no timestamp in the
+//! gzip header) as `<name>.tmp`, then renamed.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use super::formats::{flow_log_formats, Layout, LineWriter};
+use super::render::push_id;
+use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME};
+use super::traffic::Traffic;
+use super::world::Account;
+use super::{GenerateConfig, GenerateReport};
+use crate::date;
+
+/// Length of one S3 delivery slot (AWS publishes files at 5-minute intervals).
+pub(super) const SLOT_SECS: i64 = 300;
+/// Number of 5-minute slots in a day.
+const SLOTS_PER_DAY: u64 = 288;
+/// Text is handed to the gzip encoder in chunks of about this size.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// Buffer between the gzip encoder and the file.
+const FILE_BUFFER: usize = 128 * 1024;
+
+/// One file to write.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FileJob {
+    account: u32,
+    flow_log: u32,
+    /// Absolute day number (days since 1970-01-01).
+    day: i64,
+    /// Index of the file within its flow log and day.
+    index: u32,
+}
+
+/// Validated config, each flow log's resolved format, and the derived file count.
+pub(super) struct Plan<'a> {
+    cfg: &'a GenerateConfig,
+    first_day: i64,
+    /// One layout per flow log of an account.
+    layouts: Vec<Layout>,
+    pub(super) total_files: u64,
+}
+
+impl<'a> Plan<'a> {
+    pub(super) fn new(cfg: &'a GenerateConfig) -> io::Result<Self> {
+        let (y, m, d) = cfg.start;
+        if !date::is_valid_date(y, m, d) {
+            return Err(invalid_input(format!(
+                "invalid start date {y:04}-{m:02}-{d:02}"
+            )));
+        }
+        let layouts = flow_log_formats(cfg.format)
+            .iter()
+            .map(|&format| Layout::new(format))
+            .collect::<io::Result<Vec<Layout>>>()?;
+        let total_files = if cfg.enis == 0 {
+            0
+        } else {
+            [cfg.days, cfg.files_per_day, layouts.len() as u32]
+                .iter()
+                .try_fold(u64::from(cfg.accounts), |acc, &n| {
+                    acc.checked_mul(u64::from(n))
+                })
+                .ok_or_else(|| invalid_input("file count overflows u64".to_string()))?
+        };
+        Ok(Plan {
+            cfg,
+            first_day: date::days_from_civil(y, m, d),
+            layouts,
+            total_files,
+        })
+    }
+
+    /// Decodes file number `i` (0 ≤ i < total_files) into its job.
+    pub(super) fn job(&self, i: u64) -> FileJob {
+        let per_day = u64::from(self.cfg.files_per_day);
+        let days = u64::from(self.cfg.days);
+        let flow_logs = self.layouts.len() as u64;
+        let rest = i / per_day;
+        let (day, rest) = (rest % days, rest / days);
+        FileJob {
+            index: (i % per_day) as u32,
+            day: self.first_day + day as i64,
+            flow_log: (rest % flow_logs) as u32,
+            account: (rest / flow_logs) as u32,
+        }
+    }
+
+    /// Unix time of the start of the file's 5-minute slot.
+    fn slot_start(&self, job: &FileJob) -> i64 {
+        let slot = u64::from(job.index) * SLOTS_PER_DAY / u64::from(self.cfg.files_per_day);
+        job.day * date::SECS_PER_DAY + slot as i64 * SLOT_SECS
+    }
+
+    /// Key of the file relative to `out`, `/`-separated, exactly as AWS lays it out.
+    pub(super) fn key(&self, job: &FileJob) -> String {
+        let account = Account::new(self.cfg.seed, job.account);
+        let acct = account.id;
+        let region = account.region.name;
+        let slot_start = self.slot_start(job);
+        let (y, mo, d, h) = date::unix_to_civil_hour(slot_start);
+        let minute = slot_start.rem_euclid(date::SECS_PER_HOUR) / 60;
+        let flow_log = flow_log_id(self.cfg.seed, job.account, job.flow_log);
+        let hash = file_hash(self.cfg.seed, job);
+        let mut key = if self.cfg.hive {
+            format!(
+                "AWSLogs/aws-account-id={acct}/aws-service=vpcflowlogs/aws-region={region}/year={y:04}/month={mo:02}/day={d:02}/"
+            )
+        } else {
+            format!("AWSLogs/{acct}/vpcflowlogs/{region}/{y:04}/{mo:02}/{d:02}/")
+        };
+        if self.cfg.hourly {
+            key.push_str(&if self.cfg.hive {
+                format!("hour={h:02}/")
+            } else {
+                format!("{h:02}/")
+            });
+        }
+        key.push_str(&format!(
+            "{acct}_vpcflowlogs_{region}_{flow_log}_{y:04}{mo:02}{d:02}T{h:02}{minute:02}Z_{hash:08x}.log.gz"
+        ));
+        key
+    }
+
+    /// Generates and writes one file (via `<name>.tmp` + rename), returning its totals.
+    pub(super) fn write_file(&self, job: &FileJob) -> io::Result<GenerateReport> {
+        let path = self.cfg.out.join(self.key(job));
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let tmp = tmp_path(&path);
+        let result = self.write_gzip(job, &tmp);
+        match result {
+            Ok(report) => {
+                fs::rename(&tmp, &path)?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_gzip(&self, job: &FileJob, path: &Path) -> io::Result<GenerateReport> {
+        let layout = &self.layouts[job.flow_log as usize];
+        let file = BufWriter::with_capacity(FILE_BUFFER, File::create(path)?);
+        let mut gz = GzEncoder::new(file, Compression::default());
+        let mut buf = Vec::with_capacity(WRITE_CHUNK + 1024);
+        buf.extend_from_slice(layout.header().as_bytes());
+        buf.push(b'\n');
+        let mut text_bytes = 0u64;
+        let account = Account::new(self.cfg.seed, job.account);
+        let lines = LineWriter::new(layout, &account);
+        let rng = Rng::new(file_seed(self.cfg.seed, job));
+        let mut traffic = Traffic::new(rng, account, self.cfg.enis.into(), self.slot_start(job));
+        for _ in 0..self.cfg.lines_per_file {
+            lines.write(&mut buf, &traffic.record());
+            if buf.len() >= WRITE_CHUNK {
+                gz.write_all(&buf)?;
+                text_bytes = text_bytes.saturating_add(buf.len() as u64);
+                buf.clear();
+            }
+        }
+        gz.write_all(&buf)?;
+        text_bytes = text_bytes.saturating_add(buf.len() as u64);
+        let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let gzip_bytes = file.metadata()?.len();
+        Ok(GenerateReport {
+            files: 1,
+            lines: self.cfg.lines_per_file,
+            text_bytes,
+            gzip_bytes,
+        })
+    }
+}
+
+fn invalid_input(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// `<path>.tmp`.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = OsString::from(path.as_os_str());
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// `fl-` + 17 hex digits, fixed per (seed, account, flow log).
+fn flow_log_id(seed: u64, account: u32, flow_log: u32) -> String {
+    let mut id = Vec::new();
+    push_id(
+        &mut id,
+        b"fl-",
+        key(&[seed, TAG_FLOW_LOG, account.into(), flow_log.into()]),
+    );
+    String::from_utf8_lossy(&id).into_owned()
+}
+
+/// The 8-hex-digit hash of a file name: a keyed bijection of the file index, so files of the same
+/// flow log and day never collide even when several share a 5-minute slot.
+fn file_hash(seed: u64, job: &FileJob) -> u32 {
+    let k = key(&[
+        seed,
+        TAG_NAME,
+        job.account.into(),
+        job.flow_log.into(),
+        job.day as u64,
+    ]);
+    permute32(job.index ^ k as u32)
+}
+
+/// Seed of the PRNG that draws the records of one file.
+fn file_seed(seed: u64, job: &FileJob) -> u64 {
+    key(&[
+        seed,
+        TAG_FILE,
+        job.account.into(),
+        job.flow_log.into(),
+        job.day as u64,
+        job.index.into(),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_log_ids_are_distinct() {
+        assert_ne!(flow_log_id(1, 0, 0), flow_log_id(1, 0, 1));
+        assert_ne!(flow_log_id(1, 0, 0), flow_log_id(1, 1, 0));
+        assert_ne!(flow_log_id(1, 0, 0), flow_log_id(2, 0, 0));
+    }
+}
