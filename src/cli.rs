@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use flowlake::convert::config::{
-    parse_size, BadFilePolicy, BadLinePolicy, ConvertConfig, PartitionLayout, PartitionTime,
-    DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL,
+    parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
 };
-use flowlake::input::discover::Day;
+use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
 use flowlake::synth::{GenFormat, GenerateConfig};
 use flowlake::text::layout::Layout;
+use flowlake::text::parse::{BadFilePolicy, BadLinePolicy};
+use flowlake::Day;
+use flowlake::{PartitionLayout, PartitionTime};
 
 const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected, files could not be \
 read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 some partitions were not \
@@ -355,7 +357,8 @@ impl ConvertArgs {
         c.endpoint = self.endpoint;
         c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
             std::env::var(name).ok()
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }

@@ -20,21 +20,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::compute::{cast_with_options, CastOptions};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::convert::config;
+use crate::date::check_range;
+use crate::date::Day;
 use crate::error::{Error, Result};
-use crate::input::discover::Day;
 use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
+use crate::lake::conform::to_lake_batch;
 use crate::lake::dataset::{Dataset, ParquetFile};
 use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
 use crate::lake::schema;
-use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings, WrittenFile};
+use crate::lake::write::{
+    writer_properties, PartitionWriter, WriteSettings, WrittenFile, DEFAULT_ROW_GROUP_ROWS,
+    DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
+};
 use crate::storage::{self, LockScope, S3Settings};
+use crate::threads;
 
 /// Rows per batch read from the input files.
 pub(crate) const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -62,9 +66,9 @@ impl CompactConfig {
     pub fn new(lake: PathBuf) -> Self {
         CompactConfig {
             lake,
-            target_file_bytes: config::DEFAULT_TARGET_FILE_BYTES,
-            row_group_rows: config::DEFAULT_ROW_GROUP_ROWS,
-            zstd_level: config::DEFAULT_ZSTD_LEVEL,
+            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
             min_files: DEFAULT_MIN_FILES,
             from: None,
             to: None,
@@ -76,9 +80,14 @@ impl CompactConfig {
 
     /// Checks the settings as `convert` checks its own; the error names the offending flag.
     pub fn validate(&self) -> Result<()> {
-        config::validate_range(self.from, self.to)?;
-        config::validate_writer(self.target_file_bytes, self.row_group_rows, self.zstd_level)?;
-        config::validate_threads(self.threads)
+        check_range(self.from, self.to)?;
+        WriteSettings {
+            target_file_bytes: self.target_file_bytes,
+            row_group_rows: self.row_group_rows,
+            zstd_level: self.zstd_level,
+        }
+        .validate()?;
+        threads::validate(self.threads)
     }
 }
 
@@ -205,7 +214,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     let pending_rebuild = manifest.publishing()?;
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
-    let pool = crate::convert::thread_pool(cfg.threads)?;
+    let pool = threads::pool(cfg.threads)?;
     for (path, files) in partitions {
         let small = files
             .iter()
@@ -325,7 +334,7 @@ fn rewrite(
             .map_err(|e| failed(format!("not a readable Parquet file: {e}")))?;
         for batch in reader {
             let batch = batch.map_err(|e| failed(format!("reading: {e}")))?;
-            let batch = to_lake_batch(&batch, &schema).map_err(failed)?;
+            let batch = to_lake_batch(&batch, &schema).map_err(|e| failed(e.to_string()))?;
             before.add(&batch);
             writer.write(std::slice::from_ref(&batch))?;
         }
@@ -354,75 +363,6 @@ fn rewrite(
         )));
     }
     Ok(written)
-}
-
-/// Maps a batch read from any flow log Parquet file onto the lake schema, by column name.
-pub(crate) fn to_lake_batch(
-    batch: &RecordBatch,
-    lake: &SchemaRef,
-) -> std::result::Result<RecordBatch, String> {
-    let input = batch.schema();
-    for field in input.fields() {
-        if lake.field_with_name(field.name()).is_err() {
-            return Err(format!(
-                "column `{}` is not a flow log field; the partition is left as it is",
-                field.name()
-            ));
-        }
-    }
-    let options = CastOptions {
-        safe: false,
-        ..CastOptions::default()
-    };
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(lake.fields().len());
-    for field in lake.fields() {
-        let column = match input.index_of(field.name()) {
-            Err(_) => arrow::array::new_null_array(field.data_type(), batch.num_rows()),
-            Ok(i) => {
-                let array = batch.column(i);
-                if array.data_type() == field.data_type() {
-                    array.clone()
-                } else if castable(array.data_type(), field.data_type()) {
-                    cast_with_options(array, field.data_type(), &options).map_err(|e| {
-                        format!(
-                            "column `{}` ({}) does not fit the lake's {}: {e}",
-                            field.name(),
-                            array.data_type(),
-                            field.data_type()
-                        )
-                    })?
-                } else {
-                    return Err(format!(
-                        "column `{}` is {}, which the lake's {} cannot hold without loss",
-                        field.name(),
-                        array.data_type(),
-                        field.data_type()
-                    ));
-                }
-            }
-        };
-        columns.push(column);
-    }
-    RecordBatch::try_new(lake.clone(), columns).map_err(|e| e.to_string())
-}
-
-/// Input types that convert exactly into a lake type (a value that does not fit fails the cast).
-fn castable(from: &DataType, to: &DataType) -> bool {
-    use DataType::*;
-    let integer = |t: &DataType| {
-        matches!(
-            t,
-            Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
-        )
-    };
-    let string = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
-    match (from, to) {
-        (f, Int32 | Int64) if integer(f) => true,
-        (f, Utf8) if string(f) => true,
-        (Dictionary(_, v), Utf8) => string(v),
-        (Dictionary(_, v), Int32 | Int64) => integer(v),
-        _ => false,
-    }
 }
 
 /// Per-column fingerprint of a set of rows, independent of their order and of how they are split in
@@ -486,7 +426,7 @@ fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
         DataType::Utf8 => {
             for v in array.as_string::<i32>().iter().flatten() {
                 sums.lengths += v.len() as u64;
-                sums.hashes = sums.hashes.wrapping_add(fnv1a(v.as_bytes()));
+                sums.hashes = sums.hashes.wrapping_add(crate::hash::fnv1a(v.as_bytes()));
             }
         }
         DataType::Map(_, _) => {
@@ -499,15 +439,6 @@ fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
         }
         _ => {}
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// Swaps the staged files in (replacing exactly the files that were read) and records them.

@@ -6,6 +6,9 @@
 //! (<https://howardhinnant.github.io/date_algorithms.html>). Day numbers count days since
 //! 1970-01-01 (negative before it). Results are exact for every year that fits in an `i32`.
 
+use std::fmt;
+use std::str::FromStr;
+
 /// Seconds in one day.
 pub const SECS_PER_DAY: i64 = 86_400;
 
@@ -22,6 +25,50 @@ const EPOCH_SHIFT: i64 = 719_468;
 ///
 /// The date is not validated: out-of-range months or days are computed arithmetically
 /// (use [`is_valid_date`] first if that matters). Never panics.
+/// A calendar day (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Day {
+    /// A valid day, or `None`.
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Day> {
+        is_valid_date(year, month, day).then_some(Day {
+            year,
+            month: month as u8,
+            day: day as u8,
+        })
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl FromStr for Day {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Day, String> {
+        parse_date(s)
+            .and_then(|(y, m, d)| Day::new(y, m, d))
+            .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+    }
+}
+
+/// Checks a `--from`/`--to` range; the error names both flags.
+pub fn check_range(from: Option<Day>, to: Option<Day>) -> crate::error::Result<()> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(crate::error::Error::Config(format!(
+            "--from {from} is after --to {to}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
     let (m, d) = (i64::from(m), i64::from(d));
     let y = i64::from(y) - i64::from(m <= 2);

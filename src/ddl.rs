@@ -138,7 +138,7 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
                 .schema(dir, part)
                 .map_err(|e| bad(&path, e.to_string()))?;
             for field in schema.fields().iter().map(|f| f.as_ref().clone()) {
-                let ty = hive_type(&field).map_err(|m| bad(&path, m))?;
+                let ty = hive_type(&field).map_err(|e| bad(&path, e.to_string()))?;
                 match columns.iter().find(|(n, _, _)| n == field.name()) {
                     None => columns.push((field.name().clone(), ty, path.clone())),
                     Some((name, seen, first)) if *seen != ty => {
@@ -359,8 +359,17 @@ fn hive_pairs(dir: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
+/// A column type that a Hive table cannot declare.
+#[derive(Debug, thiserror::Error)]
+pub enum HiveTypeError {
+    #[error("column `{column}` is a map of {entries}")]
+    MapOf { column: String, entries: DataType },
+    #[error("column `{column}` has type {ty}, which has no Hive equivalent")]
+    NoEquivalent { column: String, ty: DataType },
+}
+
 /// The Hive (Athena, Spark) type of an Arrow field read from Parquet.
-pub fn hive_type(field: &Field) -> std::result::Result<String, String> {
+pub fn hive_type(field: &Field) -> std::result::Result<String, HiveTypeError> {
     Ok(match field.data_type() {
         DataType::Boolean => "boolean".into(),
         DataType::Int8 => "tinyint".into(),
@@ -381,20 +390,25 @@ pub fn hive_type(field: &Field) -> std::result::Result<String, String> {
             DataType::Struct(kv) if kv.len() == 2 => {
                 format!("map<{},{}>", hive_type(&kv[0])?, hive_type(&kv[1])?)
             }
-            other => return Err(format!("column `{}` is a map of {other}", field.name())),
+            other => {
+                return Err(HiveTypeError::MapOf {
+                    column: field.name().clone(),
+                    entries: other.clone(),
+                })
+            }
         },
         DataType::Struct(fields) => {
-            let inner: std::result::Result<Vec<String>, String> = fields
+            let inner: std::result::Result<Vec<String>, HiveTypeError> = fields
                 .iter()
                 .map(|f| Ok(format!("{}:{}", backtick(f.name()), hive_type(f)?)))
                 .collect();
             format!("struct<{}>", inner?.join(","))
         }
         other => {
-            return Err(format!(
-                "column `{}` has type {other}, which has no Hive equivalent",
-                field.name()
-            ))
+            return Err(HiveTypeError::NoEquivalent {
+                column: field.name().clone(),
+                ty: other.clone(),
+            })
         }
     })
 }

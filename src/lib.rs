@@ -27,6 +27,7 @@ pub mod convert;
 pub mod date;
 pub mod ddl;
 pub mod error;
+pub mod hash;
 pub mod input;
 pub mod lake;
 pub mod paths;
@@ -35,9 +36,12 @@ pub mod synth;
 #[cfg(test)]
 mod testutil;
 pub mod text;
+pub mod threads;
 pub mod verify;
 
-pub use convert::config::{ConvertConfig, PartitionLayout};
+pub use convert::config::ConvertConfig;
 pub use convert::report::Report;
 pub use convert::{convert, NoProgress, Progress};
+pub use date::Day;
 pub use error::{Error, Result};
+pub use input::discover::{PartitionLayout, PartitionTime};

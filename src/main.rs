@@ -195,7 +195,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let mut config =
                 flowlake::ConvertConfig::new(args.inputs, std::path::PathBuf::from("-"));
             config.threads = args.threads;
-            if let Err(e) = flowlake::convert::config::validate_threads(config.threads) {
+            if let Err(e) = flowlake::threads::validate(config.threads) {
                 return Ok(usage_error(&e.to_string()));
             }
             let report = flowlake::convert::decompress_only(&config)?;

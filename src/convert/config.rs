@@ -5,22 +5,18 @@
 use std::path::PathBuf;
 
 use crate::convert::shard::Shard;
+use crate::date::{check_range, Day};
 use crate::error::{Error, Result};
-use crate::input::discover::Day;
+use crate::input::discover::{PartitionLayout, PartitionTime};
+use crate::lake::write::{
+    WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
+};
 use crate::text::layout::Layout;
+use crate::text::parse::{BadFilePolicy, BadLinePolicy};
+use crate::threads;
 
-/// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
-/// enough to split work across them.
-pub const DEFAULT_TARGET_FILE_BYTES: u64 = 256 * 1024 * 1024;
-/// Upper bound on rows per Parquet row group (scan engines parallelise by row group). Measured on 25.9 M
-/// generated rows: 256 Ki rows gives the smallest files (572 MB; 1 Mi rows: 636 MB, because larger
-/// row groups overflow the dictionary pages of the address columns and fall back to plain encoding;
-/// 128 Ki: 596 MB) at the same speed and memory. See `benches/README.md`.
-pub const DEFAULT_ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Rows per Arrow batch handed from the parser to the encoder.
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
-/// ZSTD level of the Parquet pages.
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// Compressed input parsed per pipeline step; with the file buffers, bounds the memory of a run.
 pub const DEFAULT_READ_AHEAD_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest decompressed file accepted (AWS caps delivered files at 75 MB); bigger files are failed.
@@ -31,55 +27,6 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.05;
 /// Hard limit of `max_file_bytes`: offsets into a file buffer are `u32`, string offsets `i32`.
 pub const MAX_FILE_BYTES_LIMIT: u64 = i32::MAX as u64;
-/// Most worker threads a run accepts (`--threads`). Work is split per core; far more threads than
-/// cores only cost start-up time and memory (thousands take many seconds just to start).
-pub const MAX_THREADS: usize = 256;
-/// Smallest `target_file_bytes` accepted.
-pub const MIN_TARGET_FILE_BYTES: u64 = 1024;
-
-/// Which Hive keys the partitions get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PartitionLayout {
-    /// AWS's keys when every input names its account and region, plain otherwise.
-    #[default]
-    Auto,
-    /// `aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=`.
-    Aws,
-    /// `year=/month=/day=`.
-    Plain,
-}
-
-/// Which time decides a row's partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PartitionTime {
-    /// The delivery folder (or file name) of the row's file, as AWS partitions.
-    #[default]
-    Delivery,
-    /// The row's own `start`, when it lies in its file's delivery day (hour) or the one before.
-    Start,
-}
-
-/// What a bad line does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BadLinePolicy {
-    /// Record it in the rejects sidecar and go on (the partition's reject ratio still applies).
-    #[default]
-    Reject,
-    /// Stop the run with an error before the partition is published.
-    Abort,
-}
-
-/// What a file that cannot be read completely (truncated, corrupt, not gzip, ...) does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BadFilePolicy {
-    /// List it in the report and convert the other files without it (none of its rows are published).
-    #[default]
-    Quarantine,
-    /// Like `Quarantine`, but publish the complete lines decoded before the damage.
-    Salvage,
-    /// Stop the run with an error before the partition is published.
-    Abort,
-}
 
 /// Settings of a `convert` run.
 #[derive(Debug, Clone)]
@@ -158,9 +105,14 @@ impl ConvertConfig {
         if self.inputs.is_empty() {
             return bad("no input given".into());
         }
-        validate_range(self.from, self.to)?;
-        validate_writer(self.target_file_bytes, self.row_group_rows, self.zstd_level)?;
-        validate_threads(self.threads)?;
+        check_range(self.from, self.to)?;
+        WriteSettings {
+            target_file_bytes: self.target_file_bytes,
+            row_group_rows: self.row_group_rows,
+            zstd_level: self.zstd_level,
+        }
+        .validate()?;
+        threads::validate(self.threads)?;
         if self.batch_rows == 0 {
             return bad("--batch-rows must be positive".into());
         }
@@ -188,46 +140,6 @@ impl ConvertConfig {
         }
         Ok(())
     }
-}
-
-/// Checks a `--from`/`--to` day range (used by `convert` and `compact`).
-pub fn validate_range(from: Option<Day>, to: Option<Day>) -> Result<()> {
-    match (from, to) {
-        (Some(from), Some(to)) if from > to => {
-            Err(Error::Config(format!("--from {from} is after --to {to}")))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Checks the output file settings `convert` and `compact` share (`--target-file-size`,
-/// `--row-group-rows`, `--zstd-level`); the error names the flag.
-pub fn validate_writer(
-    target_file_bytes: u64,
-    row_group_rows: usize,
-    zstd_level: i32,
-) -> Result<()> {
-    let bad = |m: String| Err(Error::Config(m));
-    if target_file_bytes < MIN_TARGET_FILE_BYTES {
-        return bad("--target-file-size must be at least 1KiB".into());
-    }
-    if row_group_rows == 0 {
-        return bad("--row-group-rows must be positive".into());
-    }
-    if !(1..=22).contains(&zstd_level) {
-        return bad(format!("--zstd-level {zstd_level} is outside 1..=22"));
-    }
-    Ok(())
-}
-
-/// Checks a worker thread count (`--threads`; 0 = one per core) against [`MAX_THREADS`].
-pub fn validate_threads(threads: usize) -> Result<()> {
-    if threads > MAX_THREADS {
-        return Err(Error::Config(format!(
-            "--threads {threads} is above the limit of {MAX_THREADS} (0 = one per core)"
-        )));
-    }
-    Ok(())
 }
 
 /// Parses a size such as `256MiB`, `64KiB`, `1GiB`, `500MB`, `1048576` (bytes).
@@ -300,12 +212,12 @@ mod tests {
             "invalid configuration: --max-line-size must be at least 1 byte"
         );
         c.max_line_bytes = DEFAULT_MAX_LINE_BYTES;
-        c.threads = MAX_THREADS + 1;
+        c.threads = crate::threads::MAX_THREADS + 1;
         assert_eq!(
             c.validate().unwrap_err().to_string(),
             "invalid configuration: --threads 257 is above the limit of 256 (0 = one per core)"
         );
-        c.threads = MAX_THREADS;
+        c.threads = crate::threads::MAX_THREADS;
         assert!(c.validate().is_ok());
     }
 }

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::convert::config::{BadFilePolicy, ConvertConfig, PartitionLayout, PartitionTime};
+use crate::convert::config::ConvertConfig;
 use crate::convert::report::{
     AbortedPartition, FailedFile, PartitionReport, Report, VanishedInput, Warning,
 };
@@ -31,8 +31,10 @@ use crate::error::{Error, Result};
 use crate::input::discover::{
     compression_of, discover, identity_of, key_for_path, InputFile, PartitionKey, Skipped,
 };
+use crate::input::discover::{PartitionLayout, PartitionTime};
 use crate::input::read::ReadErrorKind;
 use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
+use crate::lake::conform::to_lake_batch;
 use crate::lake::dataset::{Dataset, ParquetFile};
 use crate::lake::manifest::{
     FailedRecord, InputRecord, LakeSettings, Manifest, OutputRecord, PartitionEntry,
@@ -41,9 +43,11 @@ use crate::lake::manifest::{
 use crate::lake::schema;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use crate::storage::{self, Entry, LockScope, S3Settings, Store};
+use crate::text::parse::BadFilePolicy;
 use crate::text::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::text::rejects::RejectLog;
 use crate::text::route::{key_at, slot_of, split_by_start};
+use crate::threads;
 
 /// Receives progress events; the library's only channel to a user interface. Called from worker
 /// threads.
@@ -68,15 +72,7 @@ impl Progress for NoProgress {}
 /// Converts the configured inputs into the lake and reports what happened.
 pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
     cfg.validate()?;
-    thread_pool(cfg.threads)?.install(|| Run::new(cfg, progress).and_then(Run::convert))
-}
-
-/// The worker pool of a run: `threads` threads, or one per core for 0.
-pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))
+    threads::pool(cfg.threads)?.install(|| Run::new(cfg, progress).and_then(Run::convert))
 }
 
 /// What [`decompress_only`] did.
@@ -92,7 +88,7 @@ pub struct InflateReport {
 /// The benchmark floor: lists and decompresses every input file of `cfg` with the same reader and
 /// thread pool as [`convert`], and does nothing else.
 pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
-    let pool = thread_pool(cfg.threads)?;
+    let pool = threads::pool(cfg.threads)?;
     let started = Instant::now();
     let source = store_for(cfg)?;
     let source = source.as_ref();
@@ -429,7 +425,7 @@ impl<'a> Run<'a> {
                     then.sort_unstable();
                     e.fingerprint == fingerprint
                     // a file that failed for a reason that may pass (I/O, size limit) is retried
-                    && e.failed.iter().all(|f| f.kind != "io" && f.kind != "too_large")
+                    && e.failed.iter().all(|f| !f.kind.may_pass())
                     && then == now
                     && published == outputs_of(e)
                 });
@@ -491,33 +487,23 @@ impl<'a> Run<'a> {
     /// hourly or partition time is refused), else resolved and recorded for the next runs.
     fn lake_layout(&self, files: &[InputFile]) -> Result<PartitionLayout> {
         let cfg = self.cfg;
-        let name = |l: PartitionLayout| {
-            if l == PartitionLayout::Plain {
-                "plain"
-            } else {
-                "aws"
-            }
-        };
-        let time = if cfg.partition_time == PartitionTime::Start {
-            "start"
-        } else {
-            "delivery"
-        };
         if let Some(stored) = self.manifest.settings()? {
-            let layout = if stored.partition_layout == "plain" {
-                PartitionLayout::Plain
-            } else {
-                PartitionLayout::Aws
+            let layout = match stored.partition_layout {
+                PartitionLayout::Plain => PartitionLayout::Plain,
+                PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
             };
             let explicit_differs =
                 cfg.partition_layout != PartitionLayout::Auto && cfg.partition_layout != layout;
-            if explicit_differs || stored.hourly != cfg.hourly || stored.partition_time != time {
+            if explicit_differs
+                || stored.hourly != cfg.hourly
+                || stored.partition_time != cfg.partition_time
+            {
                 return Err(Error::Config(format!(
                     "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
                      would write other partitions next to them (readers would count rows twice): use the \
                      same settings, or a new lake",
                     self.lake.root().display(),
-                    stored.partition_layout,
+                    layout,
                     stored.partition_time,
                     if stored.hourly { " --hourly" } else { "" }
                 )));
@@ -538,9 +524,9 @@ impl<'a> Run<'a> {
         };
         if !files.is_empty() {
             self.manifest.put_settings(&LakeSettings {
-                partition_layout: name(layout).to_string(),
+                partition_layout: layout,
                 hourly: cfg.hourly,
-                partition_time: time.to_string(),
+                partition_time: cfg.partition_time,
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
@@ -723,7 +709,7 @@ impl<'a> Run<'a> {
                     .map_err(|e| lake_err(e.to_string()))?;
             for batch in reader {
                 let batch = batch.map_err(|e| lake_err(e.to_string()))?;
-                let batch = crate::compact::to_lake_batch(&batch, &schema).map_err(lake_err)?;
+                let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;
                 let (lo, hi) = (at, at + batch.num_rows() as u64);
                 for (i, r) in ranges.iter().enumerate() {
                     let first = r.first_row.unwrap_or(0);
@@ -873,7 +859,7 @@ impl<'a> Run<'a> {
                     if let Some(e) = &outcome.error {
                         own.failed.push(FailedRecord {
                             path: outcome.path.clone(),
-                            kind: e.kind.as_str().to_string(),
+                            kind: e.kind,
                             message: e.message.clone(),
                         });
                     }
@@ -1126,13 +1112,11 @@ fn carry_possible(
 /// are used. A change rebuilds the partitions it touches on their next conversion, so a lake
 /// never mixes schemas.
 fn fingerprint(cfg: &ConvertConfig) -> String {
-    // FNV-1a: stable across Rust versions, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = crate::hash::Fnv1a::default();
     for field in schema::lake_schema().fields() {
-        for b in format!("{}:{};", field.name(), field.data_type()).bytes() {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
     }
+    let hash = hash.finish();
     let fields = cfg
         .fields
         .as_ref()

@@ -34,12 +34,7 @@ impl Shard {
 /// across versions, platforms and runs (it is part of the contract that a retried shard rebuilds the
 /// partitions it built before).
 pub fn shard_of(partition: &str, count: u32) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in partition.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % u64::from(count.max(1))) as u32
+    (crate::hash::fnv1a(partition.as_bytes()) % u64::from(count.max(1))) as u32
 }
 
 impl fmt::Display for Shard {
@@ -48,12 +43,33 @@ impl fmt::Display for Shard {
     }
 }
 
+/// Why a process cannot tell which shard it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("`{0}` is not a shard: expected K/N with 0 <= K < N, e.g. 0/3")]
+    NotAShard(String),
+    #[error("--shard {shard} and --shards {shards} disagree")]
+    Disagree { shard: Shard, shards: u32 },
+    #[error("{name}={value} is not a number")]
+    NotANumber { name: &'static str, value: String },
+    #[error("AWS_BATCH_JOB_ARRAY_INDEX is set but not AWS_BATCH_JOB_ARRAY_SIZE: pass --shards N")]
+    NoBatchSize,
+    #[error(
+        "JOB_COMPLETION_INDEX is set: pass --shards N (the Job's completions) to shard the run"
+    )]
+    NoCompletions,
+    #[error("--shards {0} needs a shard index: --shard K/{0}, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX")]
+    NoIndex(u32),
+    #[error("shard index {index} is not below the shard count {count}")]
+    OutOfRange { index: u32, count: u32 },
+}
+
 impl FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
     /// `K/N` with `0 <= K < N` (zero-based, as `AWS_BATCH_JOB_ARRAY_INDEX` and `JOB_COMPLETION_INDEX`).
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("`{s}` is not a shard: expected K/N with 0 <= K < N, e.g. 0/3");
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError::NotAShard(s.to_string());
         let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
         let (k, n): (u32, u32) = (
             k.trim().parse().map_err(|_| bad())?,
@@ -72,51 +88,39 @@ pub fn resolve(
     flag: Option<Shard>,
     shards: Option<u32>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Shard>, String> {
+) -> Result<Option<Shard>, ShardError> {
     if let Some(shard) = flag {
-        if shards.is_some_and(|n| n != shard.count) {
-            return Err(format!(
-                "--shard {shard} and --shards {} disagree",
-                shards.unwrap_or_default()
-            ));
+        if let Some(n) = shards.filter(|&n| n != shard.count) {
+            return Err(ShardError::Disagree { shard, shards: n });
         }
         return Ok(Some(shard));
     }
-    let number = |name: &str, value: String| -> Result<u32, String> {
+    let number = |name: &'static str, value: String| -> Result<u32, ShardError> {
         value
             .trim()
             .parse()
-            .map_err(|_| format!("{name}={value} is not a number"))
+            .map_err(|_| ShardError::NotANumber { name, value })
     };
     let (index, count) = if let Some(index) = env("AWS_BATCH_JOB_ARRAY_INDEX") {
         let index = number("AWS_BATCH_JOB_ARRAY_INDEX", index)?;
         let count = match (shards, env("AWS_BATCH_JOB_ARRAY_SIZE")) {
             (Some(n), _) => n,
             (None, Some(size)) => number("AWS_BATCH_JOB_ARRAY_SIZE", size)?,
-            (None, None) => {
-                return Err(
-                    "AWS_BATCH_JOB_ARRAY_INDEX is set but not AWS_BATCH_JOB_ARRAY_SIZE: pass --shards N"
-                        .into(),
-                )
-            }
+            (None, None) => return Err(ShardError::NoBatchSize),
         };
         (index, count)
     } else if let Some(index) = env("JOB_COMPLETION_INDEX") {
         let index = number("JOB_COMPLETION_INDEX", index)?;
-        let count = shards.ok_or(
-            "JOB_COMPLETION_INDEX is set: pass --shards N (the Job's completions) to shard the run",
-        )?;
+        let count = shards.ok_or(ShardError::NoCompletions)?;
         (index, count)
     } else if let Some(n) = shards {
-        return Err(format!(
-            "--shards {n} needs a shard index: --shard K/{n}, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX"
-        ));
+        return Err(ShardError::NoIndex(n));
     } else {
         return Ok(None);
     };
     Shard::new(index, count)
         .map(Some)
-        .ok_or_else(|| format!("shard index {index} is not below the shard count {count}"))
+        .ok_or(ShardError::OutOfRange { index, count })
 }
 
 #[cfg(test)]
@@ -175,7 +179,11 @@ mod tests {
         assert!(resolve(None, None, &batch_no_size).is_err());
         assert_eq!(resolve(None, Some(6), &batch_no_size), Ok(Shard::new(4, 6)));
         let k8s = env(&[("JOB_COMPLETION_INDEX", "2")]);
-        assert!(resolve(None, None, &k8s).unwrap_err().contains("--shards"));
+        assert_eq!(resolve(None, None, &k8s), Err(ShardError::NoCompletions));
+        assert!(resolve(None, None, &k8s)
+            .unwrap_err()
+            .to_string()
+            .contains("--shards"));
         assert_eq!(resolve(None, Some(3), &k8s), Ok(Shard::new(2, 3)));
         assert!(resolve(None, Some(2), &k8s).is_err(), "index 2 of 2");
         let junk = env(&[("JOB_COMPLETION_INDEX", "x")]);

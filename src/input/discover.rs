@@ -8,46 +8,66 @@
 //! supplies it. `--from`/`--to` prune folders during the walk, so no file outside the range is listed,
 //! let alone opened. Nothing here reads a file.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use crate::convert::config::PartitionLayout;
-use crate::date;
+use crate::date::{self, Day};
 use crate::error::Result;
 use crate::storage::{Entry, ListProblem, Store};
 
-/// A calendar day (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Day {
-    pub year: i32,
-    pub month: u8,
-    pub day: u8,
+/// Which Hive keys the partitions get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionLayout {
+    /// AWS's keys when every input names its account and region, plain otherwise.
+    #[default]
+    Auto,
+    /// `aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=`.
+    Aws,
+    /// `year=/month=/day=`.
+    Plain,
 }
 
-impl Day {
-    /// A valid day, or `None`.
-    pub fn new(year: i32, month: u32, day: u32) -> Option<Day> {
-        date::is_valid_date(year, month, day).then_some(Day {
-            year,
-            month: month as u8,
-            day: day as u8,
-        })
+impl PartitionLayout {
+    /// The name flags and `lake.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionLayout::Auto => "auto",
+            PartitionLayout::Aws => "aws",
+            PartitionLayout::Plain => "plain",
+        }
     }
 }
 
-impl fmt::Display for Day {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+impl std::fmt::Display for PartitionLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
-impl FromStr for Day {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Day, String> {
-        date::parse_date(s)
-            .and_then(|(y, m, d)| Day::new(y, m, d))
-            .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+/// Which time decides a row's partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionTime {
+    /// The delivery folder (or file name) of the row's file, as AWS partitions.
+    #[default]
+    Delivery,
+    /// The row's own `start`, when it lies in its file's delivery day (hour) or the one before.
+    Start,
+}
+
+impl PartitionTime {
+    /// The name flags and `lake.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionTime::Delivery => "delivery",
+            PartitionTime::Start => "start",
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -24,7 +24,7 @@ use crate::storage::Store;
 pub const DEFAULT_READ_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Why a file could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadErrorKind {
     /// A `.gz` file that does not start with the gzip magic bytes.
@@ -45,6 +45,12 @@ pub enum ReadErrorKind {
 }
 
 impl ReadErrorKind {
+    /// True for failures that may pass on a later run without the file changing (I/O, the size
+    /// limit): such a file is retried even when its partition is otherwise up to date.
+    pub fn may_pass(self) -> bool {
+        matches!(self, ReadErrorKind::Io | ReadErrorKind::TooLarge)
+    }
+
     /// The name used in reports and the manifest (`too_large`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -261,7 +267,8 @@ fn read_gzip_members<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::discover::{Day, PartitionKey};
+    use crate::date::Day;
+    use crate::input::discover::PartitionKey;
     use crate::storage::LocalStore;
     use crate::testutil::gz;
     use std::path::Path;

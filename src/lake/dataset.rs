@@ -15,8 +15,9 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 
+use crate::date::Day;
 use crate::error::{Error, Result};
-use crate::input::discover::{key_for_path, Day};
+use crate::input::discover::key_for_path;
 use crate::lake::manifest::Manifest;
 use crate::lake::META_DIR;
 use crate::storage::{Hidden, Store};

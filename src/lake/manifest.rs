@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::input::discover::{PartitionLayout, PartitionTime};
+use crate::input::read::ReadErrorKind;
 use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
 /// Version of the entry format.
@@ -70,7 +72,7 @@ pub struct OutputRecord {
 pub struct FailedRecord {
     #[serde(with = "crate::paths::lossless")]
     pub path: PathBuf,
-    pub kind: String,
+    pub kind: ReadErrorKind,
     pub message: String,
 }
 
@@ -95,11 +97,10 @@ pub struct PartitionEntry {
 /// twice.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LakeSettings {
-    /// `aws` or `plain`.
-    pub partition_layout: String,
+    /// `aws` or `plain` (never `auto`: resolved on the first write).
+    pub partition_layout: PartitionLayout,
     pub hourly: bool,
-    /// `delivery` or `start`.
-    pub partition_time: String,
+    pub partition_time: PartitionTime,
 }
 
 /// Name of the lake's settings object, next to `manifest/` and `journal/`.
@@ -454,9 +455,9 @@ mod tests {
         let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
         assert_eq!(m.settings().unwrap(), None);
         let s = LakeSettings {
-            partition_layout: "aws".into(),
+            partition_layout: PartitionLayout::Aws,
             hourly: true,
-            partition_time: "start".into(),
+            partition_time: PartitionTime::Start,
         };
         m.put_settings(&s).unwrap();
         assert_eq!(m.settings().unwrap(), Some(s));

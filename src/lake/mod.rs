@@ -3,10 +3,12 @@
 //! [`schema`] is the one field catalogue everything reads; [`write`] encodes a partition into Parquet
 //! part files in the staging folder; [`commit`] opens a lake for writing (lock, staging) and commits a
 //! partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built which
-//! outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder). Uses `input`
+//! outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and [`conform`] maps
+//! its rows onto the lake schema. Uses `input`
 //! (partition keys, for date ranges), `storage` and the base modules, nothing above.
 
 pub mod commit;
+pub mod conform;
 pub mod dataset;
 pub mod manifest;
 pub mod schema;

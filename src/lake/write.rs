@@ -33,6 +33,18 @@ use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
 
+/// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
+/// enough to split work across them.
+pub const DEFAULT_TARGET_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Upper bound on rows per Parquet row group (scan engines parallelise by row group). Measured on 25.9 M
+/// generated rows: 256 Ki rows gives the smallest files (572 MB; 1 Mi rows: 636 MB, because larger
+/// row groups overflow the dictionary pages of the address columns and fall back to plain encoding;
+/// 128 Ki: 596 MB) at the same speed and memory. See `benches/README.md`.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 256 * 1024;
+/// ZSTD level of the Parquet pages.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// Smallest `target_file_bytes` accepted.
+pub const MIN_TARGET_FILE_BYTES: u64 = 1024;
 /// Smallest row group the size-targeting will cut (tiny row groups cost more than a slightly large file).
 pub const MIN_ROW_GROUP_ROWS: usize = 8 * 1024;
 /// Compressed bytes per row assumed before the first row group of a partition tells the real figure.
@@ -44,6 +56,27 @@ pub struct WriteSettings {
     pub target_file_bytes: u64,
     pub row_group_rows: usize,
     pub zstd_level: i32,
+}
+
+impl WriteSettings {
+    /// Checks the output file settings `convert` and `compact` share (`--target-file-size`,
+    /// `--row-group-rows`, `--zstd-level`); the error names the flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.target_file_bytes < MIN_TARGET_FILE_BYTES {
+            return bad("--target-file-size must be at least 1KiB".into());
+        }
+        if self.row_group_rows == 0 {
+            return bad("--row-group-rows must be positive".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return bad(format!(
+                "--zstd-level {} is outside 1..=22",
+                self.zstd_level
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Parquet writer properties for the lake: ZSTD, dictionaries, page-level statistics and the page

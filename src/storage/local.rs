@@ -141,7 +141,16 @@ impl Store for LocalStore {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<Entry>> {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // No folder there (or a file where a folder would be): no files in it. Writing there
+            // fails later with its own message.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Vec::new())
+            }
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();

@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::convert::config::{BadFilePolicy, BadLinePolicy};
 use crate::error::{Error, Result};
 use crate::input::discover::InputFile;
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
@@ -21,6 +20,28 @@ use crate::text::batch::{BatchBuilder, LineError, RejectKind};
 use crate::text::layout::{looks_like_header, Layout};
 use crate::text::rejects::{Reject, RejectLog};
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
+
+/// What a bad line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadLinePolicy {
+    /// Record it in the rejects sidecar and go on (the partition's reject ratio still applies).
+    #[default]
+    Reject,
+    /// Stop the run with an error before the partition is published.
+    Abort,
+}
+
+/// What a file that cannot be read completely (truncated, corrupt, not gzip, ...) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadFilePolicy {
+    /// List it in the report and convert the other files without it (none of its rows are published).
+    #[default]
+    Quarantine,
+    /// Like `Quarantine`, but publish the complete lines decoded before the damage.
+    Salvage,
+    /// Stop the run with an error before the partition is published.
+    Abort,
+}
 
 /// Settings the parser needs.
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::date;
-use crate::input::discover::{Day, PartitionKey};
+use crate::date::Day;
+use crate::input::discover::PartitionKey;
 
 /// Seconds per slot.
 fn slot_seconds(hourly: bool) -> i64 {
