@@ -29,7 +29,7 @@ use crate::date::Day;
 use crate::error::{Error, Result};
 use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
 use crate::lake::conform::to_lake_batch;
-use crate::lake::dataset::{Dataset, ParquetFile};
+use crate::lake::dataset::{Dataset, ParquetFile, READ_BATCH_ROWS};
 use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
 use crate::lake::schema;
@@ -39,9 +39,6 @@ use crate::lake::write::{
 };
 use crate::storage::{self, LockScope, S3Settings};
 use crate::threads;
-
-/// Rows per batch read from the input files.
-pub(crate) const READ_BATCH_ROWS: usize = 64 * 1024;
 
 /// Settings of a `compact` run.
 #[derive(Debug, Clone)]
@@ -326,12 +323,9 @@ fn rewrite(
         let path = dataset.file(partition, &f.name);
         let failed =
             |message: String| PartitionError::Failed(format!("{}: {message}", path.display()));
-        let content = dataset
-            .content(partition, f)
+        let reader = dataset
+            .batches(partition, f)
             .map_err(|e| failed(e.to_string()))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(content)
-            .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
-            .map_err(|e| failed(format!("not a readable Parquet file: {e}")))?;
         for batch in reader {
             let batch = batch.map_err(|e| failed(format!("reading: {e}")))?;
             let batch = to_lake_batch(&batch, &schema).map_err(|e| failed(e.to_string()))?;

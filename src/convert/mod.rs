@@ -700,13 +700,9 @@ impl<'a> Run<'a> {
                 path: path.clone(),
                 message: format!("carrying over the rows of vanished inputs: {message}"),
             };
-            let content = dataset
-                .content(partition, &file)
+            let reader = dataset
+                .batches(partition, &file)
                 .map_err(|e| lake_err(e.to_string()))?;
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(content)
-                    .and_then(|b| b.with_batch_size(crate::compact::READ_BATCH_ROWS).build())
-                    .map_err(|e| lake_err(e.to_string()))?;
             for batch in reader {
                 let batch = batch.map_err(|e| lake_err(e.to_string()))?;
                 let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;

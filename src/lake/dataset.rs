@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 
@@ -21,6 +23,9 @@ use crate::input::discover::key_for_path;
 use crate::lake::manifest::Manifest;
 use crate::lake::META_DIR;
 use crate::storage::{Hidden, Store};
+
+/// Rows per batch when a lake file is read back (compact, carry-over).
+pub const READ_BATCH_ROWS: usize = 64 * 1024;
 
 /// A Parquet file of a dataset folder.
 #[derive(Debug, Clone)]
@@ -178,6 +183,18 @@ impl Dataset {
                 Ok(Content::Bytes(Bytes::from(bytes)))
             }
         }
+    }
+
+    /// A file's rows, in batches of [`READ_BATCH_ROWS`].
+    pub fn batches(
+        &self,
+        partition: &str,
+        file: &ParquetFile,
+    ) -> std::result::Result<ParquetRecordBatchReader, FileError> {
+        let content = self.content(partition, file)?;
+        ParquetRecordBatchReaderBuilder::try_new(content)
+            .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
+            .map_err(FileError::NotParquet)
     }
 
     /// A file's footer (remote: two ranged reads, the 8-byte tail then the metadata).

@@ -33,6 +33,22 @@ pub struct FieldDef {
     pub kind: Kind,
     /// Flow log version that introduced the field.
     pub version: u8,
+    /// How the lake's writer encodes the column.
+    pub encoding: ColumnEncoding,
+}
+
+/// How a column's values are encoded in the lake's Parquet pages, chosen per column by measurement
+/// (`benches/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnEncoding {
+    /// A dictionary page, then the values as keys (falls back to plain when the dictionary grows
+    /// past its page limit): few distinct values per row group, as most columns have.
+    Dictionary,
+    /// The values as they are: ports compress as well plain as with a dictionary and skip the
+    /// dictionary's hashing.
+    Plain,
+    /// Deltas (`DELTA_BINARY_PACKED`): timestamps, near-sorted within a file, are smaller as deltas.
+    Delta,
 }
 
 const fn field(header: &'static str, column: &'static str, kind: Kind, version: u8) -> FieldDef {
@@ -41,8 +57,46 @@ const fn field(header: &'static str, column: &'static str, kind: Kind, version: 
         column,
         kind,
         version,
+        encoding: ColumnEncoding::Dictionary,
     }
 }
+
+impl FieldDef {
+    const fn encoded(mut self, encoding: ColumnEncoding) -> FieldDef {
+        self.encoding = encoding;
+        self
+    }
+}
+
+/// The catalogue entry of `column`; a name that is not in the catalogue fails to compile where it is
+/// used in a constant (see [`START`]).
+pub const fn catalogue_field(column: &str) -> &'static FieldDef {
+    let mut i = 0;
+    while i < CATALOGUE.len() {
+        if eq(CATALOGUE[i].column.as_bytes(), column.as_bytes()) {
+            return &CATALOGUE[i];
+        }
+        i += 1;
+    }
+    panic!("not a column of the flow log catalogue")
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The field that holds a record's start time (partition time, late rows).
+pub const START: &FieldDef = catalogue_field("start");
 
 const I32: Kind = Kind::Int32 {
     max: i32::MAX as i64,
@@ -60,13 +114,13 @@ pub const CATALOGUE: &[FieldDef] = &[
     field("interface-id", "interface_id", STR, 2),
     field("srcaddr", "srcaddr", STR, 2),
     field("dstaddr", "dstaddr", STR, 2),
-    field("srcport", "srcport", PORT, 2),
-    field("dstport", "dstport", PORT, 2),
+    field("srcport", "srcport", PORT, 2).encoded(ColumnEncoding::Plain),
+    field("dstport", "dstport", PORT, 2).encoded(ColumnEncoding::Plain),
     field("protocol", "protocol", PROTOCOL, 2),
     field("packets", "packets", I64, 2),
     field("bytes", "bytes", I64, 2),
-    field("start", "start", I64, 2),
-    field("end", "end", I64, 2),
+    field("start", "start", I64, 2).encoded(ColumnEncoding::Delta),
+    field("end", "end", I64, 2).encoded(ColumnEncoding::Delta),
     field("action", "action", STR, 2),
     field("log-status", "log_status", STR, 2),
     // version 3

@@ -32,6 +32,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
+use crate::lake::schema::{ColumnEncoding, CATALOGUE};
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
 /// enough to split work across them.
@@ -91,15 +92,16 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(settings.row_group_rows))
         .set_created_by(concat!("flowlake version ", env!("CARGO_PKG_VERSION")).to_string());
-    // Measured per column (benches/README.md): ports compress as well plain as with a dictionary and
-    // skip the dictionary's hashing; timestamps, near-sorted within a file, are smaller as deltas.
-    for port in ["srcport", "dstport"] {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(port), false);
-    }
-    for time in ["start", "end"] {
-        builder = builder
-            .set_column_dictionary_enabled(ColumnPath::from(time), false)
-            .set_column_encoding(ColumnPath::from(time), Encoding::DELTA_BINARY_PACKED);
+    // Per column, as the catalogue says (measured: benches/README.md).
+    for field in CATALOGUE {
+        let path = ColumnPath::from(field.column);
+        builder = match field.encoding {
+            ColumnEncoding::Dictionary => builder,
+            ColumnEncoding::Plain => builder.set_column_dictionary_enabled(path, false),
+            ColumnEncoding::Delta => builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
+        };
     }
     Ok(builder.build())
 }

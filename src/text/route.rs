@@ -17,6 +17,7 @@ use arrow::record_batch::RecordBatch;
 use crate::date;
 use crate::date::Day;
 use crate::input::discover::PartitionKey;
+use crate::lake::schema;
 
 /// Seconds per slot.
 fn slot_seconds(hourly: bool) -> i64 {
@@ -64,7 +65,7 @@ pub fn split_by_start(
     delivery: i64,
     hourly: bool,
 ) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
-    let Some(start) = batch.column_by_name("start") else {
+    let Some(start) = batch.column_by_name(schema::START.column) else {
         return Ok(vec![(delivery, batch.clone())]);
     };
     let start = start.as_primitive::<Int64Type>();

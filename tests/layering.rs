@@ -1,0 +1,183 @@
+//! The house's layering, checked: every folder of `src/` is a layer that imports only the layers
+//! below it (storage knows no stage), and only `src/storage/` talks to the object store client, the
+//! async runtime and the OS calls behind the local disk's guarantees, or tells a local path from an
+//! `s3://` URL. The same picture is drawn in `src/lib.rs`, the README's code map and DESIGN.md.
+
+use std::path::{Path, PathBuf};
+
+/// Layers from the bottom up; a module may use modules of its own layer's folder or file and of lower
+/// layers. The engines (one per command) share a layer and do not use each other.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "base",
+        &["date", "error", "paths", "hash", "threads", "testutil"],
+    ),
+    ("storage", &["storage"]),
+    ("input", &["input"]),
+    ("lake", &["lake"]),
+    ("text", &["text"]),
+    ("engines", &["convert", "compact", "verify", "ddl", "synth"]),
+];
+
+/// Crates only `src/storage/` may use.
+const STORAGE_ONLY_CRATES: &[&str] = &["object_store", "tokio", "rustix", "futures"];
+
+/// The layer index and top module of a source file (`src/lake/write.rs` -> lake), or `None` for the
+/// binary and the crate root, which sit above every layer.
+fn layer_of(rel: &str) -> Option<(usize, String)> {
+    let rest = rel.strip_prefix("src/")?;
+    let top = rest.split('/').next()?.trim_end_matches(".rs");
+    if ["main", "cli", "progress", "lib"].contains(&top) {
+        return None;
+    }
+    let layer = LAYERS.iter().position(|(_, mods)| mods.contains(&top))?;
+    Some((layer, top.to_string()))
+}
+
+fn layer_of_module(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|(_, mods)| mods.contains(&module))
+}
+
+/// The code of a file without its comments (doc links may name any module).
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        .map(|(i, l)| (i + 1, l))
+}
+
+/// What breaks the layering in one file (`rel` is its path from the crate root).
+fn violations(rel: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let in_storage = rel.starts_with("src/storage/");
+    let own = layer_of(rel);
+    if rel.starts_with("src/") && own.is_none() && !rel.ends_with("main.rs") {
+        let top = rel
+            .trim_start_matches("src/")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if !["cli.rs", "progress.rs", "lib.rs"].contains(&top) {
+            out.push(format!(
+                "{rel}: not in any layer (add it to LAYERS in tests/layering.rs)"
+            ));
+        }
+    }
+    for (n, line) in code_lines(text) {
+        if !in_storage {
+            for krate in STORAGE_ONLY_CRATES {
+                let used = line.contains(&format!("{krate}::"))
+                    && !line.contains(&format!("_{krate}::"))
+                    && !line.contains(&format!("{krate}::{krate}"));
+                if used {
+                    out.push(format!(
+                        "{rel}:{n}: uses {krate} outside src/storage/: {line}"
+                    ));
+                }
+            }
+            if line.contains("\"s3://\"") && line.contains("starts_with") {
+                out.push(format!(
+                    "{rel}:{n}: tells local from S3 by a path's prefix outside src/storage/: {line}"
+                ));
+            }
+        }
+        let Some((layer, top)) = &own else { continue };
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let module: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let Some(target) = layer_of_module(&module) else {
+                continue; // an item of the crate root (`crate::Error`...)
+            };
+            let allowed = module == *top || target < *layer || (target == 0 && *layer == 0);
+            if !allowed {
+                out.push(format!(
+                    "{rel}:{n}: the {} layer uses `{module}` ({} layer): {}",
+                    LAYERS[*layer].0,
+                    LAYERS[target].0,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_layer_imports_only_the_layers_below_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    files.sort();
+    assert!(files.len() > 30, "found {} files", files.len());
+    let mut problems = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(file).unwrap();
+        problems.extend(violations(&rel, &text));
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_check_catches_each_kind_of_breach() {
+    // Storage that knows a stage.
+    let v = violations(
+        "src/storage/local.rs",
+        "use crate::lake::manifest::Manifest;",
+    );
+    assert_eq!(v.len(), 1, "{v:?}");
+    // A lower layer that climbs (input -> convert), and an engine that uses another.
+    assert_eq!(
+        violations("src/input/discover.rs", "use crate::convert::config::X;").len(),
+        1
+    );
+    assert_eq!(
+        violations("src/compact.rs", "let p = crate::convert::thread_pool(1);").len(),
+        1
+    );
+    // object_store, tokio or rustix, or a prefix test, outside storage.
+    assert_eq!(
+        violations("src/lake/dataset.rs", "use object_store::path::Path;").len(),
+        1
+    );
+    assert_eq!(
+        violations(
+            "src/convert/mod.rs",
+            "let rt = tokio::runtime::Builder::new();"
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        violations("src/main.rs", "if p.starts_with(\"s3://\") {}").len(),
+        1
+    );
+    // What is allowed: downward uses, uses inside one folder, comments, and storage's own crates.
+    assert!(violations(
+        "src/text/parse.rs",
+        "use crate::input::read::FileReader;\nuse crate::text::batch::BatchBuilder;\n//! [`x`](crate::convert::Report)"
+    )
+    .is_empty());
+    assert!(violations("src/storage/s3.rs", "use object_store::path::Path;").is_empty());
+    // A file outside every layer is named.
+    assert_eq!(violations("src/newthing.rs", "").len(), 1);
+}
