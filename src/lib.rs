@@ -27,10 +27,10 @@ pub mod convert;
 pub mod date;
 pub mod ddl;
 pub mod error;
-pub mod hash;
+pub(crate) mod hash;
 pub mod input;
 pub mod lake;
-pub mod paths;
+pub(crate) mod paths;
 pub mod storage;
 pub mod synth;
 #[cfg(test)]

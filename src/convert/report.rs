@@ -135,7 +135,7 @@ pub struct Report {
     /// Partitions in the listed input that other shards build (not read here).
     pub partitions_in_other_shards: u64,
     /// Requests sent to S3 (listing pages, GETs, PUTs, ...) when an input or the lake is on S3.
-    pub s3_requests: Option<crate::storage::s3::Requests>,
+    pub s3_requests: Option<crate::storage::Requests>,
     pub output_files: u64,
     pub output_bytes: u64,
     /// Compressed bytes of the files read.

@@ -6,5 +6,5 @@
 //! nothing above.
 
 pub mod discover;
-pub mod inflate;
+pub(crate) mod inflate;
 pub mod read;

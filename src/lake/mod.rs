@@ -8,7 +8,7 @@
 //! (partition keys, for date ranges), `storage` and the base modules, nothing above.
 
 pub mod commit;
-pub mod conform;
+pub(crate) mod conform;
 pub mod dataset;
 pub mod manifest;
 pub mod schema;

@@ -11,9 +11,9 @@
 //! side, on `object_store`. Storage speaks paths, entries and bytes: it knows no stage of the pipeline
 //! (no days, inputs, manifests or shards) and imports nothing of flowlake but `error`.
 
-pub mod local;
+mod local;
 pub mod locks;
-pub mod s3;
+mod s3;
 mod s3lock;
 
 use std::fmt::Debug;

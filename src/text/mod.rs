@@ -8,6 +8,6 @@
 pub mod batch;
 pub mod layout;
 pub mod parse;
-pub mod rejects;
-pub mod route;
+pub(crate) mod rejects;
+pub(crate) mod route;
 pub mod tokenize;
