@@ -10,10 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowlake::convert::config::{
     parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
 };
+use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
 use flowlake::synth::{GenFormat, GenerateConfig};
 use flowlake::text::layout::Layout;
-use flowlake::text::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::Day;
 use flowlake::{PartitionLayout, PartitionTime};
 

@@ -1,5 +1,6 @@
 //! The library's error type: what stops a run (as opposed to a bad line or a bad file, which are
-//! recorded in the [`Report`](crate::convert::report::Report) and do not stop anything).
+//! recorded in the [`Report`](crate::convert::report::Report) and do not stop anything), and the kinds
+//! of bad file ([`ReadErrorKind`]) that reports and manifests record.
 
 use std::path::PathBuf;
 
@@ -71,6 +72,48 @@ impl Error {
         Error::Output {
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// Why a file could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadErrorKind {
+    /// A `.gz` file that does not start with the gzip magic bytes.
+    NotGzip,
+    /// The gzip stream ends early (an interrupted upload or copy).
+    Truncated,
+    /// Bad deflate data, or a CRC or length mismatch, in a member.
+    Corrupt,
+    /// Bytes after the last complete member that are not another gzip member.
+    TrailingGarbage,
+    /// The decompressed file is larger than `--max-file-size`.
+    TooLarge,
+    /// The file could not be opened or read.
+    Io,
+    /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
+    /// the process may not read): not read, the rest of the run goes on.
+    Listing,
+}
+
+impl ReadErrorKind {
+    /// True for failures that may pass on a later run without the file changing (I/O, the size
+    /// limit): such a file is retried even when its partition is otherwise up to date.
+    pub fn may_pass(self) -> bool {
+        matches!(self, ReadErrorKind::Io | ReadErrorKind::TooLarge)
+    }
+
+    /// The name used in reports and the manifest (`too_large`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadErrorKind::NotGzip => "not_gzip",
+            ReadErrorKind::Truncated => "truncated",
+            ReadErrorKind::Corrupt => "corrupt",
+            ReadErrorKind::TrailingGarbage => "trailing_garbage",
+            ReadErrorKind::TooLarge => "too_large",
+            ReadErrorKind::Io => "io",
+            ReadErrorKind::Listing => "listing",
         }
     }
 }

@@ -2,15 +2,16 @@
 //! `YYYY/MM/DD/` folders), into a Hive-partitioned, compacted Parquet lake that Athena, Trino, Spark
 //! and DuckDB query directly.
 //!
-//! The folders are layers, each importing only those below it:
+//! The folders are layers, each importing only those below it (`tests/layering.rs` checks it):
 //!
 //! ```text
-//! convert/  compact  verify  ddl  synth/     engines: one per command
-//! text/     tokenize -> layout -> batch -> parse -> route, rejects   (text to Arrow batches)
-//! lake/     schema (the field catalogue), write, manifest, dataset   (the Parquet lake)
-//! input/    discover, read, inflate                                  (files to text)
-//! storage/  local disk and S3: list, get, put, locks                 (knows no stage)
-//! date  error  paths                                                 (base)
+//! main cli progress                  the binary: flags -> config -> library -> report -> exit code
+//! convert/ compact verify ddl synth/ engines, one per command (they do not use each other)
+//! input/    discover, read, inflate, parse        files -> text -> Arrow batches
+//! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches, no I/O
+//! lake/     schema, partition, write, commit, manifest, dataset, conform   the Parquet lake
+//! storage/  Store: local disk and S3, locks       knows no stage; the only user of object_store/tokio/rustix
+//! date error paths hash threads                   base
 //! ```
 //!
 //! [`convert()`] runs the pipeline for a [`ConvertConfig`] and returns a [`Report`] in which every line
@@ -44,4 +45,4 @@ pub use convert::report::Report;
 pub use convert::{convert, NoProgress, Progress};
 pub use date::Day;
 pub use error::{Error, Result};
-pub use input::discover::{PartitionLayout, PartitionTime};
+pub use lake::partition::{PartitionLayout, PartitionTime};

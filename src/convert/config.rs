@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use crate::convert::shard::Shard;
 use crate::date::{check_range, Day};
 use crate::error::{Error, Result};
-use crate::input::discover::{PartitionLayout, PartitionTime};
+use crate::input::parse::{BadFilePolicy, BadLinePolicy};
+use crate::lake::partition::{PartitionLayout, PartitionTime};
 use crate::lake::write::{
     WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
 };
 use crate::text::layout::Layout;
-use crate::text::parse::{BadFilePolicy, BadLinePolicy};
 use crate::threads;
 
 /// Rows per Arrow batch handed from the parser to the encoder.

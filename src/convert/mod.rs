@@ -28,10 +28,9 @@ use crate::convert::report::{
     AbortedPartition, FailedFile, PartitionReport, Report, VanishedInput, Warning,
 };
 use crate::error::{Error, Result};
-use crate::input::discover::{
-    compression_of, discover, identity_of, key_for_path, InputFile, PartitionKey, Skipped,
-};
-use crate::input::discover::{PartitionLayout, PartitionTime};
+use crate::input::discover::{compression_of, discover, InputFile, Skipped};
+use crate::input::parse::BadFilePolicy;
+use crate::input::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::input::read::ReadErrorKind;
 use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
 use crate::lake::conform::to_lake_batch;
@@ -40,11 +39,12 @@ use crate::lake::manifest::{
     FailedRecord, InputRecord, LakeSettings, Manifest, OutputRecord, PartitionEntry,
     MANIFEST_VERSION,
 };
+use crate::lake::partition::{
+    identity_of, key_for_path, PartitionKey, PartitionLayout, PartitionTime,
+};
 use crate::lake::schema;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use crate::storage::{self, Entry, LockScope, S3Settings, Store};
-use crate::text::parse::BadFilePolicy;
-use crate::text::parse::{FileOutcome, FileParser, ParseSettings};
 use crate::text::rejects::RejectLog;
 use crate::text::route::{key_at, slot_of, split_by_start};
 use crate::threads;

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::input::discover::Skipped;
+use crate::input::parse::FileOutcome;
 use crate::input::read::ReadErrorKind;
 use crate::lake::write::WrittenFile;
-use crate::text::parse::FileOutcome;
 
 /// A file that could not be read completely; none of its rows were published unless `salvaged`.
 #[derive(Debug, Clone, serde::Serialize)]

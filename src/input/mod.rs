@@ -1,10 +1,12 @@
-//! Input: finding flow log files under a root and reading them as text.
+//! Input: from files under the input roots to Arrow batches of their records.
 //!
-//! [`discover`] walks a root (through [`crate::storage`]) and keys every file by its partition (account,
-//! region, day, hour) from the path as typed; [`read`] decompresses one file whole (gzip members through
-//! [`inflate`]'s libdeflate fast path). Uses `storage` and the base modules (`date`, `error`, `paths`),
-//! nothing above.
+//! [`discover`] walks the roots (through [`crate::storage`]) and keys every file by its partition
+//! ([`crate::lake::partition`]) from the path as typed; [`read`] decompresses one file whole (gzip
+//! members through `inflate`'s libdeflate fast path); [`parse`] drives one file's text through the
+//! tokenizer and batch builder of [`crate::text`] and records its rejects. Uses `text`, `lake`,
+//! `storage` and the base modules, nothing above.
 
 pub mod discover;
 pub(crate) mod inflate;
+pub mod parse;
 pub mod read;

@@ -8,7 +8,7 @@
 //! gzip files may hold several members (`cat a.gz b.gz`, some writers' output), so members are decoded
 //! one after another until the end of the file (a decoder that stops after the first member would
 //! silently drop the rest). The compressed file is read whole and each member is decoded in one
-//! libdeflate call ([`inflate`](crate::input::inflate)); a member that fails there is decoded again by
+//! libdeflate call (`inflate`); a member that fails there is decoded again by
 //! `flate2`'s streaming decoder, which tells a truncated member from a corrupt one and keeps the text
 //! decoded before the damage for `--on-bad-file salvage`.
 
@@ -16,54 +16,13 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::GzDecoder;
 
+pub use crate::error::ReadErrorKind;
 use crate::input::discover::{Compression, InputFile};
 use crate::input::inflate::{Inflater, MemberError};
 use crate::storage::Store;
 
 /// Size of the read buffer between the file and the decompressor.
 pub const DEFAULT_READ_BUFFER_BYTES: usize = 256 * 1024;
-
-/// Why a file could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadErrorKind {
-    /// A `.gz` file that does not start with the gzip magic bytes.
-    NotGzip,
-    /// The gzip stream ends early (an interrupted upload or copy).
-    Truncated,
-    /// Bad deflate data, or a CRC or length mismatch, in a member.
-    Corrupt,
-    /// Bytes after the last complete member that are not another gzip member.
-    TrailingGarbage,
-    /// The decompressed file is larger than `--max-file-size`.
-    TooLarge,
-    /// The file could not be opened or read.
-    Io,
-    /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
-    /// the process may not read): not read, the rest of the run goes on.
-    Listing,
-}
-
-impl ReadErrorKind {
-    /// True for failures that may pass on a later run without the file changing (I/O, the size
-    /// limit): such a file is retried even when its partition is otherwise up to date.
-    pub fn may_pass(self) -> bool {
-        matches!(self, ReadErrorKind::Io | ReadErrorKind::TooLarge)
-    }
-
-    /// The name used in reports and the manifest (`too_large`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadErrorKind::NotGzip => "not_gzip",
-            ReadErrorKind::Truncated => "truncated",
-            ReadErrorKind::Corrupt => "corrupt",
-            ReadErrorKind::TrailingGarbage => "trailing_garbage",
-            ReadErrorKind::TooLarge => "too_large",
-            ReadErrorKind::Io => "io",
-            ReadErrorKind::Listing => "listing",
-        }
-    }
-}
 
 /// A file that could not be read completely.
 ///
@@ -268,7 +227,7 @@ fn read_gzip_members<R: BufRead>(
 mod tests {
     use super::*;
     use crate::date::Day;
-    use crate::input::discover::PartitionKey;
+    use crate::lake::partition::PartitionKey;
     use crate::storage::LocalStore;
     use crate::testutil::gz;
     use std::path::Path;

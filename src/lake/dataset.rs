@@ -19,8 +19,8 @@ use parquet::file::reader::{ChunkReader, Length};
 
 use crate::date::Day;
 use crate::error::{Error, Result};
-use crate::input::discover::key_for_path;
 use crate::lake::manifest::Manifest;
+use crate::lake::partition::key_for_path;
 use crate::lake::META_DIR;
 use crate::storage::{Hidden, Store};
 

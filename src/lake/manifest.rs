@@ -20,9 +20,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, Result};
-use crate::input::discover::{PartitionLayout, PartitionTime};
-use crate::input::read::ReadErrorKind;
+use crate::error::{Error, ReadErrorKind, Result};
+use crate::lake::partition::{PartitionLayout, PartitionTime};
 use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
 /// Version of the entry format.

@@ -1,16 +1,18 @@
-//! The lake: the Parquet files, their schema and the bookkeeping that makes runs incremental.
+//! The lake: the Parquet files, their schema and partitions, and the bookkeeping that makes runs
+//! incremental.
 //!
-//! [`schema`] is the one field catalogue everything reads; [`write`] encodes a partition into Parquet
-//! part files in the staging folder; [`commit`] opens a lake for writing (lock, staging) and commits a
-//! partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built which
-//! outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and [`conform`] maps
-//! its rows onto the lake schema. Uses `input`
-//! (partition keys, for date ranges), `storage` and the base modules, nothing above.
+//! [`schema`] is the one field catalogue everything reads; [`partition`] says what a path means for
+//! account, region, day and hour, and where a partition's folder is; [`write`](mod@write) encodes a partition into
+//! Parquet part files in the staging folder; [`commit`] opens a lake for writing (lock, staging) and
+//! commits a partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built
+//! which outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and `conform`
+//! maps its rows onto the lake schema. Uses `storage` and the base modules, nothing above.
 
 pub mod commit;
 pub(crate) mod conform;
 pub mod dataset;
 pub mod manifest;
+pub mod partition;
 pub mod schema;
 pub mod write;
 

@@ -6,8 +6,8 @@
 //! replacing the files of a folder with staged ones, which a local disk does in one atomic folder
 //! exchange and S3 file by file. Locks ([`locks`]) keep runs apart on both.
 //!
-//! [`open`] is the only place that tells a local path from an `s3://` URL. [`local`] is the local side
-//! (fsync, temporary names out of readers' sight, no UTF-8 assumption on names); [`s3`] is the S3
+//! [`open`] is the only place that tells a local path from an `s3://` URL. `local.rs` is the local side
+//! (fsync, temporary names out of readers' sight, no UTF-8 assumption on names); `s3.rs` is the S3
 //! side, on `object_store`. Storage speaks paths, entries and bytes: it knows no stage of the pipeline
 //! (no days, inputs, manifests or shards) and imports nothing of flowlake but `error`.
 

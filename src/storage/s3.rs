@@ -8,7 +8,7 @@
 //! The endpoint is `--endpoint`, else `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` / `AWS_ENDPOINT`; an
 //! `http://` endpoint is allowed (S3-compatible servers on a private network or loopback).
 //!
-//! Every request is counted ([`RequestCounts`]), so reports can say what a run cost. `object_store`
+//! Every request is counted (`RequestCounts`), so reports can say what a run cost. `object_store`
 //! retries transient failures (5xx, timeouts, throttling) with exponential backoff.
 
 use std::collections::HashMap;
@@ -123,7 +123,7 @@ pub struct RequestCounts {
     pub bytes_out: AtomicU64,
 }
 
-/// A copy of [`RequestCounts`] for reports.
+/// A copy of `RequestCounts` for reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Requests {
     pub list: u64,

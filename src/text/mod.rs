@@ -1,13 +1,12 @@
-//! Text: from decompressed flow log text to Arrow batches.
+//! Text: from decompressed flow log text to Arrow batches, without I/O.
 //!
 //! [`tokenize`] splits lines and fields without copying; [`layout`] maps a header (or `--fields`) to
-//! catalogue columns; [`batch`] parses values into Arrow arrays; [`parse`] drives one file through them
-//! and records [`rejects`]; [`route`] sends rows to their partitions. Uses `lake::schema` (the field
-//! catalogue), `input` and `storage`, nothing above.
+//! catalogue columns; [`batch`] parses values into Arrow arrays; `rejects` records the lines that do
+//! not parse; `route` sends rows to their partitions. Uses `lake` (the field catalogue, partition
+//! keys) and the base modules, nothing above.
 
 pub mod batch;
 pub mod layout;
-pub mod parse;
 pub(crate) mod rejects;
 pub(crate) mod route;
 pub mod tokenize;

@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::date;
 use crate::date::Day;
-use crate::input::discover::PartitionKey;
+use crate::lake::partition::PartitionKey;
 use crate::lake::schema;
 
 /// Seconds per slot.

@@ -1,0 +1,585 @@
+//! Partition keys: what a folder path or an AWS file name says about a file's account, region, day
+//! and hour, and the folder of a partition in the lake.
+//!
+//! Understands AWS's S3 layouts at any depth, from the bucket copy down to one day folder:
+//! `AWSLogs/<account>/vpcflowlogs/<region>/YYYY/MM/DD/[HH/]`, the Hive-compatible
+//! `aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=/[hour=/]`, and any tree whose
+//! folders end in `YYYY/MM/DD` or `year=YYYY/month=MM/day=DD`. When the path has no date (or no
+//! account/region, or no hour), the AWS file name (`<account>_vpcflowlogs_<region>_<id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz`)
+//! supplies it. Input discovery keys files with it, and the lake reader prunes folders by day with it
+//! (AWS's native Parquet deliveries use the same layouts). Pure functions of paths: nothing here lists
+//! or reads anything.
+
+use std::path::Path;
+
+use crate::date::{self, Day};
+
+/// Which Hive keys the partitions get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionLayout {
+    /// AWS's keys when every input names its account and region, plain otherwise.
+    #[default]
+    Auto,
+    /// `aws-account-id=/aws-service=vpcflowlogs/aws-region=/year=/month=/day=`.
+    Aws,
+    /// `year=/month=/day=`.
+    Plain,
+}
+
+impl PartitionLayout {
+    /// The name flags and `lake.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionLayout::Auto => "auto",
+            PartitionLayout::Aws => "aws",
+            PartitionLayout::Plain => "plain",
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which time decides a row's partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionTime {
+    /// The delivery folder (or file name) of the row's file, as AWS partitions.
+    #[default]
+    Delivery,
+    /// The row's own `start`, when it lies in its file's delivery day (hour) or the one before.
+    Start,
+}
+
+impl PartitionTime {
+    /// The name flags and `lake.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionTime::Delivery => "delivery",
+            PartitionTime::Start => "start",
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The output partition of an input file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub day: Day,
+    pub hour: Option<u8>,
+}
+
+impl PartitionKey {
+    /// The key of a partition folder path written by [`PartitionKey::path`].
+    pub fn from_path(partition: &str, hourly: bool) -> Option<PartitionKey> {
+        let dirs: Vec<String> = partition.split('/').map(String::from).collect();
+        let info = path_info(&dirs);
+        Some(PartitionKey {
+            account: info.account,
+            region: info.region,
+            day: info.day?,
+            hour: if hourly { Some(info.hour?) } else { None },
+        })
+    }
+
+    /// The partition's folder, relative to the lake root, in the given layout (`Auto` is resolved by
+    /// the caller; here it means `Aws` when account and region are known).
+    pub fn path(&self, layout: PartitionLayout) -> String {
+        let mut p = String::new();
+        if layout != PartitionLayout::Plain {
+            if let (Some(account), Some(region)) = (&self.account, &self.region) {
+                p.push_str(&format!(
+                    "aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/"
+                ));
+            }
+        }
+        p.push_str(&format!(
+            "year={:04}/month={:02}/day={:02}",
+            self.day.year, self.day.month, self.day.day
+        ));
+        if let Some(h) = self.hour {
+            p.push_str(&format!("/hour={h:02}"));
+        }
+        p
+    }
+}
+
+/// The delivery partition of a file, from its path and name alone (as the walk classifies it).
+pub fn key_for_path(path: &Path, hourly: bool) -> Option<PartitionKey> {
+    let (from_path, from_name) = path_and_name_info(path);
+    if from_path.refused.is_some() || from_name.refused.is_some() {
+        return None;
+    }
+    Some(PartitionKey {
+        account: from_path.account.or(from_name.account),
+        region: from_path.region.or(from_name.region),
+        day: from_path.day.or(from_name.day)?,
+        hour: if hourly {
+            Some(from_path.hour.or(from_name.hour)?)
+        } else {
+            None
+        },
+    })
+}
+
+/// The identity of an input file across runs, with its size: the path below its date folders
+/// (`17/part.log.gz`, so hour folders that each hold `part.log.gz` stay apart), or its name when the
+/// date comes from the name. A tree moved, copied or re-synced elsewhere keeps it; two files of one
+/// partition never share it unless they sit at the same place below their dates.
+pub fn identity_of(path: &Path) -> String {
+    let (from_path, _) = path_and_name_info(path);
+    from_path.rel.unwrap_or_else(|| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
+pub(crate) fn path_and_name_info(path: &Path) -> (Info, Info) {
+    let mut dirs = path.parent().map(components).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut info = path_info(&dirs);
+    if let Some(below) = info.below {
+        dirs.push(name.clone());
+        info.rel = Some(dirs[below.min(dirs.len() - 1)..].join("/"));
+    }
+    (info, name_info(&name))
+}
+
+pub(crate) fn components(path: &Path) -> Vec<String> {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What a path or file name says about partitioning.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Info {
+    pub(crate) account: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) day: Option<Day>,
+    pub(crate) hour: Option<u8>,
+    /// Index of the first folder below the day folder (the hour folder, if any, is part of the rest).
+    pub(crate) below: Option<usize>,
+    /// The path below the date folders, file name included.
+    pub(crate) rel: Option<String>,
+    /// A date whose year is outside [`FIRST_YEAR`]..=[`last_year`].
+    pub(crate) bad_year: Option<i32>,
+    /// A key value that cannot be a partition value, and why.
+    pub(crate) refused: Option<String>,
+}
+
+/// The first year a flow log date may have (flow logs began in 2015; earlier is a wrong folder).
+pub const FIRST_YEAR: i32 = 2010;
+
+/// The last year a flow log date may have: next year (UTC), so clocks running ahead still fit.
+pub fn last_year() -> i32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    date::civil_from_days(now.div_euclid(date::SECS_PER_DAY)).0 + 1
+}
+
+fn digits(s: &str, n: std::ops::RangeInclusive<usize>) -> Option<u32> {
+    (n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn hive_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    s.strip_prefix(key)?.strip_prefix('=')
+}
+
+/// Year, month and day of three folder names, all plain (`2024/03/09`) or all Hive
+/// (`year=2024/month=3/day=9`: Hive writers do not always pad); true for the Hive form.
+fn date_at(dirs: &[String], i: usize) -> Option<(i32, u32, u32, bool)> {
+    let (y, m, d) = (dirs.get(i)?, dirs.get(i + 1)?, dirs.get(i + 2)?);
+    let hive = y.starts_with("year=");
+    if m.starts_with("month=") != hive || d.starts_with("day=") != hive {
+        return None; // no mixed forms
+    }
+    Some((year_of(y)?, month_of(m)?, day_of(d)?, hive))
+}
+
+/// The hour of a folder name below a day folder of the same form (`17`, or `hour=17` / `hour=7`).
+fn hour_of(s: &str, hive: bool) -> Option<u8> {
+    let h = match hive_value(s, "hour") {
+        Some(v) if hive => digits(v, 1..=2)?,
+        None if !hive => digits(s, 2..=2)?,
+        _ => return None,
+    };
+    (h < 24).then_some(h as u8)
+}
+
+/// An AWS account id: twelve digits.
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An AWS region name: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && digits(parts[parts.len() - 1], 1..=2).is_some()
+}
+
+/// A value that can be a partition folder value and a quoted literal in generated DDL.
+fn is_safe_value(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Reads the deepest `YYYY/MM/DD[/HH]` (plain or Hive) and the account/region from folder names:
+/// Hive keys anywhere, and AWS's `<12-digit account>/vpcflowlogs/<region>/` only right above the date.
+fn path_info(dirs: &[String]) -> Info {
+    let mut info = Info::default();
+    let mut year_at = None;
+    for i in (0..dirs.len().saturating_sub(2)).rev() {
+        let Some((y, m, d, hive)) = date_at(dirs, i) else {
+            continue;
+        };
+        let Some(day) = Day::new(y, m, d) else {
+            continue;
+        };
+        if !(FIRST_YEAR..=last_year()).contains(&y) {
+            info.bad_year.get_or_insert(y);
+            continue;
+        }
+        info.day = Some(day);
+        info.hour = dirs.get(i + 3).and_then(|h| hour_of(h, hive));
+        info.below = Some(i + 3);
+        year_at = Some(i);
+        break;
+    }
+    if info.day.is_some() {
+        info.bad_year = None;
+    }
+    for dir in dirs {
+        for (key, slot) in [
+            ("aws-account-id", &mut info.account),
+            ("aws-region", &mut info.region),
+        ] {
+            if let Some(v) = hive_value(dir, key) {
+                if is_safe_value(v) {
+                    *slot = Some(v.to_string());
+                } else {
+                    info.refused = Some(format!(
+                        "folder `{dir}`: a {key} value may hold only letters, digits, `-`, `_` and `.`"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(i) = year_at.filter(|&i| i >= 3) {
+        let (account, service, region) = (&dirs[i - 3], &dirs[i - 2], &dirs[i - 1]);
+        if service == "vpcflowlogs" && is_account(account) && is_region(region) {
+            info.account = Some(account.clone());
+            info.region = Some(region.clone());
+        }
+    }
+    info
+}
+
+/// Reads account, region, day and hour from an AWS file name
+/// (`123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz`).
+fn name_info(name: &str) -> Info {
+    let mut info = Info::default();
+    let parts: Vec<&str> = name.split('_').collect();
+    if parts.len() >= 5 && parts[1] == "vpcflowlogs" && is_account(parts[0]) && is_region(parts[2])
+    {
+        info.account = Some(parts[0].to_string());
+        info.region = Some(parts[2].to_string());
+    }
+    for p in &parts {
+        let b = p.as_bytes();
+        if p.is_ascii() && b.len() == 14 && b[8] == b'T' && b[13] == b'Z' {
+            let (Some(y), Some(m), Some(d), Some(h)) = (
+                digits(&p[0..4], 4..=4),
+                digits(&p[4..6], 2..=2),
+                digits(&p[6..8], 2..=2),
+                digits(&p[9..11], 2..=2),
+            ) else {
+                continue;
+            };
+            let Some(day) = Day::new(y as i32, m, d).filter(|_| h < 24) else {
+                continue;
+            };
+            if (FIRST_YEAR..=last_year()).contains(&(y as i32)) {
+                info.day = Some(day);
+                info.hour = Some(h as u8);
+            } else {
+                info.bad_year = Some(y as i32);
+            }
+        }
+    }
+    info
+}
+
+fn last_day_of_month(y: i32, m: u32) -> Option<Day> {
+    (28..=31).rev().find_map(|d| Day::new(y, m, d))
+}
+
+/// Year, month and day of one folder name, in plain (`2024`, `03`) or Hive (`year=2024`, `month=3`)
+/// form: Hive values may be unpadded, plain ones may not.
+fn year_of(s: &str) -> Option<i32> {
+    digits(hive_value(s, "year").unwrap_or(s), 4..=4).map(|y| y as i32)
+}
+
+fn month_of(s: &str) -> Option<u32> {
+    padded_or_hive(s, "month").filter(|m| (1..=12).contains(m))
+}
+
+fn day_of(s: &str) -> Option<u32> {
+    padded_or_hive(s, "day").filter(|d| (1..=31).contains(d))
+}
+
+fn padded_or_hive(s: &str, key: &str) -> Option<u32> {
+    match hive_value(s, key) {
+        Some(v) => digits(v, 1..=2),
+        None => digits(s, 2..=2),
+    }
+}
+
+/// False when a folder's trailing date components put it wholly outside `[from, to]`.
+pub fn dir_in_range(dirs: &[String], from: Option<Day>, to: Option<Day>) -> bool {
+    if from.is_none() && to.is_none() {
+        return true;
+    }
+    let n = dirs.len();
+    let at = |k: usize| (n >= k).then(|| dirs[n - k].as_str());
+    // (first day, last day) covered by the folder, judged from its last one to three names.
+    let span = if let (Some(y), Some(m), Some(d)) = (
+        at(3).and_then(year_of),
+        at(2).and_then(month_of),
+        at(1).and_then(day_of),
+    ) {
+        Day::new(y, m, d).map(|day| (day, day))
+    } else if let (Some(y), Some(m)) = (at(2).and_then(year_of), at(1).and_then(month_of)) {
+        Some((Day::new(y, m, 1), last_day_of_month(y, m))).and_then(|(a, b)| Some((a?, b?)))
+    } else if let Some(y) = at(1).and_then(year_of) {
+        Some((Day::new(y, 1, 1), Day::new(y, 12, 31))).and_then(|(a, b)| Some((a?, b?)))
+    } else {
+        None
+    };
+    match span {
+        Some((first, last)) => !(from.is_some_and(|f| last < f) || to.is_some_and(|t| first > t)),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(p: &str) -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+    fn day(s: &str) -> Day {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn aws_plain_layout() {
+        let i = path_info(&dirs(
+            "/data/bucket/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02",
+        ));
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("us-east-1"));
+        assert_eq!(i.day, Some(day("2024-01-02")));
+        assert_eq!(i.hour, None);
+        let h = path_info(&dirs(
+            "/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2024/01/02/17",
+        ));
+        assert_eq!(h.hour, Some(17));
+    }
+
+    #[test]
+    fn aws_hive_layout() {
+        let i = path_info(&dirs(
+            "/x/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2023/month=12/day=31/hour=23",
+        ));
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(i.day, Some(day("2023-12-31")));
+        assert_eq!(i.hour, Some(23));
+    }
+
+    #[test]
+    fn plain_trees_and_bad_dates() {
+        assert_eq!(
+            path_info(&dirs("/logs/2024/02/29")).day,
+            Some(day("2024-02-29"))
+        );
+        assert_eq!(path_info(&dirs("/logs/2023/02/29")).day, None);
+        // Hive writers do not always pad; plain folders must be padded.
+        assert_eq!(
+            path_info(&dirs("/logs/year=2024/month=3/day=1")).day,
+            Some(day("2024-03-01"))
+        );
+        assert_eq!(path_info(&dirs("/logs/2024/3/01")).day, None);
+        assert_eq!(
+            path_info(&dirs("/logs/year=2024/03/01")).day,
+            None,
+            "no mixed forms"
+        );
+        assert_eq!(path_info(&dirs("/logs/2024/01")).day, None);
+        let i = path_info(&dirs("/logs/2024/01/05"));
+        assert_eq!((i.account, i.region), (None, None));
+    }
+
+    #[test]
+    fn aws_keys_only_where_the_layout_fits() {
+        // A plain tree under a folder that happens to be called `vpcflowlogs`: no invented keys.
+        let i = path_info(&dirs("/tmp/xyz/vpcflowlogs/2024/01/02"));
+        assert_eq!((i.account, i.region), (None, None));
+        assert_eq!(i.day, Some(day("2024-01-02")));
+        for p in [
+            "/a/AWSLogs/12345/vpcflowlogs/us-east-1/2024/01/02", // not 12 digits
+            "/a/AWSLogs/123456789012/vpcflowlogs/not_a_region/2024/01/02",
+            "/a/AWSLogs/123456789012/vpcflowlogs/us-east-1/extra/2024/01/02", // not right above the date
+        ] {
+            let i = path_info(&dirs(p));
+            assert_eq!((i.account, i.region), (None, None), "{p}");
+        }
+        let i = path_info(&dirs(
+            "/AWSLogs/123456789012/vpcflowlogs/us-gov-west-1/2024/01/02/17",
+        ));
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("us-gov-west-1"));
+        // A Hive value that would break a partition folder or a DDL literal is refused.
+        let i = path_info(&dirs(
+            "/x/aws-account-id=1,2/aws-region=us-east-1/year=2024/month=01/day=02",
+        ));
+        assert!(i.refused.is_some());
+        let i = path_info(&dirs("/x/aws-account-id=12'3/year=2024/month=01/day=02"));
+        assert!(i.refused.is_some());
+    }
+
+    #[test]
+    fn years_outside_the_flow_log_era_are_not_dates() {
+        for p in [
+            "/l/0000/01/01",
+            "/l/9999/01/01",
+            "/l/2009/12/31",
+            "/l/year=1970/month=01/day=01",
+        ] {
+            let i = path_info(&dirs(p));
+            assert_eq!(i.day, None, "{p}");
+            assert!(i.bad_year.is_some(), "{p}");
+        }
+        let next = last_year();
+        assert!(path_info(&dirs(&format!("/l/{next}/01/01"))).day.is_some());
+        assert!(path_info(&dirs(&format!("/l/{}/01/01", next + 1)))
+            .day
+            .is_none());
+        assert_eq!(
+            name_info("123456789012_vpcflowlogs_us-east-1_fl-1_99990620T1620Z_fe.log.gz").day,
+            None
+        );
+    }
+
+    #[test]
+    fn identity_is_the_path_below_the_date() {
+        assert_eq!(
+            identity_of(Path::new(
+                "/r/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02/17/part.log.gz"
+            )),
+            "17/part.log.gz"
+        );
+        assert_eq!(
+            identity_of(Path::new("/a/year=2024/month=1/day=2/x.log.gz")),
+            "x.log.gz"
+        );
+        assert_eq!(
+            identity_of(Path::new(
+                "/flat/123456789012_vpcflowlogs_us-east-1_fl-1_20240102T1620Z_fe.log.gz"
+            )),
+            "123456789012_vpcflowlogs_us-east-1_fl-1_20240102T1620Z_fe.log.gz"
+        );
+    }
+
+    #[test]
+    fn aws_file_name() {
+        let i = name_info(
+            "123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz",
+        );
+        assert_eq!(i.account.as_deref(), Some("123456789012"));
+        assert_eq!(i.region.as_deref(), Some("us-east-1"));
+        assert_eq!(i.day, Some(day("2018-06-20")));
+        assert_eq!(i.hour, Some(16));
+        assert_eq!(name_info("flows.log.gz"), Info::default());
+        // Non-ASCII where the timestamp would be: no panic, no date.
+        let hostile = "20€567T1234Z"; // 14 bytes, 'T' at byte 8, 'Z' at byte 13, '€' across byte 4
+        assert_eq!(
+            (hostile.len(), hostile.as_bytes()[8], hostile.as_bytes()[13]),
+            (14, b'T', b'Z')
+        );
+        assert_eq!(
+            name_info(&format!("1_vpcflowlogs_r_fl_{hostile}_h.log.gz")).day,
+            None
+        );
+    }
+
+    #[test]
+    fn partition_paths() {
+        let mut k = PartitionKey {
+            account: Some("123".into()),
+            region: Some("us-east-1".into()),
+            day: day("2024-01-02"),
+            hour: None,
+        };
+        assert_eq!(
+            k.path(PartitionLayout::Aws),
+            "aws-account-id=123/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=01/day=02"
+        );
+        assert_eq!(k.path(PartitionLayout::Plain), "year=2024/month=01/day=02");
+        assert_eq!(
+            PartitionKey::from_path(&k.path(PartitionLayout::Aws), false),
+            Some(k.clone())
+        );
+        k.hour = Some(7);
+        assert!(k.path(PartitionLayout::Plain).ends_with("day=02/hour=07"));
+        let plain = PartitionKey::from_path(&k.path(PartitionLayout::Plain), true).unwrap();
+        assert_eq!(
+            (plain.account, plain.day, plain.hour),
+            (None, k.day, Some(7))
+        );
+    }
+
+    #[test]
+    fn range_pruning() {
+        let (f, t) = (Some(day("2024-01-10")), Some(day("2024-02-05")));
+        assert!(dir_in_range(&dirs("/a/AWSLogs/1/vpcflowlogs/r"), f, t));
+        assert!(dir_in_range(&dirs("/a/2024"), f, t));
+        assert!(!dir_in_range(&dirs("/a/2023"), f, t));
+        assert!(!dir_in_range(&dirs("/a/2024/03"), f, t));
+        assert!(dir_in_range(&dirs("/a/year=2024/month=02"), f, t));
+        assert!(!dir_in_range(&dirs("/a/2024/01/09"), f, t));
+        assert!(dir_in_range(&dirs("/a/2024/01/10"), f, t));
+        assert!(!dir_in_range(&dirs("/a/year=2024/month=02/day=06"), f, t));
+        assert!(dir_in_range(&dirs("/a/2024/01/10/23"), f, t));
+        assert!(dir_in_range(&dirs("/a/2023"), None, None));
+    }
+}
