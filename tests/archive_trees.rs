@@ -9,8 +9,6 @@ use std::path::Path;
 use common::*;
 use serde_json::{json, Value};
 
-const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
-
 /// `n` records whose `bytes` are `base, base + 1, ...` (so sums tell files apart) at 2024-01-01.
 fn records(base: u64, n: u64) -> String {
     (0..n)

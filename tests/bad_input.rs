@@ -5,8 +5,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
-
 fn record(i: u32) -> String {
     format!("2 123456789012 eni-{i:017x} 10.0.0.{} 10.0.1.1 {} 443 6 {} {} 1704067200 1704067260 ACCEPT OK\n", i % 250, 1024 + i, i + 1, 100 * (i + 1))
 }

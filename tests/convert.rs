@@ -429,3 +429,11 @@ fn usage_errors_exit_2_and_bad_values_name_the_flag() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--fields"), "{}", run.stderr);
 }
+
+#[test]
+fn the_tests_header_is_the_catalogues_default_format() {
+    assert_eq!(
+        HEADER.strip_suffix('\n'),
+        Some(flowlake::lake::schema::DEFAULT_FORMAT)
+    );
+}

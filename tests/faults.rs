@@ -11,8 +11,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
-
 fn records(range: std::ops::Range<u32>) -> String {
     range
         .map(|i| format!("2 123456789012 eni-{i:017x} 10.0.0.1 10.0.1.1 {} 443 6 1 {} 1704067200 1704067260 ACCEPT OK\n", 1024 + i % 60000, i))

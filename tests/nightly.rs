@@ -80,7 +80,7 @@ fn a_new_file_in_an_old_day_rebuilds_that_day_only() {
         .parent()
         .unwrap()
         .join("662306410322_vpcflowlogs_us-east-1_fl-late_20240309T2355Z_0000beef.log.gz");
-    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    let header = HEADER;
     std::fs::write(&late, gzip(format!("{header}2 662306410322 eni-late 10.9.9.9 10.8.8.8 1 2 6 7 700 1710028500 1710028560 ACCEPT OK\n").as_bytes())).unwrap();
     let (_, report) = convert(&[&input], &lake, &[]);
     assert_eq!(
@@ -184,7 +184,7 @@ fn a_second_run_on_a_locked_lake_refuses_with_a_clear_message() {
 #[test]
 fn a_partition_past_the_reject_ratio_is_not_published() {
     let tmp = tempfile::tempdir().unwrap();
-    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    let header = HEADER;
     let good = "2 1 eni-a 10.0.0.1 10.0.0.2 1 2 6 3 4 1704067200 1704067260 ACCEPT OK\n";
     put(
         tmp.path(),
@@ -498,7 +498,7 @@ fn a_moved_input_tree_is_not_read_twice() {
 #[test]
 fn files_that_failed_for_a_passing_reason_are_retried() {
     let tmp = tempfile::tempdir().unwrap();
-    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    let header = HEADER;
     let line = "2 1 eni-a 10.0.0.1 10.0.0.2 1 2 6 3 4 1704067200 1704067260 ACCEPT OK\n";
     put(
         tmp.path(),

@@ -103,7 +103,7 @@ fn a_late_file_rebuilds_its_day_and_the_day_it_writes_into() {
         .to_string_lossy()
         .replace("T0000Z", "T0005Z")
         .replace(".log.gz", "9.log.gz");
-    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    let header = HEADER;
     let text = format!(
         "{header}2 1 eni-late 10.1.1.1 10.2.2.2 1 2 6 3 4 1705363190 1705363199 ACCEPT OK\n2 1 eni-late 10.1.1.1 10.2.2.2 1 2 6 3 4 1705363210 1705363230 ACCEPT OK\n"
     );

@@ -86,9 +86,7 @@ fn top<T: Ord + Clone, R>(mut v: Vec<(T, R)>, limit: usize) -> Vec<R> {
 /// One hand-written delivery: 30 rejected SSH attempts from 203.0.113.5 on three hosts, 12 rejected
 /// RDP attempts from 198.51.100.7, one accepted SSH session, and a large accepted transfer.
 fn brute_force_file(input: &Path) {
-    let mut text = String::from(
-        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
-    );
+    let mut text = String::from(HEADER);
     let t0 = 1_709_985_600; // 2024-03-09 12:00 UTC
     for i in 0..30 {
         text.push_str(&format!(

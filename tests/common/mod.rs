@@ -14,6 +14,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The header line of AWS's default (version 2) format (`tests/convert.rs` checks it against the
+/// catalogue's `DEFAULT_FORMAT`).
+pub const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_flowlake")
 }
