@@ -400,29 +400,6 @@ fn an_unreadable_root_is_fatal() {
     assert!(run.stderr.contains("missing"), "{}", run.stderr);
 }
 
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Lets user `nobody` reach and read everything under `tmp` (and its parents), and write `lake`.
-fn make_reachable(tmp: &Path, lake: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for dir in tmp.ancestors() {
-        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
-        if mode & 0o001 == 0 {
-            set_mode(dir, mode | 0o001);
-        }
-    }
-    for (mode, dir) in [("a+rX", tmp), ("a+rwX", lake)] {
-        let status = std::process::Command::new("chmod")
-            .args(["-R", mode, dir.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
 // ---- 6. keys from the path as given ------------------------------------------------------------
 
 #[test]

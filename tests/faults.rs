@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 
 use std::process::Command;
 use std::time::Duration;
@@ -348,4 +349,83 @@ fn an_unwritable_partition_is_a_clear_error_and_earlier_days_stay() {
     assert!(files[0].to_string_lossy().contains("day=01"));
     assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(100));
     assert_eq!(verify(&lake).0, 0);
+}
+
+/// A bookkeeping folder that cannot be listed or read (permissions, a broken mount) stops convert and
+/// compact before they change anything: read as "nothing there", it would hide an interrupted publish
+/// (journal) or rebuild partitions without the inputs their entries remember (manifest).
+#[test]
+fn a_journal_or_manifest_that_cannot_be_read_stops_the_run_before_any_change() {
+    for (folder, command) in [
+        ("journal", "convert"),
+        ("manifest", "convert"),
+        ("journal", "compact"),
+    ] {
+        let tmp = reachable_tempdir();
+        let input = tmp.path().join("in");
+        copy_tree(&fixtures().join("aws"), &input);
+        let lake = tmp.path().join("lake");
+        // Day 9 is in the lake; day 10 is new, so a convert run has something to publish.
+        let (first, _) = convert(&[&input], &lake, &["--to", "2024-03-09"]);
+        assert_eq!(first.code, 0, "{}", first.stderr);
+        make_reachable(tmp.path(), &lake);
+        // Every published file with its size, inode and modification time: rewritten files differ.
+        let published = |lake: &std::path::Path| -> Vec<_> {
+            walk(lake)
+                .into_iter()
+                .filter(|p| !p.starts_with(lake.join("_flowlake")))
+                .map(|p| {
+                    let m = std::fs::metadata(&p).unwrap();
+                    (p, m.len(), m.ino(), m.modified().unwrap())
+                })
+                .collect()
+        };
+        let before = published(&lake);
+        let dir = lake.join("_flowlake").join(folder);
+        assert!(dir.is_dir(), "{}", dir.display());
+        set_mode(&dir, 0o000);
+        let run = match command {
+            "convert" => flowlake_unprivileged(&[
+                "convert",
+                input.to_str().unwrap(),
+                "--out",
+                lake.to_str().unwrap(),
+                "--json",
+                "-q",
+            ]),
+            _ => flowlake_unprivileged(&[
+                "compact",
+                lake.to_str().unwrap(),
+                "--target-file-size",
+                "64MiB",
+                "--json",
+                "-q",
+            ]),
+        };
+        set_mode(&dir, 0o777);
+        assert_eq!(
+            run.code, 1,
+            "{command} with {folder} unreadable: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&dir.display().to_string()),
+            "names the folder: {}",
+            run.stderr
+        );
+        assert_eq!(
+            before,
+            published(&lake),
+            "{command} with {folder} unreadable changed the lake"
+        );
+        // Readable again: the run goes through and the lake is whole.
+        let (again, report) = convert(&[&input], &lake, &[]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(report["partitions"], json!(2), "day 10 of both accounts");
+        assert_eq!(
+            duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+            json!(6000)
+        );
+        assert_eq!(verify(&lake).0, 0);
+    }
 }

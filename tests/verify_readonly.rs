@@ -19,39 +19,11 @@ const DAY09: &str =
 const DAY10: &str =
     "aws-account-id=662306410322/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=10";
 
-fn is_root() -> bool {
-    let probe = tempfile::tempfile().unwrap();
-    probe.metadata().unwrap().uid() == 0
-}
-
 /// `flowlake verify <lake> --json` as the unprivileged user: (exit code, report, stderr).
 fn verify_unprivileged(lake: &Path) -> (i32, Value, String) {
     let run = flowlake_unprivileged(&["verify", lake.to_str().unwrap(), "--json"]);
     let report = run.report();
     (run.code, report, run.stderr)
-}
-
-/// A temporary folder the unprivileged user can reach (tempdir makes it 0700).
-fn reachable_tempdir() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    tmp
-}
-
-/// Sets every folder under `root` (and `root`) to `dir_mode` and every file to `file_mode`.
-fn chmod_tree(root: &Path, dir_mode: u32, file_mode: u32) {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(p);
-            } else {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(file_mode)).unwrap();
-            }
-        }
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
-    }
 }
 
 /// Everything under `root`, folders included: path -> (is folder, mode, size, mtime in ns, inode).

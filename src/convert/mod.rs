@@ -373,7 +373,7 @@ impl<'a> Run<'a> {
                 continue;
             }
             let key = PartitionKey::from_path(path, cfg.hourly);
-            match (key, self.manifest.get(path)) {
+            match (key, self.manifest.entry(path)?) {
                 (Some(key), Some(_)) => {
                     let output = Output {
                         slot: slot_of(&key, cfg.hourly),
@@ -404,7 +404,7 @@ impl<'a> Run<'a> {
         let fingerprint = fingerprint(cfg);
         let mut rebuild = Vec::new();
         for (path, mut output) in outputs {
-            let entry = self.manifest.get(&path);
+            let entry = self.manifest.entry(&path)?;
             if let Some(entry) = &entry {
                 output.carried = self.resolve_remembered(&mut output.inputs, entry, &mut report);
             }
@@ -548,7 +548,7 @@ impl<'a> Run<'a> {
         // The folder must tell the two states apart: when the new files have the names and sizes of
         // the old ones, rebuild instead.
         let done = outputs_of(&entry);
-        let before = self.manifest.get(partition).map(|e| outputs_of(&e));
+        let before = self.manifest.entry(partition)?.map(|e| outputs_of(&e));
         if self.lake.published(partition)? != done || before.as_ref() == Some(&done) {
             return Ok(false);
         }

@@ -188,14 +188,9 @@ impl Manifest {
         self.versions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The entry of `partition`, if there is a readable one. An unreadable or foreign entry counts as
-    /// none (the partition is then rebuilt), never as an error.
-    pub fn get(&self, partition: &str) -> Option<PartitionEntry> {
-        self.read_entry(partition).ok().flatten()
-    }
-
-    /// [`get`](Self::get), except that an entry the store cannot read (as opposed to one that is
-    /// absent, damaged or foreign: `None`) is an error naming it.
+    /// The entry of `partition`, if there is a usable one: a damaged or foreign entry counts as none
+    /// (the partition is then rebuilt); an entry the store cannot read is an error naming it (never
+    /// "none", which would rebuild a partition without the inputs the entry remembers).
     pub fn entry(&self, partition: &str) -> Result<Option<PartitionEntry>> {
         self.read_entry(partition).map_err(|e| Error::Lake {
             path: self.store.location(&Manifest::name(partition)),
@@ -408,17 +403,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
         let p = "aws-account-id=1/aws-service=vpcflowlogs/aws-region=r/year=2024/month=01/day=02";
-        assert_eq!(m.get(p), None);
+        assert_eq!(m.entry(p).unwrap(), None);
         m.put(&entry(p)).unwrap();
         m.put(&entry("year=2024/month=01/day=03")).unwrap();
-        assert_eq!(m.get(p), Some(entry(p)));
+        assert_eq!(m.entry(p).unwrap(), Some(entry(p)));
         assert_eq!(m.all().unwrap().len(), 2);
         let replaced = PartitionEntry {
             rows: 9,
             ..entry(p)
         };
         m.put(&replaced).unwrap();
-        assert_eq!(m.get(p), Some(replaced), "a new entry replaces the old one");
+        assert_eq!(
+            m.entry(p).unwrap(),
+            Some(replaced),
+            "a new entry replaces the old one"
+        );
         assert_eq!(m.all().unwrap().len(), 2);
     }
 
@@ -472,6 +471,6 @@ mod tests {
             b"{\"version\": 1, trunc",
         )
         .unwrap();
-        assert_eq!(m.get("year=2024/month=01/day=02"), None);
+        assert_eq!(m.entry("year=2024/month=01/day=02").unwrap(), None);
     }
 }

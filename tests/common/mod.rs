@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -294,7 +295,7 @@ pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
 /// root, as CI does, so that permissions matter; else as the current user.
 pub fn flowlake_unprivileged(args: &[&str]) -> Run {
     let probe = tempfile::tempfile().unwrap();
-    let is_root = std::os::unix::fs::MetadataExt::uid(&probe.metadata().unwrap()) == 0;
+    let is_root = probe.metadata().unwrap().uid() == 0;
     let mut cmd = if is_root {
         let mut c = std::process::Command::new("/usr/bin/setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
@@ -307,5 +308,56 @@ pub fn flowlake_unprivileged(args: &[&str]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+// ---- runs as an unprivileged user ----------------------------------------------------------
+
+pub fn is_root() -> bool {
+    let probe = tempfile::tempfile().unwrap();
+    probe.metadata().unwrap().uid() == 0
+}
+
+/// A temporary folder the unprivileged user can reach (tempdir makes it 0700).
+pub fn reachable_tempdir() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    tmp
+}
+
+/// Sets every folder under `root` (and `root`) to `dir_mode` and every file to `file_mode`.
+pub fn chmod_tree(root: &Path, dir_mode: u32, file_mode: u32) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(file_mode)).unwrap();
+            }
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Lets user `nobody` reach and read everything under `tmp` (and its parents), and write `lake`.
+pub fn make_reachable(tmp: &Path, lake: &Path) {
+    for dir in tmp.ancestors() {
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        if mode & 0o001 == 0 {
+            set_mode(dir, mode | 0o001);
+        }
+    }
+    for (mode, dir) in [("a+rX", tmp), ("a+rwX", lake)] {
+        let status = std::process::Command::new("chmod")
+            .args(["-R", mode, dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }
