@@ -201,10 +201,10 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         Some(lake) => lake.manifest(),
         None => dataset.manifest(),
     };
-    if lake.is_some() {
+    if let Some(lake) = &lake {
         for partition in manifest.compacting()? {
-            record_outputs(&dataset, &manifest, &partition)?;
-            manifest.clear_compacting(&partition)?;
+            let entry = entry_as_found(&dataset, &manifest, &partition)?;
+            lake.finish(&manifest, &entry, Journal::Compaction)?;
             report.repaired.push(partition);
         }
     }
@@ -464,8 +464,12 @@ fn publish(
     )
 }
 
-/// After an interrupted compaction: records the partition's files as they now are.
-fn record_outputs(dataset: &Dataset, manifest: &Manifest, partition: &str) -> Result<()> {
+/// After an interrupted compaction: the partition's entry with its files as they now are.
+fn entry_as_found(
+    dataset: &Dataset,
+    manifest: &Manifest,
+    partition: &str,
+) -> Result<PartitionEntry> {
     let mut outputs = Vec::new();
     for f in dataset.files_in(partition)? {
         if !is_part_file(&f.name) {
@@ -484,7 +488,7 @@ fn record_outputs(dataset: &Dataset, manifest: &Manifest, partition: &str) -> Re
             bytes: f.bytes,
         });
     }
-    manifest.put(&entry_with_outputs(manifest, partition, outputs)?)
+    entry_with_outputs(manifest, partition, outputs)
 }
 
 /// The partition's manifest entry with `outputs`, keeping what convert recorded (inputs, fingerprint,

@@ -3,12 +3,15 @@
 //! Partitions are converted one after another; inside a partition, input files are parsed in parallel
 //! (one [`FileParser`] per busy thread, reused from file to file) in *waves* of about
 //! `read_ahead_bytes` of compressed input, and while wave k+1 is being parsed, wave k's batches are
-//! encoded (columns in parallel, see `write.rs`). So the nightly single-day run uses every core as
+//! encoded (columns in parallel, see `lake/write.rs`). So the nightly single-day run uses every core as
 //! well as a many-day migration does, and memory is bounded by the wave size, the file buffers and the
 //! open row group, never by the input size. Waves keep the input order, so the output of a rerun on
 //! the same input is the same.
 //!
-//! A partition's files are staged, checked (rows parsed == rows encoded), then published at once.
+//! A partition's files are staged, checked (rows parsed == rows encoded), then committed at once
+//! ([`Lake::commit`]). This folder is the `convert` engine: [`config`] (its validated settings),
+//! [`report`] (the account of every line) and [`shard`] (splitting a run across processes). It uses
+//! `input`, `text`, `lake`, `storage` and the base modules; no other engine.
 
 pub mod config;
 pub mod report;
@@ -552,10 +555,7 @@ impl<'a> Run<'a> {
         if self.lake.published(partition)? != done || before.as_ref() == Some(&done) {
             return Ok(false);
         }
-        let recorded = self.lake.check_lock().and_then(|()| {
-            self.manifest.put(&entry)?;
-            self.manifest.clear_publishing(partition)
-        });
+        let recorded = self.lake.finish(&self.manifest, &entry, Journal::Rebuild);
         Ok(match recorded {
             Ok(()) => true,
             Err(e) => {

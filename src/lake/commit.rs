@@ -212,11 +212,22 @@ impl Lake {
             Journal::Compaction => manifest.mark_compacting(partition)?,
         }
         self.publish(partition, names, replaces)?;
+        self.finish(manifest, entry, journal)
+    }
+
+    /// The end of a commit, also how a later run finishes one that stopped after its publish: records
+    /// `entry` (if this run still owns the lock) and removes the journal mark.
+    pub fn finish(
+        &self,
+        manifest: &Manifest,
+        entry: &PartitionEntry,
+        journal: Journal,
+    ) -> Result<()> {
         self.check_lock()?;
         manifest.put(entry)?;
         match journal {
-            Journal::Rebuild => manifest.clear_publishing(partition),
-            Journal::Compaction => manifest.clear_compacting(partition),
+            Journal::Rebuild => manifest.clear_publishing(&entry.partition),
+            Journal::Compaction => manifest.clear_compacting(&entry.partition),
         }
     }
 

@@ -80,7 +80,7 @@ pub struct FailedRecord {
 pub struct PartitionEntry {
     pub version: u32,
     pub partition: String,
-    /// Fingerprint of the settings that shape the output (see `pipeline.rs`).
+    /// Fingerprint of the settings that shape the output (see `convert/mod.rs`).
     pub fingerprint: String,
     /// Inputs, sorted by path.
     pub inputs: Vec<InputRecord>,

@@ -9,8 +9,8 @@
 //! and named `part-00000.parquet`, `part-00001.parquet`, ... in order, so a rebuild of the same input
 //! gives the same names and replaces rather than adds. The caller publishes them.
 //!
-//! This module and `pipeline.rs` are the only users of rayon: the pipeline parallelises across files,
-//! this module across the columns of one row group.
+//! rayon parallelises the engines across files (`convert/mod.rs`, the generator) and this module across
+//! the columns of one row group; `threads.rs` builds the pool.
 
 use std::sync::Arc;
 use std::time::Instant;
