@@ -66,9 +66,9 @@ fn violations(rel: &str, text: &str) -> Vec<String> {
     for (n, line) in code_lines(text) {
         if !in_storage {
             for krate in STORAGE_ONLY_CRATES {
-                let used = line.contains(&format!("{krate}::"))
-                    && !line.contains(&format!("_{krate}::"))
-                    && !line.contains(&format!("{krate}::{krate}"));
+                let used = (line.contains(&format!("{krate}::"))
+                    && !line.contains(&format!("_{krate}::")))
+                    || line.trim_start().starts_with(&format!("use {krate}"));
                 if used {
                     out.push(format!(
                         "{rel}:{n}: uses {krate} outside src/storage/: {line}"
@@ -81,29 +81,77 @@ fn violations(rel: &str, text: &str) -> Vec<String> {
                 ));
             }
         }
-        let Some((layer, top)) = &own else { continue };
-        let mut rest = line;
-        while let Some(at) = rest.find("crate::") {
-            rest = &rest[at + "crate::".len()..];
-            let module: String = rest
+    }
+    let Some((layer, top)) = &own else {
+        return out;
+    };
+    // Every module named after `crate::`, in plain paths and in `crate::{a::X, b::{Y, Z}}` groups
+    // (which may span lines), with the line it is on.
+    let code: String = code_lines(text)
+        .map(|(_, l)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line_of = |at: usize| {
+        let skipped: Vec<usize> = code_lines(text).map(|(n, _)| n).collect();
+        skipped[code[..at].matches('\n').count()]
+    };
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let modules: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
+            group_heads(group)
+        } else {
+            vec![rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+                .collect()]
+        };
+        for module in modules {
             let Some(target) = layer_of_module(&module) else {
                 continue; // an item of the crate root (`crate::Error`...)
             };
             let allowed = module == *top || target < *layer || (target == 0 && *layer == 0);
             if !allowed {
+                let n = line_of(at);
                 out.push(format!(
-                    "{rel}:{n}: the {} layer uses `{module}` ({} layer): {}",
-                    LAYERS[*layer].0,
-                    LAYERS[target].0,
-                    line.trim()
+                    "{rel}:{n}: the {} layer uses `{module}` ({} layer)",
+                    LAYERS[*layer].0, LAYERS[target].0,
                 ));
             }
         }
     }
     out
+}
+
+/// The first path segment of each item of a `{...}` use group (`group` starts after the `{`).
+fn group_heads(group: &str) -> Vec<String> {
+    let mut heads = Vec::new();
+    let (mut depth, mut item) = (0usize, String::new());
+    for c in group.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                heads.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            item.push(c);
+        }
+    }
+    heads.push(item);
+    heads
+        .iter()
+        .map(|i| {
+            i.trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .collect()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -158,9 +206,21 @@ fn the_check_catches_each_kind_of_breach() {
         violations("src/compact.rs", "let p = crate::convert::thread_pool(1);").len(),
         1
     );
+    // Grouped and multi-line imports are read too.
+    assert_eq!(
+        violations(
+            "src/lake/write.rs",
+            "use crate::{\n    error::Error,\n    input::{discover::X, read::Y},\n};"
+        ),
+        vec!["src/lake/write.rs:1: the lake layer uses `input` (input layer)".to_string()]
+    );
     // object_store, tokio or rustix, or a prefix test, outside storage.
     assert_eq!(
         violations("src/lake/dataset.rs", "use object_store::path::Path;").len(),
+        1
+    );
+    assert_eq!(
+        violations("src/lake/dataset.rs", "use object_store as os;").len(),
         1
     );
     assert_eq!(

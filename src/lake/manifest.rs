@@ -37,7 +37,7 @@ pub struct InputRecord {
     pub path: PathBuf,
     pub size: u64,
     pub mtime: Option<i64>,
-    /// Its identity with `size`: the path below its date folders (see `discover::identity_of`).
+    /// Its identity with `size`: the path below its date folders (see [`identity_of`](crate::lake::partition::identity_of)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rel: Option<String>,
     /// Rows it put into this partition.
@@ -472,5 +472,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.entry("year=2024/month=01/day=02").unwrap(), None);
+    }
+
+    #[test]
+    fn listing_while_another_run_writes_marks_never_fails() {
+        // A mark is written as `<name>.<pid>.tmp`, renamed, then removed: a listing that stats a
+        // name that has just gone must skip it, not fail (verify runs beside a live convert).
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
+        m.mark_compacting("year=2024/month=01/day=01").unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let journal = dir.path().join("journal");
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (journal, stop) = (journal.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        // What another process's writes look like from here: names that appear
+                        // and vanish between the folder read and the stat.
+                        let p = journal.join(format!("day={w}{}.compacting.{i}.tmp", i % 50));
+                        std::fs::write(&p, b"").unwrap();
+                        std::fs::remove_file(&p).unwrap();
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut listings = 0;
+        while started.elapsed() < std::time::Duration::from_millis(1500) {
+            let marked = m.compacting().unwrap();
+            assert!(marked.contains(&"year=2024/month=01/day=01".to_string()));
+            listings += 1;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(listings > 10);
     }
 }

@@ -126,7 +126,18 @@ impl Store for LocalStore {
             if !entry.file_type().is_file() {
                 continue;
             }
-            let meta = entry.metadata().map_err(io::Error::from)?;
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                // Renamed or removed since the folder was read (a write or a journal mark of a
+                // concurrent run): not there any more.
+                Err(e)
+                    if e.io_error()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
             out.push(Entry {
                 size: meta.len(),
                 mtime: mtime_of(&meta),

@@ -6,10 +6,13 @@
 //! replacing the files of a folder with staged ones, which a local disk does in one atomic folder
 //! exchange and S3 file by file. Locks ([`locks`]) keep runs apart on both.
 //!
-//! [`open`] is the only place that tells a local path from an `s3://` URL. `local.rs` is the local side
-//! (fsync, temporary names out of readers' sight, no UTF-8 assumption on names); `s3.rs` is the S3
-//! side, on `object_store`. Storage speaks paths, entries and bytes: it knows no stage of the pipeline
-//! (no days, inputs, manifests or shards) and imports nothing of flowlake but `error`.
+//! [`open`] is the only place that picks the side for a path (local or `s3://`); above storage, code
+//! asks a store what it can do ([`Store::local_file`]: "is this on this machine's disk?") and
+//! [`is_local`] answers for URLs that are not store paths (where an engine will read the lake).
+//! `local.rs` is the local side (fsync, temporary names out of readers' sight, no UTF-8 assumption on
+//! names); `s3.rs` is the S3 side, on `object_store`. Storage speaks paths, entries and bytes: it knows
+//! no stage of the pipeline (no days, inputs, manifests or shards: a lock is named by the caller) and
+//! imports nothing of flowlake but `error`.
 
 mod local;
 pub mod locks;
@@ -187,11 +190,15 @@ pub trait Store: Debug + Send + Sync {
 }
 
 /// The store for `paths`: the local disk, or (when any is an `s3://` URL) a store that serves both.
+///
+/// A path of the other kind met later (an `s3://` input a manifest remembers, in a run whose paths are
+/// all local) fails with `Unsupported`: never `NotFound`, which would read as a deletion.
 pub fn open(paths: &[&Path], settings: &S3Settings) -> Result<Arc<dyn Store>> {
-    if !paths.iter().any(|p| s3::is_s3(p)) {
-        return Ok(Arc::new(LocalStore));
-    }
-    let s3 = S3Store::new(settings).map_err(|e| Error::Config(e.to_string()))?;
+    let s3 = if paths.iter().any(|p| s3::is_s3(p)) {
+        Some(S3Store::new(settings).map_err(|e| Error::Config(e.to_string()))?)
+    } else {
+        None
+    };
     Ok(Arc::new(Both { s3 }))
 }
 
@@ -203,15 +210,16 @@ pub fn is_local(path: &Path) -> bool {
 /// Local paths and `s3://` URLs side by side: each call goes to the side its path names.
 #[derive(Debug)]
 struct Both {
-    s3: S3Store,
+    /// Present when the paths the store was opened for include an `s3://` URL.
+    s3: Option<S3Store>,
 }
 
 impl Both {
     fn pick(&self, path: &Path) -> &dyn Store {
-        if s3::is_s3(path) {
-            &self.s3
-        } else {
-            &LocalStore
+        match (&self.s3, s3::is_s3(path)) {
+            (_, false) => &LocalStore,
+            (Some(s3), true) => s3,
+            (None, true) => &Unserved,
         }
     }
 }
@@ -243,8 +251,8 @@ impl Store for Both {
             .copied()
             .filter(|f| s3::is_s3(&f.path))
             .collect();
-        if !remote.is_empty() {
-            self.s3.prefetch(&remote, limit);
+        if let (Some(s3), false) = (&self.s3, remote.is_empty()) {
+            s3.prefetch(&remote, limit);
         }
     }
     fn same_content(&self, a: &Entry, b: &Entry) -> io::Result<bool> {
@@ -300,7 +308,77 @@ impl Store for Both {
         self.pick(meta_dir).live_writers(meta_dir)
     }
     fn requests(&self) -> Option<Requests> {
-        self.s3.requests()
+        self.s3.as_ref().and_then(S3Store::requests)
+    }
+}
+
+/// The side of an `s3://` URL in a store opened without an S3 client: every call fails with
+/// `Unsupported`.
+#[derive(Debug)]
+struct Unserved;
+
+fn unserved(_path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "s3:// URL without an S3 client")
+}
+
+impl Store for Unserved {
+    fn list(&self, root: &Path, _: &dyn Fn(&Path) -> bool) -> Result<Listing> {
+        Err(Error::Input {
+            path: root.to_path_buf(),
+            source: unserved(root),
+        })
+    }
+    fn list_below(&self, dir: &Path, _: Hidden) -> io::Result<Vec<Entry>> {
+        Err(unserved(dir))
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<Entry>> {
+        Err(unserved(dir))
+    }
+    fn stat(&self, path: &Path) -> io::Result<Entry> {
+        Err(unserved(path))
+    }
+    fn open(&self, path: &Path, _: Option<&str>, _: u64) -> io::Result<Box<dyn Read + Send>> {
+        Err(unserved(path))
+    }
+    fn same_content(&self, a: &Entry, _: &Entry) -> io::Result<bool> {
+        Err(unserved(&a.path))
+    }
+    fn get(&self, path: &Path) -> io::Result<Option<(Vec<u8>, Version)>> {
+        Err(unserved(path))
+    }
+    fn get_range(&self, path: &Path, _: u64, _: u64) -> io::Result<Bytes> {
+        Err(unserved(path))
+    }
+    fn local_file(&self, _: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn put(&self, path: &Path, _: &[u8], _: Expect) -> io::Result<Version> {
+        Err(unserved(path))
+    }
+    fn delete(&self, path: &Path) -> io::Result<()> {
+        Err(unserved(path))
+    }
+    fn upload(&self, _: &Path, to: &Path) -> io::Result<()> {
+        Err(unserved(to))
+    }
+    fn replace_files(
+        &self,
+        _: &Path,
+        dir: &Path,
+        _: &[String],
+        _: &dyn Fn(&str) -> bool,
+        _: &dyn Fn() -> Result<()>,
+    ) -> Result<()> {
+        Err(Error::output(dir, unserved(dir)))
+    }
+    fn staging_root(&self, meta_dir: &Path) -> PathBuf {
+        LocalStore.staging_root(meta_dir)
+    }
+    fn lock(&self, _: &Path, meta_dir: &Path, _: &LockScope, _: &str, _: &str) -> Result<Lock> {
+        Err(Error::output(meta_dir, unserved(meta_dir)))
+    }
+    fn live_writers(&self, meta_dir: &Path) -> Result<Vec<String>> {
+        Err(Error::output(meta_dir, unserved(meta_dir)))
     }
 }
 
@@ -343,4 +421,28 @@ fn not_mine(path: &Path, what: &str) -> io::Error {
         io::ErrorKind::InvalidInput,
         format!("{} is not {what}", path.display()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_store_refuses_s3_urls_without_calling_them_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&[dir.path()], &S3Settings::default()).unwrap();
+        let url = Path::new("s3://bucket/logs/2024/01/01/a.log.gz");
+        for err in [
+            store.stat(url).unwrap_err(),
+            store.get(url).unwrap_err(),
+            store.list_dir(url).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+        }
+        assert!(store.local_file(url).is_none());
+        assert!(store.requests().is_none());
+        // Local paths still work.
+        std::fs::write(dir.path().join("x"), b"abc").unwrap();
+        assert_eq!(store.stat(&dir.path().join("x")).unwrap().size, 3);
+    }
 }

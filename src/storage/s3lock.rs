@@ -170,18 +170,27 @@ impl S3Lock {
             if other == url {
                 continue;
             }
+            // Whether `other` excludes this run, from its name where the name tells (a whole-lake
+            // lock; a member lock named `...-of-<group>`), else from its body: only locks that may
+            // conflict are read.
+            let name = other.key.rsplit('/').next().unwrap_or_default();
+            let by_name = match scope {
+                LockScope::Whole => Some(true),
+                LockScope::Member { .. } if name == "lock" => Some(true),
+                LockScope::Member { group, .. } => group_of(name).map(|g| g != group),
+            };
+            if by_name == Some(false) {
+                continue;
+            }
             let Some((Some(body), _)) = read(&other)? else {
                 continue;
             };
-            let name = other.key.rsplit('/').next().unwrap_or_default();
-            let conflicting = match scope {
+            let conflicting = by_name.unwrap_or_else(|| match scope {
                 LockScope::Whole => true,
                 LockScope::Member { group, .. } => {
-                    // Locks written before the body named its group are named `...-of-<group>`.
-                    let theirs = body.group.as_deref().or_else(|| group_of(name));
-                    name == "lock" || theirs.is_some_and(|g| g != group)
+                    body.group.as_deref().is_some_and(|g| g != group)
                 }
-            };
+            });
             if conflicting && fresh(&body) {
                 return Err(locked(body.holder)); // dropping `lock` releases ours
             }

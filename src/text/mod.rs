@@ -1,4 +1,5 @@
-//! Text: from decompressed flow log text to Arrow batches, without I/O.
+//! Text: from decompressed flow log text to Arrow batches (reading no file; `rejects` appends to the
+//! run's rejects sidecar).
 //!
 //! [`tokenize`] splits lines and fields without copying; [`layout`] maps a header (or `--fields`) to
 //! catalogue columns; [`batch`] parses values into Arrow arrays; `rejects` records the lines that do
