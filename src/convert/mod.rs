@@ -32,8 +32,7 @@ use crate::convert::report::{
 };
 use crate::error::{Error, Result};
 use crate::input::discover::{compression_of, discover, InputFile, Skipped};
-use crate::input::parse::BadFilePolicy;
-use crate::input::parse::{FileOutcome, FileParser, ParseSettings};
+use crate::input::parse::{BadFilePolicy, FileOutcome, FileParser, ParseSettings};
 use crate::input::read::ReadErrorKind;
 use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
 use crate::lake::conform::to_lake_batch;

@@ -2,12 +2,12 @@
 //! run's rejects sidecar).
 //!
 //! [`tokenize`] splits lines and fields without copying; [`layout`] maps a header (or `--fields`) to
-//! catalogue columns; [`batch`] parses values into Arrow arrays; `rejects` records the lines that do
+//! catalogue columns; [`batch`] parses values into Arrow arrays; [`rejects`] records the lines that do
 //! not parse; `route` sends rows to their partitions. Uses `lake` (the field catalogue, partition
 //! keys) and the base modules, nothing above.
 
 pub mod batch;
 pub mod layout;
-pub(crate) mod rejects;
+pub mod rejects;
 pub(crate) mod route;
 pub mod tokenize;
