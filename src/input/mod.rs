@@ -7,6 +7,7 @@
 //! `storage` and the base modules, nothing above.
 
 pub mod discover;
+pub mod envelope;
 pub(crate) mod inflate;
 pub mod parse;
 pub mod read;

@@ -7,7 +7,7 @@
 //! interprets values: that is `batch.rs`'s job.
 
 /// A field's position in the file buffer: `buf[start..end]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     pub start: u32,
     pub end: u32,

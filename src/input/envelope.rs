@@ -1,0 +1,314 @@
+//! JSON envelopes of flow log records, as Kinesis Data Firehose writes them to S3: objects back to
+//! back, `{...}{...}`, with no delimiter ("By default, Firehose concatenates data without any
+//! delimiters", Firehose developer guide, *basic-deliver*), or one per line.
+//!
+//! - **CloudWatch Logs subscription** (flow logs to CloudWatch Logs, a subscription filter to Firehose
+//!   or Data Streams): `{"messageType":"DATA_MESSAGE","owner":"<account>","logGroup":"...",
+//!   "logStream":"eni-...-all","subscriptionFilters":[...],"logEvents":[{"id":"...","timestamp":<ms>,
+//!   "message":"<one flow log record>"}]}` in any key order (CloudWatch Logs user guide,
+//!   *SubscriptionFilters*). `CONTROL_MESSAGE` objects are health checks: they carry one event of their
+//!   own ("CWL CONTROL MESSAGE: Checking health of destination Firehose."), are counted, never rows.
+//! - **Flow logs delivered straight to Firehose**: AWS's guide says "plain text"; what reaches S3 is one
+//!   `{"message":"<one flow log record>"}` per record (captures in splunk-aws-firehose-flowlogs-processor
+//!   and aws-samples/aws-vpc-flowlogs-enricher).
+//!
+//! Decoding reads the objects in one pass over the decompressed bytes with borrowed strings (no tree
+//! per event, no allocation per event): each event's message is appended to one text buffer, one line
+//! per event, which the tokenizer then splits without copying. After the lines, the same buffer holds
+//! each envelope's owner, log group and log stream and each event's timestamp, so that a line's extra
+//! values are spans of the buffer like its fields.
+
+use std::borrow::Cow;
+
+use crate::text::tokenize::Span;
+
+/// The events of every data envelope of one object, as lines of text, and where each came from.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// One line per event (its message and `\n`) up to `lines_end`; after it, the values `lines` and
+    /// `origins` point to.
+    pub text: Vec<u8>,
+    /// Where the lines end in `text`.
+    pub lines_end: usize,
+    /// Per line: the index of its envelope in `origins`, and its event timestamp (ms since the epoch,
+    /// as text; `-` when the event has none).
+    pub lines: Vec<(u32, Span)>,
+    /// Per envelope with events: its owner (the account), log group and log stream (`-` when absent).
+    pub origins: Vec<Origin>,
+    /// Data envelopes read (direct records included).
+    pub data_messages: u64,
+    /// `CONTROL_MESSAGE` envelopes (health checks), skipped.
+    pub control_messages: u64,
+}
+
+/// Where the events of one envelope come from, as spans of [`Decoded::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub owner: Span,
+    pub log_group: Span,
+    pub log_stream: Span,
+}
+
+/// Why an object's envelopes could not all be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Bytes that are not a JSON object, or an object cut short (an interrupted write).
+    #[error("envelope {index} at byte {offset}: not a CloudWatch Logs envelope ({reason})")]
+    Malformed {
+        index: u64,
+        offset: usize,
+        reason: String,
+    },
+    /// An object with a `messageType` this reader does not know.
+    #[error("envelope {index} at byte {offset}: unknown messageType `{message_type}`")]
+    UnknownType {
+        index: u64,
+        offset: usize,
+        message_type: String,
+    },
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    /// Absent in a record delivered straight to Firehose (`{"message":"..."}`).
+    #[serde(borrow, default)]
+    message_type: Option<Cow<'a, str>>,
+    /// The record of a direct delivery.
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    owner: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_group: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_stream: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_events: Vec<Event<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Event<'a> {
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+}
+
+/// True when `text` (decompressed) starts like a stream of envelopes: a JSON object that names a
+/// `messageType`, `logEvents` or `message` within its first kilobytes.
+pub fn looks_like_envelopes(text: &[u8]) -> bool {
+    let start = text.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start.filter(|&i| text[i] == b'{') else {
+        return false;
+    };
+    let head = &text[start..text.len().min(start + 4096)];
+    [&b"\"messageType\""[..], b"\"logEvents\"", b"\"message\""]
+        .iter()
+        .any(|key| memchr::memmem::find(head, key).is_some())
+}
+
+/// Decodes every envelope of `text` into `out` (cleared first). Stops at the first object that is not
+/// an envelope: what was decoded before it stays in `out` (for a salvage), and the error says where.
+pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
+    out.text.clear();
+    out.lines.clear();
+    out.origins.clear();
+    out.data_messages = 0;
+    out.control_messages = 0;
+    // Owner, group and stream of each envelope, and each event's timestamp, until the lines are done.
+    let mut origins: Vec<[Option<Cow<'_, str>>; 3]> = Vec::new();
+    let mut timestamps: Vec<Option<i64>> = Vec::new();
+    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Envelope<'_>>();
+    let mut index = 0u64;
+    let mut failed = None;
+    loop {
+        let offset = stream.byte_offset();
+        let envelope = match stream.next() {
+            None => break,
+            Some(Ok(envelope)) => envelope,
+            Some(Err(e)) => {
+                failed = Some(EnvelopeError::Malformed {
+                    index,
+                    offset: offset + leading_space(&text[offset..]),
+                    reason: e.to_string(),
+                });
+                break;
+            }
+        };
+        let origin = origins.len() as u32;
+        match (envelope.message_type.as_deref(), envelope.message) {
+            (Some("DATA_MESSAGE"), _) => {
+                for event in &envelope.log_events {
+                    push_line(&mut out.text, &event.message);
+                    out.lines.push((origin, Span::default()));
+                    timestamps.push(event.timestamp);
+                }
+                origins.push([envelope.owner, envelope.log_group, envelope.log_stream]);
+            }
+            (Some("CONTROL_MESSAGE"), _) => {
+                out.control_messages += 1;
+                index += 1;
+                continue;
+            }
+            (None, Some(message)) => {
+                push_line(&mut out.text, &message);
+                out.lines.push((origin, Span::default()));
+                timestamps.push(None);
+                origins.push([None, None, None]);
+            }
+            (other, _) => {
+                failed = Some(EnvelopeError::UnknownType {
+                    index,
+                    offset: offset + leading_space(&text[offset..]),
+                    message_type: other.unwrap_or("(none, and no message)").to_string(),
+                });
+                break;
+            }
+        }
+        out.data_messages += 1;
+        index += 1;
+    }
+    // The values after the lines: `-` once, then each origin's strings, then each timestamp.
+    out.lines_end = out.text.len();
+    let dash = append(&mut out.text, "-");
+    for [owner, group, stream] in &origins {
+        let mut value = |v: &Option<Cow<'_, str>>| match v.as_deref() {
+            Some(v) if !v.is_empty() => append(&mut out.text, v),
+            _ => dash,
+        };
+        let origin = Origin {
+            owner: value(owner),
+            log_group: value(group),
+            log_stream: value(stream),
+        };
+        out.origins.push(origin);
+    }
+    for (line, ts) in out.lines.iter_mut().zip(timestamps) {
+        line.1 = match ts {
+            Some(ms) => append(&mut out.text, &ms.to_string()),
+            None => dash,
+        };
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Appends one event's message as a line: a message is one record, so a line break inside it (or at
+/// its end) does not make a second line.
+fn push_line(text: &mut Vec<u8>, message: &str) {
+    let message = message.trim_end_matches(['\n', '\r']);
+    if message.contains(['\n', '\r']) {
+        text.extend(
+            message
+                .bytes()
+                .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+        );
+    } else {
+        text.extend_from_slice(message.as_bytes());
+    }
+    text.push(b'\n');
+}
+
+/// Appends `value` and returns its span.
+fn append(text: &mut Vec<u8>, value: &str) -> Span {
+    let start = text.len() as u32;
+    text.extend_from_slice(value.as_bytes());
+    Span {
+        start,
+        end: text.len() as u32,
+    }
+}
+
+fn leading_space(text: &[u8]) -> usize {
+    text.iter().take_while(|b| b.is_ascii_whitespace()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = r#"{"messageType":"DATA_MESSAGE","owner":"123456789010","logGroup":"/aws/vpc/flowlogs","logStream":"eni-1235b8ca123456789","subscriptionFilters":["MyFlowLogSubscription"],"logEvents":[{"id":"eventId1","timestamp":1418530010000,"message":"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK"},{"id":"eventId2","timestamp":1418530010000,"message":"2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK"}]}"#;
+    const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1432826855000,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
+
+    fn text_of(out: &Decoded, span: Span) -> &str {
+        std::str::from_utf8(span.of(&out.text)).unwrap()
+    }
+
+    fn lines(out: &Decoded) -> Vec<&str> {
+        std::str::from_utf8(&out.text[..out.lines_end])
+            .unwrap()
+            .lines()
+            .collect()
+    }
+
+    #[test]
+    fn back_to_back_objects_with_control_messages_and_any_key_order() {
+        let reordered = r#"{"logEvents":[{"message":"2 1 eni-a 1.1.1.1 2.2.2.2 1 2 6 1 1 10 20 ACCEPT OK","timestamp":5,"id":"x"}],"logStream":"eni-a-all","owner":"111122223333","messageType":"DATA_MESSAGE","logGroup":"g","subscriptionFilters":[]}"#;
+        let text = format!("{DEFAULT}{CONTROL}{reordered}\n{DEFAULT}");
+        assert!(looks_like_envelopes(text.as_bytes()));
+        let mut out = Decoded::default();
+        decode(text.as_bytes(), &mut out).unwrap();
+        assert_eq!(out.data_messages, 3);
+        assert_eq!(out.control_messages, 1);
+        assert_eq!(out.lines.len(), 5);
+        let l = lines(&out);
+        assert_eq!(l[1], "2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK");
+        assert_eq!(l[2], "2 1 eni-a 1.1.1.1 2.2.2.2 1 2 6 1 1 10 20 ACCEPT OK");
+        let (origin, ts) = out.lines[2];
+        assert_eq!(origin, 1);
+        assert_eq!(text_of(&out, ts), "5");
+        assert_eq!(text_of(&out, out.lines[4].1), "1418530010000");
+        let o = out.origins[1];
+        assert_eq!(text_of(&out, o.owner), "111122223333");
+        assert_eq!(text_of(&out, o.log_stream), "eni-a-all");
+        assert_eq!(text_of(&out, out.origins[0].log_group), "/aws/vpc/flowlogs");
+    }
+
+    #[test]
+    fn direct_firehose_records_escapes_and_line_breaks_in_a_message() {
+        let text = r#"{"message":"2 647604195155 eni-05fdd58317a3a58e4 10.30.2.238 10.30.1.217 8089 39016 6 22 10527 1643160732 1643160792 ACCEPT OK"}{"message":"a\u0020b\nc\n"}"#;
+        assert!(looks_like_envelopes(text.as_bytes()));
+        let mut out = Decoded::default();
+        decode(text.as_bytes(), &mut out).unwrap();
+        assert_eq!(out.data_messages, 2);
+        assert_eq!(lines(&out)[1], "a b c");
+        let o = out.origins[0];
+        assert_eq!(text_of(&out, o.owner), "-");
+        assert_eq!(text_of(&out, out.lines[1].1), "-");
+    }
+
+    #[test]
+    fn a_cut_object_or_foreign_bytes_name_where_the_damage_is_and_keep_what_came_before() {
+        let cut = &DEFAULT[..DEFAULT.len() - 10];
+        let text = format!("{DEFAULT}\n{cut}");
+        let mut out = Decoded::default();
+        let err = decode(text.as_bytes(), &mut out).unwrap_err();
+        match err {
+            EnvelopeError::Malformed { index, offset, .. } => {
+                assert_eq!(index, 1);
+                assert_eq!(offset, DEFAULT.len() + 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            out.lines.len(),
+            2,
+            "the first envelope's events were decoded"
+        );
+        assert_eq!(text_of(&out, out.origins[0].owner), "123456789010");
+        let unknown = r#"{"messageType":"SOMETHING_ELSE","logEvents":[]}"#;
+        let err = decode(unknown.as_bytes(), &mut out).unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::UnknownType { index: 0, .. }),
+            "{err}"
+        );
+        let foreign = r#"{"errorCode":"Lambda.FunctionError","rawData":"eyJ9"}"#;
+        assert!(matches!(
+            decode(foreign.as_bytes(), &mut out),
+            Err(EnvelopeError::UnknownType { .. })
+        ));
+        assert!(!looks_like_envelopes(b"2 123 eni-x 1.1.1.1"));
+        assert!(!looks_like_envelopes(b"{\"a\":1}"));
+        assert!(looks_like_envelopes(b"  \n{\"logEvents\":[]}"));
+    }
+}
