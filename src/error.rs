@@ -90,6 +90,9 @@ pub enum ReadErrorKind {
     TrailingGarbage,
     /// The decompressed file is larger than `--max-file-size`.
     TooLarge,
+    /// An object of JSON envelopes (CloudWatch Logs, Firehose) holds something that is not one: cut
+    /// short, or foreign bytes after the envelopes read.
+    BadEnvelope,
     /// The file could not be opened or read.
     Io,
     /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
@@ -112,6 +115,7 @@ impl ReadErrorKind {
             ReadErrorKind::Corrupt => "corrupt",
             ReadErrorKind::TrailingGarbage => "trailing_garbage",
             ReadErrorKind::TooLarge => "too_large",
+            ReadErrorKind::BadEnvelope => "bad_envelope",
             ReadErrorKind::Io => "io",
             ReadErrorKind::Listing => "listing",
         }

@@ -125,6 +125,8 @@ pub struct Report {
     pub rejected: u64,
     pub header_lines: u64,
     pub blank_lines: u64,
+    /// CloudWatch Logs `CONTROL_MESSAGE` envelopes (destination health checks) skipped: not records.
+    pub control_messages: u64,
     pub partitions: u64,
     /// Partitions left as they were: the manifest shows the same inputs and intact outputs.
     pub partitions_unchanged: u64,
@@ -190,6 +192,7 @@ impl Report {
         self.rejected += file.rejected;
         self.header_lines += file.headers;
         self.blank_lines += file.blank_lines;
+        self.control_messages += file.control_messages;
         self.input_bytes += file.input_bytes;
         self.stages.decompress += file.read_seconds;
         self.stages.tokenize += file.tokenize_seconds;
@@ -270,6 +273,12 @@ impl Report {
         );
         if self.rows_not_published > 0 {
             s.push_str(&format!("; {} rows withheld", self.rows_not_published));
+        }
+        if self.control_messages > 0 {
+            s.push_str(&format!(
+                "; {} CloudWatch Logs control messages skipped",
+                self.control_messages
+            ));
         }
         if self.rows_in_unchanged_partitions > 0 {
             s.push_str(&format!(

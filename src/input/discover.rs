@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::date::Day;
 use crate::error::Result;
 use crate::lake::partition::{
-    components, dir_in_range, last_year, path_and_name_info, PartitionKey, FIRST_YEAR,
+    components, dir_in_range, is_firehose_object, last_year, path_and_name_info, PartitionKey,
+    FIRST_YEAR,
 };
 use crate::storage::{Entry, ListProblem, Store};
 
@@ -16,6 +17,8 @@ use crate::storage::{Entry, ListProblem, Store};
 pub enum Compression {
     Gzip,
     Plain,
+    /// No extension (a Firehose object): gzip when the bytes start with gzip's magic, else text.
+    Sniff,
 }
 
 /// One flow log file to convert.
@@ -192,11 +195,13 @@ fn classify_entry(
 
 /// How a file with this name is stored, if it is a flow log file at all (any letter case).
 pub fn compression_of(name: &str) -> Option<Compression> {
-    let name = name.to_ascii_lowercase();
-    if name.ends_with(".gz") {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".gz") {
         Some(Compression::Gzip)
-    } else if name.ends_with(".log") || name.ends_with(".txt") {
+    } else if lower.ends_with(".log") || lower.ends_with(".txt") {
         Some(Compression::Plain)
+    } else if is_firehose_object(name) {
+        Some(Compression::Sniff)
     } else {
         None
     }

@@ -14,10 +14,12 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 use crate::input::discover::InputFile;
+use crate::input::envelope::{self, looks_like_envelopes, Decoded};
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
+use crate::lake::schema;
 use crate::storage::Store;
 use crate::text::batch::{BatchBuilder, LineError, RejectKind};
-use crate::text::layout::{looks_like_header, Layout};
+use crate::text::layout::{looks_like_header, Layout, Slot};
 use crate::text::rejects::{Reject, RejectLog};
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
@@ -69,6 +71,8 @@ pub struct FileOutcome {
     pub rejected: u64,
     pub headers: u64,
     pub blank_lines: u64,
+    /// CloudWatch Logs `CONTROL_MESSAGE` envelopes (health checks, no records) skipped.
+    pub control_messages: u64,
     /// Header fields the catalogue does not know.
     pub unknown_fields: Vec<String>,
     /// Things worth telling the user that are not errors (empty file, header-only file, ...).
@@ -97,6 +101,8 @@ pub struct FileParser {
     buf: Vec<u8>,
     spans: Vec<Span>,
     builder: BatchBuilder,
+    /// The lines of an object of JSON envelopes, when the file is one.
+    decoded: Decoded,
 }
 
 impl FileParser {
@@ -144,6 +150,11 @@ impl FileParser {
             self.buf.drain(..UTF8_BOM.len());
         }
         out.text_bytes = self.buf.len() as u64;
+        if looks_like_envelopes(&self.buf) {
+            parse_envelopes(self, file, settings, rejects, &mut out)?;
+            out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
+            return Ok(out);
+        }
         if let Some(why) = not_a_flow_log(&self.buf, &mut self.spans, settings.fields.as_ref()) {
             out.not_flow_log = Some(why);
             return Ok(out);
@@ -252,6 +263,136 @@ impl FileParser {
         }
         Ok(out)
     }
+}
+
+/// Keys of the `unknown_fields` map under which an envelope's record keeps where it came from.
+pub const LOG_GROUP_KEY: &str = "cloudwatch-log-group";
+pub const LOG_STREAM_KEY: &str = "cloudwatch-log-stream";
+/// The CloudWatch Logs event's timestamp (milliseconds since the epoch).
+pub const EVENT_TIMESTAMP_KEY: &str = "cloudwatch-timestamp";
+
+/// Parses an object of JSON envelopes (see [`crate::input::envelope`]): each event's message is a
+/// record of the `--fields` layout (envelopes carry no header); the envelope's owner fills
+/// `account_id` when the layout has no `account-id`, and its log group, log stream and the event's
+/// timestamp go to `unknown_fields` ([`LOG_GROUP_KEY`], [`LOG_STREAM_KEY`], [`EVENT_TIMESTAMP_KEY`]).
+/// A record's line number is its event's position in the object (1 = the first event).
+fn parse_envelopes(
+    parser: &mut FileParser,
+    file: &InputFile,
+    settings: &ParseSettings,
+    rejects: &RejectLog,
+    out: &mut FileOutcome,
+) -> Result<()> {
+    let decoded = &mut parser.decoded;
+    if let Err(e) = envelope::decode(&parser.buf, decoded) {
+        let error = ReadError::new(ReadErrorKind::BadEnvelope, e.to_string());
+        if settings.on_bad_file != BadFilePolicy::Salvage {
+            out.error = Some(error);
+            return Ok(());
+        }
+        // Keep the events of the envelopes before the damage.
+        out.error = Some(error);
+        out.salvaged = true;
+    }
+    out.control_messages = decoded.control_messages;
+    let buf = decoded.text.as_slice();
+    let (builder, spans) = (&mut parser.builder, &mut parser.spans);
+    // The user's fields, then the values each record takes from its envelope.
+    let layout = match &settings.fields {
+        Some(fields) => {
+            let own_account = fields.slots.contains(&Slot::Known(schema::ACCOUNT_ID));
+            let header = fields.header_line();
+            let mut names: Vec<&str> = header.split(' ').collect();
+            if !own_account {
+                names.push(schema::CATALOGUE[schema::ACCOUNT_ID].header);
+            }
+            names.extend([LOG_GROUP_KEY, LOG_STREAM_KEY, EVENT_TIMESTAMP_KEY]);
+            match Layout::from_names(names.iter().map(|n| n.as_bytes())) {
+                Ok(layout) => Some((fields.len(), own_account, layout)),
+                Err(e) => {
+                    out.error = Some(ReadError::new(
+                        ReadErrorKind::BadEnvelope,
+                        format!("--fields cannot be used for CloudWatch Logs envelopes: {e}"),
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        None => None,
+    };
+    if let Some((_, _, layout)) = &layout {
+        builder.start_layout(layout);
+    }
+    for (line, &(origin, timestamp)) in Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines) {
+        if line.is_blank() {
+            out.blank_lines += 1;
+            continue;
+        }
+        out.lines += 1;
+        if line.text.len() > settings.max_line_bytes {
+            let e = LineError {
+                kind: RejectKind::LineTooLong,
+                column: None,
+                message: format!(
+                    "record of {} bytes is longer than --max-line-size {}",
+                    line.text.len(),
+                    settings.max_line_bytes
+                ),
+            };
+            reject(file, &line, e, settings, rejects, out)?;
+            continue;
+        }
+        let Some((fields, own_account, layout)) = &layout else {
+            let e = LineError {
+                kind: RejectKind::NoLayout,
+                column: None,
+                message: "CloudWatch Logs and Firehose records carry no header: give --fields"
+                    .into(),
+            };
+            reject(file, &line, e, settings, rejects, out)?;
+            continue;
+        };
+        split_fields(line.text, line.offset, spans);
+        if spans.len() != *fields {
+            let kind = if spans.len() < *fields {
+                RejectKind::TooFewFields
+            } else {
+                RejectKind::TooManyFields
+            };
+            let e = LineError {
+                kind,
+                column: None,
+                message: format!("expected {fields} fields, found {}", spans.len()),
+            };
+            reject(file, &line, e, settings, rejects, out)?;
+            continue;
+        }
+        let from = decoded.origins[origin as usize];
+        if !own_account {
+            spans.push(from.owner);
+        }
+        spans.extend([from.log_group, from.log_stream, timestamp]);
+        match builder.append(buf, spans, layout, false) {
+            Ok(()) => {
+                out.rows += 1;
+                if builder.len() >= settings.batch_rows {
+                    flush(builder, buf, out)?;
+                }
+            }
+            Err(e) => reject(file, &line, e, settings, rejects, out)?,
+        }
+    }
+    if !builder.is_empty() {
+        flush(builder, buf, out)?;
+    }
+    if decoded.lines.is_empty() && out.error.is_none() {
+        out.warnings.push(if decoded.control_messages > 0 {
+            "only CloudWatch Logs control messages, no records".into()
+        } else {
+            "no records".into()
+        });
+    }
+    Ok(())
 }
 
 /// The UTF-8 byte order mark.

@@ -36,7 +36,7 @@ pub struct ReadError {
 }
 
 impl ReadError {
-    fn new(kind: ReadErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ReadErrorKind, message: impl Into<String>) -> Self {
         ReadError {
             kind,
             message: message.into(),
@@ -75,30 +75,51 @@ impl FileReader {
                 max_bytes.saturating_add(1),
             )
             .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
-        match file.compression {
-            Compression::Plain => {
-                buf.reserve(file.size.min(max_bytes) as usize);
-                (&mut raw)
-                    .take(max_bytes + 1)
-                    .read_to_end(buf)
-                    .map_err(io_error)?;
-            }
-            Compression::Gzip => {
-                let compressed = &mut self.compressed;
+        let compressed = &mut self.compressed;
+        let gzip = match file.compression {
+            Compression::Plain => false,
+            Compression::Gzip => true,
+            Compression::Sniff => {
+                // Firehose objects carry no extension unless Firehose compresses them: the bytes say.
+                let mut head = [0u8; 2];
+                let n = read_up_to(&mut raw, &mut head).map_err(io_error)?;
                 compressed.clear();
-                compressed.reserve(file.size.min(max_bytes) as usize);
-                (&mut raw)
-                    .take(max_bytes + 1)
-                    .read_to_end(compressed)
-                    .map_err(io_error)?;
-                if compressed.len() as u64 > max_bytes {
-                    // Too big to hold; stream it (this ends in TooLarge unless it is incompressible).
-                    let mut rest = BufReader::with_capacity(
-                        DEFAULT_READ_BUFFER_BYTES,
-                        (&compressed[..]).chain(raw),
-                    );
-                    read_gzip_members(&mut rest, buf, max_bytes, 0)?;
-                } else {
+                compressed.extend_from_slice(&head[..n]);
+                head[..n] == GZIP_MAGIC
+            }
+        };
+        if !gzip {
+            buf.reserve(file.size.min(max_bytes) as usize);
+            if file.compression == Compression::Sniff {
+                buf.extend_from_slice(compressed);
+            }
+            (&mut raw)
+                .take((max_bytes + 1).saturating_sub(buf.len() as u64))
+                .read_to_end(buf)
+                .map_err(io_error)?;
+        } else {
+            if file.compression != Compression::Sniff {
+                compressed.clear();
+            }
+            compressed.reserve(file.size.min(max_bytes) as usize);
+            (&mut raw)
+                .take((max_bytes + 1).saturating_sub(compressed.len() as u64))
+                .read_to_end(compressed)
+                .map_err(io_error)?;
+            if compressed.len() as u64 > max_bytes {
+                // Too big to hold; stream it (this ends in TooLarge unless it is incompressible).
+                let mut rest = BufReader::with_capacity(
+                    DEFAULT_READ_BUFFER_BYTES,
+                    (&compressed[..]).chain(raw),
+                );
+                read_gzip_members(&mut rest, buf, max_bytes, 0)?;
+            } else {
+                inflate_members(&mut self.inflater, compressed, buf, max_bytes)?;
+                // Gzipped twice: CloudWatch Logs gzips each record it sends to Firehose, and Firehose
+                // may gzip the object again. The inner layer is read the same way.
+                if buf.starts_with(&GZIP_MAGIC) && buf.len() as u64 <= max_bytes {
+                    std::mem::swap(compressed, buf);
+                    buf.clear();
                     inflate_members(&mut self.inflater, compressed, buf, max_bytes)?;
                 }
             }
@@ -111,6 +132,23 @@ impl FileReader {
         }
         Ok(())
     }
+}
+
+/// The first two bytes of a gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Reads `file` into `buf` with a one-off [`FileReader`] (tests and tools; workers keep their own).
@@ -233,6 +271,15 @@ mod tests {
     use std::path::Path;
 
     fn read(dir: &Path, bytes: &[u8], compression: Compression) -> Result<Vec<u8>, ReadError> {
+        read_limited(dir, bytes, compression, 1 << 20)
+    }
+
+    fn read_limited(
+        dir: &Path,
+        bytes: &[u8],
+        compression: Compression,
+        limit: u64,
+    ) -> Result<Vec<u8>, ReadError> {
         let path = dir.join("f");
         std::fs::write(&path, bytes).unwrap();
         let file = InputFile {
@@ -250,7 +297,7 @@ mod tests {
             },
         };
         let mut buf = vec![b'x'; 3];
-        read_file(&LocalStore, &file, &mut buf, 1 << 20).map(|_| buf)
+        read_file(&LocalStore, &file, &mut buf, limit).map(|_| buf)
     }
 
     #[test]
@@ -267,6 +314,38 @@ mod tests {
             b"plain\n"
         );
         assert_eq!(read(dir.path(), b"", Compression::Gzip).unwrap(), b"");
+    }
+
+    #[test]
+    fn extensionless_objects_are_sniffed_and_a_second_gzip_layer_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // CloudWatch Logs gzips each record; Firehose concatenates them, and may gzip the whole again.
+        let mut members = gz(b"{\"a\":1}");
+        members.extend(gz(b"{\"b\":2}"));
+        for compression in [Compression::Sniff, Compression::Gzip] {
+            assert_eq!(
+                read(dir.path(), &members, compression).unwrap(),
+                b"{\"a\":1}{\"b\":2}"
+            );
+            assert_eq!(
+                read(dir.path(), &gz(&members), compression).unwrap(),
+                b"{\"a\":1}{\"b\":2}"
+            );
+        }
+        assert_eq!(
+            read(dir.path(), b"{\"message\":\"x\"}", Compression::Sniff).unwrap(),
+            b"{\"message\":\"x\"}"
+        );
+        assert_eq!(read(dir.path(), b"x", Compression::Sniff).unwrap(), b"x");
+        assert_eq!(read(dir.path(), b"", Compression::Sniff).unwrap(), b"");
+        // The size limit holds whichever way the bytes came.
+        let big = vec![b'x'; 100];
+        assert_eq!(
+            read_limited(dir.path(), &big, Compression::Sniff, 99)
+                .unwrap_err()
+                .kind,
+            ReadErrorKind::TooLarge
+        );
     }
 
     #[test]

@@ -303,6 +303,17 @@ fn path_info(dirs: &[String]) -> Info {
 /// (`123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz`).
 fn name_info(name: &str) -> Info {
     let mut info = Info::default();
+    if let Some((y, m, d, h)) = firehose_time(name) {
+        match Day::new(y, m, d) {
+            Some(day) if (FIRST_YEAR..=last_year()).contains(&y) => {
+                info.day = Some(day);
+                info.hour = Some(h as u8);
+            }
+            Some(_) => info.bad_year = Some(y),
+            None => {}
+        }
+        return info;
+    }
     let parts: Vec<&str> = name.split('_').collect();
     if parts.len() >= 5 && parts[1] == "vpcflowlogs" && is_account(parts[0]) && is_region(parts[2])
     {
@@ -332,6 +343,41 @@ fn name_info(name: &str) -> Info {
         }
     }
     info
+}
+
+/// The delivery time in a Kinesis Data Firehose object name,
+/// `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.<ext>]` (Firehose guide, *s3-object-name*): UTC
+/// unless the stream sets a time zone, and the arrival of the object's oldest record, as AWS's own
+/// delivery folders are.
+fn firehose_time(name: &str) -> Option<(i32, u32, u32, u32)> {
+    // A stream's name may hold dots; Firehose's extension (`.gz`) comes after the uuid.
+    firehose_stem_time(name).or_else(|| firehose_stem_time(name.rsplit_once('.')?.0))
+}
+
+fn firehose_stem_time(stem: &str) -> Option<(i32, u32, u32, u32)> {
+    let parts: Vec<&str> = stem.rsplitn(13, '-').collect();
+    // Reversed: uuid (5 groups), SS MM HH DD MM YYYY, version, then the stream's name.
+    if parts.len() != 13 || parts[12].is_empty() {
+        return None;
+    }
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let uuid = [12, 4, 4, 4, 8]
+        .iter()
+        .zip(&parts[..5])
+        .all(|(n, p)| hex(p, *n));
+    let version = !parts[11].is_empty() && parts[11].bytes().all(|b| b.is_ascii_digit());
+    if !uuid || !version {
+        return None;
+    }
+    let two = |s: &str| digits(s, 2..=2);
+    let (second, minute, hour) = (two(parts[5])?, two(parts[6])?, two(parts[7])?);
+    let (day, month, year) = (two(parts[8])?, two(parts[9])?, digits(parts[10], 4..=4)?);
+    (hour < 24 && minute < 60 && second < 60).then_some((year as i32, month, day, hour))
+}
+
+/// True for the name of an object Kinesis Data Firehose wrote (see [`firehose_time`]).
+pub fn is_firehose_object(name: &str) -> bool {
+    firehose_time(name).is_some()
 }
 
 fn last_day_of_month(y: i32, m: u32) -> Option<Day> {
@@ -581,5 +627,36 @@ mod tests {
         assert!(!dir_in_range(&dirs("/a/year=2024/month=02/day=06"), f, t));
         assert!(dir_in_range(&dirs("/a/2024/01/10/23"), f, t));
         assert!(dir_in_range(&dirs("/a/2023"), None, None));
+    }
+
+    #[test]
+    fn firehose_object_names() {
+        let name = "flowlogs-stream-1-2024-05-01-13-05-11-0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+        assert_eq!(firehose_time(name), Some((2024, 5, 1, 13)));
+        assert_eq!(firehose_time(&format!("{name}.gz")), Some((2024, 5, 1, 13)));
+        assert_eq!(
+            firehose_time(
+                "vpc.flow-logs-3-2024-12-31-23-59-59-0a1b2c3d-4e5f-6789-abcd-ef0123456789.gz"
+            ),
+            Some((2024, 12, 31, 23))
+        );
+        let key = key_for_path(Path::new(&format!("/b/firehose/{name}")), true).unwrap();
+        assert_eq!((key.day, key.hour), (day("2024-05-01"), Some(13)));
+        // The 2015 example of AWS's guide has no version: not this layout.
+        assert_eq!(
+            firehose_time(
+                "my-delivery-stream-2015-10-29-00-01-21-a188030a-62d2-49e6-b7c2-b11f1a7ba250"
+            ),
+            None
+        );
+        for bad in [
+            "s-1-2024-05-01-25-05-11-0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+            "s-x-2024-05-01-13-05-11-0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+            "-1-2024-05-01-13-05-11-0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+            "s-1-2024-05-01-13-05-11-0a1b2c3d-4e5f-6789-abcd-ef012345678",
+            "part.log",
+        ] {
+            assert_eq!(firehose_time(bad), None, "{bad}");
+        }
     }
 }

@@ -68,17 +68,22 @@ impl FieldDef {
     }
 }
 
-/// The catalogue entry of `column`; a name that is not in the catalogue fails to compile where it is
+/// The catalogue index of `column`; a name that is not in the catalogue fails to compile where it is
 /// used in a constant (see [`START`]).
-pub const fn catalogue_field(column: &str) -> &'static FieldDef {
+pub const fn catalogue_index(column: &str) -> usize {
     let mut i = 0;
     while i < CATALOGUE.len() {
         if eq(CATALOGUE[i].column.as_bytes(), column.as_bytes()) {
-            return &CATALOGUE[i];
+            return i;
         }
         i += 1;
     }
     panic!("not a column of the flow log catalogue")
+}
+
+/// The catalogue entry of `column` (see [`catalogue_index`]).
+pub const fn catalogue_field(column: &str) -> &'static FieldDef {
+    &CATALOGUE[catalogue_index(column)]
 }
 
 const fn eq(a: &[u8], b: &[u8]) -> bool {
@@ -97,6 +102,9 @@ const fn eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The field that holds a record's start time (partition time, late rows).
 pub const START: &FieldDef = catalogue_field("start");
+/// The catalogue index of `account-id` (filled from a CloudWatch Logs envelope's owner when a format
+/// lacks it).
+pub const ACCOUNT_ID: usize = catalogue_index("account_id");
 
 const I32: Kind = Kind::Int32 {
     max: i32::MAX as i64,

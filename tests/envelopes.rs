@@ -1,0 +1,266 @@
+//! Flow logs that went through CloudWatch Logs or straight to Kinesis Data Firehose, as Firehose
+//! writes them to S3: objects with no extension (or `.gz`) under `YYYY/MM/DD/HH/`, holding gzip members
+//! of JSON envelopes back to back, gzipped twice, plain JSON, the extracted messages, or direct-delivery
+//! records. Real gzip files, read back with DuckDB.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A Firehose object name for the hour `2024-05-01 13:00`.
+fn firehose_name(n: u32) -> String {
+    format!("flowlogs-to-s3-1-2024-05-01-13-0{n}-11-0a1b2c3d-4e5f-6789-abcd-ef012345678{n}")
+}
+
+/// One CloudWatch Logs subscription envelope with `n` default-format records of ENI `eni`.
+fn envelope(eni: &str, first: u64, n: u64) -> String {
+    let events: Vec<String> = (first..first + n)
+        .map(|i| {
+            format!(
+                r#"{{"id":"3560{i}","timestamp":{},"message":"2 123456789010 {eni} 10.0.0.{} 10.0.1.1 {} 443 6 1 {} 1714568400 1714568460 ACCEPT OK"}}"#,
+                1714568400000u64 + i,
+                i % 250,
+                1024 + i,
+                100 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"messageType":"DATA_MESSAGE","owner":"123456789010","logGroup":"/vpc/flowlogs","logStream":"{eni}-all","subscriptionFilters":["to-firehose"],"logEvents":[{}]}}"#,
+        events.join(",")
+    )
+}
+
+const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1714568401000,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
+
+fn rows(lake: &Path, sql: &str) -> Vec<Vec<Value>> {
+    duckdb(lake, sql)
+}
+
+#[test]
+fn every_firehose_shape_converts_with_its_origin_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hour = "in/2024/05/01/13";
+    // 1. CloudWatch Logs -> Firehose: each record gzipped by CloudWatch, concatenated, no extension;
+    //    a control message among them.
+    let mut members = gzip(envelope("eni-0a", 0, 3).as_bytes());
+    members.extend(gzip(CONTROL.as_bytes()));
+    members.extend(gzip(envelope("eni-0b", 3, 2).as_bytes()));
+    put(
+        tmp.path(),
+        &format!("{hour}/{}", firehose_name(1)),
+        &members,
+    );
+    // 2. The same with Firehose's own GZIP on top: gzipped twice, `.gz`.
+    let twice = gzip(&gzip(envelope("eni-0c", 5, 2).as_bytes()));
+    put(
+        tmp.path(),
+        &format!("{hour}/{}.gz", firehose_name(2)),
+        &twice,
+    );
+    // 3. Firehose decompression on: plain JSON, one object per line.
+    let plain = format!("{}\n{}\n", envelope("eni-0d", 7, 1), CONTROL);
+    put(
+        tmp.path(),
+        &format!("{hour}/{}", firehose_name(3)),
+        plain.as_bytes(),
+    );
+    // 4. Message extraction on: just the records, one per line.
+    let extracted = "2 123456789010 eni-0e 10.0.0.9 10.0.1.1 2000 443 6 1 999 1714568400 1714568460 REJECT OK\n";
+    put(
+        tmp.path(),
+        &format!("{hour}/{}", firehose_name(4)),
+        extracted.as_bytes(),
+    );
+    // 5. Flow logs delivered straight to Firehose: `{"message":...}` records, gzipped by Firehose.
+    let direct = r#"{"message":"2 647604195155 eni-05fdd58317a3a58e4 10.30.2.238 10.30.1.217 8089 39016 6 22 10527 1643160732 1643160792 ACCEPT OK"}{"message":"2 647604195155 eni-05fdd58317a3a58e4 52.94.228.178 10.30.2.238 443 37378 6 24 7211 1643160732 1643160792 ACCEPT OK"}"#;
+    put(
+        tmp.path(),
+        &format!("{hour}/{}.gz", firehose_name(5)),
+        &gzip(direct.as_bytes()),
+    );
+
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &["--fields", "default"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["files"], json!(5));
+    assert_eq!(report["lines_read"], json!(3 + 2 + 2 + 1 + 1 + 2));
+    assert_eq!(report["rows_written"], json!(11));
+    assert_eq!(report["control_messages"], json!(2));
+    assert_eq!(report["rejected"], json!(0));
+    let files = parquet_files(&lake);
+    assert_eq!(files.len(), 1);
+    assert!(
+        files[0]
+            .to_string_lossy()
+            .contains("year=2024/month=05/day=01"),
+        "{files:?}"
+    );
+    // Values, and where each record came from.
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT interface_id, count(*), sum(bytes), min(account_id), \
+             min(unknown_fields['cloudwatch-log-group']), min(unknown_fields['cloudwatch-log-stream']), \
+             min(unknown_fields['cloudwatch-timestamp']) FROM {lake} GROUP BY 1 ORDER BY 1"
+        ),
+        vec![
+            vec![json!("eni-05fdd58317a3a58e4"), json!(2), json!(10527 + 7211), json!("647604195155"), Value::Null, Value::Null, Value::Null],
+            vec![json!("eni-0a"), json!(3), json!(100 + 101 + 102), json!("123456789010"), json!("/vpc/flowlogs"), json!("eni-0a-all"), json!("1714568400000")],
+            vec![json!("eni-0b"), json!(2), json!(103 + 104), json!("123456789010"), json!("/vpc/flowlogs"), json!("eni-0b-all"), json!("1714568400003")],
+            vec![json!("eni-0c"), json!(2), json!(105 + 106), json!("123456789010"), json!("/vpc/flowlogs"), json!("eni-0c-all"), json!("1714568400005")],
+            vec![json!("eni-0d"), json!(1), json!(107), json!("123456789010"), json!("/vpc/flowlogs"), json!("eni-0d-all"), json!("1714568400007")],
+            vec![json!("eni-0e"), json!(1), json!(999), json!("123456789010"), Value::Null, Value::Null, Value::Null],
+        ]
+    );
+    assert_eq!(verify(&lake).0, 0);
+    // A rerun finds nothing new.
+    let (again, report) = convert(&[&tmp.path().join("in")], &lake, &["--fields", "default"]);
+    assert_eq!(again.code, 0);
+    assert_eq!(report["files_unchanged"], json!(5));
+}
+
+#[test]
+fn the_real_format_envelope_samples_convert_and_the_owner_fills_a_missing_account() {
+    let tmp = tempfile::tempdir().unwrap();
+    let samples = fixtures().join("samples");
+    for (name, fields, expect) in [
+        (
+            "otel-cwl-subscription-default.json",
+            "default",
+            vec![
+                vec![
+                    json!("123456789010"),
+                    json!("172.31.16.139"),
+                    json!(22),
+                    json!("ACCEPT"),
+                    json!("eni-1235b8ca123456789"),
+                    json!("1418530010000"),
+                ],
+                vec![
+                    json!("123456789010"),
+                    json!("172.31.9.69"),
+                    json!(3389),
+                    json!("REJECT"),
+                    json!("eni-1235b8ca123456789"),
+                    json!("1418530010000"),
+                ],
+            ],
+        ),
+        (
+            // The envelope's format, configured out of band by its source test.
+            "otel-cwl-subscription-custom.json",
+            "version interface-id srcaddr dstaddr",
+            vec![
+                vec![
+                    json!("123456789012"),
+                    json!("172.31.16.139"),
+                    Value::Null,
+                    Value::Null,
+                    json!("eni-1234567890abcdef"),
+                    json!("1733430000000"),
+                ],
+                vec![
+                    json!("123456789012"),
+                    json!("172.31.9.69"),
+                    Value::Null,
+                    Value::Null,
+                    json!("eni-1234567890abcdef"),
+                    json!("1733430001000"),
+                ],
+            ],
+        ),
+    ] {
+        let dir = tmp.path().join(name);
+        let bytes = std::fs::read(samples.join(name)).unwrap();
+        put(
+            &dir,
+            &format!("in/2024/12/05/20/{}", firehose_name(1)),
+            &gzip(&bytes),
+        );
+        let lake = dir.join("lake");
+        let (run, report) = convert(&[&dir.join("in")], &lake, &["--fields", fields]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(report["rows_written"], json!(2), "{name}");
+        assert_eq!(
+            rows(
+                &lake,
+                "SELECT account_id, srcaddr, dstport, action, unknown_fields['cloudwatch-log-stream'], \
+                 unknown_fields['cloudwatch-timestamp'] FROM {lake} ORDER BY srcaddr"
+            ),
+            expect,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn records_that_do_not_fit_are_rejected_and_a_cut_object_is_quarantined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hour = "in/2024/05/01/13";
+    // A record with too few fields, and one without --fields.
+    let odd = r#"{"messageType":"DATA_MESSAGE","owner":"1","logEvents":[{"timestamp":1,"message":"2 123456789010 eni-1 10.0.0.1"},{"timestamp":2,"message":"2 123456789010 eni-1 10.0.0.1 10.0.1.1 1 2 6 1 1 1714568400 1714568460 ACCEPT OK"}]}"#;
+    put(
+        tmp.path(),
+        &format!("{hour}/{}", firehose_name(1)),
+        &gzip(odd.as_bytes()),
+    );
+    // An object cut short (an interrupted write): its envelopes are not used, the rest converts.
+    let whole = envelope("eni-0a", 0, 3);
+    let mut cut = gzip(whole.as_bytes());
+    cut.extend(gzip(&whole.as_bytes()[..whole.len() / 2]));
+    put(tmp.path(), &format!("{hour}/{}", firehose_name(2)), &cut);
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--fields", "default", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(report["rows_written"], json!(1));
+    assert_eq!(report["rejected"], json!(1));
+    assert_eq!(
+        report["failed"][0]["kind"],
+        json!("bad_envelope"),
+        "{report}"
+    );
+    assert!(
+        report["failed"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("envelope 1 at byte"),
+        "{report}"
+    );
+    let rejects = std::fs::read_to_string(report["rejects_file"].as_str().unwrap()).unwrap();
+    let reject: Value = serde_json::from_str(rejects.lines().next().unwrap()).unwrap();
+    assert_eq!(reject["kind"], json!("too_few_fields"));
+    assert_eq!(reject["line"], json!(1), "the first event of the object");
+    assert_eq!(reject["raw"], json!("2 123456789010 eni-1 10.0.0.1"));
+    // Salvage keeps the events of the whole envelopes before the cut.
+    let lake2 = tmp.path().join("lake2");
+    let (_, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake2,
+        &[
+            "--fields",
+            "default",
+            "--max-reject-ratio",
+            "1",
+            "--on-bad-file",
+            "salvage",
+        ],
+    );
+    assert_eq!(report["rows_written"], json!(1 + 3));
+    // Without --fields every record is rejected with the reason.
+    let lake3 = tmp.path().join("lake3");
+    let (_, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake3,
+        &["--max-reject-ratio", "1"],
+    );
+    assert_eq!(report["rows_written"], json!(0));
+    assert_eq!(report["rejected"], json!(2));
+}
