@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// A moto S3 server on a free loopback port, stopped on drop.
 struct Moto {
@@ -781,4 +781,75 @@ fn rows_of_expired_s3_inputs_stay_in_an_s3_lake() {
         expected,
         "the same rows, per partition and column"
     );
+}
+
+/// A Firehose delivery of CloudWatch Logs envelopes (extensionless objects of gzip members, one
+/// gzipped twice) read straight from an S3-compatible bucket.
+#[test]
+fn firehose_envelopes_convert_from_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("firehose");
+    moto.bucket("lake");
+    let envelope = |eni: &str, n: u64| {
+        let events: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"{i}","timestamp":{},"message":"2 123456789010 {eni} 10.0.0.{i} 10.0.1.1 {} 443 6 1 {} 1714568400 1714568460 ACCEPT OK"}}"#,
+                    1714568400000u64 + i,
+                    1024 + i,
+                    100 + i
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"123456789010","logGroup":"/vpc/flowlogs","logStream":"{eni}-all","subscriptionFilters":[],"logEvents":[{}]}}"#,
+            events.join(",")
+        )
+    };
+    let control = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1714568401000,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
+    let dir = tmp.path().join("up");
+    let mut members = gzip(envelope("eni-0a", 4).as_bytes());
+    members.extend(gzip(control.as_bytes()));
+    members.extend(gzip(envelope("eni-0b", 3).as_bytes()));
+    put(
+        &dir,
+        "2024/05/01/13/flows-1-2024-05-01-13-00-11-0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+        &members,
+    );
+    put(
+        &dir,
+        "2024/05/01/14/flows-1-2024-05-01-14-00-11-0a1b2c3d-4e5f-6789-abcd-ef0123456780.gz",
+        &gzip(&gzip(envelope("eni-0c", 2).as_bytes())),
+    );
+    moto.upload(&dir, "firehose", "vpc");
+    let report = moto.convert(
+        "s3://firehose/vpc",
+        "s3://lake/flows",
+        &["--fields", "default"],
+    );
+    assert_eq!(report["files"], 2);
+    assert_eq!(report["rows_written"], 9);
+    assert_eq!(report["control_messages"], 1);
+    let local = tmp.path().join("lake");
+    moto.download("lake", "flows", &local);
+    assert_eq!(
+        duckdb(
+            &local,
+            "SELECT interface_id, count(*), sum(bytes), min(unknown_fields['cloudwatch-log-stream']) \
+             FROM {lake} GROUP BY 1 ORDER BY 1"
+        ),
+        vec![
+            vec![json!("eni-0a"), json!(4), json!(406), json!("eni-0a-all")],
+            vec![json!("eni-0b"), json!(3), json!(303), json!("eni-0b-all")],
+            vec![json!("eni-0c"), json!(2), json!(201), json!("eni-0c-all")],
+        ]
+    );
+    // A rerun lists, finds nothing new, reads nothing.
+    let again = moto.convert(
+        "s3://firehose/vpc",
+        "s3://lake/flows",
+        &["--fields", "default"],
+    );
+    assert_eq!(again["files_unchanged"], 2);
 }
