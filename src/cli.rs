@@ -11,6 +11,7 @@ use flowlake::convert::config::{
     parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
 };
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
+use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
 use flowlake::synth::{GenFormat, GenerateConfig};
 use flowlake::text::layout::Layout;
@@ -271,6 +272,16 @@ pub struct ConvertArgs {
     /// rows at the partition's next rebuild. Default: its rows stay in the lake.
     #[arg(long)]
     pub mirror_deletions: bool,
+    /// Keep only this traffic, as the flow log setting "All, Accept or Reject" does: `accept` or
+    /// `reject` keeps records with that action (NODATA/SKIPDATA records, whose action is `-`, are
+    /// dropped). Dropped records are counted (`filtered`). A lake keeps the filters it was first
+    /// written with.
+    #[arg(long, value_enum, value_name = "ACTION", default_value = "all")]
+    pub action: ActionArg,
+    /// Drop records with these log statuses (comma-separated: nodata, skipdata, ok), e.g. the
+    /// NODATA/SKIPDATA noise of idle interfaces. Dropped records are counted (`filtered`).
+    #[arg(long, value_enum, value_name = "STATUS,...", value_delimiter = ',')]
+    pub drop_log_status: Vec<LogStatusArg>,
     /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path, so N
     /// shards together write what one run writes. Default: AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch
     /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
@@ -295,6 +306,20 @@ pub struct ConvertArgs {
 pub enum PartitionTimeArg {
     Delivery,
     Start,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ActionArg {
+    All,
+    Accept,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogStatusArg {
+    Ok,
+    Nodata,
+    Skipdata,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -354,6 +379,23 @@ impl ConvertArgs {
         c.max_reject_ratio = self.max_reject_ratio;
         c.rebuild = self.rebuild;
         c.mirror_deletions = self.mirror_deletions;
+        c.filters.action = match self.action {
+            ActionArg::All => ActionFilter::All,
+            ActionArg::Accept => ActionFilter::Accept,
+            ActionArg::Reject => ActionFilter::Reject,
+        };
+        let mut drop: Vec<LogStatus> = self
+            .drop_log_status
+            .iter()
+            .map(|s| match s {
+                LogStatusArg::Ok => LogStatus::Ok,
+                LogStatusArg::Nodata => LogStatus::Nodata,
+                LogStatusArg::Skipdata => LogStatus::Skipdata,
+            })
+            .collect();
+        drop.sort();
+        drop.dedup();
+        c.filters.drop_log_status = drop;
         c.endpoint = self.endpoint;
         c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
             std::env::var(name).ok()

@@ -513,6 +513,7 @@ fn entry_with_outputs(
             lines: rows,
             rows,
             rejected: 0,
+            filtered: 0,
             failed: Vec::new(),
         },
     };

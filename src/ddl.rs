@@ -194,7 +194,14 @@ pub fn ddl(cfg: &DdlConfig) -> Result<String> {
             endpoint: cfg.endpoint.clone(),
         },
     )?;
-    let table = describe(&Dataset::open(store, &cfg.lake)?)?;
+    let dataset = Dataset::open(store, &cfg.lake)?;
+    let table = describe(&dataset)?;
+    // A lake written with filters holds only some traffic: the statement says so.
+    let filters = dataset
+        .manifest()
+        .settings()?
+        .map(|s| s.filters)
+        .filter(|f| !f.keeps_all());
     let location = match &cfg.location {
         Some(l) => l.clone(),
         None if !storage::is_local(&cfg.lake) => cfg.lake.display().to_string(),
@@ -210,9 +217,17 @@ pub fn ddl(cfg: &DdlConfig) -> Result<String> {
             }
         }
     };
-    Ok(match cfg.engine {
+    let statement = match cfg.engine {
         Engine::Athena => athena(&table, cfg, &location, this_year()),
         Engine::DuckDb => duckdb(&table, cfg, &location),
+    };
+    Ok(match filters {
+        Some(f) => format!(
+            "-- This lake keeps {} (flowlake convert --action / --drop-log-status): totals over it are\n\
+             -- not totals of all traffic.\n{statement}",
+            f.describe()
+        ),
+        None => statement,
     })
 }
 

@@ -93,6 +93,9 @@ pub enum ReadErrorKind {
     /// An object of JSON envelopes (CloudWatch Logs, Firehose) holds something that is not one: cut
     /// short, or foreign bytes after the envelopes read.
     BadEnvelope,
+    /// The lake keeps records by a field (`--action`, `--drop-log-status`) that the file's format
+    /// lacks, so its records cannot be filtered.
+    Unfilterable,
     /// The file could not be opened or read.
     Io,
     /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
@@ -116,6 +119,7 @@ impl ReadErrorKind {
             ReadErrorKind::TrailingGarbage => "trailing_garbage",
             ReadErrorKind::TooLarge => "too_large",
             ReadErrorKind::BadEnvelope => "bad_envelope",
+            ReadErrorKind::Unfilterable => "unfilterable",
             ReadErrorKind::Io => "io",
             ReadErrorKind::Listing => "listing",
         }

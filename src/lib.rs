@@ -16,7 +16,7 @@
 //!
 //! [`convert()`] runs the pipeline for a [`ConvertConfig`] and returns a [`Report`] in which every line
 //! read is accounted for: `lines_read == rows_written + rows_not_published +
-//! rows_in_unchanged_partitions + rejected`. Every lake file has the same schema
+//! rows_in_unchanged_partitions + rejected + filtered`. Every lake file has the same schema
 //! ([`lake::schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order.
 //! [`compact::compact`] rewrites partitions of small Parquet files (flowlake's, or AWS's native Parquet
 //! deliveries) into files at the target size with the same writer and publish.

@@ -8,6 +8,7 @@ use crate::convert::shard::Shard;
 use crate::date::{check_range, Day};
 use crate::error::{Error, Result};
 use crate::input::parse::{BadFilePolicy, BadLinePolicy};
+use crate::lake::filter::Filters;
 use crate::lake::partition::{PartitionLayout, PartitionTime};
 use crate::lake::write::{
     WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
@@ -63,6 +64,8 @@ pub struct ConvertConfig {
     /// When an input of a published partition no longer exists, drop its rows at the partition's next
     /// rebuild (mirror the deletion) instead of carrying them over from the lake's files.
     pub mirror_deletions: bool,
+    /// The records the lake keeps (`--action`, `--drop-log-status`).
+    pub filters: Filters,
     /// Build only this shard's partitions (see [`crate::convert::shard`]).
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
@@ -94,6 +97,7 @@ impl ConvertConfig {
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             rebuild: false,
             mirror_deletions: false,
+            filters: Filters::default(),
             shard: None,
             endpoint: None,
         }

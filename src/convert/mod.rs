@@ -161,6 +161,8 @@ struct Building<'l> {
     /// Lines, rejects and unreadable files of the files delivered in its slot.
     lines: u64,
     rejected: u64,
+    /// Lines of those files dropped by the lake's filters.
+    filtered: u64,
     failed: Vec<FailedRecord>,
     /// Rows carried over from its earlier files (handed to the writer before any read row).
     carried_rows: u64,
@@ -179,6 +181,7 @@ impl<'l> Building<'l> {
             unreadable: 0,
             lines: 0,
             rejected: 0,
+            filtered: 0,
             failed: Vec::new(),
             carried_rows: 0,
             carried: Vec::new(),
@@ -280,6 +283,7 @@ impl<'a> Run<'a> {
                 max_line_bytes: cfg.max_line_bytes,
                 on_bad_line: cfg.on_bad_line,
                 on_bad_file: cfg.on_bad_file,
+                filters: cfg.filters.clone(),
             },
             props: Arc::new(writer_properties(&write)?),
             write,
@@ -486,7 +490,7 @@ impl<'a> Run<'a> {
     }
 
     /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
-    /// hourly or partition time is refused), else resolved and recorded for the next runs.
+    /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
     fn lake_layout(&self, files: &[InputFile]) -> Result<PartitionLayout> {
         let cfg = self.cfg;
         if let Some(stored) = self.manifest.settings()? {
@@ -510,6 +514,17 @@ impl<'a> Run<'a> {
                     if stored.hourly { " --hourly" } else { "" }
                 )));
             }
+            if stored.filters != cfg.filters {
+                // Rebuilding with other filters would mix partitions of both, and could not bring
+                // back the records of inputs that have expired since: refused.
+                return Err(Error::Config(format!(
+                    "the lake {} keeps {}; this run would keep {}: use the same --action and \
+                     --drop-log-status, or a new lake",
+                    self.lake.root().display(),
+                    stored.filters.describe(),
+                    cfg.filters.describe()
+                )));
+            }
             return Ok(layout);
         }
         let layout = match cfg.partition_layout {
@@ -529,6 +544,7 @@ impl<'a> Run<'a> {
                 partition_layout: layout,
                 hourly: cfg.hourly,
                 partition_time: cfg.partition_time,
+                filters: cfg.filters.clone(),
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
@@ -851,6 +867,7 @@ impl<'a> Run<'a> {
                     own.unreadable += u64::from(outcome.error.is_some() && !outcome.salvaged);
                     own.lines += outcome.lines;
                     own.rejected += outcome.rejected;
+                    own.filtered += outcome.filtered;
                     if let Some(e) = &outcome.error {
                         own.failed.push(FailedRecord {
                             path: outcome.path.clone(),
@@ -926,6 +943,7 @@ impl<'a> Run<'a> {
             unreadable,
             lines,
             rejected,
+            filtered,
             failed,
             carried_rows,
             carried,
@@ -1000,6 +1018,7 @@ impl<'a> Run<'a> {
             lines,
             rows: rows_in_files,
             rejected,
+            filtered,
             failed,
         };
         // A run that stops anywhere in the commit leaves the journal mark, and the next run rebuilds

@@ -123,6 +123,8 @@ pub struct Report {
     /// `rows_written + rows_carried_over` rows).
     pub rows_carried_over: u64,
     pub rejected: u64,
+    /// Records dropped by the lake's filters (`--action`, `--drop-log-status`): read, not rows.
+    pub filtered: u64,
     pub header_lines: u64,
     pub blank_lines: u64,
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes (destination health checks) skipped: not records.
@@ -177,11 +179,11 @@ impl Report {
                 return Ok(());
             }
         }
-        if file.lines != file.rows + file.rejected {
+        if file.lines != file.rows + file.rejected + file.filtered {
             return Err(Error::Accounting {
                 what: file.path.display().to_string(),
                 lines: file.lines,
-                rows: file.rows,
+                rows: file.rows + file.filtered,
                 rejected: file.rejected,
             });
         }
@@ -190,6 +192,7 @@ impl Report {
         }
         self.lines_read += file.lines;
         self.rejected += file.rejected;
+        self.filtered += file.filtered;
         self.header_lines += file.headers;
         self.blank_lines += file.blank_lines;
         self.control_messages += file.control_messages;
@@ -235,9 +238,12 @@ impl Report {
     }
 
     /// Checks the run-level invariant
-    /// `lines_read == rows_written + rows_not_published + rows_in_unchanged_partitions + rejected`.
+    /// `lines_read == rows_written + rows_not_published + rows_in_unchanged_partitions + rejected + filtered`.
     pub fn check(&self) -> Result<()> {
-        let rows = self.rows_written + self.rows_not_published + self.rows_in_unchanged_partitions;
+        let rows = self.rows_written
+            + self.rows_not_published
+            + self.rows_in_unchanged_partitions
+            + self.filtered;
         if self.lines_read != rows + self.rejected {
             return Err(Error::Accounting {
                 what: "the run".into(),
@@ -273,6 +279,9 @@ impl Report {
         );
         if self.rows_not_published > 0 {
             s.push_str(&format!("; {} rows withheld", self.rows_not_published));
+        }
+        if self.filtered > 0 {
+            s.push_str(&format!("; {} records filtered out", self.filtered));
         }
         if self.control_messages > 0 {
             s.push_str(&format!(

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::input::discover::InputFile;
 use crate::input::envelope::{self, looks_like_envelopes, Decoded};
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
+use crate::lake::filter::Filters;
 use crate::lake::schema;
 use crate::storage::Store;
 use crate::text::batch::{BatchBuilder, LineError, RejectKind};
@@ -55,6 +56,8 @@ pub struct ParseSettings {
     pub max_line_bytes: usize,
     pub on_bad_line: BadLinePolicy,
     pub on_bad_file: BadFilePolicy,
+    /// The records the lake keeps (`--action`, `--drop-log-status`).
+    pub filters: Filters,
 }
 
 /// What became of one file.
@@ -69,6 +72,8 @@ pub struct FileOutcome {
     pub lines: u64,
     pub rows: u64,
     pub rejected: u64,
+    /// Records dropped by the lake's filters (`--action`, `--drop-log-status`).
+    pub filtered: u64,
     pub headers: u64,
     pub blank_lines: u64,
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes (health checks, no records) skipped.
@@ -164,6 +169,8 @@ impl FileParser {
         let builder = &mut self.builder;
         let spans = &mut self.spans;
         let mut layout: Option<Layout> = None;
+        // Where the filtered fields are in the layout in force (`None`: the lake keeps every record).
+        let mut filter: Option<FilterAt> = None;
         let mut first = true;
         for line in Lines::new(buf) {
             if line.is_blank() {
@@ -206,6 +213,13 @@ impl FileParser {
                             flush(builder, buf, &mut out)?;
                         }
                         builder.start_layout(&new);
+                        match filter_at(&new, &settings.filters) {
+                            Ok(at) => filter = at,
+                            Err(why) => {
+                                unfilterable(builder, buf, why, &mut out);
+                                return Ok(out);
+                            }
+                        }
                         for name in &new.unknown {
                             if !out.unknown_fields.contains(name) {
                                 out.unknown_fields.push(name.clone());
@@ -230,10 +244,23 @@ impl FileParser {
                 first = false;
                 if let Some(fields) = &settings.fields {
                     builder.start_layout(fields);
+                    match filter_at(fields, &settings.filters) {
+                        Ok(at) => filter = at,
+                        Err(why) => {
+                            unfilterable(builder, buf, why, &mut out);
+                            return Ok(out);
+                        }
+                    }
                     layout = Some(fields.clone());
                 }
             }
             out.lines += 1;
+            if let (Some(l), Some(at)) = (&layout, &filter) {
+                if spans.len() == l.len() && at.drops(buf, spans, &settings.filters) {
+                    out.filtered += 1;
+                    continue;
+                }
+            }
             let result = match &layout {
                 Some(l) => builder.append(buf, spans, l, check_utf8),
                 None => Err(LineError {
@@ -320,8 +347,17 @@ fn parse_envelopes(
         }
         None => None,
     };
+    let mut filter = None;
     if let Some((_, _, layout)) = &layout {
         builder.start_layout(layout);
+        // The user's fields come first in the envelope layout: their positions are the same.
+        match filter_at(layout, &settings.filters) {
+            Ok(at) => filter = at,
+            Err(why) => {
+                unfilterable(builder, buf, why, out);
+                return Ok(());
+            }
+        }
     }
     for (line, &(origin, timestamp)) in Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines) {
         if line.is_blank() {
@@ -367,6 +403,13 @@ fn parse_envelopes(
             reject(file, &line, e, settings, rejects, out)?;
             continue;
         }
+        if filter
+            .as_ref()
+            .is_some_and(|at| at.drops(buf, spans, &settings.filters))
+        {
+            out.filtered += 1;
+            continue;
+        }
         let from = decoded.origins[origin as usize];
         if !own_account {
             spans.push(from.owner);
@@ -393,6 +436,57 @@ fn parse_envelopes(
         });
     }
     Ok(())
+}
+
+/// Where the fields the lake's filters read are in one layout.
+struct FilterAt {
+    action: Option<usize>,
+    log_status: Option<usize>,
+}
+
+impl FilterAt {
+    /// True when the record split into `spans` is one the lake does not keep.
+    fn drops(&self, buf: &[u8], spans: &[Span], filters: &Filters) -> bool {
+        let value = |at: Option<usize>| at.and_then(|i| spans.get(i)).map(|s| s.of(buf));
+        filters
+            .check(value(self.action), value(self.log_status))
+            .is_err()
+    }
+}
+
+/// The positions the filters need in `layout`: `Ok(None)` when the lake keeps every record; an error
+/// naming the field the layout lacks.
+fn filter_at(layout: &Layout, filters: &Filters) -> std::result::Result<Option<FilterAt>, String> {
+    if filters.keeps_all() {
+        return Ok(None);
+    }
+    let position = |column: usize| layout.slots.iter().position(|s| *s == Slot::Known(column));
+    let (action, log_status) = (position(schema::ACTION), position(schema::LOG_STATUS));
+    if filters.needs_action() && action.is_none() {
+        return Err(
+            "the lake keeps records by action (--action) and this file's format has no \
+                    `action` field"
+                .into(),
+        );
+    }
+    if filters.needs_log_status() && log_status.is_none() {
+        return Err(
+            "the lake drops records by log-status (--drop-log-status) and this file's \
+                    format has no `log-status` field"
+                .into(),
+        );
+    }
+    Ok(Some(FilterAt { action, log_status }))
+}
+
+/// Fails a file the lake's filters cannot be applied to: none of its lines are used.
+fn unfilterable(builder: &mut BatchBuilder, buf: &[u8], why: String, out: &mut FileOutcome) {
+    if !builder.is_empty() {
+        let _ = builder.finish(buf); // its rows are not used
+    }
+    out.batches.clear();
+    (out.lines, out.rows, out.rejected, out.filtered) = (0, 0, 0, 0);
+    out.error = Some(ReadError::new(ReadErrorKind::Unfilterable, why));
 }
 
 /// The UTF-8 byte order mark.

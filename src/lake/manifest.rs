@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ReadErrorKind, Result};
+use crate::lake::filter::Filters;
 use crate::lake::partition::{PartitionLayout, PartitionTime};
 use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
@@ -88,6 +89,9 @@ pub struct PartitionEntry {
     pub lines: u64,
     pub rows: u64,
     pub rejected: u64,
+    /// Lines dropped by the lake's filters (`lines = rows + rejected + filtered`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub filtered: u64,
     pub failed: Vec<FailedRecord>,
 }
 
@@ -100,6 +104,13 @@ pub struct LakeSettings {
     pub partition_layout: PartitionLayout,
     pub hourly: bool,
     pub partition_time: PartitionTime,
+    /// The records the lake keeps; absent (every record) in lakes without filters.
+    #[serde(default, skip_serializing_if = "Filters::keeps_all")]
+    pub filters: Filters,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Name of the lake's settings object, next to `manifest/` and `journal/`.
@@ -394,6 +405,7 @@ mod tests {
             lines: 4,
             rows: 3,
             rejected: 1,
+            filtered: 0,
             failed: vec![],
         }
     }
@@ -456,6 +468,7 @@ mod tests {
             partition_layout: PartitionLayout::Aws,
             hourly: true,
             partition_time: PartitionTime::Start,
+            filters: Filters::default(),
         };
         m.put_settings(&s).unwrap();
         assert_eq!(m.settings().unwrap(), Some(s));

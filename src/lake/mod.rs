@@ -11,6 +11,7 @@
 pub mod commit;
 pub(crate) mod conform;
 pub mod dataset;
+pub mod filter;
 pub mod manifest;
 pub mod partition;
 pub mod schema;

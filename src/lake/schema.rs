@@ -105,6 +105,9 @@ pub const START: &FieldDef = catalogue_field("start");
 /// The catalogue index of `account-id` (filled from a CloudWatch Logs envelope's owner when a format
 /// lacks it).
 pub const ACCOUNT_ID: usize = catalogue_index("account_id");
+/// The catalogue indexes of the fields the lake's filters read.
+pub const ACTION: usize = catalogue_index("action");
+pub const LOG_STATUS: usize = catalogue_index("log_status");
 
 const I32: Kind = Kind::Int32 {
     max: i32::MAX as i64,

@@ -91,8 +91,9 @@ pub fn convert(inputs: &[&Path], lake: &Path, extra: &[&str]) -> (Run, Value) {
         n("rows_written")
             + n("rows_not_published")
             + n("rows_in_unchanged_partitions")
-            + n("rejected"),
-        "lines = rows (published, withheld, or already in an unchanged partition) + rejects"
+            + n("rejected")
+            + n("filtered"),
+        "lines = rows (published, withheld, or already in an unchanged partition) + rejects + filtered"
     );
     (run, report)
 }
