@@ -282,6 +282,13 @@ pub struct ConvertArgs {
     /// NODATA/SKIPDATA noise of idle interfaces. Dropped records are counted (`filtered`).
     #[arg(long, value_enum, value_name = "STATUS,...", value_delimiter = ',')]
     pub drop_log_status: Vec<LogStatusArg>,
+    /// Account for inputs whose path and name name none (CloudWatch Logs and Firehose objects,
+    /// headerless text in a plain tree); with --region, such inputs get AWS's partition keys.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
+    /// Region for inputs whose path and name name none (CloudWatch Logs envelopes carry no region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
     /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path, so N
     /// shards together write what one run writes. Default: AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch
     /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
@@ -396,6 +403,8 @@ impl ConvertArgs {
         drop.sort();
         drop.dedup();
         c.filters.drop_log_status = drop;
+        c.account = self.account;
+        c.region = self.region;
         c.endpoint = self.endpoint;
         c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
             std::env::var(name).ok()

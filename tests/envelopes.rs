@@ -264,3 +264,55 @@ fn records_that_do_not_fit_are_rejected_and_a_cut_object_is_quarantined() {
     assert_eq!(report["rows_written"], json!(0));
     assert_eq!(report["rejected"], json!(2));
 }
+
+#[test]
+fn account_and_region_flags_give_envelope_inputs_aws_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(
+        tmp.path(),
+        &format!("in/2024/05/01/13/{}", firehose_name(1)),
+        &gzip(envelope("eni-0a", 0, 3).as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &[
+            "--fields",
+            "default",
+            "--account",
+            "123456789010",
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["rows_written"], json!(3));
+    let files = parquet_files(&lake);
+    assert!(
+        files[0].to_string_lossy().contains(
+            "aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/day=01/"
+        ),
+        "{files:?}"
+    );
+    // Without them the same lake (AWS keys) skips such inputs with the reason; bad values are usage errors.
+    let (_, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--fields", "default", "--rebuild"],
+    );
+    assert_eq!(report["files_skipped"], json!(1), "{report}");
+    for bad in [["--account", "12345"], ["--region", "Europe"]] {
+        let run = flowlake(
+            [
+                "convert",
+                tmp.path().join("in").to_str().unwrap(),
+                "--out",
+                lake.to_str().unwrap(),
+            ]
+            .into_iter()
+            .chain(bad),
+        );
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+    }
+}

@@ -9,6 +9,7 @@ use crate::date::{check_range, Day};
 use crate::error::{Error, Result};
 use crate::input::parse::{BadFilePolicy, BadLinePolicy};
 use crate::lake::filter::Filters;
+use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{PartitionLayout, PartitionTime};
 use crate::lake::write::{
     WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
@@ -66,6 +67,10 @@ pub struct ConvertConfig {
     pub mirror_deletions: bool,
     /// The records the lake keeps (`--action`, `--drop-log-status`).
     pub filters: Filters,
+    /// Account and region for inputs whose path and name give none (CloudWatch Logs and Firehose
+    /// objects, headerless text in a plain tree): `--account`, `--region`.
+    pub account: Option<String>,
+    pub region: Option<String>,
     /// Build only this shard's partitions (see [`crate::convert::shard`]).
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
@@ -98,6 +103,8 @@ impl ConvertConfig {
             rebuild: false,
             mirror_deletions: false,
             filters: Filters::default(),
+            account: None,
+            region: None,
             shard: None,
             endpoint: None,
         }
@@ -108,6 +115,16 @@ impl ConvertConfig {
         let bad = |m: String| Err(Error::Config(m));
         if self.inputs.is_empty() {
             return bad("no input given".into());
+        }
+        if let Some(a) = self.account.as_deref().filter(|a| !is_account(a)) {
+            return Err(Error::Config(format!(
+                "--account {a}: an AWS account id is 12 digits"
+            )));
+        }
+        if let Some(r) = self.region.as_deref().filter(|r| !is_region(r)) {
+            return Err(Error::Config(format!(
+                "--region {r}: not an AWS region name (like us-east-1)"
+            )));
         }
         check_range(self.from, self.to)?;
         WriteSettings {

@@ -304,6 +304,15 @@ impl<'a> Run<'a> {
             cfg.hourly,
         )?;
         let listed = started.elapsed().as_secs_f64();
+        // Keys an input lacks, from --account/--region (never over what its path or name says).
+        for file in &mut found.files {
+            if file.key.account.is_none() {
+                file.key.account.clone_from(&cfg.account);
+            }
+            if file.key.region.is_none() {
+                file.key.region.clone_from(&cfg.region);
+            }
+        }
         let layout = self.lake_layout(&found.files)?;
         if layout == PartitionLayout::Aws {
             // A file that names no account and region has no place in a lake with AWS's keys.

@@ -226,12 +226,12 @@ fn hour_of(s: &str, hive: bool) -> Option<u8> {
 }
 
 /// An AWS account id: twelve digits.
-fn is_account(s: &str) -> bool {
+pub fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// An AWS region name: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`.
-fn is_region(s: &str) -> bool {
+/// An AWS region name (`--region`, a folder of AWS's layout): `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`.
+pub fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
