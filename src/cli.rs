@@ -13,7 +13,7 @@ use flowlake::convert::config::{
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
-use flowlake::synth::{GenFormat, GenerateConfig};
+use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
 use flowlake::Day;
 use flowlake::{PartitionLayout, PartitionTime};
@@ -425,9 +425,41 @@ pub enum FormatArg {
     Mixed,
 }
 
+/// How `flowlake generate` delivers the records (the same records for every delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeliveryArg {
+    /// AWS's S3 text delivery: AWSLogs/.../<name>.log.gz, a header line, then the records.
+    S3,
+    /// CloudWatch Logs subscription -> Firehose -> S3: gzip members of JSON envelopes back to back
+    /// (one log stream, i.e. one ENI, per envelope, at most 100 events; a CONTROL_MESSAGE in the first
+    /// object of each day), no extension.
+    CloudwatchFirehose,
+    /// As cloudwatch-firehose, gzipped once more by Firehose (.gz).
+    CloudwatchFirehoseGzip,
+    /// As cloudwatch-firehose with Firehose's decompression: plain JSON envelopes, one per line.
+    CloudwatchFirehoseJson,
+    /// As cloudwatch-firehose with Firehose's message extraction: just the records, one per line.
+    CloudwatchFirehoseExtracted,
+    /// Flow log straight to Firehose: {"message":"<record>"} per record, back to back, gzipped (.gz).
+    FirehoseDirect,
+}
+
+/// Long help of `generate --delivery`, with the exact v5 field list.
+fn delivery_help() -> String {
+    format!(
+        "How the records reach storage. Every delivery writes the same records for the same seed, \
+format, days, files and lines per file; only the framing differs.\n\n\
+The Firehose deliveries write one object per file of the s3 delivery (same account and 5-minute slot) under \
+<OUT>/firehose/YYYY/MM/DD/HH/vpc-flow-logs-1-YYYY-MM-DD-HH-MM-SS-<uuid> (.gz when Firehose \
+gzips). Their records carry no header line: convert v2 with --fields default, v5 with \
+--fields '{V5_FORMAT}'. --format mixed, --hive and --hourly are refused with them (one --fields \
+list per convert run; Firehose's keys always have the hour folder)."
+    )
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Root folder; files go under <OUT>/AWSLogs/...
+    /// Root folder; files go under <OUT>/AWSLogs/... (<OUT>/firehose/... for Firehose deliveries)
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Seed: the same seed and settings give byte-identical files.
@@ -460,6 +492,10 @@ pub struct GenerateArgs {
     /// Add the hour folder.
     #[arg(long)]
     pub hourly: bool,
+    /// How the records reach storage: AWS's S3 text files, or Firehose objects (v2 and v5 only;
+    /// convert those with --fields, see --help).
+    #[arg(long, value_enum, default_value = "s3", long_help = delivery_help())]
+    pub delivery: DeliveryArg,
     /// Print counts as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -486,6 +522,30 @@ impl GenerateArgs {
         };
         c.hive = self.hive;
         c.hourly = self.hourly;
+        c.delivery = match self.delivery {
+            DeliveryArg::S3 => Delivery::S3,
+            DeliveryArg::CloudwatchFirehose => Delivery::CloudWatchFirehose,
+            DeliveryArg::CloudwatchFirehoseGzip => Delivery::CloudWatchFirehoseGzip,
+            DeliveryArg::CloudwatchFirehoseJson => Delivery::CloudWatchFirehoseJson,
+            DeliveryArg::CloudwatchFirehoseExtracted => Delivery::CloudWatchFirehoseExtracted,
+            DeliveryArg::FirehoseDirect => Delivery::FirehoseDirect,
+        };
+        if c.delivery.is_firehose() {
+            if c.format == GenFormat::Mixed {
+                return Err(
+                    "--format mixed needs --delivery s3: Firehose records carry no header \
+and one convert run reads them with one --fields list; generate v2 and v5 into separate folders"
+                        .to_string(),
+                );
+            }
+            if c.hive || c.hourly {
+                return Err(
+                    "--hive and --hourly apply to --delivery s3 only: Firehose's keys are \
+always firehose/YYYY/MM/DD/HH/"
+                        .to_string(),
+                );
+            }
+        }
         Ok(c)
     }
 }

@@ -1,9 +1,10 @@
 //! Deliveries: which files a config makes, where AWS would put them, and writing each one.
 //!
 //! A [`Plan`] numbers the files (account × flow log × day × file of the day) so any file can be made
-//! on its own, in parallel. A file's key follows AWS's plain or Hive-compatible layout, its name carries
-//! a fixed flow log id, the 5-minute slot and a hash, and it is written gzipped (no timestamp in the
-//! gzip header) as `<name>.tmp`, then renamed.
+//! on its own, in parallel. For the S3 delivery, a file's key follows AWS's plain or Hive-compatible
+//! layout, its name carries a fixed flow log id, the 5-minute slot and a hash, and it is written
+//! gzipped (no timestamp in the gzip header) as `<name>.tmp`, then renamed. A Firehose delivery makes
+//! one object of the same records per file (`firehose.rs` frames them), written the same way.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -13,12 +14,13 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use super::firehose::{self, Object, Records};
 use super::formats::{flow_log_formats, Layout, LineWriter};
 use super::render::push_id;
-use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME};
+use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME, TAG_OBJECT};
 use super::traffic::Traffic;
 use super::world::Account;
-use super::{GenerateConfig, GenerateReport};
+use super::{GenFormat, GenerateConfig, GenerateReport};
 use crate::date;
 
 /// Length of one S3 delivery slot (AWS publishes files at 5-minute intervals).
@@ -57,6 +59,22 @@ impl<'a> Plan<'a> {
             return Err(invalid_input(format!(
                 "invalid start date {y:04}-{m:02}-{d:02}"
             )));
+        }
+        if cfg.delivery.is_firehose() {
+            if cfg.format == GenFormat::Mixed {
+                return Err(invalid_input(
+                    "a Firehose delivery takes one format (v2 or v5), not mixed: its records carry \
+                     no header, and a convert run reads them with one --fields list"
+                        .to_string(),
+                ));
+            }
+            if cfg.hive || cfg.hourly {
+                return Err(invalid_input(
+                    "hive and hourly apply to the S3 delivery only: Firehose's keys are \
+                     firehose/YYYY/MM/DD/HH/"
+                        .to_string(),
+                ));
+            }
         }
         let layouts = flow_log_formats(cfg.format)
             .iter()
@@ -103,6 +121,10 @@ impl<'a> Plan<'a> {
 
     /// Key of the file relative to `out`, `/`-separated, exactly as AWS lays it out.
     pub(super) fn key(&self, job: &FileJob) -> String {
+        if self.cfg.delivery.is_firehose() {
+            let uuid = firehose::uuid(&mut object_rng(self.cfg.seed, job));
+            return firehose::key(self.cfg.delivery, self.slot_start(job), &uuid);
+        }
         let account = Account::new(self.cfg.seed, job.account);
         let acct = account.id;
         let region = account.region.name;
@@ -138,7 +160,11 @@ impl<'a> Plan<'a> {
             fs::create_dir_all(dir)?;
         }
         let tmp = tmp_path(&path);
-        let result = self.write_gzip(job, &tmp);
+        let result = if self.cfg.delivery.is_firehose() {
+            self.write_firehose(job, &tmp)
+        } else {
+            self.write_gzip(job, &tmp)
+        };
         match result {
             Ok(report) => {
                 fs::rename(&tmp, &path)?;
@@ -180,6 +206,52 @@ impl<'a> Plan<'a> {
             lines: self.cfg.lines_per_file,
             text_bytes,
             gzip_bytes,
+            control_messages: 0,
+        })
+    }
+
+    /// Writes the file's records as one Firehose object of the config's delivery.
+    fn write_firehose(&self, job: &FileJob, path: &Path) -> io::Result<GenerateReport> {
+        let layout = &self.layouts[job.flow_log as usize];
+        let account = Account::new(self.cfg.seed, job.account);
+        let owner = format!("{:012}", account.id);
+        let lines = LineWriter::new(layout, &account);
+        let slot_start = self.slot_start(job);
+        let rng = Rng::new(file_seed(self.cfg.seed, job));
+        let mut traffic = Traffic::new(rng, account, self.cfg.enis.into(), slot_start);
+        let mut records =
+            Records::with_capacity(usize::try_from(self.cfg.lines_per_file).unwrap_or(0));
+        for _ in 0..self.cfg.lines_per_file {
+            let r = traffic.record();
+            records.push(r.eni.id, r.start, |buf| lines.write(buf, &r));
+        }
+        let obj = Object {
+            delivery: self.cfg.delivery,
+            owner: &owner,
+            slot_start,
+            // CloudWatch Logs checks the destination's health now and then: here in the first
+            // object of each day of each flow log.
+            control: job.index == 0,
+        };
+        // The uuid of the key comes first, then the event ids.
+        let mut ids = object_rng(self.cfg.seed, job);
+        firehose::uuid(&mut ids);
+        let mut file = BufWriter::with_capacity(FILE_BUFFER, File::create(path)?);
+        let written = if firehose::gzipped_by_firehose(self.cfg.delivery) {
+            let mut gz = GzEncoder::new(file, Compression::default());
+            let written = firehose::write_object(&obj, &records, &mut ids, &mut gz)?;
+            file = gz.finish()?;
+            written
+        } else {
+            firehose::write_object(&obj, &records, &mut ids, &mut file)?
+        };
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        Ok(GenerateReport {
+            files: 1,
+            lines: self.cfg.lines_per_file,
+            text_bytes: written.text_bytes,
+            gzip_bytes: file.metadata()?.len(),
+            control_messages: written.control_messages,
         })
     }
 }
@@ -217,6 +289,19 @@ fn file_hash(seed: u64, job: &FileJob) -> u32 {
         job.day as u64,
     ]);
     permute32(job.index ^ k as u32)
+}
+
+/// The PRNG of a Firehose object's uuid, then its event ids (apart from the records' PRNG, so the
+/// records are those of the S3 delivery).
+fn object_rng(seed: u64, job: &FileJob) -> Rng {
+    Rng::new(key(&[
+        seed,
+        TAG_OBJECT,
+        job.account.into(),
+        job.flow_log.into(),
+        job.day as u64,
+        job.index.into(),
+    ]))
 }
 
 /// Seed of the PRNG that draws the records of one file.

@@ -1,10 +1,12 @@
-//! Deterministic generator of realistic AWS S3 deliveries of VPC flow logs.
+//! Deterministic generator of realistic AWS deliveries of VPC flow logs.
 //!
 //! Used to make small committed test fixtures and multi-GB benchmark inputs for the converter.
-//! [`generate`] writes gzipped text files exactly where and how AWS delivers them to S3
-//! (`flowlogs-spec.md` §2.1, §2.2, §3.1): plain or Hive-compatible keys, optional hour folder,
-//! `<account>_vpcflowlogs_<region>_<flow-log-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz` names, a header line
-//! naming the fields, then one space-separated record per line.
+//! With [`Delivery::S3`] (the default), [`generate`] writes gzipped text files exactly where and how
+//! AWS delivers them to S3 (`flowlogs-spec.md` §2.1, §2.2, §3.1): plain or Hive-compatible keys,
+//! optional hour folder, `<account>_vpcflowlogs_<region>_<flow-log-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz`
+//! names, a header line naming the fields, then one space-separated record per line. The other
+//! deliveries write the very same records as Kinesis Data Firehose writes them to S3, after a
+//! CloudWatch Logs subscription or straight from the flow log (see [`Delivery`] and `firehose.rs`).
 //!
 //! Records look like real traffic: hundreds of ENIs per account with fixed private addresses (some
 //! dual-stack), peers that are other ENIs, on-premises hosts or a pool of public/AWS-service addresses,
@@ -24,6 +26,7 @@
 //! ```text
 //! mod.rs       the public face: GenerateConfig, GenFormat, generate, GenerateReport
 //! delivery.rs  which files, their S3 keys and names, writing them gzipped
+//! firehose.rs  the Firehose deliveries: object keys, CloudWatch Logs envelopes, direct records
 //! formats.rs   the v2 and v5 formats as catalogue fields, and a record as a line
 //! traffic.rs   the records of one file: flows, ports, packets, actions, NODATA/SKIPDATA
 //! world.rs     accounts, regions, VPCs, ENIs, public peers, addresses
@@ -32,6 +35,7 @@
 //! ```
 
 mod delivery;
+mod firehose;
 mod formats;
 mod render;
 mod rng;
@@ -75,6 +79,52 @@ pub enum GenFormat {
     Mixed,
 }
 
+/// The field list of the [`GenFormat::V5`] records, as `flowlake convert --fields` takes it: Firehose
+/// deliveries carry no header line, so their v5 records are read with this list.
+pub const V5_FORMAT: &str = "version srcaddr dstaddr srcport dstport protocol start end type packets \
+bytes account-id vpc-id subnet-id instance-id interface-id region az-id sublocation-type sublocation-id \
+action tcp-flags pkt-srcaddr pkt-dstaddr pkt-src-aws-service pkt-dst-aws-service traffic-path \
+flow-direction log-status";
+
+/// How the generated flow logs reach storage. Every delivery writes the same records for the same
+/// config (same seed, format, days, files and lines per file); only the framing differs.
+///
+/// The Firehose deliveries write one object per (account, flow log, 5-minute slot), like the S3 text
+/// files, at `<out>/firehose/YYYY/MM/DD/HH/vpc-flow-logs-1-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz]` (UTC slot
+/// time, a deterministic lowercase uuid). Their records have no header line, so they are converted
+/// with `--fields default` (v2) or `--fields` [`V5_FORMAT`] (v5); [`GenFormat::Mixed`] is refused
+/// with them (one `--fields` list per convert run), and so are `hive` and `hourly` (Firehose's layout
+/// always has the hour folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// AWS's S3 text delivery: `AWSLogs/...` keys, `.log.gz` files, a header line, then the records.
+    #[default]
+    S3,
+    /// Flow log to CloudWatch Logs, a subscription filter to Firehose, Firehose to S3: each object is
+    /// gzip members back to back, each member one JSON envelope (`DATA_MESSAGE` with the events of one
+    /// log stream, i.e. one ENI, at most 100; or a `CONTROL_MESSAGE` health check in the first object
+    /// of each day of each flow log). No extension.
+    CloudWatchFirehose,
+    /// [`Delivery::CloudWatchFirehose`] with Firehose's own GZIP on: the object gzipped once more, `.gz`.
+    CloudWatchFirehoseGzip,
+    /// [`Delivery::CloudWatchFirehose`] with Firehose's decompression on: the envelopes as plain JSON,
+    /// one per line. No extension.
+    CloudWatchFirehoseJson,
+    /// Firehose's decompression and message extraction on: just the records, one per line, in the
+    /// order of the envelopes (no header, no control message). No extension.
+    CloudWatchFirehoseExtracted,
+    /// Flow log delivered straight to Firehose: `{"message":"<record>"}` per record, back to back with
+    /// no delimiter, in the records' order, gzipped by Firehose, `.gz`.
+    FirehoseDirect,
+}
+
+impl Delivery {
+    /// True for the deliveries through Kinesis Data Firehose (everything but [`Delivery::S3`]).
+    pub fn is_firehose(self) -> bool {
+        self != Delivery::S3
+    }
+}
+
 /// What to generate. Build with [`GenerateConfig::new`] and adjust the fields.
 #[derive(Debug, Clone)]
 pub struct GenerateConfig {
@@ -100,6 +150,8 @@ pub struct GenerateConfig {
     pub hive: bool,
     /// Add the per-hour folder.
     pub hourly: bool,
+    /// How the files reach storage; [`Delivery::S3`] unless set.
+    pub delivery: Delivery,
 }
 
 impl GenerateConfig {
@@ -118,6 +170,7 @@ impl GenerateConfig {
             format: GenFormat::V2,
             hive: false,
             hourly: false,
+            delivery: Delivery::S3,
         }
     }
 }
@@ -127,12 +180,15 @@ impl GenerateConfig {
 pub struct GenerateReport {
     /// Files written.
     pub files: u64,
-    /// Data lines written (header lines not counted).
+    /// Records written (header lines and control messages not counted).
     pub lines: u64,
-    /// Uncompressed text bytes, header lines included.
+    /// Uncompressed bytes: the text, header lines included, or for a Firehose delivery the object's
+    /// content before any gzip (the JSON envelopes, the records, or the direct records).
     pub text_bytes: u64,
-    /// Bytes of the `.log.gz` files on disk.
+    /// Bytes of the files on disk (gzipped, except for the uncompressed Firehose deliveries).
     pub gzip_bytes: u64,
+    /// CloudWatch Logs `CONTROL_MESSAGE` envelopes written.
+    pub control_messages: u64,
 }
 
 impl Add for GenerateReport {
@@ -144,6 +200,7 @@ impl Add for GenerateReport {
             lines: self.lines.saturating_add(o.lines),
             text_bytes: self.text_bytes.saturating_add(o.text_bytes),
             gzip_bytes: self.gzip_bytes.saturating_add(o.gzip_bytes),
+            control_messages: self.control_messages.saturating_add(o.control_messages),
         }
     }
 }
@@ -152,7 +209,8 @@ impl Add for GenerateReport {
 ///
 /// Generates `accounts × flow logs per account (2 for Mixed, else 1) × days × files_per_day` files
 /// (none if `enis` is 0). Existing files with the same names are overwritten; nothing else is touched.
-/// Errors: `InvalidInput` for an invalid `start` date or a file count that overflows `u64`, `Other` if
+/// Errors: `InvalidInput` for an invalid `start` date, a file count that overflows `u64`, or a Firehose
+/// delivery with [`GenFormat::Mixed`], `hive` or `hourly`; `Other` if
 /// a format names a field the catalogue does not know (a bug the unit tests catch), otherwise the
 /// first I/O error met (files finished before it stay in place; no half-written file is left
 /// under a final name).
