@@ -221,7 +221,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 println!(
                     "{}",
                     serde_json::json!({"files": report.files, "lines": report.lines,
-                        "text_bytes": report.text_bytes, "gzip_bytes": report.gzip_bytes})
+                        "text_bytes": report.text_bytes, "gzip_bytes": report.gzip_bytes,
+                        "control_messages": report.control_messages})
                 );
             }
             eprintln!("{line}");
