@@ -311,4 +311,25 @@ mod tests {
         assert!(!looks_like_envelopes(b"{\"a\":1}"));
         assert!(looks_like_envelopes(b"  \n{\"logEvents\":[]}"));
     }
+
+    #[test]
+    fn bytes_that_are_not_utf8_inside_an_envelope_are_damage_not_a_panic() {
+        let mut text =
+            br#"{"messageType":"DATA_MESSAGE","owner":"1","logEvents":[{"message":"2 a"}]}"#
+                .to_vec();
+        text.extend_from_slice(
+            b"{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[{\"message\":\"\xff\xfe\"}]}",
+        );
+        let mut out = Decoded::default();
+        let err = decode(&text, &mut out).unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::Malformed { index: 1, .. }),
+            "{err}"
+        );
+        assert_eq!(out.lines.len(), 1);
+        // Nothing at all, or only whitespace: no envelopes, no error.
+        decode(b"", &mut out).unwrap();
+        decode(b" \n ", &mut out).unwrap();
+        assert_eq!((out.lines.len(), out.data_messages), (0, 0));
+    }
 }
