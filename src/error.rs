@@ -96,6 +96,8 @@ pub enum ReadErrorKind {
     /// The lake keeps records by a field (`--action`, `--drop-log-status`) that the file's format
     /// lacks, so its records cannot be filtered.
     Unfilterable,
+    /// A file with no date in its path or name whose records have no time either: no partition.
+    NoTime,
     /// The file could not be opened or read.
     Io,
     /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
@@ -120,6 +122,7 @@ impl ReadErrorKind {
             ReadErrorKind::TooLarge => "too_large",
             ReadErrorKind::BadEnvelope => "bad_envelope",
             ReadErrorKind::Unfilterable => "unfilterable",
+            ReadErrorKind::NoTime => "no_time",
             ReadErrorKind::Io => "io",
             ReadErrorKind::Listing => "listing",
         }

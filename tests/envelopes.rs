@@ -316,3 +316,150 @@ fn account_and_region_flags_give_envelope_inputs_aws_keys() {
         assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
     }
 }
+
+/// A CloudWatch Logs export (CreateExportTask): `<prefix>/<task-id>/<log stream>/000000.gz` of
+/// `<ISO time> <record>` lines, not in time order, and a permission probe object; no date in any key.
+#[test]
+fn cloudwatch_exports_and_undated_text_are_partitioned_by_each_records_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day1 = 1714568400u64; // 2024-05-01 13:00:00
+    let day2 = day1 + 86_400;
+    let line = |t: u64, port: u64| {
+        let iso = {
+            let secs = t % 86_400;
+            let d = if t >= day2 { "02" } else { "01" };
+            format!(
+                "2024-05-{d}T{:02}:{:02}:{:02}.000Z",
+                secs / 3600,
+                secs % 3600 / 60,
+                secs % 60
+            )
+        };
+        format!("{iso} 2 123456789010 eni-0a 10.0.0.1 10.0.1.1 {port} 443 6 1 {port} {t} {} ACCEPT OK\n", t + 60)
+    };
+    // Day 2, day 1, day 2: not in time order; a record that does not fit (day 2); a NODATA record
+    // whose start comes first.
+    let text = format!(
+        "{}{}{}2024-05-02T14:00:00.000Z 2 123456789010 eni-0a 10.0.0.1\n{}",
+        line(day2 + 60, 1001),
+        line(day1 + 120, 1002),
+        line(day2 + 180, 1003),
+        "2024-05-01T23:59:00.000Z 2 123456789010 eni-0a - - - - - - - 1714607940 1714608000 - NODATA\n",
+    );
+    put(
+        tmp.path(),
+        "in/exportedlogs/5c6f1a2b-task/eni-0a-all/000000.gz",
+        &gzip(text.as_bytes()),
+    );
+    put(
+        tmp.path(),
+        "in/exportedlogs/aws-logs-write-test",
+        b"Permission Check Successful",
+    );
+    // Undated text with a header (a file copied out of its date folders).
+    let undated = format!(
+        "{HEADER}2 123456789010 eni-0b 10.0.0.2 10.0.1.1 7 443 6 1 7 {} {} REJECT OK\n",
+        day1 + 3600,
+        day1 + 3660
+    );
+    put(
+        tmp.path(),
+        "in/loose/flows.log.gz",
+        &gzip(undated.as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    let input = tmp.path().join("in");
+    let (run, report) = convert(
+        &[&input],
+        &lake,
+        &["--fields", "default", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(run.code, 3, "one reject: {}", run.stderr);
+    assert_eq!(report["lines_read"], json!(6));
+    assert_eq!(report["rows_written"], json!(5));
+    assert_eq!(report["rejected"], json!(1));
+    assert_eq!(report["partitions"], json!(2));
+    let skipped = report["skipped"].to_string();
+    assert!(skipped.contains("aws-logs-write-test"), "{skipped}");
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT day, count(*), sum(bytes), min(unknown_fields['cloudwatch-log-stream']) \
+             FROM read_parquet('{lake}/**/*.parquet', hive_partitioning=true) GROUP BY 1 ORDER BY 1"
+                .replace("{lake}", lake.to_str().unwrap())
+                .as_str()
+        ),
+        vec![
+            vec![json!("01"), json!(3), json!(1002 + 7), json!("eni-0a-all")],
+            vec![json!("02"), json!(2), json!(1001 + 1003), json!("eni-0a-all")],
+        ]
+    );
+    let rejects = std::fs::read_to_string(report["rejects_file"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        rejects.lines().count(),
+        1,
+        "the reject is recorded once: {rejects}"
+    );
+    assert_eq!(verify(&lake).0, 0);
+    // A rerun reads nothing: the manifest remembers which partitions each undated file fed.
+    let (again, report) = convert(
+        &[&input],
+        &lake,
+        &["--fields", "default", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(report["lines_read"], json!(0));
+    assert_eq!(report["partitions_unchanged"], json!(2));
+    // --from/--to keep their partitions only: each record counted where it is built.
+    let lake2 = tmp.path().join("lake2");
+    let (_, report) = convert(
+        &[&input],
+        &lake2,
+        &[
+            "--fields",
+            "default",
+            "--max-reject-ratio",
+            "1",
+            "--from",
+            "2024-05-02",
+        ],
+    );
+    assert_eq!(report["rows_written"], json!(2));
+    assert_eq!(report["rejected"], json!(1));
+    assert_eq!(report["partitions"], json!(1));
+    // A later run over every day builds the days the ranged run left: the manifest knows all the
+    // days each undated file feeds, not only those it was built for.
+    let (_, report) = convert(
+        &[&input],
+        &lake2,
+        &["--fields", "default", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(report["rows_written"], json!(3));
+    assert_eq!(report["partitions"], json!(1));
+    assert_eq!(duckdb_one(&lake2, "SELECT count(*) FROM {lake}"), json!(5));
+    // Shards: each reads the undated files and keeps its own partitions; together, one run's lake.
+    let lake3 = tmp.path().join("lake3");
+    let mut rows_written = 0;
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let (_, report) = convert(
+            &[&input],
+            &lake3,
+            &[
+                "--fields",
+                "default",
+                "--max-reject-ratio",
+                "1",
+                "--shard",
+                &shard,
+            ],
+        );
+        rows_written += report["rows_written"].as_u64().unwrap();
+    }
+    assert_eq!(rows_written, 5);
+    assert_eq!(
+        duckdb_one(&lake3, "SELECT sum(bytes) FROM {lake}"),
+        json!(1002 + 7 + 1001 + 1003)
+    );
+    assert_eq!(verify(&lake3).0, 0);
+}

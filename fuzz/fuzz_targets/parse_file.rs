@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         version: None,
         compression: if gzip { Compression::Gzip } else { Compression::Plain },
         key: PartitionKey { account: None, region: None, day: Day::new(2024, 1, 1).unwrap(), hour: None },
+        undated: None,
     };
     let settings = ParseSettings {
         fields: data.first().is_some_and(|b| b % 2 == 0).then(|| Layout::parse_format("default").unwrap()),

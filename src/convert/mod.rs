@@ -99,6 +99,7 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
         found
             .files
             .par_iter()
+            .chain(found.undated.par_iter())
             .map_init(
                 || (crate::input::read::FileReader::new(), Vec::new()),
                 |(reader, buf), f| {
@@ -313,13 +314,29 @@ impl<'a> Run<'a> {
                 file.key.region.clone_from(&cfg.region);
             }
         }
-        let layout = self.lake_layout(&found.files)?;
+        for file in &mut found.undated {
+            if file.key.account.is_none() {
+                file.key.account.clone_from(&cfg.account);
+            }
+            if file.key.region.is_none() {
+                file.key.region.clone_from(&cfg.region);
+            }
+        }
+        let all: Vec<InputFile> = found.files.iter().chain(&found.undated).cloned().collect();
+        let layout = self.lake_layout(&all)?;
+        drop(all);
         if layout == PartitionLayout::Aws {
             // A file that names no account and region has no place in a lake with AWS's keys.
-            let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.files)
+            let keyed = |f: &InputFile| f.key.account.is_some() && f.key.region.is_some();
+            let (keep, mut drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.files)
                 .into_iter()
-                .partition(|f| f.key.account.is_some() && f.key.region.is_some());
+                .partition(keyed);
             found.files = keep;
+            let (keep, undated_drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.undated)
+                .into_iter()
+                .partition(keyed);
+            found.undated = keep;
+            drop.extend(undated_drop);
             found.skipped.extend(drop.into_iter().map(|f| Skipped {
                 flow_log: true,
                 path: f.path,
@@ -372,6 +389,33 @@ impl<'a> Run<'a> {
                     })
                     .inputs
                     .push(file.clone());
+            }
+        }
+        // Files with no date of their own: read now (or known from the manifest) to find the slots
+        // their records fall in, then an input of each of those partitions.
+        for (file, slots) in self.undated_slots(std::mem::take(&mut found.undated), &mut report)? {
+            let feeds: Arc<[i64]> = Arc::from(slots.as_slice());
+            for slot in slots {
+                let key = key_at(&file.key, slot, cfg.hourly);
+                if cfg.from.is_some_and(|f| key.day < f) || cfg.to.is_some_and(|t| key.day > t) {
+                    continue;
+                }
+                let path = key.path(layout);
+                outputs
+                    .entry(path.clone())
+                    .or_insert_with(|| Output {
+                        slot,
+                        path,
+                        inputs: Vec::new(),
+                        carried: Vec::new(),
+                        before: Vec::new(),
+                    })
+                    .inputs
+                    .push(InputFile {
+                        key,
+                        undated: Some(feeds.clone()),
+                        ..file.clone()
+                    });
             }
         }
         // Partitions a stopped run was swapping: where the swap was done (the folder holds exactly the
@@ -562,6 +606,86 @@ impl<'a> Run<'a> {
         Ok(layout)
     }
 
+    /// The slots (days, or hours) the records of each undated file fall in, in order (the first takes
+    /// its records with no time). A file whose path, size and modification time the manifest
+    /// remembers is not read: its slots are the partitions that remember it. Others are parsed once
+    /// here (nothing recorded) and again for each partition they feed. A file that cannot be read,
+    /// or whose records all lack a time, is listed as failed.
+    fn undated_slots(
+        &self,
+        files: Vec<InputFile>,
+        report: &mut Report,
+    ) -> Result<Vec<(InputFile, Vec<i64>)>> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hourly = self.cfg.hourly;
+        // Every slot each remembered undated input feeds, as recorded with the file's size and mtime.
+        let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<i64>)> = HashMap::new();
+        for entry in self.manifest.all()?.into_values() {
+            for input in entry.inputs.into_iter().filter(|i| !i.vanished) {
+                if let Some(feeds) = input.feeds {
+                    known.insert(input.path, (input.size, input.mtime, feeds));
+                }
+            }
+        }
+        let (remembered, new): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| {
+            known
+                .get(&f.path)
+                .is_some_and(|(size, mtime, _)| (*size, *mtime) == (f.size, f.mtime))
+        });
+        let mut out: Vec<(InputFile, Vec<i64>)> = remembered
+            .into_iter()
+            .filter_map(|f| {
+                let (_, _, feeds) = known.remove(&f.path)?;
+                Some((f, feeds))
+            })
+            .collect();
+        let per = if hourly {
+            crate::date::SECS_PER_HOUR
+        } else {
+            crate::date::SECS_PER_DAY
+        };
+        let store = self.store.as_ref();
+        let read: Vec<Result<(InputFile, FileOutcome, Vec<i64>)>> = new
+            .into_par_iter()
+            .map_init(FileParser::new, |parser, f| {
+                let mut outcome =
+                    parser.slots_of(store, &f, &self.parse, &RejectLog::discard(), per)?;
+                outcome.batches.clear();
+                let slots = std::mem::take(&mut outcome.line_slots)
+                    .into_iter()
+                    .collect();
+                Ok((f, outcome, slots))
+            })
+            .collect();
+        for r in read {
+            let (file, outcome, slots) = r?;
+            let failed = match (&outcome.error, slots.is_empty()) {
+                (Some(e), _) if !outcome.salvaged => Some((e.kind, e.message.clone())),
+                (_, true) if outcome.lines > 0 => Some((
+                    ReadErrorKind::NoTime,
+                    "no record has a start or an event timestamp, and the file's path and name \
+                     have no date: its records belong to no partition"
+                        .to_string(),
+                )),
+                _ => None,
+            };
+            if let Some((kind, message)) = failed {
+                report.files_failed += 1;
+                report.failed.push(FailedFile {
+                    path: file.path,
+                    kind,
+                    message,
+                    salvaged: false,
+                });
+                continue;
+            }
+            out.push((file, slots));
+        }
+        Ok(out)
+    }
+
     /// Finishes the publish of a partition a stopped run had swapped but not recorded: true when its
     /// folder holds exactly the files the journal mark's entry lists (and that entry is now recorded).
     /// A mark or folder the store cannot read is an error.
@@ -635,7 +759,17 @@ impl<'a> Run<'a> {
                         }
                     }
                     let name = rec.path.file_name().unwrap_or_default().to_string_lossy();
-                    let key = key_for_path(&rec.path, hourly).or_else(|| fallback.clone());
+                    let dated = key_for_path(&rec.path, hourly);
+                    // An input with no date of its own keeps only this partition's records.
+                    let undated = match (&dated, &fallback) {
+                        (None, Some(key)) => Some(
+                            rec.feeds
+                                .as_deref()
+                                .map_or_else(|| Arc::from([slot_of(key, hourly)]), Arc::from),
+                        ),
+                        _ => None,
+                    };
+                    let key = dated.or_else(|| fallback.clone());
                     if let (Some(compression), Some(key)) = (compression_of(&name), key) {
                         files.push(InputFile {
                             path: stat.path,
@@ -645,6 +779,7 @@ impl<'a> Run<'a> {
                             version: stat.version,
                             compression,
                             key,
+                            undated,
                         });
                     }
                 }
@@ -807,7 +942,9 @@ impl<'a> Run<'a> {
         let mut deliveries: BTreeMap<i64, Vec<&InputFile>> = BTreeMap::new();
         let mut seen = std::collections::HashSet::new();
         for file in unit.iter().flat_map(|o| &o.inputs) {
-            if seen.insert(&file.path) {
+            // An undated file is read once for each partition it feeds (each read keeps its slot).
+            let slot = file.undated.as_ref().map(|_| slot_of(&file.key, hourly));
+            if seen.insert((&file.path, slot)) {
                 deliveries
                     .entry(slot_of(&file.key, hourly))
                     .or_default()
@@ -1006,6 +1143,7 @@ impl<'a> Run<'a> {
                     rows: Some(rows),
                     first_row: Some(first_row),
                     vanished: false,
+                    feeds: f.undated.as_deref().map(<[i64]>::to_vec),
                 }
             })
             .chain(carried)

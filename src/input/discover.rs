@@ -36,6 +36,10 @@ pub struct InputFile {
     pub version: Option<String>,
     pub compression: Compression,
     pub key: PartitionKey,
+    /// For a file with no date of its own, read for one partition (`key`): every slot its records
+    /// fall in, in order; the first takes its records with no time, its rejects and its headers. Its
+    /// records outside `key`'s slot are not this partition's (they are read again for theirs).
+    pub undated: Option<std::sync::Arc<[i64]>>,
 }
 
 impl InputFile {
@@ -70,6 +74,10 @@ pub struct Discovery {
     pub failed: Vec<ListProblem>,
     /// Things worth telling (a folder date and a file name date that disagree), by path.
     pub warnings: Vec<(PathBuf, String)>,
+    /// Flow log files with no date in their path or name (CloudWatch Logs exports, undated text):
+    /// their records are partitioned by their own time, so they are listed whatever `--from/--to`
+    /// say and their `key.day` means nothing until they are read.
+    pub undated: Vec<InputFile>,
 }
 
 /// Why folders whose name starts with `_` or `.` are not read.
@@ -148,7 +156,27 @@ fn classify_entry(
                 last_year()
             ),
             None => {
-                "no date in the path (YYYY/MM/DD or year=/month=/day=) or the AWS file name".into()
+                // Partitioned by each record's own time once read.
+                out.undated.push(InputFile {
+                    rel: from_path.rel.unwrap_or_else(|| name.clone()),
+                    path: entry.path,
+                    size: entry.size,
+                    mtime: entry.mtime,
+                    version: entry.version,
+                    compression,
+                    key: PartitionKey {
+                        account: from_path.account.or(from_name.account),
+                        region: from_path.region.or(from_name.region),
+                        day: Day {
+                            year: 1970,
+                            month: 1,
+                            day: 1,
+                        },
+                        hour: None,
+                    },
+                    undated: None,
+                });
+                return;
             }
         };
         return skip(out, reason);
@@ -190,6 +218,7 @@ fn classify_entry(
             day,
             hour,
         },
+        undated: None,
     });
 }
 

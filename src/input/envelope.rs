@@ -219,6 +219,106 @@ fn append(text: &mut Vec<u8>, value: &str) -> Span {
     }
 }
 
+/// True when `text` starts like a CloudWatch Logs export (CreateExportTask): lines of
+/// `<ISO-8601 UTC time>Z <message>` (`2024-05-01T13:05:11.000Z 2 123456789012 eni-...`).
+pub fn looks_like_export(text: &[u8]) -> bool {
+    let line = text
+        .split(|&b| b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace));
+    line.is_some_and(|l| export_time(l).is_some())
+}
+
+/// The time at the start of an export line, in milliseconds since the epoch, and where its message
+/// starts.
+fn export_time(line: &[u8]) -> Option<(i64, usize)> {
+    // YYYY-MM-DDTHH:MM:SS[.fff...]Z and a space
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = line.get(r)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0')))
+    };
+    let at = |i: usize, b: u8| line.get(i) == Some(&b);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (h, mi, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut i = 19;
+    let mut millis = 0i64;
+    if at(i, b'.') {
+        let start = i + 1;
+        let end = start
+            + line[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+        if end == start {
+            return None;
+        }
+        let frac = &line[start..end.min(start + 3)];
+        millis = frac.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'))
+            * 10i64.pow(3 - frac.len() as u32);
+        i = end;
+    }
+    if !(at(i, b'Z') && at(i + 1, b' ')) {
+        return None;
+    }
+    let valid =
+        crate::date::is_valid_date(y as i32, mo as u32, d as u32) && h < 24 && mi < 60 && sec < 61;
+    if !valid {
+        return None;
+    }
+    let days = crate::date::days_from_civil(y as i32, mo as u32, d as u32);
+    let secs = days * crate::date::SECS_PER_DAY + h * 3600 + mi * 60 + sec;
+    Some((secs * 1000 + millis, i + 2))
+}
+
+/// Decodes a CloudWatch Logs export object of log stream `log_stream` (its folder, the network
+/// interface for flow logs) into `out` (cleared first): each line's message becomes a line, its time
+/// the event timestamp. A line without the time prefix (a message that continued on a new line) is
+/// kept as it is, with no timestamp.
+pub fn decode_export(text: &[u8], log_stream: &str, out: &mut Decoded) {
+    out.text.clear();
+    out.lines.clear();
+    out.origins.clear();
+    out.data_messages = 0;
+    out.control_messages = 0;
+    let mut times: Vec<Option<i64>> = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let (time, message) = match export_time(line) {
+            Some((ms, at)) => (Some(ms), &line[at..]),
+            None => (None, line),
+        };
+        out.text.extend_from_slice(message);
+        out.text.push(b'\n');
+        out.lines.push((0, Span::default()));
+        times.push(time);
+    }
+    out.lines_end = out.text.len();
+    let dash = append(&mut out.text, "-");
+    let stream = if log_stream.is_empty() {
+        dash
+    } else {
+        append(&mut out.text, log_stream)
+    };
+    out.origins.push(Origin {
+        owner: dash,
+        log_group: dash,
+        log_stream: stream,
+    });
+    for (line, time) in out.lines.iter_mut().zip(times) {
+        line.1 = match time {
+            Some(ms) => append(&mut out.text, &ms.to_string()),
+            None => dash,
+        };
+    }
+}
+
 fn leading_space(text: &[u8]) -> usize {
     text.iter().take_while(|b| b.is_ascii_whitespace()).count()
 }
@@ -331,5 +431,25 @@ mod tests {
         decode(b"", &mut out).unwrap();
         decode(b" \n ", &mut out).unwrap();
         assert_eq!((out.lines.len(), out.data_messages), (0, 0));
+    }
+
+    #[test]
+    fn export_lines_keep_their_time_and_stream() {
+        let text = b"2024-05-01T13:05:11.000Z 2 123456789012 eni-1 10.0.0.1 10.0.1.1 1 2 6 1 1 1714568711 1714568771 ACCEPT OK\n\
+2024-05-01T13:04:59.5Z 2 123456789012 eni-1 - - - - - - - 1714568699 1714568759 - NODATA\r\n\
+continued without a time\n";
+        assert!(looks_like_export(text));
+        assert!(!looks_like_export(b"version account-id\n2 1"));
+        assert!(!looks_like_export(b"2024-05-01T13:05:11.000 no zone\n"));
+        assert!(!looks_like_export(b"2024-13-01T13:05:11Z bad month\n"));
+        let mut out = Decoded::default();
+        decode_export(text, "eni-1-all", &mut out);
+        assert_eq!(lines(&out).len(), 3);
+        assert!(lines(&out)[0].starts_with("2 123456789012 eni-1 10.0.0.1"));
+        assert_eq!(text_of(&out, out.lines[0].1), "1714568711000");
+        assert_eq!(text_of(&out, out.lines[1].1), "1714568699500");
+        assert_eq!(text_of(&out, out.lines[2].1), "-");
+        assert_eq!(text_of(&out, out.origins[0].log_stream), "eni-1-all");
+        assert_eq!(text_of(&out, out.origins[0].owner), "-");
     }
 }

@@ -14,14 +14,15 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 use crate::input::discover::InputFile;
-use crate::input::envelope::{self, looks_like_envelopes, Decoded};
+use crate::input::envelope::{self, looks_like_envelopes, looks_like_export, Decoded};
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
 use crate::lake::filter::Filters;
 use crate::lake::schema;
 use crate::storage::Store;
-use crate::text::batch::{BatchBuilder, LineError, RejectKind};
+use crate::text::batch::{parse_uint, BatchBuilder, LineError, RejectKind};
 use crate::text::layout::{looks_like_header, Layout, Slot};
 use crate::text::rejects::{Reject, RejectLog};
+use crate::text::route::slot_of;
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
 /// What a bad line does.
@@ -78,6 +79,9 @@ pub struct FileOutcome {
     pub blank_lines: u64,
     /// CloudWatch Logs `CONTROL_MESSAGE` envelopes (health checks, no records) skipped.
     pub control_messages: u64,
+    /// With [`FileParser::slots_of`]: the slots (days or hours) of the times of the file's counted
+    /// lines (`start`, else the event timestamp).
+    pub line_slots: std::collections::BTreeSet<i64>,
     /// Header fields the catalogue does not know.
     pub unknown_fields: Vec<String>,
     /// Things worth telling the user that are not errors (empty file, header-only file, ...).
@@ -108,11 +112,30 @@ pub struct FileParser {
     builder: BatchBuilder,
     /// The lines of an object of JSON envelopes, when the file is one.
     decoded: Decoded,
+    /// Seconds per slot when [`slots_of`](Self::slots_of) is collecting the slots of a file's lines.
+    collect_per: Option<i64>,
 }
 
 impl FileParser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Parses `file` (nothing recorded: pass a discarding `rejects`) and collects the slots of its
+    /// lines' times (`per` seconds a slot) in the outcome's `line_slots`: where an undated file's
+    /// lines go, rows, rejects and filtered records alike.
+    pub fn slots_of(
+        &mut self,
+        source: &dyn Store,
+        file: &InputFile,
+        settings: &ParseSettings,
+        rejects: &RejectLog,
+        per: i64,
+    ) -> Result<FileOutcome> {
+        self.collect_per = Some(per);
+        let outcome = self.parse(source, file, settings, rejects);
+        self.collect_per = None;
+        outcome
     }
 
     /// Reads and parses one file. Rejected lines go to `rejects`; an unreadable file is reported in
@@ -155,7 +178,7 @@ impl FileParser {
             self.buf.drain(..UTF8_BOM.len());
         }
         out.text_bytes = self.buf.len() as u64;
-        if looks_like_envelopes(&self.buf) {
+        if looks_like_envelopes(&self.buf) || looks_like_export(&self.buf) {
             parse_envelopes(self, file, settings, rejects, &mut out)?;
             out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
             return Ok(out);
@@ -164,6 +187,7 @@ impl FileParser {
             out.not_flow_log = Some(why);
             return Ok(out);
         }
+        let collect_per = self.collect_per;
         let buf = self.buf.as_slice();
         let check_utf8 = std::str::from_utf8(buf).is_err();
         let builder = &mut self.builder;
@@ -171,13 +195,19 @@ impl FileParser {
         let mut layout: Option<Layout> = None;
         // Where the filtered fields are in the layout in force (`None`: the lake keeps every record).
         let mut filter: Option<FilterAt> = None;
+        let slots = SlotFilter::of(file);
         let mut first = true;
         for line in Lines::new(buf) {
             if line.is_blank() {
-                out.blank_lines += 1;
+                if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
+                    out.blank_lines += 1;
+                }
                 continue;
             }
             if line.text.len() > settings.max_line_bytes {
+                if slots.as_ref().is_some_and(|s| !s.keeps(None)) {
+                    continue; // another partition's read counts it
+                }
                 out.lines += 1;
                 let e = LineError {
                     kind: RejectKind::LineTooLong,
@@ -198,7 +228,9 @@ impl FileParser {
                 None
             });
             if looks_like_header(buf, spans, expected) {
-                out.headers += 1;
+                if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
+                    out.headers += 1;
+                }
                 first = false;
                 match Layout::from_header(buf, spans) {
                     Ok(new) if layout.as_ref() == Some(&new) => {}
@@ -252,6 +284,24 @@ impl FileParser {
                         }
                     }
                     layout = Some(fields.clone());
+                }
+            }
+            if slots.is_some() || collect_per.is_some() {
+                let start = layout.as_ref().and_then(|l| {
+                    let at = l
+                        .slots
+                        .iter()
+                        .position(|s| *s == Slot::Known(schema::START_INDEX))?;
+                    (spans.len() == l.len()).then_some(())?;
+                    parse_uint(spans[at].of(buf), i64::MAX as u64).ok()
+                });
+                let time = start.map(|v| v as i64);
+                // An undated file read for one partition: only the lines of its slot are this read's.
+                if slots.as_ref().is_some_and(|s| !s.keeps(time)) {
+                    continue;
+                }
+                if let (Some(per), Some(t)) = (collect_per, time) {
+                    out.line_slots.insert(t.div_euclid(per));
                 }
             }
             out.lines += 1;
@@ -310,8 +360,25 @@ fn parse_envelopes(
     rejects: &RejectLog,
     out: &mut FileOutcome,
 ) -> Result<()> {
+    let collect_per = parser.collect_per;
     let decoded = &mut parser.decoded;
-    if let Err(e) = envelope::decode(&parser.buf, decoded) {
+    // Export lines are raw bytes (envelopes are JSON, so valid UTF-8).
+    let mut check_utf8 = false;
+    let decoding = if looks_like_envelopes(&parser.buf) {
+        envelope::decode(&parser.buf, decoded)
+    } else {
+        // A CloudWatch Logs export: `<task>/<log stream>/000000.gz`.
+        let stream = file
+            .path
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        envelope::decode_export(&parser.buf, &stream, decoded);
+        check_utf8 = std::str::from_utf8(&decoded.text).is_err();
+        Ok(())
+    };
+    if let Err(e) = decoding {
         let error = ReadError::new(ReadErrorKind::BadEnvelope, e.to_string());
         if settings.on_bad_file != BadFilePolicy::Salvage {
             out.error = Some(error);
@@ -348,6 +415,12 @@ fn parse_envelopes(
         None => None,
     };
     let mut filter = None;
+    let slots = SlotFilter::of(file);
+    let start_at = settings.fields.as_ref().and_then(|f| {
+        f.slots
+            .iter()
+            .position(|s| *s == Slot::Known(schema::START_INDEX))
+    });
     if let Some((_, _, layout)) = &layout {
         builder.start_layout(layout);
         // The user's fields come first in the envelope layout: their positions are the same.
@@ -361,8 +434,32 @@ fn parse_envelopes(
     }
     for (line, &(origin, timestamp)) in Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines) {
         if line.is_blank() {
-            out.blank_lines += 1;
+            if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
+                out.blank_lines += 1;
+            }
             continue;
+        }
+        if slots.is_some() || collect_per.is_some() {
+            split_fields(line.text, line.offset, spans);
+            let start = match (&layout, start_at) {
+                (Some((n, _, _)), Some(at)) if spans.len() == *n => spans
+                    .get(at)
+                    .and_then(|s| parse_uint(s.of(buf), i64::MAX as u64).ok())
+                    .map(|v| v as i64),
+                _ => None,
+            };
+            let time = start.or_else(|| {
+                parse_uint(timestamp.of(buf), i64::MAX as u64)
+                    .ok()
+                    .map(|ms| ms as i64 / 1000)
+            });
+            // An undated file read for one partition: only the lines of its slot are this read's.
+            if slots.as_ref().is_some_and(|s| !s.keeps(time)) {
+                continue;
+            }
+            if let (Some(per), Some(t)) = (collect_per, time) {
+                out.line_slots.insert(t.div_euclid(per));
+            }
         }
         out.lines += 1;
         if line.text.len() > settings.max_line_bytes {
@@ -415,7 +512,7 @@ fn parse_envelopes(
             spans.push(from.owner);
         }
         spans.extend([from.log_group, from.log_stream, timestamp]);
-        match builder.append(buf, spans, layout, false) {
+        match builder.append(buf, spans, layout, check_utf8) {
             Ok(()) => {
                 out.rows += 1;
                 if builder.len() >= settings.batch_rows {
@@ -436,6 +533,44 @@ fn parse_envelopes(
         });
     }
     Ok(())
+}
+
+/// Which lines of an undated file (no date in its path or name) one read keeps: those whose time
+/// (`start`, else the event timestamp) falls in the slot of the partition it is read for; lines with
+/// no time, and the file's headers and blank lines, belong to its designated slot.
+struct SlotFilter {
+    wanted: i64,
+    designated: i64,
+    /// Seconds per slot: a day, or an hour in an hourly lake.
+    per: i64,
+}
+
+impl SlotFilter {
+    fn of(file: &InputFile) -> Option<SlotFilter> {
+        let designated = *file.undated.as_ref()?.first()?;
+        let hourly = file.key.hour.is_some();
+        Some(SlotFilter {
+            wanted: slot_of(&file.key, hourly),
+            designated,
+            per: if hourly {
+                crate::date::SECS_PER_HOUR
+            } else {
+                crate::date::SECS_PER_DAY
+            },
+        })
+    }
+
+    /// True when a line with this time (seconds since the epoch) is this read's.
+    fn keeps(&self, time: Option<i64>) -> bool {
+        match time {
+            Some(t) => t.div_euclid(self.per) == self.wanted,
+            None => self.owns_file_lines(),
+        }
+    }
+
+    fn owns_file_lines(&self) -> bool {
+        self.wanted == self.designated
+    }
 }
 
 /// Where the fields the lake's filters read are in one layout.

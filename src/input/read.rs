@@ -295,6 +295,7 @@ mod tests {
                 day: Day::new(2024, 1, 1).unwrap(),
                 hour: None,
             },
+            undated: None,
         };
         let mut buf = vec![b'x'; 3];
         read_file(&LocalStore, &file, &mut buf, limit).map(|_| buf)

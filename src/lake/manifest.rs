@@ -50,6 +50,12 @@ pub struct InputRecord {
     /// The file no longer exists; its rows were carried over from the partition's earlier files.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vanished: bool,
+    /// For a file with no date in its path or name: every slot its records fall in (days since
+    /// 1970-01-01, or hours in an hourly lake), in order, so a rerun knows all the partitions it feeds
+    /// without reading it (this entry may be one of several, or the only one a ranged or sharded run
+    /// wrote). The first slot takes its records with no time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feeds: Option<Vec<i64>>,
 }
 
 impl InputRecord {
@@ -396,6 +402,7 @@ mod tests {
                 rows: Some(3),
                 first_row: Some(0),
                 vanished: false,
+                feeds: None,
             }],
             outputs: vec![OutputRecord {
                 name: "part-00000.parquet".into(),

@@ -102,6 +102,8 @@ const fn eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The field that holds a record's start time (partition time, late rows).
 pub const START: &FieldDef = catalogue_field("start");
+/// The catalogue index of [`START`].
+pub const START_INDEX: usize = catalogue_index("start");
 /// The catalogue index of `account-id` (filled from a CloudWatch Logs envelope's owner when a format
 /// lacks it).
 pub const ACCOUNT_ID: usize = catalogue_index("account_id");

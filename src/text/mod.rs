@@ -9,5 +9,5 @@
 pub mod batch;
 pub mod layout;
 pub mod rejects;
-pub(crate) mod route;
+pub mod route;
 pub mod tokenize;
