@@ -463,3 +463,38 @@ fn cloudwatch_exports_and_undated_text_are_partitioned_by_each_records_time() {
     );
     assert_eq!(verify(&lake3).0, 0);
 }
+
+#[test]
+fn undated_records_with_impossible_times_make_no_partition_of_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Start 0 (1970) and a start in year 2286: not flow log times; their lines count in the file's
+    // first real day. A file whose records have no usable time at all is failed with the reason.
+    let text = format!(
+        "{HEADER}\
+         2 123456789010 eni-1 10.0.0.1 10.0.1.1 1 443 6 1 10 1714568400 1714568460 ACCEPT OK\n\
+         2 123456789010 eni-1 10.0.0.1 10.0.1.1 2 443 6 1 20 0 60 ACCEPT OK\n\
+         2 123456789010 eni-1 10.0.0.1 10.0.1.1 3 443 6 1 30 9999999999 9999999999 ACCEPT OK\n"
+    );
+    put(tmp.path(), "in/loose/a.log.gz", &gzip(text.as_bytes()));
+    let timeless =
+        format!("{HEADER}2 123456789010 eni-1 10.0.0.1 10.0.1.1 2 443 6 1 20 0 60 ACCEPT OK\n");
+    put(tmp.path(), "in/loose/b.log.gz", &gzip(timeless.as_bytes()));
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(report["rows_written"], json!(3));
+    assert_eq!(report["partitions"], json!(1));
+    let files = parquet_files(&lake);
+    assert_eq!(files.len(), 1);
+    assert!(
+        files[0]
+            .to_string_lossy()
+            .contains("year=2024/month=05/day=01"),
+        "{files:?}"
+    );
+    assert_eq!(report["failed"][0]["kind"], json!("no_time"), "{report}");
+    assert!(report["failed"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("b.log.gz"));
+}

@@ -665,9 +665,13 @@ impl<'a> Run<'a> {
                 (Some(e), _) if !outcome.salvaged => Some((e.kind, e.message.clone())),
                 (_, true) if outcome.lines > 0 => Some((
                     ReadErrorKind::NoTime,
-                    "no record has a start or an event timestamp, and the file's path and name \
-                     have no date: its records belong to no partition"
-                        .to_string(),
+                    format!(
+                        "no record has a time that can be read (a `start` field, or an event \
+                         timestamp, in {}..={}; a file without a header needs --fields), and its \
+                         path and name have no date: its records belong to no partition",
+                        crate::lake::partition::FIRST_YEAR,
+                        crate::lake::partition::last_year()
+                    ),
                 )),
                 _ => None,
             };

@@ -300,7 +300,7 @@ impl FileParser {
                 if slots.as_ref().is_some_and(|s| !s.keeps(time)) {
                     continue;
                 }
-                if let (Some(per), Some(t)) = (collect_per, time) {
+                if let (Some(per), Some(t)) = (collect_per, time.filter(|&t| plausible(t))) {
                     out.line_slots.insert(t.div_euclid(per));
                 }
             }
@@ -457,7 +457,7 @@ fn parse_envelopes(
             if slots.as_ref().is_some_and(|s| !s.keeps(time)) {
                 continue;
             }
-            if let (Some(per), Some(t)) = (collect_per, time) {
+            if let (Some(per), Some(t)) = (collect_per, time.filter(|&t| plausible(t))) {
                 out.line_slots.insert(t.div_euclid(per));
             }
         }
@@ -562,7 +562,7 @@ impl SlotFilter {
 
     /// True when a line with this time (seconds since the epoch) is this read's.
     fn keeps(&self, time: Option<i64>) -> bool {
-        match time {
+        match time.filter(|&t| plausible(t)) {
             Some(t) => t.div_euclid(self.per) == self.wanted,
             None => self.owns_file_lines(),
         }
@@ -571,6 +571,16 @@ impl SlotFilter {
     fn owns_file_lines(&self) -> bool {
         self.wanted == self.designated
     }
+}
+
+/// True for a record time within the years flow logs can have (as folder dates are checked): a time
+/// outside them partitions nothing, and its line counts as one with no time.
+fn plausible(t: i64) -> bool {
+    use crate::date::{days_from_civil, SECS_PER_DAY};
+    use crate::lake::partition::{last_year, FIRST_YEAR};
+    let first = days_from_civil(FIRST_YEAR, 1, 1) * SECS_PER_DAY;
+    let end = days_from_civil(last_year() + 1, 1, 1) * SECS_PER_DAY;
+    (first..end).contains(&t)
 }
 
 /// Where the fields the lake's filters read are in one layout.
