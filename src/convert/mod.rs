@@ -151,6 +151,19 @@ struct Output {
     before: Vec<OutputRecord>,
 }
 
+impl Output {
+    /// The output of partition `path` (slot `slot`) in `outputs`, added with nothing in it yet.
+    fn of(outputs: &mut BTreeMap<String, Output>, path: String, slot: i64) -> &mut Output {
+        outputs.entry(path.clone()).or_insert_with(|| Output {
+            slot,
+            path,
+            inputs: Vec::new(),
+            carried: Vec::new(),
+            before: Vec::new(),
+        })
+    }
+}
+
 /// A partition being built: its writer and what went into it.
 struct Building<'l> {
     writer: PartitionWriter<'l>,
@@ -378,15 +391,7 @@ impl<'a> Run<'a> {
             };
             for slot in slots {
                 let path = key_at(&file.key, slot, cfg.hourly).path(layout);
-                outputs
-                    .entry(path.clone())
-                    .or_insert_with(|| Output {
-                        slot,
-                        path,
-                        inputs: Vec::new(),
-                        carried: Vec::new(),
-                        before: Vec::new(),
-                    })
+                Output::of(&mut outputs, path, slot)
                     .inputs
                     .push(file.clone());
             }
@@ -401,21 +406,11 @@ impl<'a> Run<'a> {
                     continue;
                 }
                 let path = key.path(layout);
-                outputs
-                    .entry(path.clone())
-                    .or_insert_with(|| Output {
-                        slot,
-                        path,
-                        inputs: Vec::new(),
-                        carried: Vec::new(),
-                        before: Vec::new(),
-                    })
-                    .inputs
-                    .push(InputFile {
-                        key,
-                        undated: Some(feeds.clone()),
-                        ..file.clone()
-                    });
+                Output::of(&mut outputs, path, slot).inputs.push(InputFile {
+                    key,
+                    undated: Some(feeds.clone()),
+                    ..file.clone()
+                });
             }
         }
         // Partitions a stopped run was swapping: where the swap was done (the folder holds exactly the
@@ -434,14 +429,7 @@ impl<'a> Run<'a> {
             let key = PartitionKey::from_path(path, cfg.hourly);
             match (key, self.manifest.entry(path)?) {
                 (Some(key), Some(_)) => {
-                    let output = Output {
-                        slot: slot_of(&key, cfg.hourly),
-                        path: path.clone(),
-                        inputs: Vec::new(),
-                        carried: Vec::new(),
-                        before: Vec::new(),
-                    };
-                    outputs.insert(path.clone(), output);
+                    Output::of(&mut outputs, path.clone(), slot_of(&key, cfg.hourly));
                 }
                 _ => report.warnings.push(Warning {
                     path: self.lake.root().join(path),

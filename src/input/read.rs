@@ -19,7 +19,7 @@ use flate2::bufread::GzDecoder;
 pub use crate::error::ReadErrorKind;
 use crate::input::discover::{Compression, InputFile};
 use crate::input::inflate::{Inflater, MemberError};
-use crate::storage::Store;
+use crate::storage::{read_full, Store};
 
 /// Size of the read buffer between the file and the decompressor.
 pub const DEFAULT_READ_BUFFER_BYTES: usize = 256 * 1024;
@@ -82,7 +82,7 @@ impl FileReader {
             Compression::Sniff => {
                 // Firehose objects carry no extension unless Firehose compresses them: the bytes say.
                 let mut head = [0u8; 2];
-                let n = read_up_to(&mut raw, &mut head).map_err(io_error)?;
+                let n = read_full(&mut raw, &mut head).map_err(io_error)?;
                 compressed.clear();
                 compressed.extend_from_slice(&head[..n]);
                 head[..n] == GZIP_MAGIC
@@ -136,20 +136,6 @@ impl FileReader {
 
 /// The first two bytes of a gzip member.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
-fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
 
 /// Reads `file` into `buf` with a one-off [`FileReader`] (tests and tools; workers keep their own).
 pub fn read_file(

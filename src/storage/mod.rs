@@ -402,7 +402,7 @@ fn same_bytes<S: Store + ?Sized>(store: &S, a: &Entry, b: &Entry) -> io::Result<
 }
 
 /// Reads until `buf` is full or the reader ends; returns the bytes read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
