@@ -335,9 +335,8 @@ impl<'a> Run<'a> {
                 file.key.region.clone_from(&cfg.region);
             }
         }
-        let all: Vec<InputFile> = found.files.iter().chain(&found.undated).cloned().collect();
+        let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
         let layout = self.lake_layout(&all)?;
-        drop(all);
         if layout == PartitionLayout::Aws {
             // A file that names no account and region has no place in a lake with AWS's keys.
             let keyed = |f: &InputFile| f.key.account.is_some() && f.key.region.is_some();
@@ -532,7 +531,7 @@ impl<'a> Run<'a> {
 
     /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
     /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
-    fn lake_layout(&self, files: &[InputFile]) -> Result<PartitionLayout> {
+    fn lake_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
         let cfg = self.cfg;
         if let Some(stored) = self.manifest.settings()? {
             let layout = match stored.partition_layout {

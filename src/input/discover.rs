@@ -149,37 +149,36 @@ fn classify_entry(
     if let Some(reason) = from_path.refused.or(from_name.refused) {
         return skip(out, reason);
     }
-    let Some(day) = from_path.day.or(from_name.day) else {
-        let reason = match from_path.bad_year.or(from_name.bad_year) {
-            Some(y) => format!(
+    let bad_year = from_path.bad_year.or(from_name.bad_year);
+    let day = match (from_path.day.or(from_name.day), bad_year) {
+        (Some(day), _) => Some(day),
+        (None, Some(y)) => {
+            let reason = format!(
                 "year {y} is outside {FIRST_YEAR}..={} (not a flow log date)",
                 last_year()
-            ),
-            None => {
-                // Partitioned by each record's own time once read.
-                out.undated.push(InputFile {
-                    rel: from_path.rel.unwrap_or_else(|| name.clone()),
-                    path: entry.path,
-                    size: entry.size,
-                    mtime: entry.mtime,
-                    version: entry.version,
-                    compression,
-                    key: PartitionKey {
-                        account: from_path.account.or(from_name.account),
-                        region: from_path.region.or(from_name.region),
-                        day: Day {
-                            year: 1970,
-                            month: 1,
-                            day: 1,
-                        },
-                        hour: None,
-                    },
-                    undated: None,
-                });
-                return;
-            }
-        };
-        return skip(out, reason);
+            );
+            return skip(out, reason);
+        }
+        // No date at all: partitioned by each record's own time once read.
+        (None, None) => None,
+    };
+    let Some(day) = day else {
+        let file = input_file(
+            entry,
+            from_path.rel.unwrap_or(name),
+            compression,
+            UNDATED,
+            None,
+        );
+        out.undated.push(InputFile {
+            key: PartitionKey {
+                account: from_path.account.or(from_name.account),
+                region: from_path.region.or(from_name.region),
+                ..file.key
+            },
+            ..file
+        });
+        return;
     };
     if from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t) {
         return; // outside the requested range: not ours to report
@@ -205,21 +204,47 @@ fn classify_entry(
     } else {
         None
     };
+    let file = input_file(entry, from_path.rel.unwrap_or(name), compression, day, hour);
     out.files.push(InputFile {
-        rel: from_path.rel.unwrap_or(name),
+        key: PartitionKey {
+            account: from_path.account.or(from_name.account),
+            region: from_path.region.or(from_name.region),
+            ..file.key
+        },
+        ..file
+    });
+}
+
+/// The placeholder day of an undated file's key (its records' own times decide its partitions).
+const UNDATED: Day = Day {
+    year: 1970,
+    month: 1,
+    day: 1,
+};
+
+/// A listed file as an input of `day` (and `hour`), with no account or region yet.
+fn input_file(
+    entry: Entry,
+    rel: String,
+    compression: Compression,
+    day: Day,
+    hour: Option<u8>,
+) -> InputFile {
+    InputFile {
+        rel,
         path: entry.path,
         size: entry.size,
         mtime: entry.mtime,
         version: entry.version,
         compression,
         key: PartitionKey {
-            account: from_path.account.or(from_name.account),
-            region: from_path.region.or(from_name.region),
+            account: None,
+            region: None,
             day,
             hour,
         },
         undated: None,
-    });
+    }
 }
 
 /// How a file with this name is stored, if it is a flow log file at all (any letter case).

@@ -178,8 +178,15 @@ impl FileParser {
             self.buf.drain(..UTF8_BOM.len());
         }
         out.text_bytes = self.buf.len() as u64;
-        if looks_like_envelopes(&self.buf) || looks_like_export(&self.buf) {
-            parse_envelopes(self, file, settings, rejects, &mut out)?;
+        let shape = if looks_like_envelopes(&self.buf) {
+            Some(Shape::Envelopes)
+        } else if looks_like_export(&self.buf) {
+            Some(Shape::Export)
+        } else {
+            None
+        };
+        if let Some(shape) = shape {
+            parse_envelopes(self, shape, file, settings, rejects, &mut out)?;
             out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
             return Ok(out);
         }
@@ -196,6 +203,8 @@ impl FileParser {
         // Where the filtered fields are in the layout in force (`None`: the lake keeps every record).
         let mut filter: Option<FilterAt> = None;
         let slots = SlotFilter::of(file);
+        // Where `start` is in the layout in force (for the time of an undated file's lines).
+        let mut start_at: Option<usize> = None;
         let mut first = true;
         for line in Lines::new(buf) {
             if line.is_blank() {
@@ -252,6 +261,7 @@ impl FileParser {
                                 return Ok(out);
                             }
                         }
+                        start_at = start_position(&new);
                         for name in &new.unknown {
                             if !out.unknown_fields.contains(name) {
                                 out.unknown_fields.push(name.clone());
@@ -276,6 +286,7 @@ impl FileParser {
                 first = false;
                 if let Some(fields) = &settings.fields {
                     builder.start_layout(fields);
+                    start_at = start_position(fields);
                     match filter_at(fields, &settings.filters) {
                         Ok(at) => filter = at,
                         Err(why) => {
@@ -288,12 +299,8 @@ impl FileParser {
             }
             if slots.is_some() || collect_per.is_some() {
                 let start = layout.as_ref().and_then(|l| {
-                    let at = l
-                        .slots
-                        .iter()
-                        .position(|s| *s == Slot::Known(schema::START_INDEX))?;
                     (spans.len() == l.len()).then_some(())?;
-                    parse_uint(spans[at].of(buf), i64::MAX as u64).ok()
+                    parse_uint(spans[start_at?].of(buf), i64::MAX as u64).ok()
                 });
                 let time = start.map(|v| v as i64);
                 // An undated file read for one partition: only the lines of its slot are this read's.
@@ -342,6 +349,15 @@ impl FileParser {
     }
 }
 
+/// Records that are not lines of a text delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// JSON envelopes (CloudWatch Logs subscription, direct Firehose delivery).
+    Envelopes,
+    /// A CloudWatch Logs export: `<time> <record>` lines.
+    Export,
+}
+
 /// Keys of the `unknown_fields` map under which an envelope's record keeps where it came from.
 pub const LOG_GROUP_KEY: &str = "cloudwatch-log-group";
 pub const LOG_STREAM_KEY: &str = "cloudwatch-log-stream";
@@ -355,6 +371,7 @@ pub const EVENT_TIMESTAMP_KEY: &str = "cloudwatch-timestamp";
 /// A record's line number is its event's position in the object (1 = the first event).
 fn parse_envelopes(
     parser: &mut FileParser,
+    shape: Shape,
     file: &InputFile,
     settings: &ParseSettings,
     rejects: &RejectLog,
@@ -364,7 +381,7 @@ fn parse_envelopes(
     let decoded = &mut parser.decoded;
     // Export lines are raw bytes (envelopes are JSON, so valid UTF-8).
     let mut check_utf8 = false;
-    let decoding = if looks_like_envelopes(&parser.buf) {
+    let decoding = if shape == Shape::Envelopes {
         envelope::decode(&parser.buf, decoded)
     } else {
         // A CloudWatch Logs export: `<task>/<log stream>/000000.gz`.
@@ -416,11 +433,7 @@ fn parse_envelopes(
     };
     let mut filter = None;
     let slots = SlotFilter::of(file);
-    let start_at = settings.fields.as_ref().and_then(|f| {
-        f.slots
-            .iter()
-            .position(|s| *s == Slot::Known(schema::START_INDEX))
-    });
+    let start_at = settings.fields.as_ref().and_then(start_position);
     if let Some((_, _, layout)) = &layout {
         builder.start_layout(layout);
         // The user's fields come first in the envelope layout: their positions are the same.
@@ -439,7 +452,8 @@ fn parse_envelopes(
             }
             continue;
         }
-        if slots.is_some() || collect_per.is_some() {
+        let split = slots.is_some() || collect_per.is_some();
+        if split {
             split_fields(line.text, line.offset, spans);
             let start = match (&layout, start_at) {
                 (Some((n, _, _)), Some(at)) if spans.len() == *n => spans
@@ -485,7 +499,9 @@ fn parse_envelopes(
             reject(file, &line, e, settings, rejects, out)?;
             continue;
         };
-        split_fields(line.text, line.offset, spans);
+        if !split {
+            split_fields(line.text, line.offset, spans);
+        }
         if spans.len() != *fields {
             let kind = if spans.len() < *fields {
                 RejectKind::TooFewFields
@@ -533,6 +549,14 @@ fn parse_envelopes(
         });
     }
     Ok(())
+}
+
+/// Where `start` is among a layout's fields.
+fn start_position(layout: &Layout) -> Option<usize> {
+    layout
+        .slots
+        .iter()
+        .position(|s| *s == Slot::Known(schema::START_INDEX))
 }
 
 /// Which lines of an undated file (no date in its path or name) one read keeps: those whose time
