@@ -498,3 +498,64 @@ fn undated_records_with_impossible_times_make_no_partition_of_their_own() {
         .unwrap()
         .ends_with("b.log.gz"));
 }
+
+/// An export object expired by a lifecycle rule after its days were converted: a rebuild keeps its
+/// rows in every day it fed, carried over from the lake's files.
+#[test]
+fn rows_of_an_expired_export_object_stay_in_every_day_it_fed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = |iso: &str, t: u64, bytes: u64| {
+        format!(
+            "{iso} 2 123456789010 eni-0a 10.0.0.1 10.0.1.1 1 443 6 1 {bytes} {t} {} ACCEPT OK\n",
+            t + 60
+        )
+    };
+    let text = format!(
+        "{}{}{}",
+        record("2024-05-01T13:00:00.000Z", 1714568400, 10),
+        record("2024-05-02T13:00:00.000Z", 1714654800, 20),
+        record("2024-05-02T14:00:00.000Z", 1714658400, 30),
+    );
+    let object = put(
+        tmp.path(),
+        "in/exports/task/eni-0a-all/000000.gz",
+        &gzip(text.as_bytes()),
+    );
+    let input = tmp.path().join("in");
+    let lake = tmp.path().join("lake");
+    let (_, report) = convert(&[&input], &lake, &["--fields", "default"]);
+    assert_eq!(report["rows_written"], json!(3));
+    assert_eq!(report["partitions"], json!(2));
+    std::fs::remove_file(&object).unwrap();
+    // A late file for day 1 and a rebuild: day 1 carries the expired object's row over from its
+    // files; day 2, which nothing listed feeds any more, is left as it is. Both keep their rows.
+    let late = format!(
+        "{HEADER}2 123456789010 eni-0b 10.0.0.2 10.0.1.1 2 443 6 1 40 1714568500 1714568560 ACCEPT OK\n"
+    );
+    put(
+        tmp.path(),
+        "in/2024/05/01/late.log.gz",
+        &gzip(late.as_bytes()),
+    );
+    let (run, report) = convert(&[&input], &lake, &["--fields", "default", "--rebuild"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["rows_carried_over"], json!(1), "{report}");
+    assert_eq!(
+        report["vanished"][0]["partition"],
+        json!("year=2024/month=05/day=01")
+    );
+    assert_eq!(
+        duckdb(
+            &lake,
+            "SELECT day, count(*), sum(bytes) FROM read_parquet('LAKE/**/*.parquet', hive_partitioning=true) \
+             GROUP BY 1 ORDER BY 1"
+                .replace("LAKE", lake.to_str().unwrap())
+                .as_str()
+        ),
+        vec![
+            vec![json!("01"), json!(2), json!(50)],
+            vec![json!("02"), json!(2), json!(50)],
+        ]
+    );
+    assert_eq!(verify(&lake).0, 0);
+}
