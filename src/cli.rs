@@ -442,6 +442,9 @@ pub enum DeliveryArg {
     CloudwatchFirehoseExtracted,
     /// Flow log straight to Firehose: {"message":"<record>"} per record, back to back, gzipped (.gz).
     FirehoseDirect,
+    /// CloudWatch Logs export task: exportedlogs/<task-id>/<eni-...-all>/NNNNNN.gz objects of
+    /// "<ISO time>Z <record>" lines, one task per flow log and day, and the aws-logs-write-test probe.
+    CloudwatchExport,
 }
 
 /// Long help of `generate --delivery`, with the exact v5 field list.
@@ -451,15 +454,19 @@ fn delivery_help() -> String {
 format, days, files and lines per file; only the framing differs.\n\n\
 The Firehose deliveries write one object per file of the s3 delivery (same account and 5-minute slot) under \
 <OUT>/firehose/YYYY/MM/DD/HH/vpc-flow-logs-1-YYYY-MM-DD-HH-MM-SS-<uuid> (.gz when Firehose \
-gzips). Their records carry no header line: convert v2 with --fields default, v5 with \
+gzips). The cloudwatch-export delivery writes, for each file of the s3 delivery, one object per \
+network interface (log stream) under <OUT>/exportedlogs/<task-id>/eni-...-all/NNNNNN.gz (one task \
+per flow log and day, NNNNNN the file's index in the day), and <OUT>/exportedlogs/aws-logs-write-test. \
+These records carry no header line: convert v2 with --fields default, v5 with \
 --fields '{V5_FORMAT}'. --format mixed, --hive and --hourly are refused with them (one --fields \
-list per convert run; Firehose's keys always have the hour folder)."
+list per convert run; these keys are the services' own)."
     )
 }
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Root folder; files go under <OUT>/AWSLogs/... (<OUT>/firehose/... for Firehose deliveries)
+    /// Root folder; files go under <OUT>/AWSLogs/... (<OUT>/firehose/... for Firehose deliveries,
+    /// <OUT>/exportedlogs/... for an export)
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Seed: the same seed and settings give byte-identical files.
@@ -529,19 +536,20 @@ impl GenerateArgs {
             DeliveryArg::CloudwatchFirehoseJson => Delivery::CloudWatchFirehoseJson,
             DeliveryArg::CloudwatchFirehoseExtracted => Delivery::CloudWatchFirehoseExtracted,
             DeliveryArg::FirehoseDirect => Delivery::FirehoseDirect,
+            DeliveryArg::CloudwatchExport => Delivery::CloudWatchExport,
         };
-        if c.delivery.is_firehose() {
+        if c.delivery.is_headerless() {
             if c.format == GenFormat::Mixed {
                 return Err(
-                    "--format mixed needs --delivery s3: Firehose records carry no header \
-and one convert run reads them with one --fields list; generate v2 and v5 into separate folders"
+                    "--format mixed needs --delivery s3: Firehose and export records carry no \
+header and one convert run reads them with one --fields list; generate v2 and v5 into separate folders"
                         .to_string(),
                 );
             }
             if c.hive || c.hourly {
                 return Err(
                     "--hive and --hourly apply to --delivery s3 only: Firehose's keys are \
-always firehose/YYYY/MM/DD/HH/"
+always firehose/YYYY/MM/DD/HH/, an export's exportedlogs/<task-id>/<log-stream>/"
                         .to_string(),
                 );
             }

@@ -379,8 +379,11 @@ fn cloudwatch_exports_and_undated_text_are_partitioned_by_each_records_time() {
     assert_eq!(report["rows_written"], json!(5));
     assert_eq!(report["rejected"], json!(1));
     assert_eq!(report["partitions"], json!(2));
+    // The export object feeds both days and is read for each, but it is one file.
+    assert_eq!(report["files"], json!(2), "{report}");
     let skipped = report["skipped"].to_string();
     assert!(skipped.contains("aws-logs-write-test"), "{skipped}");
+    assert!(skipped.contains("permission probe"), "{skipped}");
     assert_eq!(
         rows(
             &lake,
@@ -558,4 +561,83 @@ fn rows_of_an_expired_export_object_stay_in_every_day_it_fed() {
         ]
     );
     assert_eq!(verify(&lake).0, 0);
+}
+
+#[test]
+fn a_generated_export_converts_to_the_rows_of_the_s3_delivery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--days",
+        "2",
+        "--files-per-day",
+        "4",
+        "--lines-per-file",
+        "500",
+        "--enis",
+        "40",
+    ];
+    let (s3, export) = (tmp.path().join("s3"), tmp.path().join("export"));
+    generate(&s3, &args);
+    let mut export_args = args.to_vec();
+    export_args.extend(["--delivery", "cloudwatch-export"]);
+    generate(&export, &export_args);
+    // The real layout: exportedlogs/<task-id>/<eni-...-all>/NNNNNN.gz, and the probe.
+    let objects: Vec<String> = walk(&export)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&export)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert!(objects.contains(&"exportedlogs/aws-logs-write-test".to_string()));
+    let tasks: std::collections::BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|k| k.split('/').nth(1).filter(|_| k.ends_with(".gz")))
+        .collect();
+    assert_eq!(
+        tasks.len(),
+        2,
+        "one export task per flow log and day: {tasks:?}"
+    );
+    for key in objects.iter().filter(|k| k.ends_with(".gz")) {
+        let parts: Vec<&str> = key.split('/').collect();
+        assert_eq!(parts.len(), 4, "{key}");
+        assert!(
+            parts[2].starts_with("eni-") && parts[2].ends_with("-all"),
+            "{key}"
+        );
+        assert_eq!(parts[3].len(), "000000.gz".len(), "{key}");
+    }
+
+    let (s3_lake, export_lake) = (tmp.path().join("s3-lake"), tmp.path().join("export-lake"));
+    let (run, s3_report) = convert(&[&s3], &s3_lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (run, report) = convert(&[&export], &export_lake, &["--fields", "default"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["lines_read"], json!(2 * 4 * 500));
+    assert_eq!(report["rows_written"], s3_report["rows_written"]);
+    assert_eq!(
+        report["files"],
+        json!(objects.len() - 1),
+        "every object once, not the probe"
+    );
+    assert_eq!(report["files_skipped"], json!(1));
+    // The same rows in the same days (by each record's start; the S3 delivery's lake partitions by
+    // delivery time, so compare by start's day).
+    let by_day =
+        "SELECT CAST(to_timestamp(start) AS DATE)::VARCHAR, count(*), sum(bytes), sum(packets), \
+                  count(DISTINCT interface_id) FROM {lake} GROUP BY 1 ORDER BY 1";
+    assert_eq!(duckdb(&export_lake, by_day), duckdb(&s3_lake, by_day));
+    // Each row keeps its log stream (its interface) and its event time (its start).
+    assert_eq!(
+        duckdb_one(
+            &export_lake,
+            "SELECT count(*) FROM {lake} WHERE unknown_fields['cloudwatch-log-stream'] = interface_id || '-all' \
+             AND unknown_fields['cloudwatch-timestamp'] = CAST(start * 1000 AS VARCHAR)"
+        ),
+        json!(2 * 4 * 500)
+    );
+    assert_eq!(verify(&export_lake).0, 0);
 }

@@ -162,19 +162,29 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
+    /// Undated files already counted (each is read once per partition it feeds, counted once).
+    #[serde(skip)]
+    pub(super) undated_counted: std::collections::HashSet<PathBuf>,
 }
 
 impl Report {
     /// Adds one file's outcome (its batches are not kept).
+    ///
+    /// An undated file, read once for each partition it feeds, counts once as a file (its bytes,
+    /// failure, warnings and unknown fields with it); its lines are counted by each read, which keeps
+    /// its own partition's.
     pub fn add_file(&mut self, partition: &str, file: &FileOutcome) -> Result<()> {
+        let first_read = !file.undated || self.undated_counted.insert(file.path.clone());
         if let Some(e) = &file.error {
-            self.files_failed += 1;
-            self.failed.push(FailedFile {
-                path: file.path.clone(),
-                kind: e.kind,
-                message: e.message.clone(),
-                salvaged: file.salvaged,
-            });
+            if first_read {
+                self.files_failed += 1;
+                self.failed.push(FailedFile {
+                    path: file.path.clone(),
+                    kind: e.kind,
+                    message: e.message.clone(),
+                    salvaged: file.salvaged,
+                });
+            }
             if !file.salvaged {
                 return Ok(());
             }
@@ -187,28 +197,30 @@ impl Report {
                 rejected: file.rejected,
             });
         }
-        if file.error.is_none() {
-            self.files += 1;
-        }
         self.lines_read += file.lines;
         self.rejected += file.rejected;
         self.filtered += file.filtered;
         self.header_lines += file.headers;
         self.blank_lines += file.blank_lines;
         self.control_messages += file.control_messages;
-        self.input_bytes += file.input_bytes;
         self.stages.decompress += file.read_seconds;
         self.stages.tokenize += file.tokenize_seconds;
         self.stages.build += file.build_seconds;
-        self.text_bytes += file.text_bytes;
-        for name in &file.unknown_fields {
-            *self.unknown_fields.entry(name.clone()).or_default() += 1;
-        }
-        for w in &file.warnings {
-            self.warnings.push(Warning {
-                path: file.path.clone(),
-                message: w.clone(),
-            });
+        if first_read {
+            if file.error.is_none() {
+                self.files += 1;
+            }
+            self.input_bytes += file.input_bytes;
+            self.text_bytes += file.text_bytes;
+            for name in &file.unknown_fields {
+                *self.unknown_fields.entry(name.clone()).or_default() += 1;
+            }
+            for w in &file.warnings {
+                self.warnings.push(Warning {
+                    path: file.path.clone(),
+                    message: w.clone(),
+                });
+            }
         }
         self.file_details.push(FileReport {
             path: file.path.clone(),
@@ -392,6 +404,56 @@ mod tests {
         assert!(!r.is_clean());
         assert_eq!(r.unknown_fields["tgw-id"], 1);
         assert!(r.summary_line().contains("10 lines -> 8 rows + 2 rejected"));
+    }
+
+    #[test]
+    fn an_undated_file_read_for_two_partitions_counts_once() {
+        let mut r = Report::default();
+        let read = |lines, damaged: bool| FileOutcome {
+            path: "in/export/000000.gz".into(),
+            undated: true,
+            input_bytes: 100,
+            text_bytes: 400,
+            lines,
+            rows: lines,
+            warnings: vec!["a warning".into()],
+            error: damaged.then(|| crate::input::read::ReadError {
+                kind: ReadErrorKind::Truncated,
+                message: "cut short".into(),
+            }),
+            salvaged: damaged,
+            ..FileOutcome::default()
+        };
+        r.add_file("day=01", &read(3, true)).unwrap();
+        r.add_file("day=02", &read(2, true)).unwrap();
+        assert_eq!((r.files, r.files_failed, r.failed.len()), (0, 1, 1));
+        assert_eq!(
+            (r.input_bytes, r.text_bytes, r.warnings.len()),
+            (100, 400, 1)
+        );
+        assert_eq!(
+            r.lines_read, 5,
+            "each read counts its own partition's lines"
+        );
+        assert_eq!(r.file_details.len(), 2);
+        // A file with a date is counted each time (it is read once per run anyway).
+        let mut r = Report::default();
+        for _ in 0..2 {
+            r.add_file(
+                "day=01",
+                &FileOutcome {
+                    undated: false,
+                    ..read(1, false)
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!((r.files, r.input_bytes), (2, 200));
+        // Undated and read cleanly: one file.
+        let mut r = Report::default();
+        r.add_file("day=01", &read(1, false)).unwrap();
+        r.add_file("day=02", &read(1, false)).unwrap();
+        assert_eq!((r.files, r.files_failed, r.input_bytes), (1, 0, 100));
     }
 
     #[test]

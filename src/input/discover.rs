@@ -141,6 +141,11 @@ fn classify_entry(
                 out,
                 "Parquet file among text logs (use `flowlake compact` for Parquet)".into(),
             )
+        } else if name == "aws-logs-write-test" {
+            skip(
+                out,
+                "CloudWatch Logs' permission probe of an export task, not a flow log".into(),
+            )
         } else {
             skip(out, "not a flow log file (.log.gz, .gz, .log, .txt)".into())
         };

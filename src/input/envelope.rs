@@ -186,7 +186,7 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
     }
     for (line, ts) in out.lines.iter_mut().zip(timestamps) {
         line.1 = match ts {
-            Some(ms) => append(&mut out.text, &ms.to_string()),
+            Some(ms) => append_int(&mut out.text, ms),
             None => dash,
         };
     }
@@ -196,15 +196,15 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
 /// Appends one event's message as a line: a message is one record, so a line break inside it (or at
 /// its end) does not make a second line.
 fn push_line(text: &mut Vec<u8>, message: &str) {
-    let message = message.trim_end_matches(['\n', '\r']);
-    if message.contains(['\n', '\r']) {
-        text.extend(
-            message
-                .bytes()
-                .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-        );
-    } else {
-        text.extend_from_slice(message.as_bytes());
+    let message = message.trim_end_matches(['\n', '\r']).as_bytes();
+    let start = text.len();
+    text.extend_from_slice(message);
+    if memchr::memchr2(b'\n', b'\r', message).is_some() {
+        for b in &mut text[start..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
     }
     text.push(b'\n');
 }
@@ -213,6 +213,30 @@ fn push_line(text: &mut Vec<u8>, message: &str) {
 fn append(text: &mut Vec<u8>, value: &str) -> Span {
     let start = text.len() as u32;
     text.extend_from_slice(value.as_bytes());
+    Span {
+        start,
+        end: text.len() as u32,
+    }
+}
+
+/// Appends `n` in decimal (no allocation) and returns its span.
+fn append_int(text: &mut Vec<u8>, n: i64) -> Span {
+    let start = text.len() as u32;
+    if n < 0 {
+        text.push(b'-');
+    }
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    text.extend_from_slice(&digits[i..]);
     Span {
         start,
         end: text.len() as u32,
@@ -313,7 +337,7 @@ pub fn decode_export(text: &[u8], log_stream: &str, out: &mut Decoded) {
     });
     for (line, time) in out.lines.iter_mut().zip(times) {
         line.1 = match time {
-            Some(ms) => append(&mut out.text, &ms.to_string()),
+            Some(ms) => append_int(&mut out.text, ms),
             None => dash,
         };
     }
@@ -431,6 +455,15 @@ mod tests {
         decode(b"", &mut out).unwrap();
         decode(b" \n ", &mut out).unwrap();
         assert_eq!((out.lines.len(), out.data_messages), (0, 0));
+    }
+
+    #[test]
+    fn timestamps_are_written_as_decimal_text() {
+        let mut text = Vec::new();
+        for n in [0, 7, -5, 1418530010000, i64::MIN, i64::MAX] {
+            let span = append_int(&mut text, n);
+            assert_eq!(span.of(&text), n.to_string().as_bytes());
+        }
     }
 
     #[test]

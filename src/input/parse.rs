@@ -65,6 +65,9 @@ pub struct ParseSettings {
 #[derive(Debug, Default)]
 pub struct FileOutcome {
     pub path: PathBuf,
+    /// The file has no date of its own (an export object, undated text): it is read once for each
+    /// partition it feeds, each read keeping that partition's lines.
+    pub undated: bool,
     /// Compressed (on-disk) size.
     pub input_bytes: u64,
     /// Decompressed size.
@@ -149,6 +152,7 @@ impl FileParser {
     ) -> Result<FileOutcome> {
         let mut out = FileOutcome {
             path: file.path.clone(),
+            undated: file.undated.is_some(),
             input_bytes: file.size,
             ..FileOutcome::default()
         };

@@ -4,7 +4,8 @@
 //! on its own, in parallel. For the S3 delivery, a file's key follows AWS's plain or Hive-compatible
 //! layout, its name carries a fixed flow log id, the 5-minute slot and a hash, and it is written
 //! gzipped (no timestamp in the gzip header) as `<name>.tmp`, then renamed. A Firehose delivery makes
-//! one object of the same records per file (`firehose.rs` frames them), written the same way.
+//! one object of the same records per file (`firehose.rs` frames them), an export one object per
+//! interface of them (`export.rs`), written the same way.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -14,13 +15,15 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use super::firehose::{self, Object, Records};
+use super::export;
+use super::firehose::{self, Object};
 use super::formats::{flow_log_formats, Layout, LineWriter};
+use super::records::{log_stream, Records};
 use super::render::push_id;
-use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME, TAG_OBJECT};
+use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME, TAG_OBJECT, TAG_TASK};
 use super::traffic::Traffic;
 use super::world::Account;
-use super::{GenFormat, GenerateConfig, GenerateReport};
+use super::{Delivery, GenFormat, GenerateConfig, GenerateReport};
 use crate::date;
 
 /// Length of one S3 delivery slot (AWS publishes files at 5-minute intervals).
@@ -60,18 +63,18 @@ impl<'a> Plan<'a> {
                 "invalid start date {y:04}-{m:02}-{d:02}"
             )));
         }
-        if cfg.delivery.is_firehose() {
+        if cfg.delivery.is_headerless() {
             if cfg.format == GenFormat::Mixed {
                 return Err(invalid_input(
-                    "a Firehose delivery takes one format (v2 or v5), not mixed: its records carry \
-                     no header, and a convert run reads them with one --fields list"
+                    "a Firehose or export delivery takes one format (v2 or v5), not mixed: its \
+                     records carry no header, and a convert run reads them with one --fields list"
                         .to_string(),
                 ));
             }
             if cfg.hive || cfg.hourly {
                 return Err(invalid_input(
                     "hive and hourly apply to the S3 delivery only: Firehose's keys are \
-                     firehose/YYYY/MM/DD/HH/"
+                     firehose/YYYY/MM/DD/HH/, an export's exportedlogs/<task>/<stream>/"
                         .to_string(),
                 ));
             }
@@ -119,8 +122,12 @@ impl<'a> Plan<'a> {
         job.day * date::SECS_PER_DAY + slot as i64 * SLOT_SECS
     }
 
-    /// Key of the file relative to `out`, `/`-separated, exactly as AWS lays it out.
+    /// Key of the file relative to `out`, `/`-separated, exactly as AWS lays it out (for an export,
+    /// which makes one object per log stream, its task's folder: see [`Plan::export_key`]).
     pub(super) fn key(&self, job: &FileJob) -> String {
+        if self.cfg.delivery == Delivery::CloudWatchExport {
+            return format!("{}{}/", export::PREFIX, self.export_task(job));
+        }
         if self.cfg.delivery.is_firehose() {
             let uuid = firehose::uuid(&mut object_rng(self.cfg.seed, job));
             return firehose::key(self.cfg.delivery, self.slot_start(job), &uuid);
@@ -153,28 +160,37 @@ impl<'a> Plan<'a> {
         key
     }
 
+    /// The id of the export task of the job's flow log and day: a random uuid.
+    fn export_task(&self, job: &FileJob) -> String {
+        let mut rng = Rng::new(key(&[
+            self.cfg.seed,
+            TAG_TASK,
+            job.account.into(),
+            job.flow_log.into(),
+            job.day as u64,
+        ]));
+        firehose::uuid(&mut rng)
+    }
+
+    /// Key of the job's export object of `log_stream`: in the task of the job's flow log and day,
+    /// numbered by the job's index in the day.
+    pub(super) fn export_key(&self, job: &FileJob, log_stream: &str) -> String {
+        export::key(&self.export_task(job), log_stream, job.index)
+    }
+
     /// Generates and writes one file (via `<name>.tmp` + rename), returning its totals.
     pub(super) fn write_file(&self, job: &FileJob) -> io::Result<GenerateReport> {
-        let path = self.cfg.out.join(self.key(job));
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
+        if self.cfg.delivery == Delivery::CloudWatchExport {
+            return self.write_export(job);
         }
-        let tmp = tmp_path(&path);
-        let result = if self.cfg.delivery.is_firehose() {
-            self.write_firehose(job, &tmp)
-        } else {
-            self.write_gzip(job, &tmp)
-        };
-        match result {
-            Ok(report) => {
-                fs::rename(&tmp, &path)?;
-                Ok(report)
+        let firehose = self.cfg.delivery.is_firehose();
+        write_atomically(&self.cfg.out.join(self.key(job)), |tmp| {
+            if firehose {
+                self.write_firehose(job, tmp)
+            } else {
+                self.write_gzip(job, tmp)
             }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        })
     }
 
     fn write_gzip(&self, job: &FileJob, path: &Path) -> io::Result<GenerateReport> {
@@ -210,21 +226,28 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// Writes the file's records as one Firehose object of the config's delivery.
-    fn write_firehose(&self, job: &FileJob, path: &Path) -> io::Result<GenerateReport> {
+    /// The records of the job's file, as the S3 delivery's file holds them.
+    fn records(&self, job: &FileJob) -> Records {
         let layout = &self.layouts[job.flow_log as usize];
         let account = Account::new(self.cfg.seed, job.account);
-        let owner = format!("{:012}", account.id);
         let lines = LineWriter::new(layout, &account);
-        let slot_start = self.slot_start(job);
         let rng = Rng::new(file_seed(self.cfg.seed, job));
-        let mut traffic = Traffic::new(rng, account, self.cfg.enis.into(), slot_start);
+        let mut traffic = Traffic::new(rng, account, self.cfg.enis.into(), self.slot_start(job));
         let mut records =
             Records::with_capacity(usize::try_from(self.cfg.lines_per_file).unwrap_or(0));
         for _ in 0..self.cfg.lines_per_file {
             let r = traffic.record();
             records.push(r.eni.id, r.start, |buf| lines.write(buf, &r));
         }
+        records
+    }
+
+    /// Writes the file's records as one Firehose object of the config's delivery.
+    fn write_firehose(&self, job: &FileJob, path: &Path) -> io::Result<GenerateReport> {
+        let account = Account::new(self.cfg.seed, job.account);
+        let owner = format!("{:012}", account.id);
+        let slot_start = self.slot_start(job);
+        let records = self.records(job);
         let obj = Object {
             delivery: self.cfg.delivery,
             owner: &owner,
@@ -253,6 +276,56 @@ impl<'a> Plan<'a> {
             gzip_bytes: file.metadata()?.len(),
             control_messages: written.control_messages,
         })
+    }
+
+    /// Writes the file's records as export objects, one per interface (log stream), and the first
+    /// job writes the export's permission probe.
+    fn write_export(&self, job: &FileJob) -> io::Result<GenerateReport> {
+        if (job.account, job.flow_log, job.day, job.index) == (0, 0, self.first_day, 0) {
+            let probe = self.cfg.out.join(export::PREFIX).join(export::PROBE);
+            write_atomically(&probe, |tmp| fs::write(tmp, export::PROBE_TEXT))?;
+        }
+        let records = self.records(job);
+        let mut report = GenerateReport {
+            lines: self.cfg.lines_per_file,
+            ..GenerateReport::default()
+        };
+        for group in records.by_interface() {
+            let path = self
+                .cfg
+                .out
+                .join(self.export_key(job, &log_stream(records.eni(group[0]))));
+            let (text_bytes, gzip_bytes) = write_atomically(&path, |tmp| {
+                let file = BufWriter::with_capacity(FILE_BUFFER, File::create(tmp)?);
+                let mut gz = GzEncoder::new(file, Compression::default());
+                let text_bytes = export::write_object(&records, &group, &mut gz)?;
+                let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+                Ok((text_bytes, file.metadata()?.len()))
+            })?;
+            report.files += 1;
+            report.text_bytes = report.text_bytes.saturating_add(text_bytes);
+            report.gzip_bytes = report.gzip_bytes.saturating_add(gzip_bytes);
+        }
+        Ok(report)
+    }
+}
+
+/// Creates `path`'s folders, has `write` write `<path>.tmp`, then renames it to `path`; on an error
+/// the temporary file is removed.
+fn write_atomically<T>(path: &Path, write: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let tmp = tmp_path(path);
+    match write(&tmp) {
+        Ok(value) => {
+            fs::rename(&tmp, path)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
 }
 

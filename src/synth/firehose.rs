@@ -9,7 +9,7 @@
 //! sends batches of one log stream's events: the records of an object are grouped by interface, in
 //! the order each interface first appears, each interface's records in their own order, into
 //! envelopes of at most [`MAX_EVENTS`] events. An event's `timestamp` is its record's `start` in
-//! milliseconds, its `id` 56 random decimal digits. The first object of each day of a flow log starts
+//! milliseconds, its `id` 56 decimal digits counting up by one within an envelope. The first object of each day of a flow log starts
 //! with a `CONTROL_MESSAGE` (CloudWatch Logs' health check of the destination). CloudWatch Logs gzips
 //! each envelope, so a Firehose object is gzip members back to back; Firehose may gzip it once more,
 //! decompress it (plain JSON, one envelope per line), or also extract the messages (the records, one
@@ -19,16 +19,14 @@
 //! An object's records are rendered in memory before it is written (they are regrouped), so a Firehose
 //! delivery holds one object per worker thread in memory (its text, 150 to 400 bytes per record).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::ops::Range;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
 
-use super::render::push_id;
+use super::records::{log_stream, Records};
 use super::rng::Rng;
 use super::Delivery;
 use crate::date;
@@ -92,74 +90,17 @@ pub(super) fn uuid(rng: &mut Rng) -> String {
     )
 }
 
-/// Appends a CloudWatch Logs event id drawn from `rng`: 56 decimal digits.
-fn push_event_id(rng: &mut Rng, out: &mut String) {
+/// Appends the ids of `events` consecutive CloudWatch Logs events: 56 decimal digits each, a base
+/// drawn from `rng` and then counting up by one, as in the example envelope of AWS's guide
+/// (*SubscriptionFilters*: `...4298221568`, `...4298221569`, `...4298221570`). Real ids of one batch
+/// share their leading digits; 56 random digits per event would compress like no real delivery.
+fn push_event_ids(rng: &mut Rng, events: usize, out: &mut String) {
     const E18: u64 = 1_000_000_000_000_000_000;
-    let _ = write!(
-        out,
-        "{:02}{:018}{:018}{:018}",
-        30 + rng.below(10),
-        rng.below(E18),
-        rng.below(E18),
-        rng.below(E18)
-    );
-}
-
-/// One record of an object.
-struct Entry {
-    /// The record's interface (its log stream).
-    eni: u64,
-    /// The record's `start` (Unix seconds).
-    start: i64,
-    /// Its line in [`Records::text`], without newline.
-    line: Range<usize>,
-}
-
-/// The records of one object as lines, in the order the traffic drew them.
-#[derive(Default)]
-pub(super) struct Records {
-    text: Vec<u8>,
-    entries: Vec<Entry>,
-}
-
-impl Records {
-    /// Room for `records` records (up to 65 536; more grow as they come).
-    pub(super) fn with_capacity(records: usize) -> Self {
-        let records = records.min(1 << 16);
-        Records {
-            text: Vec::with_capacity(records * 160),
-            entries: Vec::with_capacity(records),
-        }
-    }
-
-    /// Appends one record of interface `eni` starting at `start`: `write` appends its line (a final
-    /// newline is dropped).
-    pub(super) fn push(&mut self, eni: u64, start: i64, write: impl FnOnce(&mut Vec<u8>)) {
-        let from = self.text.len();
-        write(&mut self.text);
-        if self.text.last() == Some(&b'\n') {
-            self.text.pop();
-        }
-        self.entries.push(Entry {
-            eni,
-            start,
-            line: from..self.text.len(),
-        });
-    }
-
-    /// Record indices by interface, in the order each interface first appears, each interface's
-    /// records in their own order.
-    fn by_interface(&self) -> Vec<Vec<usize>> {
-        let mut group_of: HashMap<u64, usize> = HashMap::new();
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            let g = *group_of.entry(e.eni).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[g].push(i);
-        }
-        groups
+    let (lead, a, b) = (30 + rng.below(10), rng.below(E18), rng.below(E18));
+    // The last 18 digits leave room to count up without a carry.
+    let low = rng.below(E18 - MAX_EVENTS as u64);
+    for k in 0..events as u64 {
+        let _ = write!(out, "{lead:02}{a:018}{b:018}{:018}", low + k);
     }
 }
 
@@ -252,9 +193,8 @@ pub(super) fn write_object<W: Write>(
     ids: &mut Rng,
     out: &mut W,
 ) -> io::Result<Written> {
-    let text = std::str::from_utf8(&records.text)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let line = |i: usize| &text[records.entries[i].line.clone()];
+    let text = records.text()?;
+    let line = |i: usize| &text[records.line(i)];
     let mut sink = Sink {
         out,
         chunk: Vec::with_capacity(WRITE_CHUNK + 16 * 1024),
@@ -262,9 +202,11 @@ pub(super) fn write_object<W: Write>(
     };
     let mut json = Vec::new();
     match obj.delivery {
-        Delivery::S3 => return Err(io::Error::other("the S3 delivery is not a Firehose one")),
+        Delivery::S3 | Delivery::CloudWatchExport => {
+            return Err(io::Error::other("not a Firehose delivery"))
+        }
         Delivery::FirehoseDirect => {
-            for i in 0..records.entries.len() {
+            for i in 0..records.len() {
                 json.clear();
                 serde_json::to_writer(&mut json, &Direct { message: line(i) })?;
                 sink.plain(&json)?;
@@ -307,25 +249,19 @@ pub(super) fn write_object<W: Write>(
                 emit(&mut sink, &control)?;
                 sink.written.control_messages += 1;
             }
-            let mut stream = Vec::with_capacity(32);
             let mut id_text = String::with_capacity(MAX_EVENTS * EVENT_ID_DIGITS);
             for group in records.by_interface() {
-                stream.clear();
-                push_id(&mut stream, b"eni-", records.entries[group[0]].eni);
-                stream.extend_from_slice(b"-all");
-                let log_stream = std::str::from_utf8(&stream)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                let stream = log_stream(records.eni(group[0]));
+                let log_stream = stream.as_str();
                 for batch in group.chunks(MAX_EVENTS) {
                     id_text.clear();
-                    for _ in batch {
-                        push_event_id(ids, &mut id_text);
-                    }
+                    push_event_ids(ids, batch.len(), &mut id_text);
                     let log_events = batch
                         .iter()
                         .enumerate()
                         .map(|(k, &i)| Event {
                             id: &id_text[k * EVENT_ID_DIGITS..(k + 1) * EVENT_ID_DIGITS],
-                            timestamp: records.entries[i].start.saturating_mul(1000),
+                            timestamp: records.start(i).saturating_mul(1000),
                             message: line(i),
                         })
                         .collect();
@@ -349,23 +285,6 @@ pub(super) fn write_object<W: Write>(
 mod tests {
     use super::*;
 
-    fn records(enis: &[u64]) -> Records {
-        let mut r = Records::default();
-        for (i, &eni) in enis.iter().enumerate() {
-            r.push(eni, 1_700_000_000 + i as i64, |buf| {
-                buf.extend_from_slice(format!("line {i} of {eni}\n").as_bytes())
-            });
-        }
-        r
-    }
-
-    #[test]
-    fn records_group_by_interface_in_first_appearance_order() {
-        let r = records(&[7, 3, 7, 9, 3, 7]);
-        assert_eq!(r.by_interface(), vec![vec![0, 2, 5], vec![1, 4], vec![3]]);
-        assert_eq!(&r.text[r.entries[1].line.clone()], b"line 1 of 3");
-    }
-
     #[test]
     fn uuids_and_event_ids_have_their_shape() {
         let mut rng = Rng::new(5);
@@ -381,10 +300,15 @@ mod tests {
                 .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
             assert!(groups[2].starts_with('4'), "{u}");
             assert!("89ab".contains(&groups[3][..1]), "{u}");
-            let mut id = String::new();
-            push_event_id(&mut rng, &mut id);
-            assert_eq!(id.len(), EVENT_ID_DIGITS, "{id}");
-            assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
+            let mut ids = String::new();
+            push_event_ids(&mut rng, MAX_EVENTS, &mut ids);
+            assert_eq!(ids.len(), MAX_EVENTS * EVENT_ID_DIGITS);
+            assert!(ids.bytes().all(|b| b.is_ascii_digit()), "{ids}");
+            // One batch counts up by one from its base: the same leading digits, the tail + k.
+            let (first, last) = (&ids[..EVENT_ID_DIGITS], &ids[ids.len() - EVENT_ID_DIGITS..]);
+            assert_eq!(first[..38], last[..38]);
+            let tail = |id: &str| id[38..].parse::<u64>().unwrap();
+            assert_eq!(tail(last) - tail(first), MAX_EVENTS as u64 - 1);
         }
     }
 
@@ -405,7 +329,7 @@ mod tests {
     #[test]
     fn envelopes_hold_at_most_max_events_of_one_stream() {
         let enis: Vec<u64> = (0..250).map(|i| if i % 5 == 0 { 2 } else { 1 }).collect();
-        let r = records(&enis);
+        let r = Records::of_interfaces(&enis);
         let obj = Object {
             delivery: Delivery::CloudWatchFirehoseJson,
             owner: "123456789012",
@@ -440,10 +364,7 @@ mod tests {
             1_700_000_002_000i64
         );
         assert_eq!(envelopes[3]["logEvents"][0]["message"], "line 126 of 1");
-        let mut two = Vec::new();
-        push_id(&mut two, b"eni-", 2);
-        two.extend_from_slice(b"-all");
-        assert_eq!(envelopes[1]["logStream"].as_str().unwrap().as_bytes(), two);
+        assert_eq!(envelopes[1]["logStream"].as_str().unwrap(), log_stream(2));
         assert_ne!(envelopes[1]["logStream"], envelopes[2]["logStream"]);
         assert_eq!(envelopes[2]["logStream"], envelopes[3]["logStream"]);
     }

@@ -6,7 +6,8 @@
 //! optional hour folder, `<account>_vpcflowlogs_<region>_<flow-log-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz`
 //! names, a header line naming the fields, then one space-separated record per line. The other
 //! deliveries write the very same records as Kinesis Data Firehose writes them to S3, after a
-//! CloudWatch Logs subscription or straight from the flow log (see [`Delivery`] and `firehose.rs`).
+//! CloudWatch Logs subscription or straight from the flow log (see [`Delivery`] and `firehose.rs`), or
+//! as a CloudWatch Logs export task writes them (`export.rs`).
 //!
 //! Records look like real traffic: hundreds of ENIs per account with fixed private addresses (some
 //! dual-stack), peers that are other ENIs, on-premises hosts or a pool of public/AWS-service addresses,
@@ -27,6 +28,8 @@
 //! mod.rs       the public face: GenerateConfig, GenFormat, generate, GenerateReport
 //! delivery.rs  which files, their S3 keys and names, writing them gzipped
 //! firehose.rs  the Firehose deliveries: object keys, CloudWatch Logs envelopes, direct records
+//! export.rs    CloudWatch Logs exports: task folders, log stream objects, timed lines, the probe
+//! records.rs   one file's records in memory, grouped by interface (log stream)
 //! formats.rs   the v2 and v5 formats as catalogue fields, and a record as a line
 //! traffic.rs   the records of one file: flows, ports, packets, actions, NODATA/SKIPDATA
 //! world.rs     accounts, regions, VPCs, ENIs, public peers, addresses
@@ -35,8 +38,10 @@
 //! ```
 
 mod delivery;
+mod export;
 mod firehose;
 mod formats;
+mod records;
 mod render;
 mod rng;
 #[cfg(test)]
@@ -116,11 +121,22 @@ pub enum Delivery {
     /// Flow log delivered straight to Firehose: `{"message":"<record>"}` per record, back to back with
     /// no delimiter, in the records' order, gzipped by Firehose, `.gz`.
     FirehoseDirect,
+    /// Flow log to CloudWatch Logs, then `CreateExportTask` to S3: one task per flow log and day,
+    /// `exportedlogs/<task-id>/<eni-...-all>/NNNNNN.gz` objects of gzipped `<ISO time>Z <record>`
+    /// lines (one object per interface of each file of the s3 delivery), and the
+    /// `exportedlogs/aws-logs-write-test` probe. See `export.rs`.
+    CloudWatchExport,
 }
 
 impl Delivery {
-    /// True for the deliveries through Kinesis Data Firehose (everything but [`Delivery::S3`]).
+    /// True for the deliveries through Kinesis Data Firehose.
     pub fn is_firehose(self) -> bool {
+        !matches!(self, Delivery::S3 | Delivery::CloudWatchExport)
+    }
+
+    /// True for the deliveries whose records carry no header (every one but [`Delivery::S3`]): they
+    /// take one format, and their keys are their own (no Hive layout, no hour folder option).
+    pub fn is_headerless(self) -> bool {
         self != Delivery::S3
     }
 }
@@ -178,7 +194,7 @@ impl GenerateConfig {
 /// Totals of one [`generate`] run.
 #[derive(Debug, Clone, Default)]
 pub struct GenerateReport {
-    /// Files written.
+    /// Files written (for an export, its objects of records; the permission probe is not counted).
     pub files: u64,
     /// Records written (header lines and control messages not counted).
     pub lines: u64,
@@ -208,9 +224,9 @@ impl Add for GenerateReport {
 /// Writes every file of `cfg` under `cfg.out`, in parallel on the rayon thread pool.
 ///
 /// Generates `accounts × flow logs per account (2 for Mixed, else 1) × days × files_per_day` files
-/// (none if `enis` is 0). Existing files with the same names are overwritten; nothing else is touched.
-/// Errors: `InvalidInput` for an invalid `start` date, a file count that overflows `u64`, or a Firehose
-/// delivery with [`GenFormat::Mixed`], `hive` or `hourly`; `Other` if
+/// (none if `enis` is 0); an export writes one object per interface of each of them instead. Existing files with the same names are overwritten; nothing else is touched.
+/// Errors: `InvalidInput` for an invalid `start` date, a file count that overflows `u64`, or a
+/// headerless delivery with [`GenFormat::Mixed`], `hive` or `hourly`; `Other` if
 /// a format names a field the catalogue does not know (a bug the unit tests catch), otherwise the
 /// first I/O error met (files finished before it stay in place; no half-written file is left
 /// under a final name).

@@ -19,6 +19,7 @@ pub(super) const TAG_ENI: u64 = 8;
 pub(super) const TAG_INSTANCE: u64 = 9;
 pub(super) const TAG_PEER: u64 = 10;
 pub(super) const TAG_OBJECT: u64 = 11;
+pub(super) const TAG_TASK: u64 = 12;
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer.
 pub(super) fn mix64(mut z: u64) -> u64 {

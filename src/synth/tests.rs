@@ -1,6 +1,7 @@
 //! End-to-end tests of the generator: files written by [`generate`], read back as text.
 
 use super::delivery::Plan;
+use super::export;
 use super::traffic::MAX_PACKETS;
 use super::world::REGIONS;
 use super::*;
@@ -577,7 +578,7 @@ fn decode_object(delivery: Delivery, key: &str, bytes: &[u8]) -> FirehoseObject 
             assert!(!bytes.starts_with(&GZIP_MAGIC), "{key}: gzipped");
             bytes.to_vec()
         }
-        Delivery::S3 => unreachable!(),
+        Delivery::S3 | Delivery::CloudWatchExport => unreachable!(),
     };
     if delivery == Delivery::CloudWatchFirehose {
         // Each envelope is a gzip member of its own: the first member alone is one whole envelope.
@@ -610,7 +611,7 @@ fn decode_object(delivery: Delivery, key: &str, bytes: &[u8]) -> FirehoseObject 
         | Delivery::CloudWatchFirehoseGzip => {
             assert!(!text.contains('\n'), "{key}: a delimiter between objects");
         }
-        Delivery::S3 => unreachable!(),
+        Delivery::S3 | Delivery::CloudWatchExport => unreachable!(),
     }
     out.json = json_values(text.as_bytes());
     for v in &out.json {
@@ -954,4 +955,155 @@ fn v5_format_is_the_v5_header() {
     .unwrap();
     let (_, header, _) = parsed(&dir.0).remove(0);
     assert_eq!(header.join(" "), V5_FORMAT);
+}
+
+// ---- CloudWatch Logs export ----
+
+#[test]
+fn an_export_holds_the_records_of_the_s3_delivery_one_object_per_log_stream() {
+    for format in [GenFormat::V2, GenFormat::V5] {
+        let (s3_dir, dir) = (TempDir::new("ex-s3"), TempDir::new("ex"));
+        let base = GenerateConfig {
+            accounts: 2,
+            days: 2,
+            files_per_day: 3,
+            lines_per_file: 300,
+            enis: 25,
+            format,
+            ..GenerateConfig::new(s3_dir.0.clone())
+        };
+        generate(&base).unwrap();
+        let cfg = GenerateConfig {
+            out: dir.0.clone(),
+            delivery: Delivery::CloudWatchExport,
+            ..base.clone()
+        };
+        let report = generate(&cfg).unwrap();
+        let objects = files(&dir.0);
+        let probe = format!("{}{}", export::PREFIX, export::PROBE);
+        assert_eq!(objects[&probe], export::PROBE_TEXT.as_bytes());
+        assert_eq!(
+            report.files as usize,
+            objects.len() - 1,
+            "the probe is not counted"
+        );
+        assert_eq!(report.lines, 2 * 2 * 3 * 300);
+        let on_disk: usize = objects
+            .iter()
+            .filter(|(k, _)| **k != probe)
+            .map(|(_, v)| v.len())
+            .sum();
+        assert_eq!(report.gzip_bytes, on_disk as u64);
+        let interface_col = if format == GenFormat::V2 { 2 } else { 15 };
+        let start_col = if format == GenFormat::V2 { 10 } else { 6 };
+        let mut tasks = std::collections::BTreeSet::new();
+        let mut text_bytes = 0;
+        let mut got: Vec<String> = Vec::new();
+        for (key, bytes) in objects.iter().filter(|(k, _)| **k != probe) {
+            // exportedlogs/<task-id>/eni-<17 hex>-all/NNNNNN.gz
+            let parts: Vec<&str> = key.split('/').collect();
+            assert_eq!(parts.len(), 4, "{key}");
+            assert_eq!(format!("{}/", parts[0]), export::PREFIX);
+            let task: Vec<&str> = parts[1].split('-').collect();
+            for (p, n) in task.iter().zip([8, 4, 4, 4, 12]) {
+                assert!(is_hex(p, n), "{key}");
+            }
+            tasks.insert(parts[1].to_string());
+            let eni = parts[2].strip_suffix("-all").unwrap();
+            assert!(eni.starts_with("eni-") && is_hex(&eni[4..], 17), "{key}");
+            let number = parts[3].strip_suffix(".gz").unwrap();
+            assert!(
+                is_digits(number, 6) && number.parse::<u32>().unwrap() < 3,
+                "{key}"
+            );
+            let text = gunzip(bytes);
+            text_bytes += text.len() as u64;
+            assert!(text.ends_with('\n') && !text.is_empty(), "{key}");
+            for line in text.lines() {
+                let (time, record) = line.split_once(' ').unwrap();
+                let fields: Vec<&str> = record.split(' ').collect();
+                assert_eq!(fields[interface_col], eni, "{key}: {line}");
+                // The event time is the record's start, to the millisecond.
+                let start: i64 = fields[start_col].parse().unwrap();
+                let (y, mo, d) = date::civil_from_days(start.div_euclid(date::SECS_PER_DAY));
+                let s = start.rem_euclid(date::SECS_PER_DAY);
+                let want = format!(
+                    "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+                    s / 3600,
+                    s % 3600 / 60,
+                    s % 60
+                );
+                assert_eq!(time, want, "{key}");
+                got.push(record.to_string());
+            }
+        }
+        assert_eq!(report.text_bytes, text_bytes);
+        assert_eq!(
+            tasks.len(),
+            2 * 2,
+            "one task per flow log (account) and day"
+        );
+        // The very records of the S3 delivery.
+        let mut want: Vec<String> = s3_records(&s3_dir.0).into_values().flatten().collect();
+        got.sort();
+        want.sort();
+        assert!(got == want, "{format:?}: records differ");
+        // Deterministic.
+        let again = TempDir::new("ex-again");
+        generate(&GenerateConfig {
+            out: again.0.clone(),
+            ..cfg.clone()
+        })
+        .unwrap();
+        assert!(files(&again.0) == objects, "{format:?}: not deterministic");
+    }
+    // One format per export, and no S3 layouts.
+    let dir = TempDir::new("ex-refuse");
+    for cfg in [
+        GenerateConfig {
+            delivery: Delivery::CloudWatchExport,
+            ..small(&dir.0, GenFormat::Mixed)
+        },
+        GenerateConfig {
+            delivery: Delivery::CloudWatchExport,
+            hourly: true,
+            ..small(&dir.0, GenFormat::V2)
+        },
+    ] {
+        assert_eq!(
+            generate(&cfg).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+    assert!(files(&dir.0).is_empty());
+}
+
+#[test]
+fn export_objects_decode_with_the_converters_export_reader() {
+    let dir = TempDir::new("ex-decode");
+    let cfg = GenerateConfig {
+        delivery: Delivery::CloudWatchExport,
+        ..small(&dir.0, GenFormat::V2)
+    };
+    generate(&cfg).unwrap();
+    let mut decoded = crate::input::envelope::Decoded::default();
+    let mut lines = 0;
+    for (key, bytes) in files(&dir.0) {
+        if key.ends_with(export::PROBE) {
+            continue;
+        }
+        let text = gunzip_bytes(&bytes);
+        assert!(crate::input::envelope::looks_like_export(&text), "{key}");
+        let stream = key.split('/').nth(2).unwrap();
+        crate::input::envelope::decode_export(&text, stream, &mut decoded);
+        assert!(
+            decoded
+                .lines
+                .iter()
+                .all(|(_, ts)| ts.of(&decoded.text) != b"-"),
+            "{key}"
+        );
+        lines += decoded.lines.len();
+    }
+    assert_eq!(lines, 3 * 300);
 }
