@@ -234,19 +234,24 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
 struct ParserPool(Mutex<Vec<FileParser>>);
 
 impl ParserPool {
-    fn parse(&self, file: &InputFile, run: &Run<'_>) -> Result<FileOutcome> {
+    /// Runs `work` with a parser of the pool (a new one when all are busy), then returns it.
+    fn with<T>(&self, work: impl FnOnce(&mut FileParser) -> T) -> T {
         let mut parser = self
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
             .unwrap_or_default();
-        let outcome = parser.parse(run.store.as_ref(), file, &run.parse, &run.rejects);
+        let out = work(&mut parser);
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(parser);
-        outcome
+        out
+    }
+
+    fn parse(&self, file: &InputFile, run: &Run<'_>) -> Result<FileOutcome> {
+        self.with(|parser| parser.parse(run.store.as_ref(), file, &run.parse, &run.rejects))
     }
 }
 
@@ -634,11 +639,13 @@ impl<'a> Run<'a> {
             crate::date::SECS_PER_DAY
         };
         let store = self.store.as_ref();
+        let discard = RejectLog::discard();
         let read: Vec<Result<(InputFile, FileOutcome, Vec<i64>)>> = new
             .into_par_iter()
-            .map_init(FileParser::new, |parser, f| {
-                let mut outcome =
-                    parser.slots_of(store, &f, &self.parse, &RejectLog::discard(), per)?;
+            .map(|f| {
+                let mut outcome = self
+                    .parsers
+                    .with(|parser| parser.slots_of(store, &f, &self.parse, &discard, per))?;
                 outcome.batches.clear();
                 let slots = std::mem::take(&mut outcome.line_slots)
                     .into_iter()

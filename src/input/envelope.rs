@@ -39,6 +39,8 @@ pub struct Decoded {
     pub data_messages: u64,
     /// `CONTROL_MESSAGE` envelopes (health checks), skipped.
     pub control_messages: u64,
+    /// Each line's event time until the lines are done (kept to reuse its room).
+    times: Vec<Option<i64>>,
 }
 
 /// Where the events of one envelope come from, as spans of [`Decoded::text`].
@@ -118,7 +120,8 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
     out.control_messages = 0;
     // Owner, group and stream of each envelope, and each event's timestamp, until the lines are done.
     let mut origins: Vec<[Option<Cow<'_, str>>; 3]> = Vec::new();
-    let mut timestamps: Vec<Option<i64>> = Vec::new();
+    let mut timestamps = std::mem::take(&mut out.times);
+    timestamps.clear();
     let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Envelope<'_>>();
     let mut index = 0u64;
     let mut failed = None;
@@ -184,12 +187,13 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
         };
         out.origins.push(origin);
     }
-    for (line, ts) in out.lines.iter_mut().zip(timestamps) {
-        line.1 = match ts {
+    for (line, ts) in out.lines.iter_mut().zip(&timestamps) {
+        line.1 = match *ts {
             Some(ms) => append_int(&mut out.text, ms),
             None => dash,
         };
     }
+    out.times = timestamps;
     failed.map_or(Ok(()), Err)
 }
 
@@ -308,7 +312,8 @@ pub fn decode_export(text: &[u8], log_stream: &str, out: &mut Decoded) {
     out.origins.clear();
     out.data_messages = 0;
     out.control_messages = 0;
-    let mut times: Vec<Option<i64>> = Vec::new();
+    let mut times = std::mem::take(&mut out.times);
+    times.clear();
     for line in text.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -335,12 +340,13 @@ pub fn decode_export(text: &[u8], log_stream: &str, out: &mut Decoded) {
         log_group: dash,
         log_stream: stream,
     });
-    for (line, time) in out.lines.iter_mut().zip(times) {
-        line.1 = match time {
+    for (line, time) in out.lines.iter_mut().zip(&times) {
+        line.1 = match *time {
             Some(ms) => append_int(&mut out.text, ms),
             None => dash,
         };
     }
+    out.times = times;
 }
 
 fn leading_space(text: &[u8]) -> usize {

@@ -124,9 +124,10 @@ impl FileParser {
         Self::default()
     }
 
-    /// Parses `file` (nothing recorded: pass a discarding `rejects`) and collects the slots of its
-    /// lines' times (`per` seconds a slot) in the outcome's `line_slots`: where an undated file's
-    /// lines go, rows, rejects and filtered records alike.
+    /// Reads `file` to collect the slots of its lines' times (`per` seconds a slot) in the outcome's
+    /// `line_slots`: where an undated file's lines go, rows, rejects and filtered records alike. The
+    /// lines are split and counted, not made into rows (the outcome has none, and `rows`, `rejected`
+    /// and `filtered` stay 0); nothing is recorded (pass a discarding `rejects`).
     pub fn slots_of(
         &mut self,
         source: &dyn Store,
@@ -316,6 +317,10 @@ impl FileParser {
                 }
             }
             out.lines += 1;
+            if collect_per.is_some() {
+                // Finding the slots only: the rows are made by the reads for each partition.
+                continue;
+            }
             if let (Some(l), Some(at)) = (&layout, &filter) {
                 if spans.len() == l.len() && at.drops(buf, spans, &settings.filters) {
                     out.filtered += 1;
@@ -480,6 +485,10 @@ fn parse_envelopes(
             }
         }
         out.lines += 1;
+        if collect_per.is_some() {
+            // Finding the slots only: the rows are made by the reads for each partition.
+            continue;
+        }
         if line.text.len() > settings.max_line_bytes {
             let e = LineError {
                 kind: RejectKind::LineTooLong,
@@ -606,9 +615,14 @@ impl SlotFilter {
 fn plausible(t: i64) -> bool {
     use crate::date::{days_from_civil, SECS_PER_DAY};
     use crate::lake::partition::{last_year, FIRST_YEAR};
-    let first = days_from_civil(FIRST_YEAR, 1, 1) * SECS_PER_DAY;
-    let end = days_from_civil(last_year() + 1, 1, 1) * SECS_PER_DAY;
-    (first..end).contains(&t)
+    // The clock is read once per process, not once per line.
+    static RANGE: std::sync::OnceLock<std::ops::Range<i64>> = std::sync::OnceLock::new();
+    RANGE
+        .get_or_init(|| {
+            days_from_civil(FIRST_YEAR, 1, 1) * SECS_PER_DAY
+                ..days_from_civil(last_year() + 1, 1, 1) * SECS_PER_DAY
+        })
+        .contains(&t)
 }
 
 /// Where the fields the lake's filters read are in one layout.

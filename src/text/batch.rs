@@ -120,11 +120,11 @@ struct IntColumn<T> {
 }
 
 impl<T> IntColumn<T> {
-    fn new(catalogue: usize) -> Self {
+    fn new(catalogue: usize, capacity: usize) -> Self {
         IntColumn {
             catalogue,
-            values: Vec::new(),
-            nulls: NullBufferBuilder::new(0),
+            values: Vec::with_capacity(capacity),
+            nulls: NullBufferBuilder::new(capacity),
         }
     }
 }
@@ -144,7 +144,14 @@ pub struct BatchBuilder {
     unknown_names: Vec<String>,
     null_arrays: NullArrays,
     rows: usize,
+    /// Rows of the last batch finished (at most [`MAX_CAPACITY_HINT`]): the columns of the next
+    /// layout (the next file) start with room for as many, instead of growing from nothing (files of
+    /// a few hundred records are common in Firehose and export deliveries).
+    capacity_hint: usize,
 }
+
+/// Most rows a new batch's columns make room for before any is appended.
+const MAX_CAPACITY_HINT: usize = 16 * 1024;
 
 /// All-NULL arrays for the fields a layout does not have (most of the catalogue for a v2 file), one
 /// per type and shared by every such column: arrays are immutable, and making ~40 zeroed buffers per
@@ -165,6 +172,7 @@ impl NullArrays {
         };
         match slot {
             Some(a) if a.len() == rows => a.clone(),
+            Some(a) if a.len() > rows => a.slice(0, rows),
             _ => slot
                 .insert(new_null_array(&schema::data_type(kind), rows))
                 .clone(),
@@ -191,6 +199,7 @@ impl BatchBuilder {
             unknown_names: Vec::new(),
             null_arrays: NullArrays::default(),
             rows: 0,
+            capacity_hint: 0,
         }
     }
 
@@ -215,20 +224,20 @@ impl BatchBuilder {
                 // A catalogue field appears at most once in a layout (Layout rejects duplicates).
                 Slot::Known(i) => match CATALOGUE[i].kind {
                     Kind::Int32 { max } => {
-                        self.int32.push(IntColumn::new(i));
+                        self.int32.push(IntColumn::new(i, self.capacity_hint));
                         Op::Int32 {
                             column: (self.int32.len() - 1) as u16,
                             max: u32::try_from(max).unwrap_or(u32::MAX),
                         }
                     }
                     Kind::Int64 => {
-                        self.int64.push(IntColumn::new(i));
+                        self.int64.push(IntColumn::new(i, self.capacity_hint));
                         Op::Int64 {
                             column: (self.int64.len() - 1) as u16,
                         }
                     }
                     Kind::Utf8 => {
-                        self.utf8.push((i, Vec::new()));
+                        self.utf8.push((i, Vec::with_capacity(self.capacity_hint)));
                         Op::Utf8 {
                             column: (self.utf8.len() - 1) as u16,
                         }
@@ -363,6 +372,7 @@ impl BatchBuilder {
     /// Builds the batch of the rows appended so far (string values copied from `buf`) and resets.
     pub fn finish(&mut self, buf: &[u8]) -> Result<RecordBatch, ArrowError> {
         let rows = self.rows;
+        self.capacity_hint = rows.min(MAX_CAPACITY_HINT);
         let mut arrays: Vec<Option<ArrayRef>> = vec![None; CATALOGUE.len()];
         for c in &mut self.int32 {
             let values = ScalarBuffer::from(std::mem::take(&mut c.values));
