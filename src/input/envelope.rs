@@ -12,14 +12,15 @@
 //!   `{"message":"<one flow log record>"}` per record (captures in splunk-aws-firehose-flowlogs-processor
 //!   and aws-samples/aws-vpc-flowlogs-enricher).
 //!
-//! Decoding reads the objects in one pass over the decompressed bytes with borrowed strings (no tree
-//! per event, no allocation per event): each event's message is appended to one text buffer, one line
+//! Decoding reads the objects in one pass over the decompressed bytes with borrowed strings (`json.rs`:
+//! no tree per event, no allocation per event, fields the envelope does not use skipped): each event's message is appended to one text buffer, one line
 //! per event, which the tokenizer then splits without copying. After the lines, the same buffer holds
 //! each envelope's owner, log group and log stream and each event's timestamp, so that a line's extra
 //! values are spans of the buffer like its fields.
 
 use std::borrow::Cow;
 
+use super::json::{JsonError, Reader};
 use crate::text::tokenize::Span;
 
 /// The events of every data envelope of one object, as lines of text, and where each came from.
@@ -70,31 +71,62 @@ pub enum EnvelopeError {
     },
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The fields of one envelope this reader keeps (any others are skipped).
+#[derive(Default)]
 struct Envelope<'a> {
     /// Absent in a record delivered straight to Firehose (`{"message":"..."}`).
-    #[serde(borrow, default)]
     message_type: Option<Cow<'a, str>>,
     /// The record of a direct delivery.
-    #[serde(borrow, default)]
     message: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     owner: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     log_group: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     log_stream: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    log_events: Vec<Event<'a>>,
 }
 
-#[derive(serde::Deserialize)]
+/// One event of an envelope's `logEvents`.
 struct Event<'a> {
-    #[serde(default)]
     timestamp: Option<i64>,
-    #[serde(borrow)]
     message: Cow<'a, str>,
+}
+
+/// Reads one envelope object; its events go to `events` (cleared first).
+fn read_envelope<'a>(
+    r: &mut Reader<'a>,
+    events: &mut Vec<Event<'a>>,
+) -> Result<Envelope<'a>, JsonError> {
+    events.clear();
+    let mut envelope = Envelope::default();
+    r.object(|r, key| {
+        match key.as_ref() {
+            "messageType" => envelope.message_type = r.nullable_string()?,
+            "message" => envelope.message = r.nullable_string()?,
+            "owner" => envelope.owner = r.nullable_string()?,
+            "logGroup" => envelope.log_group = r.nullable_string()?,
+            "logStream" => envelope.log_stream = r.nullable_string()?,
+            "logEvents" => {
+                events.clear();
+                r.array(|r| {
+                    let at = r.pos();
+                    let (mut timestamp, mut message) = (None, None);
+                    r.object(|r, key| {
+                        match key.as_ref() {
+                            "timestamp" => timestamp = r.nullable_integer()?,
+                            "message" => message = Some(r.string()?),
+                            _ => r.skip_value()?,
+                        }
+                        Ok(())
+                    })?;
+                    let message = message
+                        .ok_or_else(|| format!("an event without a message at byte {at}"))?;
+                    events.push(Event { timestamp, message });
+                    Ok(())
+                })?;
+            }
+            _ => r.skip_value()?,
+        }
+        Ok(())
+    })?;
+    Ok(envelope)
 }
 
 /// True when `text` (decompressed) starts like a stream of envelopes: a JSON object that names a
@@ -122,19 +154,19 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
     let mut origins: Vec<[Option<Cow<'_, str>>; 3]> = Vec::new();
     let mut timestamps = std::mem::take(&mut out.times);
     timestamps.clear();
-    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Envelope<'_>>();
+    let mut reader = Reader::new(text);
+    let mut events = Vec::new();
     let mut index = 0u64;
     let mut failed = None;
-    loop {
-        let offset = stream.byte_offset();
-        let envelope = match stream.next() {
-            None => break,
-            Some(Ok(envelope)) => envelope,
-            Some(Err(e)) => {
+    while !reader.at_end() {
+        let offset = reader.pos();
+        let envelope = match read_envelope(&mut reader, &mut events) {
+            Ok(envelope) => envelope,
+            Err(reason) => {
                 failed = Some(EnvelopeError::Malformed {
                     index,
-                    offset: offset + leading_space(&text[offset..]),
-                    reason: e.to_string(),
+                    offset,
+                    reason,
                 });
                 break;
             }
@@ -142,7 +174,7 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
         let origin = origins.len() as u32;
         match (envelope.message_type.as_deref(), envelope.message) {
             (Some("DATA_MESSAGE"), _) => {
-                for event in &envelope.log_events {
+                for event in &events {
                     push_line(&mut out.text, &event.message);
                     out.lines.push((origin, Span::default()));
                     timestamps.push(event.timestamp);
@@ -163,7 +195,7 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
             (other, _) => {
                 failed = Some(EnvelopeError::UnknownType {
                     index,
-                    offset: offset + leading_space(&text[offset..]),
+                    offset,
                     message_type: other.unwrap_or("(none, and no message)").to_string(),
                 });
                 break;
@@ -349,10 +381,6 @@ pub fn decode_export(text: &[u8], log_stream: &str, out: &mut Decoded) {
     out.times = times;
 }
 
-fn leading_space(text: &[u8]) -> usize {
-    text.iter().take_while(|b| b.is_ascii_whitespace()).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,5 +518,232 @@ continued without a time\n";
         assert_eq!(text_of(&out, out.lines[2].1), "-");
         assert_eq!(text_of(&out, out.origins[0].log_stream), "eni-1-all");
         assert_eq!(text_of(&out, out.origins[0].owner), "-");
+    }
+}
+
+#[cfg(test)]
+mod differential {
+    //! The envelope reader against serde_json (a complete JSON parser) on generated streams: every
+    //! key order, escapes, whitespace, extra members, and streams cut anywhere.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    #[derive(Debug, Clone)]
+    enum Spec {
+        Data {
+            owner: Option<String>,
+            stream: String,
+            events: Vec<(Option<i64>, String)>,
+        },
+        Control,
+        Direct(String),
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[ -~é😀\n\r\t\"\\\\/\u{1}\u{8}\u{c}]{0,24}"
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        prop_oneof![
+            4 => (
+                proptest::option::of("[0-9]{12}"),
+                "eni-[0-9a-f]{3}-all",
+                proptest::collection::vec((proptest::option::of(any::<i64>()), text()), 0..4)
+            )
+                .prop_map(|(owner, stream, events)| Spec::Data { owner, stream, events }),
+            1 => Just(Spec::Control),
+            2 => text().prop_map(Spec::Direct),
+        ]
+    }
+
+    /// Every character as `\uXXXX` (surrogate pairs beyond the BMP).
+    fn all_escaped(s: &str) -> String {
+        let mut out = String::from("\"");
+        for unit in s.encode_utf16() {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+        out.push('"');
+        out
+    }
+
+    /// Renders `spec` with its members rotated by `turn`, pretty or not, strings escaped fully or not.
+    fn render(spec: &Spec, turn: usize, pretty: bool, escape_all: bool) -> String {
+        let string = |s: &str| {
+            if escape_all {
+                all_escaped(s)
+            } else {
+                serde_json::to_string(s).unwrap()
+            }
+        };
+        let mut members: Vec<(String, String)> = match spec {
+            Spec::Data {
+                owner,
+                stream,
+                events,
+            } => {
+                let events: Vec<String> = events
+                    .iter()
+                    .map(|(ts, m)| {
+                        let ts = ts.map_or("null".to_string(), |t| t.to_string());
+                        format!(
+                            r#"{{"id":"3195","timestamp":{ts},"message":{},"extra":[1,{{"a":null}}]}}"#,
+                            string(m)
+                        )
+                    })
+                    .collect();
+                let mut m = vec![
+                    ("messageType".into(), string("DATA_MESSAGE")),
+                    ("logGroup".into(), string("/vpc/flow logs")),
+                    ("logStream".into(), string(stream)),
+                    (
+                        "subscriptionFilters".into(),
+                        r#"["to-firehose", 2.5e3, true]"#.into(),
+                    ),
+                    ("logEvents".into(), format!("[{}]", events.join(","))),
+                ];
+                if let Some(o) = owner {
+                    m.push(("owner".into(), string(o)));
+                }
+                m
+            }
+            Spec::Control => vec![
+                ("messageType".into(), string("CONTROL_MESSAGE")),
+                ("owner".into(), string("CloudwatchLogs")),
+                (
+                    "logEvents".into(),
+                    r#"[{"id":"","timestamp":1432826855000,"message":"CWL CONTROL MESSAGE"}]"#
+                        .into(),
+                ),
+            ],
+            Spec::Direct(m) => vec![("message".into(), string(m))],
+        };
+        let n = members.len();
+        members.rotate_left(turn % n);
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", string(k)))
+            .collect();
+        if pretty {
+            format!("{{\n  {}\n}}", body.join(",\n  "))
+        } else {
+            format!("{{{}}}", body.join(","))
+        }
+    }
+
+    /// What serde_json makes of a stream: lines, (owner, group, stream) per line, timestamp per line,
+    /// control messages, and the index of the first envelope that is not one.
+    type Expected = (Vec<String>, Vec<[String; 3]>, Vec<String>, u64, Option<u64>);
+
+    fn reference(text: &[u8]) -> Expected {
+        let mut out: Expected = Default::default();
+        let dash = |v: &Value| match v.as_str() {
+            Some(s) if !s.is_empty() => s.to_string(),
+            _ => "-".to_string(),
+        };
+        let line = |m: &str| m.trim_end_matches(['\n', '\r']).replace(['\n', '\r'], " ");
+        for (index, v) in serde_json::Deserializer::from_slice(text)
+            .into_iter::<Value>()
+            .enumerate()
+        {
+            let Ok(v) = v else {
+                out.4 = Some(index as u64);
+                break;
+            };
+            match (&v["messageType"], &v["message"]) {
+                (Value::String(t), _) if t == "DATA_MESSAGE" => {
+                    let origin = [
+                        dash(&v["owner"]),
+                        dash(&v["logGroup"]),
+                        dash(&v["logStream"]),
+                    ];
+                    for e in v["logEvents"].as_array().unwrap() {
+                        out.0.push(line(e["message"].as_str().unwrap()));
+                        out.1.push(origin.clone());
+                        out.2.push(
+                            e["timestamp"]
+                                .as_i64()
+                                .map_or("-".into(), |t| t.to_string()),
+                        );
+                    }
+                }
+                (Value::String(t), _) if t == "CONTROL_MESSAGE" => out.3 += 1,
+                (Value::Null, Value::String(m)) => {
+                    out.0.push(line(m));
+                    out.1.push(["-".into(), "-".into(), "-".into()]);
+                    out.2.push("-".into());
+                }
+                _ => {
+                    out.4 = Some(index as u64);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn decoded(text: &[u8]) -> Expected {
+        let mut d = Decoded::default();
+        let failed = match decode(text, &mut d) {
+            Ok(()) => None,
+            Err(
+                EnvelopeError::Malformed { index, .. } | EnvelopeError::UnknownType { index, .. },
+            ) => Some(index),
+        };
+        let s = |span: Span| String::from_utf8(span.of(&d.text).to_vec()).unwrap();
+        let lines: Vec<String> = if d.lines.is_empty() {
+            Vec::new()
+        } else {
+            String::from_utf8(d.text[..d.lines_end].to_vec())
+                .unwrap()
+                .split_terminator('\n')
+                .map(String::from)
+                .collect()
+        };
+        let origins = d
+            .lines
+            .iter()
+            .map(|&(o, _)| {
+                let o = d.origins[o as usize];
+                [s(o.owner), s(o.log_group), s(o.log_stream)]
+            })
+            .collect();
+        let times = d.lines.iter().map(|&(_, t)| s(t)).collect();
+        (lines, origins, times, d.control_messages, failed)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn the_reader_agrees_with_serde_json(
+            specs in proptest::collection::vec((spec(), 0usize..6, any::<bool>(), any::<bool>()), 0..5),
+            separator in prop_oneof![Just(""), Just("\n"), Just(" \r\n\t")],
+            cut in proptest::option::of(any::<proptest::sample::Index>()),
+        ) {
+            let mut text: String = specs
+                .iter()
+                .map(|(spec, turn, pretty, escape)| render(spec, *turn, *pretty, *escape))
+                .collect::<Vec<_>>()
+                .join(separator);
+            if let Some(cut) = cut {
+                let mut at = cut.index(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.truncate(at);
+            }
+            prop_assert_eq!(decoded(text.as_bytes()), reference(text.as_bytes()), "{}", text);
+        }
+    }
+
+    #[test]
+    fn a_null_timestamp_or_owner_reads_as_none() {
+        let text = json!({"messageType":"DATA_MESSAGE","owner":null,"logEvents":[{"timestamp":null,"message":"x"}]})
+            .to_string();
+        let (lines, origins, times, _, failed) = decoded(text.as_bytes());
+        assert_eq!((lines, failed), (vec!["x".to_string()], None));
+        assert_eq!(origins[0][0], "-");
+        assert_eq!(times[0], "-");
     }
 }

@@ -1,0 +1,413 @@
+//! A small JSON reader for the envelopes of `envelope.rs`: one pass over the bytes, strings borrowed
+//! where they hold no escape, values the caller does not want skipped without building anything.
+//!
+//! It reads JSON (RFC 8259) values one after another: objects member by member (a callback per key),
+//! arrays element by element, strings (escapes, `\u` surrogate pairs, UTF-8 checked), integers,
+//! `true`/`false`/`null`, and skips any value. What it does not accept is an error naming what was
+//! expected at which byte. Raw control characters inside strings are let through (a strict reader
+//! refuses them; a record with one is still a record). Nesting deeper than [`MAX_DEPTH`] is refused,
+//! so hostile input cannot exhaust the stack.
+
+use std::borrow::Cow;
+
+/// Deepest nesting of arrays and objects read (serde_json's default limit).
+pub const MAX_DEPTH: usize = 128;
+
+/// Why the bytes are not the JSON expected, with the byte where it shows.
+pub type JsonError = String;
+
+/// Reads JSON values from `text`, front to back.
+pub struct Reader<'a> {
+    text: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a [u8]) -> Self {
+        Reader {
+            text,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// The byte the reader is at.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Skips whitespace; true when nothing but whitespace was left.
+    pub fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos >= self.text.len()
+    }
+
+    /// The next byte after whitespace, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.text.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.text.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn error(&self, expected: &str) -> JsonError {
+        match self.text.get(self.pos) {
+            Some(&b) if b.is_ascii_graphic() => {
+                format!(
+                    "expected {expected} at byte {}, found `{}`",
+                    self.pos, b as char
+                )
+            }
+            Some(b) => format!(
+                "expected {expected} at byte {}, found byte {b:#04x}",
+                self.pos
+            ),
+            None => format!("expected {expected} at byte {}, found the end", self.pos),
+        }
+    }
+
+    fn expect(&mut self, byte: u8, expected: &str) -> Result<(), JsonError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(expected))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), JsonError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "nested deeper than {MAX_DEPTH} levels at byte {}",
+                self.pos
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads an object, calling `member` with each key; `member` must read (or skip) the value.
+    pub fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.expect(b'{', "`{`")?;
+        self.enter()?;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.error("a key"));
+            }
+            let key = self.string()?;
+            self.expect(b':', "`:`")?;
+            member(self, key)?;
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("`,` or `}`")),
+            }
+        }
+    }
+
+    /// Reads an array, calling `element` for each element (which it must read or skip); `null`
+    /// reads as an empty array.
+    pub fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        if self.null()? {
+            return Ok(());
+        }
+        self.expect(b'[', "`[`")?;
+        self.enter()?;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("`,` or `]`")),
+            }
+        }
+    }
+
+    /// Reads `null` (true) or nothing (false, when the next value is something else).
+    fn null(&mut self) -> Result<bool, JsonError> {
+        if self.peek() != Some(b'n') {
+            return Ok(false);
+        }
+        self.literal(b"null")?;
+        Ok(true)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
+        if self.text[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.error("a value"))
+        }
+    }
+
+    /// Reads a string, or `null` (None).
+    pub fn nullable_string(&mut self) -> Result<Option<Cow<'a, str>>, JsonError> {
+        if self.null()? {
+            return Ok(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// Reads a string: borrowed from the text when it holds no escape.
+    pub fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        self.expect(b'"', "a string")?;
+        let start = self.pos;
+        let text = self.text;
+        let Some(end) = memchr::memchr2(b'"', b'\\', &text[start..]).map(|i| start + i) else {
+            self.pos = text.len();
+            return Err(self.error("the end of a string"));
+        };
+        if text[end] == b'"' {
+            self.pos = end + 1;
+            return match std::str::from_utf8(&text[start..end]) {
+                Ok(s) => Ok(Cow::Borrowed(s)),
+                Err(e) => Err(format!(
+                    "a string that is not UTF-8 at byte {}",
+                    start + e.valid_up_to()
+                )),
+            };
+        }
+        // Escapes: unescape into an owned string.
+        let mut out = text[start..end].to_vec();
+        self.pos = end;
+        loop {
+            match text.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    self.escape(&mut out)?;
+                }
+                Some(_) => {
+                    let rest = &text[self.pos..];
+                    let n = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                    out.extend_from_slice(&rest[..n]);
+                    self.pos += n;
+                }
+                None => return Err(self.error("the end of a string")),
+            }
+        }
+        String::from_utf8(out)
+            .map(Cow::Owned)
+            .map_err(|_| format!("a string that is not UTF-8 before byte {}", self.pos))
+    }
+
+    /// Appends the character of the escape after a `\`.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        let Some(&b) = self.text.get(self.pos) else {
+            return Err(self.error("an escape"));
+        };
+        self.pos += 1;
+        let simple = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                let c = match unit {
+                    0xd800..=0xdbff => {
+                        // A high surrogate: a low one must follow.
+                        if !self.text[self.pos..].starts_with(b"\\u") {
+                            return Err(self.error("the low surrogate of a pair"));
+                        }
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if !(0xdc00..=0xdfff).contains(&low) {
+                            return Err(self.error("a low surrogate"));
+                        }
+                        0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                    }
+                    0xdc00..=0xdfff => return Err(self.error("a high surrogate first")),
+                    _ => unit,
+                };
+                let c = char::from_u32(c).ok_or_else(|| self.error("a character"))?;
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                return Ok(());
+            }
+            _ => {
+                self.pos -= 1;
+                return Err(self.error("an escape (`\\\"`, `\\\\`, `\\n`, `\\u0041`, ...)"));
+            }
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let digits = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.error("four hex digits"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("four hex digits"))?;
+            v = v * 16 + n;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Reads an integer that fits an `i64`, or `null` (None).
+    pub fn nullable_integer(&mut self) -> Result<Option<i64>, JsonError> {
+        if self.null()? {
+            return Ok(None);
+        }
+        let start = self.pos;
+        let negative = self.text.get(self.pos) == Some(&b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let digits_start = self.pos;
+        let mut v: i64 = 0;
+        while let Some(&d) = self.text.get(self.pos).filter(|d| d.is_ascii_digit()) {
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(i64::from(d - b'0')))
+                .ok_or_else(|| format!("an integer too large at byte {start}"))?;
+            self.pos += 1;
+        }
+        if self.pos == digits_start {
+            return Err(self.error("an integer"));
+        }
+        if let Some(b'.' | b'e' | b'E') = self.text.get(self.pos) {
+            return Err(format!("a number that is not an integer at byte {start}"));
+        }
+        Ok(Some(if negative { -v } else { v }))
+    }
+
+    /// Skips one value of any kind.
+    pub fn skip_value(&mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'{') => self.object(|r, _| r.skip_value()),
+            Some(b'[') => self.array(|r| r.skip_value()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') =
+                    self.text.get(self.pos)
+                {
+                    self.pos += 1;
+                }
+                let number = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("");
+                if number.parse::<f64>().is_err() {
+                    return Err(format!("a malformed number at byte {start}"));
+                }
+                Ok(())
+            }
+            _ => Err(self.error("a value")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(text: &str) -> Result<Vec<String>, JsonError> {
+        let mut r = Reader::new(text.as_bytes());
+        let mut out = Vec::new();
+        r.array(|r| {
+            out.push(r.string()?.into_owned());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn strings_borrow_when_they_can_and_unescape_when_they_must() {
+        let text = br#""plain" "a\"b\\c\/d\n\t\u0041\u00e9\ud83d\ude00 end""#;
+        let mut r = Reader::new(text);
+        assert!(matches!(r.string().unwrap(), Cow::Borrowed("plain")));
+        assert_eq!(r.string().unwrap(), "a\"b\\c/d\n\tAé😀 end");
+        assert!(r.at_end());
+        assert_eq!(strings(r#"[]"#).unwrap(), Vec::<String>::new());
+        assert_eq!(strings(r#"null"#).unwrap(), Vec::<String>::new());
+        for bad in [
+            r#"["\ud83d"]"#,
+            r#"["\ude00"]"#,
+            r#"["\x"]"#,
+            r#"["\u12"]"#,
+            r#"["cut"#,
+            r#"["a" "b"]"#,
+            r#"["a",]"#,
+        ] {
+            assert!(strings(bad).is_err(), "{bad}");
+        }
+        let not_utf8 = b"\"\xff\"";
+        assert!(Reader::new(not_utf8).string().is_err());
+        let not_utf8_escaped = b"\"\\n\xff\"";
+        assert!(Reader::new(not_utf8_escaped).string().is_err());
+    }
+
+    #[test]
+    fn integers_skips_and_depth() {
+        let mut r = Reader::new(b" 1418530010000 -5 null 1.5 99999999999999999999");
+        assert_eq!(r.nullable_integer().unwrap(), Some(1418530010000));
+        assert_eq!(r.nullable_integer().unwrap(), Some(-5));
+        assert_eq!(r.nullable_integer().unwrap(), None);
+        assert!(r.nullable_integer().is_err());
+        let mut r = Reader::new(b"99999999999999999999");
+        assert!(r.nullable_integer().is_err());
+        let mut r = Reader::new(br#"{"a":[1,-2.5e3,true,false,null,{"b":{}},[]],"c":"d"} {"x":1}"#);
+        r.skip_value().unwrap();
+        let mut keys = Vec::new();
+        r.object(|r, k| {
+            keys.push(k.into_owned());
+            r.skip_value()
+        })
+        .unwrap();
+        assert_eq!(keys, ["x"]);
+        assert!(r.at_end());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = Reader::new(deep.as_bytes()).skip_value().unwrap_err();
+        assert!(err.contains("nested deeper"), "{err}");
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        Reader::new(ok.as_bytes()).skip_value().unwrap();
+        for bad in ["tru", "{\"a\" 1}", "{1:2}", "-", "1.2.3", "}"] {
+            assert!(Reader::new(bad.as_bytes()).skip_value().is_err(), "{bad}");
+        }
+    }
+}
