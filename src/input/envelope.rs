@@ -98,20 +98,20 @@ fn read_envelope<'a>(
     let mut envelope = Envelope::default();
     r.object(|r, key| {
         match key.as_ref() {
-            "messageType" => envelope.message_type = r.nullable_string()?,
-            "message" => envelope.message = r.nullable_string()?,
-            "owner" => envelope.owner = r.nullable_string()?,
-            "logGroup" => envelope.log_group = r.nullable_string()?,
-            "logStream" => envelope.log_stream = r.nullable_string()?,
-            "logEvents" => {
+            b"messageType" => envelope.message_type = r.nullable_string()?,
+            b"message" => envelope.message = r.nullable_string()?,
+            b"owner" => envelope.owner = r.nullable_string()?,
+            b"logGroup" => envelope.log_group = r.nullable_string()?,
+            b"logStream" => envelope.log_stream = r.nullable_string()?,
+            b"logEvents" => {
                 events.clear();
                 r.array(|r| {
                     let at = r.pos();
                     let (mut timestamp, mut message) = (None, None);
                     r.object(|r, key| {
                         match key.as_ref() {
-                            "timestamp" => timestamp = r.nullable_integer()?,
-                            "message" => message = Some(r.string()?),
+                            b"timestamp" => timestamp = r.nullable_integer()?,
+                            b"message" => message = Some(r.string()?),
                             _ => r.skip_value()?,
                         }
                         Ok(())

@@ -91,10 +91,12 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Reads an object, calling `member` with each key; `member` must read (or skip) the value.
+    /// Reads an object, calling `member` with each key (its bytes, unescaped; not checked to be
+    /// UTF-8, which comparing it with the keys one wants does not need); `member` must read (or skip)
+    /// the value.
     pub fn object(
         &mut self,
-        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), JsonError>,
+        mut member: impl FnMut(&mut Self, Cow<'a, [u8]>) -> Result<(), JsonError>,
     ) -> Result<(), JsonError> {
         self.expect(b'{', "`{`")?;
         self.enter()?;
@@ -107,7 +109,7 @@ impl<'a> Reader<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.error("a key"));
             }
-            let key = self.string()?;
+            let key = self.raw_string()?;
             self.expect(b':', "`:`")?;
             member(self, key)?;
             match self.peek() {
@@ -180,6 +182,24 @@ impl<'a> Reader<'a> {
 
     /// Reads a string: borrowed from the text when it holds no escape.
     pub fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        let start = self.pos;
+        match self.raw_string()? {
+            Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
+                Ok(s) => Ok(Cow::Borrowed(s)),
+                Err(e) => Err(format!(
+                    "a string that is not UTF-8 at byte {}",
+                    start + 1 + e.valid_up_to()
+                )),
+            },
+            Cow::Owned(bytes) => String::from_utf8(bytes)
+                .map(Cow::Owned)
+                .map_err(|_| format!("a string that is not UTF-8 before byte {}", self.pos)),
+        }
+    }
+
+    /// Reads a string's bytes, unescaped (borrowed when it holds no escape), without checking
+    /// that they are UTF-8.
+    fn raw_string(&mut self) -> Result<Cow<'a, [u8]>, JsonError> {
         self.expect(b'"', "a string")?;
         let start = self.pos;
         let text = self.text;
@@ -189,15 +209,9 @@ impl<'a> Reader<'a> {
         };
         if text[end] == b'"' {
             self.pos = end + 1;
-            return match std::str::from_utf8(&text[start..end]) {
-                Ok(s) => Ok(Cow::Borrowed(s)),
-                Err(e) => Err(format!(
-                    "a string that is not UTF-8 at byte {}",
-                    start + e.valid_up_to()
-                )),
-            };
+            return Ok(Cow::Borrowed(&text[start..end]));
         }
-        // Escapes: unescape into an owned string.
+        // Escapes: unescape into owned bytes.
         let mut out = text[start..end].to_vec();
         self.pos = end;
         loop {
@@ -219,9 +233,7 @@ impl<'a> Reader<'a> {
                 None => return Err(self.error("the end of a string")),
             }
         }
-        String::from_utf8(out)
-            .map(Cow::Owned)
-            .map_err(|_| format!("a string that is not UTF-8 before byte {}", self.pos))
+        Ok(Cow::Owned(out))
     }
 
     /// Appends the character of the escape after a `\`.
@@ -318,7 +330,7 @@ impl<'a> Reader<'a> {
     /// Skips one value of any kind.
     pub fn skip_value(&mut self) -> Result<(), JsonError> {
         match self.peek() {
-            Some(b'"') => self.string().map(drop),
+            Some(b'"') => self.raw_string().map(drop),
             Some(b'{') => self.object(|r, _| r.skip_value()),
             Some(b'[') => self.array(|r| r.skip_value()),
             Some(b't') => self.literal(b"true"),
@@ -399,7 +411,7 @@ mod tests {
             r.skip_value()
         })
         .unwrap();
-        assert_eq!(keys, ["x"]);
+        assert_eq!(keys, [b"x".to_vec()]);
         assert!(r.at_end());
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         let err = Reader::new(deep.as_bytes()).skip_value().unwrap_err();
