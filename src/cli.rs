@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use flowlake::convert::config::{
     parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
+    DEFAULT_READ_AHEAD_BYTES, DEFAULT_S3_READ_AHEAD_BYTES,
 };
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
+use flowlake::storage::is_local;
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
 use flowlake::Day;
@@ -243,9 +245,10 @@ pub struct ConvertArgs {
     /// Worker threads (0 = one per core).
     #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Compressed input parsed per pipeline step; bounds memory together with --max-file-size.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
-    pub read_ahead: u64,
+    /// Compressed input parsed per pipeline step; bounds memory together with --max-file-size
+    /// [default: 4MiB, 16MiB when an input is on s3://]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub read_ahead: Option<u64>,
     /// Largest decompressed input file accepted (AWS caps deliveries at 75 MB).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_file_size: u64,
@@ -370,7 +373,13 @@ impl ConvertArgs {
         c.batch_rows = self.batch_rows;
         c.zstd_level = self.writer.zstd_level;
         c.threads = self.threads;
-        c.read_ahead_bytes = self.read_ahead;
+        c.read_ahead_bytes = self
+            .read_ahead
+            .unwrap_or(if c.inputs.iter().all(|p| is_local(p)) {
+                DEFAULT_READ_AHEAD_BYTES
+            } else {
+                DEFAULT_S3_READ_AHEAD_BYTES
+            });
         c.max_file_bytes = self.max_file_size;
         c.max_line_bytes = usize::try_from(self.max_line_size)
             .map_err(|_| "--max-line-size is too large".to_string())?;

@@ -20,7 +20,12 @@ use crate::threads;
 /// Rows per Arrow batch handed from the parser to the encoder.
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
 /// Compressed input parsed per pipeline step; with the file buffers, bounds the memory of a run.
-pub const DEFAULT_READ_AHEAD_BYTES: u64 = 16 * 1024 * 1024;
+/// Small waves keep both the parser and the encoder busy from the first to the last file (measured:
+/// benches/README.md, "Waves").
+pub const DEFAULT_READ_AHEAD_BYTES: u64 = 4 * 1024 * 1024;
+/// The same for `s3://` inputs: a wave's objects are downloaded together, and a bigger wave hides
+/// more of S3's latency behind the encoding of the one before.
+pub const DEFAULT_S3_READ_AHEAD_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest decompressed file accepted (AWS caps delivered files at 75 MB); bigger files are failed.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
 /// Longest line accepted; longer lines are rejected as `line_too_long` (flow log lines are < 2 KiB).
