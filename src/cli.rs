@@ -9,12 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use flowlake::convert::config::{
     parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
-    DEFAULT_READ_AHEAD_BYTES, DEFAULT_S3_READ_AHEAD_BYTES,
 };
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
-use flowlake::storage::is_local;
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
 use flowlake::Day;
@@ -373,13 +371,9 @@ impl ConvertArgs {
         c.batch_rows = self.batch_rows;
         c.zstd_level = self.writer.zstd_level;
         c.threads = self.threads;
-        c.read_ahead_bytes = self
-            .read_ahead
-            .unwrap_or(if c.inputs.iter().all(|p| is_local(p)) {
-                DEFAULT_READ_AHEAD_BYTES
-            } else {
-                DEFAULT_S3_READ_AHEAD_BYTES
-            });
+        if let Some(bytes) = self.read_ahead {
+            c.read_ahead_bytes = bytes;
+        }
         c.max_file_bytes = self.max_file_size;
         c.max_line_bytes = usize::try_from(self.max_line_size)
             .map_err(|_| "--max-line-size is too large".to_string())?;

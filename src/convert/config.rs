@@ -58,6 +58,8 @@ pub struct ConvertConfig {
     pub zstd_level: i32,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
+    /// Compressed input per wave ([`DEFAULT_READ_AHEAD_BYTES`], or [`DEFAULT_S3_READ_AHEAD_BYTES`]
+    /// when an input is on S3).
     pub read_ahead_bytes: u64,
     pub max_file_bytes: u64,
     pub max_line_bytes: usize,
@@ -83,8 +85,13 @@ pub struct ConvertConfig {
 }
 
 impl ConvertConfig {
-    /// A configuration with every default.
+    /// A configuration with every default (the read-ahead for `s3://` inputs when any input is one).
     pub fn new(inputs: Vec<PathBuf>, out: PathBuf) -> Self {
+        let read_ahead_bytes = if inputs.iter().all(|p| crate::storage::is_local(p)) {
+            DEFAULT_READ_AHEAD_BYTES
+        } else {
+            DEFAULT_S3_READ_AHEAD_BYTES
+        };
         ConvertConfig {
             inputs,
             out,
@@ -99,7 +106,7 @@ impl ConvertConfig {
             batch_rows: DEFAULT_BATCH_ROWS,
             zstd_level: DEFAULT_ZSTD_LEVEL,
             threads: 0,
-            read_ahead_bytes: DEFAULT_READ_AHEAD_BYTES,
+            read_ahead_bytes,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             on_bad_line: BadLinePolicy::Reject,

@@ -162,21 +162,26 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
-    /// Undated files already counted (each is read once per partition it feeds, counted once).
+    /// Undated files whose read was counted (each is read once per partition it feeds, counted
+    /// once), and those whose failure was.
     #[serde(skip)]
     pub(super) undated_counted: std::collections::HashSet<PathBuf>,
+    #[serde(skip)]
+    pub(super) undated_failed: std::collections::HashSet<PathBuf>,
 }
 
 impl Report {
     /// Adds one file's outcome (its batches are not kept).
     ///
     /// An undated file, read once for each partition it feeds, counts once as a file (its bytes,
-    /// failure, warnings and unknown fields with it); its lines are counted by each read, which keeps
-    /// its own partition's.
+    /// warnings, unknown fields and control messages with it, at its first read that gets any
+    /// lines), and once as failed (at its first read that fails: a read for one day may succeed and
+    /// the next fail, if the file changed or vanished in between); its lines are counted by each
+    /// read, which keeps its own partition's.
     pub fn add_file(&mut self, partition: &str, file: &FileOutcome) -> Result<()> {
-        let first_read = !file.undated || self.undated_counted.insert(file.path.clone());
+        let undated = file.undated;
         if let Some(e) = &file.error {
-            if first_read {
+            if !undated || self.undated_failed.insert(file.path.clone()) {
                 self.files_failed += 1;
                 self.failed.push(FailedFile {
                     path: file.path.clone(),
@@ -202,14 +207,14 @@ impl Report {
         self.filtered += file.filtered;
         self.header_lines += file.headers;
         self.blank_lines += file.blank_lines;
-        self.control_messages += file.control_messages;
         self.stages.decompress += file.read_seconds;
         self.stages.tokenize += file.tokenize_seconds;
         self.stages.build += file.build_seconds;
-        if first_read {
+        if !undated || self.undated_counted.insert(file.path.clone()) {
             if file.error.is_none() {
                 self.files += 1;
             }
+            self.control_messages += file.control_messages;
             self.input_bytes += file.input_bytes;
             self.text_bytes += file.text_bytes;
             for name in &file.unknown_fields {
@@ -454,6 +459,17 @@ mod tests {
         r.add_file("day=01", &read(1, false)).unwrap();
         r.add_file("day=02", &read(1, false)).unwrap();
         assert_eq!((r.files, r.files_failed, r.input_bytes), (1, 0, 100));
+        // Read for one day, then gone or changed when read for the next: still reported as failed.
+        let mut r = Report::default();
+        r.add_file("day=01", &read(1, false)).unwrap();
+        let gone = FileOutcome {
+            salvaged: false,
+            ..read(0, true)
+        };
+        r.add_file("day=02", &gone).unwrap();
+        r.add_file("day=03", &gone).unwrap();
+        assert_eq!((r.files, r.files_failed, r.failed.len()), (1, 1, 1));
+        assert!(!r.is_clean());
     }
 
     #[test]

@@ -738,6 +738,19 @@ mod differential {
     }
 
     #[test]
+    fn members_nobody_reads_may_hold_odd_escapes_and_deep_values() {
+        // A lone surrogate in an event id (serde_json, skipping the member, let it through too), a
+        // duplicate key (the last one counts), nested values.
+        let text = br#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"a","id":"\ud800"}],"x":{"y":[[[{"z":null}]]]},"logStream":"s1","logStream":"s2"}"#;
+        let (lines, origins, _, _, failed) = decoded(text);
+        assert_eq!((lines, failed), (vec!["a".to_string()], None));
+        assert_eq!(origins[0][2], "s2");
+        // A lone surrogate in a message that is read is damage.
+        let text = br#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"\ud800"}]}"#;
+        assert_eq!(decoded(text).4, Some(0));
+    }
+
+    #[test]
     fn a_null_timestamp_or_owner_reads_as_none() {
         let text = json!({"messageType":"DATA_MESSAGE","owner":null,"logEvents":[{"timestamp":null,"message":"x"}]})
             .to_string();

@@ -1,9 +1,10 @@
 //! A small JSON reader for the envelopes of `envelope.rs`: one pass over the bytes, strings borrowed
 //! where they hold no escape, values the caller does not want skipped without building anything.
 //!
-//! It reads JSON (RFC 8259) values one after another: objects member by member (a callback per key),
-//! arrays element by element, strings (escapes, `\u` surrogate pairs, UTF-8 checked), integers,
-//! `true`/`false`/`null`, and skips any value. What it does not accept is an error naming what was
+//! It reads JSON (RFC 8259) values one after another: objects member by member (a callback per key,
+//! given as bytes), arrays element by element, strings (escapes, `\u` surrogate pairs, UTF-8
+//! checked), integers, `true`/`false`/`null`, and skips any value (a skipped string is only checked
+//! for its end and the shape of its escapes). What it does not accept is an error naming what was
 //! expected at which byte. Raw control characters inside strings are let through (a strict reader
 //! refuses them; a record with one is still a record). Nesting deeper than [`MAX_DEPTH`] is refused,
 //! so hostile input cannot exhaust the stack.
@@ -236,6 +237,33 @@ impl<'a> Reader<'a> {
         Ok(Cow::Owned(out))
     }
 
+    /// Skips a string: its end found, its escapes checked for shape only (a lone surrogate in a
+    /// member nobody reads is not worth refusing the envelope for, and a full parser ignoring the
+    /// member lets it through too).
+    fn skip_string(&mut self) -> Result<(), JsonError> {
+        self.expect(b'"', "a string")?;
+        let text = self.text;
+        loop {
+            let rest = &text[self.pos..];
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.pos = text.len();
+                return Err(self.error("the end of a string"));
+            };
+            self.pos += i + 1;
+            if rest[i] == b'"' {
+                return Ok(());
+            }
+            match text.get(self.pos) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
+                Some(b'u') => {
+                    self.pos += 1;
+                    self.hex4()?;
+                }
+                _ => return Err(self.error("an escape (`\\\"`, `\\\\`, `\\n`, `\\u0041`, ...)")),
+            }
+        }
+    }
+
     /// Appends the character of the escape after a `\`.
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
         let Some(&b) = self.text.get(self.pos) else {
@@ -310,11 +338,12 @@ impl<'a> Reader<'a> {
             self.pos += 1;
         }
         let digits_start = self.pos;
+        // Accumulated as a negative number, so that i64::MIN fits.
         let mut v: i64 = 0;
         while let Some(&d) = self.text.get(self.pos).filter(|d| d.is_ascii_digit()) {
             v = v
                 .checked_mul(10)
-                .and_then(|v| v.checked_add(i64::from(d - b'0')))
+                .and_then(|v| v.checked_sub(i64::from(d - b'0')))
                 .ok_or_else(|| format!("an integer too large at byte {start}"))?;
             self.pos += 1;
         }
@@ -324,13 +353,18 @@ impl<'a> Reader<'a> {
         if let Some(b'.' | b'e' | b'E') = self.text.get(self.pos) {
             return Err(format!("a number that is not an integer at byte {start}"));
         }
-        Ok(Some(if negative { -v } else { v }))
+        if negative {
+            return Ok(Some(v));
+        }
+        v.checked_neg()
+            .map(Some)
+            .ok_or_else(|| format!("an integer too large at byte {start}"))
     }
 
     /// Skips one value of any kind.
     pub fn skip_value(&mut self) -> Result<(), JsonError> {
         match self.peek() {
-            Some(b'"') => self.raw_string().map(drop),
+            Some(b'"') => self.skip_string(),
             Some(b'{') => self.object(|r, _| r.skip_value()),
             Some(b'[') => self.array(|r| r.skip_value()),
             Some(b't') => self.literal(b"true"),
@@ -403,6 +437,15 @@ mod tests {
         assert!(r.nullable_integer().is_err());
         let mut r = Reader::new(b"99999999999999999999");
         assert!(r.nullable_integer().is_err());
+        let mut r = Reader::new(b"-9223372036854775808 9223372036854775807 9223372036854775808");
+        assert_eq!(r.nullable_integer().unwrap(), Some(i64::MIN));
+        assert_eq!(r.nullable_integer().unwrap(), Some(i64::MAX));
+        assert!(r.nullable_integer().is_err());
+        // A skipped string's escapes are checked for shape, not meaning.
+        let mut r = Reader::new(br#"{"id":"\ud800 \\ \" \/ \u00e9"} {"x":"\q"}"#);
+        r.object(|r, _| r.skip_value()).unwrap();
+        let err = r.object(|r, _| r.skip_value()).unwrap_err();
+        assert!(err.contains("an escape"), "{err}");
         let mut r = Reader::new(br#"{"a":[1,-2.5e3,true,false,null,{"b":{}},[]],"c":"d"} {"x":1}"#);
         r.skip_value().unwrap();
         let mut keys = Vec::new();

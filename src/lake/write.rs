@@ -52,6 +52,9 @@ pub const MIN_ROW_GROUP_ROWS: usize = 8 * 1024;
 pub const DEFAULT_ESTIMATED_BYTES_PER_ROW: f64 = 24.0;
 /// Rows a partition's writer lets wait before encoding them (unless a row group fills first).
 const ENCODE_ROWS: usize = 8 * 1024;
+/// Memory the batches behind the waiting rows may hold (a slice keeps its whole batch alive: rows
+/// carried over from a partition's earlier files come as slices of large batches).
+const ENCODE_BYTES: usize = 16 * 1024 * 1024;
 /// Pending batches smaller than this on average are concatenated before encoding.
 const SMALL_BATCH_ROWS: usize = 1024;
 
@@ -184,7 +187,8 @@ impl<'a> PartitionWriter<'a> {
     }
 
     /// Encodes `batches` (in order) into the partition's files. Small batches (rows of small input
-    /// files) wait until [`ENCODE_ROWS`] rows are pending and are encoded as one.
+    /// files) wait until [`ENCODE_ROWS`] rows (or [`ENCODE_BYTES`] of batches) are pending and are
+    /// encoded as one.
     pub fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
         for batch in batches {
             let mut offset = 0;
@@ -203,8 +207,15 @@ impl<'a> PartitionWriter<'a> {
                 }
             }
         }
-        let pending: usize = self.pending.iter().map(RecordBatch::num_rows).sum();
-        if pending >= ENCODE_ROWS {
+        let rows: usize = self.pending.iter().map(RecordBatch::num_rows).sum();
+        if rows >= ENCODE_ROWS
+            || self
+                .pending
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum::<usize>()
+                >= ENCODE_BYTES
+        {
             self.encode_pending()?;
         }
         Ok(())
@@ -276,9 +287,12 @@ impl<'a> PartitionWriter<'a> {
         let schema = self.schema.clone();
         let partition = self.partition.clone();
         // Each batch costs the column writers a fixed amount of work: small ones are encoded as one
-        // (a copy of at most ENCODE_ROWS rows is cheaper than hundreds of tiny writes).
+        // (a copy of a few MiB, far from the 2 GiB a string column's offsets allow, is cheaper
+        // than hundreds of tiny writes).
         let rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
-        if pending.len() > 1 && rows / pending.len() < SMALL_BATCH_ROWS {
+        let bytes: usize = pending.iter().map(RecordBatch::get_array_memory_size).sum();
+        if pending.len() > 1 && rows / pending.len() < SMALL_BATCH_ROWS && bytes <= 4 * ENCODE_BYTES
+        {
             let started = Instant::now();
             let one = arrow::compute::concat_batches(&schema, &pending)?;
             pending = vec![one];
