@@ -437,3 +437,61 @@ fn the_tests_header_is_the_catalogues_default_format() {
         Some(flowlake::lake::schema::DEFAULT_FORMAT)
     );
 }
+
+/// Partitions are built two at a time; the report still lists them, and each one's files, in the
+/// order of a one-at-a-time run, and its counts add up to what the lake holds.
+#[test]
+fn partitions_built_side_by_side_report_in_order_and_add_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(
+        &input,
+        &[
+            "--accounts",
+            "3",
+            "--days",
+            "3",
+            "--files-per-day",
+            "4",
+            "--lines-per-file",
+            "2000",
+        ],
+    );
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&input], &lake, &["--threads", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["partitions"], json!(9));
+    assert_eq!(report["files"], json!(36));
+    assert_eq!(report["rows_written"], json!(3 * 3 * 4 * 2000));
+    let partitions: Vec<String> = report["partition_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = partitions.clone();
+    sorted.sort();
+    assert_eq!(partitions, sorted, "partitions in build order");
+    let rows: u64 = report["partition_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, 3 * 3 * 4 * 2000);
+    // Each partition's files together, partitions in the same order as above.
+    let mut seen: Vec<String> = Vec::new();
+    for f in report["file_details"].as_array().unwrap() {
+        let p = f["partition"].as_str().unwrap().to_string();
+        if seen.last() != Some(&p) {
+            assert!(!seen.contains(&p), "{p}: its files are not together");
+            seen.push(p);
+        }
+    }
+    assert_eq!(seen, partitions);
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+        json!(3 * 3 * 4 * 2000)
+    );
+    assert_eq!(verify(&lake).0, 0);
+}

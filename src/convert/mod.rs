@@ -19,6 +19,7 @@ pub mod shard;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -228,6 +229,9 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
     }
     units
 }
+
+/// Free staging space kept beyond the estimate before two units are built at once.
+const STAGING_MARGIN: u64 = 64 * 1024 * 1024;
 
 /// Reusable parsers, one per thread that is busy at once.
 #[derive(Default)]
@@ -507,12 +511,7 @@ impl<'a> Run<'a> {
         to_read.dedup_by(|a, b| a.path == b.path);
         self.progress
             .start(to_read.len() as u64, to_read.iter().map(|f| f.size).sum());
-        let result = units.iter().try_for_each(|unit| {
-            if self.progress.should_stop() {
-                return Err(Error::Interrupted);
-            }
-            self.build_unit(unit, layout, &fingerprint, &mut report)
-        });
+        let result = self.build_units(&units, layout, &fingerprint, &mut report);
         self.progress.finish();
         // The build's own error comes first; keeping the rejects and removing staging are done
         // whatever happened, and their errors are reported only when the build succeeded.
@@ -906,6 +905,78 @@ impl<'a> Run<'a> {
             });
         }
         Ok(())
+    }
+
+    /// Builds `units`, two at a time: while one unit's last rows are encoded, its files flushed and
+    /// its partitions published (steps that keep few cores busy), the next unit's files are parsed.
+    /// Each unit fills a report of its own, added to `report` in unit order, so the report does not
+    /// depend on which unit finished first. The first error stops both.
+    ///
+    /// Two units stage files at once only when the staging disk has room for both: two partitions
+    /// racing for the last free bytes could both fail, where one at a time publishes the first
+    /// (and each rerun gets further). One thread, or too little room: one unit at a time.
+    fn build_units(
+        &self,
+        units: &[Vec<Output>],
+        layout: PartitionLayout,
+        fingerprint: &str,
+        report: &mut Report,
+    ) -> Result<()> {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let built: Mutex<Vec<(usize, Report)>> = Mutex::new(Vec::with_capacity(units.len()));
+        let stream = || -> Result<()> {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= units.len() || stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                if self.progress.should_stop() {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(Error::Interrupted);
+                }
+                let mut unit_report = report.for_unit();
+                if let Err(e) = self.build_unit(&units[i], layout, fingerprint, &mut unit_report) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                built
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, unit_report));
+            }
+        };
+        let side_by_side =
+            units.len() > 1 && rayon::current_num_threads() > 1 && self.room_for_two(units);
+        let (a, b) = if side_by_side {
+            rayon::join(stream, stream)
+        } else {
+            (stream(), Ok(()))
+        };
+        let mut built = built.into_inner().unwrap_or_else(|p| p.into_inner());
+        built.sort_by_key(|(i, _)| *i);
+        for (_, unit_report) in built {
+            report.absorb(unit_report);
+        }
+        a.and(b)
+    }
+
+    /// True when the staging disk has room for the files of the two largest units at once: as many
+    /// bytes as their inputs (Parquet from gzip text takes about half), plus [`STAGING_MARGIN`].
+    fn room_for_two(&self, units: &[Vec<Output>]) -> bool {
+        let mut sizes: Vec<u64> = units
+            .iter()
+            .map(|u| u.iter().flat_map(|o| &o.inputs).map(|f| f.size).sum())
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let need = sizes
+            .iter()
+            .take(2)
+            .sum::<u64>()
+            .saturating_add(STAGING_MARGIN);
+        self.lake
+            .staging_free_bytes()
+            .is_some_and(|free| free >= need)
     }
 
     /// Builds the partitions of one unit: reads each of their input files once, in delivery order,

@@ -5,8 +5,9 @@
 //! a row (published, withheld with its partition, or already in an unchanged neighbouring partition) or
 //! a reject, for every file and for the run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::input::discover::Skipped;
@@ -162,15 +163,136 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
-    /// Undated files whose read was counted (each is read once per partition it feeds, counted
-    /// once), and those whose failure was.
+    /// Undated files already counted (each is read once per partition it feeds, counted once),
+    /// shared by the reports of the units a run builds at once.
     #[serde(skip)]
-    pub(super) undated_counted: std::collections::HashSet<PathBuf>,
-    #[serde(skip)]
-    pub(super) undated_failed: std::collections::HashSet<PathBuf>,
+    pub(super) undated: Arc<Mutex<UndatedSeen>>,
+}
+
+/// The undated files a run has counted: those whose read, and those whose failure, was counted.
+#[derive(Debug, Default)]
+pub(super) struct UndatedSeen {
+    read: HashSet<PathBuf>,
+    failed: HashSet<PathBuf>,
+}
+
+/// What of an undated file is counted once.
+#[derive(Clone, Copy)]
+enum Seen {
+    Read,
+    Failure,
 }
 
 impl Report {
+    /// An empty report for one unit of partitions built alongside others: its counts are added to
+    /// the run's by [`Report::absorb`]; an undated file is still counted once in the whole run.
+    pub fn for_unit(&self) -> Report {
+        Report {
+            undated: Arc::clone(&self.undated),
+            ..Report::default()
+        }
+    }
+
+    /// Adds the counts and lists of `unit` (from [`Report::for_unit`]) to this report. Every field is
+    /// named, so a new one cannot be forgotten; the run's own fields (shard, S3 requests, seconds,
+    /// rejects file) are not a unit's.
+    pub fn absorb(&mut self, unit: Report) {
+        let Report {
+            files,
+            files_failed,
+            files_skipped,
+            lines_read,
+            rows_written,
+            rows_not_published,
+            rows_in_unchanged_partitions,
+            rows_carried_over,
+            rejected,
+            filtered,
+            header_lines,
+            blank_lines,
+            control_messages,
+            partitions,
+            partitions_unchanged,
+            files_unchanged,
+            shard: _,
+            partitions_in_other_shards,
+            s3_requests: _,
+            output_files,
+            output_bytes,
+            input_bytes,
+            text_bytes,
+            seconds: _,
+            stages,
+            unknown_fields,
+            rejects_file: _,
+            failed,
+            aborted,
+            skipped,
+            vanished,
+            warnings,
+            partition_details,
+            file_details,
+            undated: _,
+        } = unit;
+        self.files += files;
+        self.files_failed += files_failed;
+        self.files_skipped += files_skipped;
+        self.lines_read += lines_read;
+        self.rows_written += rows_written;
+        self.rows_not_published += rows_not_published;
+        self.rows_in_unchanged_partitions += rows_in_unchanged_partitions;
+        self.rows_carried_over += rows_carried_over;
+        self.rejected += rejected;
+        self.filtered += filtered;
+        self.header_lines += header_lines;
+        self.blank_lines += blank_lines;
+        self.control_messages += control_messages;
+        self.partitions += partitions;
+        self.partitions_unchanged += partitions_unchanged;
+        self.files_unchanged += files_unchanged;
+        self.partitions_in_other_shards += partitions_in_other_shards;
+        self.output_files += output_files;
+        self.output_bytes += output_bytes;
+        self.input_bytes += input_bytes;
+        self.text_bytes += text_bytes;
+        let Stages {
+            list,
+            decompress,
+            tokenize,
+            build,
+            encode,
+            write,
+            publish,
+        } = stages;
+        self.stages.list += list;
+        self.stages.decompress += decompress;
+        self.stages.tokenize += tokenize;
+        self.stages.build += build;
+        self.stages.encode += encode;
+        self.stages.write += write;
+        self.stages.publish += publish;
+        for (name, n) in unknown_fields {
+            *self.unknown_fields.entry(name).or_default() += n;
+        }
+        self.failed.extend(failed);
+        self.aborted.extend(aborted);
+        self.skipped.extend(skipped);
+        self.vanished.extend(vanished);
+        self.warnings.extend(warnings);
+        self.partition_details.extend(partition_details);
+        self.file_details.extend(file_details);
+    }
+
+    /// True the first time this run sees `what` of the undated `file`.
+    fn first_undated(&self, what: Seen, file: &FileOutcome) -> bool {
+        let mut seen = self.undated.lock().unwrap_or_else(|p| p.into_inner());
+        let set = match what {
+            Seen::Read => &mut seen.read,
+            Seen::Failure => &mut seen.failed,
+        };
+        set.insert(file.path.clone())
+    }
+
     /// Adds one file's outcome (its batches are not kept).
     ///
     /// An undated file, read once for each partition it feeds, counts once as a file (its bytes,
@@ -181,7 +303,7 @@ impl Report {
     pub fn add_file(&mut self, partition: &str, file: &FileOutcome) -> Result<()> {
         let undated = file.undated;
         if let Some(e) = &file.error {
-            if !undated || self.undated_failed.insert(file.path.clone()) {
+            if !undated || self.first_undated(Seen::Failure, file) {
                 self.files_failed += 1;
                 self.failed.push(FailedFile {
                     path: file.path.clone(),
@@ -210,7 +332,7 @@ impl Report {
         self.stages.decompress += file.read_seconds;
         self.stages.tokenize += file.tokenize_seconds;
         self.stages.build += file.build_seconds;
-        if !undated || self.undated_counted.insert(file.path.clone()) {
+        if !undated || self.first_undated(Seen::Read, file) {
             if file.error.is_none() {
                 self.files += 1;
             }
@@ -470,6 +592,66 @@ mod tests {
         r.add_file("day=03", &gone).unwrap();
         assert_eq!((r.files, r.files_failed, r.failed.len()), (1, 1, 1));
         assert!(!r.is_clean());
+    }
+
+    #[test]
+    fn unit_reports_add_up_and_share_the_undated_files_counted() {
+        let mut run = Report::default();
+        let (mut a, mut b) = (run.for_unit(), run.for_unit());
+        let undated = FileOutcome {
+            path: "in/export/000000.gz".into(),
+            undated: true,
+            input_bytes: 100,
+            lines: 2,
+            rows: 2,
+            unknown_fields: vec!["tgw-id".into()],
+            ..FileOutcome::default()
+        };
+        a.add_file("day=01", &undated).unwrap();
+        b.add_file("day=02", &undated).unwrap();
+        let dated = FileOutcome {
+            path: "in/2024/05/01/a.log.gz".into(),
+            input_bytes: 7,
+            lines: 3,
+            rows: 1,
+            rejected: 1,
+            filtered: 1,
+            ..FileOutcome::default()
+        };
+        b.add_file("day=01", &dated).unwrap();
+        b.stages.encode = 1.5;
+        b.files_unchanged = 4;
+        a.add_partition(PartitionReport {
+            path: "day=01".into(),
+            input_files: 2,
+            rows: 3,
+            rows_carried_over: 1,
+            files: vec![],
+        });
+        run.absorb(a);
+        run.absorb(b);
+        assert_eq!(
+            (run.files, run.input_bytes),
+            (2, 107),
+            "the export object once"
+        );
+        assert_eq!((run.lines_read, run.rejected, run.filtered), (7, 1, 1));
+        assert_eq!(
+            (run.rows_written, run.rows_carried_over, run.partitions),
+            (3, 1, 1)
+        );
+        assert_eq!(run.unknown_fields["tgw-id"], 1);
+        assert_eq!((run.stages.encode, run.files_unchanged), (1.5, 4));
+        let order: Vec<&str> = run
+            .file_details
+            .iter()
+            .map(|f| f.partition.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            ["day=01", "day=02", "day=01"],
+            "unit a's details, then b's"
+        );
     }
 
     #[test]

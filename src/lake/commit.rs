@@ -251,6 +251,11 @@ impl Lake {
         )
     }
 
+    /// Bytes free on the disk this run stages files on (None when unknown).
+    pub fn staging_free_bytes(&self) -> Option<u64> {
+        crate::storage::free_bytes(&self.staging)
+    }
+
     /// Removes this run's staging folder (and its lock file: the lock itself lasts until drop).
     pub fn remove_staging(&self) -> Result<()> {
         remove_staging_folder(&self.staging)

@@ -426,6 +426,18 @@ fn exchange(_: &Path, _: &Path) -> io::Result<()> {
     ))
 }
 
+/// Bytes available to unprivileged writers on the file system holding `dir`.
+#[cfg(unix)]
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}
+
 /// Makes the renames in `dir` durable; not every platform allows opening a folder.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     if let Ok(d) = File::open(dir) {
@@ -437,6 +449,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_bytes_are_reported_for_a_real_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_bytes(dir.path()).unwrap();
+        assert!(free > 0);
+        assert_eq!(free_bytes(&dir.path().join("missing")), None);
+    }
 
     #[test]
     fn listing_skips_hidden_and_meta_folders_and_prunes() {

@@ -202,6 +202,12 @@ pub fn open(paths: &[&Path], settings: &S3Settings) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(Both { s3 }))
 }
 
+/// Bytes free for an unprivileged writer on the local file system holding `dir` (None when the
+/// platform or the file system cannot say).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    local::free_bytes(dir)
+}
+
 /// True when `path` names a folder or file on this machine (not an object store URL).
 pub fn is_local(path: &Path) -> bool {
     !s3::is_s3(path)
