@@ -1,11 +1,13 @@
 //! The `convert` pipeline: discover → read → tokenize → build batches → write → publish.
 //!
-//! Partitions are converted one after another; inside a partition, input files are parsed in parallel
-//! (one [`FileParser`] per busy thread, reused from file to file) in *waves* of about
-//! `read_ahead_bytes` of compressed input, and while wave k+1 is being parsed, wave k's batches are
-//! encoded (columns in parallel, see `lake/write.rs`). So the nightly single-day run uses every core as
-//! well as a many-day migration does, and memory is bounded by the wave size, the file buffers and the
-//! open row group, never by the input size. Waves keep the input order, so the output of a rerun on
+//! Partitions (in units: one partition, or with `--partition-time start` a run of neighbours that
+//! share files) are converted two units at a time when the staging disk has room, so one unit's
+//! parsing fills the cores while the other's last rows are encoded and published; inside a unit,
+//! input files are parsed in parallel (one [`FileParser`] per busy thread, reused from file to file)
+//! in *waves* of about `read_ahead_bytes` of compressed input, and while wave k+1 is being parsed,
+//! wave k's batches are encoded (columns in parallel, see `lake/write.rs`). So the nightly single-day
+//! run uses every core as well as a many-day migration does, and memory is bounded by the wave size,
+//! the file buffers and the open row groups of two units, never by the input size. Waves keep the input order, so the output of a rerun on
 //! the same input is the same.
 //!
 //! A partition's files are staged, checked (rows parsed == rows encoded), then committed at once
