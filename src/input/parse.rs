@@ -302,23 +302,16 @@ impl FileParser {
                     layout = Some(fields.clone());
                 }
             }
-            if slots.is_some() || collect_per.is_some() {
+            let time = if slots.is_some() || collect_per.is_some() {
                 let start = layout.as_ref().and_then(|l| {
                     (spans.len() == l.len()).then_some(())?;
                     parse_uint(spans[start_at?].of(buf), i64::MAX as u64).ok()
                 });
-                let time = start.map(|v| v as i64);
-                // An undated file read for one partition: only the lines of its slot are this read's.
-                if slots.as_ref().is_some_and(|s| !s.keeps(time)) {
-                    continue;
-                }
-                if let (Some(per), Some(t)) = (collect_per, time.filter(|&t| plausible(t))) {
-                    out.line_slots.insert(t.div_euclid(per));
-                }
-            }
-            out.lines += 1;
-            if collect_per.is_some() {
-                // Finding the slots only: the rows are made by the reads for each partition.
+                start.map(|v| v as i64)
+            } else {
+                None
+            };
+            if !count_line(slots.as_ref(), collect_per, time, &mut out) {
                 continue;
             }
             if let (Some(l), Some(at)) = (&layout, &filter) {
@@ -462,7 +455,7 @@ fn parse_envelopes(
             continue;
         }
         let split = slots.is_some() || collect_per.is_some();
-        if split {
+        let time = if split {
             split_fields(line.text, line.offset, spans);
             let start = match (&layout, start_at) {
                 (Some((n, _, _)), Some(at)) if spans.len() == *n => spans
@@ -471,22 +464,15 @@ fn parse_envelopes(
                     .map(|v| v as i64),
                 _ => None,
             };
-            let time = start.or_else(|| {
+            start.or_else(|| {
                 parse_uint(timestamp.of(buf), i64::MAX as u64)
                     .ok()
                     .map(|ms| ms as i64 / 1000)
-            });
-            // An undated file read for one partition: only the lines of its slot are this read's.
-            if slots.as_ref().is_some_and(|s| !s.keeps(time)) {
-                continue;
-            }
-            if let (Some(per), Some(t)) = (collect_per, time.filter(|&t| plausible(t))) {
-                out.line_slots.insert(t.div_euclid(per));
-            }
-        }
-        out.lines += 1;
-        if collect_per.is_some() {
-            // Finding the slots only: the rows are made by the reads for each partition.
+            })
+        } else {
+            None
+        };
+        if !count_line(slots.as_ref(), collect_per, time, out) {
             continue;
         }
         if line.text.len() > settings.max_line_bytes {
@@ -607,6 +593,31 @@ impl SlotFilter {
 
     fn owns_file_lines(&self) -> bool {
         self.wanted == self.designated
+    }
+}
+
+/// Counts a record line whose time (`start`, else the event timestamp) is `time`, and says whether to
+/// go on with it. An undated file read for one partition (`slots`) counts only the lines of that
+/// partition's slot; a read that finds slots (`collect_per` seconds a slot, [`FileParser::slots_of`])
+/// notes the line's slot and goes no further (the reads for each partition make the rows).
+fn count_line(
+    slots: Option<&SlotFilter>,
+    collect_per: Option<i64>,
+    time: Option<i64>,
+    out: &mut FileOutcome,
+) -> bool {
+    if slots.is_some_and(|s| !s.keeps(time)) {
+        return false;
+    }
+    out.lines += 1;
+    match collect_per {
+        Some(per) => {
+            if let Some(t) = time.filter(|&t| plausible(t)) {
+                out.line_slots.insert(t.div_euclid(per));
+            }
+            false
+        }
+        None => true,
     }
 }
 
