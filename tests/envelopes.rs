@@ -641,3 +641,88 @@ fn a_generated_export_converts_to_the_rows_of_the_s3_delivery() {
     );
     assert_eq!(verify(&export_lake).0, 0);
 }
+
+/// A damaged export object whose records fall in two days, read for each day (the days are built side
+/// by side): one failure in the report, not one per read, the same report on every run, and with
+/// salvage each day keeps its own whole lines from before the damage.
+#[test]
+fn a_cut_export_object_spanning_two_days_is_one_failure_on_every_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day1 = 1714521600u64; // 2024-05-01T00:00:00Z
+    let mut text = String::new();
+    for i in 0..4000u64 {
+        let t = day1 + (i % 2) * 86_400 + i * 7;
+        text.push_str(&format!(
+            "2024-05-0{}T00:00:00.000Z 2 123456789010 eni-0a 10.0.{}.{} 10.0.1.1 {} 443 6 1 {} {t} {} ACCEPT OK\n",
+            1 + i % 2,
+            i % 250,
+            (i * 37) % 250,
+            1024 + i,
+            100 + i,
+            t + 60
+        ));
+    }
+    let gz = gzip(text.as_bytes());
+    let cut = &gz[..gz.len() * 3 / 5];
+    put(tmp.path(), "in/exportedlogs/task/eni-0a-all/000000.gz", cut);
+    // A whole one beside it, also spanning both days.
+    put(
+        tmp.path(),
+        "in/exportedlogs/task/eni-0a-all/000001.gz",
+        &gzip(
+            text.lines()
+                .take(10)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                .as_bytes(),
+        ),
+    );
+    let input = tmp.path().join("in");
+    let mut reports = Vec::new();
+    for k in 0..3 {
+        let lake = tmp.path().join(format!("lake{k}"));
+        let (run, report) = convert(
+            &[&input],
+            &lake,
+            &[
+                "--fields",
+                "default",
+                "--on-bad-file",
+                "salvage",
+                "--threads",
+                "2",
+            ],
+        );
+        assert_eq!(run.code, 3, "a damaged file: {}", run.stderr);
+        assert_eq!(report["files_failed"], json!(1), "{report}");
+        assert_eq!(report["failed"].as_array().unwrap().len(), 1, "{report}");
+        assert_eq!(report["files"], json!(1), "the whole object");
+        assert_eq!(report["partitions"], json!(2));
+        let lines = report["lines_read"].as_u64().unwrap();
+        assert!(lines > 10 && lines < 4010, "{lines}");
+        assert_eq!(report["rows_written"], json!(lines));
+        assert_eq!(
+            duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+            json!(lines)
+        );
+        assert_eq!(verify(&lake).0, 0);
+        reports.push(json!([
+            report["failed"],
+            report["file_details"],
+            report["partition_details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| json!([p["path"], p["rows"]]))
+                .collect::<Vec<_>>(),
+        ]));
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0], reports[2]);
+    // Without salvage the first read finds the damage: one failure, nothing of it in the lake.
+    let lake = tmp.path().join("lake-abort");
+    let (run, report) = convert(&[&input], &lake, &["--fields", "default"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(report["files_failed"], json!(1), "{report}");
+    assert_eq!(report["rows_written"], json!(10));
+}
