@@ -14,7 +14,9 @@ pub mod dataset;
 pub mod filter;
 pub mod manifest;
 pub mod partition;
+mod rle;
 pub mod schema;
+mod strings;
 pub mod write;
 
 /// Name of the lake's bookkeeping folder (manifest, journal, staging, rejects, locks), which Hive,

@@ -15,7 +15,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, StringArray};
+use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
@@ -23,16 +24,18 @@ use parquet::arrow::arrow_writer::{
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
-use crate::lake::schema::{ColumnEncoding, CATALOGUE};
+use crate::lake::schema::{ColumnEncoding, Kind, CATALOGUE};
+use crate::lake::strings::{Overflow, StringColumn};
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
 /// enough to split work across them.
@@ -123,9 +126,71 @@ pub struct WrittenFile {
 }
 
 struct OpenRowGroup {
-    writers: Vec<ArrowColumnWriter>,
+    /// One per leaf column of the schema, in order.
+    writers: Vec<ColumnWriter>,
     rows: usize,
     target_rows: usize,
+}
+
+/// The writer of one leaf column of a row group: arrow-rs's, or for the catalogue's dictionary
+/// string columns the lake's own [`StringColumn`] with arrow-rs's at hand in case the chunk overflows.
+struct ColumnWriter {
+    arrow: ArrowColumnWriter,
+    /// The lake's writer and the column's field (to hand arrow-rs the rows if it overflows).
+    strings: Option<(Box<StringColumn>, FieldRef)>,
+}
+
+/// The rows a column writer is given: arrays for a [`StringColumn`], levels and values for arrow-rs.
+enum ColumnInput {
+    Arrays(Vec<ArrayRef>),
+    Leaves(Vec<ArrowLeafColumn>),
+}
+
+/// A column chunk ready to append to the row group.
+enum ClosedColumn {
+    Arrow(ArrowColumnChunk),
+    Strings(bytes::Bytes, ColumnCloseResult),
+}
+
+impl ColumnWriter {
+    fn write(&mut self, input: ColumnInput) -> std::result::Result<(), ParquetError> {
+        match input {
+            ColumnInput::Leaves(leaves) => leaves.iter().try_for_each(|l| self.arrow.write(l)),
+            ColumnInput::Arrays(arrays) => {
+                for array in arrays {
+                    let Some((strings, field)) = self.strings.as_mut() else {
+                        return Err(ParquetError::General(
+                            "arrays for a column without a string writer".into(),
+                        ));
+                    };
+                    let rows = match array.as_any().downcast_ref::<StringArray>() {
+                        Some(values) => match strings.write(values) {
+                            Ok(()) => continue,
+                            Err(Overflow(so_far)) => Arc::new(so_far) as ArrayRef,
+                        },
+                        // Not the lake's string type: arrow-rs writes the chunk.
+                        None => arrow::compute::concat(&[&strings.values(), array.as_ref()])?,
+                    };
+                    let field = field.clone();
+                    self.strings = None;
+                    compute_leaves(&field, &rows)?
+                        .iter()
+                        .try_for_each(|leaf| self.arrow.write(leaf))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn close(self) -> std::result::Result<ClosedColumn, ParquetError> {
+        match self.strings {
+            Some((strings, _)) => {
+                let (bytes, close) = strings.close()?;
+                Ok(ClosedColumn::Strings(bytes, close))
+            }
+            None => Ok(ClosedColumn::Arrow(self.arrow.close()?)),
+        }
+    }
 }
 
 struct OpenFile {
@@ -246,10 +311,12 @@ impl<'a> PartitionWriter<'a> {
             Some(row_group) => row_group,
             None => {
                 let written = file.writer.bytes_written() as u64;
-                let writers = file
+                let arrow = file
                     .factory
                     .create_column_writers(file.row_groups)
                     .map_err(|e| parquet_err(&self.partition, &file.name, e))?;
+                let writers =
+                    column_writers(arrow, &self.schema, file.writer.schema_descr(), &self.props);
                 OpenRowGroup {
                     writers,
                     rows: 0,
@@ -305,15 +372,30 @@ impl<'a> PartitionWriter<'a> {
         let Some(rg) = file.row_group.as_mut() else {
             return Ok(());
         };
-        let mut leaves: Vec<Vec<ArrowLeafColumn>> =
-            (0..rg.writers.len()).map(|_| Vec::new()).collect();
+        let mut inputs: Vec<ColumnInput> = rg
+            .writers
+            .iter()
+            .map(|w| match w.strings {
+                Some(_) => ColumnInput::Arrays(Vec::new()),
+                None => ColumnInput::Leaves(Vec::new()),
+            })
+            .collect();
         for batch in &pending {
             let mut w = 0;
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                if let ColumnInput::Arrays(arrays) = &mut inputs[w] {
+                    arrays.push(column.clone());
+                    w += 1;
+                    continue;
+                }
                 for leaf in
                     compute_leaves(field, column).map_err(|e| parquet_err(&partition, &name, e))?
                 {
-                    leaves[w].push(leaf);
+                    match &mut inputs[w] {
+                        ColumnInput::Leaves(leaves) => leaves.push(leaf),
+                        // Only single-leaf string columns are given arrays.
+                        ColumnInput::Arrays(_) => unreachable!("a string column has one leaf"),
+                    }
                     w += 1;
                 }
             }
@@ -321,10 +403,10 @@ impl<'a> PartitionWriter<'a> {
         let seconds: f64 = rg
             .writers
             .par_iter_mut()
-            .zip(leaves.into_par_iter())
-            .map(|(writer, leaves)| {
+            .zip(inputs.into_par_iter())
+            .map(|(writer, input)| {
                 let started = Instant::now();
-                leaves.iter().try_for_each(|leaf| writer.write(leaf))?;
+                writer.write(input)?;
                 Ok(started.elapsed().as_secs_f64())
             })
             .sum::<std::result::Result<f64, ParquetError>>()
@@ -344,7 +426,7 @@ impl<'a> PartitionWriter<'a> {
         };
         let err = |e| parquet_err(&partition, &file.name, e);
         let before = file.writer.bytes_written();
-        let timed: Vec<(ArrowColumnChunk, f64)> = rg
+        let timed: Vec<(ClosedColumn, f64)> = rg
             .writers
             .into_par_iter()
             .map(|w| {
@@ -358,7 +440,11 @@ impl<'a> PartitionWriter<'a> {
         let chunks = timed.into_iter().map(|(c, _)| c);
         let mut row_group = file.writer.next_row_group().map_err(err)?;
         for chunk in chunks {
-            chunk.append_to_row_group(&mut row_group).map_err(err)?;
+            match chunk {
+                ClosedColumn::Arrow(chunk) => chunk.append_to_row_group(&mut row_group),
+                ClosedColumn::Strings(bytes, close) => row_group.append_column(&bytes, close),
+            }
+            .map_err(err)?;
         }
         row_group.close().map_err(err)?;
         file.row_groups += 1;
@@ -392,6 +478,48 @@ impl<'a> PartitionWriter<'a> {
         self.write_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
+}
+
+/// The column writers of a row group: arrow-rs's (`arrow`, one per leaf), with a [`StringColumn`]
+/// in front for each string column the catalogue dictionary-encodes.
+fn column_writers(
+    arrow: Vec<ArrowColumnWriter>,
+    schema: &SchemaRef,
+    parquet: &SchemaDescriptor,
+    props: &WriterProperties,
+) -> Vec<ColumnWriter> {
+    // Leaf `w` belongs to field `fields[w]` (a map has two leaves, every other field of the lake one).
+    let mut fields = Vec::with_capacity(arrow.len());
+    for field in schema.fields() {
+        let leaves = match field.data_type() {
+            DataType::Map(..) => 2,
+            _ => 1,
+        };
+        fields.extend(std::iter::repeat_n(field.clone(), leaves));
+    }
+    let aligned = fields.len() == arrow.len() && arrow.len() == parquet.num_columns();
+    arrow
+        .into_iter()
+        .enumerate()
+        .map(|(w, arrow)| {
+            let strings = fields
+                .get(w)
+                .filter(|field| {
+                    aligned
+                        && field.data_type() == &DataType::Utf8
+                        && CATALOGUE.iter().any(|f| {
+                            f.column == field.name()
+                                && f.kind == Kind::Utf8
+                                && f.encoding == ColumnEncoding::Dictionary
+                        })
+                })
+                .and_then(|field| {
+                    let own = StringColumn::new(parquet.column(w), props)?;
+                    Some((Box::new(own), field.clone()))
+                });
+            ColumnWriter { arrow, strings }
+        })
+        .collect()
 }
 
 /// Rows for a new row group of a file with `written` bytes so far: the configured maximum, or fewer to
