@@ -2,7 +2,7 @@
 //!
 //! A file's text lives in one reused buffer. [`Lines`] finds line ends with `memchr` and yields each line
 //! without its `\n` (and without a trailing `\r`, so CRLF files work). [`split_fields`] splits a line on
-//! runs of spaces into [`Span`]s, offsets into the same buffer, written into a caller-owned `Vec` that is
+//! runs of spaces (found eight bytes at a time) into [`Span`]s, offsets into the same buffer, written into a caller-owned `Vec` that is
 //! cleared, never reallocated once warm. Nothing here allocates per line or per field, and nothing
 //! interprets values: that is `batch.rs`'s job.
 
@@ -83,13 +83,16 @@ impl<'a> Iterator for Lines<'a> {
 
 /// Splits `line` (which starts at byte `line_offset` of the buffer) on runs of spaces into `out`.
 ///
-/// `out` is cleared first. Leading and trailing spaces produce no empty fields.
+/// `out` is cleared first. Leading and trailing spaces produce no empty fields. One pass over the
+/// line, eight bytes at a time: each word gives a bit mask of its spaces (SWAR, no `unsafe`), and the
+/// field boundaries are read off the mask, instead of one `memchr` call per field (a flow log line
+/// has 14 to 60 short fields, so the call overhead was most of the tokenizer's time).
 #[inline]
 pub fn split_fields(line: &[u8], line_offset: usize, out: &mut Vec<Span>) {
     out.clear();
     let base = line_offset as u32;
     let mut start = 0usize;
-    for space in memchr::memchr_iter(b' ', line) {
+    let mut field_end = |space: usize, out: &mut Vec<Span>| {
         if space > start {
             out.push(Span {
                 start: base + start as u32,
@@ -97,18 +100,39 @@ pub fn split_fields(line: &[u8], line_offset: usize, out: &mut Vec<Span>) {
             });
         }
         start = space + 1;
+    };
+    let mut words = line.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut mask = space_mask(u64::from_le_bytes(
+            <[u8; 8]>::try_from(word).unwrap_or_default(),
+        ));
+        while mask != 0 {
+            field_end(at + (mask.trailing_zeros() / 8) as usize, out);
+            mask &= mask - 1;
+        }
+        at += 8;
     }
-    if start < line.len() {
-        out.push(Span {
-            start: base + start as u32,
-            end: base + line.len() as u32,
-        });
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == b' ' {
+            field_end(at + i, out);
+        }
     }
+    field_end(line.len(), out);
+}
+
+/// The high bit of each byte of `word` that is a space, exactly (no false positives from borrows).
+#[inline]
+fn space_mask(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x2020_2020_2020_2020; // spaces become zero bytes
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Just;
 
     fn fields_of(line: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -152,6 +176,33 @@ mod tests {
         ];
         for c in cases {
             assert_eq!(fields_of(c), reference(c), "{c:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_reference_on_any_bytes(
+            line in proptest::collection::vec(
+                proptest::prop_oneof![Just(b' '), Just(b'a'), Just(0x20 ^ 0x80), Just(0u8), proptest::num::u8::ANY],
+                0..80,
+            ),
+            offset in 0usize..1000,
+        ) {
+            let mut out = Vec::new();
+            split_fields(&line, offset, &mut out);
+            let mut expected = Vec::new();
+            let mut start = None;
+            for (i, &b) in line.iter().chain(std::iter::once(&b' ')).enumerate() {
+                match (b == b' ', start) {
+                    (true, Some(s)) => {
+                        expected.push(Span { start: (offset + s) as u32, end: (offset + i) as u32 });
+                        start = None;
+                    }
+                    (false, None) => start = Some(i),
+                    _ => {}
+                }
+            }
+            proptest::prop_assert_eq!(out, expected);
         }
     }
 
