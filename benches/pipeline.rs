@@ -132,7 +132,7 @@ fn stages(c: &mut Criterion) {
         let settings = WriteSettings {
             target_file_bytes: 256 << 20,
             row_group_rows: 1 << 20,
-            zstd_level: 3,
+            zstd_level: None,
         };
         let props = Arc::new(writer_properties(&settings).unwrap());
         b.iter(|| {

@@ -12,7 +12,7 @@ use flowlake::convert::config::{
 };
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
-use flowlake::lake::write::{DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL};
+use flowlake::lake::write::DEFAULT_ROW_GROUP_ROWS;
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
 use flowlake::Day;
@@ -91,9 +91,10 @@ pub struct WriterArgs {
     /// Maximum rows per Parquet row group.
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_ROW_GROUP_ROWS)]
     pub row_group_rows: usize,
-    /// ZSTD compression level (1-22).
-    #[arg(long, value_name = "LEVEL", default_value_t = DEFAULT_ZSTD_LEVEL)]
-    pub zstd_level: i32,
+    /// ZSTD compression level (1-22) of every column [default: 3 for the columns it makes smaller
+    /// (ports, source address), 1 for the others]
+    #[arg(long, value_name = "LEVEL")]
+    pub zstd_level: Option<i32>,
 }
 
 /// Which engine's statement `flowlake ddl` prints.

@@ -35,7 +35,7 @@ use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VER
 use crate::lake::schema;
 use crate::lake::write::{
     writer_properties, PartitionWriter, WriteSettings, WrittenFile, DEFAULT_ROW_GROUP_ROWS,
-    DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
+    DEFAULT_TARGET_FILE_BYTES,
 };
 use crate::storage::{self, LockScope, S3Settings};
 use crate::threads;
@@ -46,7 +46,8 @@ pub struct CompactConfig {
     pub lake: PathBuf,
     pub target_file_bytes: u64,
     pub row_group_rows: usize,
-    pub zstd_level: i32,
+    /// ZSTD level of every column; `None`: each column's measured default.
+    pub zstd_level: Option<i32>,
     /// A partition is rewritten when at least this many of its files are below half the target size.
     pub min_files: usize,
     pub from: Option<Day>,
@@ -65,7 +66,7 @@ impl CompactConfig {
             lake,
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
-            zstd_level: DEFAULT_ZSTD_LEVEL,
+            zstd_level: None,
             min_files: DEFAULT_MIN_FILES,
             from: None,
             to: None,

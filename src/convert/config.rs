@@ -11,9 +11,7 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{PartitionLayout, PartitionTime};
-use crate::lake::write::{
-    WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES, DEFAULT_ZSTD_LEVEL,
-};
+use crate::lake::write::{WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES};
 use crate::text::layout::Layout;
 use crate::threads;
 
@@ -55,7 +53,8 @@ pub struct ConvertConfig {
     pub target_file_bytes: u64,
     pub row_group_rows: usize,
     pub batch_rows: usize,
-    pub zstd_level: i32,
+    /// ZSTD level of every column; `None`: each column's measured default.
+    pub zstd_level: Option<i32>,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
     /// Compressed input per wave ([`DEFAULT_READ_AHEAD_BYTES`], or [`DEFAULT_S3_READ_AHEAD_BYTES`]
@@ -104,7 +103,7 @@ impl ConvertConfig {
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             batch_rows: DEFAULT_BATCH_ROWS,
-            zstd_level: DEFAULT_ZSTD_LEVEL,
+            zstd_level: None,
             threads: 0,
             read_ahead_bytes,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -228,13 +227,13 @@ mod tests {
     fn validation_names_the_setting() {
         let mut c = ConvertConfig::new(vec!["in".into()], "out".into());
         assert!(c.validate().is_ok());
-        c.zstd_level = 0;
+        c.zstd_level = Some(0);
         assert!(c
             .validate()
             .unwrap_err()
             .to_string()
             .contains("--zstd-level"));
-        c.zstd_level = 3;
+        c.zstd_level = Some(3);
         c.from = Day::new(2024, 2, 1);
         c.to = Day::new(2024, 1, 1);
         assert!(c.validate().unwrap_err().to_string().contains("--from"));

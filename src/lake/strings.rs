@@ -4,25 +4,26 @@
 //! arrow-rs's writer interns every value of a string column into its dictionary and compares it twice
 //! for the page's min and max; for the lake's columns (account, interface, addresses, action, status,
 //! ids: few distinct values, each repeated many times) that was a quarter of a conversion's CPU.
-//! [`StringColumn`] keeps the chunk as keys into a dictionary (a value equal to the previous one
-//! costs one comparison; any other one hash lookup), and at close writes what arrow-rs would: a PLAIN
-//! dictionary page, Parquet format 1.0 data pages of RLE/bit-packed keys (`RLE_DICTIONARY`, levels
-//! `RLE`) compressed with ZSTD, chunk statistics, the column index (page min/max from each page's
-//! distinct keys), the offset index and the level histograms. The bytes are spliced into the row
-//! group with the parquet crate's public `append_column`.
+//! [`StringColumn`] turns each value into a key of the chunk's dictionary (a value equal to the
+//! previous one costs one comparison, any other one hash lookup) and writes what arrow-rs would:
+//! Parquet format 1.0 data pages of RLE/bit-packed keys (`RLE_DICTIONARY`, levels `RLE`), each
+//! compressed with ZSTD as soon as it fills (so the work is spread over the row group, not left to
+//! its close), then at close a PLAIN dictionary page in front of them, chunk statistics, the column
+//! index (page min/max from each page's distinct keys), the offset index and the level histograms.
+//! The bytes are spliced into the row group with the parquet crate's public `append_column`.
 //!
 //! Once the dictionary outgrows its page limit (1 MiB: the address columns of a busy day), it stops
 //! growing and the rest of the chunk is written as PLAIN pages whose statistics compare every value,
-//! as arrow-rs does. A chunk holding a value longer than the statistics may keep untruncated (64
-//! bytes: ECS ARNs) is handed back ([`Overflow`]) with its values, and the caller writes it with
-//! arrow-rs, which truncates them.
+//! as arrow-rs does. Statistics longer than their limit (64 bytes: ECS ARNs) are truncated as
+//! arrow-rs truncates them: the minimum to a prefix, the maximum to a prefix whose last character is
+//! incremented, both marked inexact in the chunk statistics.
 
 use arrow::array::{Array, BooleanBufferBuilder, StringArray};
 use arrow::buffer::BooleanBuffer;
 use bytes::Bytes;
 use hashbrown::HashTable;
 use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
-use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
@@ -36,10 +37,6 @@ use parquet::schema::types::ColumnDescPtr;
 
 use crate::lake::rle;
 
-/// The chunk cannot be written here: its rows so far, for arrow-rs to write.
-#[derive(Debug)]
-pub struct Overflow(pub StringArray);
-
 /// One string column of the open row group (see the module doc).
 pub struct StringColumn {
     descr: ColumnDescPtr,
@@ -48,26 +45,41 @@ pub struct StringColumn {
     page_rows: usize,
     page_bytes: usize,
     dictionary_limit: usize,
-    longest_allowed: usize,
+    index_truncate: Option<usize>,
+    statistics_truncate: Option<usize>,
     /// Lookup from a value's hash to its key.
     table: HashTable<u32>,
     hasher: ahash::RandomState,
-    /// The dictionary: entry `k` is `bytes[ends[k - 1]..ends[k]]` (from 0 for the first).
     dictionary: Values,
     hashes: Vec<u64>,
-    /// Which rows have a value.
-    valid: BooleanBufferBuilder,
-    /// The key of every value (not row) before the dictionary filled up.
-    keys: Vec<u32>,
-    /// The row from which values are kept in `plain` (the dictionary was full).
-    plain_from: Option<usize>,
-    plain: Values,
     /// The key of the last value interned (values repeat in runs: one comparison instead of a lookup).
     last: Option<u32>,
-    longest: usize,
+    /// The dictionary is full: values go to PLAIN pages.
+    plain: bool,
+    /// The open page: which of its rows have a value, and the values as keys or (PLAIN) bytes.
+    page_valid: BooleanBufferBuilder,
+    page_keys: Vec<u32>,
+    page_values: Values,
+    /// `seen[k]` is the last page (by number) whose values include key `k`.
+    seen: Vec<u32>,
+    distinct: Vec<u32>,
+    buf: Vec<u8>,
+    /// Data pages encoded so far, written after the dictionary page at close.
+    pages: Vec<EncodedPage>,
+    rows: usize,
 }
 
-/// Byte strings end to end.
+/// A compressed data page waiting for the dictionary page to be written in front of it.
+struct EncodedPage {
+    page: CompressedPage,
+    rows: usize,
+    values: usize,
+    unencoded: usize,
+    /// The page's smallest and largest value (none for a page of NULLs).
+    bounds: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Byte strings end to end: entry `i` is `bytes[ends[i - 1]..ends[i]]` (from 0 for the first).
 #[derive(Default)]
 struct Values {
     bytes: Vec<u8>,
@@ -81,6 +93,7 @@ impl Values {
         &self.bytes[start..self.ends[i]]
     }
 
+    #[inline]
     fn push(&mut self, value: &[u8]) {
         self.bytes.extend_from_slice(value);
         self.ends.push(self.bytes.len());
@@ -88,6 +101,15 @@ impl Values {
 
     fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
     }
 
     /// Bytes of these values PLAIN-encoded (each with its 4-byte length).
@@ -116,14 +138,6 @@ impl StringColumn {
             return None;
         }
         let compressor = zstd::bulk::Compressor::new(level.compression_level()).ok()?;
-        let longest_allowed = [
-            props.column_index_truncate_length(),
-            props.statistics_truncate_length(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(usize::MAX);
         Some(StringColumn {
             descr,
             compression,
@@ -131,7 +145,8 @@ impl StringColumn {
             page_rows: props.data_page_row_count_limit().max(1),
             page_bytes: props.data_page_size_limit().max(1),
             dictionary_limit: props.dictionary_page_size_limit(),
-            longest_allowed,
+            index_truncate: props.column_index_truncate_length(),
+            statistics_truncate: props.statistics_truncate_length(),
             table: HashTable::new(),
             // Fixed seeds: keys are numbered in order of first appearance whatever the hash, and a
             // fixed hash keeps runs reproducible to the instruction.
@@ -143,55 +158,84 @@ impl StringColumn {
             ),
             dictionary: Values::default(),
             hashes: Vec::new(),
-            valid: BooleanBufferBuilder::new(0),
-            keys: Vec::new(),
-            plain_from: None,
-            plain: Values::default(),
             last: None,
-            longest: 0,
+            plain: false,
+            page_valid: BooleanBufferBuilder::new(0),
+            page_keys: Vec::new(),
+            page_values: Values::default(),
+            seen: Vec::new(),
+            distinct: Vec::new(),
+            buf: Vec::new(),
+            pages: Vec::new(),
+            rows: 0,
         })
     }
 
     /// Appends the values of `array` to the chunk.
-    pub fn write(&mut self, array: &StringArray) -> std::result::Result<(), Overflow> {
-        let offsets = array.value_offsets();
-        let data = array.value_data();
-        let value = |i: usize| &data[offsets[i] as usize..offsets[i + 1] as usize];
-        match array.nulls() {
-            Some(nulls) if nulls.null_count() == array.len() => {
-                self.valid.append_n(array.len(), false);
-            }
-            Some(nulls) => {
-                self.valid.append_buffer(nulls.inner());
-                for i in nulls.valid_indices() {
-                    self.add(value(i));
-                }
-            }
-            None => {
-                self.valid.append_n(array.len(), true);
-                for i in 0..array.len() {
-                    self.add(value(i));
-                }
+    pub fn write(&mut self, array: &StringArray) -> Result<()> {
+        let mut at = 0;
+        while at < array.len() {
+            at += if self.plain {
+                self.append_plain(array, at)
+            } else {
+                let rows = (self.page_rows - self.page_valid.len()).min(array.len() - at);
+                self.append_keys(array, at, rows);
+                rows
+            };
+            if self.page_full() {
+                self.flush_page()?;
             }
         }
-        if self.longest > self.longest_allowed {
-            return Err(Overflow(self.values()));
-        }
-        if self.plain_from.is_none() && self.dictionary.plain_size() > self.dictionary_limit {
-            self.plain_from = Some(self.valid.len());
+        if !self.plain && self.dictionary.plain_size() > self.dictionary_limit {
+            if !self.page_valid.is_empty() {
+                self.flush_page()?;
+            }
+            self.plain = true;
         }
         Ok(())
     }
 
-    #[inline]
-    fn add(&mut self, value: &[u8]) {
-        self.longest = self.longest.max(value.len());
-        if self.plain_from.is_some() {
-            self.plain.push(value);
-        } else {
-            let key = self.intern(value);
-            self.keys.push(key);
+    fn page_full(&self) -> bool {
+        self.page_valid.len() >= self.page_rows
+            || (self.plain && self.page_values.plain_size() >= self.page_bytes)
+    }
+
+    /// Appends rows `from..from + rows` of `array` to the open page as keys.
+    fn append_keys(&mut self, array: &StringArray, from: usize, rows: usize) {
+        let offsets = array.value_offsets();
+        let data = array.value_data();
+        let value = |i: usize| &data[offsets[i] as usize..offsets[i + 1] as usize];
+        match array.nulls() {
+            Some(nulls) => {
+                let valid = nulls.inner().slice(from, rows);
+                self.page_valid.append_buffer(&valid);
+                for i in valid.set_indices() {
+                    let key = self.intern(value(from + i));
+                    self.page_keys.push(key);
+                }
+            }
+            None => {
+                self.page_valid.append_n(rows, true);
+                for i in from..from + rows {
+                    let key = self.intern(value(i));
+                    self.page_keys.push(key);
+                }
+            }
         }
+    }
+
+    /// Appends rows of `array` from `from` to the open PLAIN page until it is full; returns how many.
+    fn append_plain(&mut self, array: &StringArray, from: usize) -> usize {
+        let mut i = from;
+        while i < array.len() && !self.page_full() {
+            let valid = array.is_valid(i);
+            self.page_valid.append(valid);
+            if valid {
+                self.page_values.push(array.value(i).as_bytes());
+            }
+            i += 1;
+        }
+        i - from
     }
 
     #[inline]
@@ -222,148 +266,95 @@ impl StringColumn {
         key
     }
 
-    /// The chunk's rows as an Arrow array (for the arrow-rs writer to take over).
-    pub fn values(&self) -> StringArray {
-        let mut keys = self.keys.iter();
-        let mut plain = 0..self.plain.len();
-        let valid = self.valid.finish_cloned();
-        valid
-            .iter()
-            .map(|v| {
-                v.then(|| {
-                    let bytes = match keys.next() {
-                        Some(&k) => self.dictionary.get(k as usize),
-                        None => self.plain.get(plain.next().unwrap_or_default()),
-                    };
-                    // The values came from `StringArray`s: valid UTF-8.
-                    std::str::from_utf8(bytes).unwrap_or_default()
-                })
-            })
-            .collect()
+    /// Encodes and compresses the open page.
+    fn flush_page(&mut self) -> Result<()> {
+        let valid = self.page_valid.finish();
+        let rows = valid.len();
+        let buf = &mut self.buf;
+        buf.clear();
+        let (encoding, values, unencoded, bounds);
+        if self.plain {
+            let page = &self.page_values;
+            values = page.len();
+            put_levels(&valid, values, buf);
+            for value in page.iter() {
+                put_plain(value, buf);
+            }
+            unencoded = page.bytes.len();
+            bounds = min_max(page.iter());
+            encoding = Encoding::PLAIN;
+        } else {
+            let number = self.pages.len() as u32;
+            self.seen.resize(self.dictionary.len(), u32::MAX);
+            self.distinct.clear();
+            let mut bytes = 0;
+            for &k in &self.page_keys {
+                let i = k as usize;
+                bytes += self.dictionary.get(i).len();
+                if self.seen[i] != number {
+                    self.seen[i] = number;
+                    self.distinct.push(k);
+                }
+            }
+            values = self.page_keys.len();
+            put_levels(&valid, values, buf);
+            let width = rle::bit_width(self.dictionary.len().saturating_sub(1) as u32);
+            buf.push(width);
+            rle::encode(&self.page_keys, width, buf);
+            unencoded = bytes;
+            let dictionary = &self.dictionary;
+            bounds = min_max(self.distinct.iter().map(|&k| dictionary.get(k as usize)));
+            encoding = Encoding::RLE_DICTIONARY;
+        }
+        let page = Page::DataPage {
+            buf: compress(&mut self.compressor, buf)?,
+            num_values: rows as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let bounds = bounds.map(|(min, max)| (min.to_vec(), max.to_vec()));
+        self.pages.push(EncodedPage {
+            page: CompressedPage::new(page, buf.len()),
+            rows,
+            values,
+            unencoded,
+            bounds,
+        });
+        self.rows += rows;
+        self.page_keys.clear();
+        self.page_values.clear();
+        Ok(())
     }
 
-    /// Encodes the chunk: its bytes (dictionary page first) and what the row group needs to splice them.
+    /// Finishes the chunk: its bytes (dictionary page first) and what the row group needs to splice
+    /// them.
     pub fn close(mut self) -> Result<(Bytes, ColumnCloseResult)> {
-        let valid = self.valid.finish();
-        let rows = valid.len();
-        let entries = self.dictionary.len();
-        let mut chunk = Chunk::new(self.descr.physical_type())?;
-
-        // The dictionary page.
+        if !self.page_valid.is_empty() || self.pages.is_empty() {
+            self.flush_page()?;
+        }
+        let mut chunk = Chunk::new(self.descr.physical_type(), self.index_truncate)?;
         let mut plain = Vec::with_capacity(self.dictionary.plain_size());
-        for k in 0..entries {
-            put_plain(self.dictionary.get(k), &mut plain);
+        for value in self.dictionary.iter() {
+            put_plain(value, &mut plain);
         }
         let page = Page::DictionaryPage {
             buf: compress(&mut self.compressor, &plain)?,
-            num_values: entries as u32,
+            num_values: self.dictionary.len() as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
         };
         chunk.write(CompressedPage::new(page, plain.len()))?;
-
-        // Pages of keys, up to the row where the dictionary filled up.
-        let dictionary_rows = self.plain_from.unwrap_or(rows);
-        let width = rle::bit_width(entries.saturating_sub(1) as u32);
-        // `seen[k]` is the last page whose values include key `k`.
-        let mut seen = vec![usize::MAX; entries];
-        let mut distinct = Vec::new();
-        let mut buf = Vec::new();
-        let mut first_value = 0;
-        let mut start = 0;
-        while start < dictionary_rows {
-            let len = self.page_rows.min(dictionary_rows - start);
-            let page_valid = valid.slice(start, len);
-            let values = page_valid.count_set_bits();
-            let keys = &self.keys[first_value..first_value + values];
-            distinct.clear();
-            let mut unencoded = 0;
-            let page = chunk.pages;
-            for &k in keys {
-                let k = k as usize;
-                if seen[k] != page {
-                    seen[k] = page;
-                    distinct.push(k);
-                }
-            }
-            for &k in &distinct {
-                let bytes = self.dictionary.get(k);
-                chunk.bound(bytes);
-            }
-            for &k in keys {
-                unencoded += self.dictionary.get(k as usize).len();
-            }
-            buf.clear();
-            put_levels(&page_valid, values, &mut buf);
-            buf.push(width);
-            rle::encode(keys, width, &mut buf);
-            let bounds = min_max(distinct.iter().map(|&k| self.dictionary.get(k)));
-            let page = Page::DataPage {
-                buf: compress(&mut self.compressor, &buf)?,
-                num_values: len as u32,
-                encoding: Encoding::RLE_DICTIONARY,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            };
-            chunk.data_page(
-                CompressedPage::new(page, buf.len()),
-                len,
-                values,
-                unencoded,
-                bounds,
-            )?;
-            first_value += values;
-            start += len;
+        for page in self.pages {
+            chunk.data_page(page)?;
         }
-
-        // PLAIN pages for the rest, cut by rows and by bytes.
-        let mut first_value = 0;
-        while start < rows {
-            let mut len = 0;
-            let mut values = 0;
-            let mut bytes = 0;
-            while start + len < rows && len < self.page_rows && bytes < self.page_bytes {
-                if valid.value(start + len) {
-                    bytes += 4 + self.plain.get(first_value + values).len();
-                    values += 1;
-                }
-                len += 1;
-            }
-            let page_valid = valid.slice(start, len);
-            buf.clear();
-            put_levels(&page_valid, values, &mut buf);
-            let mut unencoded = 0;
-            for i in first_value..first_value + values {
-                let value = self.plain.get(i);
-                unencoded += value.len();
-                put_plain(value, &mut buf);
-            }
-            let page_values = (first_value..first_value + values).map(|i| self.plain.get(i));
-            let bounds = min_max(page_values);
-            if let Some((min, max)) = bounds {
-                chunk.bound(min);
-                chunk.bound(max);
-            }
-            let page = Page::DataPage {
-                buf: compress(&mut self.compressor, &buf)?,
-                num_values: len as u32,
-                encoding: Encoding::PLAIN,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            };
-            chunk.data_page(
-                CompressedPage::new(page, buf.len()),
-                len,
-                values,
-                unencoded,
-                bounds,
-            )?;
-            first_value += values;
-            start += len;
-        }
-        chunk.finish(self.descr, self.compression, rows)
+        chunk.finish(
+            self.descr,
+            self.compression,
+            self.rows,
+            self.statistics_truncate,
+        )
     }
 }
 
@@ -421,9 +412,45 @@ fn put_levels(valid: &BooleanBuffer, values: usize, out: &mut Vec<u8>) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// `value` cut to at most `limit` bytes for a lower bound (a prefix on a character boundary), and
+/// whether it was cut; as parquet-rs truncates statistics.
+fn truncate_min(value: &[u8], limit: Option<usize>) -> (Vec<u8>, bool) {
+    let cut = limit.filter(|&l| value.len() > l).and_then(|l| {
+        let text = std::str::from_utf8(value).ok()?;
+        let end = (1..=l).rfind(|&i| text.is_char_boundary(i))?;
+        Some(value[..end].to_vec())
+    });
+    match cut {
+        Some(prefix) => (prefix, true),
+        None => (value.to_vec(), false),
+    }
+}
+
+/// `value` cut to at most `limit` bytes for an upper bound (a prefix whose last character that can be
+/// is incremented without changing its width), and whether it was cut; as parquet-rs truncates them.
+fn truncate_max(value: &[u8], limit: Option<usize>) -> (Vec<u8>, bool) {
+    let cut = limit.filter(|&l| value.len() > l).and_then(|l| {
+        let text = std::str::from_utf8(value).ok()?;
+        let end = (l.saturating_sub(3)..=l).rfind(|&i| text.is_char_boundary(i))?;
+        let prefix = text.get(..end)?;
+        prefix.char_indices().rev().find_map(|(at, c)| {
+            let next = char::from_u32(c as u32 + 1).filter(|n| n.len_utf8() == c.len_utf8())?;
+            let mut out = prefix.as_bytes()[..at].to_vec();
+            let mut utf8 = [0; 4];
+            out.extend_from_slice(next.encode_utf8(&mut utf8).as_bytes());
+            Some(out)
+        })
+    });
+    match cut {
+        Some(bound) => (bound, true),
+        None => (value.to_vec(), false),
+    }
+}
+
 /// A column chunk's pages as they are written, and the metadata they add up to.
 struct Chunk {
     sink: TrackedWrite<Vec<u8>>,
+    index_truncate: Option<usize>,
     column_index: ColumnIndexBuilder,
     offset_index: OffsetIndexBuilder,
     levels: LevelHistogram,
@@ -431,8 +458,8 @@ struct Chunk {
     compressed: i64,
     uncompressed: i64,
     data_page_offset: Option<i64>,
-    /// Data pages written, by encoding: RLE_DICTIONARY, PLAIN.
-    pages: usize,
+    /// Data pages written, by encoding.
+    dictionary_pages: i32,
     plain_pages: i32,
     min: Option<Vec<u8>>,
     max: Option<Vec<u8>>,
@@ -442,9 +469,10 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new(physical_type: parquet::basic::Type) -> Result<Self> {
+    fn new(physical_type: parquet::basic::Type, index_truncate: Option<usize>) -> Result<Self> {
         Ok(Chunk {
             sink: TrackedWrite::new(Vec::new()),
+            index_truncate,
             column_index: ColumnIndexBuilder::new(physical_type),
             offset_index: OffsetIndexBuilder::new(),
             levels: level_histogram()?,
@@ -452,7 +480,7 @@ impl Chunk {
             compressed: 0,
             uncompressed: 0,
             data_page_offset: None,
-            pages: 0,
+            dictionary_pages: 0,
             plain_pages: 0,
             min: None,
             max: None,
@@ -462,40 +490,30 @@ impl Chunk {
         })
     }
 
-    fn write(&mut self, page: CompressedPage) -> Result<PageWriteSpec> {
+    /// Writes a page; returns its offset and size.
+    fn write(&mut self, page: CompressedPage) -> Result<(i64, i32)> {
         let spec = SerializedPageWriter::new(&mut self.sink).write_page(page)?;
         self.compressed += spec.compressed_size as i64;
         self.uncompressed += spec.uncompressed_size as i64;
-        Ok(spec)
+        Ok((spec.offset as i64, spec.compressed_size as i32))
     }
 
-    /// Widens the chunk's min and max to include `value`.
-    fn bound(&mut self, value: &[u8]) {
-        if self.min.as_deref().is_none_or(|min| value < min) {
-            self.min = Some(value.to_vec());
+    /// Writes a data page and indexes it.
+    fn data_page(&mut self, page: EncodedPage) -> Result<()> {
+        let EncodedPage {
+            page,
+            rows,
+            values,
+            unencoded,
+            bounds,
+        } = page;
+        match page.encoding() {
+            Encoding::PLAIN => self.plain_pages += 1,
+            _ => self.dictionary_pages += 1,
         }
-        if self.max.as_deref().is_none_or(|max| value > max) {
-            self.max = Some(value.to_vec());
-        }
-    }
-
-    /// Writes a data page of `rows` rows, `values` of them not NULL, and indexes it.
-    fn data_page(
-        &mut self,
-        page: CompressedPage,
-        rows: usize,
-        values: usize,
-        unencoded: usize,
-        bounds: Option<(&[u8], &[u8])>,
-    ) -> Result<()> {
-        if page.encoding() == Encoding::PLAIN {
-            self.plain_pages += 1;
-        }
-        let spec = self.write(page)?;
-        self.pages += 1;
-        self.data_page_offset.get_or_insert(spec.offset as i64);
-        self.offset_index
-            .append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        let (offset, size) = self.write(page)?;
+        self.data_page_offset.get_or_insert(offset);
+        self.offset_index.append_offset_and_size(offset, size);
         self.offset_index.append_row_count(rows as i64);
         self.offset_index
             .append_unencoded_byte_array_data_bytes(Some(unencoded as i64));
@@ -509,13 +527,23 @@ impl Chunk {
             None => self.column_index.append(true, vec![], vec![], nulls, None),
             Some((min, max)) => {
                 if let Some((last_min, last_max)) = &self.last_bounds {
-                    let (last_min, last_max) = (last_min.as_slice(), last_max.as_slice());
-                    self.ascending &= last_min <= min && last_max <= max;
-                    self.descending &= last_min >= min && last_max >= max;
+                    self.ascending &= *last_min <= min && *last_max <= max;
+                    self.descending &= *last_min >= min && *last_max >= max;
                 }
-                self.last_bounds = Some((min.to_vec(), max.to_vec()));
-                self.column_index
-                    .append(false, min.to_vec(), max.to_vec(), nulls, None);
+                if self.min.as_ref().is_none_or(|m| min < *m) {
+                    self.min = Some(min.clone());
+                }
+                if self.max.as_ref().is_none_or(|m| max > *m) {
+                    self.max = Some(max.clone());
+                }
+                self.column_index.append(
+                    false,
+                    truncate_min(&min, self.index_truncate).0,
+                    truncate_max(&max, self.index_truncate).0,
+                    nulls,
+                    None,
+                );
+                self.last_bounds = Some((min, max));
             }
         }
         self.column_index.append_histograms(&None, &Some(levels));
@@ -527,6 +555,7 @@ impl Chunk {
         descr: ColumnDescPtr,
         compression: Compression,
         rows: usize,
+        statistics_truncate: Option<usize>,
     ) -> Result<(Bytes, ColumnCloseResult)> {
         self.column_index
             .set_boundary_order(match (self.ascending, self.descending) {
@@ -535,32 +564,37 @@ impl Chunk {
                 (false, false) => BoundaryOrder::UNORDERED,
             });
         let nulls = self.levels.get(0).unwrap_or(0) as u64;
-        let statistics = Statistics::ByteArray(ValueStatistics::new(
-            self.min.map(ByteArray::from),
-            self.max.map(ByteArray::from),
-            None,
-            Some(nulls),
-            false,
-        ));
-        let dictionary_pages = self.pages as i32 - self.plain_pages;
+        let min = self.min.map(|v| truncate_min(&v, statistics_truncate));
+        let max = self.max.map(|v| truncate_max(&v, statistics_truncate));
+        let exact = |bound: &Option<(Vec<u8>, bool)>| bound.as_ref().is_some_and(|(_, cut)| !cut);
+        let (min_exact, max_exact) = (exact(&min), exact(&max));
+        let statistics = Statistics::ByteArray(
+            ValueStatistics::new(
+                min.map(|(v, _)| ByteArray::from(v)),
+                max.map(|(v, _)| ByteArray::from(v)),
+                None,
+                Some(nulls),
+                false,
+            )
+            .with_min_is_exact(min_exact)
+            .with_max_is_exact(max_exact),
+        );
         let mut encoding_stats = vec![PageEncodingStats {
             page_type: PageType::DICTIONARY_PAGE,
             encoding: Encoding::PLAIN,
             count: 1,
         }];
-        if dictionary_pages > 0 {
-            encoding_stats.push(PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: Encoding::RLE_DICTIONARY,
-                count: dictionary_pages,
-            });
-        }
-        if self.plain_pages > 0 {
-            encoding_stats.push(PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: Encoding::PLAIN,
-                count: self.plain_pages,
-            });
+        for (encoding, count) in [
+            (Encoding::RLE_DICTIONARY, self.dictionary_pages),
+            (Encoding::PLAIN, self.plain_pages),
+        ] {
+            if count > 0 {
+                encoding_stats.push(PageEncodingStats {
+                    page_type: PageType::DATA_PAGE,
+                    encoding,
+                    count,
+                });
+            }
         }
         let metadata = ColumnChunkMetaData::builder(descr)
             .set_compression(compression)
@@ -629,10 +663,7 @@ mod tests {
     }
 
     /// Writes `batches` as one column chunk of a one-column file and returns the file.
-    fn write(
-        batches: &[Vec<Option<String>>],
-        props: WriterProperties,
-    ) -> std::result::Result<Bytes, Overflow> {
+    fn write(batches: &[Vec<Option<String>>], props: WriterProperties) -> Result<Bytes> {
         let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
         let parquet = ArrowSchemaConverter::new().convert(&schema).unwrap();
         let props = Arc::new(props);
@@ -640,9 +671,9 @@ mod tests {
         for batch in batches {
             column.write(&StringArray::from(batch.clone()))?;
         }
+        let (bytes, close) = column.close()?;
         let mut file =
             SerializedFileWriter::new(Vec::new(), parquet.root_schema_ptr(), props).unwrap();
-        let (bytes, close) = column.close().unwrap();
         let mut row_group = file.next_row_group().unwrap();
         row_group.append_column(&bytes, close).unwrap();
         row_group.close().unwrap();
@@ -688,8 +719,23 @@ mod tests {
             stats.null_count_opt(),
             Some((rows.len() - present.len()) as u64)
         );
-        assert_eq!(stats.min_bytes_opt(), present.iter().min().copied());
-        assert_eq!(stats.max_bytes_opt(), present.iter().max().copied());
+        let cut = |v: Option<&&[u8]>, max: bool| {
+            v.map(|v| {
+                if max {
+                    truncate_max(v, Some(64)).0
+                } else {
+                    truncate_min(v, Some(64)).0
+                }
+            })
+        };
+        assert_eq!(
+            stats.min_bytes_opt().map(<[u8]>::to_vec),
+            cut(present.iter().min(), false)
+        );
+        assert_eq!(
+            stats.max_bytes_opt().map(<[u8]>::to_vec),
+            cut(present.iter().max(), true)
+        );
 
         let index = metadata.page_index_for_row_group(0);
         let Some(ColumnIndexMetaData::BYTE_ARRAY(pages)) = index.column_index(0) else {
@@ -708,8 +754,14 @@ mod tests {
                 .collect();
             assert_eq!(pages.null_count(p), Some((end - start - page.len()) as i64));
             assert_eq!(pages.is_null_page(p), page.is_empty());
-            assert_eq!(pages.min_value(p), page.iter().min().copied());
-            assert_eq!(pages.max_value(p), page.iter().max().copied());
+            assert_eq!(
+                pages.min_value(p).map(<[u8]>::to_vec),
+                cut(page.iter().min(), false)
+            );
+            assert_eq!(
+                pages.max_value(p).map(<[u8]>::to_vec),
+                cut(page.iter().max(), true)
+            );
         }
         encodings
     }
@@ -752,17 +804,46 @@ mod tests {
     }
 
     #[test]
-    fn a_value_too_long_for_untruncated_statistics_hands_the_chunk_back() {
-        let long = "arn:aws:ecs:us-east-1:123456789012:container-instance/cluster/0123456789abcdef";
-        let rows = vec![Some("a".to_string()), None, Some(long.to_string())];
-        let Err(Overflow(values)) = write(std::slice::from_ref(&rows), props(20, 1 << 20)) else {
-            panic!(
-                "a {}-byte value was written with untruncated statistics",
-                long.len()
-            );
-        };
-        let values: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_string)).collect();
-        assert_eq!(values, rows);
+    fn values_longer_than_the_statistics_limit_are_written_and_their_bounds_cut() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/cluster/0123456789abcdef";
+        let rows: Vec<Option<String>> = (0..50)
+            .map(|i| (i % 5 != 0).then(|| format!("{arn}{i:02}é")))
+            .collect();
+        let file = write(std::slice::from_ref(&rows), props(20, 1 << 20)).unwrap();
+        check(file.clone(), &rows);
+        let reader = SerializedFileReader::new(file).unwrap();
+        let chunk = reader.metadata().row_group(0).column(0);
+        let stats = chunk.statistics().unwrap();
+        assert_eq!(stats.min_bytes_opt(), Some(&arn.as_bytes()[..64]));
+        assert!(!stats.min_is_exact() && !stats.max_is_exact());
+        // The prefix's last character incremented: above every value that starts with it.
+        let mut above = arn.as_bytes()[..64].to_vec();
+        *above.last_mut().unwrap() += 1;
+        assert_eq!(stats.max_bytes_opt(), Some(above.as_slice()));
+    }
+
+    #[test]
+    fn truncated_bounds() {
+        assert_eq!(truncate_min(b"abcdef", Some(4)), (b"abcd".to_vec(), true));
+        assert_eq!(truncate_min(b"abc", Some(4)), (b"abc".to_vec(), false));
+        assert_eq!(truncate_max(b"abcdef", Some(4)), (b"abce".to_vec(), true));
+        assert_eq!(truncate_max(b"abc", None), (b"abc".to_vec(), false));
+        // A cut never splits a character: "aé" is 3 bytes, 2 would split the é.
+        assert_eq!(
+            truncate_min("aéz".as_bytes(), Some(2)),
+            (b"a".to_vec(), true)
+        );
+        // The last character cannot grow without changing width: the one before it does.
+        assert_eq!(
+            truncate_max("a\u{7f}\u{7f}b".as_bytes(), Some(3)),
+            (b"b".to_vec(), true)
+        );
+        // Nothing can be incremented: the value stays whole.
+        let top = "\u{10ffff}\u{10ffff}";
+        assert_eq!(
+            truncate_max(top.as_bytes(), Some(4)),
+            (top.as_bytes().to_vec(), false)
+        );
     }
 
     proptest! {

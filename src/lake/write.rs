@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, StringArray};
-use arrow::datatypes::{DataType, FieldRef, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
@@ -34,8 +34,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
-use crate::lake::schema::{ColumnEncoding, Kind, CATALOGUE};
-use crate::lake::strings::{Overflow, StringColumn};
+use crate::lake::schema::{ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
+use crate::lake::strings::StringColumn;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
 /// enough to split work across them.
@@ -45,8 +45,10 @@ pub const DEFAULT_TARGET_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// row groups overflow the dictionary pages of the address columns and fall back to plain encoding;
 /// 128 Ki: 596 MB) at the same speed and memory. See `benches/README.md`.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 256 * 1024;
-/// ZSTD level of the Parquet pages.
+/// ZSTD level of the pages of the columns that it makes smaller ([`ColumnCompression::Thorough`]).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// ZSTD level of the other columns' pages ([`ColumnCompression::Fast`]).
+pub const FAST_ZSTD_LEVEL: i32 = 1;
 /// Smallest `target_file_bytes` accepted.
 pub const MIN_TARGET_FILE_BYTES: u64 = 1024;
 /// Smallest row group the size-targeting will cut (tiny row groups cost more than a slightly large file).
@@ -66,7 +68,8 @@ const SMALL_BATCH_ROWS: usize = 1024;
 pub struct WriteSettings {
     pub target_file_bytes: u64,
     pub row_group_rows: usize,
-    pub zstd_level: i32,
+    /// ZSTD level of every column (`--zstd-level`); `None`: each column's level from the catalogue.
+    pub zstd_level: Option<i32>,
 }
 
 impl WriteSettings {
@@ -80,11 +83,8 @@ impl WriteSettings {
         if self.row_group_rows == 0 {
             return bad("--row-group-rows must be positive".into());
         }
-        if !(1..=22).contains(&self.zstd_level) {
-            return bad(format!(
-                "--zstd-level {} is outside 1..=22",
-                self.zstd_level
-            ));
+        if let Some(level) = self.zstd_level.filter(|l| !(1..=22).contains(l)) {
+            return bad(format!("--zstd-level {level} is outside 1..=22"));
         }
         Ok(())
     }
@@ -93,11 +93,15 @@ impl WriteSettings {
 /// Parquet writer properties for the lake: ZSTD, dictionaries, page-level statistics and the page
 /// index, Parquet format 1.0 data pages (readable by every engine, Hive's included).
 pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
-    let level = ZstdLevel::try_new(settings.zstd_level)
-        .map_err(|e| Error::Config(format!("--zstd-level {}: {e}", settings.zstd_level)))?;
+    let zstd = |level: i32| {
+        ZstdLevel::try_new(level)
+            .map(Compression::ZSTD)
+            .map_err(|e| Error::Config(format!("--zstd-level {level}: {e}")))
+    };
+    let level = settings.zstd_level.unwrap_or(DEFAULT_ZSTD_LEVEL);
     let mut builder = WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(Compression::ZSTD(level))
+        .set_compression(zstd(level)?)
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(settings.row_group_rows))
@@ -105,6 +109,9 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
     // Per column, as the catalogue says (measured: benches/README.md).
     for field in CATALOGUE {
         let path = ColumnPath::from(field.column);
+        if settings.zstd_level.is_none() && field.compression == ColumnCompression::Fast {
+            builder = builder.set_column_compression(path.clone(), zstd(FAST_ZSTD_LEVEL)?);
+        }
         builder = match field.encoding {
             ColumnEncoding::Dictionary => builder,
             ColumnEncoding::Plain => builder.set_column_dictionary_enabled(path, false),
@@ -132,12 +139,11 @@ struct OpenRowGroup {
     target_rows: usize,
 }
 
-/// The writer of one leaf column of a row group: arrow-rs's, or for the catalogue's dictionary
-/// string columns the lake's own [`StringColumn`] with arrow-rs's at hand in case the chunk overflows.
-struct ColumnWriter {
-    arrow: ArrowColumnWriter,
-    /// The lake's writer and the column's field (to hand arrow-rs the rows if it overflows).
-    strings: Option<(Box<StringColumn>, FieldRef)>,
+/// The writer of one leaf column of a row group: the lake's own for the catalogue's dictionary
+/// string columns, arrow-rs's for the others.
+enum ColumnWriter {
+    Arrow(Box<ArrowColumnWriter>),
+    Strings(Box<StringColumn>),
 }
 
 /// The rows a column writer is given: arrays for a [`StringColumn`], levels and values for arrow-rs.
@@ -154,41 +160,34 @@ enum ClosedColumn {
 
 impl ColumnWriter {
     fn write(&mut self, input: ColumnInput) -> std::result::Result<(), ParquetError> {
-        match input {
-            ColumnInput::Leaves(leaves) => leaves.iter().try_for_each(|l| self.arrow.write(l)),
-            ColumnInput::Arrays(arrays) => {
-                for array in arrays {
-                    let Some((strings, field)) = self.strings.as_mut() else {
-                        return Err(ParquetError::General(
-                            "arrays for a column without a string writer".into(),
-                        ));
-                    };
-                    let rows = match array.as_any().downcast_ref::<StringArray>() {
-                        Some(values) => match strings.write(values) {
-                            Ok(()) => continue,
-                            Err(Overflow(so_far)) => Arc::new(so_far) as ArrayRef,
-                        },
-                        // Not the lake's string type: arrow-rs writes the chunk.
-                        None => arrow::compute::concat(&[&strings.values(), array.as_ref()])?,
-                    };
-                    let field = field.clone();
-                    self.strings = None;
-                    compute_leaves(&field, &rows)?
-                        .iter()
-                        .try_for_each(|leaf| self.arrow.write(leaf))?;
-                }
-                Ok(())
+        match (self, input) {
+            (ColumnWriter::Arrow(w), ColumnInput::Leaves(leaves)) => {
+                leaves.iter().try_for_each(|leaf| w.write(leaf))
             }
+            (ColumnWriter::Strings(w), ColumnInput::Arrays(arrays)) => {
+                arrays
+                    .iter()
+                    .try_for_each(|a| match a.as_any().downcast_ref::<StringArray>() {
+                        Some(values) => w.write(values),
+                        None => Err(ParquetError::General(format!(
+                            "a string column of type {}",
+                            a.data_type()
+                        ))),
+                    })
+            }
+            _ => Err(ParquetError::General(
+                "a column given the wrong input".into(),
+            )),
         }
     }
 
     fn close(self) -> std::result::Result<ClosedColumn, ParquetError> {
-        match self.strings {
-            Some((strings, _)) => {
-                let (bytes, close) = strings.close()?;
+        match self {
+            ColumnWriter::Arrow(w) => Ok(ClosedColumn::Arrow(w.close()?)),
+            ColumnWriter::Strings(w) => {
+                let (bytes, close) = w.close()?;
                 Ok(ClosedColumn::Strings(bytes, close))
             }
-            None => Ok(ClosedColumn::Arrow(self.arrow.close()?)),
         }
     }
 }
@@ -375,9 +374,9 @@ impl<'a> PartitionWriter<'a> {
         let mut inputs: Vec<ColumnInput> = rg
             .writers
             .iter()
-            .map(|w| match w.strings {
-                Some(_) => ColumnInput::Arrays(Vec::new()),
-                None => ColumnInput::Leaves(Vec::new()),
+            .map(|w| match w {
+                ColumnWriter::Strings(_) => ColumnInput::Arrays(Vec::new()),
+                ColumnWriter::Arrow(_) => ColumnInput::Leaves(Vec::new()),
             })
             .collect();
         for batch in &pending {
@@ -481,7 +480,7 @@ impl<'a> PartitionWriter<'a> {
 }
 
 /// The column writers of a row group: arrow-rs's (`arrow`, one per leaf), with a [`StringColumn`]
-/// in front for each string column the catalogue dictionary-encodes.
+/// instead for each string column the catalogue dictionary-encodes.
 fn column_writers(
     arrow: Vec<ArrowColumnWriter>,
     schema: &SchemaRef,
@@ -502,22 +501,22 @@ fn column_writers(
         .into_iter()
         .enumerate()
         .map(|(w, arrow)| {
-            let strings = fields
-                .get(w)
-                .filter(|field| {
-                    aligned
-                        && field.data_type() == &DataType::Utf8
-                        && CATALOGUE.iter().any(|f| {
-                            f.column == field.name()
-                                && f.kind == Kind::Utf8
-                                && f.encoding == ColumnEncoding::Dictionary
-                        })
-                })
-                .and_then(|field| {
-                    let own = StringColumn::new(parquet.column(w), props)?;
-                    Some((Box::new(own), field.clone()))
-                });
-            ColumnWriter { arrow, strings }
+            let own = fields.get(w).is_some_and(|field| {
+                aligned
+                    && field.data_type() == &DataType::Utf8
+                    && CATALOGUE.iter().any(|f| {
+                        f.column == field.name()
+                            && f.kind == Kind::Utf8
+                            && f.encoding == ColumnEncoding::Dictionary
+                    })
+            });
+            match own
+                .then(|| StringColumn::new(parquet.column(w), props))
+                .flatten()
+            {
+                Some(strings) => ColumnWriter::Strings(Box::new(strings)),
+                None => ColumnWriter::Arrow(Box::new(arrow)),
+            }
         })
         .collect()
 }
