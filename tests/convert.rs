@@ -495,3 +495,130 @@ fn partitions_built_side_by_side_report_in_order_and_add_up() {
     );
     assert_eq!(verify(&lake).0, 0);
 }
+
+/// The string columns are written by the lake's own dictionary writer (`src/lake/strings.rs`): a
+/// column whose dictionary outgrows its page (every source address distinct) goes on in PLAIN pages,
+/// and values longer than the statistics limit (ECS ARNs) get truncated bounds. Every reader must
+/// still see every value, and filters that prune by those statistics must still find every row.
+#[test]
+fn string_columns_past_the_dictionary_limit_and_long_values_read_back_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = 120_000;
+    let arn = |i: usize| {
+        format!("arn:aws:ecs:us-east-1:123456789012:task/a-cluster-with-a-long-name/{i:032x}")
+    };
+    let mut text = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status ecs-task-arn\n",
+    );
+    for i in 0..rows {
+        let task = if i % 7 == 0 {
+            "-".to_string()
+        } else {
+            arn(i % 50)
+        };
+        text.push_str(&format!(
+            "5 123456789012 eni-{:017x} 10.{}.{}.{} 172.16.0.{} 443 {} 6 1 40 1700000000 1700000060 ACCEPT OK {task}\n",
+            i % 3,
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255,
+            i % 20,
+            1024 + i % 50000,
+        ));
+    }
+    let input = put(
+        tmp.path(),
+        "in/2023/11/14/123456789012_vpcflowlogs_us-east-1_fl-1_20231114T2200Z_abcd.log.gz",
+        &gzip(text.as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    convert(&[&input], &lake, &[]);
+
+    let addr = |i: usize| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+    let addrs: Vec<String> = (0..rows).map(addr).collect();
+    let counts = &duckdb(
+        &lake,
+        "SELECT count(*), count(DISTINCT srcaddr), min(srcaddr), max(srcaddr), count(ecs_task_arn), \
+         count(DISTINCT ecs_task_arn), max(ecs_task_arn) FROM {lake}",
+    )[0];
+    assert_eq!(counts[0], json!(rows));
+    assert_eq!(counts[1], json!(rows));
+    assert_eq!(counts[2], json!(addrs.iter().min()));
+    assert_eq!(counts[3], json!(addrs.iter().max()));
+    assert_eq!(counts[4], json!(rows - rows.div_ceil(7)));
+    assert_eq!(counts[5], json!(50));
+    assert_eq!(counts[6], json!(arn(49)));
+    // The chunk statistics readers prune by: exact for the addresses, cut to 64 bytes for the ARNs (the
+    // maximum's last byte incremented so it stays above every value with that prefix).
+    let stats = duckdb(
+        &lake,
+        "SELECT path_in_schema, stats_min_value, stats_max_value, stats_null_count, num_values \
+         FROM parquet_metadata('{files}') WHERE path_in_schema IN ('srcaddr', 'ecs_task_arn') \
+         ORDER BY path_in_schema"
+            .replace("{files}", &format!("{}/**/*.parquet", lake.display()))
+            .as_str(),
+    );
+    let mut arn_max = arn(49).into_bytes()[..64].to_vec();
+    *arn_max.last_mut().unwrap() += 1;
+    assert_eq!(
+        stats,
+        vec![
+            vec![
+                json!("ecs_task_arn"),
+                json!(&arn(0)[..64]),
+                json!(String::from_utf8(arn_max).unwrap()),
+                json!(rows.div_ceil(7)),
+                json!(rows)
+            ],
+            vec![
+                json!("srcaddr"),
+                json!(addrs.iter().min()),
+                json!(addrs.iter().max()),
+                json!(0),
+                json!(rows)
+            ],
+        ]
+    );
+    // Lookups that DuckDB prunes by min/max: rows late in the file (PLAIN pages), ranges, and the
+    // largest and smallest long values (truncated bounds).
+    let tasks = |k: usize| (0..rows).filter(|i| i % 7 != 0 && i % 50 == k).count();
+    let above = |bound: &str| addrs.iter().filter(|a| a.as_str() > bound).count();
+    for (filter, want) in [
+        ("srcaddr = '10.1.212.159'".to_string(), 1),
+        ("srcaddr = '10.0.0.1'".to_string(), 1),
+        ("srcaddr > '10.1.9'".to_string(), above("10.1.9")),
+        ("srcaddr > '10.0.255.3'".to_string(), above("10.0.255.3")),
+        (format!("ecs_task_arn = '{}'", arn(49)), tasks(49)),
+        (format!("ecs_task_arn = '{}'", arn(0)), tasks(0)),
+        (
+            format!("ecs_task_arn >= '{}'", arn(48)),
+            tasks(48) + tasks(49),
+        ),
+    ] {
+        assert_eq!(
+            duckdb_one(
+                &lake,
+                &format!("SELECT count(*) FROM {{lake}} WHERE {filter}")
+            ),
+            json!(want),
+            "{filter}"
+        );
+    }
+    // pyarrow reads every value of both columns, and a filtered dataset read agrees.
+    let files = parquet_files(&lake);
+    let got = py(&format!(
+        r#"
+import json, pyarrow.parquet as pq, pyarrow.compute as pc
+t = pq.read_table({files:?}, columns=["srcaddr", "ecs_task_arn"])
+f = pq.read_table({files:?}, columns=["srcaddr"], filters=[("srcaddr", "=", "10.1.212.159")])
+g = pq.read_table({files:?}, columns=["ecs_task_arn"], filters=[("ecs_task_arn", "=", {last:?})])
+print(json.dumps([t.num_rows, len(pc.unique(t["srcaddr"])), t["ecs_task_arn"].null_count, f.num_rows, g.num_rows]))
+"#,
+        files = files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>(),
+        last = arn(49),
+    ));
+    assert_eq!(got, json!([rows, rows, rows.div_ceil(7), 1, tasks(49)]));
+}

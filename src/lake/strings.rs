@@ -37,6 +37,9 @@ use parquet::schema::types::ColumnDescPtr;
 
 use crate::lake::rle;
 
+/// Rows interned between two checks of the dictionary's size (parquet-rs checks every 1,024).
+const DICTIONARY_CHECK_ROWS: usize = 1024;
+
 /// One string column of the open row group (see the module doc).
 pub struct StringColumn {
     descr: ColumnDescPtr,
@@ -175,22 +178,25 @@ impl StringColumn {
     pub fn write(&mut self, array: &StringArray) -> Result<()> {
         let mut at = 0;
         while at < array.len() {
-            at += if self.plain {
-                self.append_plain(array, at)
+            if self.plain {
+                at += self.append_plain(array, at);
             } else {
-                let rows = (self.page_rows - self.page_valid.len()).min(array.len() - at);
+                // At most a page's rows, and at most a few thousand at a time, so that the
+                // dictionary stops close to its limit.
+                let rows = (self.page_rows - self.page_valid.len())
+                    .min(array.len() - at)
+                    .min(DICTIONARY_CHECK_ROWS);
                 self.append_keys(array, at, rows);
-                rows
-            };
+                at += rows;
+                if self.dictionary.plain_size() > self.dictionary_limit {
+                    self.flush_page()?;
+                    self.plain = true;
+                    continue;
+                }
+            }
             if self.page_full() {
                 self.flush_page()?;
             }
-        }
-        if !self.plain && self.dictionary.plain_size() > self.dictionary_limit {
-            if !self.page_valid.is_empty() {
-                self.flush_page()?;
-            }
-            self.plain = true;
         }
         Ok(())
     }
@@ -777,6 +783,12 @@ mod tests {
         let rows: Vec<_> = batches.concat();
         // Room for about 100 values: the first batch fills the dictionary.
         let file = write(&batches, props(30, 1500)).unwrap();
+        assert_eq!(
+            check(file, &rows),
+            [Encoding::RLE_DICTIONARY, Encoding::PLAIN]
+        );
+        // The same rows in one batch: the dictionary stops at its limit within the batch too.
+        let file = write(std::slice::from_ref(&rows), props(30, 1500)).unwrap();
         assert_eq!(
             check(file, &rows),
             [Encoding::RLE_DICTIONARY, Encoding::PLAIN]
