@@ -564,6 +564,41 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Agrees with the obvious definition (`str::parse` of digits, then the bound) on any bytes.
+        #[test]
+        fn parse_uint_agrees_with_the_standard_parser(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![8 => b'0'..=b'9', 1 => proptest::num::u8::ANY],
+                0..24,
+            ),
+            max in proptest::prop_oneof![
+                proptest::strategy::Just(u64::MAX),
+                proptest::strategy::Just(i64::MAX as u64),
+                proptest::strategy::Just(65_535u64),
+                proptest::num::u64::ANY,
+            ],
+        ) {
+            let digits = !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit);
+            let expected = if !digits {
+                Err(IntError::NotANumber)
+            } else {
+                match std::str::from_utf8(&bytes).unwrap().parse::<u64>() {
+                    Ok(v) if v <= max => Ok(v),
+                    _ => Err(IntError::TooLarge),
+                }
+            };
+            // A non-digit after digits that already overflow is reported as too large; compare
+            // only where the kind of error is not that ambiguity.
+            let got = parse_uint(&bytes, max);
+            if digits || bytes.len() <= 19 {
+                proptest::prop_assert_eq!(got, expected);
+            } else {
+                proptest::prop_assert!(got.is_err());
+            }
+        }
+    }
+
     #[test]
     fn default_format_values_and_nulls() {
         let text = "2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n\
