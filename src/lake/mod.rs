@@ -3,7 +3,8 @@
 //!
 //! [`schema`] is the one field catalogue everything reads; [`partition`] says what a path means for
 //! account, region, day and hour, and where a partition's folder is; [`write`](mod@write) encodes a partition into
-//! Parquet part files in the staging folder; [`commit`] opens a lake for writing (lock, staging) and
+//! Parquet part files in the staging folder (the string columns through `strings`, the lake's own
+//! dictionary writer, with `rle` for its keys and levels); [`commit`] opens a lake for writing (lock, staging) and
 //! commits a partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built
 //! which outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and `conform`
 //! maps its rows onto the lake schema. Uses `storage` and the base modules, nothing above.
