@@ -1,7 +1,8 @@
 //! One partition's batches → a few large Parquet files, encoded with all cores.
 //!
 //! [`PartitionWriter`] streams batches into the open row group's column writers (arrow-rs's
-//! `ArrowColumnWriter`), encoding the columns of each chunk of rows in parallel, so even a single
+//! `ArrowColumnWriter`, and the lake's own `StringColumn` for the dictionary string columns),
+//! encoding the columns of each chunk of rows in parallel, so even a single
 //! partition (the nightly case) keeps every core busy, and memory holds encoded pages rather than a
 //! whole row group of Arrow data. A row group closes at `row_group_rows` rows, or earlier when the file
 //! is near its target size (the rows/bytes ratio of earlier row groups predicts where); a file closes
