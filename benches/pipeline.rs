@@ -133,6 +133,7 @@ fn stages(c: &mut Criterion) {
             target_file_bytes: 256 << 20,
             row_group_rows: 1 << 20,
             zstd_level: None,
+            bloom_filter: Default::default(),
         };
         let props = Arc::new(writer_properties(&settings).unwrap());
         b.iter(|| {

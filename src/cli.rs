@@ -12,7 +12,7 @@ use flowlake::convert::config::{
 };
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
-use flowlake::lake::write::DEFAULT_ROW_GROUP_ROWS;
+use flowlake::lake::write::{BloomColumns, DEFAULT_ROW_GROUP_ROWS};
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
 use flowlake::Day;
@@ -95,6 +95,10 @@ pub struct WriterArgs {
     /// (ports, source address), 1 for the others]
     #[arg(long, value_name = "LEVEL")]
     pub zstd_level: Option<i32>,
+    /// Columns that get a Parquet Bloom filter in every row group: `none`, or names separated by
+    /// commas (string columns: `srcaddr,dstaddr,interface_id`)
+    #[arg(long, value_name = "COLUMNS", default_value = "none", value_parser = BloomColumns::parse)]
+    pub bloom_filter: BloomColumns,
 }
 
 /// Which engine's statement `flowlake ddl` prints.
@@ -186,6 +190,7 @@ impl CompactArgs {
         c.target_file_bytes = self.writer.target_file_size;
         c.row_group_rows = self.writer.row_group_rows;
         c.zstd_level = self.writer.zstd_level;
+        c.bloom_filter = self.writer.bloom_filter.clone();
         c.from = self.from;
         c.to = self.to;
         c.dry_run = self.dry_run;
@@ -371,6 +376,7 @@ impl ConvertArgs {
         c.row_group_rows = self.writer.row_group_rows;
         c.batch_rows = self.batch_rows;
         c.zstd_level = self.writer.zstd_level;
+        c.bloom_filter = self.writer.bloom_filter.clone();
         c.threads = self.threads;
         if let Some(bytes) = self.read_ahead {
             c.read_ahead_bytes = bytes;

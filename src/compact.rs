@@ -34,8 +34,8 @@ use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
 use crate::lake::schema;
 use crate::lake::write::{
-    writer_properties, PartitionWriter, WriteSettings, WrittenFile, DEFAULT_ROW_GROUP_ROWS,
-    DEFAULT_TARGET_FILE_BYTES,
+    writer_properties, BloomColumns, PartitionWriter, WriteSettings, WrittenFile,
+    DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
 };
 use crate::storage::{self, LockScope, S3Settings};
 use crate::threads;
@@ -48,6 +48,8 @@ pub struct CompactConfig {
     pub row_group_rows: usize,
     /// ZSTD level of every column; `None`: each column's measured default.
     pub zstd_level: Option<i32>,
+    /// Columns with a Bloom filter in every row group.
+    pub bloom_filter: BloomColumns,
     /// A partition is rewritten when at least this many of its files are below half the target size.
     pub min_files: usize,
     pub from: Option<Day>,
@@ -67,6 +69,7 @@ impl CompactConfig {
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             zstd_level: None,
+            bloom_filter: BloomColumns::default(),
             min_files: DEFAULT_MIN_FILES,
             from: None,
             to: None,
@@ -83,6 +86,7 @@ impl CompactConfig {
             target_file_bytes: self.target_file_bytes,
             row_group_rows: self.row_group_rows,
             zstd_level: self.zstd_level,
+            bloom_filter: self.bloom_filter.clone(),
         }
         .validate()?;
         threads::validate(self.threads)
@@ -179,6 +183,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         target_file_bytes: cfg.target_file_bytes,
         row_group_rows: cfg.row_group_rows,
         zstd_level: cfg.zstd_level,
+        bloom_filter: cfg.bloom_filter.clone(),
     };
     let props = Arc::new(writer_properties(&settings)?);
     let mut report = CompactReport {

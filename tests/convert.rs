@@ -622,3 +622,126 @@ print(json.dumps([t.num_rows, len(pc.unique(t["srcaddr"])), t["ecs_task_arn"].nu
     ));
     assert_eq!(got, json!([rows, rows, rows.div_ceil(7), 1, tasks(49)]));
 }
+
+/// `--bloom-filter` puts a Parquet Bloom filter on the named string columns of every row group (and
+/// only on those), which DuckDB reads to skip row groups; `compact` writes them the same way; a column
+/// that is not a string is refused on both.
+#[test]
+fn bloom_filters_on_the_named_columns_are_used_by_duckdb_and_written_by_compact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(
+        &[&fixtures().join("aws")],
+        &lake,
+        &["--bloom-filter", "srcaddr,interface-id"],
+    );
+    let glob = format!("{}/**/*.parquet", lake.display());
+    let with_filters = |lake_glob: &str| {
+        duckdb(
+            &lake,
+            &format!(
+                "SELECT path_in_schema, count(*), count(bloom_filter_offset) FROM parquet_metadata('{lake_glob}') \
+                 WHERE path_in_schema IN ('srcaddr', 'dstaddr', 'interface_id') GROUP BY 1 ORDER BY 1"
+            ),
+        )
+    };
+    let chunks = with_filters(&glob);
+    let row_groups = chunks[0][1].clone();
+    assert_eq!(
+        chunks,
+        vec![
+            vec![json!("dstaddr"), row_groups.clone(), json!(0)],
+            vec![
+                json!("interface_id"),
+                row_groups.clone(),
+                row_groups.clone()
+            ],
+            vec![json!("srcaddr"), row_groups.clone(), row_groups.clone()],
+        ]
+    );
+    // Every row group holding an address says it may; an address in no row group is excluded by
+    // every filter (the hash is fixed, so this is deterministic).
+    let present = duckdb_one(
+        &lake,
+        "SELECT srcaddr FROM {lake} WHERE srcaddr IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+    );
+    let present = present.as_str().unwrap();
+    let absent = "198.51.100.77";
+    assert_eq!(
+        duckdb_one(
+            &lake,
+            &format!("SELECT count(*) FROM {{lake}} WHERE srcaddr = '{absent}'")
+        ),
+        json!(0)
+    );
+    let probe = |value: &str| {
+        duckdb(
+            &lake,
+            &format!(
+                "SELECT p.file_name, p.row_group_id, p.bloom_filter_excludes, coalesce(c.n, 0) \
+                 FROM parquet_bloom_probe('{glob}', 'srcaddr', '{value}') p LEFT JOIN \
+                 (SELECT filename, count(*) AS n FROM read_parquet('{glob}', filename = true) \
+                  WHERE srcaddr = '{value}' GROUP BY 1) c ON c.filename = p.file_name"
+            ),
+        )
+    };
+    let rows = probe(present);
+    assert!(rows.iter().any(|row| row[3].as_i64().unwrap() > 0));
+    for row in rows {
+        // One row group per fixture file: a file holding the address must not be excluded.
+        if row[3].as_i64().unwrap() > 0 {
+            assert_eq!(row[2], json!(false), "{row:?}");
+        }
+    }
+    assert!(probe(absent).iter().all(|row| row[2] == json!(true)));
+
+    // compact rewrites the partitions' small files with the filters it is told to write.
+    convert(
+        &[&fixtures().join("aws")],
+        &lake,
+        &[
+            "--rebuild",
+            "--target-file-size",
+            "1KiB",
+            "--row-group-rows",
+            "8",
+        ],
+    );
+    let run = flowlake([
+        "compact",
+        lake.to_str().unwrap(),
+        "--min-files",
+        "2",
+        "--bloom-filter",
+        "dstaddr",
+        "--quiet",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let chunks = with_filters(&glob);
+    assert_eq!(chunks[0][0], json!("dstaddr"));
+    assert_eq!(
+        chunks[0][1], chunks[0][2],
+        "every dstaddr chunk has a filter: {chunks:?}"
+    );
+    assert_eq!(
+        chunks[2][2],
+        json!(0),
+        "srcaddr has none after compact: {chunks:?}"
+    );
+
+    for command in ["convert", "compact"] {
+        let input = fixtures().join("aws");
+        let mut args = vec![command];
+        if command == "convert" {
+            args.extend([input.to_str().unwrap(), "--out"]);
+        }
+        args.extend([lake.to_str().unwrap(), "--bloom-filter", "packets"]);
+        let run = flowlake(&args);
+        assert_eq!(run.code, 2, "{command}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("packets is not a string column"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -11,7 +11,9 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{PartitionLayout, PartitionTime};
-use crate::lake::write::{WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES};
+use crate::lake::write::{
+    BloomColumns, WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
+};
 use crate::text::layout::Layout;
 use crate::threads;
 
@@ -55,6 +57,8 @@ pub struct ConvertConfig {
     pub batch_rows: usize,
     /// ZSTD level of every column; `None`: each column's measured default.
     pub zstd_level: Option<i32>,
+    /// Columns with a Bloom filter in every row group.
+    pub bloom_filter: BloomColumns,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
     /// Compressed input per wave ([`DEFAULT_READ_AHEAD_BYTES`], or [`DEFAULT_S3_READ_AHEAD_BYTES`]
@@ -104,6 +108,7 @@ impl ConvertConfig {
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             batch_rows: DEFAULT_BATCH_ROWS,
             zstd_level: None,
+            bloom_filter: BloomColumns::default(),
             threads: 0,
             read_ahead_bytes,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -142,6 +147,7 @@ impl ConvertConfig {
             target_file_bytes: self.target_file_bytes,
             row_group_rows: self.row_group_rows,
             zstd_level: self.zstd_level,
+            bloom_filter: self.bloom_filter.clone(),
         }
         .validate()?;
         threads::validate(self.threads)?;

@@ -295,6 +295,7 @@ impl<'a> Run<'a> {
             target_file_bytes: cfg.target_file_bytes,
             row_group_rows: cfg.row_group_rows,
             zstd_level: cfg.zstd_level,
+            bloom_filter: cfg.bloom_filter.clone(),
         };
         Ok(Run {
             cfg,

@@ -64,6 +64,55 @@ const ENCODE_BYTES: usize = 16 * 1024 * 1024;
 /// Pending batches smaller than this on average are concatenated before encoding.
 const SMALL_BATCH_ROWS: usize = 1024;
 
+/// Target false positive rate of the Bloom filters (parquet-rs's default; a filter is sized for its
+/// row group's distinct values, so a lower rate costs bytes in every row group).
+pub const BLOOM_FILTER_FPP: f64 = 0.05;
+
+/// The columns that get a Parquet Bloom filter in every row group (`--bloom-filter`): catalogue
+/// indices, in catalogue order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BloomColumns(Vec<usize>);
+
+impl BloomColumns {
+    /// No Bloom filters.
+    pub fn none() -> Self {
+        BloomColumns(Vec::new())
+    }
+
+    /// `none`, or column names separated by commas (the lake's `srcaddr`, `interface_id`, or the
+    /// flow log's `interface-id`); only string columns, whose values people look up one by one.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        if text.trim() == "none" {
+            return Ok(Self::none());
+        }
+        let mut columns = Vec::new();
+        for name in text.split(',').map(str::trim) {
+            let index = CATALOGUE
+                .iter()
+                .position(|f| f.column == name || f.header == name)
+                .ok_or_else(|| format!("--bloom-filter: no column named {name:?}"))?;
+            if CATALOGUE[index].kind != Kind::Utf8 {
+                return Err(format!(
+                    "--bloom-filter: {name} is not a string column (Bloom filters are written for string columns)"
+                ));
+            }
+            columns.push(index);
+        }
+        columns.sort_unstable();
+        columns.dedup();
+        Ok(BloomColumns(columns))
+    }
+
+    /// The lake column names, comma-separated (`none` for none).
+    pub fn names(&self) -> String {
+        if self.0.is_empty() {
+            return "none".into();
+        }
+        let names: Vec<&str> = self.0.iter().map(|&i| CATALOGUE[i].column).collect();
+        names.join(",")
+    }
+}
+
 /// Encoding settings shared by every file of a run.
 #[derive(Debug, Clone)]
 pub struct WriteSettings {
@@ -71,6 +120,8 @@ pub struct WriteSettings {
     pub row_group_rows: usize,
     /// ZSTD level of every column (`--zstd-level`); `None`: each column's level from the catalogue.
     pub zstd_level: Option<i32>,
+    /// Columns with a Bloom filter in every row group.
+    pub bloom_filter: BloomColumns,
 }
 
 impl WriteSettings {
@@ -112,6 +163,18 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
         let path = ColumnPath::from(field.column);
         if settings.zstd_level.is_none() && field.compression == ColumnCompression::Fast {
             builder = builder.set_column_compression(path.clone(), zstd(FAST_ZSTD_LEVEL)?);
+        }
+        if settings
+            .bloom_filter
+            .0
+            .iter()
+            .any(|&i| CATALOGUE[i].column == field.column)
+        {
+            // Sized for a whole row group of distinct values, then folded to the chunk's own.
+            builder = builder
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_fpp(path.clone(), BLOOM_FILTER_FPP)
+                .set_column_bloom_filter_max_ndv(path.clone(), settings.row_group_rows as u64);
         }
         builder = match field.encoding {
             ColumnEncoding::Dictionary => builder,
