@@ -560,10 +560,10 @@ fn large_files_go_up_in_parts_and_a_kill_during_the_upload_shows_nothing_partial
     let moto = Moto::start();
     moto.bucket("lake");
     let input = tmp.path().join("input");
-    // One day, ~640,000 rows: one Parquet file of about 14 MB, uploaded in 5 MiB parts.
+    // One day, ~1.2 M rows: one Parquet file of about 16 MB, uploaded in 5 MiB parts.
     generate(
         &input,
-        &["--files-per-day", "8", "--lines-per-file", "80000"],
+        &["--files-per-day", "12", "--lines-per-file", "100000"],
     );
     let reference = tmp.path().join("reference");
     convert(&[&input], &reference, &[]);

@@ -204,7 +204,13 @@ impl<'a> Plan<'a> {
         let account = Account::new(self.cfg.seed, job.account);
         let lines = LineWriter::new(layout, &account);
         let rng = Rng::new(file_seed(self.cfg.seed, job));
-        let mut traffic = Traffic::new(rng, account, self.cfg.enis.into(), self.slot_start(job));
+        let mut traffic = Traffic::new(
+            rng,
+            account,
+            self.cfg.enis.into(),
+            self.slot_start(job),
+            self.cfg.lines_per_file,
+        );
         for _ in 0..self.cfg.lines_per_file {
             lines.write(&mut buf, &traffic.record());
             if buf.len() >= WRITE_CHUNK {
@@ -232,7 +238,13 @@ impl<'a> Plan<'a> {
         let account = Account::new(self.cfg.seed, job.account);
         let lines = LineWriter::new(layout, &account);
         let rng = Rng::new(file_seed(self.cfg.seed, job));
-        let mut traffic = Traffic::new(rng, account, self.cfg.enis.into(), self.slot_start(job));
+        let mut traffic = Traffic::new(
+            rng,
+            account,
+            self.cfg.enis.into(),
+            self.slot_start(job),
+            self.cfg.lines_per_file,
+        );
         let mut records =
             Records::with_capacity(usize::try_from(self.cfg.lines_per_file).unwrap_or(0));
         for _ in 0..self.cfg.lines_per_file {

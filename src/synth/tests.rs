@@ -492,6 +492,98 @@ fn records_are_realistic() {
     }
 }
 
+/// Records come as real deliveries hold them: runs of one interface's capture window (shared `start`
+/// and `end`), windows in time order through the file give or take the jitter, scans from a long tail
+/// of scanners that repeat, `NODATA` from a quiet tail of the interfaces and `SKIPDATA` from a few.
+#[test]
+fn records_come_in_runs_of_capture_windows_like_a_real_delivery() {
+    let dir = TempDir::new("runs");
+    let cfg = GenerateConfig {
+        files_per_day: 4,
+        lines_per_file: 10_000,
+        enis: 400,
+        format: GenFormat::V2,
+        ..GenerateConfig::new(dir.0.clone())
+    };
+    generate(&cfg).unwrap();
+    let (mut records, mut runs, mut out_of_order) = (0usize, 0usize, 0usize);
+    let mut scanners: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut nodata, mut skipdata, mut all) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for (_, head, data) in parsed(&dir.0) {
+        let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+        let (eni, start, end, status, action, src, dst) = (
+            col("interface-id"),
+            col("start"),
+            col("end"),
+            col("log-status"),
+            col("action"),
+            col("srcaddr"),
+            col("dstaddr"),
+        );
+        let mut previous: Option<(&str, &str, &str)> = None;
+        let mut latest_start = 0i64;
+        for line in &data {
+            records += 1;
+            all.insert(line[eni].clone());
+            match line[status].as_str() {
+                "NODATA" => {
+                    nodata.insert(line[eni].clone());
+                    continue;
+                }
+                "SKIPDATA" => {
+                    skipdata.insert(line[eni].clone());
+                    continue;
+                }
+                _ => {}
+            }
+            let key = (line[eni].as_str(), line[start].as_str(), line[end].as_str());
+            if previous != Some(key) {
+                runs += 1;
+                let t: i64 = line[start].parse().unwrap();
+                // A window starts at most 2 x 20 s before the latest one so far (the jitter).
+                if t < latest_start - 40 {
+                    out_of_order += 1;
+                }
+                latest_start = latest_start.max(t);
+            }
+            previous = Some(key);
+            // A scan: a rejected inbound flow from a public IPv4 address to the ENI.
+            let public =
+                |a: &str| !a.starts_with("10.") && !a.starts_with("192.168.") && !a.contains(':');
+            if line[action] == "REJECT" && public(&line[src]) && !public(&line[dst]) {
+                *scanners.entry(line[src].clone()).or_default() += 1;
+            }
+        }
+    }
+    // Runs of several records each, windows in time order.
+    assert!(records / runs >= 4, "{records} records in {runs} runs");
+    assert_eq!(out_of_order, 0, "windows out of time order");
+    // Scanners repeat: far fewer addresses than scans, the busiest seen dozens of times.
+    let scans: usize = scanners.values().sum();
+    let busiest = scanners.values().max().copied().unwrap_or(0);
+    assert!(
+        scans > 1_000 && scanners.len() * 4 < scans * 3 && busiest >= 20,
+        "{scans} scans, {} scanners, busiest {busiest}",
+        scanners.len()
+    );
+    // NODATA from the quiet quarter, SKIPDATA from at most three interfaces.
+    assert!(
+        !nodata.is_empty() && nodata.len() <= 100,
+        "{} NODATA interfaces",
+        nodata.len()
+    );
+    assert!(
+        !skipdata.is_empty() && skipdata.len() <= 3,
+        "{} SKIPDATA interfaces",
+        skipdata.len()
+    );
+    assert!(all.len() > 200, "{} interfaces", all.len());
+}
+
 /// Release-mode throughput check, run with
 /// `cargo test --release synth::tests::throughput -- --ignored --nocapture`.
 /// `FLOWLAKE_GEN_LINES` (default 50 000) sets lines per file; 100 files (50 v2 + 50 v5), about

@@ -6,6 +6,12 @@
 //! ~0.2 % `SKIPDATA`, plus what the version 5 fields say about it: `tcp-flags`, NAT/EKS-style packet
 //! addresses, AWS service names, direction and `traffic-path`. A [`Record`] holds every value any
 //! format may write; `formats` decides which ones a line shows.
+//!
+//! Records come the way a real delivery holds them (`samples/cribl-real-capture-v2-header.log`): in
+//! runs of one ENI's capture window (its records share `start` and `end`), the windows in roughly
+//! time order through the file's 5 minutes; port scans from a long tail of internet scanners (a few
+//! seen all day, most once); `NODATA` from the quiet tail of the ENIs and `SKIPDATA` from a few
+//! troubled ones, not from any ENI at random.
 
 use super::delivery::SLOT_SECS;
 use super::rng::Rng;
@@ -19,6 +25,13 @@ const START_LEAD_SECS: u64 = 60;
 const MAX_FLOW_SECS: u64 = 60;
 /// Cap of the heavy-tailed packet count.
 pub(super) const MAX_PACKETS: u64 = 1_000_000;
+
+/// Internet scanners: scans come from the first ones far more often than from the rest.
+const SCANNERS: u64 = 50_000;
+/// Longest run of records of one ENI's capture window.
+const MAX_RUN: u64 = 64;
+/// How far a window's start may stray from its place in the file's time order.
+const WINDOW_JITTER_SECS: u64 = 20;
 
 // Rates, in units of 1/10 000 of all lines.
 const NODATA_RATE: u64 = 100;
@@ -119,34 +132,62 @@ pub(super) struct Record {
     pub(super) traffic_path: Option<u8>,
 }
 
+/// One ENI's capture window: the records of a run share the interface and the times.
+struct Run {
+    eni: Eni,
+    left: u64,
+    start: i64,
+    end: i64,
+}
+
 /// Generates the records of one file.
 pub(super) struct Traffic {
     rng: Rng,
     account: Account,
     enis: u64,
     slot_start: i64,
+    /// Records the file will hold (to pace the windows through the slot), and records so far.
+    lines: u64,
+    made: u64,
+    run: Option<Run>,
 }
 
 impl Traffic {
-    /// Records of `account`'s first `enis` interfaces for the 5-minute slot starting at `slot_start`.
-    pub(super) fn new(rng: Rng, account: Account, enis: u64, slot_start: i64) -> Self {
+    /// The `lines` records of `account`'s first `enis` interfaces for the 5-minute slot starting at
+    /// `slot_start`.
+    pub(super) fn new(rng: Rng, account: Account, enis: u64, slot_start: i64, lines: u64) -> Self {
         Traffic {
             rng,
             account,
-            enis,
+            enis: enis.max(1),
             slot_start,
+            lines: lines.max(1),
+            made: 0,
+            run: None,
         }
+    }
+
+    /// Seconds into the file's window (from a minute before its slot to the slot's end) that the
+    /// record being made has reached: the windows advance through it as the file fills.
+    fn clock(&self) -> u64 {
+        (START_LEAD_SECS + SLOT_SECS as u64) * self.made.min(self.lines) / self.lines
     }
 
     /// The next record.
     pub(super) fn record(&mut self) -> Record {
-        let eni = self.account.eni(self.rng.skewed(self.enis));
+        self.made += 1;
         let roll = self.rng.below(10_000);
         if roll < NODATA_RATE {
-            self.empty(eni, Status::NoData)
+            // An ENI of the quiet tail (the last quarter).
+            let quiet = self.enis - 1 - self.rng.skewed(self.enis.div_ceil(4));
+            return self.empty(self.account.eni(quiet), Status::NoData);
         } else if roll < NODATA_RATE + SKIPDATA_RATE {
-            self.empty(eni, Status::SkipData)
-        } else if roll < NODATA_RATE + SKIPDATA_RATE + REJECT_RATE {
+            // One of the few ENIs whose capture has trouble.
+            let troubled = self.enis - 1 - self.rng.below(self.enis.min(3));
+            return self.empty(self.account.eni(troubled), Status::SkipData);
+        }
+        let eni = self.next_in_run();
+        if roll < NODATA_RATE + SKIPDATA_RATE + REJECT_RATE {
             if self.rng.chance(800) {
                 self.scan(eni)
             } else {
@@ -159,17 +200,50 @@ impl Traffic {
         }
     }
 
-    /// `(start, end)` of a flow: start up to 60 s before the slot up to the slot's end, 0–60 s long.
-    fn times(&mut self) -> (i64, i64) {
-        let start = self.slot_start - START_LEAD_SECS as i64
-            + self.rng.below(START_LEAD_SECS + SLOT_SECS as u64) as i64;
-        (start, start + self.rng.below(MAX_FLOW_SECS + 1) as i64)
+    /// The ENI of the next record: the current run's, or a new run's (a busy ENI, its window at
+    /// the file's clock give or take [`WINDOW_JITTER_SECS`], up to [`MAX_RUN`] records, longer for
+    /// the busier ENIs).
+    fn next_in_run(&mut self) -> Eni {
+        if let Some(run) = self.run.as_mut().filter(|r| r.left > 0) {
+            run.left -= 1;
+            return run.eni;
+        }
+        let index = self.rng.skewed(self.enis);
+        let busy = index < self.enis.div_ceil(10);
+        let left = 1 + self.rng.below(if busy { MAX_RUN } else { MAX_RUN / 8 });
+        let window = START_LEAD_SECS + SLOT_SECS as u64;
+        let at = (self.clock() + self.rng.below(2 * WINDOW_JITTER_SECS + 1))
+            .saturating_sub(WINDOW_JITTER_SECS)
+            .min(window - 1);
+        let start = self.slot_start - START_LEAD_SECS as i64 + at as i64;
+        let end = start + self.rng.below(MAX_FLOW_SECS + 1) as i64;
+        let eni = self.account.eni(index);
+        self.run = Some(Run {
+            eni,
+            left: left - 1,
+            start,
+            end,
+        });
+        eni
     }
 
-    /// A NODATA or SKIPDATA line: only the interface and an interval-like start/end.
+    /// `(start, end)` of a flow: its run's window.
+    fn times(&mut self) -> (i64, i64) {
+        match &self.run {
+            Some(run) => (run.start, run.end),
+            None => {
+                let start = self.slot_start - START_LEAD_SECS as i64
+                    + self.rng.below(START_LEAD_SECS + SLOT_SECS as u64) as i64;
+                (start, start + self.rng.below(MAX_FLOW_SECS + 1) as i64)
+            }
+        }
+    }
+
+    /// A NODATA or SKIPDATA line: only the interface and an interval-like start/end, at the file's
+    /// clock.
     fn empty(&mut self, eni: Eni, status: Status) -> Record {
-        let start =
-            self.slot_start - START_LEAD_SECS as i64 + self.rng.below(SLOT_SECS as u64) as i64;
+        let start = self.slot_start - START_LEAD_SECS as i64
+            + self.clock().min(SLOT_SECS as u64 - 1) as i64;
         let end = start + 50 + self.rng.below(11) as i64;
         let none = Addr::V4(0);
         Record {
@@ -195,14 +269,20 @@ impl Traffic {
         }
     }
 
-    /// A rejected inbound probe from a random internet host.
+    /// A rejected inbound probe from an internet scanner (a long tail: the first scanners of the pool
+    /// probe all day, most of the others once).
     fn scan(&mut self, eni: Eni) -> Record {
-        let r = self.rng.next_u64();
+        // Scanner `i` with probability (i / SCANNERS)^(1/4) of a lower one: a few seen all day.
+        let u = self.rng.next_u64() >> 32;
+        let u2 = (u * u) >> 32;
+        let u4 = (u2 * u2) >> 32;
+        let scanner = (u4 * SCANNERS) >> 32;
+        let r = super::rng::mix64(0x5ca0_0000_0000 + scanner);
         let first = PUBLIC_OCTETS[(r % PUBLIC_OCTETS.len() as u64) as usize];
         let (src, dst) = match eni.ip6 {
             Some(ip6) if self.rng.chance(100) => {
                 let prefix = PUBLIC_V6_PREFIXES[(r >> 40) as usize % PUBLIC_V6_PREFIXES.len()];
-                let host = u128::from(self.rng.next_u64()) | (u128::from(r as u32) << 64);
+                let host = u128::from(super::rng::mix64(r)) | (u128::from(r as u32) << 64);
                 (Addr::V6((u128::from(prefix) << 96) | host), Addr::V6(ip6))
             }
             _ => (Addr::V4(public_ip4(first, r >> 8)), Addr::V4(eni.ip4)),
