@@ -200,7 +200,7 @@ impl StringColumn {
             if self.plain {
                 at += self.append_plain(array, at);
             } else {
-                // At most a page's rows, and at most a few thousand at a time, so that the
+                // At most a page's rows, and at most 1,024 at a time, so that the
                 // dictionary stops close to its limit.
                 let rows = (self.page_rows - self.page_valid.len())
                     .min(array.len() - at)

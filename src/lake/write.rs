@@ -102,15 +102,6 @@ impl BloomColumns {
         columns.dedup();
         Ok(BloomColumns(columns))
     }
-
-    /// The lake column names, comma-separated (`none` for none).
-    pub fn names(&self) -> String {
-        if self.0.is_empty() {
-            return "none".into();
-        }
-        let names: Vec<&str> = self.0.iter().map(|&i| CATALOGUE[i].column).collect();
-        names.join(",")
-    }
 }
 
 /// Encoding settings shared by every file of a run.
@@ -443,10 +434,14 @@ impl<'a> PartitionWriter<'a> {
                 ColumnWriter::Arrow(_) => ColumnInput::Leaves(Vec::new()),
             })
             .collect();
+        let misaligned = || {
+            let e = ParquetError::General("the batch's columns do not match the writers".into());
+            parquet_err(&partition, &name, e)
+        };
         for batch in &pending {
             let mut w = 0;
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                if let ColumnInput::Arrays(arrays) = &mut inputs[w] {
+                if let Some(ColumnInput::Arrays(arrays)) = inputs.get_mut(w) {
                     arrays.push(column.clone());
                     w += 1;
                     continue;
@@ -454,10 +449,10 @@ impl<'a> PartitionWriter<'a> {
                 for leaf in
                     compute_leaves(field, column).map_err(|e| parquet_err(&partition, &name, e))?
                 {
-                    match &mut inputs[w] {
-                        ColumnInput::Leaves(leaves) => leaves.push(leaf),
-                        // Only single-leaf string columns are given arrays.
-                        ColumnInput::Arrays(_) => unreachable!("a string column has one leaf"),
+                    // Only single-leaf string columns are given arrays.
+                    match inputs.get_mut(w) {
+                        Some(ColumnInput::Leaves(leaves)) => leaves.push(leaf),
+                        _ => return Err(misaligned()),
                     }
                     w += 1;
                 }
