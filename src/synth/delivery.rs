@@ -203,14 +203,7 @@ impl<'a> Plan<'a> {
         let mut text_bytes = 0u64;
         let account = Account::new(self.cfg.seed, job.account);
         let lines = LineWriter::new(layout, &account);
-        let rng = Rng::new(file_seed(self.cfg.seed, job));
-        let mut traffic = Traffic::new(
-            rng,
-            account,
-            self.cfg.enis.into(),
-            self.slot_start(job),
-            self.cfg.lines_per_file,
-        );
+        let mut traffic = self.traffic(job, account);
         for _ in 0..self.cfg.lines_per_file {
             lines.write(&mut buf, &traffic.record());
             if buf.len() >= WRITE_CHUNK {
@@ -232,19 +225,23 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// The traffic of the job's file (its own random stream, its slot, its number of records).
+    fn traffic(&self, job: &FileJob, account: Account) -> Traffic {
+        Traffic::new(
+            Rng::new(file_seed(self.cfg.seed, job)),
+            account,
+            self.cfg.enis.into(),
+            self.slot_start(job),
+            self.cfg.lines_per_file,
+        )
+    }
+
     /// The records of the job's file, as the S3 delivery's file holds them.
     fn records(&self, job: &FileJob) -> Records {
         let layout = &self.layouts[job.flow_log as usize];
         let account = Account::new(self.cfg.seed, job.account);
         let lines = LineWriter::new(layout, &account);
-        let rng = Rng::new(file_seed(self.cfg.seed, job));
-        let mut traffic = Traffic::new(
-            rng,
-            account,
-            self.cfg.enis.into(),
-            self.slot_start(job),
-            self.cfg.lines_per_file,
-        );
+        let mut traffic = self.traffic(job, account);
         let mut records =
             Records::with_capacity(usize::try_from(self.cfg.lines_per_file).unwrap_or(0));
         for _ in 0..self.cfg.lines_per_file {
