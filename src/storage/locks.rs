@@ -174,6 +174,9 @@ fn cannot_probe(path: &Path, e: io::Error) -> Error {
 enum Kind {
     Shared,
     Exclusive,
+    /// Exclusive, on a file no other run takes (a run's staging lock): only another run's cleanup,
+    /// probing whether the run is alive, can hold it, and only for an instant, so wait for it.
+    Private,
 }
 
 /// Locks `path` (creating it) for `holder`, whose name is written into it when the lock is exclusive.
@@ -191,6 +194,7 @@ fn lock_file(lake: &Path, path: &Path, holder: &str, kind: Kind) -> Result<File>
     let taken = match kind {
         Kind::Shared => file.try_lock_shared(),
         Kind::Exclusive => file.try_lock(),
+        Kind::Private => file.lock().map_err(fs::TryLockError::Error),
     };
     match taken {
         Ok(()) => {}
@@ -219,7 +223,7 @@ fn lock_file(lake: &Path, path: &Path, holder: &str, kind: Kind) -> Result<File>
             return lock_file(lake, path, holder, kind);
         }
     }
-    if kind == Kind::Exclusive {
+    if kind != Kind::Shared {
         file.set_len(0)
             .and_then(|_| writeln!(file, "pid {} {holder}", std::process::id()))
             .map_err(|e| Error::output(path, e))?;
@@ -237,23 +241,27 @@ pub fn staging_folder(
     holder: &str,
 ) -> Result<(PathBuf, Lock)> {
     remove_abandoned_staging(staging_root)?;
-    // Lock before creating: another run's cleanup must never see this folder unlocked.
-    let lock = lock_file(
-        lake,
-        &staging_root.join(format!("{run_id}.lock")),
-        holder,
-        Kind::Exclusive,
-    )?;
+    // Lock before creating: another run's cleanup must never see this folder unlocked. The lock file
+    // is ours once we hold a lock on the file at its path (see `lock_file`): a cleanup may remove the
+    // file between our open and our lock, never after.
     let staging = staging_root.join(run_id);
+    let lock = lock_file(lake, &lock_path_of(&staging), holder, Kind::Private)?;
     fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
     Ok((staging, Lock::files(vec![lock])))
+}
+
+/// `<folder>.lock`, the lock file of a staging folder.
+fn lock_path_of(folder: &Path) -> PathBuf {
+    let mut path = folder.as_os_str().to_owned();
+    path.push(".lock");
+    PathBuf::from(path)
 }
 
 /// Removes a run's staging folder and its lock file (the lock itself lasts until dropped).
 pub fn remove_staging_folder(staging: &Path) -> Result<()> {
     for result in [
         fs::remove_dir_all(staging),
-        fs::remove_file(staging.with_extension("lock")),
+        fs::remove_file(lock_path_of(staging)),
     ] {
         match result {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(staging, e)),
@@ -264,7 +272,13 @@ pub fn remove_staging_folder(staging: &Path) -> Result<()> {
 }
 
 /// Removes the staging folders (and lock files) of runs that are no longer running: those whose
-/// `<run>.lock` is not held.
+/// `<run>.lock` is missing or not held.
+///
+/// The probe keeps the lock it took while it removes the folder and then the lock file: a run makes
+/// its folder only after it holds the lock on the file at the lock's path, so nothing a run owns can
+/// appear or vanish while the probe holds it. (Letting go before removing would let a starting run
+/// take the lock and make its folder in between, and then lose its lock file, and with it its folder
+/// to the next cleanup.)
 fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(staging_root) else {
         return Ok(());
@@ -272,27 +286,83 @@ fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
     for entry in entries.flatten() {
         let path = entry.path();
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir {
-            // A lock file whose folder is gone: remove it once nobody holds it.
-            let orphan = path.extension().is_some_and(|e| e == "lock")
-                && !path.with_extension("").exists()
-                && File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
-            if orphan {
-                let _ = fs::remove_file(&path);
-            }
+        let is_lock = !is_dir && path.extension().is_some_and(|e| e == "lock");
+        if !is_dir && !is_lock {
             continue;
         }
-        let lock_path = path.with_extension("lock");
-        let alive = File::open(&lock_path).is_ok_and(|f| f.try_lock().is_err());
-        if alive {
-            continue;
-        }
+        let folder = if is_dir {
+            path.clone()
+        } else {
+            path.with_extension("")
+        };
+        let lock_path = lock_path_of(&folder);
+        let probe = match File::open(&lock_path) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(_) => continue, // alive, or being probed by another cleanup
+            },
+            // No lock file: a run makes it before its folder and removes it after, so nobody owns
+            // this folder.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(_) => continue,
+        };
         // Another run may be removing the same folder: one already gone is fine.
-        match fs::remove_dir_all(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(&path, e)),
+        match fs::remove_dir_all(&folder) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(&folder, e)),
             _ => {}
         }
-        let _ = fs::remove_file(&lock_path);
+        if probe.is_some() {
+            let _ = fs::remove_file(&lock_path);
+        }
+        drop(probe);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Runs starting and ending side by side, each cleaning up after dead runs as it starts: no run
+    /// ever loses its staging folder. (Before the cleanup kept its probe lock while removing a lock
+    /// file, a run starting in that instant lost its lock file and then its folder; seen as a shard
+    /// failing with "No such file or directory" on its own staging folder.)
+    #[test]
+    fn starting_runs_never_remove_a_live_runs_staging_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Arc::new(dir.path().join("staging"));
+        // A dead run's leftovers, with and without their lock file, and an orphan lock file.
+        fs::create_dir_all(root.join("dead-1/p")).unwrap();
+        fs::write(root.join("dead-1.lock"), "pid 1").unwrap();
+        fs::create_dir_all(root.join("dead-2")).unwrap();
+        fs::write(root.join("dead-3.lock"), "pid 3").unwrap();
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let root = Arc::clone(&root);
+                std::thread::spawn(move || {
+                    for i in 0..150 {
+                        let id = format!("run-{t}-{i}");
+                        let (staging, lock) =
+                            staging_folder(Path::new("lake"), &root, &id, "test").unwrap();
+                        let part = staging.join("year=2024");
+                        fs::create_dir_all(&part).unwrap();
+                        fs::write(part.join("f.parquet"), b"x").unwrap();
+                        for _ in 0..3 {
+                            std::thread::yield_now();
+                            assert!(part.join("f.parquet").exists(), "{id} lost its staging");
+                            assert!(lock_path_of(&staging).exists(), "{id} lost its lock");
+                        }
+                        remove_staging_folder(&staging).unwrap();
+                        drop(lock);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let left: Vec<_> = fs::read_dir(&*root).unwrap().flatten().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
 }
