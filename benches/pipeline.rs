@@ -134,6 +134,8 @@ fn stages(c: &mut Criterion) {
             row_group_rows: 1 << 20,
             zstd_level: None,
             bloom_filter: Default::default(),
+            sort_by: Default::default(),
+            sort_memory: flowlake::lake::sort::DEFAULT_SORT_MEMORY,
         };
         let props = Arc::new(writer_properties(&settings).unwrap());
         b.iter(|| {
@@ -144,7 +146,7 @@ fn stages(c: &mut Criterion) {
                 props.clone(),
                 settings.clone(),
             );
-            w.write(std::slice::from_ref(&batch)).unwrap();
+            w.write(std::slice::from_ref(&batch), 0).unwrap();
             let written = w.finish().unwrap();
             assert_eq!(written.files.iter().map(|f| f.rows).sum::<u64>(), records);
         })

@@ -12,6 +12,7 @@ use flowlake::convert::config::{
 };
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
+use flowlake::lake::sort::SortColumns;
 use flowlake::lake::write::{BloomColumns, DEFAULT_ROW_GROUP_ROWS};
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
@@ -99,6 +100,14 @@ pub struct WriterArgs {
     /// commas (string columns: `srcaddr,dstaddr,interface_id`)
     #[arg(long, value_name = "COLUMNS", default_value = "none", value_parser = BloomColumns::parse)]
     pub bloom_filter: BloomColumns,
+    /// The order of the rows across each partition's files: `none` (arrival order), or column names
+    /// separated by commas, most significant first (`srcaddr`, `interface_id,start`)
+    #[arg(long, value_name = "COLUMNS", default_value = "none", value_parser = SortColumns::parse)]
+    pub sort_by: SortColumns,
+    /// Memory one partition's rows may take while they are sorted before sorted runs are spilled to
+    /// the staging folder
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    pub sort_memory: u64,
 }
 
 /// Which engine's statement `flowlake ddl` prints.
@@ -191,6 +200,8 @@ impl CompactArgs {
         c.row_group_rows = self.writer.row_group_rows;
         c.zstd_level = self.writer.zstd_level;
         c.bloom_filter = self.writer.bloom_filter.clone();
+        c.sort_by = self.writer.sort_by.clone();
+        c.sort_memory = usize::try_from(self.writer.sort_memory).unwrap_or(usize::MAX);
         c.from = self.from;
         c.to = self.to;
         c.dry_run = self.dry_run;
@@ -377,6 +388,8 @@ impl ConvertArgs {
         c.batch_rows = self.batch_rows;
         c.zstd_level = self.writer.zstd_level;
         c.bloom_filter = self.writer.bloom_filter.clone();
+        c.sort_by = self.writer.sort_by.clone();
+        c.sort_memory = usize::try_from(self.writer.sort_memory).unwrap_or(usize::MAX);
         c.threads = self.threads;
         if let Some(bytes) = self.read_ahead {
             c.read_ahead_bytes = bytes;

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -32,9 +32,11 @@ use crate::lake::conform::to_lake_batch;
 use crate::lake::dataset::{Dataset, ParquetFile, READ_BATCH_ROWS};
 use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
+use crate::lake::rowmap::{Runs, NO_INPUT};
 use crate::lake::schema;
+use crate::lake::sort::{SortColumns, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
-    writer_properties, BloomColumns, PartitionWriter, WriteSettings, WrittenFile,
+    writer_properties, BloomColumns, PartitionWriter, WriteSettings, Written,
     DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
 };
 use crate::storage::{self, LockScope, S3Settings};
@@ -50,6 +52,10 @@ pub struct CompactConfig {
     pub zstd_level: Option<i32>,
     /// Columns with a Bloom filter in every row group.
     pub bloom_filter: BloomColumns,
+    /// The order of the rows across each partition (`--sort-by`).
+    pub sort_by: SortColumns,
+    /// Memory a partition's rows may take before the sort spills them (`--sort-memory`).
+    pub sort_memory: usize,
     /// A partition is rewritten when at least this many of its files are below half the target size.
     pub min_files: usize,
     pub from: Option<Day>,
@@ -70,6 +76,8 @@ impl CompactConfig {
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             zstd_level: None,
             bloom_filter: BloomColumns::default(),
+            sort_by: SortColumns::none(),
+            sort_memory: DEFAULT_SORT_MEMORY,
             min_files: DEFAULT_MIN_FILES,
             from: None,
             to: None,
@@ -87,6 +95,8 @@ impl CompactConfig {
             row_group_rows: self.row_group_rows,
             zstd_level: self.zstd_level,
             bloom_filter: self.bloom_filter.clone(),
+            sort_by: self.sort_by.clone(),
+            sort_memory: self.sort_memory,
         }
         .validate()?;
         threads::validate(self.threads)
@@ -184,6 +194,8 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         row_group_rows: cfg.row_group_rows,
         zstd_level: cfg.zstd_level,
         bloom_filter: cfg.bloom_filter.clone(),
+        sort_by: cfg.sort_by.clone(),
+        sort_memory: cfg.sort_memory,
     };
     let props = Arc::new(writer_properties(&settings)?);
     let mut report = CompactReport {
@@ -254,12 +266,20 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             report.compacted.push(plan);
             continue;
         };
+        let sources = match sources_of(&manifest, &path, &files) {
+            Ok(sources) => sources,
+            Err(message) => {
+                report.failed.push(CompactFailure { path, message });
+                continue;
+            }
+        };
         let written = pool.install(|| {
             rewrite(
                 lake,
                 &path,
                 &dataset,
                 &files,
+                sources.as_deref(),
                 props.clone(),
                 settings.clone(),
             )
@@ -273,8 +293,8 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             Err(PartitionError::Fatal(e)) => return Err(e),
         };
         publish(lake, &manifest, &path, &files, &written)?;
-        plan.files_out = written.len();
-        plan.bytes_out = written.iter().map(|f| f.bytes).sum();
+        plan.files_out = written.files.len();
+        plan.bytes_out = written.files.iter().map(|f| f.bytes).sum();
         report.compacted.push(plan);
     }
     if let Some(lake) = &lake {
@@ -311,16 +331,71 @@ impl From<Error> for PartitionError {
     }
 }
 
+/// Which input each row of the partition's files came from, as its manifest entry says (runs of
+/// (input index, rows) over `files` in name order), when the entry lists exactly these files; `None`
+/// for a partition without an entry (AWS's own), or whose files are not the ones its entry lists
+/// (the new files then say nothing about their rows' inputs either). A row map that cannot be read
+/// fails the partition.
+fn sources_of(
+    manifest: &Manifest,
+    partition: &str,
+    files: &[ParquetFile],
+) -> std::result::Result<Option<Vec<(u32, u64)>>, String> {
+    let Some(entry) = manifest.entry(partition).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let mut found: Vec<(&str, u64)> = files.iter().map(|f| (f.name.as_str(), f.bytes)).collect();
+    let mut listed: Vec<(&str, u64)> = entry
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.bytes))
+        .collect();
+    found.sort_unstable();
+    listed.sort_unstable();
+    if found != listed {
+        return Ok(None);
+    }
+    if let Some(name) = &entry.row_map {
+        return manifest.row_map(name).map(Some).map_err(|e| e.to_string());
+    }
+    // Entries before row maps: each input's rows are one range.
+    let mut ranges: Vec<(u64, u64, u32)> = Vec::new();
+    for (i, r) in entry.inputs.iter().enumerate() {
+        match (r.first_row, r.rows) {
+            (_, Some(0)) => {}
+            (Some(first), Some(rows)) => ranges.push((first, rows, i as u32)),
+            _ => return Ok(None),
+        }
+    }
+    ranges.sort_unstable();
+    let mut runs = Vec::new();
+    let mut at = 0;
+    for (first, rows, input) in ranges {
+        if first < at {
+            return Ok(None);
+        }
+        if first > at {
+            runs.push((NO_INPUT, first - at));
+        }
+        runs.push((input, rows));
+        at = first + rows;
+    }
+    Ok(Some(runs))
+}
+
 /// Reads every file of the partition (in name order) into staged files at the target size and checks
-/// that the staged files hold exactly what was read.
+/// that the staged files hold exactly what was read. `sources` (see [`sources_of`]) follow the rows
+/// into the new files' order ([`Written::sources`]).
 fn rewrite(
     lake: &Lake,
     partition: &str,
     dataset: &Dataset,
     files: &[ParquetFile],
+    sources: Option<&[(u32, u64)]>,
     props: Arc<parquet::file::properties::WriterProperties>,
     settings: WriteSettings,
-) -> std::result::Result<Vec<WrittenFile>, PartitionError> {
+) -> std::result::Result<Written, PartitionError> {
+    let mut runs = Runs::new(sources.unwrap_or_default());
     let schema = schema::lake_schema();
     let mut before = Fingerprint::new(&schema);
     let mut writer =
@@ -336,12 +411,19 @@ fn rewrite(
             let batch = batch.map_err(|e| failed(format!("reading: {e}")))?;
             let batch = to_lake_batch(&batch, &schema).map_err(|e| failed(e.to_string()))?;
             before.add(&batch);
-            writer.write(std::slice::from_ref(&batch))?;
+            let mut of_rows = Vec::with_capacity(batch.num_rows());
+            runs.take(batch.num_rows() as u64, |input, rows| {
+                of_rows.extend(std::iter::repeat_n(
+                    input.unwrap_or(NO_INPUT),
+                    rows as usize,
+                ));
+            });
+            writer.write_sourced(batch, UInt32Array::from(of_rows))?;
         }
     }
-    let written = writer.finish()?.files;
+    let written = writer.finish()?;
     let mut after = Fingerprint::new(&schema);
-    for f in &written {
+    for f in &written.files {
         let path = lake.staged_file(partition, &f.name);
         let read_back = File::open(&path)
             .map_err(|e| Error::output(&path, e))
@@ -441,17 +523,19 @@ fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
     }
 }
 
-/// Swaps the staged files in (replacing exactly the files that were read) and records them.
+/// Swaps the staged files in (replacing exactly the files that were read) and records them, with the
+/// row map of their rows' inputs when the partition has an entry.
 fn publish(
     lake: &Lake,
     manifest: &Manifest,
     partition: &str,
     inputs: &[ParquetFile],
-    written: &[WrittenFile],
+    written: &Written,
 ) -> Result<()> {
-    let names: Vec<String> = written.iter().map(|f| f.name.clone()).collect();
+    let names: Vec<String> = written.files.iter().map(|f| f.name.clone()).collect();
     let read: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
     let outputs: Vec<OutputRecord> = written
+        .files
         .iter()
         .map(|f| OutputRecord {
             name: f.name.clone(),
@@ -459,7 +543,14 @@ fn publish(
             bytes: f.bytes,
         })
         .collect();
-    let entry = entry_with_outputs(manifest, partition, outputs)?;
+    let mut entry = entry_with_outputs(manifest, partition, outputs)?;
+    let old_row_map = entry.row_map.take();
+    if !entry.inputs.is_empty() {
+        entry.row_map = Some(manifest.put_row_map(partition, &written.sources)?);
+        for input in &mut entry.inputs {
+            input.first_row = None;
+        }
+    }
     lake.commit(
         manifest,
         partition,
@@ -467,7 +558,11 @@ fn publish(
         Replaces::Only(&read),
         &entry,
         Journal::Compaction,
-    )
+    )?;
+    if let Some(old) = old_row_map.filter(|old| entry.row_map.as_ref() != Some(old)) {
+        manifest.remove_row_map(&old);
+    }
+    Ok(())
 }
 
 /// After an interrupted compaction: the partition's entry with its files as they now are.
@@ -494,7 +589,15 @@ fn entry_as_found(
             bytes: f.bytes,
         });
     }
-    entry_with_outputs(manifest, partition, outputs)
+    // Whether the row map written for the new files got recorded is unknown: say nothing about
+    // which rows are whose rather than something wrong (carrying over from this partition is then
+    // refused with a warning).
+    let mut entry = entry_with_outputs(manifest, partition, outputs)?;
+    entry.row_map = None;
+    for input in &mut entry.inputs {
+        input.first_row = None;
+    }
+    Ok(entry)
 }
 
 /// The partition's manifest entry with `outputs`, keeping what convert recorded (inputs, fingerprint,
@@ -521,6 +624,7 @@ fn entry_with_outputs(
             rejected: 0,
             filtered: 0,
             failed: Vec::new(),
+            row_map: None,
         },
     };
     Ok(entry)

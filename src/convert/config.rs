@@ -11,6 +11,7 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{PartitionLayout, PartitionTime};
+use crate::lake::sort::{SortColumns, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
     BloomColumns, WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
 };
@@ -59,6 +60,10 @@ pub struct ConvertConfig {
     pub zstd_level: Option<i32>,
     /// Columns with a Bloom filter in every row group.
     pub bloom_filter: BloomColumns,
+    /// The order of the rows across each partition (`--sort-by`).
+    pub sort_by: SortColumns,
+    /// Memory a partition's rows may take before the sort spills them (`--sort-memory`).
+    pub sort_memory: usize,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
     /// Compressed input per wave ([`DEFAULT_READ_AHEAD_BYTES`], or [`DEFAULT_S3_READ_AHEAD_BYTES`]
@@ -109,6 +114,8 @@ impl ConvertConfig {
             batch_rows: DEFAULT_BATCH_ROWS,
             zstd_level: None,
             bloom_filter: BloomColumns::default(),
+            sort_by: SortColumns::none(),
+            sort_memory: DEFAULT_SORT_MEMORY,
             threads: 0,
             read_ahead_bytes,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -148,6 +155,8 @@ impl ConvertConfig {
             row_group_rows: self.row_group_rows,
             zstd_level: self.zstd_level,
             bloom_filter: self.bloom_filter.clone(),
+            sort_by: self.sort_by.clone(),
+            sort_memory: self.sort_memory,
         }
         .validate()?;
         threads::validate(self.threads)?;

@@ -20,13 +20,15 @@ pub mod report;
 pub mod shard;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use arrow::array::{BooleanArray, BooleanBufferBuilder, UInt32Array};
+use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 
 use crate::convert::config::ConvertConfig;
@@ -47,6 +49,7 @@ use crate::lake::manifest::{
 use crate::lake::partition::{
     identity_of, key_for_path, PartitionKey, PartitionLayout, PartitionTime,
 };
+use crate::lake::rowmap::{Runs, NO_INPUT};
 use crate::lake::schema;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use crate::storage::{self, Entry, LockScope, S3Settings, Store};
@@ -152,6 +155,11 @@ struct Output {
     carried: Vec<InputRecord>,
     /// Its published files, as its manifest entry records them.
     before: Vec<OutputRecord>,
+    /// Whose rows the published files hold, in their row order: runs of (index into `carried`,
+    /// rows), `None` for rows of inputs that are read again (or of no input).
+    provenance: Vec<(Option<usize>, u64)>,
+    /// The row map its manifest entry names, replaced by this build's.
+    old_row_map: Option<String>,
 }
 
 impl Output {
@@ -163,6 +171,8 @@ impl Output {
             inputs: Vec::new(),
             carried: Vec::new(),
             before: Vec::new(),
+            provenance: Vec::new(),
+            old_row_map: None,
         })
     }
 }
@@ -183,10 +193,11 @@ struct Building<'l> {
     failed: Vec<FailedRecord>,
     /// Rows carried over from its earlier files (handed to the writer before any read row).
     carried_rows: u64,
-    /// The carried inputs, with where their rows now start.
+    /// The carried inputs.
     carried: Vec<InputRecord>,
-    /// Where each read input's rows went: (first row, rows), in the partition's row order.
-    placed: HashMap<PathBuf, (u64, u64)>,
+    /// The inputs whose rows were handed to the writer, by the source number they were given with.
+    sources: Vec<PathBuf>,
+    source_of: HashMap<PathBuf, u32>,
 }
 
 impl<'l> Building<'l> {
@@ -202,13 +213,20 @@ impl<'l> Building<'l> {
             failed: Vec::new(),
             carried_rows: 0,
             carried: Vec::new(),
-            placed: HashMap::new(),
+            sources: Vec::new(),
+            source_of: HashMap::new(),
         }
     }
 
-    /// Rows handed to the writer so far: the next row's position in the partition.
-    fn next_row(&self) -> u64 {
-        self.carried_rows + self.rows
+    /// The source number of the rows of the input at `path` (see [`PartitionWriter::write`]).
+    fn source(&mut self, path: &Path) -> u32 {
+        if let Some(&n) = self.source_of.get(path) {
+            return n;
+        }
+        let n = self.sources.len() as u32;
+        self.sources.push(path.to_path_buf());
+        self.source_of.insert(path.to_path_buf(), n);
+        n
     }
 }
 
@@ -296,6 +314,8 @@ impl<'a> Run<'a> {
             row_group_rows: cfg.row_group_rows,
             zstd_level: cfg.zstd_level,
             bloom_filter: cfg.bloom_filter.clone(),
+            sort_by: cfg.sort_by.clone(),
+            sort_memory: cfg.sort_memory,
         };
         Ok(Run {
             cfg,
@@ -465,6 +485,7 @@ impl<'a> Run<'a> {
             let entry = self.manifest.entry(&path)?;
             if let Some(entry) = &entry {
                 output.carried = self.resolve_remembered(&mut output.inputs, entry, &mut report);
+                output.old_row_map = entry.row_map.clone();
             }
             output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
             output.inputs.dedup_by(|a, b| a.path == b.path);
@@ -493,16 +514,19 @@ impl<'a> Run<'a> {
                 continue;
             }
             if let Some(e) = entry.filter(|_| !output.carried.is_empty()) {
-                if let Err(why) = carry_possible(&e, &output.carried, &published) {
-                    report.partitions_unchanged += 1;
-                    report.warnings.push(Warning {
-                        path: self.lake.root().join(&path),
-                        message: format!(
-                            "left as it is: inputs of it no longer exist and {why}; restore them, or \
-                             rebuild with --mirror-deletions to drop their rows"
-                        ),
-                    });
-                    continue;
+                match self.provenance(&e, &output.carried, &published) {
+                    Ok(runs) => output.provenance = runs,
+                    Err(why) => {
+                        report.partitions_unchanged += 1;
+                        report.warnings.push(Warning {
+                            path: self.lake.root().join(&path),
+                            message: format!(
+                                "left as it is: inputs of it no longer exist and {why}; restore \
+                                 them, or rebuild with --mirror-deletions to drop their rows"
+                            ),
+                        });
+                        continue;
+                    }
                 }
                 output.before = e.outputs;
             }
@@ -821,33 +845,109 @@ impl<'a> Run<'a> {
         carried
     }
 
+    /// Which carried input each row of the partition's published files belongs to (see
+    /// [`Output::provenance`]), from its entry's row map, or from the `first_row` of each input in
+    /// entries written before row maps; `Err` says why the rows cannot be found.
+    fn provenance(
+        &self,
+        entry: &PartitionEntry,
+        carried: &[InputRecord],
+        published: &[(String, u64)],
+    ) -> std::result::Result<Vec<(Option<usize>, u64)>, String> {
+        if published != outputs_of(entry) {
+            return Err("its Parquet files are not the ones its manifest entry lists".into());
+        }
+        if carried.iter().any(|r| r.rows.is_none()) {
+            return Err(
+                "its manifest entry (written by an older flowlake) does not say how many \
+                        rows are theirs"
+                    .into(),
+            );
+        }
+        let carried_index = |path: &Path| carried.iter().position(|r| r.path == path);
+        let listed: u64 = entry.outputs.iter().map(|o| o.rows).sum();
+        let runs: Vec<(Option<usize>, u64)> = match &entry.row_map {
+            Some(name) => {
+                let map = self.manifest.row_map(name).map_err(|e| e.to_string())?;
+                let mut runs = Vec::with_capacity(map.len());
+                for (input, rows) in map {
+                    let who = match entry.inputs.get(input as usize) {
+                        Some(r) => carried_index(&r.path),
+                        None if input == NO_INPUT => None,
+                        None => {
+                            return Err("its row map names an input its entry does not list".into())
+                        }
+                    };
+                    runs.push((who, rows));
+                }
+                runs
+            }
+            None => {
+                // Entries before row maps: each input's rows are one range.
+                if carried
+                    .iter()
+                    .any(|r| r.rows != Some(0) && r.first_row.is_none())
+                {
+                    return Err(
+                        "its manifest entry (written by an older flowlake) does not say \
+                                which rows are theirs"
+                            .into(),
+                    );
+                }
+                let mut ranges: Vec<(u64, u64, Option<usize>)> = carried
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.rows.unwrap_or(0) > 0)
+                    .map(|(i, r)| (r.first_row.unwrap_or(0), r.rows.unwrap_or(0), Some(i)))
+                    .collect();
+                ranges.sort_unstable();
+                let mut runs = Vec::new();
+                let mut at = 0u64;
+                for (first, rows, who) in ranges {
+                    if first < at {
+                        return Err("its manifest entry places their rows over each other".into());
+                    }
+                    if first > at {
+                        runs.push((None, first - at));
+                    }
+                    runs.push((who, rows));
+                    at = first + rows;
+                }
+                if at < listed {
+                    runs.push((None, listed - at));
+                }
+                runs
+            }
+        };
+        if runs.iter().map(|r| r.1).sum::<u64>() != listed {
+            return Err("its manifest entry places their rows past the end of its files".into());
+        }
+        Ok(runs)
+    }
+
     /// Hands the rows of the partition's carried inputs, read from its published files, to its
-    /// writer first, and records where they now start.
+    /// writer (before any row read now), each as rows of its own input.
     fn carry_over(&self, output: &Output, building: &mut Building<'_>) -> Result<()> {
         if output.carried.is_empty() {
             return Ok(());
         }
         let partition = output.path.as_str();
-        // The carried inputs' row ranges in the old files, in row order.
-        let mut ranges: Vec<&InputRecord> = output
+        let ids: Vec<u32> = output
             .carried
             .iter()
-            .filter(|r| r.rows.unwrap_or(0) > 0)
+            .map(|r| building.source(&r.path))
             .collect();
-        ranges.sort_by_key(|r| r.first_row);
-        let mut copied = vec![0u64; ranges.len()];
-        let mut starts: Vec<Option<u64>> = vec![None; ranges.len()];
+        let mut copied = vec![0u64; output.carried.len()];
         let dataset = Dataset::open(self.store.clone(), &self.cfg.out)?;
         let schema = schema::lake_schema();
-        let mut at = 0u64; // row number of the next row read from the old files
+        let mut runs = Runs::new(&output.provenance);
         for out in &output.before {
             // Only the files that hold carried rows are read.
-            let overlaps = ranges.iter().any(|r| {
-                let first = r.first_row.unwrap_or(0);
-                first < at + out.rows && at < first + r.rows.unwrap_or(0)
-            });
-            if !overlaps {
-                at += out.rows;
+            let mut ahead = runs.clone();
+            let mut wanted = false;
+            ahead.take(out.rows, |who, _| wanted |= who.flatten().is_some());
+            if !wanted {
+                runs = ahead;
                 continue;
             }
             let file = ParquetFile {
@@ -865,48 +965,47 @@ impl<'a> Run<'a> {
             for batch in reader {
                 let batch = batch.map_err(|e| lake_err(e.to_string()))?;
                 let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;
-                let (lo, hi) = (at, at + batch.num_rows() as u64);
-                for (i, r) in ranges.iter().enumerate() {
-                    let first = r.first_row.unwrap_or(0);
-                    let (from, to) = (first.max(lo), (first + r.rows.unwrap_or(0)).min(hi));
-                    if from >= to {
-                        continue;
+                let mut keep = BooleanBufferBuilder::new(batch.num_rows());
+                let mut sources: Vec<u32> = Vec::new();
+                runs.take(batch.num_rows() as u64, |who, rows| {
+                    let who = who.flatten();
+                    keep.append_n(rows as usize, who.is_some());
+                    if let Some(i) = who {
+                        sources.extend(std::iter::repeat_n(ids[i], rows as usize));
+                        copied[i] += rows;
                     }
-                    starts[i].get_or_insert(building.next_row());
-                    let slice = batch.slice((from - lo) as usize, (to - from) as usize);
-                    building.writer.write(std::slice::from_ref(&slice))?;
-                    building.carried_rows += to - from;
-                    copied[i] += to - from;
+                });
+                if sources.is_empty() {
+                    continue;
                 }
-                at = hi;
+                let kept = filter_record_batch(&batch, &BooleanArray::new(keep.finish(), None))?;
+                building.carried_rows += kept.num_rows() as u64;
+                building
+                    .writer
+                    .write_sourced(kept, UInt32Array::from(sources))?;
             }
         }
-        for (i, r) in ranges.iter().enumerate() {
-            if copied[i] != r.rows.unwrap_or(0) {
+        for (r, copied) in output.carried.iter().zip(copied) {
+            if copied != r.rows.unwrap_or(0) {
                 return Err(Error::Accounting {
                     what: format!(
                         "{} (rows of a vanished input carried over in {partition})",
                         r.path.display()
                     ),
                     lines: r.rows.unwrap_or(0),
-                    rows: copied[i],
+                    rows: copied,
                     rejected: 0,
                 });
             }
         }
-        let start = building.next_row();
-        for r in &output.carried {
-            let first_row = ranges
-                .iter()
-                .position(|x| std::ptr::eq(*x, r))
-                .and_then(|i| starts[i])
-                .unwrap_or(start);
-            building.carried.push(InputRecord {
-                first_row: Some(first_row),
-                rows: Some(r.rows.unwrap_or(0)),
+        building.carried = output
+            .carried
+            .iter()
+            .map(|r| InputRecord {
+                first_row: None,
                 ..r.clone()
-            });
-        }
+            })
+            .collect();
         Ok(())
     }
 
@@ -1108,9 +1207,8 @@ impl<'a> Run<'a> {
                     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
                     match building.get_mut(&slot) {
                         Some(b) => {
-                            let first = b.next_row();
-                            b.placed.insert(outcome.path.clone(), (first, rows));
-                            b.writer.write(&batches)?;
+                            let source = b.source(&outcome.path);
+                            b.writer.write(&batches, source)?;
                             b.rows += rows;
                         }
                         // Rows of a neighbouring partition that is up to date: it has them already.
@@ -1165,9 +1263,11 @@ impl<'a> Run<'a> {
             failed,
             carried_rows,
             carried,
-            placed,
+            sources,
+            source_of: _,
         } = building;
         let done = writer.finish()?;
+        report.stages.sort += done.sort_seconds;
         report.stages.encode += done.encode_seconds;
         report.stages.write += done.write_seconds;
         let written = done.files;
@@ -1200,27 +1300,53 @@ impl<'a> Run<'a> {
             });
             return Ok(()); // its staged files go with the staging folder; the published ones stay
         }
-        // Where every input's rows are, so a later rebuild can carry over those of an input that
-        // has vanished by then.
+        let mut rows_of_source = vec![0u64; sources.len()];
+        for &(source, n) in &done.sources {
+            if let Some(rows) = rows_of_source.get_mut(source as usize) {
+                *rows += n;
+            }
+        }
+        let rows_of: HashMap<&Path, u64> = sources
+            .iter()
+            .zip(rows_of_source)
+            .map(|(p, n)| (p.as_path(), n))
+            .collect();
         let mut inputs: Vec<InputRecord> = output
             .inputs
             .iter()
-            .map(|f| {
-                let (first_row, rows) = placed.get(&f.path).copied().unwrap_or((rows_in_files, 0));
-                InputRecord {
-                    path: f.path.clone(),
-                    size: f.size,
-                    mtime: f.mtime,
-                    rel: Some(f.rel.clone()),
-                    rows: Some(rows),
-                    first_row: Some(first_row),
-                    vanished: false,
-                    feeds: f.undated.as_deref().map(<[i64]>::to_vec),
-                }
+            .map(|f| InputRecord {
+                path: f.path.clone(),
+                size: f.size,
+                mtime: f.mtime,
+                rel: Some(f.rel.clone()),
+                rows: Some(rows_of.get(f.path.as_path()).copied().unwrap_or(0)),
+                first_row: None,
+                vanished: false,
+                feeds: f.undated.as_deref().map(<[i64]>::to_vec),
             })
             .chain(carried)
             .collect();
         inputs.sort();
+        // Where every input's rows are, so a later rebuild can carry over those of an input that
+        // has vanished by then.
+        let index: HashMap<&Path, u32> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.path.as_path(), i as u32))
+            .collect();
+        let input_of: Vec<u32> = sources
+            .iter()
+            .map(|p| index.get(p.as_path()).copied().unwrap_or(NO_INPUT))
+            .collect();
+        let mut runs: Vec<(u32, u64)> = Vec::with_capacity(done.sources.len());
+        for &(source, n) in &done.sources {
+            let input = input_of.get(source as usize).copied().unwrap_or(NO_INPUT);
+            match runs.last_mut() {
+                Some((last, m)) if *last == input => *m += n,
+                _ => runs.push((input, n)),
+            }
+        }
+        let row_map = self.manifest.put_row_map(partition, &runs)?;
         let entry = PartitionEntry {
             version: MANIFEST_VERSION,
             partition: partition.to_string(),
@@ -1239,6 +1365,7 @@ impl<'a> Run<'a> {
             rejected,
             filtered,
             failed,
+            row_map: Some(row_map.clone()),
         };
         // A run that stops anywhere in the commit leaves the journal mark, and the next run rebuilds
         // this partition (whatever its range) from the inputs the entry remembers.
@@ -1252,6 +1379,9 @@ impl<'a> Run<'a> {
             &entry,
             Journal::Rebuild,
         )?;
+        if let Some(old) = output.old_row_map.as_deref().filter(|&old| old != row_map) {
+            self.manifest.remove_row_map(old);
+        }
         report.stages.publish += started.elapsed().as_secs_f64();
         report.add_partition(PartitionReport {
             path: partition.to_string(),
@@ -1308,36 +1438,6 @@ fn outputs_of(entry: &PartitionEntry) -> Vec<(String, u64)> {
         .collect();
     v.sort();
     v
-}
-
-/// Whether the rows of `carried` inputs can be found in the partition's published files: the entry
-/// says where each input's rows are, and the files are still the ones it lists.
-fn carry_possible(
-    entry: &PartitionEntry,
-    carried: &[InputRecord],
-    published: &[(String, u64)],
-) -> std::result::Result<(), &'static str> {
-    if carried
-        .iter()
-        .any(|r| r.rows.is_none() || (r.rows != Some(0) && r.first_row.is_none()))
-    {
-        return Err(
-            "its manifest entry (written by an older flowlake) does not say which rows are theirs",
-        );
-    }
-    if published != outputs_of(entry) {
-        return Err("its Parquet files are not the ones its manifest entry lists");
-    }
-    let listed: u64 = entry.outputs.iter().map(|o| o.rows).sum();
-    let end = carried
-        .iter()
-        .map(|r| r.first_row.unwrap_or(0) + r.rows.unwrap_or(0))
-        .max()
-        .unwrap_or(0);
-    if end > listed {
-        return Err("its manifest entry places their rows past the end of its files");
-    }
-    Ok(())
 }
 
 /// What shapes a partition's output besides its inputs: the lake schema, the field list used for

@@ -93,6 +93,8 @@ pub struct Stages {
     pub tokenize: f64,
     /// Building Arrow arrays.
     pub build: f64,
+    /// Sorting rows (`--sort-by`), spilling and merging included.
+    pub sort: f64,
     /// Encoding Parquet columns.
     pub encode: f64,
     /// Assembling row groups, finishing and flushing files.
@@ -260,6 +262,7 @@ impl Report {
             decompress,
             tokenize,
             build,
+            sort,
             encode,
             write,
             publish,
@@ -268,6 +271,7 @@ impl Report {
         self.stages.decompress += decompress;
         self.stages.tokenize += tokenize;
         self.stages.build += build;
+        self.stages.sort += sort;
         self.stages.encode += encode;
         self.stages.write += write;
         self.stages.publish += publish;

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, ReadErrorKind, Result};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{PartitionLayout, PartitionTime};
+use crate::lake::rowmap;
 use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
 /// Version of the entry format.
@@ -99,6 +100,10 @@ pub struct PartitionEntry {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub filtered: u64,
     pub failed: Vec<FailedRecord>,
+    /// Which input each row came from (see `rowmap.rs`): the name of its row map in the bookkeeping
+    /// folder. Entries written before row maps existed say it with each input's `first_row`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_map: Option<String>,
 }
 
 /// Settings that decide where rows go, fixed when a lake is first written: a run with other values
@@ -252,6 +257,42 @@ impl Manifest {
             }),
             Err(e) => Err(Error::output(path, e)),
         }
+    }
+
+    /// Stores the row map of `partition` (runs of (input index, rows); see `rowmap.rs`) and returns
+    /// its name, for the entry's `row_map`. Written before the entry that names it.
+    pub fn put_row_map(&self, partition: &str, runs: &[(u32, u64)]) -> Result<String> {
+        let bytes = rowmap::encode(runs)
+            .map_err(|e| Error::output(self.store.location(&format!("rows/{partition}")), e))?;
+        let name = rowmap::name(partition, &bytes);
+        self.store
+            .write(&name, &bytes, Expect::Any)
+            .map_err(|e| Error::output(self.store.location(&name), e))?;
+        Ok(name)
+    }
+
+    /// The runs of the row map `name`; a missing or damaged map is an error naming it.
+    pub fn row_map(&self, name: &str) -> Result<Vec<(u32, u64)>> {
+        let path = self.store.location(name);
+        let lake_err = |message: String| Error::Lake {
+            path: path.clone(),
+            message,
+        };
+        let bytes = match self.store.read(name) {
+            Ok(Some((bytes, _))) => bytes,
+            Ok(None) => {
+                return Err(lake_err(
+                    "the row map its manifest entry names is missing".into(),
+                ))
+            }
+            Err(e) => return Err(lake_err(format!("cannot read the row map: {e}"))),
+        };
+        rowmap::decode(&bytes).map_err(|e| lake_err(format!("the row map is {e}")))
+    }
+
+    /// Removes a row map no entry names any more (a failure leaves a small stray file, no harm).
+    pub fn remove_row_map(&self, name: &str) {
+        let _ = self.store.remove(name);
     }
 
     /// The lake's fixed settings, if it has been written before.
@@ -414,6 +455,7 @@ mod tests {
             rejected: 1,
             filtered: 0,
             failed: vec![],
+            row_map: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //! [`schema`] is the one field catalogue everything reads; [`partition`] says what a path means for
 //! account, region, day and hour, and where a partition's folder is; [`write`](mod@write) encodes a partition into
 //! Parquet part files in the staging folder (the string columns through `strings`, the lake's own
-//! dictionary writer, with `rle` for its keys and levels); [`commit`] opens a lake for writing (lock, staging) and
+//! dictionary writer, with `rle` for its keys and levels), in the row order [`sort`] gives them;
+//! [`rowmap`] records which input each row came from; [`commit`] opens a lake for writing (lock, staging) and
 //! commits a partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built
 //! which outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and `conform`
 //! maps its rows onto the lake schema. Uses `storage` and the base modules, nothing above.
@@ -16,7 +17,9 @@ pub mod filter;
 pub mod manifest;
 pub mod partition;
 mod rle;
+pub mod rowmap;
 pub mod schema;
+pub mod sort;
 mod strings;
 pub mod write;
 

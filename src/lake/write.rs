@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, StringArray};
+use arrow::array::{Array, ArrayRef, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
 use crate::lake::schema::{ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
+use crate::lake::sort::{SortColumns, Sorter};
 use crate::lake::strings::StringColumn;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
@@ -113,6 +114,10 @@ pub struct WriteSettings {
     pub zstd_level: Option<i32>,
     /// Columns with a Bloom filter in every row group.
     pub bloom_filter: BloomColumns,
+    /// The order of the rows across each partition (and so each file); none: arrival order.
+    pub sort_by: SortColumns,
+    /// Memory a partition's rows may take before the sort spills them to staging.
+    pub sort_memory: usize,
 }
 
 impl WriteSettings {
@@ -148,6 +153,9 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(settings.row_group_rows))
+        .set_sorting_columns(
+            (!settings.sort_by.is_none()).then(|| settings.sort_by.sorting_columns()),
+        )
         .set_created_by(concat!("flowlake version ", env!("CARGO_PKG_VERSION")).to_string());
     // Per column, as the catalogue says (measured: benches/README.md).
     for field in CATALOGUE {
@@ -267,8 +275,14 @@ pub struct PartitionWriter<'a> {
     files: Vec<WrittenFile>,
     bytes_per_row: f64,
     pending: Vec<RecordBatch>,
+    /// The rows waiting to be sorted (with `--sort-by`).
+    sorter: Option<Sorter>,
+    /// Which source (the caller's number for an input) each row came from: runs of (source, rows)
+    /// in the order the rows are written.
+    sources: Vec<(u32, u64)>,
     encode_seconds: f64,
     write_seconds: f64,
+    sort_seconds: f64,
 }
 
 /// What a [`PartitionWriter`] wrote.
@@ -280,6 +294,11 @@ pub struct Written {
     pub encode_seconds: f64,
     /// Seconds spent assembling row groups and finishing files.
     pub write_seconds: f64,
+    /// Seconds spent sorting the rows (spilling and merging included).
+    pub sort_seconds: f64,
+    /// The source of every row, in the files' row order (files in name order): runs of (source,
+    /// rows), as the sources were given to [`PartitionWriter::write`].
+    pub sources: Vec<(u32, u64)>,
 }
 
 impl<'a> PartitionWriter<'a> {
@@ -290,6 +309,14 @@ impl<'a> PartitionWriter<'a> {
         props: Arc<WriterProperties>,
         settings: WriteSettings,
     ) -> Self {
+        let sorter = (!settings.sort_by.is_none()).then(|| {
+            Sorter::new(
+                settings.sort_by.clone(),
+                settings.sort_memory,
+                partition.clone(),
+                schema.clone(),
+            )
+        });
         PartitionWriter {
             lake,
             partition,
@@ -300,15 +327,56 @@ impl<'a> PartitionWriter<'a> {
             files: Vec::new(),
             bytes_per_row: DEFAULT_ESTIMATED_BYTES_PER_ROW,
             pending: Vec::new(),
+            sorter,
+            sources: Vec::new(),
             encode_seconds: 0.0,
             write_seconds: 0.0,
+            sort_seconds: 0.0,
         }
+    }
+
+    /// Adds `batches`, rows of `source` (a number of the caller's, recorded with each row: see
+    /// [`Written::sources`]), to the partition: encoded into its files in order, or, with a sort
+    /// order, once every row is in ([`finish`](Self::finish)).
+    pub fn write(&mut self, batches: &[RecordBatch], source: u32) -> Result<()> {
+        if let Some(sorter) = self.sorter.as_mut() {
+            let started = Instant::now();
+            sorter.push(self.lake, batches, source)?;
+            self.sort_seconds += started.elapsed().as_secs_f64();
+            return Ok(());
+        }
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        add_run(&mut self.sources, source, rows as u64);
+        self.encode(batches)
+    }
+
+    /// Adds the rows of `batch`, each of the source at the same place in `sources`.
+    pub fn write_sourced(&mut self, batch: RecordBatch, sources: UInt32Array) -> Result<()> {
+        if sources.len() != batch.num_rows() || sources.null_count() > 0 {
+            return Err(Error::Accounting {
+                what: format!(
+                    "partition {} (the sources of a batch's rows)",
+                    self.partition
+                ),
+                lines: batch.num_rows() as u64,
+                rows: sources.len() as u64,
+                rejected: 0,
+            });
+        }
+        if let Some(sorter) = self.sorter.as_mut() {
+            let started = Instant::now();
+            sorter.push_sourced(self.lake, batch, sources)?;
+            self.sort_seconds += started.elapsed().as_secs_f64();
+            return Ok(());
+        }
+        add_sources(&mut self.sources, &sources);
+        self.encode(std::slice::from_ref(&batch))
     }
 
     /// Encodes `batches` (in order) into the partition's files. Small batches (rows of small input
     /// files) wait until [`ENCODE_ROWS`] rows (or [`ENCODE_BYTES`] of batches) are pending and are
     /// encoded as one.
-    pub fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
+    fn encode(&mut self, batches: &[RecordBatch]) -> Result<()> {
         for batch in batches {
             let mut offset = 0;
             while offset < batch.num_rows() {
@@ -342,6 +410,17 @@ impl<'a> PartitionWriter<'a> {
 
     /// Closes the last row group and file; returns the files written, in name order, and timings.
     pub fn finish(mut self) -> Result<Written> {
+        if let Some(sorter) = self.sorter.take() {
+            let mut started = Instant::now();
+            for sorted in sorter.finish()? {
+                let (batch, sources) = sorted?;
+                add_sources(&mut self.sources, &sources);
+                self.sort_seconds += started.elapsed().as_secs_f64();
+                self.encode(std::slice::from_ref(&batch))?;
+                started = Instant::now();
+            }
+            self.sort_seconds += started.elapsed().as_secs_f64();
+        }
         self.encode_pending()?;
         if self.file.as_ref().is_some_and(|f| f.row_group.is_some()) {
             self.close_row_group()?;
@@ -351,6 +430,8 @@ impl<'a> PartitionWriter<'a> {
             files: self.files,
             encode_seconds: self.encode_seconds,
             write_seconds: self.write_seconds,
+            sort_seconds: self.sort_seconds,
+            sources: self.sources,
         })
     }
 
@@ -535,6 +616,31 @@ impl<'a> PartitionWriter<'a> {
         });
         self.write_seconds += started.elapsed().as_secs_f64();
         Ok(())
+    }
+}
+
+/// Appends `rows` rows of `source` to the runs `runs`.
+fn add_run(runs: &mut Vec<(u32, u64)>, source: u32, rows: u64) {
+    if rows == 0 {
+        return;
+    }
+    match runs.last_mut() {
+        Some((s, n)) if *s == source => *n += rows,
+        _ => runs.push((source, rows)),
+    }
+}
+
+/// Appends the rows' sources, one per row, to the runs `runs`.
+fn add_sources(runs: &mut Vec<(u32, u64)>, sources: &UInt32Array) {
+    let values = sources.values();
+    let mut i = 0;
+    while i < values.len() {
+        let source = values[i];
+        let start = i;
+        while i < values.len() && values[i] == source {
+            i += 1;
+        }
+        add_run(runs, source, (i - start) as u64);
     }
 }
 

@@ -1,0 +1,153 @@
+//! Which input each row of a partition came from: runs of (input, rows) over the partition's rows
+//! (its files in name order), kept in the bookkeeping folder next to its manifest entry, so that a
+//! later rebuild can carry over the rows of inputs that have vanished whatever order the rows were
+//! written in (`--sort-by` interleaves the inputs' rows).
+//!
+//! Stored as `rows/<partition>/<hash>.bin`, named by the FNV-1a hash of its bytes (a new map never
+//! overwrites the one the current entry names): `flowlake-rows 1\n`, then ZSTD of LEB128 numbers:
+//! the count of runs, then each run's input (an index into the entry's `inputs`, or [`NO_INPUT`])
+//! and rows.
+
+use std::io::Read;
+
+/// The input of rows that came from no input the entry lists (rows of foreign files a compaction
+/// merged in).
+pub const NO_INPUT: u32 = u32::MAX;
+
+const MAGIC: &[u8] = b"flowlake-rows 1\n";
+
+/// Most runs a map may claim (a damaged count must not allocate the machine away).
+const MAX_RUNS: u64 = 1 << 40;
+
+/// The name of the map with these bytes, for `partition`.
+pub fn name(partition: &str, bytes: &[u8]) -> String {
+    format!("rows/{partition}/{:016x}.bin", crate::hash::fnv1a(bytes))
+}
+
+/// The bytes of a map.
+pub fn encode(runs: &[(u32, u64)]) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::with_capacity(runs.len() * 3 + 10);
+    leb128(&mut raw, runs.len() as u64);
+    for &(input, rows) in runs {
+        leb128(&mut raw, u64::from(input));
+        leb128(&mut raw, rows);
+    }
+    let mut out = MAGIC.to_vec();
+    out.extend(zstd::bulk::compress(&raw, 3)?);
+    Ok(out)
+}
+
+/// The runs of a map's bytes; the error says what is wrong with them.
+pub fn decode(bytes: &[u8]) -> Result<Vec<(u32, u64)>, String> {
+    let body = bytes
+        .strip_prefix(MAGIC)
+        .ok_or("not a flowlake row map (or a newer version)")?;
+    let mut raw = Vec::new();
+    zstd::stream::read::Decoder::new(body)
+        .and_then(|mut d| d.read_to_end(&mut raw))
+        .map_err(|e| format!("cannot decompress: {e}"))?;
+    let mut at = 0;
+    let mut next = || read_leb128(&raw, &mut at).ok_or("cut short");
+    let count = next()?;
+    if count > MAX_RUNS {
+        return Err("damaged (too many runs)".into());
+    }
+    let mut runs = Vec::with_capacity(count.min(1 << 20) as usize);
+    for _ in 0..count {
+        let input = u32::try_from(next()?).map_err(|_| "damaged (input number)")?;
+        runs.push((input, next()?));
+    }
+    Ok(runs)
+}
+
+/// A walk over a partition's rows by runs of (owner, rows).
+#[derive(Debug, Clone)]
+pub struct Runs<'a, T> {
+    runs: &'a [(T, u64)],
+    at: usize,
+    used: u64,
+}
+
+impl<'a, T: Copy> Runs<'a, T> {
+    pub fn new(runs: &'a [(T, u64)]) -> Self {
+        Runs {
+            runs,
+            at: 0,
+            used: 0,
+        }
+    }
+
+    /// Walks over the next `rows` rows, calling `f` with each piece's owner and length (`None` for
+    /// rows past the end of the runs).
+    pub fn take(&mut self, mut rows: u64, mut f: impl FnMut(Option<T>, u64)) {
+        while rows > 0 {
+            let Some(&(who, len)) = self.runs.get(self.at) else {
+                f(None, rows);
+                return;
+            };
+            let n = (len - self.used).min(rows);
+            if n > 0 {
+                f(Some(who), n);
+            }
+            self.used += n;
+            rows -= n;
+            if self.used >= len {
+                self.at += 1;
+                self.used = 0;
+            }
+        }
+    }
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_leb128(raw: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *raw.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_read_back_and_damage_is_an_error() {
+        let runs = vec![(0, 5), (3, 1), (NO_INPUT, 2), (1, u64::MAX), (0, 1)];
+        let bytes = encode(&runs).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), runs);
+        assert_eq!(decode(&encode(&[]).unwrap()).unwrap(), vec![]);
+        assert!(decode(b"something else").is_err());
+        assert!(decode(&bytes[..bytes.len() - 3]).is_err());
+        let mut raw = Vec::new();
+        leb128(&mut raw, 3);
+        leb128(&mut raw, 1);
+        let mut cut = MAGIC.to_vec();
+        cut.extend(zstd::bulk::compress(&raw, 1).unwrap());
+        assert_eq!(decode(&cut), Err("cut short".into()));
+        let name = name("year=2024/month=01/day=02", &bytes);
+        let mut walk = Runs::new(&runs[..2]);
+        let mut seen = Vec::new();
+        walk.take(3, |w, n| seen.push((w, n)));
+        walk.take(5, |w, n| seen.push((w, n)));
+        assert_eq!(seen, [(Some(0), 3), (Some(0), 2), (Some(3), 1), (None, 2)]);
+        assert!(name.starts_with("rows/year=2024/month=01/day=02/") && name.ends_with(".bin"));
+    }
+}
