@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
 use crate::lake::schema::{ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
-use crate::lake::sort::{SortColumns, Sorter};
+use crate::lake::sort::{SortColumns, SortedRows, Sorter};
 use crate::lake::strings::StringColumn;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
@@ -411,15 +411,25 @@ impl<'a> PartitionWriter<'a> {
     /// Closes the last row group and file; returns the files written, in name order, and timings.
     pub fn finish(mut self) -> Result<Written> {
         if let Some(sorter) = self.sorter.take() {
-            let mut started = Instant::now();
-            for sorted in sorter.finish()? {
+            // The next sorted batch is merged while this one is encoded.
+            let timed = |rows: &mut SortedRows| {
+                let started = Instant::now();
+                (rows.next(), started.elapsed().as_secs_f64())
+            };
+            let mut rows = sorter.finish()?;
+            let (mut next, seconds) = timed(&mut rows);
+            self.sort_seconds += seconds;
+            while let Some(sorted) = next {
                 let (batch, sources) = sorted?;
                 add_sources(&mut self.sources, &sources);
-                self.sort_seconds += started.elapsed().as_secs_f64();
-                self.encode(std::slice::from_ref(&batch))?;
-                started = Instant::now();
+                let (encoded, (upcoming, seconds)) = rayon::join(
+                    || self.encode(std::slice::from_ref(&batch)),
+                    || timed(&mut rows),
+                );
+                encoded?;
+                self.sort_seconds += seconds;
+                next = upcoming;
             }
-            self.sort_seconds += started.elapsed().as_secs_f64();
         }
         self.encode_pending()?;
         if self.file.as_ref().is_some_and(|f| f.row_group.is_some()) {
