@@ -33,7 +33,7 @@ use crate::lake::schema::CATALOGUE;
 pub const SORTED_BATCH_ROWS: usize = 16 * 1024;
 
 /// Rows sorted together into one in-memory run (a few MiB of Arrow data).
-pub const RUN_ROWS: usize = 32 * 1024;
+pub const RUN_ROWS: usize = 16 * 1024;
 
 /// Memory a partition's unsorted rows may take before they are sorted and spilled (Arrow bytes).
 pub const DEFAULT_SORT_MEMORY: usize = 128 * 1024 * 1024;
@@ -223,8 +223,36 @@ struct Sourced {
 }
 
 impl Sourced {
+    /// Memory the rows hold: the columns with values (NULL columns of sorted rows share one buffer,
+    /// see [`nulls`]) and the sources.
     fn bytes(&self) -> usize {
-        self.batch.get_array_memory_size() + self.sources.get_array_memory_size()
+        let columns: usize = self
+            .batch
+            .columns()
+            .iter()
+            .filter(|c| c.null_count() < c.len())
+            .map(|c| c.get_array_memory_size())
+            .sum();
+        columns + self.sources.get_array_memory_size()
+    }
+}
+
+/// `len` NULLs of type `data_type`, sliced from one array per type shared by every sorted batch (a
+/// lake's rows have dozens of NULL columns: the fields their format lacks).
+fn nulls(data_type: &DataType, len: usize) -> ArrayRef {
+    static SHARED: std::sync::Mutex<Vec<ArrayRef>> = std::sync::Mutex::new(Vec::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    match shared.iter().position(|a| a.data_type() == data_type) {
+        Some(i) if shared[i].len() >= len => shared[i].slice(0, len),
+        found => {
+            let array = new_null_array(data_type, len.max(4 * SORTED_BATCH_ROWS));
+            let out = array.slice(0, len);
+            match found {
+                Some(i) => shared[i] = array,
+                None => shared.push(array),
+            }
+            out
+        }
     }
 }
 
@@ -319,7 +347,17 @@ impl Sorter {
         let name = format!("sort-run-{:05}.arrow", self.spilled.len());
         let path = lake.staged_file(&self.partition, &name);
         let staged = lake.create_staged(&self.partition, &name)?;
-        let spill_schema = spill_schema(&self.schema);
+        // Columns NULL in every row (the fields the inputs' format lacks) are spilled as Arrow's
+        // Null type, which takes no bytes.
+        let all_null: Vec<bool> = (0..self.schema.fields().len())
+            .map(|c| {
+                runs.iter().all(|r| {
+                    let a = r.batch.column(c);
+                    a.null_count() == a.len()
+                })
+            })
+            .collect();
+        let spill_schema = spill_schema(&self.schema, &all_null);
         let ipc = |e: arrow::error::ArrowError| Error::output(&path, std::io::Error::other(e));
         let mut writer =
             StreamWriter::try_new(std::io::BufWriter::new(staged), &spill_schema).map_err(ipc)?;
@@ -342,10 +380,16 @@ impl Sorter {
         for path in &self.spilled {
             inputs.push(Box::new(RunReader::open(path, self.schema.clone())?));
         }
-        inputs.extend(std::mem::take(&mut self.runs).into_iter().map(in_memory));
-        if inputs.len() == 1 && self.spilled.is_empty() {
-            return Ok(inputs.remove(0));
+        if self.spilled.is_empty() && self.runs.len() == 1 {
+            // One sorted run: handed on in slices, not copied again.
+            let run = self.runs.remove(0);
+            let n = run.batch.num_rows();
+            return Ok(Box::new((0..n).step_by(SORTED_BATCH_ROWS).map(move |at| {
+                let len = SORTED_BATCH_ROWS.min(n - at);
+                Ok((run.batch.slice(at, len), run.sources.slice(at, len)))
+            })));
         }
+        inputs.extend(std::mem::take(&mut self.runs).into_iter().map(in_memory));
         Ok(Box::new(Merge::new(inputs, self.columns, self.spilled)?))
     }
 }
@@ -355,8 +399,18 @@ fn in_memory(run: Sourced) -> SortedRows {
     Box::new(std::iter::once(Ok((run.batch, run.sources))))
 }
 
-fn spill_schema(schema: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+/// The schema of a spilled run: the lake's, with the `all_null` columns of Arrow's Null type, and the
+/// rows' sources.
+fn spill_schema(schema: &SchemaRef, all_null: &[bool]) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = schema
+        .fields()
+        .iter()
+        .zip(all_null)
+        .map(|(f, &null)| match null {
+            true => Arc::new(Field::new(f.name(), DataType::Null, true)),
+            false => f.clone(),
+        })
+        .collect();
     fields.push(Arc::new(Field::new(
         "__flowlake_source",
         DataType::UInt32,
@@ -366,7 +420,17 @@ fn spill_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 fn with_sources(spill_schema: &SchemaRef, sorted: &Sourced) -> Result<RecordBatch> {
-    let mut columns = sorted.batch.columns().to_vec();
+    let n = sorted.batch.num_rows();
+    let mut columns: Vec<ArrayRef> = sorted
+        .batch
+        .columns()
+        .iter()
+        .zip(spill_schema.fields())
+        .map(|(c, f)| match f.data_type() {
+            DataType::Null => nulls(&DataType::Null, n),
+            _ => c.clone(),
+        })
+        .collect();
     columns.push(Arc::new(sorted.sources.clone()));
     Ok(RecordBatch::try_new(spill_schema.clone(), columns)?)
 }
@@ -381,24 +445,35 @@ fn sort_group(group: &[Sourced], columns: &SortColumns) -> Result<Sourced> {
     // column of short values it decides all of them, and the sort is one of integers.
     let mut order: Vec<(Prefix, u32, u32)> =
         Vec::with_capacity(group.iter().map(|s| s.batch.num_rows()).sum::<usize>());
-    let mut exact = true;
     for (b, k) in keys.iter().enumerate() {
         let Some(first) = k.0.first() else { continue };
         for r in 0..group[b].batch.num_rows() {
-            let p = first.prefix(r);
-            exact &= p.exact();
-            order.push((p, b as u32, r as u32));
+            order.push((first.prefix(r), b as u32, r as u32));
         }
     }
-    if exact && columns.0.len() == 1 {
-        // Stable: equal keys keep the order the rows came in (batch, then row).
-        order.sort_unstable();
-    } else {
-        order.sort_unstable_by(|x, y| {
-            let (kx, ky) = (&keys[x.1 as usize], &keys[y.1 as usize]);
-            let (rx, ry) = (x.2 as usize, y.2 as usize);
-            compare(x.0, kx, rx, y.0, ky, ry).then_with(|| (x.1, x.2).cmp(&(y.1, y.2)))
-        });
+    // An integer sort by prefix, then (batch, row): stable, and final wherever the prefixes decide.
+    order.sort_unstable();
+    // Where they do not (values longer than 16 bytes with a common prefix, or ties on the first
+    // column with more columns to go), the rows of each stretch of equal prefix bytes are ordered
+    // by their whole keys.
+    let more_columns = columns.0.len() > 1;
+    let mut at = 0;
+    while at < order.len() {
+        let bytes = order[at].0.bytes;
+        let end = at
+            + order[at..]
+                .iter()
+                .take_while(|o| o.0.bytes == bytes)
+                .count();
+        let decided = !more_columns && order[at..end].iter().all(|o| o.0.exact());
+        if end - at > 1 && !decided {
+            order[at..end].sort_unstable_by(|x, y| {
+                let (kx, ky) = (&keys[x.1 as usize], &keys[y.1 as usize]);
+                let (rx, ry) = (x.2 as usize, y.2 as usize);
+                compare(x.0, kx, rx, y.0, ky, ry).then_with(|| (x.1, x.2).cmp(&(y.1, y.2)))
+            });
+        }
+        at = end;
     }
     let indices: Vec<(usize, usize)> = order
         .iter()
@@ -431,11 +506,12 @@ fn take_rows(from: &[&Sourced], indices: &[(usize, usize)]) -> Result<Sourced> {
         .par_iter()
         .enumerate()
         .map(|(c, field)| {
-            let arrays: Vec<&dyn Array> = from.iter().map(|s| s.batch.column(c).as_ref()).collect();
+            let arrays: Vec<&ArrayRef> = from.iter().map(|s| s.batch.column(c)).collect();
             // Most columns of a lake are the fields a format lacks: NULL in every row.
             if arrays.iter().all(|a| a.null_count() == a.len()) {
-                Ok(new_null_array(field.data_type(), indices.len()))
+                Ok(nulls(field.data_type(), indices.len()))
             } else {
+                let arrays: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
                 interleave(&arrays, indices)
             }
         })
@@ -485,7 +561,16 @@ impl Iterator for RunReader {
             .as_any()
             .downcast_ref::<UInt32Array>()
             .cloned();
-        let rows = RecordBatch::try_new(self.schema.clone(), batch.columns()[..n - 1].to_vec());
+        // Columns spilled as the Null type come back as NULLs of the lake's type.
+        let columns: Vec<ArrayRef> = batch.columns()[..n - 1]
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| match c.data_type() {
+                DataType::Null => nulls(f.data_type(), c.len()),
+                _ => c.clone(),
+            })
+            .collect();
+        let rows = RecordBatch::try_new(self.schema.clone(), columns);
         Some(match (rows, sources) {
             (Ok(rows), Some(sources)) => Ok((rows, sources)),
             _ => Err(Error::output(
