@@ -13,7 +13,7 @@ use flowlake::convert::config::{
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::sort::SortColumns;
-use flowlake::lake::write::{BloomColumns, DEFAULT_ROW_GROUP_ROWS};
+use flowlake::lake::write::{BloomColumns, DEFAULT_BLOOM_FILTER, DEFAULT_ROW_GROUP_ROWS};
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::Layout;
 use flowlake::Day;
@@ -98,7 +98,7 @@ pub struct WriterArgs {
     pub zstd_level: Option<i32>,
     /// Columns that get a Parquet Bloom filter in every row group: `none`, or names separated by
     /// commas (string columns: `srcaddr,dstaddr,interface_id`)
-    #[arg(long, value_name = "COLUMNS", default_value = "none", value_parser = BloomColumns::parse)]
+    #[arg(long, value_name = "COLUMNS", default_value = DEFAULT_BLOOM_FILTER, value_parser = BloomColumns::parse)]
     pub bloom_filter: BloomColumns,
     /// The order of the rows across each partition's files: `none` (arrival order), or column names
     /// separated by commas, most significant first (`srcaddr`, `interface_id,start`)

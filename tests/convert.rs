@@ -744,4 +744,23 @@ fn bloom_filters_on_the_named_columns_are_used_by_duckdb_and_written_by_compact(
             run.stderr
         );
     }
+
+    // By default both addresses get a filter, nothing else does.
+    let plain = tmp.path().join("default");
+    convert(&[&fixtures().join("aws")], &plain, &[]);
+    let chunks = duckdb(
+        &plain,
+        &format!(
+            "SELECT path_in_schema, count(*) = count(bloom_filter_offset) FROM parquet_metadata('{}/**/*.parquet') \
+             WHERE bloom_filter_offset IS NOT NULL OR path_in_schema = 'srcaddr' GROUP BY 1 ORDER BY 1",
+            plain.display()
+        ),
+    );
+    assert_eq!(
+        chunks,
+        vec![
+            vec![json!("dstaddr"), json!(true)],
+            vec![json!("srcaddr"), json!(true)]
+        ]
+    );
 }
