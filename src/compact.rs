@@ -32,7 +32,7 @@ use crate::lake::conform::to_lake_batch;
 use crate::lake::dataset::{Dataset, ParquetFile, READ_BATCH_ROWS};
 use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
-use crate::lake::rowmap::{Runs, NO_INPUT};
+use crate::lake::rowmap::{self, Runs, NO_INPUT};
 use crate::lake::schema;
 use crate::lake::sort::{SortColumns, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
@@ -359,7 +359,7 @@ fn sources_of(
         return manifest.row_map(name).map(Some).map_err(|e| e.to_string());
     }
     // Entries before row maps: each input's rows are one range.
-    let mut ranges: Vec<(u64, u64, u32)> = Vec::new();
+    let mut ranges = Vec::new();
     for (i, r) in entry.inputs.iter().enumerate() {
         match (r.first_row, r.rows) {
             (_, Some(0)) => {}
@@ -367,20 +367,8 @@ fn sources_of(
             _ => return Ok(None),
         }
     }
-    ranges.sort_unstable();
-    let mut runs = Vec::new();
-    let mut at = 0;
-    for (first, rows, input) in ranges {
-        if first < at {
-            return Ok(None);
-        }
-        if first > at {
-            runs.push((NO_INPUT, first - at));
-        }
-        runs.push((input, rows));
-        at = first + rows;
-    }
-    Ok(Some(runs))
+    let total = entry.outputs.iter().map(|o| o.rows).sum();
+    Ok(rowmap::from_ranges(ranges, NO_INPUT, total).ok())
 }
 
 /// Reads every file of the partition (in name order) into staged files at the target size and checks

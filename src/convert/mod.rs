@@ -49,7 +49,7 @@ use crate::lake::manifest::{
 use crate::lake::partition::{
     identity_of, key_for_path, PartitionKey, PartitionLayout, PartitionTime,
 };
-use crate::lake::rowmap::{Runs, NO_INPUT};
+use crate::lake::rowmap::{self, Runs, NO_INPUT};
 use crate::lake::schema;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use crate::storage::{self, Entry, LockScope, S3Settings, Store};
@@ -894,29 +894,12 @@ impl<'a> Run<'a> {
                             .into(),
                     );
                 }
-                let mut ranges: Vec<(u64, u64, Option<usize>)> = carried
+                let ranges = carried
                     .iter()
                     .enumerate()
-                    .filter(|(_, r)| r.rows.unwrap_or(0) > 0)
                     .map(|(i, r)| (r.first_row.unwrap_or(0), r.rows.unwrap_or(0), Some(i)))
                     .collect();
-                ranges.sort_unstable();
-                let mut runs = Vec::new();
-                let mut at = 0u64;
-                for (first, rows, who) in ranges {
-                    if first < at {
-                        return Err("its manifest entry places their rows over each other".into());
-                    }
-                    if first > at {
-                        runs.push((None, first - at));
-                    }
-                    runs.push((who, rows));
-                    at = first + rows;
-                }
-                if at < listed {
-                    runs.push((None, listed - at));
-                }
-                runs
+                rowmap::from_ranges(ranges, None, listed)?
             }
         };
         if runs.iter().map(|r| r.1).sum::<u64>() != listed {

@@ -60,6 +60,36 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(u32, u64)>, String> {
     Ok(runs)
 }
 
+/// The runs of a partition's rows from row ranges, as entries before row maps recorded them (each
+/// input's `first_row` and `rows`): `(first, rows, owner)` in any order, rows in no range owned by
+/// `gap`, up to `total` rows. `Err` when ranges overlap.
+pub fn from_ranges<T: Copy>(
+    mut ranges: Vec<(u64, u64, T)>,
+    gap: T,
+    total: u64,
+) -> Result<Vec<(T, u64)>, &'static str> {
+    ranges.sort_unstable_by_key(|r| (r.0, r.1));
+    let mut runs = Vec::with_capacity(ranges.len() * 2 + 1);
+    let mut at = 0u64;
+    for (first, rows, owner) in ranges {
+        if rows == 0 {
+            continue;
+        }
+        if first < at {
+            return Err("its manifest entry places rows of two inputs at the same place");
+        }
+        if first > at {
+            runs.push((gap, first - at));
+        }
+        runs.push((owner, rows));
+        at = first + rows;
+    }
+    if at < total {
+        runs.push((gap, total - at));
+    }
+    Ok(runs)
+}
+
 /// A walk over a partition's rows by runs of (owner, rows).
 #[derive(Debug, Clone)]
 pub struct Runs<'a, T> {
@@ -143,6 +173,11 @@ mod tests {
         cut.extend(zstd::bulk::compress(&raw, 1).unwrap());
         assert_eq!(decode(&cut), Err("cut short".into()));
         let name = name("year=2024/month=01/day=02", &bytes);
+        assert_eq!(
+            from_ranges(vec![(5, 2, 1), (0, 3, 0), (9, 0, 7)], NO_INPUT, 8),
+            Ok(vec![(0, 3), (NO_INPUT, 2), (1, 2), (NO_INPUT, 1)])
+        );
+        assert!(from_ranges(vec![(0, 3, 0), (2, 2, 1)], NO_INPUT, 8).is_err());
         let mut walk = Runs::new(&runs[..2]);
         let mut seen = Vec::new();
         walk.take(3, |w, n| seen.push((w, n)));

@@ -8,7 +8,9 @@
 //! is near its target size (the rows/bytes ratio of earlier row groups predicts where); a file closes
 //! once it reaches the target, and the next one starts. Files are written to the lake's staging area
 //! and named `part-00000.parquet`, `part-00001.parquet`, ... in order, so a rebuild of the same input
-//! gives the same names and replaces rather than adds. The caller publishes them.
+//! gives the same names and replaces rather than adds. The caller publishes them. With a sort order
+//! (`--sort-by`), rows go to `sort.rs` first and are encoded once every row is in. Every row keeps
+//! the caller's number for its input, so the caller can record which input's rows went where.
 //!
 //! rayon parallelises the engines across files (`convert/mod.rs`, the generator) and this module across
 //! the columns of one row group; `threads.rs` builds the pool.
