@@ -35,7 +35,8 @@ pub const SORTED_BATCH_ROWS: usize = 16 * 1024;
 /// Rows sorted together into one in-memory run (a few MiB of Arrow data).
 pub const RUN_ROWS: usize = 16 * 1024;
 
-/// Memory a partition's unsorted rows may take before they are sorted and spilled (Arrow bytes).
+/// Memory (Arrow bytes of the columns with values) a partition's rows may take in the sorter before
+/// its runs are merged and spilled to staging.
 pub const DEFAULT_SORT_MEMORY: usize = 128 * 1024 * 1024;
 
 /// The columns a lake's rows are sorted by (`--sort-by`), most significant first: catalogue indices
@@ -71,15 +72,6 @@ impl SortColumns {
 
     pub fn is_none(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// The columns' names, comma-separated (`none` for arrival order), as `--sort-by` takes them.
-    pub fn names(&self) -> String {
-        if self.0.is_empty() {
-            return "none".into();
-        }
-        let names: Vec<&str> = self.0.iter().map(|&i| CATALOGUE[i].column).collect();
-        names.join(",")
     }
 
     /// The Parquet `sorting_columns` of a row group sorted this way.
