@@ -135,7 +135,9 @@ fn stages(c: &mut Criterion) {
             zstd_level: None,
             bloom_filter: Default::default(),
             sort_by: Default::default(),
-            sort_memory: flowlake::lake::sort::DEFAULT_SORT_MEMORY,
+            sort_memory: flowlake::lake::sort::SortMemory::new(
+                flowlake::lake::sort::DEFAULT_SORT_MEMORY,
+            ),
         };
         let props = Arc::new(writer_properties(&settings).unwrap());
         b.iter(|| {

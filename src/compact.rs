@@ -34,7 +34,7 @@ use crate::lake::is_part_file;
 use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
 use crate::lake::rowmap::{self, Runs, NO_INPUT};
 use crate::lake::schema;
-use crate::lake::sort::{SortColumns, DEFAULT_SORT_MEMORY};
+use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
     writer_properties, BloomColumns, PartitionWriter, WriteSettings, Written,
     DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
@@ -96,7 +96,7 @@ impl CompactConfig {
             zstd_level: self.zstd_level,
             bloom_filter: self.bloom_filter.clone(),
             sort_by: self.sort_by.clone(),
-            sort_memory: self.sort_memory,
+            sort_memory: SortMemory::new(self.sort_memory),
         }
         .validate()?;
         threads::validate(self.threads)
@@ -195,7 +195,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         zstd_level: cfg.zstd_level,
         bloom_filter: cfg.bloom_filter.clone(),
         sort_by: cfg.sort_by.clone(),
-        sort_memory: cfg.sort_memory,
+        sort_memory: SortMemory::new(cfg.sort_memory),
     };
     let props = Arc::new(writer_properties(&settings)?);
     let mut report = CompactReport {

@@ -11,7 +11,7 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{PartitionLayout, PartitionTime};
-use crate::lake::sort::{SortColumns, DEFAULT_SORT_MEMORY};
+use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
     BloomColumns, WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
 };
@@ -156,7 +156,7 @@ impl ConvertConfig {
             zstd_level: self.zstd_level,
             bloom_filter: self.bloom_filter.clone(),
             sort_by: self.sort_by.clone(),
-            sort_memory: self.sort_memory,
+            sort_memory: SortMemory::new(self.sort_memory),
         }
         .validate()?;
         threads::validate(self.threads)?;

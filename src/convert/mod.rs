@@ -51,6 +51,7 @@ use crate::lake::partition::{
 };
 use crate::lake::rowmap::{self, Runs, NO_INPUT};
 use crate::lake::schema;
+use crate::lake::sort::SortMemory;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use crate::storage::{self, Entry, LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
@@ -315,7 +316,7 @@ impl<'a> Run<'a> {
             zstd_level: cfg.zstd_level,
             bloom_filter: cfg.bloom_filter.clone(),
             sort_by: cfg.sort_by.clone(),
-            sort_memory: cfg.sort_memory,
+            sort_memory: SortMemory::new(cfg.sort_memory),
         };
         Ok(Run {
             cfg,

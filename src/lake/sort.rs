@@ -14,6 +14,7 @@ use std::cmp::Ordering;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use arrow::array::new_null_array;
@@ -32,12 +33,53 @@ use crate::lake::schema::CATALOGUE;
 /// Rows per sorted batch handed on (to the encoder, or to a spill file).
 pub const SORTED_BATCH_ROWS: usize = 16 * 1024;
 
+/// Rows per batch of a spilled run: the merge of the spilled runs holds one batch of each, so the
+/// batches are small enough for many runs (4 Ki rows: about 1 MiB).
+pub const SPILL_BATCH_ROWS: usize = 4 * 1024;
+
 /// Rows sorted together into one in-memory run (a few MiB of Arrow data).
 pub const RUN_ROWS: usize = 16 * 1024;
 
-/// Memory (Arrow bytes of the columns with values) a partition's rows may take in the sorter before
-/// its runs are merged and spilled to staging.
+/// Memory (Arrow bytes of the columns with values) the rows held by a run's sorters may take before
+/// the sorter adding rows merges its runs and spills them to staging.
 pub const DEFAULT_SORT_MEMORY: usize = 128 * 1024 * 1024;
+
+/// The memory bound shared by every sorter of a run (`--sort-memory`): partitions built side by side
+/// share it, so the bound is the run's, not each partition's.
+#[derive(Debug, Clone)]
+pub struct SortMemory {
+    limit: usize,
+    used: Arc<AtomicUsize>,
+}
+
+impl SortMemory {
+    pub fn new(limit: usize) -> Self {
+        SortMemory {
+            limit: limit.max(1),
+            used: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes, AtomicOrdering::Relaxed);
+    }
+
+    fn release(&self, bytes: usize) {
+        // Never below zero, whatever the order of the updates.
+        let _ = self
+            .used
+            .fetch_update(AtomicOrdering::Relaxed, AtomicOrdering::Relaxed, |u| {
+                Some(u.saturating_sub(bytes))
+            });
+    }
+
+    /// Whether a sorter holding `mine` bytes should spill: the run's sorters are past the bound, and
+    /// this one holds a fair part of it (so a small sorter does not spill tiny runs for a big one).
+    fn over(&self, mine: usize) -> bool {
+        mine >= self.limit
+            || (self.used.load(AtomicOrdering::Relaxed) >= self.limit && mine >= self.limit / 4)
+    }
+}
 
 /// The columns a lake's rows are sorted by (`--sort-by`), most significant first: catalogue indices
 /// (the lake schema's column and Parquet leaf index too). Ascending, NULLs first.
@@ -254,7 +296,7 @@ pub type SortedRows = Box<dyn Iterator<Item = Result<(RecordBatch, UInt32Array)>
 /// Sorts a partition's rows (see the module doc).
 pub struct Sorter {
     columns: SortColumns,
-    memory: usize,
+    memory: SortMemory,
     /// Rows not sorted yet (fewer than [`RUN_ROWS`]).
     pending: Vec<Sourced>,
     pending_rows: usize,
@@ -270,10 +312,15 @@ pub struct Sorter {
 }
 
 impl Sorter {
-    pub fn new(columns: SortColumns, memory: usize, partition: String, schema: SchemaRef) -> Self {
+    pub fn new(
+        columns: SortColumns,
+        memory: SortMemory,
+        partition: String,
+        schema: SchemaRef,
+    ) -> Self {
         Sorter {
             columns,
-            memory: memory.max(1),
+            memory,
             pending: Vec::new(),
             pending_rows: 0,
             runs: Vec::new(),
@@ -305,13 +352,15 @@ impl Sorter {
             return Ok(());
         }
         let rows = Sourced { batch, sources };
-        self.bytes += rows.bytes();
+        let bytes = rows.bytes();
+        self.bytes += bytes;
+        self.memory.add(bytes);
         self.pending_rows += rows.batch.num_rows();
         self.pending.push(rows);
         if self.pending_rows >= RUN_ROWS {
             self.seal()?;
         }
-        if self.bytes >= self.memory {
+        if self.memory.over(self.bytes) {
             self.spill(lake)?;
         }
         Ok(())
@@ -326,7 +375,10 @@ impl Sorter {
         self.pending_rows = 0;
         let unsorted: usize = pending.iter().map(Sourced::bytes).sum();
         let run = sort_group(&pending, &self.columns)?;
-        self.bytes = self.bytes - unsorted + run.bytes();
+        let sorted = run.bytes();
+        self.bytes = self.bytes - unsorted + sorted;
+        self.memory.release(unsorted);
+        self.memory.add(sorted);
         self.runs.push(run);
         Ok(())
     }
@@ -335,6 +387,7 @@ impl Sorter {
     fn spill(&mut self, lake: &Lake) -> Result<()> {
         self.seal()?;
         let runs = std::mem::take(&mut self.runs);
+        self.memory.release(self.bytes);
         self.bytes = 0;
         let name = format!("sort-run-{:05}.arrow", self.spilled.len());
         let path = lake.staged_file(&self.partition, &name);
@@ -354,7 +407,7 @@ impl Sorter {
         let mut writer =
             StreamWriter::try_new(std::io::BufWriter::new(staged), &spill_schema).map_err(ipc)?;
         let inputs: Vec<SortedRows> = runs.into_iter().map(in_memory).collect();
-        for merged in Merge::new(inputs, self.columns.clone(), Vec::new())? {
+        for merged in Merge::new(inputs, self.columns.clone(), SPILL_BATCH_ROWS, Vec::new())? {
             let (batch, sources) = merged?;
             writer
                 .write(&with_sources(&spill_schema, &Sourced { batch, sources })?)
@@ -368,6 +421,8 @@ impl Sorter {
     /// All the rows, sorted, in batches, each row with its source.
     pub fn finish(mut self) -> Result<SortedRows> {
         self.seal()?;
+        // From here the rows are the merge's, which holds a batch of each run at a time.
+        self.memory.release(std::mem::take(&mut self.bytes));
         let mut inputs: Vec<SortedRows> = Vec::new();
         for path in &self.spilled {
             inputs.push(Box::new(RunReader::open(path, self.schema.clone())?));
@@ -382,7 +437,13 @@ impl Sorter {
             })));
         }
         inputs.extend(std::mem::take(&mut self.runs).into_iter().map(in_memory));
-        Ok(Box::new(Merge::new(inputs, self.columns, self.spilled)?))
+        let spilled = std::mem::take(&mut self.spilled);
+        Ok(Box::new(Merge::new(
+            inputs,
+            self.columns.clone(),
+            SORTED_BATCH_ROWS,
+            spilled,
+        )?))
     }
 }
 
@@ -393,6 +454,13 @@ fn in_memory(run: Sourced) -> SortedRows {
 
 /// The schema of a spilled run: the lake's, with the `all_null` columns of Arrow's Null type, and the
 /// rows' sources.
+impl Drop for Sorter {
+    /// A sorter dropped before its end (a failed partition) gives its share of the bound back.
+    fn drop(&mut self) {
+        self.memory.release(self.bytes);
+    }
+}
+
 fn spill_schema(schema: &SchemaRef, all_null: &[bool]) -> SchemaRef {
     let mut fields: Vec<Arc<Field>> = schema
         .fields()
@@ -578,11 +646,14 @@ struct Cursor {
     input: SortedRows,
     current: Option<Sourced>,
     prefixes: Vec<Prefix>,
+    /// The next row of `current`.
+    row: usize,
 }
 
 impl Cursor {
     /// Moves to the input's next non-empty batch (none at its end).
     fn load(&mut self, columns: &SortColumns) -> Result<()> {
+        self.row = 0;
         self.prefixes.clear();
         self.current = None;
         for next in self.input.by_ref() {
@@ -603,144 +674,152 @@ impl Cursor {
 }
 
 /// A k-way merge of sorted inputs through a binary heap of the inputs by their current row (earlier
-/// inputs first among equal keys: stable).
+/// inputs first among equal keys: stable). Its batches are full ([`Merge::new`]'s `batch_rows`) but
+/// the last: an input's batch that ends is kept until the merged batch that took its last rows is out.
 struct Merge {
     cursors: Vec<Cursor>,
-    /// Each input's current row in its current batch.
-    rows: Vec<usize>,
     /// Inputs with rows left, as a min-heap.
     heap: Vec<usize>,
     columns: SortColumns,
+    batch_rows: usize,
     /// The spilled runs, removed once the merge is done.
     spilled: Vec<PathBuf>,
 }
 
 impl Merge {
-    fn new(inputs: Vec<SortedRows>, columns: SortColumns, spilled: Vec<PathBuf>) -> Result<Merge> {
+    fn new(
+        inputs: Vec<SortedRows>,
+        columns: SortColumns,
+        batch_rows: usize,
+        spilled: Vec<PathBuf>,
+    ) -> Result<Merge> {
         let mut cursors = Vec::with_capacity(inputs.len());
         for input in inputs {
             let mut cursor = Cursor {
                 input,
                 current: None,
                 prefixes: Vec::new(),
+                row: 0,
             };
             cursor.load(&columns)?;
             cursors.push(cursor);
         }
-        let mut merge = Merge {
-            rows: vec![0; cursors.len()],
-            cursors,
-            heap: Vec::new(),
-            columns,
-            spilled,
-        };
-        let keys = merge.keys()?;
         let mut heap = Vec::new();
-        for i in 0..merge.cursors.len() {
-            if merge.cursors[i].current.is_some() {
+        for i in 0..cursors.len() {
+            if cursors[i].current.is_some() {
                 heap.push(i);
-                sift_up(&mut heap, &merge.cursors, &merge.rows, &keys);
+                sift_up(&mut heap, &cursors, &columns);
             }
         }
-        drop(keys);
-        merge.heap = heap;
-        Ok(merge)
+        Ok(Merge {
+            cursors,
+            heap,
+            columns,
+            batch_rows: batch_rows.max(1),
+            spilled,
+        })
     }
 
-    fn keys(&self) -> Result<Vec<Option<Keys<'_>>>> {
-        self.cursors
-            .iter()
-            .map(|c| {
-                c.current
-                    .as_ref()
-                    .map(|s| Keys::of(&s.batch, &self.columns))
-                    .transpose()
-            })
-            .collect()
-    }
-
-    /// The next batch of merged rows: up to [`SORTED_BATCH_ROWS`], or fewer when an input's batch
-    /// ends (its next batch replaces it, and the rows taken so far refer to the old one).
+    /// The next batch of merged rows.
     fn next_batch(&mut self) -> Result<Option<Sourced>> {
-        let mut heap = std::mem::take(&mut self.heap);
-        let mut rows = std::mem::take(&mut self.rows);
-        let keys = self.keys()?;
-        let mut indices: Vec<(usize, usize)> = Vec::with_capacity(SORTED_BATCH_ROWS);
-        let mut ended = None;
-        while let Some(&top) = heap.first() {
-            indices.push((top, rows[top]));
-            rows[top] += 1;
-            let len = self.cursors[top]
-                .current
-                .as_ref()
-                .map_or(0, |s| s.batch.num_rows());
-            if rows[top] >= len {
-                ended = Some(top);
-                let last = heap.len() - 1;
-                heap.swap(0, last);
-                heap.pop();
-                sift_down(&mut heap, &self.cursors, &rows, &keys);
-                break;
-            }
-            sift_down(&mut heap, &self.cursors, &rows, &keys);
-            if indices.len() >= SORTED_BATCH_ROWS {
-                break;
-            }
-        }
-        drop(keys);
-        if indices.is_empty() {
-            self.heap = heap;
-            self.rows = rows;
-            return Ok(None);
-        }
+        // The batches rows are taken from: each input's current one, then those that ended.
+        let mut from: Vec<Sourced> = Vec::with_capacity(self.cursors.len() + 4);
         let mut slot = vec![usize::MAX; self.cursors.len()];
-        let mut current: Vec<&Sourced> = Vec::new();
         for (i, c) in self.cursors.iter().enumerate() {
             if let Some(s) = &c.current {
-                slot[i] = current.len();
-                current.push(s);
+                slot[i] = from.len();
+                from.push(s.clone());
             }
         }
-        let remapped: Vec<(usize, usize)> = indices.iter().map(|&(c, r)| (slot[c], r)).collect();
-        let merged = take_rows(&current, &remapped)?;
-        if let Some(e) = ended {
-            self.cursors[e].load(&self.columns)?;
-            rows[e] = 0;
-            if self.cursors[e].current.is_some() {
-                let keys = self.keys()?;
-                heap.push(e);
-                sift_up(&mut heap, &self.cursors, &rows, &keys);
+        let mut indices: Vec<(usize, usize)> = Vec::with_capacity(self.batch_rows);
+        while indices.len() < self.batch_rows {
+            let Some(&top) = self.heap.first() else { break };
+            let cursor = &mut self.cursors[top];
+            let len = cursor.current.as_ref().map_or(0, |s| s.batch.num_rows());
+            indices.push((slot[top], cursor.row));
+            cursor.row += 1;
+            if cursor.row < len {
+                sift_down(&mut self.heap, &self.cursors, &self.columns);
+                continue;
+            }
+            // Its batch is done: the next one takes its place (the old one stays in `from`).
+            cursor.load(&self.columns)?;
+            match &cursor.current {
+                Some(s) => {
+                    slot[top] = from.len();
+                    from.push(s.clone());
+                    sift_down(&mut self.heap, &self.cursors, &self.columns);
+                }
+                None => {
+                    let last = self.heap.len() - 1;
+                    self.heap.swap(0, last);
+                    self.heap.pop();
+                    sift_down(&mut self.heap, &self.cursors, &self.columns);
+                }
             }
         }
-        self.heap = heap;
-        self.rows = rows;
-        Ok(Some(merged))
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        let from: Vec<&Sourced> = from.iter().collect();
+        take_rows(&from, &indices).map(Some)
     }
+}
+
+/// Orders row `i` of `a` against row `j` of `b` by the sort columns.
+fn compare_rows(
+    a: &RecordBatch,
+    i: usize,
+    b: &RecordBatch,
+    j: usize,
+    columns: &SortColumns,
+) -> Ordering {
+    for &c in &columns.0 {
+        let (Some(x), Some(y)) = (a.columns().get(c), b.columns().get(c)) else {
+            return Ordering::Equal;
+        };
+        let (Ok(x), Ok(y)) = (KeyColumn::of(x), KeyColumn::of(y)) else {
+            return Ordering::Equal;
+        };
+        match x.cmp(i, &y, j) {
+            Ordering::Equal => continue,
+            o => return o,
+        }
+    }
+    Ordering::Equal
 }
 
 /// Whether input `a`'s current row comes before input `b`'s.
-fn before(
-    a: usize,
-    b: usize,
-    cursors: &[Cursor],
-    rows: &[usize],
-    keys: &[Option<Keys<'_>>],
-) -> bool {
-    let (Some(ka), Some(kb)) = (&keys[a], &keys[b]) else {
-        return keys[a].is_some();
+fn before(a: usize, b: usize, cursors: &[Cursor], columns: &SortColumns) -> bool {
+    let (ca, cb) = (&cursors[a], &cursors[b]);
+    let (Some(sa), Some(sb)) = (&ca.current, &cb.current) else {
+        return ca.current.is_some();
     };
-    let (ra, rb) = (rows[a], rows[b]);
     let none = Prefix { bytes: 0, len: 0 };
-    let pa = cursors[a].prefixes.get(ra).copied().unwrap_or(none);
-    let pb = cursors[b].prefixes.get(rb).copied().unwrap_or(none);
-    compare(pa, ka, ra, pb, kb, rb).then(a.cmp(&b)) == Ordering::Less
+    let pa = ca.prefixes.get(ca.row).copied().unwrap_or(none);
+    let pb = cb.prefixes.get(cb.row).copied().unwrap_or(none);
+    let by_prefix = pa.bytes.cmp(&pb.bytes).then_with(|| {
+        if pa.exact() && pb.exact() {
+            pa.len.cmp(&pb.len)
+        } else {
+            Ordering::Equal
+        }
+    });
+    let decided =
+        by_prefix != Ordering::Equal || (pa.exact() && pb.exact() && columns.0.len() == 1);
+    let order = if decided {
+        by_prefix
+    } else {
+        compare_rows(&sa.batch, ca.row, &sb.batch, cb.row, columns)
+    };
+    order.then(a.cmp(&b)) == Ordering::Less
 }
 
-fn sift_up(heap: &mut [usize], cursors: &[Cursor], rows: &[usize], keys: &[Option<Keys<'_>>]) {
+fn sift_up(heap: &mut [usize], cursors: &[Cursor], columns: &SortColumns) {
     let mut i = heap.len().saturating_sub(1);
     while i > 0 {
         let parent = (i - 1) / 2;
-        if !before(heap[i], heap[parent], cursors, rows, keys) {
+        if !before(heap[i], heap[parent], cursors, columns) {
             break;
         }
         heap.swap(i, parent);
@@ -748,15 +827,15 @@ fn sift_up(heap: &mut [usize], cursors: &[Cursor], rows: &[usize], keys: &[Optio
     }
 }
 
-fn sift_down(heap: &mut [usize], cursors: &[Cursor], rows: &[usize], keys: &[Option<Keys<'_>>]) {
+fn sift_down(heap: &mut [usize], cursors: &[Cursor], columns: &SortColumns) {
     let mut i = 0;
     loop {
         let (l, r) = (2 * i + 1, 2 * i + 2);
         let mut least = i;
-        if l < heap.len() && before(heap[l], heap[least], cursors, rows, keys) {
+        if l < heap.len() && before(heap[l], heap[least], cursors, columns) {
             least = l;
         }
-        if r < heap.len() && before(heap[r], heap[least], cursors, rows, keys) {
+        if r < heap.len() && before(heap[r], heap[least], cursors, columns) {
             least = r;
         }
         if least == i {
@@ -842,7 +921,7 @@ mod tests {
             .unwrap();
             let columns = SortColumns::parse(if two_columns { "srcaddr,start" } else { "srcaddr" })
                 .unwrap();
-            let mut sorter = Sorter::new(columns, memory, "p".into(), lake_schema());
+            let mut sorter = Sorter::new(columns, SortMemory::new(memory), "p".into(), lake_schema());
             let mut expected = Vec::new();
             for (source, rows) in batches.iter().enumerate() {
                 let addrs: Vec<Option<String>> = rows.iter().map(|r| r.0.clone()).collect();

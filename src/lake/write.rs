@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
 use crate::lake::schema::{ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
-use crate::lake::sort::{SortColumns, SortedRows, Sorter};
+use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter};
 use crate::lake::strings::StringColumn;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
@@ -134,8 +134,9 @@ pub struct WriteSettings {
     pub bloom_filter: BloomColumns,
     /// The order of the rows across each partition (and so each file); none: arrival order.
     pub sort_by: SortColumns,
-    /// Memory a partition's rows may take before the sort spills them to staging.
-    pub sort_memory: usize,
+    /// Memory the rows being sorted may take (all partitions of the run together) before the sort
+    /// spills them to staging.
+    pub sort_memory: SortMemory,
 }
 
 impl WriteSettings {
@@ -330,7 +331,7 @@ impl<'a> PartitionWriter<'a> {
         let sorter = (!settings.sort_by.is_none()).then(|| {
             Sorter::new(
                 settings.sort_by.clone(),
-                settings.sort_memory,
+                settings.sort_memory.clone(),
                 partition.clone(),
                 schema.clone(),
             )
