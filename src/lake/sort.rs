@@ -560,6 +560,9 @@ fn take_rows(from: &[&Sourced], indices: &[(usize, usize)]) -> Result<Sourced> {
         return Err(Error::Config("sort: rows taken from no batch".into()));
     };
     let schema = first.batch.schema();
+    // From one batch (a group of rows sorted as they came): arrow's `take`, faster than `interleave`.
+    let single = (from.len() == 1)
+        .then(|| UInt32Array::from_iter_values(indices.iter().map(|&(_, r)| r as u32)));
     // Columns in parallel (the encoder that takes the rows is parallel by column too).
     let columns = schema
         .fields()
@@ -570,6 +573,8 @@ fn take_rows(from: &[&Sourced], indices: &[(usize, usize)]) -> Result<Sourced> {
             // Most columns of a lake are the fields a format lacks: NULL in every row.
             if arrays.iter().all(|a| a.null_count() == a.len()) {
                 Ok(nulls(field.data_type(), indices.len()))
+            } else if let Some(rows) = &single {
+                arrow::compute::take(arrays[0].as_ref(), rows, None)
             } else {
                 let arrays: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
                 interleave(&arrays, indices)
@@ -577,8 +582,13 @@ fn take_rows(from: &[&Sourced], indices: &[(usize, usize)]) -> Result<Sourced> {
         })
         .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
     let batch = RecordBatch::try_new(schema, columns)?;
-    let sources: Vec<&dyn Array> = from.iter().map(|s| &s.sources as &dyn Array).collect();
-    let sources = interleave(&sources, indices)?;
+    let sources = match &single {
+        Some(rows) => arrow::compute::take(&first.sources, rows, None)?,
+        None => {
+            let sources: Vec<&dyn Array> = from.iter().map(|s| &s.sources as &dyn Array).collect();
+            interleave(&sources, indices)?
+        }
+    };
     let sources = sources
         .as_any()
         .downcast_ref::<UInt32Array>()
