@@ -237,6 +237,24 @@ pub fn lookup(header_name: &[u8]) -> Option<usize> {
         .position(|f| f.header.as_bytes() == header_name)
 }
 
+/// The catalogue indices of a flag's list of columns, in the order given: `none`, or names separated
+/// by commas, each a lake column (`interface_id`) or a flow log field (`interface-id`). `flag` names
+/// the flag in the error.
+pub fn column_list(flag: &str, text: &str) -> Result<Vec<usize>, String> {
+    if text.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(str::trim)
+        .map(|name| {
+            CATALOGUE
+                .iter()
+                .position(|f| f.column == name || f.header == name)
+                .ok_or_else(|| format!("{flag}: no column named {name:?}"))
+        })
+        .collect()
+}
+
 /// The Arrow type of a catalogue kind.
 pub fn data_type(kind: Kind) -> DataType {
     match kind {

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::lake::commit::Lake;
-use crate::lake::schema::CATALOGUE;
+use crate::lake::schema::{column_list, CATALOGUE};
 
 /// Rows per sorted batch handed on (to the encoder, or to a spill file).
 pub const SORTED_BATCH_ROWS: usize = 16 * 1024;
@@ -95,19 +95,11 @@ impl SortColumns {
     /// `none`, or column names separated by commas (the lake's `srcaddr`, or the flow log's
     /// `interface-id`), most significant first.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        if text.trim() == "none" {
-            return Ok(Self::none());
-        }
-        let mut columns = Vec::new();
-        for name in text.split(',').map(str::trim) {
-            let index = CATALOGUE
-                .iter()
-                .position(|f| f.column == name || f.header == name)
-                .ok_or_else(|| format!("--sort-by: no column named {name:?}"))?;
-            if columns.contains(&index) {
-                return Err(format!("--sort-by: {name} is named twice"));
+        let columns = column_list("--sort-by", text)?;
+        for (n, &c) in columns.iter().enumerate() {
+            if columns[..n].contains(&c) {
+                return Err(format!("--sort-by: {} is named twice", CATALOGUE[c].column));
             }
-            columns.push(index);
         }
         Ok(SortColumns(columns))
     }

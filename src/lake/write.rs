@@ -37,7 +37,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::lake::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
-use crate::lake::schema::{ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
+use crate::lake::schema::{column_list, ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
 use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter};
 use crate::lake::strings::StringColumn;
 
@@ -84,11 +84,7 @@ pub struct BloomColumns(Vec<usize>);
 impl Default for BloomColumns {
     /// [`DEFAULT_BLOOM_FILTER`].
     fn default() -> Self {
-        let columns = DEFAULT_BLOOM_FILTER
-            .split(',')
-            .filter_map(|name| CATALOGUE.iter().position(|f| f.column == name))
-            .collect();
-        BloomColumns(columns)
+        BloomColumns(column_list("--bloom-filter", DEFAULT_BLOOM_FILTER).unwrap_or_default())
     }
 }
 
@@ -101,21 +97,12 @@ impl BloomColumns {
     /// `none`, or column names separated by commas (the lake's `srcaddr`, `interface_id`, or the
     /// flow log's `interface-id`); only string columns, whose values people look up one by one.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        if text.trim() == "none" {
-            return Ok(Self::none());
-        }
-        let mut columns = Vec::new();
-        for name in text.split(',').map(str::trim) {
-            let index = CATALOGUE
-                .iter()
-                .position(|f| f.column == name || f.header == name)
-                .ok_or_else(|| format!("--bloom-filter: no column named {name:?}"))?;
-            if CATALOGUE[index].kind != Kind::Utf8 {
-                return Err(format!(
-                    "--bloom-filter: {name} is not a string column (Bloom filters are written for string columns)"
-                ));
-            }
-            columns.push(index);
+        let mut columns = column_list("--bloom-filter", text)?;
+        if let Some(&c) = columns.iter().find(|&&c| CATALOGUE[c].kind != Kind::Utf8) {
+            return Err(format!(
+                "--bloom-filter: {} is not a string column (Bloom filters are written for string columns)",
+                CATALOGUE[c].column
+            ));
         }
         columns.sort_unstable();
         columns.dedup();
