@@ -532,7 +532,7 @@ fn publish(
         })
         .collect();
     let mut entry = entry_with_outputs(manifest, partition, outputs)?;
-    let old_row_map = entry.row_map.take();
+    entry.row_map = None;
     if !entry.inputs.is_empty() {
         entry.row_map = Some(manifest.put_row_map(partition, &written.sources)?);
         for input in &mut entry.inputs {
@@ -547,9 +547,7 @@ fn publish(
         &entry,
         Journal::Compaction,
     )?;
-    if let Some(old) = old_row_map.filter(|old| entry.row_map.as_ref() != Some(old)) {
-        manifest.remove_row_map(&old);
-    }
+    manifest.prune_row_maps(partition, entry.row_map.as_deref());
     Ok(())
 }
 

@@ -159,8 +159,6 @@ struct Output {
     /// Whose rows the published files hold, in their row order: runs of (index into `carried`,
     /// rows), `None` for rows of inputs that are read again (or of no input).
     provenance: Vec<(Option<usize>, u64)>,
-    /// The row map its manifest entry names, replaced by this build's.
-    old_row_map: Option<String>,
 }
 
 impl Output {
@@ -173,7 +171,6 @@ impl Output {
             carried: Vec::new(),
             before: Vec::new(),
             provenance: Vec::new(),
-            old_row_map: None,
         })
     }
 }
@@ -486,7 +483,6 @@ impl<'a> Run<'a> {
             let entry = self.manifest.entry(&path)?;
             if let Some(entry) = &entry {
                 output.carried = self.resolve_remembered(&mut output.inputs, entry, &mut report);
-                output.old_row_map = entry.row_map.clone();
             }
             output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
             output.inputs.dedup_by(|a, b| a.path == b.path);
@@ -1363,9 +1359,7 @@ impl<'a> Run<'a> {
             &entry,
             Journal::Rebuild,
         )?;
-        if let Some(old) = output.old_row_map.as_deref().filter(|&old| old != row_map) {
-            self.manifest.remove_row_map(old);
-        }
+        self.manifest.prune_row_maps(partition, Some(&row_map));
         report.stages.publish += started.elapsed().as_secs_f64();
         report.add_partition(PartitionReport {
             path: partition.to_string(),

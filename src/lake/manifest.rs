@@ -290,9 +290,20 @@ impl Manifest {
         rowmap::decode(&bytes).map_err(|e| lake_err(format!("the row map is {e}")))
     }
 
-    /// Removes a row map no entry names any more (a failure leaves a small stray file, no harm).
-    pub fn remove_row_map(&self, name: &str) {
-        let _ = self.store.remove(name);
+    /// Removes the row maps of `partition` other than `keep` (the one its entry now names): the one
+    /// the entry named before, and any a run that stopped before recording its entry left. Called
+    /// after the entry is written; a failure leaves small files no entry names, harmless.
+    pub fn prune_row_maps(&self, partition: &str, keep: Option<&str>) {
+        let dir = format!("rows/{partition}");
+        let Ok(names) = self.store.list(&dir) else {
+            return;
+        };
+        for name in names.iter().filter(|n| !n.contains('/')) {
+            let full = format!("{dir}/{name}");
+            if Some(full.as_str()) != keep {
+                let _ = self.store.remove(&full);
+            }
+        }
     }
 
     /// The lake's fixed settings, if it has been written before.
