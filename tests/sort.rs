@@ -339,3 +339,36 @@ fn entries_of_the_previous_version_carry_over_by_their_row_ranges() {
         "the rebuilt entry has a row map"
     );
 }
+
+#[test]
+fn a_key_that_is_null_in_every_row_spilled_at_every_batch_keeps_every_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("in/2024/01/01");
+    put(&day, "a.log.gz", &log(1_000, 300));
+    put(&day, "b.log.gz", &log(2_000, 200));
+    put(&day, "empty.log.gz", &gzip(b""));
+    put(&day, "header-only.log.gz", &gzip(HEADER.as_bytes()));
+    let lake = tmp.path().join("lake");
+    // `vpc_id` is not in this format: NULL everywhere, so `srcaddr` decides the order.
+    let (_, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--sort-by", "vpc_id,srcaddr", "--sort-memory", "1KiB"],
+    );
+    assert_eq!(report["rows_written"], json!(500));
+    assert_eq!(
+        duckdb_one(&lake, "SELECT sum(bytes) FROM {lake}"),
+        json!((1_000..1_300).sum::<u64>() + (2_000..2_200).sum::<u64>())
+    );
+    let files = files_of(&lake, &["srcaddr"]);
+    let values = files[0]["values"][0].as_array().unwrap();
+    let values: Vec<&str> = values.iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(values
+        .windows(2)
+        .all(|w| w[0].as_bytes() <= w[1].as_bytes()));
+    assert_eq!(
+        files[0]["groups"][0]["sorting"],
+        json!([[14, false, true], [3, false, true]])
+    );
+    assert!(walk(&lake.join("_flowlake/staging")).is_empty());
+}
