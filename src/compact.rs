@@ -236,7 +236,15 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             .filter(|f| f.bytes < cfg.target_file_bytes / 2)
             .count();
         if small < cfg.min_files.max(2) {
-            continue;
+            // Few small files: rewritten only when `--sort-by` asks for an order its files lack.
+            match out_of_order(&dataset, &path, &files, &cfg.sort_by) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(message) => {
+                    report.failed.push(CompactFailure { path, message });
+                    continue;
+                }
+            }
         }
         if pending_rebuild.contains(&path) {
             report.failed.push(CompactFailure {
@@ -317,6 +325,44 @@ fn footer_rows(
         rows += footer.file_metadata().num_rows().max(0) as u64;
     }
     Ok(rows)
+}
+
+/// True when `sort_by` names an order and some row group of the partition's files does not declare
+/// it in its `sorting_columns` (matched by column name, ascending, NULLs first, as flowlake writes
+/// them: only after sorting the rows across all of the partition's files). No order asked: false,
+/// without reading a footer.
+fn out_of_order(
+    dataset: &Dataset,
+    partition: &str,
+    files: &[ParquetFile],
+    sort_by: &SortColumns,
+) -> std::result::Result<bool, String> {
+    if sort_by.is_none() {
+        return Ok(false);
+    }
+    let wanted = sort_by.names();
+    for f in files {
+        let footer = dataset
+            .footer(partition, f)
+            .map_err(|e| format!("{}: {e}", dataset.file(partition, &f.name).display()))?;
+        let schema = footer.file_metadata().schema_descr();
+        for rg in footer.row_groups() {
+            let declared: Option<Vec<String>> = rg.sorting_columns().and_then(|columns| {
+                columns
+                    .iter()
+                    .map(|c| {
+                        let leaf = usize::try_from(c.column_idx).ok()?;
+                        (leaf < schema.num_columns() && !c.descending && c.nulls_first)
+                            .then(|| schema.column(leaf).path().string())
+                    })
+                    .collect()
+            });
+            if declared.as_deref() != Some(wanted.as_slice()) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Why a partition was not rewritten: its own input (the run goes on) or the lake (the run stops).

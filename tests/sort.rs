@@ -372,3 +372,51 @@ fn a_key_that_is_null_in_every_row_spilled_at_every_batch_keeps_every_row() {
     );
     assert!(walk(&lake.join("_flowlake/staging")).is_empty());
 }
+
+#[test]
+fn compact_with_sort_by_reorders_partitions_of_one_file_and_then_leaves_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("in/2024/01/01");
+    put(&day, "a.log.gz", &log(1_000, 300));
+    put(&day, "b.log.gz", &log(2_000, 200));
+    let lake = tmp.path().join("lake");
+    convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(parquet_files(&lake).len(), 1);
+    let before = rows_of(&lake);
+    let compact = |args: &[&str]| {
+        let mut all = vec!["compact", lake.to_str().unwrap(), "--json"];
+        all.extend_from_slice(args);
+        let run = flowlake(all);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap();
+        report["compacted"].as_array().unwrap().len()
+    };
+    // One file, in arrival order: plain compaction has nothing to do, `--sort-by` rewrites it.
+    assert_eq!(compact(&[]), 0);
+    assert_eq!(
+        compact(&["--sort-by", "srcaddr", "--sort-memory", "16KiB"]),
+        1
+    );
+    let files = files_of(&lake, &["srcaddr"]);
+    let values = files[0]["values"][0].as_array().unwrap();
+    assert_eq!(values.len(), 500);
+    let keys: Vec<&str> = values.iter().map(|v| v.as_str().unwrap()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+    assert_eq!(files[0]["groups"][0]["sorting"], json!([[3, false, true]]));
+    assert_eq!(rows_of(&lake), before);
+    // In that order already: left alone; another order rewrites it again.
+    assert_eq!(compact(&["--sort-by", "srcaddr"]), 0);
+    assert_eq!(compact(&["--sort-by", "dstport"]), 1);
+    assert_eq!(rows_of(&lake), before);
+    // The row map followed the rows: an expired input's rows are carried over by the next rebuild.
+    std::fs::remove_file(day.join("a.log.gz")).unwrap();
+    put(&day, "late.log.gz", &log(4_000, 10));
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["rows_carried_over"], json!(300), "{report}");
+    assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(510));
+    let (code, report) = verify(&lake);
+    assert_eq!(code, 0, "{report}");
+}

@@ -108,6 +108,14 @@ impl SortColumns {
         self.0.is_empty()
     }
 
+    /// The lake's names of the key columns, most significant first.
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|&i| CATALOGUE[i].column.to_string())
+            .collect()
+    }
+
     /// The Parquet `sorting_columns` of a row group sorted this way.
     pub fn sorting_columns(&self) -> Vec<SortingColumn> {
         self.0
