@@ -221,8 +221,9 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     };
     if let Some(lake) = &lake {
         for partition in manifest.compacting()? {
-            let entry = entry_as_found(&dataset, &manifest, &partition)?;
+            let entry = interrupted_entry(&dataset, &manifest, &partition)?;
             lake.finish(&manifest, &entry, Journal::Compaction)?;
+            manifest.prune_row_maps(&partition, entry.row_map.as_deref());
             report.repaired.push(partition);
         }
     }
@@ -274,7 +275,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             report.compacted.push(plan);
             continue;
         };
-        let sources = match sources_of(&manifest, &path, &files) {
+        let sources = match sources_of(&manifest, &path, &files, rows) {
             Ok(sources) => sources,
             Err(message) => {
                 report.failed.push(CompactFailure { path, message });
@@ -378,18 +379,24 @@ impl From<Error> for PartitionError {
 }
 
 /// Which input each row of the partition's files came from, as its manifest entry says (runs of
-/// (input index, rows) over `files` in name order), when the entry lists exactly these files; `None`
-/// for a partition without an entry (AWS's own), or whose files are not the ones its entry lists
-/// (the new files then say nothing about their rows' inputs either). A row map that cannot be read
-/// fails the partition.
+/// (input index, rows) over `files` in name order); `None` for a partition that no input of an entry
+/// accounts for (AWS's own files, or an entry without inputs). `Err` says why a partition built by
+/// `convert` cannot be compacted without losing track of its rows: files its entry does not list (a
+/// foreign file merged into flowlake's own would be dropped by the next rebuild, which replaces
+/// those), an entry that does not say where each input's rows are, a row map that cannot be read or
+/// disagrees with the entry or the files' `rows`.
 fn sources_of(
     manifest: &Manifest,
     partition: &str,
     files: &[ParquetFile],
+    rows: u64,
 ) -> std::result::Result<Option<Vec<(u32, u64)>>, String> {
     let Some(entry) = manifest.entry(partition).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
+    if entry.inputs.iter().all(|r| r.rows == Some(0)) {
+        return Ok(None);
+    }
     let mut found: Vec<(&str, u64)> = files.iter().map(|f| (f.name.as_str(), f.bytes)).collect();
     let mut listed: Vec<(&str, u64)> = entry
         .outputs
@@ -399,22 +406,45 @@ fn sources_of(
     found.sort_unstable();
     listed.sort_unstable();
     if found != listed {
-        return Ok(None);
+        let strangers: Vec<&str> = found
+            .iter()
+            .filter(|f| !listed.contains(f))
+            .map(|f| f.0)
+            .collect();
+        return Err(format!(
+            "its files are not the ones its manifest entry lists ({}): run convert on its days \
+             first, and move files flowlake did not write out of the partition",
+            if strangers.is_empty() {
+                "some are missing".to_string()
+            } else {
+                format!("not listed: {}", strangers.join(", "))
+            }
+        ));
     }
-    if let Some(name) = &entry.row_map {
-        return manifest.row_map(name).map(Some).map_err(|e| e.to_string());
-    }
-    // Entries before row maps: each input's rows are one range.
-    let mut ranges = Vec::new();
-    for (i, r) in entry.inputs.iter().enumerate() {
-        match (r.first_row, r.rows) {
-            (_, Some(0)) => {}
-            (Some(first), Some(rows)) => ranges.push((first, rows, i as u32)),
-            _ => return Ok(None),
+    let counts: Vec<Option<u64>> = entry.inputs.iter().map(|r| r.rows).collect();
+    let map = match &entry.row_map {
+        Some(name) => manifest.row_map(name).map_err(|e| e.to_string())?,
+        None => {
+            // Entries before row maps: each input's rows are one range.
+            let mut ranges = Vec::new();
+            for (i, r) in entry.inputs.iter().enumerate() {
+                match (r.first_row, r.rows) {
+                    (_, Some(0)) => {}
+                    (Some(first), Some(rows)) => ranges.push((first, rows, i as u32)),
+                    _ => {
+                        return Err(
+                            "its manifest entry does not say which rows came from which \
+                                    input: rebuild it with convert --rebuild first"
+                                .into(),
+                        )
+                    }
+                }
+            }
+            rowmap::from_ranges(ranges, NO_INPUT, rows)?
         }
-    }
-    let total = entry.outputs.iter().map(|o| o.rows).sum();
-    Ok(rowmap::from_ranges(ranges, NO_INPUT, total).ok())
+    };
+    rowmap::check(&map, &counts, rows)?;
+    Ok(Some(map))
 }
 
 /// Reads every file of the partition (in name order) into staged files at the target size and checks
@@ -595,6 +625,38 @@ fn publish(
     )?;
     manifest.prune_row_maps(partition, entry.row_map.as_deref());
     Ok(())
+}
+
+/// The entry to record for a partition whose compaction stopped between its journal mark and its
+/// manifest write: the one the compaction was recording (row map included) when the partition holds
+/// the files it lists (the swap was done); the current one when it still holds the files that one
+/// lists (the swap never happened); else, or when both list the same names and sizes (which files
+/// are there cannot be told), the files as found, with no row positions.
+fn interrupted_entry(
+    dataset: &Dataset,
+    manifest: &Manifest,
+    partition: &str,
+) -> Result<PartitionEntry> {
+    let found = entry_as_found(dataset, manifest, partition)?;
+    let files = |e: &PartitionEntry| {
+        let mut files: Vec<(String, u64)> = e
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.bytes))
+            .collect();
+        files.sort_unstable();
+        files
+    };
+    let now = files(&found);
+    let recording = manifest
+        .pending_compaction(partition)?
+        .filter(|e| files(e) == now);
+    let current = manifest.entry(partition)?.filter(|e| files(e) == now);
+    Ok(match (recording, current) {
+        (Some(e), None) | (None, Some(e)) => e,
+        (Some(e), Some(c)) if e.row_map == c.row_map => e,
+        _ => found,
+    })
 }
 
 /// After an interrupted compaction: the partition's entry with its files as they now are.

@@ -78,6 +78,12 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                         a.path, a.reason, a.rejected, a.lines
                     );
                 }
+                for h in &report.held {
+                    eprintln!("  NOT REBUILT: {}: {}", h.path, h.reason);
+                }
+                for w in report.warnings.iter().take(20) {
+                    eprintln!("  warning: {}: {}", w.path.display(), w.message);
+                }
                 for v in report.vanished.iter().take(20) {
                     eprintln!(
                         "  vanished: {} ({}; {})",

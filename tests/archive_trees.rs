@@ -296,13 +296,35 @@ fn an_entry_without_row_positions_leaves_its_partition_as_it_is_rather_than_drop
     std::fs::remove_file(day.join("a.log.gz")).unwrap();
     put(&day, "late.log.gz", &log(900, 1));
     let (run, report) = convert(&[&tmp.path().join("in")], &lake, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Not converting the late file is not a clean run: exit 3, named on stderr and in the report.
+    assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(report["partitions"], json!(0));
+    assert_eq!(
+        report["held"][0]["path"],
+        json!("year=2024/month=01/day=01"),
+        "{report}"
+    );
     assert!(
-        report["warnings"].to_string().contains("left as it is"),
+        report["held"][0]["reason"]
+            .to_string()
+            .contains("does not say how many rows are theirs"),
         "{report}"
     );
     assert_eq!(count(&lake), 12, "nothing lost");
+    // Every run says so, until the user decides.
+    let run = flowlake([
+        "convert",
+        tmp.path().join("in").to_str().unwrap(),
+        "--out",
+        lake.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("NOT REBUILT: year=2024/month=01/day=01"),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---- 3. names that are not UTF-8 ---------------------------------------------------------------

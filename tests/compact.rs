@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::{json, Value};
@@ -295,4 +295,119 @@ fn an_interrupted_compaction_is_recorded_by_the_next_run() {
     let (code, v) = verify(&lake);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["rows"], json!(20_000));
+}
+
+/// A lake of `lake` converted from `logs` in small files, the compaction of a copy of it, and what a
+/// compaction stopped mid-commit leaves: the old entry, and the journal mark holding the new one
+/// (with its row map, written first). `swapped`: the new files are in place (stopped after the swap),
+/// else the old ones (stopped before it).
+fn stopped_compaction(tmp: &Path, logs: &Path, lake: &Path, swapped: bool) -> String {
+    convert(
+        &[logs],
+        lake,
+        &["--target-file-size", "1KiB", "--row-group-rows", "1000"],
+    );
+    let done = tmp.join("compacted");
+    copy_tree(lake, &done);
+    let (code, _, stderr) = compact(&done, &["--sort-by", "srcaddr"]);
+    assert_eq!(code, 0, "{stderr}");
+    let manifest = done.join("_flowlake/manifest");
+    let entry = walk(&manifest)[0].clone();
+    let partition = entry
+        .strip_prefix(&manifest)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".json")
+        .to_string();
+    if swapped {
+        let folder = lake.join(&partition);
+        std::fs::remove_dir_all(&folder).unwrap();
+        copy_tree(&done.join(&partition), &folder);
+    }
+    copy_tree(&done.join("_flowlake/rows"), &lake.join("_flowlake/rows"));
+    put(
+        &lake.join("_flowlake/journal"),
+        &format!("{partition}.compacting"),
+        &std::fs::read(&entry).unwrap(),
+    );
+    partition
+}
+
+#[test]
+fn a_compaction_stopped_before_or_after_its_swap_keeps_where_each_inputs_rows_are() {
+    for swapped in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let logs = tmp.path().join("logs");
+        let lake = tmp.path().join("lake");
+        generate(&logs, &["--files-per-day", "6", "--lines-per-file", "1000"]);
+        let partition = stopped_compaction(tmp.path(), &logs, &lake, swapped);
+        let (code, report, stderr) = compact(&lake, &[]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(report["repaired"], json!([partition]));
+        let (code, v) = verify(&lake);
+        assert_eq!(code, 0, "{v}");
+        // An input expires and a late one arrives: the expired input's rows are found in the files
+        // the repaired entry lists, wherever the sort put them.
+        let mut inputs: Vec<PathBuf> = walk(&logs)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+            .collect();
+        inputs.sort();
+        std::fs::remove_file(&inputs[0]).unwrap();
+        let late = inputs[1].with_file_name("zz-late.log.gz");
+        std::fs::copy(&inputs[1], &late).unwrap();
+        let (run, report) = convert(&[&logs], &lake, &[]);
+        assert_eq!(run.code, 0, "swapped {swapped}: {}", run.stderr);
+        assert_eq!(report["rows_carried_over"], json!(1000), "{report}");
+        assert_eq!(
+            duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+            json!(7000)
+        );
+        let (code, v) = verify(&lake);
+        assert_eq!(code, 0, "{v}");
+    }
+}
+
+#[test]
+fn a_file_flowlake_did_not_write_is_not_merged_into_a_converted_partition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let lake = tmp.path().join("lake");
+    generate(&logs, &["--files-per-day", "6", "--lines-per-file", "1000"]);
+    convert(
+        &[&logs],
+        &lake,
+        &["--target-file-size", "1KiB", "--row-group-rows", "1000"],
+    );
+    let files = parquet_files(&lake);
+    let foreign = files[0].with_file_name("zz-extra.parquet");
+    std::fs::copy(&files[0], &foreign).unwrap();
+    let rows = duckdb_one(&lake, "SELECT count(*) FROM {lake}");
+    let (code, report, _) = compact(&lake, &[]);
+    assert_eq!(code, 3, "{report}");
+    assert!(
+        report["failed"][0]["message"]
+            .to_string()
+            .contains("not listed: zz-extra.parquet"),
+        "{report}"
+    );
+    assert!(foreign.exists());
+    assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), rows);
+    // The next rebuild keeps the foreign file as it is (convert replaces only its own files).
+    let mut inputs: Vec<PathBuf> = walk(&logs)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+        .collect();
+    inputs.sort();
+    std::fs::remove_file(&inputs[0]).unwrap();
+    std::fs::copy(&inputs[1], inputs[1].with_file_name("zz-late.log.gz")).unwrap();
+    let (run, report) = convert(&[&logs], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["rows_carried_over"], json!(1000), "{report}");
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+        json!(rows.as_u64().unwrap() + 1000)
+    );
+    assert!(foreign.exists());
 }

@@ -33,7 +33,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::convert::config::ConvertConfig;
 use crate::convert::report::{
-    AbortedPartition, FailedFile, PartitionReport, Report, VanishedInput, Warning,
+    AbortedPartition, FailedFile, HeldPartition, PartitionReport, Report, VanishedInput, Warning,
 };
 use crate::error::{Error, Result};
 use crate::input::discover::{compression_of, discover, InputFile, Skipped};
@@ -515,11 +515,11 @@ impl<'a> Run<'a> {
                     Ok(runs) => output.provenance = runs,
                     Err(why) => {
                         report.partitions_unchanged += 1;
-                        report.warnings.push(Warning {
-                            path: self.lake.root().join(&path),
-                            message: format!(
-                                "left as it is: inputs of it no longer exist and {why}; restore \
-                                 them, or rebuild with --mirror-deletions to drop their rows"
+                        report.held.push(HeldPartition {
+                            path: path.clone(),
+                            reason: format!(
+                                "inputs of it no longer exist and {why}; restore them, or \
+                                 rebuild with --mirror-deletions to drop their rows"
                             ),
                         });
                         continue;
@@ -866,6 +866,8 @@ impl<'a> Run<'a> {
         let runs: Vec<(Option<usize>, u64)> = match &entry.row_map {
             Some(name) => {
                 let map = self.manifest.row_map(name).map_err(|e| e.to_string())?;
+                let rows: Vec<Option<u64>> = entry.inputs.iter().map(|r| r.rows).collect();
+                rowmap::check(&map, &rows, listed)?;
                 let mut runs = Vec::with_capacity(map.len());
                 for (input, rows) in map {
                     let who = match entry.inputs.get(input as usize) {

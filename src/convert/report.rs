@@ -34,6 +34,16 @@ pub struct Warning {
     pub message: String,
 }
 
+/// A partition that needed a rebuild (new, changed or vanished inputs, other settings) and was left
+/// as it is: some of its inputs no longer exist and where their rows are in its files cannot be told,
+/// so a rebuild would lose them. Its new inputs are not converted until the user decides.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeldPartition {
+    /// Folder, relative to the lake root.
+    pub path: String,
+    pub reason: String,
+}
+
 /// Per-file detail.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileReport {
@@ -162,6 +172,8 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// Inputs of partitions in this run's range that no longer exist (see [`VanishedInput`]).
     pub vanished: Vec<VanishedInput>,
+    /// Partitions left as they are although they needed a rebuild (see [`HeldPartition`]).
+    pub held: Vec<HeldPartition>,
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
@@ -231,6 +243,7 @@ impl Report {
             aborted,
             skipped,
             vanished,
+            held,
             warnings,
             partition_details,
             file_details,
@@ -282,6 +295,7 @@ impl Report {
         self.aborted.extend(aborted);
         self.skipped.extend(skipped);
         self.vanished.extend(vanished);
+        self.held.extend(held);
         self.warnings.extend(warnings);
         self.partition_details.extend(partition_details);
         self.file_details.extend(file_details);
@@ -398,11 +412,13 @@ impl Report {
         Ok(())
     }
 
-    /// True when every line became a published row and every flow log file was read.
+    /// True when every line became a published row, every flow log file was read and every partition
+    /// that needed a rebuild got one.
     pub fn is_clean(&self) -> bool {
         self.rejected == 0
             && self.files_failed == 0
             && self.aborted.is_empty()
+            && self.held.is_empty()
             && !self.skipped.iter().any(|s| s.flow_log)
     }
 
@@ -468,8 +484,17 @@ impl Report {
                 reasons.join("; ")
             ));
         }
+        if !self.held.is_empty() {
+            s.push_str(&format!(
+                "; {} partitions NOT REBUILT (rows of vanished inputs cannot be located)",
+                self.held.len()
+            ));
+        }
         if self.files_failed > 0 {
             s.push_str(&format!("; {} files FAILED", self.files_failed));
+        }
+        if !self.warnings.is_empty() {
+            s.push_str(&format!("; {} warnings", self.warnings.len()));
         }
         if self.files_skipped > 0 {
             s.push_str(&format!("; {} files skipped", self.files_skipped));

@@ -209,7 +209,7 @@ impl Lake {
     ) -> Result<()> {
         match journal {
             Journal::Rebuild => manifest.mark_publishing(entry)?,
-            Journal::Compaction => manifest.mark_compacting(partition)?,
+            Journal::Compaction => manifest.mark_compacting(entry)?,
         }
         self.publish(partition, names, replaces)?;
         self.finish(manifest, entry, journal)

@@ -287,7 +287,7 @@ impl Manifest {
             }
             Err(e) => return Err(lake_err(format!("cannot read the row map: {e}"))),
         };
-        rowmap::decode(&bytes).map_err(|e| lake_err(format!("the row map is {e}")))
+        rowmap::decode(&bytes).map_err(|e| lake_err(format!("bad row map: {e}")))
     }
 
     /// Removes the row maps of `partition` other than `keep` (the one its entry now names): the one
@@ -337,7 +337,12 @@ impl Manifest {
     /// holds the entry the swap is to be recorded with, so a run stopped after the swap and before the
     /// manifest write is finished by recording it ([`pending`](Self::pending)).
     pub fn mark_publishing(&self, entry: &PartitionEntry) -> Result<()> {
-        let name = format!("journal/{}{PUBLISHING}", entry.partition);
+        self.mark_with(entry, PUBLISHING)
+    }
+
+    /// A journal mark holding the entry its commit is to be recorded with.
+    fn mark_with(&self, entry: &PartitionEntry, suffix: &str) -> Result<()> {
+        let name = format!("journal/{}{suffix}", entry.partition);
         let json = serde_json::to_vec(entry)
             .map_err(|e| Error::output(self.store.location(&name), io::Error::other(e)))?;
         self.store
@@ -349,7 +354,17 @@ impl Manifest {
     /// The entry a stopped convert run was publishing `partition` with, if its mark holds a readable
     /// one (a mark written by an older version holds none); a mark the store cannot read is an error.
     pub fn pending(&self, partition: &str) -> Result<Option<PartitionEntry>> {
-        let name = format!("journal/{partition}{PUBLISHING}");
+        self.pending_in(partition, PUBLISHING)
+    }
+
+    /// The entry a stopped compact run was recording `partition` with, as [`pending`](Self::pending)
+    /// says for convert (a mark written before marks held entries holds none).
+    pub fn pending_compaction(&self, partition: &str) -> Result<Option<PartitionEntry>> {
+        self.pending_in(partition, COMPACTING)
+    }
+
+    fn pending_in(&self, partition: &str, suffix: &str) -> Result<Option<PartitionEntry>> {
+        let name = format!("journal/{partition}{suffix}");
         let read = self.store.read(&name).map_err(|e| Error::Lake {
             path: self.store.location(&name),
             message: format!("cannot read the journal mark: {e}"),
@@ -372,9 +387,10 @@ impl Manifest {
         self.marked(PUBLISHING)
     }
 
-    /// Marks `partition` as being swapped by compact.
-    pub fn mark_compacting(&self, partition: &str) -> Result<()> {
-        self.mark(partition, COMPACTING)
+    /// Marks `entry`'s partition as being swapped by compact; like convert's mark, it holds the entry
+    /// the swap is to be recorded with (its row map included).
+    pub fn mark_compacting(&self, entry: &PartitionEntry) -> Result<()> {
+        self.mark_with(entry, COMPACTING)
     }
 
     /// Unmarks `partition` (after its entry records the compacted files).
@@ -386,14 +402,6 @@ impl Manifest {
     /// doing now). Fails when the journal folder cannot be listed.
     pub fn compacting(&self) -> Result<Vec<String>> {
         self.marked(COMPACTING)
-    }
-
-    fn mark(&self, partition: &str, suffix: &str) -> Result<()> {
-        let name = format!("journal/{partition}{suffix}");
-        self.store
-            .write(&name, b"", Expect::Any)
-            .map(|_| ())
-            .map_err(|e| Error::output(self.store.location(&name), e))
     }
 
     fn clear(&self, partition: &str, suffix: &str) -> Result<()> {
@@ -553,7 +561,8 @@ mod tests {
         // name that has just gone must skip it, not fail (verify runs beside a live convert).
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
-        m.mark_compacting("year=2024/month=01/day=01").unwrap();
+        m.mark_compacting(&entry("year=2024/month=01/day=01"))
+            .unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let journal = dir.path().join("journal");
         let writers: Vec<_> = (0..2)

@@ -19,6 +19,43 @@ const MAGIC: &[u8] = b"flowlake-rows 1\n";
 /// Most runs a map may claim (a damaged count must not allocate the machine away).
 const MAX_RUNS: u64 = 1 << 40;
 
+/// Most bytes a map's runs may take once decompressed (a damaged or hostile map must not fill memory).
+const MAX_RAW_BYTES: u64 = 1 << 30;
+
+/// Checks `runs` against what the entry says: every run names one of its `inputs` (or
+/// [`NO_INPUT`]), the runs cover `total` rows, and each input with a known row count holds exactly
+/// that many. The error says what disagrees.
+pub fn check(runs: &[(u32, u64)], inputs: &[Option<u64>], total: u64) -> Result<(), String> {
+    let mut per_input = vec![0u64; inputs.len()];
+    let mut sum = 0u64;
+    for &(input, rows) in runs {
+        sum = sum
+            .checked_add(rows)
+            .ok_or("its row map is damaged (row counts overflow)")?;
+        if input == NO_INPUT {
+            continue;
+        }
+        let slot = per_input
+            .get_mut(input as usize)
+            .ok_or("its row map names an input its entry does not list")?;
+        *slot += rows;
+    }
+    if sum != total {
+        return Err(format!(
+            "its row map covers {sum} rows and its files hold {total}"
+        ));
+    }
+    for (i, (&mapped, &listed)) in per_input.iter().zip(inputs).enumerate() {
+        if listed.is_some_and(|listed| listed != mapped) {
+            return Err(format!(
+                "its row map gives input {i} {mapped} rows and its entry {}",
+                listed.unwrap_or(0)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The name of the map with these bytes, for `partition`.
 pub fn name(partition: &str, bytes: &[u8]) -> String {
     format!("rows/{partition}/{:016x}.bin", crate::hash::fnv1a(bytes))
@@ -44,8 +81,11 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(u32, u64)>, String> {
         .ok_or("not a flowlake row map (or a newer version)")?;
     let mut raw = Vec::new();
     zstd::stream::read::Decoder::new(body)
-        .and_then(|mut d| d.read_to_end(&mut raw))
-        .map_err(|e| format!("cannot decompress: {e}"))?;
+        .and_then(|d| d.take(MAX_RAW_BYTES + 1).read_to_end(&mut raw))
+        .map_err(|e| format!("damaged ({e})"))?;
+    if raw.len() as u64 > MAX_RAW_BYTES {
+        return Err("damaged (larger than any map)".into());
+    }
     let mut at = 0;
     let mut next = || read_leb128(&raw, &mut at).ok_or("cut short");
     let count = next()?;
@@ -157,6 +197,30 @@ fn read_leb128(raw: &[u8], at: &mut usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_is_checked_against_its_entry_and_files() {
+        let runs = [(0, 5), (1, 3), (0, 2), (NO_INPUT, 4)];
+        assert_eq!(check(&runs, &[Some(7), Some(3)], 14), Ok(()));
+        assert_eq!(check(&runs, &[None, Some(3)], 14), Ok(()));
+        // Rows the entry gives another input, rows past the files, an input it does not list.
+        assert!(check(&runs, &[Some(6), Some(3)], 14).is_err());
+        assert!(check(&runs, &[Some(7), Some(3)], 15).is_err());
+        assert!(check(&runs, &[Some(7)], 14).is_err());
+        assert!(check(&[(0, u64::MAX), (0, 2)], &[None], 1).is_err());
+        // A bomb: a few bytes that inflate past any map.
+        let mut encoder = zstd::stream::Encoder::new(MAGIC.to_vec(), 1).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..=(MAX_RAW_BYTES >> 20) {
+            std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+        }
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 1 << 20);
+        assert_eq!(
+            decode(&bomb),
+            Err("damaged (larger than any map)".to_string())
+        );
+    }
 
     #[test]
     fn maps_read_back_and_damage_is_an_error() {
