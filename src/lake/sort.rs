@@ -44,6 +44,10 @@ pub const RUN_ROWS: usize = 16 * 1024;
 /// the sorter adding rows merges its runs and spills them to staging.
 pub const DEFAULT_SORT_MEMORY: usize = 128 * 1024 * 1024;
 
+/// Most spilled runs merged at once: past it, the spilled runs are merged into one first, so a merge
+/// holds at most this many files open and one [`SPILL_BATCH_ROWS`] batch of each in memory.
+pub const MAX_MERGE_INPUTS: usize = 64;
+
 /// The memory bound shared by every sorter of a run (`--sort-memory`): partitions built side by side
 /// share it, so the bound is the run's, not each partition's.
 #[derive(Debug, Clone)]
@@ -304,8 +308,11 @@ pub struct Sorter {
     runs: Vec<Sourced>,
     /// Bytes of `pending` and `runs`.
     bytes: usize,
-    /// Spilled sorted runs, in the order their rows came.
-    spilled: Vec<PathBuf>,
+    /// Spilled sorted runs, in the order their rows came, each with its columns that are NULL in
+    /// every row (spilled as Arrow's Null type).
+    spilled: Vec<(PathBuf, Vec<bool>)>,
+    /// Run files written so far (their names count up).
+    runs_written: usize,
     /// Where runs are spilled: the partition's staging folder.
     partition: String,
     schema: SchemaRef,
@@ -326,6 +333,7 @@ impl Sorter {
             runs: Vec::new(),
             bytes: 0,
             spilled: Vec::new(),
+            runs_written: 0,
             partition,
             schema,
         }
@@ -383,15 +391,13 @@ impl Sorter {
         Ok(())
     }
 
-    /// Merges the runs in memory into a new run file.
+    /// Merges the runs in memory into a new run file; once [`MAX_MERGE_INPUTS`] runs are spilled,
+    /// merges those into one.
     fn spill(&mut self, lake: &Lake) -> Result<()> {
         self.seal()?;
         let runs = std::mem::take(&mut self.runs);
         self.memory.release(self.bytes);
         self.bytes = 0;
-        let name = format!("sort-run-{:05}.arrow", self.spilled.len());
-        let path = lake.staged_file(&self.partition, &name);
-        let staged = lake.create_staged(&self.partition, &name)?;
         // Columns NULL in every row (the fields the inputs' format lacks) are spilled as Arrow's
         // Null type, which takes no bytes.
         let all_null: Vec<bool> = (0..self.schema.fields().len())
@@ -402,19 +408,45 @@ impl Sorter {
                 })
             })
             .collect();
+        let inputs: Vec<SortedRows> = runs.into_iter().map(in_memory).collect();
+        let merged = Merge::new(inputs, self.columns.clone(), SPILL_BATCH_ROWS, Vec::new())?;
+        self.write_run(lake, merged, all_null)?;
+        if self.spilled.len() >= MAX_MERGE_INPUTS {
+            // The runs spilled so far hold the earliest rows: merged, they stay the first run, so
+            // the sort stays stable.
+            let runs = std::mem::take(&mut self.spilled);
+            let all_null = (0..self.schema.fields().len())
+                .map(|c| runs.iter().all(|(_, nulls)| nulls[c]))
+                .collect();
+            let mut inputs: Vec<SortedRows> = Vec::with_capacity(runs.len());
+            for (path, _) in &runs {
+                inputs.push(Box::new(RunReader::open(path, self.schema.clone())?));
+            }
+            let paths = runs.into_iter().map(|(path, _)| path).collect();
+            let merged = Merge::new(inputs, self.columns.clone(), SPILL_BATCH_ROWS, paths)?;
+            self.write_run(lake, merged, all_null)?;
+        }
+        Ok(())
+    }
+
+    /// Writes sorted rows to a new run file in the partition's staging folder.
+    fn write_run(&mut self, lake: &Lake, rows: Merge, all_null: Vec<bool>) -> Result<()> {
+        self.runs_written += 1;
+        let name = format!("sort-run-{:05}.arrow", self.runs_written);
+        let path = lake.staged_file(&self.partition, &name);
+        let staged = lake.create_staged(&self.partition, &name)?;
         let spill_schema = spill_schema(&self.schema, &all_null);
         let ipc = |e: arrow::error::ArrowError| Error::output(&path, std::io::Error::other(e));
         let mut writer =
             StreamWriter::try_new(std::io::BufWriter::new(staged), &spill_schema).map_err(ipc)?;
-        let inputs: Vec<SortedRows> = runs.into_iter().map(in_memory).collect();
-        for merged in Merge::new(inputs, self.columns.clone(), SPILL_BATCH_ROWS, Vec::new())? {
+        for merged in rows {
             let (batch, sources) = merged?;
             writer
                 .write(&with_sources(&spill_schema, &Sourced { batch, sources })?)
                 .map_err(ipc)?;
         }
         writer.finish().map_err(ipc)?;
-        self.spilled.push(path);
+        self.spilled.push((path, all_null));
         Ok(())
     }
 
@@ -424,7 +456,7 @@ impl Sorter {
         // From here the rows are the merge's, which holds a batch of each run at a time.
         self.memory.release(std::mem::take(&mut self.bytes));
         let mut inputs: Vec<SortedRows> = Vec::new();
-        for path in &self.spilled {
+        for (path, _) in &self.spilled {
             inputs.push(Box::new(RunReader::open(path, self.schema.clone())?));
         }
         if self.spilled.is_empty() && self.runs.len() == 1 {
@@ -437,7 +469,10 @@ impl Sorter {
             })));
         }
         inputs.extend(std::mem::take(&mut self.runs).into_iter().map(in_memory));
-        let spilled = std::mem::take(&mut self.spilled);
+        let spilled = std::mem::take(&mut self.spilled)
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
         Ok(Box::new(Merge::new(
             inputs,
             self.columns.clone(),
@@ -905,6 +940,57 @@ mod tests {
             1 => Just(Some(String::new())),
             1 => Just(None),
         ]
+    }
+
+    #[test]
+    fn past_the_merge_limit_spilled_runs_are_merged_first_and_the_sort_stays_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(
+            Arc::new(LocalStore),
+            dir.path(),
+            "sort-test",
+            LockScope::Whole,
+            "test",
+        )
+        .unwrap();
+        let columns = SortColumns::parse("srcaddr").unwrap();
+        // Memory for nothing: every batch is spilled as a run of its own.
+        let mut sorter = Sorter::new(columns, SortMemory::new(1), "p".into(), lake_schema());
+        let staging = dir.path().join("_flowlake/staging/sort-test/p");
+        let batches = 3 * MAX_MERGE_INPUTS + 5;
+        let mut expected = Vec::new();
+        let mut most_files = 0;
+        for source in 0..batches {
+            let addrs: Vec<Option<String>> = (0..7)
+                .map(|i| (i != 3).then(|| format!("10.0.{}.{}", (source * 7 + i) % 5, i % 2)))
+                .collect();
+            let starts = vec![Some(source as i64); addrs.len()];
+            sorter
+                .push(&lake, &[batch(&addrs, &starts)], source as u32)
+                .unwrap();
+            for a in addrs {
+                expected.push((a, source as u32));
+            }
+            let files = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+            most_files = most_files.max(files);
+        }
+        assert!(
+            most_files <= MAX_MERGE_INPUTS,
+            "{most_files} run files at once"
+        );
+        expected.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut got = Vec::new();
+        for sorted in sorter.finish().unwrap() {
+            let (batch, sources) = sorted.unwrap();
+            let addrs = batch.column(3).as_string::<i32>();
+            for r in 0..batch.num_rows() {
+                let a = addrs.is_valid(r).then(|| addrs.value(r).to_string());
+                got.push((a, sources.value(r)));
+            }
+        }
+        assert_eq!(got, expected);
+        let left = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "spilled runs left");
     }
 
     proptest! {
