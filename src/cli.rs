@@ -104,8 +104,8 @@ pub struct WriterArgs {
     /// separated by commas, most significant first (`srcaddr`, `interface_id,start`)
     #[arg(long, value_name = "COLUMNS", default_value = "none", value_parser = SortColumns::parse)]
     pub sort_by: SortColumns,
-    /// Memory one partition's rows may take while they are sorted before sorted runs are spilled to
-    /// the staging folder
+    /// Memory the rows being sorted may take, for the whole run (partitions built side by side share
+    /// it), before sorted runs are spilled to the staging folder
     #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
     pub sort_memory: u64,
 }

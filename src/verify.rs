@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::lake::dataset::Dataset;
 use crate::lake::dataset::ParquetFile;
 use crate::lake::manifest::{Manifest, PartitionEntry};
+use crate::lake::{rowmap, META_DIR};
 use crate::storage::{self, S3Settings};
 
 /// What is wrong with one file.
@@ -43,6 +44,9 @@ pub enum ProblemKind {
     Size,
     /// The file is not a readable Parquet file.
     Unreadable,
+    /// The row map the entry names (which input each row came from) is missing, damaged, or
+    /// disagrees with the entry: the rows of an input that vanishes could not be carried over.
+    RowMap,
 }
 
 /// One problem found.
@@ -291,6 +295,30 @@ fn check_partition(
             Err(e) => out
                 .problems
                 .push(problem(ProblemKind::Unreadable, e.to_string())),
+        }
+    }
+    if let Some(entry) = entry {
+        let listed: u64 = entry.outputs.iter().map(|o| o.rows).sum();
+        let counts: Vec<Option<u64>> = entry.inputs.iter().map(|r| r.rows).collect();
+        let wrong = match &entry.row_map {
+            Some(name) => match dataset.manifest().row_map(name) {
+                Ok(map) => rowmap::check(&map, &counts, listed)
+                    .err()
+                    .map(|e| (name.clone(), e)),
+                Err(e) => Some((name.clone(), e.to_string())),
+            },
+            None => None,
+        };
+        if let Some((name, why)) = wrong {
+            out.problems.push(Problem {
+                path: dataset.root().join(META_DIR).join(name),
+                kind: ProblemKind::RowMap,
+                message: format!(
+                    "{why}; if one of its inputs vanished its rows could not be carried over: \
+                     rebuild the partition (convert --rebuild) while its inputs exist"
+                ),
+                interrupted: false,
+            });
         }
     }
     for f in present {

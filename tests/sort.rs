@@ -420,3 +420,62 @@ fn compact_with_sort_by_reorders_partitions_of_one_file_and_then_leaves_them() {
     let (code, report) = verify(&lake);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn verify_reports_a_row_map_that_is_missing_damaged_or_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("in/2024/01/01");
+    put(&day, "a.log.gz", &log(1_000, 30));
+    put(&day, "b.log.gz", &log(2_000, 20));
+    let lake = tmp.path().join("lake");
+    convert(&[&tmp.path().join("in")], &lake, &["--sort-by", "srcaddr"]);
+    let maps = walk(&lake.join("_flowlake/rows"));
+    assert_eq!(maps.len(), 1);
+    let map = maps[0].clone();
+    let good = std::fs::read(&map).unwrap();
+    let kinds = || {
+        let (code, report) = verify(&lake);
+        let kinds: Vec<String> = report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}: {}", p["kind"], p["message"]))
+            .collect();
+        (code, kinds)
+    };
+    assert_eq!(kinds(), (0, vec![]));
+    // Cut short, gone, or the map of other rows (one input's rows given to the other).
+    std::fs::write(&map, &good[..good.len() - 3]).unwrap();
+    let (code, found) = kinds();
+    assert_eq!(code, 3);
+    assert!(found[0].starts_with("\"row_map\""), "{found:?}");
+    std::fs::remove_file(&map).unwrap();
+    let (_, found) = kinds();
+    assert!(found[0].contains("missing"), "{found:?}");
+    // The map of other rows: same total, another split between the two inputs.
+    let other = tmp.path().join("other");
+    let other_day = other.join("in/2024/01/01");
+    put(&other_day, "a.log.gz", &log(1_000, 25));
+    put(&other_day, "b.log.gz", &log(2_000, 25));
+    convert(
+        &[&other.join("in")],
+        &other.join("lake"),
+        &["--sort-by", "srcaddr"],
+    );
+    let other_map = walk(&other.join("lake/_flowlake/rows"))[0].clone();
+    std::fs::copy(&other_map, &map).unwrap();
+    let (code, found) = kinds();
+    assert_eq!(code, 3);
+    assert!(
+        found[0].contains("gives input 0 25 rows and its entry 30"),
+        "{found:?}"
+    );
+    // A rebuild writes a good map again.
+    let (run, _) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--sort-by", "srcaddr", "--rebuild"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(kinds(), (0, vec![]));
+}

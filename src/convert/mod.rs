@@ -726,7 +726,11 @@ impl<'a> Run<'a> {
         }
         let recorded = self.lake.finish(&self.manifest, &entry, Journal::Rebuild);
         Ok(match recorded {
-            Ok(()) => true,
+            Ok(()) => {
+                self.manifest
+                    .prune_row_maps(partition, entry.row_map.as_deref());
+                true
+            }
             Err(e) => {
                 report.warnings.push(Warning {
                     path: self.lake.root().join(partition),
@@ -888,8 +892,9 @@ impl<'a> Run<'a> {
                     .any(|r| r.rows != Some(0) && r.first_row.is_none())
                 {
                     return Err(
-                        "its manifest entry (written by an older flowlake) does not say \
-                                which rows are theirs"
+                        "its manifest entry does not say which rows are theirs (an entry \
+                         written by an older flowlake, or recorded after an interrupted \
+                         compaction)"
                             .into(),
                     );
                 }
@@ -1342,7 +1347,9 @@ impl<'a> Run<'a> {
                     bytes: f.bytes,
                 })
                 .collect(),
-            lines,
+            // Rows carried over from vanished inputs were lines of theirs: `lines = rows + rejected
+            // + filtered` holds for the entry too (their rejects are not known any more).
+            lines: lines + carried_rows,
             rows: rows_in_files,
             rejected,
             filtered,

@@ -93,6 +93,7 @@ pub struct PartitionEntry {
     /// Inputs, sorted by path.
     pub inputs: Vec<InputRecord>,
     pub outputs: Vec<OutputRecord>,
+    /// Record lines of its inputs (for the inputs whose rows were carried over, those rows).
     pub lines: u64,
     pub rows: u64,
     pub rejected: u64,
