@@ -122,7 +122,9 @@ pub fn from_ranges<T: Copy>(
             runs.push((gap, first - at));
         }
         runs.push((owner, rows));
-        at = first + rows;
+        at = first
+            .checked_add(rows)
+            .ok_or("its manifest entry places rows past any file")?;
     }
     if at < total {
         runs.push((gap, total - at));
@@ -242,6 +244,7 @@ mod tests {
             Ok(vec![(0, 3), (NO_INPUT, 2), (1, 2), (NO_INPUT, 1)])
         );
         assert!(from_ranges(vec![(0, 3, 0), (2, 2, 1)], NO_INPUT, 8).is_err());
+        assert!(from_ranges(vec![(u64::MAX - 1, 3, 0)], NO_INPUT, 8).is_err());
         let mut walk = Runs::new(&runs[..2]);
         let mut seen = Vec::new();
         walk.take(3, |w, n| seen.push((w, n)));
