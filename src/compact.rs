@@ -221,7 +221,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     };
     if let Some(lake) = &lake {
         for partition in manifest.compacting()? {
-            let entry = interrupted_entry(&dataset, &manifest, &partition)?;
+            let entry = interrupted_entry(lake, &dataset, &manifest, &partition)?;
             lake.finish(&manifest, &entry, Journal::Compaction)?;
             manifest.prune_row_maps(&partition, entry.row_map.as_deref());
             report.repaired.push(partition);
@@ -271,16 +271,16 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             files_out: bytes_in.div_ceil(cfg.target_file_bytes).max(1) as usize,
             bytes_out: 0,
         };
-        let Some(lake) = &lake else {
-            report.compacted.push(plan);
-            continue;
-        };
         let sources = match sources_of(&manifest, &path, &files, rows) {
             Ok(sources) => sources,
             Err(message) => {
                 report.failed.push(CompactFailure { path, message });
                 continue;
             }
+        };
+        let Some(lake) = &lake else {
+            report.compacted.push(plan);
+            continue;
         };
         let written = pool.install(|| {
             rewrite(
@@ -379,8 +379,8 @@ impl From<Error> for PartitionError {
 }
 
 /// Which input each row of the partition's files came from, as its manifest entry says (runs of
-/// (input index, rows) over `files` in name order); `None` for a partition that no input of an entry
-/// accounts for (AWS's own files, or an entry without inputs). `Err` says why a partition built by
+/// (input index, rows) over `files` in name order); `None` for a partition no convert run built (AWS's
+/// own files, with no entry or one `compact` wrote, without inputs). `Err` says why a partition built by
 /// `convert` cannot be compacted without losing track of its rows: files its entry does not list (a
 /// foreign file merged into flowlake's own would be dropped by the next rebuild, which replaces
 /// those), an entry that does not say where each input's rows are, a row map that cannot be read or
@@ -394,7 +394,7 @@ fn sources_of(
     let Some(entry) = manifest.entry(partition).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    if entry.inputs.iter().all(|r| r.rows == Some(0)) {
+    if entry.inputs.is_empty() {
         return Ok(None);
     }
     let mut found: Vec<(&str, u64)> = files.iter().map(|f| (f.name.as_str(), f.bytes)).collect();
@@ -463,7 +463,8 @@ fn rewrite(
     let schema = schema::lake_schema();
     let mut before = Fingerprint::new(&schema);
     let mut writer =
-        PartitionWriter::new(lake, partition.to_string(), schema.clone(), props, settings);
+        PartitionWriter::new(lake, partition.to_string(), schema.clone(), props, settings)
+            .numbered_from(first_free_part(files));
     for f in files {
         let path = dataset.file(partition, &f.name);
         let failed =
@@ -628,15 +629,56 @@ fn publish(
 }
 
 /// The entry to record for a partition whose compaction stopped between its journal mark and its
-/// manifest write: the one the compaction was recording (row map included) when the partition holds
-/// the files it lists (the swap was done); the current one when it still holds the files that one
-/// lists (the swap never happened); else, or when both list the same names and sizes (which files
-/// are there cannot be told), the files as found, with no row positions.
+/// manifest write. The mark says what the compaction was recording and which files it replaced, and
+/// its new files never have the names of files it replaces ([`first_free_part`]), so the folder tells
+/// how far the swap got, also when it was done file by file (S3, or a folder holding subfolders):
+/// every new file in place: the swap is finished (replaced files still there are removed) and the
+/// mark's entry, row map included, is recorded; otherwise it is undone (new files already placed are
+/// removed) and the current entry stays. A mark without contents (an older version's): the current
+/// entry when the folder holds its files, else the files as found, with no row positions.
 fn interrupted_entry(
+    lake: &Lake,
     dataset: &Dataset,
     manifest: &Manifest,
     partition: &str,
 ) -> Result<PartitionEntry> {
+    let present: Vec<(String, u64)> = dataset
+        .files_in(partition)?
+        .into_iter()
+        .map(|f| (f.name, f.bytes))
+        .collect();
+    let current = manifest.entry(partition)?;
+    if let Some(mark) = manifest.pending_compaction(partition)? {
+        let new: Vec<&str> = mark.entry.outputs.iter().map(|o| o.name.as_str()).collect();
+        let placed = |name: &str| present.iter().any(|(n, _)| n == name);
+        let all_in = mark
+            .entry
+            .outputs
+            .iter()
+            .all(|o| present.iter().any(|(n, b)| *n == o.name && *b == o.bytes));
+        if all_in {
+            let stale: Vec<String> = mark
+                .replaces
+                .iter()
+                .filter(|n| placed(n) && !new.contains(&n.as_str()))
+                .cloned()
+                .collect();
+            lake.remove_files(partition, &stale)?;
+            return Ok(mark.entry);
+        }
+        let keep = |name: &str| {
+            mark.replaces.iter().any(|n| n == name)
+                || current
+                    .as_ref()
+                    .is_some_and(|e| e.outputs.iter().any(|o| o.name == name))
+        };
+        let undo: Vec<String> = new
+            .iter()
+            .filter(|n| placed(n) && !keep(n))
+            .map(|n| n.to_string())
+            .collect();
+        lake.remove_files(partition, &undo)?;
+    }
     let found = entry_as_found(dataset, manifest, partition)?;
     let files = |e: &PartitionEntry| {
         let mut files: Vec<(String, u64)> = e
@@ -647,16 +689,28 @@ fn interrupted_entry(
         files.sort_unstable();
         files
     };
-    let now = files(&found);
-    let recording = manifest
-        .pending_compaction(partition)?
-        .filter(|e| files(e) == now);
-    let current = manifest.entry(partition)?.filter(|e| files(e) == now);
-    Ok(match (recording, current) {
-        (Some(e), None) | (None, Some(e)) => e,
-        (Some(e), Some(c)) if e.row_map == c.row_map => e,
+    Ok(match current {
+        Some(e) if files(&e) == files(&found) => e,
         _ => found,
     })
+}
+
+/// The index of the first part file `part-NNNNN.parquet` after every one among `files`: the names a
+/// compaction gives its new files, so that they never replace a file of the partition under the same
+/// name (which a swap cut short could not undo).
+fn first_free_part(files: &[ParquetFile]) -> usize {
+    files
+        .iter()
+        .filter(|f| is_part_file(&f.name))
+        .filter_map(|f| {
+            f.name
+                .strip_prefix("part-")?
+                .strip_suffix(".parquet")?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .map_or(0, |i| i + 1)
 }
 
 /// After an interrupted compaction: the partition's entry with its files as they now are.

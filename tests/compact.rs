@@ -297,11 +297,24 @@ fn an_interrupted_compaction_is_recorded_by_the_next_run() {
     assert_eq!(v["rows"], json!(20_000));
 }
 
-/// A lake of `lake` converted from `logs` in small files, the compaction of a copy of it, and what a
-/// compaction stopped mid-commit leaves: the old entry, and the journal mark holding the new one
-/// (with its row map, written first). `swapped`: the new files are in place (stopped after the swap),
-/// else the old ones (stopped before it).
-fn stopped_compaction(tmp: &Path, logs: &Path, lake: &Path, swapped: bool) -> String {
+/// How far a stopped compaction's swap got.
+#[derive(Debug, Clone, Copy)]
+enum Stopped {
+    /// Before it: the old files.
+    Before,
+    /// Done file by file, cut after the first new file was placed: the old files and that one.
+    Placing,
+    /// Cut while removing the old files: the new files and the old ones.
+    Removing,
+    /// After it: the new files.
+    After,
+}
+
+/// A lake converted from `logs` in small files, the compaction of a copy of it (into files of 16 KiB,
+/// so several), and what that compaction stopped mid-commit leaves in `lake`: the old entry, the
+/// journal mark holding the new entry (with its row map, written first) and the files it replaces,
+/// and the files as far as the swap got. Returns the partition.
+fn stopped_compaction(tmp: &Path, logs: &Path, lake: &Path, stopped: Stopped) -> String {
     convert(
         &[logs],
         lake,
@@ -309,44 +322,86 @@ fn stopped_compaction(tmp: &Path, logs: &Path, lake: &Path, swapped: bool) -> St
     );
     let done = tmp.join("compacted");
     copy_tree(lake, &done);
-    let (code, _, stderr) = compact(&done, &["--sort-by", "srcaddr"]);
+    let (code, _, stderr) = compact(
+        &done,
+        &[
+            "--sort-by",
+            "srcaddr",
+            "--target-file-size",
+            "16KiB",
+            "--row-group-rows",
+            "1000",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let manifest = done.join("_flowlake/manifest");
-    let entry = walk(&manifest)[0].clone();
-    let partition = entry
+    let entry_file = walk(&manifest)[0].clone();
+    let partition = entry_file
         .strip_prefix(&manifest)
         .unwrap()
         .to_str()
         .unwrap()
         .trim_end_matches(".json")
         .to_string();
-    if swapped {
-        let folder = lake.join(&partition);
-        std::fs::remove_dir_all(&folder).unwrap();
-        copy_tree(&done.join(&partition), &folder);
+    let entry: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let old = names(&lake.join(&partition));
+    let new = names(&done.join(&partition));
+    assert!(new.len() > 1, "{new:?}");
+    assert!(new.iter().all(|n| !old.contains(n)), "{old:?} {new:?}");
+    let folder = lake.join(&partition);
+    let place = |name: &String| {
+        std::fs::copy(done.join(&partition).join(name), folder.join(name)).unwrap();
+    };
+    match stopped {
+        Stopped::Before => {}
+        Stopped::Placing => place(&new[0]),
+        Stopped::Removing => new.iter().for_each(place),
+        Stopped::After => {
+            old.iter()
+                .for_each(|n| std::fs::remove_file(folder.join(n)).unwrap());
+            new.iter().for_each(place);
+        }
     }
     copy_tree(&done.join("_flowlake/rows"), &lake.join("_flowlake/rows"));
     put(
         &lake.join("_flowlake/journal"),
         &format!("{partition}.compacting"),
-        &std::fs::read(&entry).unwrap(),
+        &serde_json::to_vec(&json!({"entry": entry, "replaces": old})).unwrap(),
     );
     partition
 }
 
 #[test]
-fn a_compaction_stopped_before_or_after_its_swap_keeps_where_each_inputs_rows_are() {
-    for swapped in [true, false] {
+fn a_compaction_stopped_anywhere_in_its_swap_is_finished_or_undone_and_keeps_where_rows_are() {
+    for stopped in [
+        Stopped::Before,
+        Stopped::Placing,
+        Stopped::Removing,
+        Stopped::After,
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let logs = tmp.path().join("logs");
         let lake = tmp.path().join("lake");
         generate(&logs, &["--files-per-day", "6", "--lines-per-file", "1000"]);
-        let partition = stopped_compaction(tmp.path(), &logs, &lake, swapped);
+        let partition = stopped_compaction(tmp.path(), &logs, &lake, stopped);
         let (code, report, stderr) = compact(&lake, &[]);
-        assert_eq!(code, 0, "{stderr}");
-        assert_eq!(report["repaired"], json!([partition]));
+        assert_eq!(code, 0, "{stopped:?}: {stderr}");
+        assert_eq!(report["repaired"], json!([partition]), "{stopped:?}");
         let (code, v) = verify(&lake);
-        assert_eq!(code, 0, "{v}");
+        assert_eq!(code, 0, "{stopped:?}: {v}");
+        assert_eq!(
+            duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+            json!(6000),
+            "{stopped:?}"
+        );
         // An input expires and a late one arrives: the expired input's rows are found in the files
         // the repaired entry lists, wherever the sort put them.
         let mut inputs: Vec<PathBuf> = walk(&logs)
@@ -358,11 +413,12 @@ fn a_compaction_stopped_before_or_after_its_swap_keeps_where_each_inputs_rows_ar
         let late = inputs[1].with_file_name("zz-late.log.gz");
         std::fs::copy(&inputs[1], &late).unwrap();
         let (run, report) = convert(&[&logs], &lake, &[]);
-        assert_eq!(run.code, 0, "swapped {swapped}: {}", run.stderr);
+        assert_eq!(run.code, 0, "{stopped:?}: {}", run.stderr);
         assert_eq!(report["rows_carried_over"], json!(1000), "{report}");
         assert_eq!(
             duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
-            json!(7000)
+            json!(7000),
+            "{stopped:?}"
         );
         let (code, v) = verify(&lake);
         assert_eq!(code, 0, "{v}");
@@ -410,4 +466,50 @@ fn a_file_flowlake_did_not_write_is_not_merged_into_a_converted_partition() {
         json!(rows.as_u64().unwrap() + 1000)
     );
     assert!(foreign.exists());
+}
+
+#[test]
+fn a_foreign_file_in_a_partition_whose_inputs_gave_no_rows_is_not_merged_either() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("in/2024/01/01");
+    put(
+        &day,
+        "empty.log.gz",
+        &gzip(b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"),
+    );
+    let lake = tmp.path().join("lake");
+    convert(&[&tmp.path().join("in")], &lake, &[]);
+    // Parquet from elsewhere lands in the partition folder.
+    let other = tmp.path().join("other");
+    convert(&[&fixtures().join("aws")], &other, &[]);
+    let folder = lake.join("year=2024/month=01/day=01");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (i, f) in parquet_files(&other).iter().take(2).enumerate() {
+        std::fs::copy(f, folder.join(format!("foreign-{i}.parquet"))).unwrap();
+    }
+    let rows = duckdb_one(&lake, "SELECT count(*) FROM {lake}");
+    let (code, report, _) = compact(&lake, &[]);
+    assert_eq!(code, 3, "{report}");
+    assert!(
+        report["failed"][0]["message"]
+            .to_string()
+            .contains("not listed: foreign-0.parquet, foreign-1.parquet"),
+        "{report}"
+    );
+    // A later delivery to that day keeps them: convert replaces only its own files.
+    put(
+        &day,
+        "late.log.gz",
+        &std::fs::read(
+            walk(&fixtures().join("aws"))
+                .iter()
+                .find(|p| p.to_string_lossy().ends_with(".log.gz"))
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    let (run, _) = convert(&[&tmp.path().join("in")], &lake, &[]);
+    assert!(matches!(run.code, 0 | 3), "{}", run.stderr);
+    assert!(folder.join("foreign-0.parquet").exists());
+    assert!(duckdb_one(&lake, "SELECT count(*) FROM {lake}").as_u64() > rows.as_u64());
 }

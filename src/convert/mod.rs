@@ -478,6 +478,8 @@ impl<'a> Run<'a> {
         }
         // Keep the partitions whose manifest entry still matches; rebuild the others.
         let fingerprint = fingerprint(cfg);
+        // Partitions whose compaction stopped mid-commit (`compact` finishes those).
+        let compacting = self.manifest.compacting()?;
         let mut rebuild = Vec::new();
         for (path, mut output) in outputs {
             let entry = self.manifest.entry(&path)?;
@@ -515,12 +517,20 @@ impl<'a> Run<'a> {
                     Ok(runs) => output.provenance = runs,
                     Err(why) => {
                         report.partitions_unchanged += 1;
-                        report.held.push(HeldPartition {
-                            path: path.clone(),
-                            reason: format!(
+                        let reason = if compacting.contains(&path) {
+                            "inputs of it no longer exist and a compaction of it stopped before \
+                             recording its files: run `flowlake compact` on the lake to finish \
+                             it, then convert again"
+                                .to_string()
+                        } else {
+                            format!(
                                 "inputs of it no longer exist and {why}; restore them, or \
                                  rebuild with --mirror-deletions to drop their rows"
-                            ),
+                            )
+                        };
+                        report.held.push(HeldPartition {
+                            path: path.clone(),
+                            reason,
                         });
                         continue;
                     }

@@ -89,7 +89,8 @@ impl Replaces<'_> {
 pub enum Journal {
     /// A rebuild by convert: the mark holds the entry being committed.
     Rebuild,
-    /// A compaction: the next compact records the files as they then are.
+    /// A compaction: the mark holds the entry and the files it replaces; the next compact finishes
+    /// or undoes the swap.
     Compaction,
 }
 
@@ -151,6 +152,19 @@ impl Lake {
         Ok(part_files(&files))
     }
 
+    /// Removes the files `names` of `partition` (missing ones are fine): how a commit cut short in the
+    /// middle of a file-by-file swap is finished or undone.
+    pub fn remove_files(&self, partition: &str, names: &[String]) -> Result<()> {
+        for name in names {
+            self.lock.check()?;
+            let path = self.root.join(partition).join(name);
+            self.store
+                .delete(&path)
+                .map_err(|e| Error::output(&path, e))?;
+        }
+        Ok(())
+    }
+
     /// Fails if this run no longer owns the lake's lock (see [`Lock::check`]). Called before writing
     /// the manifest.
     pub fn check_lock(&self) -> Result<()> {
@@ -209,7 +223,13 @@ impl Lake {
     ) -> Result<()> {
         match journal {
             Journal::Rebuild => manifest.mark_publishing(entry)?,
-            Journal::Compaction => manifest.mark_compacting(entry)?,
+            Journal::Compaction => {
+                let replaced: &[String] = match replaces {
+                    Replaces::Only(names) => names,
+                    Replaces::PartFiles => &[],
+                };
+                manifest.mark_compacting(entry, replaced)?
+            }
         }
         self.publish(partition, names, replaces)?;
         self.finish(manifest, entry, journal)

@@ -107,6 +107,14 @@ pub struct PartitionEntry {
     pub row_map: Option<String>,
 }
 
+/// The journal mark of a compaction: the entry it records, and the files it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompactionMark {
+    pub entry: PartitionEntry,
+    /// Names of the files the compaction read and replaces (never the names of its new files).
+    pub replaces: Vec<String>,
+}
+
 /// Settings that decide where rows go, fixed when a lake is first written: a run with other values
 /// would put the same rows under a second folder tree, which every `**/*.parquet` reader would count
 /// twice.
@@ -338,43 +346,42 @@ impl Manifest {
     /// holds the entry the swap is to be recorded with, so a run stopped after the swap and before the
     /// manifest write is finished by recording it ([`pending`](Self::pending)).
     pub fn mark_publishing(&self, entry: &PartitionEntry) -> Result<()> {
-        self.mark_with(entry, PUBLISHING)
-    }
-
-    /// A journal mark holding the entry its commit is to be recorded with.
-    fn mark_with(&self, entry: &PartitionEntry, suffix: &str) -> Result<()> {
-        let name = format!("journal/{}{suffix}", entry.partition);
-        let json = serde_json::to_vec(entry)
-            .map_err(|e| Error::output(self.store.location(&name), io::Error::other(e)))?;
-        self.store
-            .write(&name, &json, Expect::Any)
-            .map(|_| ())
-            .map_err(|e| Error::output(self.store.location(&name), e))
+        self.write_mark(&format!("journal/{}{PUBLISHING}", entry.partition), entry)
     }
 
     /// The entry a stopped convert run was publishing `partition` with, if its mark holds a readable
     /// one (a mark written by an older version holds none); a mark the store cannot read is an error.
     pub fn pending(&self, partition: &str) -> Result<Option<PartitionEntry>> {
-        self.pending_in(partition, PUBLISHING)
+        let mark: Option<PartitionEntry> =
+            self.read_mark(&format!("journal/{partition}{PUBLISHING}"))?;
+        Ok(mark.filter(|e| e.version == MANIFEST_VERSION && e.partition == partition))
     }
 
-    /// The entry a stopped compact run was recording `partition` with, as [`pending`](Self::pending)
-    /// says for convert (a mark written before marks held entries holds none).
-    pub fn pending_compaction(&self, partition: &str) -> Result<Option<PartitionEntry>> {
-        self.pending_in(partition, COMPACTING)
+    /// What a stopped compact run was recording `partition` with (a mark written before marks held
+    /// one holds none); a mark the store cannot read is an error.
+    pub fn pending_compaction(&self, partition: &str) -> Result<Option<CompactionMark>> {
+        let mark: Option<CompactionMark> =
+            self.read_mark(&format!("journal/{partition}{COMPACTING}"))?;
+        Ok(mark.filter(|m| m.entry.version == MANIFEST_VERSION && m.entry.partition == partition))
     }
 
-    fn pending_in(&self, partition: &str, suffix: &str) -> Result<Option<PartitionEntry>> {
-        let name = format!("journal/{partition}{suffix}");
-        let read = self.store.read(&name).map_err(|e| Error::Lake {
-            path: self.store.location(&name),
+    fn write_mark(&self, name: &str, what: &impl serde::Serialize) -> Result<()> {
+        let json = serde_json::to_vec(what)
+            .map_err(|e| Error::output(self.store.location(name), io::Error::other(e)))?;
+        self.store
+            .write(name, &json, Expect::Any)
+            .map(|_| ())
+            .map_err(|e| Error::output(self.store.location(name), e))
+    }
+
+    /// A mark's contents; `None` when it holds none this version reads (an empty mark of an older
+    /// version); a mark the store cannot read is an error.
+    fn read_mark<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let read = self.store.read(name).map_err(|e| Error::Lake {
+            path: self.store.location(name),
             message: format!("cannot read the journal mark: {e}"),
         })?;
-        Ok(read.and_then(|(bytes, _)| {
-            serde_json::from_slice::<PartitionEntry>(&bytes)
-                .ok()
-                .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition)
-        }))
+        Ok(read.and_then(|(bytes, _)| serde_json::from_slice(&bytes).ok()))
     }
 
     /// Unmarks `partition` (after its new entry is written).
@@ -388,10 +395,15 @@ impl Manifest {
         self.marked(PUBLISHING)
     }
 
-    /// Marks `entry`'s partition as being swapped by compact; like convert's mark, it holds the entry
-    /// the swap is to be recorded with (its row map included).
-    pub fn mark_compacting(&self, entry: &PartitionEntry) -> Result<()> {
-        self.mark_with(entry, COMPACTING)
+    /// Marks `entry`'s partition as being swapped by compact; the mark holds the entry the swap is to
+    /// be recorded with (its row map included) and the names of the files it replaces, so a swap cut
+    /// short, even one done file by file, can be finished or undone ([`CompactionMark`]).
+    pub fn mark_compacting(&self, entry: &PartitionEntry, replaces: &[String]) -> Result<()> {
+        let mark = CompactionMark {
+            entry: entry.clone(),
+            replaces: replaces.to_vec(),
+        };
+        self.write_mark(&format!("journal/{}{COMPACTING}", entry.partition), &mark)
     }
 
     /// Unmarks `partition` (after its entry records the compacted files).
@@ -562,7 +574,7 @@ mod tests {
         // name that has just gone must skip it, not fail (verify runs beside a live convert).
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
-        m.mark_compacting(&entry("year=2024/month=01/day=01"))
+        m.mark_compacting(&entry("year=2024/month=01/day=01"), &[])
             .unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let journal = dir.path().join("journal");

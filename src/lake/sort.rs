@@ -44,9 +44,11 @@ pub const RUN_ROWS: usize = 16 * 1024;
 /// the sorter adding rows merges its runs and spills them to staging.
 pub const DEFAULT_SORT_MEMORY: usize = 128 * 1024 * 1024;
 
-/// Most spilled runs merged at once: past it, the spilled runs are merged into one first, so a merge
-/// holds at most this many files open and one [`SPILL_BATCH_ROWS`] batch of each in memory.
-pub const MAX_MERGE_INPUTS: usize = 64;
+/// Spilled runs merged at once: as soon as this many runs of one level are spilled, they are merged
+/// into one run of the next level (each row is rewritten once a level, and a partition holds at most
+/// `MERGE_FAN_IN - 1` runs a level: a few dozen files open, and one [`SPILL_BATCH_ROWS`] batch of
+/// each in memory, at the final merge).
+pub const MERGE_FAN_IN: usize = 16;
 
 /// The memory bound shared by every sorter of a run (`--sort-memory`): partitions built side by side
 /// share it, so the bound is the run's, not each partition's.
@@ -297,6 +299,15 @@ fn nulls(data_type: &DataType, len: usize) -> ArrayRef {
 /// Sorted rows in batches, each row with its source.
 pub type SortedRows = Box<dyn Iterator<Item = Result<(RecordBatch, UInt32Array)>> + Send>;
 
+/// A sorted run in a file of the staging folder.
+struct Spilled {
+    path: PathBuf,
+    /// Its columns that are NULL in every row (spilled as Arrow's Null type).
+    all_null: Vec<bool>,
+    /// 0 for a run spilled from memory, k + 1 for a merge of runs of level k.
+    level: u32,
+}
+
 /// Sorts a partition's rows (see the module doc).
 pub struct Sorter {
     columns: SortColumns,
@@ -308,9 +319,8 @@ pub struct Sorter {
     runs: Vec<Sourced>,
     /// Bytes of `pending` and `runs`.
     bytes: usize,
-    /// Spilled sorted runs, in the order their rows came, each with its columns that are NULL in
-    /// every row (spilled as Arrow's Null type).
-    spilled: Vec<(PathBuf, Vec<bool>)>,
+    /// Spilled sorted runs, in the order their rows came.
+    spilled: Vec<Spilled>,
     /// Run files written so far (their names count up).
     runs_written: usize,
     /// Where runs are spilled: the partition's staging folder.
@@ -391,8 +401,8 @@ impl Sorter {
         Ok(())
     }
 
-    /// Merges the runs in memory into a new run file; once [`MAX_MERGE_INPUTS`] runs are spilled,
-    /// merges those into one.
+    /// Merges the runs in memory into a new run file; once [`MERGE_FAN_IN`] runs of one level are
+    /// spilled, merges those into one of the next level.
     fn spill(&mut self, lake: &Lake) -> Result<()> {
         self.seal()?;
         let runs = std::mem::take(&mut self.runs);
@@ -410,27 +420,38 @@ impl Sorter {
             .collect();
         let inputs: Vec<SortedRows> = runs.into_iter().map(in_memory).collect();
         let merged = Merge::new(inputs, self.columns.clone(), SPILL_BATCH_ROWS, Vec::new())?;
-        self.write_run(lake, merged, all_null)?;
-        if self.spilled.len() >= MAX_MERGE_INPUTS {
-            // The runs spilled so far hold the earliest rows: merged, they stay the first run, so
-            // the sort stays stable.
-            let runs = std::mem::take(&mut self.spilled);
+        self.write_run(lake, merged, all_null, 0)?;
+        // Levels only fall from the first run to the last, so the last MERGE_FAN_IN runs of one
+        // level are consecutive: merged, their run takes their place and the sort stays stable.
+        while self.spilled.len() >= MERGE_FAN_IN {
+            let tail = self.spilled.len() - MERGE_FAN_IN;
+            let level = self.spilled[tail].level;
+            if self.spilled[tail..].iter().any(|r| r.level != level) {
+                break;
+            }
+            let runs = self.spilled.split_off(tail);
             let all_null = (0..self.schema.fields().len())
-                .map(|c| runs.iter().all(|(_, nulls)| nulls[c]))
+                .map(|c| runs.iter().all(|r| r.all_null[c]))
                 .collect();
             let mut inputs: Vec<SortedRows> = Vec::with_capacity(runs.len());
-            for (path, _) in &runs {
-                inputs.push(Box::new(RunReader::open(path, self.schema.clone())?));
+            for r in &runs {
+                inputs.push(Box::new(RunReader::open(&r.path, self.schema.clone())?));
             }
-            let paths = runs.into_iter().map(|(path, _)| path).collect();
+            let paths = runs.into_iter().map(|r| r.path).collect();
             let merged = Merge::new(inputs, self.columns.clone(), SPILL_BATCH_ROWS, paths)?;
-            self.write_run(lake, merged, all_null)?;
+            self.write_run(lake, merged, all_null, level + 1)?;
         }
         Ok(())
     }
 
     /// Writes sorted rows to a new run file in the partition's staging folder.
-    fn write_run(&mut self, lake: &Lake, rows: Merge, all_null: Vec<bool>) -> Result<()> {
+    fn write_run(
+        &mut self,
+        lake: &Lake,
+        rows: Merge,
+        all_null: Vec<bool>,
+        level: u32,
+    ) -> Result<()> {
         self.runs_written += 1;
         let name = format!("sort-run-{:05}.arrow", self.runs_written);
         let path = lake.staged_file(&self.partition, &name);
@@ -446,7 +467,11 @@ impl Sorter {
                 .map_err(ipc)?;
         }
         writer.finish().map_err(ipc)?;
-        self.spilled.push((path, all_null));
+        self.spilled.push(Spilled {
+            path,
+            all_null,
+            level,
+        });
         Ok(())
     }
 
@@ -456,8 +481,8 @@ impl Sorter {
         // From here the rows are the merge's, which holds a batch of each run at a time.
         self.memory.release(std::mem::take(&mut self.bytes));
         let mut inputs: Vec<SortedRows> = Vec::new();
-        for (path, _) in &self.spilled {
-            inputs.push(Box::new(RunReader::open(path, self.schema.clone())?));
+        for r in &self.spilled {
+            inputs.push(Box::new(RunReader::open(&r.path, self.schema.clone())?));
         }
         if self.spilled.is_empty() && self.runs.len() == 1 {
             // One sorted run: handed on in slices, not copied again.
@@ -471,7 +496,7 @@ impl Sorter {
         inputs.extend(std::mem::take(&mut self.runs).into_iter().map(in_memory));
         let spilled = std::mem::take(&mut self.spilled)
             .into_iter()
-            .map(|(path, _)| path)
+            .map(|r| r.path)
             .collect();
         Ok(Box::new(Merge::new(
             inputs,
@@ -943,7 +968,7 @@ mod tests {
     }
 
     #[test]
-    fn past_the_merge_limit_spilled_runs_are_merged_first_and_the_sort_stays_stable() {
+    fn spilled_runs_are_merged_level_by_level_and_the_sort_stays_stable() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(
             Arc::new(LocalStore),
@@ -957,7 +982,8 @@ mod tests {
         // Memory for nothing: every batch is spilled as a run of its own.
         let mut sorter = Sorter::new(columns, SortMemory::new(1), "p".into(), lake_schema());
         let staging = dir.path().join("_flowlake/staging/sort-test/p");
-        let batches = 3 * MAX_MERGE_INPUTS + 5;
+        // Two levels of merges, and runs of every level left at the end.
+        let batches = MERGE_FAN_IN * MERGE_FAN_IN + 3 * MERGE_FAN_IN + 5;
         let mut expected = Vec::new();
         let mut most_files = 0;
         for source in 0..batches {
@@ -975,7 +1001,7 @@ mod tests {
             most_files = most_files.max(files);
         }
         assert!(
-            most_files <= MAX_MERGE_INPUTS,
+            most_files <= 3 * MERGE_FAN_IN,
             "{most_files} run files at once"
         );
         expected.sort_by(|x, y| x.0.cmp(&y.0));

@@ -279,6 +279,8 @@ pub struct PartitionWriter<'a> {
     settings: WriteSettings,
     file: Option<OpenFile>,
     files: Vec<WrittenFile>,
+    /// The index of the first file's name (`part-NNNNN.parquet`).
+    first_file: usize,
     bytes_per_row: f64,
     pending: Vec<RecordBatch>,
     /// The rows waiting to be sorted (with `--sort-by`).
@@ -331,6 +333,7 @@ impl<'a> PartitionWriter<'a> {
             settings,
             file: None,
             files: Vec::new(),
+            first_file: 0,
             bytes_per_row: DEFAULT_ESTIMATED_BYTES_PER_ROW,
             pending: Vec::new(),
             sorter,
@@ -339,6 +342,13 @@ impl<'a> PartitionWriter<'a> {
             write_seconds: 0.0,
             sort_seconds: 0.0,
         }
+    }
+
+    /// Names the files from `part-<first>.parquet` on instead of `part-00000.parquet` (a compaction
+    /// never gives a new file the name of one it replaces).
+    pub fn numbered_from(mut self, first: usize) -> Self {
+        self.first_file = first;
+        self
     }
 
     /// Adds `batches`, rows of `source` (a number of the caller's, recorded with each row: see
@@ -479,7 +489,7 @@ impl<'a> PartitionWriter<'a> {
     }
 
     fn open_file(&mut self) -> Result<OpenFile> {
-        let name = part_file_name(self.files.len());
+        let name = part_file_name(self.first_file + self.files.len());
         let staged = self.lake.create_staged(&self.partition, &name)?;
         let options = ArrowWriterOptions::new().with_properties((*self.props).clone());
         let (writer, factory) =
