@@ -305,6 +305,7 @@ fn check_partition(
                 Ok(map) => rowmap::check(&map, &counts, listed)
                     .err()
                     .map(|e| (name.clone(), e)),
+                Err(crate::error::Error::Lake { message, .. }) => Some((name.clone(), message)),
                 Err(e) => Some((name.clone(), e.to_string())),
             },
             None => None,
