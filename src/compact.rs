@@ -221,9 +221,16 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     };
     if let Some(lake) = &lake {
         for partition in manifest.compacting()? {
-            let entry = interrupted_entry(lake, &dataset, &manifest, &partition)?;
-            lake.finish(&manifest, &entry, Journal::Compaction)?;
-            manifest.prune_row_maps(&partition, entry.row_map.as_deref());
+            match interrupted_entry(lake, &dataset, &manifest, &partition)? {
+                Some(entry) => {
+                    lake.finish(&manifest, &entry, Journal::Compaction)?;
+                    manifest.prune_row_maps(&partition, entry.row_map.as_deref());
+                }
+                None => {
+                    lake.check_lock()?;
+                    manifest.clear_compacting(&partition)?;
+                }
+            }
             report.repaired.push(partition);
         }
     }
@@ -635,13 +642,14 @@ fn publish(
 /// every new file in place: the swap is finished (replaced files still there are removed) and the
 /// mark's entry, row map included, is recorded; otherwise it is undone (new files already placed are
 /// removed) and the current entry stays. A mark without contents (an older version's): the current
-/// entry when the folder holds its files, else the files as found, with no row positions.
+/// entry when the folder holds its files, else the files as found, with no row positions. `None`:
+/// nothing to record (AWS's own files, never compacted, are back as they were).
 fn interrupted_entry(
     lake: &Lake,
     dataset: &Dataset,
     manifest: &Manifest,
     partition: &str,
-) -> Result<PartitionEntry> {
+) -> Result<Option<PartitionEntry>> {
     let present: Vec<(String, u64)> = dataset
         .files_in(partition)?
         .into_iter()
@@ -664,7 +672,7 @@ fn interrupted_entry(
                 .cloned()
                 .collect();
             lake.remove_files(partition, &stale)?;
-            return Ok(mark.entry);
+            return Ok(Some(mark.entry));
         }
         let keep = |name: &str| {
             mark.replaces.iter().any(|n| n == name)
@@ -690,8 +698,9 @@ fn interrupted_entry(
         files
     };
     Ok(match current {
-        Some(e) if files(&e) == files(&found) => e,
-        _ => found,
+        Some(e) if files(&e) == files(&found) => Some(e),
+        None if found.outputs.is_empty() => None,
+        _ => Some(found),
     })
 }
 

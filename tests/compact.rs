@@ -513,3 +513,62 @@ fn a_foreign_file_in_a_partition_whose_inputs_gave_no_rows_is_not_merged_either(
     assert!(folder.join("foreign-0.parquet").exists());
     assert!(duckdb_one(&lake, "SELECT count(*) FROM {lake}").as_u64() > rows.as_u64());
 }
+
+#[test]
+fn a_compaction_of_aws_files_stopped_while_placing_its_files_is_undone_without_an_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("native");
+    let rows = make_native(&lake, 30);
+    let done = tmp.path().join("done");
+    copy_tree(&lake, &done);
+    let (code, _, stderr) = compact(
+        &done,
+        &["--target-file-size", "16KiB", "--row-group-rows", "200"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // The first partition, stopped after its first new file was placed (a file-by-file swap).
+    let manifest = done.join("_flowlake/manifest");
+    let entry_file = walk(&manifest)[0].clone();
+    let partition = entry_file
+        .strip_prefix(&manifest)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".json")
+        .to_string();
+    let entry: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
+    let new: Vec<String> = entry["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(new.len() > 1, "{new:?}");
+    let old: Vec<String> = std::fs::read_dir(lake.join(&partition))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::copy(
+        done.join(&partition).join(&new[0]),
+        lake.join(&partition).join(&new[0]),
+    )
+    .unwrap();
+    put(
+        &lake.join("_flowlake/journal"),
+        &format!("{partition}.compacting"),
+        &serde_json::to_vec(&json!({"entry": entry, "replaces": old})).unwrap(),
+    );
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 3, "{v}");
+    // Undone, then compacted for real: every row once.
+    let (code, report, stderr) = compact(&lake, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["repaired"], json!([partition]));
+    let in_files = py(&format!(
+        "import glob, json, pyarrow.parquet as pq\nprint(json.dumps(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob({:?} + '/**/*.parquet', recursive=True))))",
+        lake.display().to_string()
+    ));
+    assert_eq!(in_files, json!(rows));
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+}
