@@ -220,7 +220,13 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => dataset.manifest(),
     };
     if let Some(lake) = &lake {
+        let rebuilding = manifest.publishing()?;
         for partition in manifest.compacting()? {
+            if rebuilding.contains(&partition) {
+                // A convert run stopped while it replaced every part file: it finishes or redoes
+                // that (and then forgets this compaction); the partition is not compacted meanwhile.
+                continue;
+            }
             match interrupted_entry(lake, &dataset, &manifest, &partition)? {
                 Some(entry) => {
                     lake.finish(&manifest, &entry, Journal::Compaction)?;
@@ -278,7 +284,8 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             files_out: bytes_in.div_ceil(cfg.target_file_bytes).max(1) as usize,
             bytes_out: 0,
         };
-        let sources = match sources_of(&manifest, &path, &files, rows) {
+        let mut files = files;
+        let sources = match sources_of(&manifest, &path, &mut files, rows) {
             Ok(sources) => sources,
             Err(message) => {
                 report.failed.push(CompactFailure { path, message });
@@ -386,7 +393,7 @@ impl From<Error> for PartitionError {
 }
 
 /// Which input each row of the partition's files came from, as its manifest entry says (runs of
-/// (input index, rows) over `files` in name order); `None` for a partition no convert run built (AWS's
+/// (input index, rows) over `files`, which it puts in the entry's order: the order they were written); `None` for a partition no convert run built (AWS's
 /// own files, with no entry or one `compact` wrote, without inputs). `Err` says why a partition built by
 /// `convert` cannot be compacted without losing track of its rows: files its entry does not list (a
 /// foreign file merged into flowlake's own would be dropped by the next rebuild, which replaces
@@ -395,7 +402,7 @@ impl From<Error> for PartitionError {
 fn sources_of(
     manifest: &Manifest,
     partition: &str,
-    files: &[ParquetFile],
+    files: &mut [ParquetFile],
     rows: u64,
 ) -> std::result::Result<Option<Vec<(u32, u64)>>, String> {
     let Some(entry) = manifest.entry(partition).map_err(|e| e.to_string())? else {
@@ -451,6 +458,8 @@ fn sources_of(
         }
     };
     rowmap::check(&map, &counts, rows)?;
+    // The map runs over the files in the entry's order (the order they were written).
+    files.sort_by_key(|f| entry.outputs.iter().position(|o| o.name == f.name));
     Ok(Some(map))
 }
 

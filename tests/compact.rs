@@ -572,3 +572,96 @@ fn a_compaction_of_aws_files_stopped_while_placing_its_files_is_undone_without_a
     let (code, v) = verify(&lake);
     assert_eq!(code, 0, "{v}");
 }
+
+#[test]
+fn a_stopped_compaction_never_touches_files_a_stopped_convert_published_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let lake = tmp.path().join("lake");
+    generate(&logs, &["--files-per-day", "4", "--lines-per-file", "1000"]);
+    let small = ["--target-file-size", "1KiB", "--row-group-rows", "500"];
+    convert(&[&logs], &lake, &small);
+    let manifest = lake.join("_flowlake/manifest");
+    let entry_file = walk(&manifest)[0].clone();
+    let partition = entry_file
+        .strip_prefix(&manifest)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".json")
+        .to_string();
+    let old: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
+    let old_files = old["outputs"].as_array().unwrap().len();
+    // A compaction stops after writing its mark (its new file would be the next part number)...
+    let mut planned = old.clone();
+    planned["outputs"] =
+        json!([{"name": format!("part-{old_files:05}.parquet"), "rows": 1, "bytes": 1}]);
+    let replaces: Vec<Value> = old["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].clone())
+        .collect();
+    // ... then a convert with a late file stops after its swap, before its manifest write: the
+    // folder holds more part files than before, one of them with the compaction's planned name.
+    let mut inputs: Vec<PathBuf> = walk(&logs)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+        .collect();
+    inputs.sort();
+    std::fs::copy(&inputs[0], inputs[0].with_file_name("zz-late.log.gz")).unwrap();
+    convert(&[&logs], &lake, &small);
+    let new: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
+    assert!(new["outputs"].as_array().unwrap().len() > old_files);
+    std::fs::write(&entry_file, serde_json::to_vec(&old).unwrap()).unwrap();
+    let journal = lake.join("_flowlake/journal");
+    put(
+        &journal,
+        &format!("{partition}.pending"),
+        &serde_json::to_vec(&new).unwrap(),
+    );
+    put(
+        &journal,
+        &format!("{partition}.compacting"),
+        &serde_json::to_vec(&json!({"entry": planned, "replaces": replaces})).unwrap(),
+    );
+    let files_before = parquet_files(&lake);
+    // compact leaves the partition to convert; convert records its publish and forgets both marks.
+    let (_, report, _) = compact(&lake, &[]);
+    assert_eq!(report["repaired"], json!([]), "{report}");
+    assert_eq!(parquet_files(&lake), files_before);
+    let (run, _) = convert(&[&logs], &lake, &small);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+        json!(5000)
+    );
+    assert!(walk(&journal).is_empty(), "{:?}", walk(&journal));
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+}
+
+#[test]
+fn a_compaction_mark_holding_a_bare_entry_is_still_recorded_with_its_row_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let lake = tmp.path().join("lake");
+    generate(&logs, &["--files-per-day", "6", "--lines-per-file", "1000"]);
+    let partition = stopped_compaction(tmp.path(), &logs, &lake, Stopped::After);
+    let mark_file = lake
+        .join("_flowlake/journal")
+        .join(format!("{partition}.compacting"));
+    let mark: Value = serde_json::from_slice(&std::fs::read(&mark_file).unwrap()).unwrap();
+    std::fs::write(&mark_file, serde_json::to_vec(&mark["entry"]).unwrap()).unwrap();
+    let (code, _, stderr) = compact(&lake, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let entry: Value = serde_json::from_slice(
+        &std::fs::read(
+            lake.join("_flowlake/manifest")
+                .join(format!("{partition}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(entry["row_map"], mark["entry"]["row_map"]);
+}

@@ -246,7 +246,11 @@ impl Lake {
         self.check_lock()?;
         manifest.put(entry)?;
         match journal {
-            Journal::Rebuild => manifest.clear_publishing(&entry.partition),
+            // A rebuild replaces every part file: a compaction stopped before it is moot.
+            Journal::Rebuild => {
+                manifest.clear_publishing(&entry.partition)?;
+                manifest.clear_compacting(&entry.partition)
+            }
             Journal::Compaction => manifest.clear_compacting(&entry.partition),
         }
     }

@@ -360,8 +360,21 @@ impl Manifest {
     /// What a stopped compact run was recording `partition` with (a mark written before marks held
     /// one holds none); a mark the store cannot read is an error.
     pub fn pending_compaction(&self, partition: &str) -> Result<Option<CompactionMark>> {
-        let mark: Option<CompactionMark> =
-            self.read_mark(&format!("journal/{partition}{COMPACTING}"))?;
+        /// Marks of this version, and the bare entry of a development version before them.
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Mark {
+            Full(CompactionMark),
+            Entry(PartitionEntry),
+        }
+        let mark: Option<Mark> = self.read_mark(&format!("journal/{partition}{COMPACTING}"))?;
+        let mark = mark.map(|m| match m {
+            Mark::Full(m) => m,
+            Mark::Entry(entry) => CompactionMark {
+                entry,
+                replaces: Vec::new(),
+            },
+        });
         Ok(mark.filter(|m| m.entry.version == MANIFEST_VERSION && m.entry.partition == partition))
     }
 
