@@ -697,17 +697,8 @@ fn interrupted_entry(
         lake.remove_files(partition, &undo)?;
     }
     let found = entry_as_found(dataset, manifest, partition)?;
-    let files = |e: &PartitionEntry| {
-        let mut files: Vec<(String, u64)> = e
-            .outputs
-            .iter()
-            .map(|o| (o.name.clone(), o.bytes))
-            .collect();
-        files.sort_unstable();
-        files
-    };
     Ok(match current {
-        Some(e) if files(&e) == files(&found) => Some(e),
+        Some(e) if e.output_files() == found.output_files() => Some(e),
         None if found.outputs.is_empty() => None,
         _ => Some(found),
     })

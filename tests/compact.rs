@@ -297,6 +297,20 @@ fn an_interrupted_compaction_is_recorded_by_the_next_run() {
     assert_eq!(v["rows"], json!(20_000));
 }
 
+/// The first partition of `lake` with a manifest entry, and the entry's file.
+fn first_entry(lake: &Path) -> (String, PathBuf) {
+    let manifest = lake.join("_flowlake/manifest");
+    let entry_file = walk(&manifest)[0].clone();
+    let partition = entry_file
+        .strip_prefix(&manifest)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".json")
+        .to_string();
+    (partition, entry_file)
+}
+
 /// How far a stopped compaction's swap got.
 #[derive(Debug, Clone, Copy)]
 enum Stopped {
@@ -334,15 +348,7 @@ fn stopped_compaction(tmp: &Path, logs: &Path, lake: &Path, stopped: Stopped) ->
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    let manifest = done.join("_flowlake/manifest");
-    let entry_file = walk(&manifest)[0].clone();
-    let partition = entry_file
-        .strip_prefix(&manifest)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .trim_end_matches(".json")
-        .to_string();
+    let (partition, entry_file) = first_entry(&done);
     let entry: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
     let names = |dir: &Path| -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -527,15 +533,7 @@ fn a_compaction_of_aws_files_stopped_while_placing_its_files_is_undone_without_a
     );
     assert_eq!(code, 0, "{stderr}");
     // The first partition, stopped after its first new file was placed (a file-by-file swap).
-    let manifest = done.join("_flowlake/manifest");
-    let entry_file = walk(&manifest)[0].clone();
-    let partition = entry_file
-        .strip_prefix(&manifest)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .trim_end_matches(".json")
-        .to_string();
+    let (partition, entry_file) = first_entry(&done);
     let entry: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
     let new: Vec<String> = entry["outputs"]
         .as_array()
@@ -581,15 +579,7 @@ fn a_stopped_compaction_never_touches_files_a_stopped_convert_published_after_it
     generate(&logs, &["--files-per-day", "4", "--lines-per-file", "1000"]);
     let small = ["--target-file-size", "1KiB", "--row-group-rows", "500"];
     convert(&[&logs], &lake, &small);
-    let manifest = lake.join("_flowlake/manifest");
-    let entry_file = walk(&manifest)[0].clone();
-    let partition = entry_file
-        .strip_prefix(&manifest)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .trim_end_matches(".json")
-        .to_string();
+    let (partition, entry_file) = first_entry(&lake);
     let old: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
     let old_files = old["outputs"].as_array().unwrap().len();
     // A compaction stops after writing its mark (its new file would be the next part number)...

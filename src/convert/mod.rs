@@ -505,7 +505,7 @@ impl<'a> Run<'a> {
                     // a file that failed for a reason that may pass (I/O, size limit) is retried
                     && e.failed.iter().all(|f| !f.kind.may_pass())
                     && then == now
-                    && published == outputs_of(e)
+                    && published == e.output_files()
                 });
             if up_to_date && !cfg.rebuild {
                 report.partitions_unchanged += 1;
@@ -729,8 +729,8 @@ impl<'a> Run<'a> {
         };
         // The folder must tell the two states apart: when the new files have the names and sizes of
         // the old ones, rebuild instead.
-        let done = outputs_of(&entry);
-        let before = self.manifest.entry(partition)?.map(|e| outputs_of(&e));
+        let done = entry.output_files();
+        let before = self.manifest.entry(partition)?.map(|e| e.output_files());
         if self.lake.published(partition)? != done || before.as_ref() == Some(&done) {
             return Ok(false);
         }
@@ -865,7 +865,7 @@ impl<'a> Run<'a> {
         carried: &[InputRecord],
         published: &[(String, u64)],
     ) -> std::result::Result<Vec<(Option<usize>, u64)>, String> {
-        if published != outputs_of(entry) {
+        if published != entry.output_files() {
             return Err("its Parquet files are not the ones its manifest entry lists".into());
         }
         if carried.iter().any(|r| r.rows.is_none()) {
@@ -1424,17 +1424,6 @@ impl<'a> Run<'a> {
             })
             .collect()
     }
-}
-
-/// Names and sizes of an entry's output files, as [`Lake::published`] lists them.
-fn outputs_of(entry: &PartitionEntry) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = entry
-        .outputs
-        .iter()
-        .map(|o| (o.name.clone(), o.bytes))
-        .collect();
-    v.sort();
-    v
 }
 
 /// What shapes a partition's output besides its inputs: the lake schema, the field list used for

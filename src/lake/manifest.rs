@@ -59,6 +59,19 @@ pub struct InputRecord {
     pub feeds: Option<Vec<i64>>,
 }
 
+impl PartitionEntry {
+    /// Names and sizes of its output files, in name order (what a partition folder is compared with).
+    pub fn output_files(&self) -> Vec<(String, u64)> {
+        let mut files: Vec<(String, u64)> = self
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.bytes))
+            .collect();
+        files.sort_unstable();
+        files
+    }
+}
+
 impl InputRecord {
     /// What decides whether a partition is up to date: the file as it was (path, size, mtime).
     pub fn state(&self) -> (&std::path::Path, u64, Option<i64>) {
