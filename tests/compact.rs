@@ -297,6 +297,16 @@ fn an_interrupted_compaction_is_recorded_by_the_next_run() {
     assert_eq!(v["rows"], json!(20_000));
 }
 
+/// The gzipped flow log files under `logs`, in path order.
+fn inputs_of(logs: &Path) -> Vec<PathBuf> {
+    let mut inputs: Vec<PathBuf> = walk(logs)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+        .collect();
+    inputs.sort();
+    inputs
+}
+
 /// The first partition of `lake` with a manifest entry, and the entry's file.
 fn first_entry(lake: &Path) -> (String, PathBuf) {
     let manifest = lake.join("_flowlake/manifest");
@@ -410,11 +420,7 @@ fn a_compaction_stopped_anywhere_in_its_swap_is_finished_or_undone_and_keeps_whe
         );
         // An input expires and a late one arrives: the expired input's rows are found in the files
         // the repaired entry lists, wherever the sort put them.
-        let mut inputs: Vec<PathBuf> = walk(&logs)
-            .into_iter()
-            .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
-            .collect();
-        inputs.sort();
+        let inputs = inputs_of(&logs);
         std::fs::remove_file(&inputs[0]).unwrap();
         let late = inputs[1].with_file_name("zz-late.log.gz");
         std::fs::copy(&inputs[1], &late).unwrap();
@@ -457,11 +463,7 @@ fn a_file_flowlake_did_not_write_is_not_merged_into_a_converted_partition() {
     assert!(foreign.exists());
     assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), rows);
     // The next rebuild keeps the foreign file as it is (convert replaces only its own files).
-    let mut inputs: Vec<PathBuf> = walk(&logs)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
-        .collect();
-    inputs.sort();
+    let inputs = inputs_of(&logs);
     std::fs::remove_file(&inputs[0]).unwrap();
     std::fs::copy(&inputs[1], inputs[1].with_file_name("zz-late.log.gz")).unwrap();
     let (run, report) = convert(&[&logs], &lake, &[]);
@@ -594,11 +596,7 @@ fn a_stopped_compaction_never_touches_files_a_stopped_convert_published_after_it
         .collect();
     // ... then a convert with a late file stops after its swap, before its manifest write: the
     // folder holds more part files than before, one of them with the compaction's planned name.
-    let mut inputs: Vec<PathBuf> = walk(&logs)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
-        .collect();
-    inputs.sort();
+    let inputs = inputs_of(&logs);
     std::fs::copy(&inputs[0], inputs[0].with_file_name("zz-late.log.gz")).unwrap();
     convert(&[&logs], &lake, &small);
     let new: Value = serde_json::from_slice(&std::fs::read(&entry_file).unwrap()).unwrap();
@@ -654,4 +652,38 @@ fn a_compaction_mark_holding_a_bare_entry_is_still_recorded_with_its_row_map() {
     )
     .unwrap();
     assert_eq!(entry["row_map"], mark["entry"]["row_map"]);
+}
+
+#[test]
+fn a_compaction_mark_of_damaged_bytes_is_repaired_from_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let lake = tmp.path().join("lake");
+    generate(&logs, &["--files-per-day", "6", "--lines-per-file", "1000"]);
+    let partition = stopped_compaction(tmp.path(), &logs, &lake, Stopped::Before);
+    let mark_file = lake
+        .join("_flowlake/journal")
+        .join(format!("{partition}.compacting"));
+    std::fs::write(&mark_file, b"\xff\xfe{\"entry\": \x00 cut").unwrap();
+    let (code, report, stderr) = compact(&lake, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["repaired"], json!([partition]));
+    assert!(!mark_file.exists());
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+        json!(6000)
+    );
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+    // The current entry was kept, row map included: an expired input's rows are carried over.
+    let inputs = inputs_of(&logs);
+    std::fs::remove_file(&inputs[0]).unwrap();
+    std::fs::copy(&inputs[1], inputs[1].with_file_name("zz-late.log.gz")).unwrap();
+    let (run, report) = convert(&[&logs], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["rows_carried_over"], json!(1000), "{report}");
+    assert_eq!(
+        duckdb_one(&lake, "SELECT count(*) FROM {lake}"),
+        json!(7000)
+    );
 }

@@ -967,17 +967,22 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn spilled_runs_are_merged_level_by_level_and_the_sort_stays_stable() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(
+    /// A lake in `dir` whose staging the sorters spill to (`_flowlake/staging/sort-test/`).
+    fn test_lake(dir: &std::path::Path) -> Lake {
+        Lake::open(
             Arc::new(LocalStore),
-            dir.path(),
+            dir,
             "sort-test",
             LockScope::Whole,
             "test",
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn spilled_runs_are_merged_level_by_level_and_the_sort_stays_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = test_lake(dir.path());
         let columns = SortColumns::parse("srcaddr").unwrap();
         // Memory for nothing: every batch is spilled as a run of its own.
         let mut sorter = Sorter::new(columns, SortMemory::new(1), "p".into(), lake_schema());
@@ -1033,14 +1038,7 @@ mod tests {
             memory in prop_oneof![Just(1usize), Just(40_000), Just(usize::MAX)],
         ) {
             let dir = tempfile::tempdir().unwrap();
-            let lake = Lake::open(
-                Arc::new(LocalStore),
-                dir.path(),
-                "sort-test",
-                LockScope::Whole,
-                "test",
-            )
-            .unwrap();
+            let lake = test_lake(dir.path());
             let columns = SortColumns::parse(if two_columns { "srcaddr,start" } else { "srcaddr" })
                 .unwrap();
             let mut sorter = Sorter::new(columns, SortMemory::new(memory), "p".into(), lake_schema());
