@@ -139,6 +139,8 @@ pub struct CompactReport {
     pub failed: Vec<CompactFailure>,
     /// Partitions whose interrupted compaction this run finished recording.
     pub repaired: Vec<String>,
+    /// What the user should know that did not stop the run (where it staged its files).
+    pub warnings: Vec<String>,
     pub seconds: f64,
 }
 
@@ -220,6 +222,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => dataset.manifest(),
     };
     if let Some(lake) = &lake {
+        report.warnings.extend(lake.staging_warning());
         let rebuilding = manifest.publishing()?;
         for partition in manifest.compacting()? {
             if rebuilding.contains(&partition) {

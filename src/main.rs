@@ -172,6 +172,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
             }
             if !quiet {
+                for w in &report.warnings {
+                    eprintln!("  warning: {w}");
+                }
                 for p in &report.repaired {
                     eprintln!("  recorded the files of {p} (its compaction had been interrupted)");
                 }

@@ -47,6 +47,10 @@ pub enum ProblemKind {
     /// The row map the entry names (which input each row came from) is missing, damaged, or
     /// disagrees with the entry: the rows of an input that vanishes could not be carried over.
     RowMap,
+    /// A `*.parquet` file that a `<lake>/**/*.parquet` glob reads (DuckDB's does not skip `_` or `.`
+    /// names) but that is not one of the lake's files: a staged or replaced file a stopped run left,
+    /// or a file in a `_`/`.` folder, whose rows such a reader counts twice or should not see.
+    Leftover,
 }
 
 /// One problem found.
@@ -85,9 +89,10 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// True when the lake matches its manifest, apart from partitions a live run is publishing.
+    /// True when the lake matches its manifest, apart from partitions a live run is publishing, and
+    /// no stopped run left a publish to repair.
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.interrupted.is_empty()
     }
 }
 
@@ -127,7 +132,8 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
     let writers_before = dataset.live_writers()?;
     let mut marks = journal_marks(&manifest)?;
     let entries = manifest.all()?;
-    let files = dataset.partitions(None, None)?;
+    let scan = dataset.glob()?;
+    let files = scan.partitions;
     let partitions: BTreeSet<&String> = entries.keys().chain(files.keys()).collect();
     let mut checked: BTreeMap<String, (Option<PartitionEntry>, Checked)> = BTreeMap::new();
     for partition in partitions {
@@ -171,6 +177,11 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         writers,
         ..VerifyReport::default()
     };
+    for (path, bytes) in &scan.hidden {
+        if let Some(problem) = leftover(&dataset, path, *bytes, writer_active) {
+            report.problems.push(problem);
+        }
+    }
     for (partition, (entry, result)) in checked {
         if let Some(entry) = &entry {
             report.partitions += 1;
@@ -215,6 +226,42 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
     report.in_progress.sort();
     report.interrupted.sort();
     Ok(report)
+}
+
+/// The problem of a `*.parquet` file a glob over the lake reads in a `_`/`.` folder or under a
+/// `_`/`.` name (`path`, `bytes` long); none for a file a live run is staging now.
+fn leftover(dataset: &Dataset, path: &Path, bytes: u64, writer_active: bool) -> Option<Problem> {
+    let staging = dataset.root().join(META_DIR).join("staging");
+    let staged = path.starts_with(&staging);
+    if staged && writer_active {
+        return None; // a live run's staging folder: its files leave it at their publish
+    }
+    let below = path.strip_prefix(dataset.root()).unwrap_or(path);
+    let partition = below.parent().map(|p| p.to_string_lossy().into_owned());
+    let name = below.file_name().map(|n| n.to_string_lossy().into_owned());
+    let rows = match (partition, name) {
+        (Some(partition), Some(name)) => {
+            match dataset.footer(&partition, &ParquetFile { name, bytes }) {
+                Ok(f) => format!("{} rows", f.file_metadata().num_rows()),
+                Err(e) => e.to_string(),
+            }
+        }
+        _ => format!("{bytes} bytes"),
+    };
+    let why = if staged {
+        "a run that stopped while publishing left it in its staging folder (the rows it holds are \
+         also in, or were replaced in, their partition): the next `flowlake convert` or `flowlake \
+         compact` on this lake removes it"
+    } else {
+        "it is not one of the lake's files (a `_` or `.` folder or name, which Hive, Trino and \
+         Spark skip): move it out of the lake"
+    };
+    Some(Problem {
+        path: path.to_path_buf(),
+        kind: ProblemKind::Leftover,
+        message: format!("a `**/*.parquet` glob over the lake reads this file ({rows}); {why}"),
+        interrupted: staged,
+    })
 }
 
 /// The partitions the journal marks as being swapped. A journal that cannot be listed is an error.

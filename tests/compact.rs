@@ -113,59 +113,6 @@ fn hundreds_of_small_flowlake_files_become_few_at_the_target_size() {
     assert_eq!(mtimes, after, "no file rewritten");
 }
 
-/// AWS's native Parquet delivery: Hive-compatible daily folders and plain hourly folders of
-/// `*.log.parquet` files holding a subset of the fields (INT32/INT64/string), some NULLs.
-const MAKE_NATIVE: &str = r#"
-import json, os, random, sys
-import pyarrow as pa, pyarrow.parquet as pq
-root, files = sys.argv[1], int(sys.argv[2])
-random.seed(7)
-schema = pa.schema([
-    ("version", pa.int32()), ("account_id", pa.string()), ("interface_id", pa.string()),
-    ("srcaddr", pa.string()), ("dstaddr", pa.string()), ("srcport", pa.int32()), ("dstport", pa.int32()),
-    ("protocol", pa.int32()), ("packets", pa.int64()), ("bytes", pa.int64()), ("start", pa.int64()),
-    ("end", pa.int64()), ("action", pa.string()), ("log_status", pa.string()),
-])
-folders = [
-    "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01",
-    "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/02/07",
-]
-total = 0
-for folder in folders:
-    os.makedirs(os.path.join(root, folder))
-    with open(os.path.join(root, folder, "notes.txt"), "w") as f:
-        f.write("not Parquet: left alone\n")
-    for i in range(files):
-        n = random.randint(20, 60)
-        rows = {
-            "version": [2] * n, "account_id": ["123456789012"] * n,
-            "interface_id": [f"eni-{random.randint(0, 30):017x}" for _ in range(n)],
-            "srcaddr": [None if random.random() < 0.05 else f"10.0.{random.randint(0, 255)}.{random.randint(0, 255)}" for _ in range(n)],
-            "dstaddr": [f"172.16.{random.randint(0, 255)}.{random.randint(0, 255)}" for _ in range(n)],
-            "srcport": [None if random.random() < 0.05 else random.randint(0, 65535) for _ in range(n)],
-            "dstport": [random.choice([22, 443, 3389, 53]) for _ in range(n)],
-            "protocol": [random.choice([6, 17]) for _ in range(n)],
-            "packets": [random.randint(1, 10**6) for _ in range(n)],
-            "bytes": [random.randint(40, 10**10) for _ in range(n)],
-            "start": [1714521600 + random.randint(0, 86000) for _ in range(n)],
-            "end": [1714521660 + random.randint(0, 86000) for _ in range(n)],
-            "action": [random.choice(["ACCEPT", "REJECT"]) for _ in range(n)],
-            "log_status": ["OK"] * n,
-        }
-        name = f"123456789012_vpcflowlogs_us-east-1_fl-0123456789abcdef0_20240501T{i:04d}Z_{i:08x}.log.parquet"
-        pq.write_table(pa.table(rows, schema=schema), os.path.join(root, folder, name), compression="gzip")
-        total += n
-print(json.dumps(total))
-"#;
-
-fn make_native(root: &Path, files: usize) -> u64 {
-    let script = format!(
-        "import sys\nsys.argv = ['x', {:?}, '{files}']\n{MAKE_NATIVE}",
-        root.display().to_string()
-    );
-    py(&script).as_u64().unwrap()
-}
-
 const NATIVE_COLUMNS: &str =
     "version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, \
      protocol, packets, bytes, start, \"end\", action, log_status";

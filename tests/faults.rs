@@ -3,9 +3,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -428,4 +430,307 @@ fn a_journal_or_manifest_that_cannot_be_read_stops_the_run_before_any_change() {
         );
         assert_eq!(verify(&lake).0, 0);
     }
+}
+
+// ---- kill -9 at every rename and unlink of a run --------------------------------------------
+
+/// The system calls by which a run changes what a reader of the lake's folders sees: a kill is
+/// injected at each call of each (strace counts calls per system call), one run per call.
+const PUBLISH_CALLS: &[&str] = &[
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+];
+
+/// strace, which injects the kills (Debian's `strace`; `.ci/run` installs it).
+fn strace() -> Command {
+    let found = Command::new("strace").arg("-V").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "strace is needed for the kill tests (apt-get install strace)"
+    );
+    Command::new("strace")
+}
+
+/// Runs `flowlake <args>` under strace. With `kill_at = Some((call, n))` the run is killed by SIGKILL
+/// at its n-th `call`. Returns whether it was killed, and how many times it made each of
+/// [`PUBLISH_CALLS`].
+fn traced(
+    args: &[String],
+    kill_at: Option<(&str, usize)>,
+    log: &Path,
+) -> (bool, BTreeMap<String, usize>) {
+    let mut cmd = strace();
+    cmd.args(["-f", "-qq", "-o"]).arg(log);
+    match kill_at {
+        Some((call, n)) => cmd.args([
+            format!("-etrace={call}"),
+            format!("-einject={call}:signal=SIGKILL:when={n}"),
+        ]),
+        None => cmd.arg(format!("-etrace={}", PUBLISH_CALLS.join(","))),
+    };
+    let out = cmd.arg(bin()).args(args).output().expect("run strace");
+    let killed = out.status.code() == Some(128 + 9) || out.status.code().is_none();
+    if kill_at.is_none() {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the run to count calls failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut counts = BTreeMap::new();
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        // `<pid> <call>(<args>) = <result>`, or `<pid> <call>(<args> <unfinished ...>` then
+        // `<pid> <... <call> resumed> ...`: one call either way.
+        let Some((_, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        if let Some((call, _)) = rest.trim_start().split_once('(') {
+            if PUBLISH_CALLS.contains(&call) {
+                *counts.entry(call.to_string()).or_default() += 1;
+            }
+        }
+    }
+    (killed, counts)
+}
+
+/// Rows per folder (relative to the lake) of every file `read_parquet('<lake>/**/*.parquet')` reads,
+/// for each lake, read by real DuckDB in one process.
+fn glob_rows(lakes: &[PathBuf]) -> Vec<BTreeMap<String, u64>> {
+    let lakes: Vec<String> = lakes.iter().map(|l| l.display().to_string()).collect();
+    let script = format!(
+        r#"
+import duckdb, json, os
+out = []
+for lake in json.loads({lakes:?}):
+    con = duckdb.connect()
+    rows = {{}}
+    try:
+        found = con.execute(
+            "select filename, count(*) from read_parquet($1, filename=true) group by filename",
+            [lake + "/**/*.parquet"]).fetchall()
+    except duckdb.IOException as e:
+        if "No files found" not in str(e):
+            raise
+        found = []
+    for name, n in found:
+        folder = os.path.relpath(os.path.dirname(name), lake)
+        rows[folder] = rows.get(folder, 0) + n
+    out.append(rows)
+print(json.dumps(out))
+"#,
+        lakes = serde_json::to_string(&lakes).unwrap()
+    );
+    serde_json::from_value(py(&script)).unwrap()
+}
+
+/// `{lake}` in `args` replaced by `lake`.
+fn with_lake(args: &[&str], lake: &Path) -> Vec<String> {
+    args.iter()
+        .map(|a| a.replace("{lake}", &lake.display().to_string()))
+        .collect()
+}
+
+/// The staging folder beside `lake` (`.<name>.flowlake-staging`): what runs that were killed left.
+fn staging_beside(lake: &Path) -> PathBuf {
+    let name = lake.file_name().unwrap().to_string_lossy();
+    lake.with_file_name(format!(".{name}.flowlake-staging"))
+}
+
+/// Kills the run `args` (`{lake}`: a copy of `template`) at each rename, link and unlink it makes, one
+/// copy per call, and checks after each kill: through DuckDB's `**/*.parquet` glob every folder reads
+/// exactly as before the run or as the whole run leaves it (never a row twice, never one missing,
+/// nothing from a staged or replaced file); `verify` exits non-zero while a journal mark says a
+/// publish is unfinished; and the same command run again gives the whole run's lake, which `verify`
+/// passes, leaving no staged file behind. Returns how many kills landed.
+fn kill_at_every_call(tmp: &Path, template: &Path, args: &[&str]) -> usize {
+    let copy = |name: &str| {
+        let lake = tmp.join(name);
+        copy_tree(template, &lake);
+        lake
+    };
+    let counted = copy("counted");
+    let (_, counts) = traced(&with_lake(args, &counted), None, &tmp.join("count.log"));
+    assert!(
+        counts.values().sum::<usize>() > 5,
+        "strace saw the run's calls: {counts:?}"
+    );
+    let [before, after]: [BTreeMap<String, u64>; 2] =
+        glob_rows(&[template.to_path_buf(), counted.clone()])
+            .try_into()
+            .unwrap();
+    let files = |lake: &Path| -> Vec<PathBuf> {
+        parquet_files(lake)
+            .into_iter()
+            .map(|p| p.strip_prefix(lake).unwrap().to_path_buf())
+            .collect()
+    };
+    assert_ne!(
+        (&before, files(template)),
+        (&after, files(&counted)),
+        "the run changes the lake"
+    );
+
+    let mut lakes = Vec::new();
+    for (call, &n) in &counts {
+        for i in 1..=n {
+            let lake = copy(&format!("kill-{call}-{i}"));
+            let (killed, _) = traced(
+                &with_lake(args, &lake),
+                Some((call, i)),
+                &tmp.join("kill.log"),
+            );
+            lakes.push((format!("{call} #{i}"), lake, killed));
+        }
+    }
+    let paths: Vec<PathBuf> = lakes.iter().map(|(_, l, _)| l.clone()).collect();
+    let seen = glob_rows(&paths);
+    let mut killed = 0;
+    for ((at, lake, was_killed), seen) in lakes.iter().zip(&seen) {
+        killed += usize::from(*was_killed);
+        let folders: std::collections::BTreeSet<&String> = before
+            .keys()
+            .chain(after.keys())
+            .chain(seen.keys())
+            .collect();
+        for folder in folders {
+            let (rows, old, new) = (
+                seen.get(folder).copied().unwrap_or(0),
+                before.get(folder).copied().unwrap_or(0),
+                after.get(folder).copied().unwrap_or(0),
+            );
+            assert!(
+                rows == old || rows == new,
+                "killed at {at}: the glob reads {rows} rows in {folder} (before the run {old}, after \
+                 it {new})"
+            );
+        }
+        // A journal mark is `<partition>.pending` or `.compacting` (a `.tmp` one was not written).
+        let marks: Vec<PathBuf> = walk(&lake.join("_flowlake/journal"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e != "tmp"))
+            .collect();
+        let (code, report) = verify(lake);
+        if !marks.is_empty() {
+            assert_ne!(
+                code, 0,
+                "killed at {at}: verify passes a lake with journal marks {marks:?}: {report}"
+            );
+            assert!(
+                !report["interrupted"].as_array().unwrap().is_empty(),
+                "{report}"
+            );
+        }
+    }
+    // The same command again repairs every lake into the whole run's.
+    for (at, lake, _) in &lakes {
+        let run = flowlake(with_lake(args, lake));
+        assert!(
+            matches!(run.code, 0 | 3),
+            "rerun after a kill at {at}: {}",
+            run.stderr
+        );
+        let (code, report) = verify(lake);
+        assert_eq!(
+            code, 0,
+            "after the rerun following a kill at {at}: {report}"
+        );
+        let left: Vec<PathBuf> = walk(&staging_beside(lake));
+        assert!(
+            left.is_empty(),
+            "after the rerun following a kill at {at}: {left:?}"
+        );
+    }
+    for ((at, _, _), seen) in lakes.iter().zip(glob_rows(&paths)) {
+        assert_eq!(seen, after, "after the rerun following a kill at {at}");
+    }
+    killed
+}
+
+/// The day folder of the first generated file of `day` (`YYYY/MM/DD`) under `input`.
+fn day_folder(input: &Path, day: &str) -> PathBuf {
+    walk(input)
+        .into_iter()
+        .find(|p| p.parent().is_some_and(|d| d.ends_with(day)))
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("no file of {day} under {}", input.display()))
+}
+
+#[test]
+fn a_convert_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let gen = [
+        "--days",
+        "2",
+        "--files-per-day",
+        "2",
+        "--lines-per-file",
+        "150",
+    ];
+    generate(&input, &gen);
+    let template = tmp.path().join("template");
+    let (_, report) = convert(&[&input], &template, &["--partition-layout", "plain"]);
+    assert_eq!(report["rows_written"], json!(600));
+    // A late file for the first day (rebuilt with more rows), a third day (published for the first
+    // time), and --rebuild (the second day is republished with the same rows).
+    put(
+        &day_folder(&input, "2024/01/15"),
+        "late.log.gz",
+        &gzip(format!("{HEADER}{}", records(0..40)).as_bytes()),
+    );
+    generate(
+        &input,
+        &[
+            "--start",
+            "2024-01-17",
+            "--files-per-day",
+            "2",
+            "--lines-per-file",
+            "150",
+        ],
+    );
+    let args = [
+        "convert",
+        input.to_str().unwrap(),
+        "--out",
+        "{lake}",
+        "--partition-layout",
+        "plain",
+        "--rebuild",
+        "--quiet",
+    ];
+    let killed = kill_at_every_call(tmp.path(), &template, &args);
+    assert!(killed >= 10, "{killed} kills landed");
+}
+
+#[test]
+fn a_compaction_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, &["--files-per-day", "2", "--lines-per-file", "150"]);
+    // flowlake's own small files, and AWS's native Parquet delivery (with a file that is not
+    // Parquet, which the exchange keeps) in a lake of their own.
+    let template = tmp.path().join("template");
+    convert(
+        &[&input],
+        &template,
+        &["--target-file-size", "4KiB", "--row-group-rows", "100"],
+    );
+    assert!(parquet_files(&template).len() >= 3);
+    let args = ["compact", "{lake}", "--quiet"];
+    let killed = kill_at_every_call(tmp.path(), &template, &args);
+    assert!(killed >= 5, "{killed} kills landed");
+
+    let native_tmp = tempfile::tempdir().unwrap();
+    let native = native_tmp.path().join("native");
+    make_native(&native, 3);
+    let killed = kill_at_every_call(native_tmp.path(), &native, &args);
+    assert!(killed >= 5, "{killed} kills landed");
 }

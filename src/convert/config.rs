@@ -149,6 +149,21 @@ impl ConvertConfig {
                 "--region {r}: not an AWS region name (like us-east-1)"
             )));
         }
+        match (&self.account, &self.region) {
+            (Some(a), None) => {
+                return bad(format!(
+                    "--account {a} needs --region: a partition gets AWS's keys \
+                     (aws-account-id=/aws-region=) only with both, so one alone would be ignored"
+                ))
+            }
+            (None, Some(r)) => {
+                return bad(format!(
+                    "--region {r} needs --account: a partition gets AWS's keys \
+                     (aws-account-id=/aws-region=) only with both, so one alone would be ignored"
+                ))
+            }
+            _ => {}
+        }
         check_range(self.from, self.to)?;
         WriteSettings {
             target_file_bytes: self.target_file_bytes,

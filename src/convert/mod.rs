@@ -403,6 +403,12 @@ impl<'a> Run<'a> {
                 salvaged: false,
             });
         }
+        if let Some(message) = self.lake.staging_warning() {
+            report.warnings.push(Warning {
+                path: cfg.out.clone(),
+                message,
+            });
+        }
         report.warnings.extend(
             std::mem::take(&mut found.warnings)
                 .into_iter()

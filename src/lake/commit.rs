@@ -1,12 +1,14 @@
 //! A lake opened for writing, and the one protocol that commits a partition: stage, journal, publish,
 //! lock check, manifest, unjournal. Convert and compact both commit through [`Lake::commit`].
 //!
-//! Publishing is how readers are kept from ever seeing a partial file: output is written to the run's
-//! private staging folder (`<lake>/_flowlake/staging/<run>/` on a local disk, a folder Hive, Trino and
-//! Spark skip and which holds no `.parquet` file once a run has ended; a local temporary folder for an
-//! S3 lake), flushed to disk, then made the partition's files in one step by the store
-//! ([`Store::replace_files`]). The journal mark written first and removed last makes the next run
-//! repair a commit cut short anywhere in between.
+//! Publishing is how readers are kept from ever seeing a partial file, or a row twice: output is
+//! written to the run's private staging folder, flushed to disk, then made the partition's files in
+//! one step by the store ([`Store::replace_files`]). On a local disk the staging folder is beside the
+//! lake (`<parent>/.<lake>.flowlake-staging/<run>/`, same filesystem, outside the lake's tree), so a
+//! `<lake>/**/*.parquet` glob never reaches a staged file, nor a replaced one after the exchange;
+//! where no such folder can be used it is `<lake>/_flowlake/staging/<run>/` and the run says so. An S3
+//! lake stages in a local temporary folder. The journal mark written first and removed last makes the
+//! next run repair a commit cut short anywhere in between.
 //!
 //! Opening a lake takes its lock, held until the `Lake` is dropped (see [`crate::storage::locks`]): two
 //! runs never interleave on one lake; the shards of a sharded run share it, each holding its own shard
@@ -103,6 +105,10 @@ pub struct Lake {
     store: Arc<dyn Store>,
     lock: Lock,
     _staging_lock: Lock,
+    /// Why this run stages inside the lake, where a reader's glob reaches its files during a publish
+    /// (see [`crate::storage::StagingRoot::inside_lake`]); `None` when it stages out of every reader's
+    /// reach.
+    staged_inside: Option<String>,
 }
 
 impl Lake {
@@ -117,8 +123,8 @@ impl Lake {
     ) -> Result<Lake> {
         let meta_dir = root.join(META_DIR);
         let lock = store.lock(root, &meta_dir, &scope, holder, run_id)?;
-        let (staging, staging_lock) =
-            staging_folder(root, &store.staging_root(&meta_dir), run_id, holder)?;
+        let staging_root = store.staging_root(root, &meta_dir);
+        let (staging, staging_lock) = staging_folder(root, &staging_root, run_id, holder)?;
         Ok(Lake {
             root: root.to_path_buf(),
             meta_dir,
@@ -126,6 +132,19 @@ impl Lake {
             store,
             lock,
             _staging_lock: staging_lock,
+            staged_inside: staging_root.inside_lake,
+        })
+    }
+
+    /// A warning for the run's report when it stages inside the lake: why, and what a reader may see.
+    pub fn staging_warning(&self) -> Option<String> {
+        self.staged_inside.as_ref().map(|why| {
+            format!(
+                "files are staged inside the lake ({}) because {why}: a `**/*.parquet` glob over the \
+                 lake may count a partition's rows twice for the instant of its publish, and until \
+                 the next run if this one is killed then (`flowlake verify` names such files)",
+                self.staging.display()
+            )
         })
     }
 

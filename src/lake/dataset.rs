@@ -34,6 +34,16 @@ pub struct ParquetFile {
     pub bytes: u64,
 }
 
+/// The Parquet files found under a dataset's root.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Folders (relative, `""` for the root) outside `_`/`.` folders, with their files (not named
+    /// `_`/`.`) in name order.
+    pub partitions: BTreeMap<String, Vec<ParquetFile>>,
+    /// `*.parquet` files with a `_`/`.` name or in a `_`/`.` folder (path, bytes), when asked for.
+    pub hidden: Vec<(PathBuf, u64)>,
+}
+
 /// A lake (or any Hive-style Parquet dataset) to read, in its store.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -92,19 +102,40 @@ impl Dataset {
         from: Option<Day>,
         to: Option<Day>,
     ) -> Result<BTreeMap<String, Vec<ParquetFile>>> {
+        Ok(self.scan(Hidden::Skip, from, to)?.partitions)
+    }
+
+    /// Every file a `<root>/**/*.parquet` glob reads (DuckDB's does not skip `_` or `.` names): the
+    /// partitions as [`partitions`](Self::partitions) gives them, and the files with a `_`/`.` name or
+    /// in a `_`/`.` folder ([`Scan::hidden`]), which Hive, Trino and Spark skip.
+    pub fn glob(&self) -> Result<Scan> {
+        self.scan(Hidden::Include, None, None)
+    }
+
+    fn scan(&self, hidden: Hidden, from: Option<Day>, to: Option<Day>) -> Result<Scan> {
         let entries = self
             .store
-            .list_below(&self.root, Hidden::Skip)
+            .list_below(&self.root, hidden)
             .map_err(|source| Error::Input {
                 path: self.root.clone(),
                 source,
             })?;
-        let mut out: BTreeMap<String, Vec<ParquetFile>> = BTreeMap::new();
+        let mut found = Scan::default();
+        let out = &mut found.partitions;
         for e in entries {
             let Some(name) = e.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
                 continue;
             };
             if !name.ends_with(".parquet") {
+                continue;
+            }
+            let hidden_part = e.path.strip_prefix(&self.root).is_ok_and(|below| {
+                below
+                    .iter()
+                    .any(|part| crate::storage::is_hidden(&part.to_string_lossy()))
+            });
+            if hidden_part {
+                found.hidden.push((e.path.clone(), e.size));
                 continue;
             }
             let dir = e
@@ -129,7 +160,7 @@ impl Dataset {
         for files in out.values_mut() {
             files.sort_by(|a, b| a.name.cmp(&b.name));
         }
-        Ok(out)
+        Ok(found)
     }
 
     /// The Parquet files directly in one partition folder, in name order.

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use walkdir::WalkDir;
 
 use super::locks::{self, Lock, LockScope};
-use super::{is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, Store, Version};
+use super::{
+    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Version,
+};
 use crate::error::{Error, Result};
 
 /// The local filesystem.
@@ -338,8 +340,20 @@ impl Store for LocalStore {
         replace_file_by_file(staged, target, names, replaced)
     }
 
-    fn staging_root(&self, meta_dir: &Path) -> PathBuf {
-        meta_dir.join("staging")
+    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
+        let inside = meta_dir.join("staging");
+        match staging_beside(lake) {
+            Ok(path) => StagingRoot {
+                path,
+                inside_lake: None,
+                also: Some(inside),
+            },
+            Err(why) => StagingRoot {
+                path: inside,
+                inside_lake: Some(why),
+                also: None,
+            },
+        }
     }
 
     fn lock(
@@ -356,6 +370,52 @@ impl Store for LocalStore {
     fn live_writers(&self, meta_dir: &Path) -> Result<Vec<String>> {
         locks::live_local_writers(meta_dir)
     }
+}
+
+/// `<parent>/.<lake name>.flowlake-staging`, the folder beside the lake where its runs stage their
+/// files: on the lake's filesystem, so that a staged partition folder is exchanged with the published
+/// one in one rename, and outside the lake's tree, so that a `<lake>/**/*.parquet` glob (DuckDB's does
+/// not skip `_` or `.` folders) never reaches a staged file nor a replaced one, whatever instant a run
+/// stops at. The lake's real path is used (a lake reached through a symbolic link is staged beside
+/// its target). Fails, saying why, where no such folder can be used: a lake that is the root of its
+/// filesystem (a mount point) or whose parent folder this user cannot write.
+fn staging_beside(lake: &Path) -> std::result::Result<PathBuf, String> {
+    let real =
+        fs::canonicalize(lake).map_err(|e| format!("the lake's path cannot be resolved ({e})"))?;
+    let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+        return Err("the lake is the root folder".into());
+    };
+    let mut folder = std::ffi::OsString::from(".");
+    folder.push(name);
+    folder.push(".flowlake-staging");
+    let beside = parent.join(folder);
+    let created = !beside.exists();
+    fs::create_dir_all(&beside)
+        .map_err(|e| format!("{} cannot be created ({e})", beside.display()))?;
+    let device = |p: &Path| {
+        fs::metadata(p)
+            .ok()
+            .and_then(|m| file_id(&m))
+            .map(|(dev, _)| dev)
+    };
+    if device(&beside).is_none() || device(&beside) != device(&real) {
+        if created {
+            let _ = fs::remove_dir(&beside);
+        }
+        return Err(format!(
+            "the lake is the root of its filesystem (a mount point), so no folder beside it is on \
+             the same filesystem; a folder below the mount point as the lake stages outside it \
+             ({} is on another filesystem)",
+            beside.display()
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use rustix::fs::{access, Access};
+        access(&beside, Access::WRITE_OK | Access::EXEC_OK)
+            .map_err(|e| format!("{} cannot be written ({e})", beside.display()))?;
+    }
+    Ok(beside)
 }
 
 /// Where the atomic exchange is not available: the new files are renamed in one by one (each rename

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::s3lock::S3Lock;
+use super::StagingRoot;
 use crate::error::{Error, Result};
 
 /// Who may hold a lake at the same time as whom.
@@ -231,16 +232,19 @@ fn lock_file(lake: &Path, path: &Path, holder: &str, kind: Kind) -> Result<File>
     Ok(file)
 }
 
-/// Makes this run's private staging folder `<staging_root>/<run_id>`, locked (`<run_id>.lock`) for as
-/// long as the returned lock lives, after removing the folders of runs that are gone (whose lock is
-/// not held). Other live runs' folders are kept.
+/// Makes this run's private staging folder `<root>/<run_id>`, locked (`<run_id>.lock`) for as long as
+/// the returned lock lives, after removing the folders of runs that are gone (whose lock is not held)
+/// from the root and from [`StagingRoot::also`]. Other live runs' folders are kept.
 pub fn staging_folder(
     lake: &Path,
-    staging_root: &Path,
+    root: &StagingRoot,
     run_id: &str,
     holder: &str,
 ) -> Result<(PathBuf, Lock)> {
-    remove_abandoned_staging(staging_root)?;
+    for folder in std::iter::once(&root.path).chain(&root.also) {
+        remove_abandoned_staging(folder)?;
+    }
+    let staging_root = &root.path;
     // Lock before creating: another run's cleanup must never see this folder unlocked. The lock file
     // is ours once we hold a lock on the file at its path (see `lock_file`): a cleanup may remove the
     // file between our open and our lock, never after.
@@ -331,12 +335,17 @@ mod tests {
     #[test]
     fn starting_runs_never_remove_a_live_runs_staging_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let root = Arc::new(dir.path().join("staging"));
+        let root = Arc::new(StagingRoot {
+            path: dir.path().join("staging"),
+            inside_lake: None,
+            also: None,
+        });
         // A dead run's leftovers, with and without their lock file, and an orphan lock file.
-        fs::create_dir_all(root.join("dead-1/p")).unwrap();
-        fs::write(root.join("dead-1.lock"), "pid 1").unwrap();
-        fs::create_dir_all(root.join("dead-2")).unwrap();
-        fs::write(root.join("dead-3.lock"), "pid 3").unwrap();
+        let dead = &root.path;
+        fs::create_dir_all(dead.join("dead-1/p")).unwrap();
+        fs::write(dead.join("dead-1.lock"), "pid 1").unwrap();
+        fs::create_dir_all(dead.join("dead-2")).unwrap();
+        fs::write(dead.join("dead-3.lock"), "pid 3").unwrap();
         let threads: Vec<_> = (0..6)
             .map(|t| {
                 let root = Arc::clone(&root);
@@ -362,7 +371,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let left: Vec<_> = fs::read_dir(&*root).unwrap().flatten().collect();
+        let left: Vec<_> = fs::read_dir(&root.path).unwrap().flatten().collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }

@@ -76,6 +76,21 @@ pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
+/// Where a run stages the files bound for a lake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingRoot {
+    /// The folder holding each run's staging folder (`<path>/<run>`).
+    pub path: PathBuf,
+    /// Set (to the reason) when `path` is inside the lake's tree because no folder outside it on the
+    /// lake's filesystem could be used: a `<lake>/**/*.parquet` glob then reaches the new files of a
+    /// partition from the instant they get their names to its exchange, and the replaced ones until
+    /// they are removed, so a kill there leaves rows a reader counts twice until the next run.
+    pub inside_lake: Option<String>,
+    /// Another folder where runs may have staged this lake's files (an earlier version's, or a run
+    /// that could not stage beside the lake): runs that are gone are cleaned from it too.
+    pub also: Option<PathBuf>,
+}
+
 /// The version of an object as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Version {
@@ -165,10 +180,12 @@ pub trait Store: Debug + Send + Sync {
         guard: &dyn Fn() -> Result<()>,
     ) -> Result<()>;
 
-    /// The local folder where files bound for a lake whose bookkeeping is `meta_dir` are staged: inside
-    /// it on a local disk (same filesystem, so publishing is a rename), else under the system's
-    /// temporary directory.
-    fn staging_root(&self, meta_dir: &Path) -> PathBuf;
+    /// The local folder where files bound for the lake `lake` (bookkeeping in `meta_dir`) are staged:
+    /// on a local disk, a folder beside the lake on its filesystem (publishing is a rename, and a
+    /// `<lake>/**/*.parquet` glob never reaches a staged or a replaced file), or inside the lake where
+    /// that is impossible (see [`StagingRoot::inside_lake`]); for S3, under the system's temporary
+    /// directory.
+    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot;
     /// Takes the lock of the lake `lake` whose bookkeeping is `meta_dir`, for `holder` (a text other
     /// runs show when they find it held); `token` is unique to this run. Fails with
     /// [`Error::Locked`] when a run that excludes this one holds it.
@@ -296,8 +313,8 @@ impl Store for Both {
         self.pick(dir)
             .replace_files(staged, dir, names, replaced, guard)
     }
-    fn staging_root(&self, meta_dir: &Path) -> PathBuf {
-        self.pick(meta_dir).staging_root(meta_dir)
+    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
+        self.pick(meta_dir).staging_root(lake, meta_dir)
     }
     fn lock(
         &self,
@@ -377,8 +394,8 @@ impl Store for Unserved {
     ) -> Result<()> {
         Err(Error::output(dir, unserved(dir)))
     }
-    fn staging_root(&self, meta_dir: &Path) -> PathBuf {
-        LocalStore.staging_root(meta_dir)
+    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
+        LocalStore.staging_root(lake, meta_dir)
     }
     fn lock(&self, _: &Path, meta_dir: &Path, _: &LockScope, _: &str, _: &str) -> Result<Lock> {
         Err(Error::output(meta_dir, unserved(meta_dir)))

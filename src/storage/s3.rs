@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 
 use super::locks::{Lock, LockScope};
 use super::s3lock::S3Lock;
-use super::{is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, Store, Version};
+use super::{
+    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Version,
+};
 use crate::error::{Error, Result};
 
 use bytes::Bytes;
@@ -900,10 +902,14 @@ impl Store for S3Store {
         guard()
     }
 
-    fn staging_root(&self, _meta_dir: &FsPath) -> PathBuf {
-        // A private folder under the system's temporary directory.
+    fn staging_root(&self, _lake: &FsPath, _meta_dir: &FsPath) -> StagingRoot {
+        // A private folder under the system's temporary directory: out of every reader's reach.
         let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-        std::env::temp_dir().join(format!("flowlake-staging-{user}"))
+        StagingRoot {
+            path: std::env::temp_dir().join(format!("flowlake-staging-{user}")),
+            inside_lake: None,
+            also: None,
+        }
     }
 
     fn lock(
