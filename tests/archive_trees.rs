@@ -121,6 +121,76 @@ fn two_roots_with_the_same_file_names_and_sizes_keep_both_when_one_is_converted_
     );
 }
 
+/// A tree and its backup given together: each input is read once (the copy is listed as skipped,
+/// naming the one read), the next run over both changes nothing, and a run over the backup alone
+/// recognises it.
+#[test]
+fn identical_copies_under_two_roots_of_one_run_are_read_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    for root in ["a", "backup"] {
+        put(
+            tmp.path(),
+            &format!("{root}/2024/01/01/00/part.log.gz"),
+            &log(0, 10),
+        );
+        put(
+            tmp.path(),
+            &format!("{root}/2024/01/01/01/part.log.gz"),
+            &log(100, 10),
+        );
+    }
+    // Same identity and size in both roots, other bytes: two inputs.
+    put(tmp.path(), "a/2024/01/01/02/part.log.gz", &log(200, 10));
+    put(
+        tmp.path(),
+        "backup/2024/01/01/02/part.log.gz",
+        &log(300, 10),
+    );
+    assert_eq!(
+        std::fs::metadata(tmp.path().join("a/2024/01/01/02/part.log.gz"))
+            .unwrap()
+            .len(),
+        std::fs::metadata(tmp.path().join("backup/2024/01/01/02/part.log.gz"))
+            .unwrap()
+            .len()
+    );
+    let (a, backup) = (tmp.path().join("a"), tmp.path().join("backup"));
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(&[&a, &backup], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report["files"], json!(4), "{report}");
+    assert_eq!(count(&lake), 40);
+    let skipped: Vec<(String, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().into(),
+                s["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 2, "{report}");
+    for (hour, (path, reason)) in ["00", "01"].iter().zip(&skipped) {
+        assert!(
+            path.ends_with(&format!("backup/2024/01/01/{hour}/part.log.gz")),
+            "{path}"
+        );
+        assert!(
+            reason.contains("identical copy")
+                && reason.contains(&format!("a/2024/01/01/{hour}/part.log.gz")),
+            "{reason}"
+        );
+    }
+    let (_, again) = convert(&[&a, &backup], &lake, &[]);
+    assert_eq!(again["partitions"], json!(0), "{again}");
+    assert_eq!(again["partitions_unchanged"], json!(1), "{again}");
+    let (_, alone) = convert(&[&backup], &lake, &[]);
+    assert_eq!(alone["vanished"], json!([]), "{alone}");
+    assert_eq!(count(&lake), 40);
+}
+
 #[test]
 fn a_tree_moved_elsewhere_is_recognised_and_not_read_twice() {
     let tmp = tempfile::tempdir().unwrap();

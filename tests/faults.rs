@@ -350,7 +350,11 @@ fn an_unwritable_partition_is_a_clear_error_and_earlier_days_stay() {
     assert_eq!(files.len(), 1);
     assert!(files[0].to_string_lossy().contains("day=01"));
     assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(100));
-    assert_eq!(verify(&lake).0, 0);
+    // The publish that failed is left to repair: verify says so (exit 3), naming the partition.
+    let (code, report) = verify(&lake);
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert_eq!(report["interrupted"], json!(["year=2024/month=01/day=02"]));
 }
 
 /// A bookkeeping folder that cannot be listed or read (permissions, a broken mount) stops convert and
@@ -733,4 +737,120 @@ fn a_compaction_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses
     make_native(&native, 3);
     let killed = kill_at_every_call(native_tmp.path(), &native, &args);
     assert!(killed >= 5, "{killed} kills landed");
+}
+
+/// Where no folder beside the lake is on its filesystem (the lake is a mount point), files are staged
+/// inside it: the run says so, and after a kill at the exchange the staged files a glob reads are
+/// named by `verify`, which fails, until the next run removes them.
+#[test]
+fn a_lake_at_a_mount_point_stages_inside_it_says_so_and_verify_names_what_a_kill_leaves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, &["--files-per-day", "2", "--lines-per-file", "100"]);
+    let mnt = tmp.path().join("mnt");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&mnt).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    strace(); // fails loudly when missing
+    let script = format!(
+        "mount -t tmpfs -o size=64m tmpfs {mnt} || exit 97\n\
+         {bin} convert {input} --out {mnt} --json --quiet > {out}/first.json 2> {out}/first.err\n\
+         strace -f -qq -o /dev/null -e trace=renameat2 -e inject=renameat2:signal=SIGKILL:when=1 \
+           {bin} convert {input} --out {mnt} --rebuild --quiet 2> /dev/null; echo $? > {out}/killed_code\n\
+         cp -a {mnt} {out}/lake\n",
+        mnt = mnt.display(),
+        bin = bin(),
+        input = input.display(),
+        out = out.display()
+    );
+    let ran = in_mount_namespace(&script);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&read("first.json")).unwrap();
+    assert_eq!(first["rows_written"], json!(200), "{first}");
+    let warned = first["warnings"].as_array().unwrap().iter().any(|w| {
+        let m = w["message"].as_str().unwrap();
+        m.contains("staged inside the lake") && m.contains("mount point")
+    });
+    assert!(warned, "{first}");
+    assert_eq!(read("killed_code").trim(), "137", "the kill landed");
+    // Inside the lake, the staged folder's files are read by the glob beside the published ones: the
+    // case the warning names. verify names each such file, and fails.
+    let lake = out.join("lake");
+    let [seen]: [BTreeMap<String, u64>; 1] = glob_rows(&[lake.clone()]).try_into().unwrap();
+    assert_eq!(seen.values().sum::<u64>(), 400, "{seen:?}");
+    let staged: Vec<&String> = seen
+        .keys()
+        .filter(|k| k.starts_with("_flowlake/staging/"))
+        .collect();
+    assert_eq!(staged.len(), 1, "{seen:?}");
+    let (code, report) = verify(&lake);
+    assert_ne!(code, 0, "{report}");
+    let leftovers: Vec<&serde_json::Value> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == json!("leftover"))
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{report}");
+    let path = leftovers[0]["path"].as_str().unwrap();
+    assert!(
+        path.contains(staged[0].as_str()) && path.ends_with(".parquet"),
+        "{report}"
+    );
+    assert!(
+        leftovers[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 rows"),
+        "{report}"
+    );
+    // The next run (here, of the copy: a plain folder, staged beside) removes them.
+    let (run, _) = convert(&[&input], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let [seen]: [BTreeMap<String, u64>; 1] = glob_rows(&[lake.clone()]).try_into().unwrap();
+    assert_eq!(seen.values().sum::<u64>(), 200, "{seen:?}");
+    assert_eq!(verify(&lake).0, 0);
+}
+
+/// Any `*.parquet` file a glob over the lake reads outside its partitions is named by `verify`, which
+/// fails: a file in `_flowlake/`, in a `.` folder, or with a `_` name in a partition.
+#[test]
+fn verify_names_every_parquet_file_a_glob_reads_outside_the_lakes_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, &["--files-per-day", "1", "--lines-per-file", "50"]);
+    let lake = tmp.path().join("lake");
+    convert(&[&input], &lake, &["--partition-layout", "plain"]);
+    assert_eq!(verify(&lake).0, 0);
+    let published = parquet_files(&lake).remove(0);
+    let strays = [
+        lake.join("_flowlake/old/part-00000.parquet"),
+        lake.join(".trash/x.parquet"),
+        published.with_file_name("_copy.parquet"),
+    ];
+    for stray in &strays {
+        std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+        std::fs::copy(&published, stray).unwrap();
+    }
+    let (code, report) = verify(&lake);
+    assert_ne!(code, 0, "{report}");
+    let mut named: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["kind"], json!("leftover"), "{p}");
+            assert!(p["message"].as_str().unwrap().contains("50 rows"), "{p}");
+            p["path"].as_str().unwrap().to_string()
+        })
+        .collect();
+    named.sort();
+    let mut expected: Vec<String> = strays.iter().map(|p| p.display().to_string()).collect();
+    expected.sort();
+    assert_eq!(named, expected);
 }

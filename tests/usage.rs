@@ -129,3 +129,27 @@ fn the_thread_limit_itself_is_accepted() {
     let run = flowlake(["compact", lake_str(&lake), "--threads", "256", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// `--account` and `--region` only ever give AWS's keys together: one alone is refused (it was
+/// silently ignored).
+#[test]
+fn account_without_region_or_region_without_account_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let input = fixtures().join("aws");
+    let base = ["convert", input.to_str().unwrap(), "--out", lake_str(&lake)];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    assert_usage_error(
+        &with(&["--account", "123456789012"]),
+        "invalid configuration: --account 123456789012 needs --region: a partition gets AWS's keys \
+         (aws-account-id=/aws-region=) only with both, so one alone would be ignored",
+    );
+    assert_usage_error(
+        &with(&["--region", "eu-west-1"]),
+        "invalid configuration: --region eu-west-1 needs --account: a partition gets AWS's keys \
+         (aws-account-id=/aws-region=) only with both, so one alone would be ignored",
+    );
+    assert!(!lake.exists(), "no usage error wrote anything");
+}

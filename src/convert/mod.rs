@@ -36,6 +36,7 @@ use crate::convert::report::{
     AbortedPartition, FailedFile, HeldPartition, PartitionReport, Report, VanishedInput, Warning,
 };
 use crate::error::{Error, Result};
+use crate::input::copies::drop_copies;
 use crate::input::discover::{compression_of, discover, InputFile, Skipped};
 use crate::input::parse::{BadFilePolicy, FileOutcome, FileParser, ParseSettings};
 use crate::input::read::ReadErrorKind;
@@ -364,6 +365,12 @@ impl<'a> Run<'a> {
             if file.key.region.is_none() {
                 file.key.region.clone_from(&cfg.region);
             }
+        }
+        // An input listed twice (two roots holding the same tree) is read once.
+        for files in [&mut found.files, &mut found.undated] {
+            found
+                .skipped
+                .extend(drop_copies(self.store.as_ref(), files));
         }
         let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
         let layout = self.lake_layout(&all)?;

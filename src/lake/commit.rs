@@ -367,19 +367,29 @@ mod tests {
             lake.published(part).unwrap(),
             vec![("part-00000.parquet".to_string(), 4)]
         );
+        assert!(lake.staging_warning().is_none());
         lake.remove_staging().unwrap();
-        assert!(!dir.path().join("_flowlake/staging/run1").exists());
+        let beside = dir.path().parent().unwrap().join(format!(
+            ".{}.flowlake-staging",
+            dir.path().file_name().unwrap().to_string_lossy()
+        ));
+        assert!(beside.is_dir(), "staged beside the lake");
+        assert!(!beside.join("run1").exists());
+        assert!(!dir.path().join("_flowlake/staging").exists());
+        fs::remove_dir(beside).unwrap();
     }
 
     #[test]
     fn shards_share_the_lake_but_not_their_shard_and_keep_each_others_staging() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let root = &dir.path().join("lake");
+        fs::create_dir_all(root).unwrap();
+        let staging = dir.path().join(".lake.flowlake-staging");
         let a = open(root, "a", shard(0, 3)).unwrap();
         let b = open(root, "b", shard(1, 3)).unwrap();
-        assert!(root.join("_flowlake/staging/a").is_dir());
+        assert!(staging.join("a").is_dir());
         assert!(
-            root.join("_flowlake/staging/b").is_dir(),
+            staging.join("b").is_dir(),
             "b's open kept a's staging and a's kept b's"
         );
         let again = open(root, "c", shard(0, 3)).unwrap_err().to_string();
@@ -391,22 +401,19 @@ mod tests {
         );
         let whole = open(root, "d", LockScope::Whole).unwrap_err();
         assert!(matches!(whole, Error::Locked { .. }), "{whole}");
-        assert!(
-            root.join("_flowlake/staging/a").is_dir(),
-            "failed opens removed nothing"
-        );
+        assert!(staging.join("a").is_dir(), "failed opens removed nothing");
         let writers = LocalStore.live_writers(&root.join(META_DIR)).unwrap();
         assert_eq!(writers.len(), 2, "{writers:?}");
         drop(a);
         // a's staging is abandoned now (its run is gone): the next open removes it, not b's.
         let c = open(root, "c", shard(2, 3)).unwrap();
-        assert!(!root.join("_flowlake/staging/a").exists());
-        assert!(!root.join("_flowlake/staging/a.lock").exists());
-        assert!(root.join("_flowlake/staging/b").is_dir());
+        assert!(!staging.join("a").exists());
+        assert!(!staging.join("a.lock").exists());
+        assert!(staging.join("b").is_dir());
         b.remove_staging().unwrap();
         drop((b, c));
         let whole = open(root, "d", LockScope::Whole).unwrap();
-        let left: Vec<_> = fs::read_dir(root.join("_flowlake/staging"))
+        let left: Vec<_> = fs::read_dir(&staging)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();

@@ -967,16 +967,22 @@ mod tests {
         ]
     }
 
-    /// A lake in `dir` whose staging the sorters spill to (`_flowlake/staging/sort-test/`).
+    /// A lake in `dir/lake` whose staging the sorters spill to (see [`spills`]).
     fn test_lake(dir: &std::path::Path) -> Lake {
         Lake::open(
             Arc::new(LocalStore),
-            dir,
+            &dir.join("lake"),
             "sort-test",
             LockScope::Whole,
             "test",
         )
         .unwrap()
+    }
+
+    /// Where the sorters of partition `p` of [`test_lake`] spill: the run's staging folder, beside the
+    /// lake.
+    fn spills(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join(".lake.flowlake-staging/sort-test/p")
     }
 
     #[test]
@@ -986,7 +992,7 @@ mod tests {
         let columns = SortColumns::parse("srcaddr").unwrap();
         // Memory for nothing: every batch is spilled as a run of its own.
         let mut sorter = Sorter::new(columns, SortMemory::new(1), "p".into(), lake_schema());
-        let staging = dir.path().join("_flowlake/staging/sort-test/p");
+        let staging = spills(dir.path());
         // Two levels of merges, and runs of every level left at the end.
         let batches = MERGE_FAN_IN * MERGE_FAN_IN + 3 * MERGE_FAN_IN + 5;
         let mut expected = Vec::new();
@@ -1065,7 +1071,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(got, expected);
-            let left: Vec<_> = std::fs::read_dir(dir.path().join("_flowlake/staging/sort-test/p"))
+            let left: Vec<_> = std::fs::read_dir(spills(dir.path()))
                 .map(|d| d.flatten().map(|e| e.file_name()).collect())
                 .unwrap_or_default();
             prop_assert!(left.is_empty(), "spilled runs left: {:?}", left);

@@ -148,7 +148,14 @@ pub fn py(script: &str) -> Value {
         "python failed (are duckdb and pyarrow installed? `pip install -r scripts/requirements-test.txt`):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python printed no JSON: {e}"))
+    // DuckDB draws a progress bar on stdout for a query that runs long (a loaded machine): the value
+    // is the last line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .split(['\n', '\r'])
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}):\n{stdout}"))
 }
 
 /// Runs SQL in DuckDB; `{lake}` in the SQL becomes `read_parquet('<lake>/**/*.parquet', hive_partitioning=true)`.
