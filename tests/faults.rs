@@ -781,7 +781,8 @@ fn a_lake_at_a_mount_point_stages_inside_it_says_so_and_verify_names_what_a_kill
     // Inside the lake, the staged folder's files are read by the glob beside the published ones: the
     // case the warning names. verify names each such file, and fails.
     let lake = out.join("lake");
-    let [seen]: [BTreeMap<String, u64>; 1] = glob_rows(&[lake.clone()]).try_into().unwrap();
+    let [seen]: [BTreeMap<String, u64>; 1] =
+        glob_rows(std::slice::from_ref(&lake)).try_into().unwrap();
     assert_eq!(seen.values().sum::<u64>(), 400, "{seen:?}");
     let staged: Vec<&String> = seen
         .keys()
@@ -812,7 +813,8 @@ fn a_lake_at_a_mount_point_stages_inside_it_says_so_and_verify_names_what_a_kill
     // The next run (here, of the copy: a plain folder, staged beside) removes them.
     let (run, _) = convert(&[&input], &lake, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let [seen]: [BTreeMap<String, u64>; 1] = glob_rows(&[lake.clone()]).try_into().unwrap();
+    let [seen]: [BTreeMap<String, u64>; 1] =
+        glob_rows(std::slice::from_ref(&lake)).try_into().unwrap();
     assert_eq!(seen.values().sum::<u64>(), 200, "{seen:?}");
     assert_eq!(verify(&lake).0, 0);
 }
