@@ -735,6 +735,23 @@ fn a_compaction_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses
     let native_tmp = tempfile::tempdir().unwrap();
     let native = native_tmp.path().join("native");
     make_native(&native, 3);
+    // A partition folder that holds a folder of Parquet files too (its own partition): the exchange of
+    // the outer one carries it along.
+    let day = walk(&native)
+        .into_iter()
+        .find(|p| {
+            p.to_string_lossy().contains("day=01") && p.extension().is_some_and(|e| e == "parquet")
+        })
+        .unwrap();
+    for i in 0..2 {
+        let inner = day
+            .parent()
+            .unwrap()
+            .join("extra")
+            .join(format!("inner-{i}.parquet"));
+        std::fs::create_dir_all(inner.parent().unwrap()).unwrap();
+        std::fs::copy(&day, inner).unwrap();
+    }
     let killed = kill_at_every_call(native_tmp.path(), &native, &args);
     assert!(killed >= 5, "{killed} kills landed");
 }

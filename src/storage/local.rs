@@ -300,8 +300,6 @@ impl Store for LocalStore {
     ) -> Result<()> {
         guard()?;
         let parent = target.parent().unwrap_or(target).to_path_buf();
-        // From here to the removal of the old files below, a `**/*.parquet` reader may see a
-        // partition's files twice (the instant of the publish); never a partial file.
         if !target.exists() {
             if names.is_empty() {
                 return Ok(());
@@ -310,31 +308,28 @@ impl Store for LocalStore {
             fs::rename(staged, target).map_err(|e| Error::output(target, e))?;
             return sync_dir(&parent);
         }
+        // Whatever of the partition folder this publish does not replace goes into the new folder
+        // too, as hard links: files flowlake did not write, and folders with everything in them.
         fs::create_dir_all(staged).map_err(|e| Error::output(staged, e))?;
-        let mut foreign_dirs = false;
         for entry in fs::read_dir(target).map_err(|e| Error::output(target, e))? {
             let entry = entry.map_err(|e| Error::output(target, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() {
-                foreign_dirs = true;
-            } else if !replaced(&name) {
-                let to = staged.join(&name);
-                fs::hard_link(entry.path(), &to)
-                    .or_else(|_| fs::copy(entry.path(), &to).map(|_| ()))
-                    .map_err(|e| Error::output(&to, e))?;
+            let kind = entry.file_type().map_err(|e| Error::output(target, e))?;
+            let to = staged.join(entry.file_name());
+            if kind.is_dir() {
+                link_tree(&entry.path(), &to)
+            } else if !replaced(&entry.file_name().to_string_lossy()) {
+                link_entry(&entry.path(), &to, kind)
+            } else {
+                Ok(())
             }
+            .map_err(|e| Error::output(&to, e))?;
         }
-        if !foreign_dirs && exchange(staged, target).is_ok() {
+        // The one step a reader sees: the old folder leaves the lake as the new one enters it. From
+        // the staging folder beside the lake neither is ever within a `<lake>/**/*.parquet` glob.
+        if exchange(staged, target).is_ok() {
             sync_dir(&parent)?;
             // `staged` now holds the old files: rescue any that arrived after the links were made.
-            for entry in fs::read_dir(staged).map_err(|e| Error::output(staged, e))? {
-                let entry = entry.map_err(|e| Error::output(staged, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let to = target.join(&name);
-                if !replaced(&name) && !to.exists() {
-                    fs::rename(entry.path(), &to).map_err(|e| Error::output(&to, e))?;
-                }
-            }
+            rescue(staged, target, Some(replaced))?;
             return fs::remove_dir_all(staged).map_err(|e| Error::output(staged, e));
         }
         replace_file_by_file(staged, target, names, replaced)
@@ -418,8 +413,55 @@ fn staging_beside(lake: &Path) -> std::result::Result<PathBuf, String> {
     Ok(beside)
 }
 
-/// Where the atomic exchange is not available: the new files are renamed in one by one (each rename
-/// atomic), then the stale ones removed; the caller's journal repairs a replacement cut short.
+/// Links (or copies, where hard links fail) the file, or recreates the symbolic link, `from` at `to`.
+fn link_entry(from: &Path, to: &Path, kind: fs::FileType) -> io::Result<()> {
+    #[cfg(unix)]
+    if kind.is_symlink() {
+        return std::os::unix::fs::symlink(fs::read_link(from)?, to);
+    }
+    let _ = kind;
+    fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()))
+}
+
+/// Recreates the folder `from` at `to`, every file in it linked (see [`link_entry`]).
+fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = to.join(entry.file_name());
+        if kind.is_dir() {
+            link_tree(&entry.path(), &path)?;
+        } else {
+            link_entry(&entry.path(), &path, kind)?;
+        }
+    }
+    Ok(())
+}
+
+/// After an exchange, moves what arrived in the old folder `old` after its links were made (a file
+/// delivered mid-swap) into the new folder `new`: anything `new` lacks, except the files the publish
+/// replaces (`replaced`, at the top level).
+fn rescue(old: &Path, new: &Path, replaced: Option<&dyn Fn(&str) -> bool>) -> Result<()> {
+    for entry in fs::read_dir(old).map_err(|e| Error::output(old, e))? {
+        let entry = entry.map_err(|e| Error::output(old, e))?;
+        let to = new.join(entry.file_name());
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if replaced.is_some_and(|r| !is_dir && r(&entry.file_name().to_string_lossy())) {
+            continue;
+        }
+        match fs::symlink_metadata(&to) {
+            Ok(meta) if is_dir && meta.is_dir() => rescue(&entry.path(), &to, None)?,
+            Ok(_) => {}
+            Err(_) => fs::rename(entry.path(), &to).map_err(|e| Error::output(&to, e))?,
+        }
+    }
+    Ok(())
+}
+
+/// Where the atomic exchange is not available (not Linux, a filesystem without it): the new files are
+/// renamed in one by one (each rename atomic), then the stale ones removed, so a reader may see both
+/// for that moment; the caller's journal repairs a replacement cut short.
 fn replace_file_by_file(
     staged: &Path,
     dir: &Path,

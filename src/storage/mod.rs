@@ -167,10 +167,10 @@ pub trait Store: Debug + Send + Sync {
     /// removing the files of `dir` for which `replaced` is true and that `names` does not replace.
     /// `guard` is called before each change that others can see; its error stops the replacement.
     ///
-    /// A local disk exchanges the two folders in one atomic `renameat2(RENAME_EXCHANGE)` (other files
-    /// of `dir` are linked into the new folder first, and any that arrive meanwhile are moved over
-    /// after), so a reader sees the old files or the new ones, never a mix; S3 uploads the new files,
-    /// then deletes the replaced ones.
+    /// A local disk exchanges the two folders in one atomic `renameat2(RENAME_EXCHANGE)` (the other
+    /// files and the folders of `dir` are linked into the new folder first, and any that arrive
+    /// meanwhile are moved over after), so a reader sees the old files or the new ones, never a mix;
+    /// S3 uploads the new files, then deletes the replaced ones.
     fn replace_files(
         &self,
         staged: &Path,
