@@ -10,7 +10,8 @@
 //! silently drop the rest). The compressed file is read whole and each member is decoded in one
 //! libdeflate call (`inflate`); a member that fails there is decoded again by
 //! `flate2`'s streaming decoder, which tells a truncated member from a corrupt one and keeps the text
-//! decoded before the damage for `--on-bad-file salvage`. A file gzipped twice (a Firehose object of
+//! decoded before the damage for `--on-bad-file salvage` (nothing of a member whose checksum fails:
+//! its text is wrong somewhere). A file gzipped twice (a Firehose object of
 //! CloudWatch Logs records) has its inner layer read the same way, also when its outer layer broke.
 //!
 //! Decoding stops at `max_bytes` (`--max-file-size`) and the buffer never grows past it: a gzip bomb
@@ -273,6 +274,7 @@ fn read_gzip_members<R: BufRead>(
         if head[0] != 0x1f || head.get(1).is_some_and(|&b| b != 0x8b) {
             return Err(not_a_member(member));
         }
+        let start = buf.len();
         let result = read_within(&mut GzDecoder::new(&mut *reader), buf, limit);
         if let Err(e) = result {
             return Err(match e.kind() {
@@ -280,6 +282,16 @@ fn read_gzip_members<R: BufRead>(
                     ReadErrorKind::Truncated,
                     format!("gzip member {} is truncated: {e}", member + 1),
                 ),
+                io::ErrorKind::InvalidInput if buf.len() > start => {
+                    // After the member's whole text (flate2 reports a bad header, which comes
+                    // before any text, and a CRC or length mismatch this way): the checksum says
+                    // the text is wrong somewhere, so none of it is kept.
+                    buf.truncate(start);
+                    ReadError::new(
+                        ReadErrorKind::Corrupt,
+                        format!("gzip member {} is corrupt: {e}", member + 1),
+                    )
+                }
                 io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => ReadError::new(
                     ReadErrorKind::Corrupt,
                     format!("gzip member {} is corrupt: {e}", member + 1),
@@ -449,6 +461,10 @@ mod tests {
                 .kind,
             ReadErrorKind::Corrupt
         );
+        // What a salvage gets: the first member's text, nothing of the one whose checksum fails.
+        let (result, buf) = read_into(dir.path(), &second_bad, 1 << 20);
+        assert_eq!(result.unwrap_err().kind, ReadErrorKind::Corrupt);
+        assert_eq!(buf, data, "the whole first member only");
     }
 
     #[test]
@@ -551,9 +567,10 @@ mod tests {
         let mut corrupt = outer.clone();
         let n = corrupt.len();
         corrupt[n - 8] ^= 1; // the outer CRC
+                             // The outer checksum fails: its one member's text is wrong somewhere, so none of it is used.
         let (result, buf) = read_into(dir.path(), &corrupt, 1 << 20);
         assert_eq!(result.unwrap_err().kind, ReadErrorKind::Corrupt);
-        assert_eq!(buf, [&a[..], &b[..], &c[..]].concat());
+        assert!(buf.is_empty(), "{} bytes", buf.len());
         // Damage in the inner layer is named as such.
         let mut inner_cut = inner.clone();
         inner_cut.truncate(inner.len() - 10);
