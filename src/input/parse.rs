@@ -456,7 +456,19 @@ fn parse_envelopes(
             }
         }
     }
-    for (line, &(origin, timestamp)) in Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines) {
+    // Owners that are not account ids, warned about once each.
+    let mut odd_owners: Vec<Vec<u8>> = Vec::new();
+    // The lines whose message is not text, in order.
+    let mut bad = decoded.bad.iter().peekable();
+    let lines = Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines);
+    for (index, (line, &(origin, timestamp))) in lines.enumerate() {
+        let not_text = match bad.peek() {
+            Some(&&(at, why)) if at as usize == index => {
+                bad.next();
+                Some(why)
+            }
+            _ => None,
+        };
         if line.is_blank() {
             if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
                 out.blank_lines += 1;
@@ -482,6 +494,17 @@ fn parse_envelopes(
             None
         };
         if !count_line(slots.as_ref(), collect_per, time, out) {
+            continue;
+        }
+        if let Some(why) = not_text {
+            // One bad value in a whole envelope: that record is rejected, as a line that is not
+            // UTF-8 is in a text file (the line holds the message as written, escapes and all).
+            let e = LineError {
+                kind: RejectKind::InvalidUtf8,
+                column: None,
+                message: format!("the record's message is not text: {why}"),
+            };
+            reject(file, &line, e, settings, rejects, out)?;
             continue;
         }
         if line.text.len() > settings.max_line_bytes {
@@ -534,6 +557,7 @@ fn parse_envelopes(
         let from = decoded.origins[origin as usize];
         if !own_account {
             spans.push(from.owner);
+            note_odd_owner(from.owner.of(buf), &mut odd_owners, out);
         }
         spans.extend([from.log_group, from.log_stream, timestamp]);
         match builder.append(buf, spans, layout, check_utf8) {
@@ -557,6 +581,20 @@ fn parse_envelopes(
         });
     }
     Ok(())
+}
+
+/// Warns, once per file and value, about an envelope owner stored as `account_id` that is not a
+/// 12-digit AWS account id (it is kept as it is: the lake does not invent or drop values).
+fn note_odd_owner(owner: &[u8], warned: &mut Vec<Vec<u8>>, out: &mut FileOutcome) {
+    let account = owner.len() == 12 && owner.iter().all(u8::is_ascii_digit);
+    if account || owner == b"-" || warned.iter().any(|w| w == owner) {
+        return;
+    }
+    warned.push(owner.to_vec());
+    out.warnings.push(format!(
+        "envelope owner `{}` is not a 12-digit AWS account id; stored as account_id as it is",
+        String::from_utf8_lossy(owner)
+    ));
 }
 
 /// Where `start` is among a layout's fields.
