@@ -106,6 +106,15 @@ pub enum ReadErrorKind {
 }
 
 impl ReadErrorKind {
+    /// True for a gzip stream that broke (truncated, corrupt, trailing garbage): the text decoded
+    /// before the damage is there, for `--on-bad-file salvage`.
+    pub fn is_damage(self) -> bool {
+        matches!(
+            self,
+            ReadErrorKind::Truncated | ReadErrorKind::Corrupt | ReadErrorKind::TrailingGarbage
+        )
+    }
+
     /// True for failures that may pass on a later run without the file changing (I/O, the size
     /// limit): such a file is retried even when its partition is otherwise up to date.
     pub fn may_pass(self) -> bool {

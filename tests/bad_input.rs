@@ -240,3 +240,43 @@ fn a_record_that_looks_like_a_header_stays_a_record() {
         ]
     );
 }
+
+/// A gzip bomb (about 1.2 MB that decompresses to 1.2 GB) beside a good file: `too_large`, named,
+/// none of its rows, and the good file converts. (The decoder stops at the limit: see
+/// `input::inflate` and `input::read` for the bytes and memory it may take.)
+#[test]
+fn a_gzip_bomb_is_too_large_and_the_rest_converts() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1200 {
+        bomb.write_all(&zeros).unwrap();
+    }
+    let bomb = bomb.finish().unwrap();
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    put(tmp.path(), "in/2024/01/01/bomb.log.gz", &bomb);
+    put(
+        tmp.path(),
+        "in/2024/01/01/good.log.gz",
+        &gzip(format!("{HEADER}{}", records(0..10)).as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--max-file-size", "64MiB", "--on-bad-file", "salvage"],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(report["rows_written"], json!(10));
+    assert_eq!(report["failed"][0]["kind"], json!("too_large"), "{report}");
+    assert_eq!(report["failed"][0]["salvaged"], json!(false));
+    assert!(report["failed"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("bomb.log.gz"));
+    assert!(report["failed"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("67108864"));
+}

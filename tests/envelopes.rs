@@ -726,3 +726,395 @@ fn a_cut_export_object_spanning_two_days_is_one_failure_on_every_run() {
     assert_eq!(report["files_failed"], json!(1), "{report}");
     assert_eq!(report["rows_written"], json!(10));
 }
+
+// ---- damaged objects: what --on-bad-file salvage keeps ------------------------------------------
+
+/// How an object's records are framed.
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    /// CloudWatch Logs -> Firehose: each envelope its own gzip member, a control message first.
+    CloudWatchMembers,
+    /// Envelopes one per line (Firehose decompression on), a control message among them, gzipped
+    /// as one member.
+    CloudWatchLines,
+    /// Direct delivery: `{"message":...}` back to back, one member.
+    DirectBackToBack,
+    /// Direct delivery, one record per line, one member.
+    DirectLines,
+}
+
+/// The default-format record `i` of object `object`: its port is the object, its bytes `i`.
+fn damaged_record(object: u32, i: u32) -> String {
+    format!("2 123456789010 eni-0a 10.0.0.1 10.0.1.1 {} {object} 6 1 {i} 1714568400 1714568460 ACCEPT OK", 1024 + i)
+}
+
+/// The text of each gzip member of a whole object (20 records).
+fn member_texts(framing: Framing, object: u32) -> Vec<String> {
+    let events = |from: u32| -> String {
+        (from..from + 5)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"{i}","timestamp":1714568400000,"message":"{}"}}"#,
+                    damaged_record(object, i)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let envelope = |from: u32| {
+        format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"123456789010","logGroup":"/vpc/flowlogs","logStream":"eni-0a-all","subscriptionFilters":["to-firehose"],"logEvents":[{}]}}"#,
+            events(from)
+        )
+    };
+    let direct = |i: u32| format!(r#"{{"message":"{}"}}"#, damaged_record(object, i));
+    match framing {
+        Framing::CloudWatchMembers => std::iter::once(CONTROL.to_string())
+            .chain((0..4).map(|k| envelope(5 * k)))
+            .collect(),
+        Framing::CloudWatchLines => vec![format!(
+            "{}\n{CONTROL}\n{}\n{}\n{}\n",
+            envelope(0),
+            envelope(5),
+            envelope(10),
+            envelope(15)
+        )],
+        Framing::DirectBackToBack => vec![(0..20).map(direct).collect()],
+        Framing::DirectLines => vec![(0..20).map(|i| direct(i) + "\n").collect()],
+    }
+}
+
+/// The damage done to an object, and what it is expected to be reported as.
+#[derive(Debug, Clone, PartialEq)]
+enum Damage {
+    /// Cut after `n` bytes.
+    Cut(usize),
+    /// The CRC of the member at these bytes flipped.
+    Crc(std::ops::Range<usize>),
+}
+
+/// Every cut worth making in `members` (gzip members back to back): at each member boundary, in
+/// each member's header, at a quarter, half and three quarters of it, and in its trailer; and each
+/// member's CRC flipped.
+fn damages(members: &[Vec<u8>]) -> Vec<Damage> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for m in members {
+        let end = start + m.len();
+        if start > 0 {
+            out.push(Damage::Cut(start));
+        }
+        for at in [
+            start + 5,
+            start + m.len() / 4,
+            start + m.len() / 2,
+            start + m.len() * 3 / 4,
+            end - 4,
+        ] {
+            out.push(Damage::Cut(at));
+        }
+        out.push(Damage::Crc(start..end));
+        start = end;
+    }
+    out
+}
+
+fn apply(bytes: &[u8], damage: &Damage) -> Vec<u8> {
+    match damage {
+        Damage::Cut(n) => bytes[..*n].to_vec(),
+        Damage::Crc(member) => {
+            let mut b = bytes.to_vec();
+            b[member.end - 8] ^= 1;
+            b
+        }
+    }
+}
+
+/// A reference for what is decodable before the damage: members one by one with flate2, the text of
+/// a cut member as far as it goes, nothing of a member whose checksum fails.
+fn reference_text(bytes: &[u8], crc_damage: bool) -> Vec<u8> {
+    use std::io::Read;
+    let mut rest = bytes;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let mut decoder = flate2::bufread::GzDecoder::new(rest);
+        let mut text = Vec::new();
+        match decoder.read_to_end(&mut text) {
+            Ok(_) => {
+                out.extend(text);
+                rest = decoder.into_inner();
+            }
+            Err(_) => {
+                if !crc_damage {
+                    out.extend(text);
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The records (their `bytes` values) of the whole envelopes and records of `text`, in order.
+fn whole_records(text: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let bytes_of = |m: &str| m.split(' ').nth(9).unwrap().parse::<u64>().unwrap();
+    for value in serde_json::Deserializer::from_slice(text).into_iter::<Value>() {
+        let Ok(v) = value else { break };
+        if v["messageType"] == json!("DATA_MESSAGE") {
+            for e in v["logEvents"].as_array().unwrap() {
+                out.push(bytes_of(e["message"].as_str().unwrap()));
+            }
+        } else if let Some(m) = v["message"].as_str() {
+            out.push(bytes_of(m));
+        }
+    }
+    out
+}
+
+/// Firehose objects of every framing, gzipped once and twice, damaged at every member boundary,
+/// inside every member and in every checksum (and, twice gzipped, in the outer layer): salvage keeps
+/// exactly the records of the whole envelopes (and whole records) decoded before the damage, says
+/// `salvaged` only when it kept some, with their count; the default mode lists each as failed with
+/// its kind. Each object's records carry its number as their port, so the lake says what each kept.
+#[test]
+fn salvage_keeps_the_whole_envelopes_before_the_damage_in_every_framing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hour = "in/2024/05/01/13";
+    // object -> (name, expected kept records, expected failure kind or None for a whole object)
+    let mut expected: Vec<(String, Vec<u64>, Option<&str>)> = Vec::new();
+    let mut object = 0u32;
+    let mut add = |bytes: Vec<u8>, kept: Vec<u64>, kind: Option<&'static str>, object: u32| {
+        let name = format!(
+            "flowlogs-to-s3-1-2024-05-01-13-00-00-0a1b2c3d-4e5f-6789-abcd-{object:012x}.gz"
+        );
+        put(tmp.path(), &format!("{hour}/{name}"), &bytes);
+        expected.push((name, kept, kind));
+    };
+    for framing in [
+        Framing::CloudWatchMembers,
+        Framing::CloudWatchLines,
+        Framing::DirectBackToBack,
+        Framing::DirectLines,
+    ] {
+        // Damage in the (only, or inner) layer, gzipped once and twice (the outer layer whole).
+        let members_of = |object: u32| -> Vec<Vec<u8>> {
+            member_texts(framing, object)
+                .iter()
+                .map(|t| gzip(t.as_bytes()))
+                .collect()
+        };
+        let outer_of = |object: u32| vec![gzip(&members_of(object).concat())];
+        for twice in [false, true] {
+            for d in 0..damages(&members_of(0)).len() {
+                object += 1;
+                let members = members_of(object);
+                let damage = damages(&members)[d].clone();
+                let damaged = apply(&members.concat(), &damage);
+                let crc = matches!(damage, Damage::Crc(_));
+                let kept = whole_records(&reference_text(&damaged, crc));
+                let at_boundary = matches!(damage, Damage::Cut(n) if {
+                    let mut ends = members.iter().scan(0, |s, m| { *s += m.len(); Some(*s) });
+                    ends.any(|e| e == n)
+                });
+                let kind = match (&damage, at_boundary) {
+                    (_, true) => None,
+                    (Damage::Cut(_), false) => Some("truncated"),
+                    (Damage::Crc(_), false) => Some("corrupt"),
+                };
+                let bytes = if twice { gzip(&damaged) } else { damaged };
+                add(bytes, kept, kind, object);
+            }
+        }
+        // Gzipped twice, damage in the outer layer (its one member).
+        for d in 0..damages(&outer_of(0)).len() {
+            object += 1;
+            let outer = outer_of(object);
+            let damage = damages(&outer)[d].clone();
+            let damaged = apply(&outer[0], &damage);
+            let crc = matches!(damage, Damage::Crc(_));
+            let inner = reference_text(&damaged, crc);
+            let kept = whole_records(&reference_text(&inner, false));
+            let kind = if crc { "corrupt" } else { "truncated" };
+            add(damaged, kept, Some(kind), object);
+        }
+    }
+    let kept_total: usize = expected.iter().map(|e| e.1.len()).sum();
+    let salvaged_objects = expected
+        .iter()
+        .filter(|e| e.2.is_some() && !e.1.is_empty())
+        .count();
+    assert!(
+        salvaged_objects > 50 && kept_total > 500,
+        "{salvaged_objects} damaged objects keep records, {kept_total} records"
+    );
+    let port_of =
+        |name: &str| u32::from_str_radix(&name[name.len() - 15..name.len() - 3], 16).unwrap();
+    let fields = ["--fields", "default", "--max-reject-ratio", "0"];
+
+    let lake = tmp.path().join("salvage");
+    let mut args = fields.to_vec();
+    args.extend(["--on-bad-file", "salvage"]);
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &args);
+    assert_eq!(run.code, 3, "damaged files: {}", run.stderr);
+    assert_eq!(report["rows_written"], json!(kept_total), "{report}");
+    assert_eq!(report["rejected"], json!(0));
+    let failed: std::collections::BTreeMap<String, Value> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            (path.rsplit('/').next().unwrap().to_string(), f.clone())
+        })
+        .collect();
+    let in_lake: std::collections::BTreeMap<u32, Vec<u64>> = duckdb(
+        &lake,
+        "SELECT dstport, list(bytes ORDER BY bytes) FROM {lake} GROUP BY dstport",
+    )
+    .into_iter()
+    .map(|r| {
+        let records = r[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap())
+            .collect();
+        (r[0].as_u64().unwrap() as u32, records)
+    })
+    .collect();
+    for (name, kept, kind) in &expected {
+        let got = in_lake.get(&port_of(name)).cloned().unwrap_or_default();
+        assert_eq!(&got, kept, "{name}: the records kept");
+        match kind {
+            None => assert!(
+                !failed.contains_key(name),
+                "{name} is whole: {}",
+                failed[name]
+            ),
+            Some(kind) => {
+                let f = &failed[name];
+                assert_eq!(f["kind"], json!(kind), "{name}: {f}");
+                assert_eq!(f["salvaged"], json!(!kept.is_empty()), "{name}: {f}");
+                assert_eq!(f["salvaged_lines"], json!(kept.len()), "{name}: {f}");
+            }
+        }
+    }
+    assert!(report["skipped"].as_array().unwrap().is_empty(), "{report}");
+
+    // The default mode keeps nothing of them and lists each as failed with its kind.
+    let lake = tmp.path().join("quarantine");
+    let (run, report) = convert(&[&tmp.path().join("in")], &lake, &fields);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let whole: usize = expected
+        .iter()
+        .filter(|e| e.2.is_none())
+        .map(|e| e.1.len())
+        .sum();
+    assert_eq!(report["rows_written"], json!(whole));
+    let failed: std::collections::BTreeMap<String, Value> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            (path.rsplit('/').next().unwrap().to_string(), f.clone())
+        })
+        .collect();
+    for (name, _, kind) in &expected {
+        match kind {
+            None => assert!(!failed.contains_key(name), "{name}"),
+            Some(kind) => {
+                assert_eq!(failed[name]["kind"], json!(kind), "{name}");
+                assert_eq!(failed[name]["salvaged"], json!(false), "{name}");
+            }
+        }
+    }
+    assert!(report["skipped"].as_array().unwrap().is_empty(), "{report}");
+}
+
+/// One lone surrogate escape in one message: that record is a reject (file, record, reason, the
+/// message as written), the rest of its envelope converts. An owner that is not a 12-digit account
+/// is kept as `account_id` and warned about once per file and value.
+#[test]
+fn a_message_that_is_not_text_is_one_reject_and_an_odd_owner_one_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fields = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    let record = |eni: &str, i: u32| {
+        format!("2 {eni} 10.0.0.1 10.0.1.1 {i} 443 6 1 {i} 1714568400 1714568460 ACCEPT OK")
+    };
+    let envelope = |owner: &str, messages: &[String]| {
+        let events: Vec<String> = messages
+            .iter()
+            .map(|m| format!(r#"{{"timestamp":1714568400000,"message":"{m}"}}"#))
+            .collect();
+        format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"{owner}","logGroup":"g","logStream":"eni-0a-all","logEvents":[{}]}}"#,
+            events.join(",")
+        )
+    };
+    let text = [
+        envelope("1234", &[record("eni-0a", 1), record("eni-0a", 2)]),
+        envelope("1234", &[record("eni-0a", 3)]),
+        envelope(
+            "111122223333",
+            &[
+                record("eni-0a", 4),
+                record(r"eni-\ud800", 5),
+                record("eni-0a", 6),
+            ],
+        ),
+    ]
+    .concat();
+    put(
+        tmp.path(),
+        &format!("in/2024/05/01/13/{}", firehose_name(1)),
+        &gzip(text.as_bytes()),
+    );
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(
+        &[&tmp.path().join("in")],
+        &lake,
+        &["--fields", fields, "--max-reject-ratio", "1"],
+    );
+    assert_eq!(run.code, 3, "one reject: {}", run.stderr);
+    assert!(report["failed"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(report["rows_written"], json!(5));
+    assert_eq!(report["rejected"], json!(1));
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT account_id, list(bytes ORDER BY bytes) FROM {lake} GROUP BY 1 ORDER BY 1"
+        ),
+        vec![
+            vec![json!("111122223333"), json!([4, 6])],
+            vec![json!("1234"), json!([1, 2, 3])],
+        ]
+    );
+    let rejects = std::fs::read_to_string(report["rejects_file"].as_str().unwrap()).unwrap();
+    let reject: Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert!(reject["file"]
+        .as_str()
+        .unwrap()
+        .ends_with(&firehose_name(1)));
+    assert_eq!(reject["line"], json!(5), "the object's fifth record");
+    assert_eq!(reject["kind"], json!("invalid_utf8"));
+    assert!(
+        reject["message"]
+            .as_str()
+            .unwrap()
+            .contains("lone surrogate"),
+        "{reject}"
+    );
+    assert_eq!(reject["raw"], json!(record(r"eni-\ud800", 5)));
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "once per file and value: {warnings:?}");
+    assert!(warnings[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(&firehose_name(1)));
+    assert!(
+        warnings[0]["message"].as_str().unwrap().contains("`1234`"),
+        "{warnings:?}"
+    );
+}

@@ -403,12 +403,11 @@ impl<'a> Run<'a> {
         // Entries below a root that could not be listed: named, the rest converts.
         for problem in std::mem::take(&mut found.failed) {
             report.files_failed += 1;
-            report.failed.push(FailedFile {
-                path: problem.path,
-                kind: ReadErrorKind::Listing,
-                message: problem.message,
-                salvaged: false,
-            });
+            report.failed.push(FailedFile::unread(
+                problem.path,
+                ReadErrorKind::Listing,
+                problem.message,
+            ));
         }
         if let Some(message) = self.lake.staging_warning() {
             report.warnings.push(Warning {
@@ -717,12 +716,9 @@ impl<'a> Run<'a> {
             };
             if let Some((kind, message)) = failed {
                 report.files_failed += 1;
-                report.failed.push(FailedFile {
-                    path: file.path,
-                    kind,
-                    message,
-                    salvaged: false,
-                });
+                report
+                    .failed
+                    .push(FailedFile::unread(file.path, kind, message));
                 continue;
             }
             out.push((file, slots));

@@ -22,8 +22,28 @@ pub struct FailedFile {
     pub path: PathBuf,
     pub kind: ReadErrorKind,
     pub message: String,
-    /// The complete lines before the damage were converted (`--on-bad-file salvage`).
+    /// Something of the file was kept (`--on-bad-file salvage`): the whole lines, or the records of
+    /// the whole envelopes, decoded before the damage. False when nothing before it could be used.
     pub salvaged: bool,
+    /// The record lines kept (each a row, a reject or filtered); 0 unless `salvaged`.
+    pub salvaged_lines: u64,
+    /// An undated file, read once per partition it feeds: its reads' kept lines add up here.
+    #[serde(skip)]
+    pub undated: bool,
+}
+
+impl FailedFile {
+    /// A file that failed before anything of it could be read (nothing salvaged).
+    pub fn unread(path: PathBuf, kind: ReadErrorKind, message: String) -> FailedFile {
+        FailedFile {
+            path,
+            kind,
+            message,
+            salvaged: false,
+            salvaged_lines: 0,
+            undated: false,
+        }
+    }
 }
 
 /// A note about a file that is not an error.
@@ -291,7 +311,9 @@ impl Report {
         for (name, n) in unknown_fields {
             *self.unknown_fields.entry(name).or_default() += n;
         }
-        self.failed.extend(failed);
+        for f in failed {
+            self.add_failed_read(f);
+        }
         self.aborted.extend(aborted);
         self.skipped.extend(skipped);
         self.vanished.extend(vanished);
@@ -311,6 +333,26 @@ impl Report {
         set.insert(file.path.clone())
     }
 
+    /// Lists a failed file; another read of an undated file already listed adds what it kept to
+    /// that entry (one entry per file, its kept lines summed over the partitions it feeds).
+    fn add_failed_read(&mut self, read: FailedFile) {
+        let listed = read
+            .undated
+            .then(|| {
+                self.failed
+                    .iter_mut()
+                    .find(|f| f.undated && f.path == read.path)
+            })
+            .flatten();
+        match listed {
+            Some(f) => {
+                f.salvaged |= read.salvaged;
+                f.salvaged_lines += read.salvaged_lines;
+            }
+            None => self.failed.push(read),
+        }
+    }
+
     /// Adds one file's outcome (its batches are not kept).
     ///
     /// An undated file, read once for each partition it feeds, counts once as a file (its bytes,
@@ -321,14 +363,19 @@ impl Report {
     pub fn add_file(&mut self, partition: &str, file: &FileOutcome) -> Result<()> {
         let undated = file.undated;
         if let Some(e) = &file.error {
+            let failed = FailedFile {
+                path: file.path.clone(),
+                kind: e.kind,
+                message: e.message.clone(),
+                salvaged: file.salvaged,
+                salvaged_lines: if file.salvaged { file.lines } else { 0 },
+                undated,
+            };
             if !undated || self.first_undated(Seen::Failure, file) {
                 self.files_failed += 1;
-                self.failed.push(FailedFile {
-                    path: file.path.clone(),
-                    kind: e.kind,
-                    message: e.message.clone(),
-                    salvaged: file.salvaged,
-                });
+                self.failed.push(failed);
+            } else {
+                self.add_failed_read(failed);
             }
             if !file.salvaged {
                 return Ok(());
@@ -583,6 +630,10 @@ mod tests {
         r.add_file("day=01", &read(3, true)).unwrap();
         r.add_file("day=02", &read(2, true)).unwrap();
         assert_eq!((r.files, r.files_failed, r.failed.len()), (0, 1, 1));
+        assert_eq!(
+            (r.failed[0].salvaged, r.failed[0].salvaged_lines),
+            (true, 5)
+        );
         assert_eq!(
             (r.input_bytes, r.text_bytes, r.warnings.len()),
             (100, 400, 1)

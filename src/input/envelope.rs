@@ -20,7 +20,8 @@
 
 use std::borrow::Cow;
 
-use super::json::{JsonError, Reader};
+pub use super::json::BadText;
+use super::json::{JsonError, Reader, Text};
 use crate::text::tokenize::Span;
 
 /// The events of every data envelope of one object, as lines of text, and where each came from.
@@ -40,6 +41,10 @@ pub struct Decoded {
     pub data_messages: u64,
     /// `CONTROL_MESSAGE` envelopes (health checks), skipped.
     pub control_messages: u64,
+    /// The lines (0-based, in order) whose message is well-formed JSON but not text (a lone
+    /// surrogate escape, bytes that are not UTF-8), and why: such a line holds the message's source,
+    /// escapes as written, and is a bad record (a reject), not a broken envelope.
+    pub bad: Vec<(u32, BadText)>,
     /// Each line's event time until the lines are done (kept to reuse its room).
     times: Vec<Option<i64>>,
 }
@@ -77,7 +82,7 @@ struct Envelope<'a> {
     /// Absent in a record delivered straight to Firehose (`{"message":"..."}`).
     message_type: Option<Cow<'a, str>>,
     /// The record of a direct delivery.
-    message: Option<Cow<'a, str>>,
+    message: Option<Text<'a>>,
     owner: Option<Cow<'a, str>>,
     log_group: Option<Cow<'a, str>>,
     log_stream: Option<Cow<'a, str>>,
@@ -86,7 +91,7 @@ struct Envelope<'a> {
 /// One event of an envelope's `logEvents`.
 struct Event<'a> {
     timestamp: Option<i64>,
-    message: Cow<'a, str>,
+    message: Text<'a>,
 }
 
 /// Reads one envelope object; its events go to `events` (cleared first).
@@ -99,7 +104,7 @@ fn read_envelope<'a>(
     r.object(|r, key| {
         match key.as_ref() {
             b"messageType" => envelope.message_type = r.nullable_string()?,
-            b"message" => envelope.message = r.nullable_string()?,
+            b"message" => envelope.message = r.nullable_text()?,
             b"owner" => envelope.owner = r.nullable_string()?,
             b"logGroup" => envelope.log_group = r.nullable_string()?,
             b"logStream" => envelope.log_stream = r.nullable_string()?,
@@ -111,7 +116,7 @@ fn read_envelope<'a>(
                     r.object(|r, key| {
                         match key.as_ref() {
                             b"timestamp" => timestamp = r.nullable_integer()?,
-                            b"message" => message = Some(r.string()?),
+                            b"message" => message = Some(r.text()?),
                             _ => r.skip_value()?,
                         }
                         Ok(())
@@ -150,6 +155,7 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
     out.origins.clear();
     out.data_messages = 0;
     out.control_messages = 0;
+    out.bad.clear();
     // Owner, group and stream of each envelope, and each event's timestamp, until the lines are done.
     let mut origins: Vec<[Option<Cow<'_, str>>; 3]> = Vec::new();
     let mut timestamps = std::mem::take(&mut out.times);
@@ -175,7 +181,7 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
         match (envelope.message_type.as_deref(), envelope.message) {
             (Some("DATA_MESSAGE"), _) => {
                 for event in &events {
-                    push_line(&mut out.text, &event.message);
+                    push_message(out, &event.message);
                     out.lines.push((origin, Span::default()));
                     timestamps.push(event.timestamp);
                 }
@@ -187,7 +193,7 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
                 continue;
             }
             (None, Some(message)) => {
-                push_line(&mut out.text, &message);
+                push_message(out, &message);
                 out.lines.push((origin, Span::default()));
                 timestamps.push(None);
                 origins.push([None, None, None]);
@@ -229,10 +235,27 @@ pub fn decode(text: &[u8], out: &mut Decoded) -> Result<(), EnvelopeError> {
     failed.map_or(Ok(()), Err)
 }
 
+/// Appends the message of the next line (noting it in `out.bad` when it is not text).
+fn push_message(out: &mut Decoded, message: &Text<'_>) {
+    match message {
+        Text::Valid(message) => push_line(&mut out.text, message.as_bytes()),
+        Text::Invalid { raw, why } => {
+            out.bad.push((out.lines.len() as u32, *why));
+            push_line(&mut out.text, raw);
+        }
+    }
+}
+
 /// Appends one event's message as a line: a message is one record, so a line break inside it (or at
 /// its end) does not make a second line.
-fn push_line(text: &mut Vec<u8>, message: &str) {
-    let message = message.trim_end_matches(['\n', '\r']).as_bytes();
+fn push_line(text: &mut Vec<u8>, message: &[u8]) {
+    let end = message.len()
+        - message
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .count();
+    let message = &message[..end];
     let start = text.len();
     text.extend_from_slice(message);
     if memchr::memchr2(b'\n', b'\r', message).is_some() {
@@ -344,6 +367,7 @@ pub fn decode_export(text: &[u8], log_stream: &str, out: &mut Decoded) {
     out.origins.clear();
     out.data_messages = 0;
     out.control_messages = 0;
+    out.bad.clear();
     let mut times = std::mem::take(&mut out.times);
     times.clear();
     for line in text.split(|&b| b == b'\n') {
@@ -471,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_inside_an_envelope_are_damage_not_a_panic() {
+    fn bytes_that_are_not_utf8_make_a_bad_line_in_a_message_and_damage_elsewhere_not_a_panic() {
         let mut text =
             br#"{"messageType":"DATA_MESSAGE","owner":"1","logEvents":[{"message":"2 a"}]}"#
                 .to_vec();
@@ -479,12 +503,21 @@ mod tests {
             b"{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[{\"message\":\"\xff\xfe\"}]}",
         );
         let mut out = Decoded::default();
+        // In a message: that record is bad (its bytes kept for the rejects), the envelope is whole.
+        decode(&text, &mut out).unwrap();
+        assert_eq!(out.lines.len(), 2);
+        assert_eq!(out.bad, [(1, BadText::NotUtf8 { at: 0 })]);
+        assert_eq!(&out.text[..out.lines_end], b"2 a\n\xff\xfe\n");
+        // Elsewhere (a log group): the envelope is damage.
+        text.extend_from_slice(
+            b"{\"logGroup\":\"\xff\",\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[]}",
+        );
         let err = decode(&text, &mut out).unwrap_err();
         assert!(
-            matches!(err, EnvelopeError::Malformed { index: 1, .. }),
+            matches!(err, EnvelopeError::Malformed { index: 2, .. }),
             "{err}"
         );
-        assert_eq!(out.lines.len(), 1);
+        assert_eq!(out.lines.len(), 2);
         // Nothing at all, or only whitespace: no envelopes, no error.
         decode(b"", &mut out).unwrap();
         decode(b" \n ", &mut out).unwrap();
@@ -745,9 +778,30 @@ mod differential {
         let (lines, origins, _, _, failed) = decoded(text);
         assert_eq!((lines, failed), (vec!["a".to_string()], None));
         assert_eq!(origins[0][2], "s2");
-        // A lone surrogate in a message that is read is damage.
-        let text = br#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"\ud800"}]}"#;
-        assert_eq!(decoded(text).4, Some(0));
+        // A lone surrogate in a message that is read makes that line a bad one, not the envelope.
+        let text = br#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"a"},{"message":"x \ud800 y"},{"message":"b"}]}{"message":"\udc00"}"#;
+        let (lines, _, _, _, failed) = decoded(text);
+        assert_eq!(
+            (lines, failed),
+            (
+                vec![
+                    "a".to_string(),
+                    r"x \ud800 y".into(),
+                    "b".into(),
+                    r"\udc00".into()
+                ],
+                None
+            )
+        );
+        let mut d = Decoded::default();
+        decode(text, &mut d).unwrap();
+        assert_eq!(
+            d.bad,
+            [
+                (1, BadText::LoneSurrogate { at: 2 }),
+                (3, BadText::LoneSurrogate { at: 0 })
+            ]
+        );
     }
 
     #[test]

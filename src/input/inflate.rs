@@ -52,18 +52,26 @@ impl Inflater {
 
     /// Decodes the gzip member at the start of `input`, appending at most `space` bytes to `out`.
     /// Returns the number of input bytes the member took (its header, data and trailer).
+    ///
+    /// This is where a gzip bomb stops: libdeflate writes no byte past `space` and gives up with
+    /// [`MemberError::NoSpace`] as soon as the member needs more, and `out` grows to at most
+    /// `out.len() + space` bytes of capacity (never more than it already had, when that was enough),
+    /// so the memory a member costs is bounded by what the caller offers, whatever it decodes to.
     pub fn gzip_member(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         space: usize,
     ) -> Result<usize, MemberError> {
-        out.reserve(space);
+        if out.capacity() - out.len() < space {
+            // Exactly: `reserve` may double the capacity, past the caller's limit.
+            out.reserve_exact(space);
+        }
         let spare = out.spare_capacity_mut();
         let mut consumed = 0usize;
         let mut written = 0usize;
         // SAFETY: `input` is valid for `input.len()` bytes; `spare` is valid for writes of
-        // `spare.len() >= space` bytes (reserved above) and libdeflate writes at most `space` bytes
+        // `spare.len() >= space` bytes (ensured above) and libdeflate writes at most `space` bytes
         // there; both out-pointers are valid `usize`s; the decompressor is exclusively ours.
         let result = unsafe {
             libdeflate_gzip_decompress_ex(
@@ -143,5 +151,45 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(inflater.gzip_member(&data, &mut out, 1000), Ok(data.len()));
         assert_eq!(out.len(), 1000);
+    }
+
+    /// A gzip bomb (a small member of zeros that decodes to far more than the space offered): the
+    /// inflater writes nothing, stops at once, and allocates no more than the space offered, also
+    /// into a buffer that already holds earlier members (where `Vec::reserve` would double it).
+    #[test]
+    fn a_gzip_bomb_stops_at_the_space_offered_and_allocates_no_more() {
+        let zeros = vec![0u8; 64 << 20];
+        let bomb = gz(&zeros);
+        assert!(bomb.len() < 128 << 10, "{} bytes", bomb.len());
+        let mut inflater = Inflater::new();
+        let space = 1 << 20;
+        let mut out = Vec::new();
+        assert_eq!(
+            inflater.gzip_member(&bomb, &mut out, space),
+            Err(MemberError::NoSpace)
+        );
+        assert!(out.is_empty());
+        assert!(out.capacity() <= space, "{}", out.capacity());
+        // Earlier members' text fills the buffer: the bomb may take `space` more, not the double.
+        let mut out = Vec::with_capacity(3 << 20);
+        out.resize(3 << 20, b'a');
+        assert_eq!(
+            inflater.gzip_member(&bomb, &mut out, space),
+            Err(MemberError::NoSpace)
+        );
+        assert_eq!(out.len(), 3 << 20, "nothing appended");
+        assert!(
+            out.capacity() <= (3 << 20) + space,
+            "capacity {} past the {} bytes held and the {space} offered",
+            out.capacity(),
+            3 << 20
+        );
+        // Room enough already: nothing is allocated.
+        let mut out = Vec::with_capacity(2 << 20);
+        assert_eq!(
+            inflater.gzip_member(&bomb, &mut out, space),
+            Err(MemberError::NoSpace)
+        );
+        assert_eq!(out.capacity(), 2 << 20);
     }
 }

@@ -17,6 +17,37 @@ pub const MAX_DEPTH: usize = 128;
 /// Why the bytes are not the JSON expected, with the byte where it shows.
 pub type JsonError = String;
 
+/// Why a string that is well-formed JSON is not text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadText {
+    /// A `\uD800`-`\uDFFF` escape that is not half of a surrogate pair (it stands for no
+    /// character); `at` is the byte of its `\` in the string's source.
+    LoneSurrogate { at: usize },
+    /// Bytes that are not UTF-8, from byte `at` of the string's source.
+    NotUtf8 { at: usize },
+}
+
+impl std::fmt::Display for BadText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadText::LoneSurrogate { at } => write!(
+                f,
+                "a lone surrogate escape (half of a UTF-16 pair, no character) at byte {at}"
+            ),
+            BadText::NotUtf8 { at } => write!(f, "bytes that are not UTF-8 at byte {at}"),
+        }
+    }
+}
+
+/// A string value read by [`Reader::text`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text<'a> {
+    /// Its characters (borrowed when it holds no escape).
+    Valid(Cow<'a, str>),
+    /// Well-formed JSON that is not text: its source between the quotes, escapes as written.
+    Invalid { raw: &'a [u8], why: BadText },
+}
+
 /// Reads JSON values from `text`, front to back.
 pub struct Reader<'a> {
     text: &'a [u8],
@@ -196,6 +227,41 @@ impl<'a> Reader<'a> {
                 .map(Cow::Owned)
                 .map_err(|_| format!("a string that is not UTF-8 before byte {}", self.pos)),
         }
+    }
+
+    /// Reads a string, or `null` (None), telling a string that is well-formed JSON but not text (a
+    /// lone surrogate escape, bytes that are not UTF-8) from one that is not JSON at all (an error):
+    /// the first is one bad value, the second breaks everything after it.
+    pub fn nullable_text(&mut self) -> Result<Option<Text<'a>>, JsonError> {
+        if self.null()? {
+            return Ok(None);
+        }
+        self.text().map(Some)
+    }
+
+    /// Reads a string as [`Text`] (see [`Reader::nullable_text`]).
+    pub fn text(&mut self) -> Result<Text<'a>, JsonError> {
+        self.skip_ws();
+        let start = self.pos;
+        let error = match self.string() {
+            Ok(s) => return Ok(Text::Valid(s)),
+            Err(e) => e,
+        };
+        // Its shape may still be right: then only its meaning is wrong.
+        self.pos = start;
+        if self.skip_string().is_err() {
+            return Err(error);
+        }
+        let raw = &self.text[start + 1..self.pos - 1];
+        let why = match std::str::from_utf8(raw) {
+            Err(e) => BadText::NotUtf8 {
+                at: e.valid_up_to(),
+            },
+            Ok(_) => BadText::LoneSurrogate {
+                at: lone_surrogate(raw).unwrap_or(0),
+            },
+        };
+        Ok(Text::Invalid { raw, why })
     }
 
     /// Reads a string's bytes, unescaped (borrowed when it holds no escape), without checking
@@ -388,6 +454,33 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Where the first `\u` escape of a lone surrogate is in a string's source (escapes as written).
+fn lone_surrogate(raw: &[u8]) -> Option<usize> {
+    let unit = |at: usize| -> Option<u32> {
+        let digits = std::str::from_utf8(raw.get(at + 2..at + 6)?).ok()?;
+        (raw.get(at..at + 2)? == b"\\u")
+            .then(|| u32::from_str_radix(digits, 16).ok())
+            .flatten()
+    };
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit(i) {
+            Some(0xd800..=0xdbff) => match unit(i + 6) {
+                Some(0xdc00..=0xdfff) => i += 12,
+                _ => return Some(i),
+            },
+            Some(0xdc00..=0xdfff) => return Some(i),
+            Some(_) => i += 6,
+            None => i += 2,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +557,42 @@ mod tests {
         for bad in ["tru", "{\"a\" 1}", "{1:2}", "-", "1.2.3", "}"] {
             assert!(Reader::new(bad.as_bytes()).skip_value().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_string_of_good_shape_that_is_not_text_is_one_bad_value() {
+        let text = br#"["ok\u00e9" "a\ud800b" "\ude00" "x\\ud800\ud83d\ude00\udbff" null "cut"#;
+        let mut r = Reader::new(text);
+        r.expect(b'[', "`[`").unwrap();
+        assert_eq!(
+            r.nullable_text().unwrap(),
+            Some(Text::Valid(Cow::Owned("ok\u{e9}".into())))
+        );
+        let bad = |raw: &'static [u8], at| {
+            Some(Text::Invalid {
+                raw,
+                why: BadText::LoneSurrogate { at },
+            })
+        };
+        assert_eq!(r.nullable_text().unwrap(), bad(br"a\ud800b", 1));
+        assert_eq!(r.nullable_text().unwrap(), bad(br"\ude00", 0));
+        // `\\ud800` is a backslash and text; the pair is a character; the last one is alone.
+        assert_eq!(
+            r.nullable_text().unwrap(),
+            bad(br"x\\ud800\ud83d\ude00\udbff", 20)
+        );
+        assert_eq!(r.nullable_text().unwrap(), None);
+        assert!(r.nullable_text().is_err(), "a cut string is not JSON");
+        let mut r = Reader::new(b"\"a\xffb\"");
+        assert_eq!(
+            r.text().unwrap(),
+            Text::Invalid {
+                raw: b"a\xffb",
+                why: BadText::NotUtf8 { at: 1 }
+            }
+        );
+        assert!(r.at_end());
+        let mut r = Reader::new(br#""\x""#);
+        assert!(r.text().is_err(), "a bad escape's shape is not JSON");
     }
 }

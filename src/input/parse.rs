@@ -91,7 +91,8 @@ pub struct FileOutcome {
     pub warnings: Vec<String>,
     /// Set when the file could not be read completely; then it contributes no lines, unless `salvaged`.
     pub error: Option<ReadError>,
-    /// The complete lines decoded before the damage were used (`--on-bad-file salvage`).
+    /// With `--on-bad-file salvage`, lines from before the damage were kept (`lines` of them): the
+    /// complete lines, or the records of the whole envelopes, decoded before it. False when none was.
     pub salvaged: bool,
     /// The file is clearly not a flow log (why): its first line is neither a flow log header, nor a
     /// record of `--fields`, nor shaped like a record (a CSV or JSON file among the logs). None of
@@ -163,26 +164,20 @@ impl FileParser {
             .read(source, file, &mut self.buf, settings.max_file_bytes);
         out.read_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        // With `--on-bad-file salvage`, a damaged gzip stream's text decoded before the damage is
+        // read: what of it is whole (lines, envelopes) is kept.
+        let mut salvaging = false;
         if let Err(e) = read {
-            let damaged = matches!(
-                e.kind,
-                ReadErrorKind::Truncated | ReadErrorKind::Corrupt | ReadErrorKind::TrailingGarbage
-            );
-            if settings.on_bad_file != BadFilePolicy::Salvage || !damaged {
-                out.error = Some(e);
+            salvaging = settings.on_bad_file == BadFilePolicy::Salvage && e.kind.is_damage();
+            out.error = Some(e);
+            if !salvaging {
                 return Ok(out);
             }
-            // Keep the complete lines decoded before the damage.
-            let complete = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
-            self.buf.truncate(complete);
-            out.error = Some(e);
-            out.salvaged = true;
         }
         // A UTF-8 byte order mark (an editor or a Windows tool wrote the file) is not data.
         if self.buf.starts_with(UTF8_BOM) {
             self.buf.drain(..UTF8_BOM.len());
         }
-        out.text_bytes = self.buf.len() as u64;
         let shape = if looks_like_envelopes(&self.buf) {
             Some(Shape::Envelopes)
         } else if looks_like_export(&self.buf) {
@@ -190,13 +185,25 @@ impl FileParser {
         } else {
             None
         };
+        if salvaging && shape != Some(Shape::Envelopes) {
+            // Lines: the complete ones. (Envelopes are not lines: the envelope reader keeps the whole
+            // ones and stops at the first that is cut.)
+            let complete = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
+            self.buf.truncate(complete);
+        }
+        out.text_bytes = self.buf.len() as u64;
         if let Some(shape) = shape {
             parse_envelopes(self, shape, file, settings, rejects, &mut out)?;
             out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
+            out.salvaged = out.error.is_some() && out.lines > 0;
             return Ok(out);
         }
         if let Some(why) = not_a_flow_log(&self.buf, &mut self.spans, settings.fields.as_ref()) {
-            out.not_flow_log = Some(why);
+            // A damaged file is failed with its damage, whatever its text looks like (a cut can leave
+            // anything before it): never skipped as "not a flow log".
+            if out.error.is_none() {
+                out.not_flow_log = Some(why);
+            }
             return Ok(out);
         }
         let collect_per = self.collect_per;
@@ -342,10 +349,14 @@ impl FileParser {
             flush(builder, buf, &mut out)?;
         }
         out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
-        if buf.is_empty() {
-            out.warnings.push("file is empty".into());
-        } else if out.lines == 0 && out.headers > 0 {
-            out.warnings.push("file has a header but no records".into());
+        out.salvaged = out.error.is_some() && out.lines > 0;
+        // A damaged file's news is its damage, not what little came before it.
+        if out.error.is_none() {
+            if buf.is_empty() {
+                out.warnings.push("file is empty".into());
+            } else if out.lines == 0 && out.headers > 0 {
+                out.warnings.push("file has a header but no records".into());
+            }
         }
         Ok(out)
     }
@@ -397,15 +408,13 @@ fn parse_envelopes(
         check_utf8 = std::str::from_utf8(&decoded.text).is_err();
         Ok(())
     };
-    if let Err(e) = decoding {
-        let error = ReadError::new(ReadErrorKind::BadEnvelope, e.to_string());
+    // The events of the whole envelopes before the first that is not one are kept with salvage. A
+    // damaged gzip stream (already the file's error) ends in a cut envelope.
+    if let (Err(e), None) = (decoding, &out.error) {
+        out.error = Some(ReadError::new(ReadErrorKind::BadEnvelope, e.to_string()));
         if settings.on_bad_file != BadFilePolicy::Salvage {
-            out.error = Some(error);
             return Ok(());
         }
-        // Keep the events of the envelopes before the damage.
-        out.error = Some(error);
-        out.salvaged = true;
     }
     out.control_messages = decoded.control_messages;
     let buf = decoded.text.as_slice();
@@ -447,7 +456,19 @@ fn parse_envelopes(
             }
         }
     }
-    for (line, &(origin, timestamp)) in Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines) {
+    // Owners that are not account ids, warned about once each.
+    let mut odd_owners: Vec<Vec<u8>> = Vec::new();
+    // The lines whose message is not text, in order.
+    let mut bad = decoded.bad.iter().peekable();
+    let lines = Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines);
+    for (index, (line, &(origin, timestamp))) in lines.enumerate() {
+        let not_text = match bad.peek() {
+            Some(&&(at, why)) if at as usize == index => {
+                bad.next();
+                Some(why)
+            }
+            _ => None,
+        };
         if line.is_blank() {
             if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
                 out.blank_lines += 1;
@@ -473,6 +494,17 @@ fn parse_envelopes(
             None
         };
         if !count_line(slots.as_ref(), collect_per, time, out) {
+            continue;
+        }
+        if let Some(why) = not_text {
+            // One bad value in a whole envelope: that record is rejected, as a line that is not
+            // UTF-8 is in a text file (the line holds the message as written, escapes and all).
+            let e = LineError {
+                kind: RejectKind::InvalidUtf8,
+                column: None,
+                message: format!("the record's message is not text: {why}"),
+            };
+            reject(file, &line, e, settings, rejects, out)?;
             continue;
         }
         if line.text.len() > settings.max_line_bytes {
@@ -525,6 +557,7 @@ fn parse_envelopes(
         let from = decoded.origins[origin as usize];
         if !own_account {
             spans.push(from.owner);
+            note_odd_owner(from.owner.of(buf), &mut odd_owners, out);
         }
         spans.extend([from.log_group, from.log_stream, timestamp]);
         match builder.append(buf, spans, layout, check_utf8) {
@@ -548,6 +581,20 @@ fn parse_envelopes(
         });
     }
     Ok(())
+}
+
+/// Warns, once per file and value, about an envelope owner stored as `account_id` that is not a
+/// 12-digit AWS account id (it is kept as it is: the lake does not invent or drop values).
+fn note_odd_owner(owner: &[u8], warned: &mut Vec<Vec<u8>>, out: &mut FileOutcome) {
+    let account = owner.len() == 12 && owner.iter().all(u8::is_ascii_digit);
+    if account || owner == b"-" || warned.iter().any(|w| w == owner) {
+        return;
+    }
+    warned.push(owner.to_vec());
+    out.warnings.push(format!(
+        "envelope owner `{}` is not a 12-digit AWS account id; stored as account_id as it is",
+        String::from_utf8_lossy(owner)
+    ));
 }
 
 /// Where `start` is among a layout's fields.

@@ -10,7 +10,12 @@
 //! silently drop the rest). The compressed file is read whole and each member is decoded in one
 //! libdeflate call (`inflate`); a member that fails there is decoded again by
 //! `flate2`'s streaming decoder, which tells a truncated member from a corrupt one and keeps the text
-//! decoded before the damage for `--on-bad-file salvage`.
+//! decoded before the damage for `--on-bad-file salvage` (nothing of a member whose checksum fails:
+//! its text is wrong somewhere). A file gzipped twice (a Firehose object of
+//! CloudWatch Logs records) has its inner layer read the same way, also when its outer layer broke.
+//!
+//! Decoding stops at `max_bytes` (`--max-file-size`) and the buffer never grows past it: a gzip bomb
+//! costs at most the limit, whatever it decompresses to.
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -41,6 +46,22 @@ impl ReadError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// The same error, its message naming the gzip layer of a file gzipped twice.
+    fn in_layer(self, layer: &str) -> Self {
+        ReadError {
+            message: format!("{layer} (the file is gzipped twice): {}", self.message),
+            ..self
+        }
+    }
+
+    /// The error of a file decompressed past `--max-file-size`.
+    fn too_large(max_bytes: u64) -> Self {
+        ReadError::new(
+            ReadErrorKind::TooLarge,
+            format!("decompresses to more than {max_bytes} bytes (raise --max-file-size)"),
+        )
     }
 }
 
@@ -114,21 +135,27 @@ impl FileReader {
                 );
                 read_gzip_members(&mut rest, buf, max_bytes, 0)?;
             } else {
-                inflate_members(&mut self.inflater, compressed, buf, max_bytes)?;
+                let outer = inflate_members(&mut self.inflater, compressed, buf, max_bytes);
                 // Gzipped twice: CloudWatch Logs gzips each record it sends to Firehose, and Firehose
-                // may gzip the object again. The inner layer is read the same way.
-                if buf.starts_with(&GZIP_MAGIC) && buf.len() as u64 <= max_bytes {
+                // may gzip the object again. The inner layer is read the same way, also when the
+                // outer one broke: the inner members decoded before its damage are what a salvage
+                // keeps, and the file's error is the outer layer's.
+                let damaged = outer.as_ref().err().is_none_or(|e| e.kind.is_damage());
+                if damaged && buf.starts_with(&GZIP_MAGIC) {
                     std::mem::swap(compressed, buf);
                     buf.clear();
-                    inflate_members(&mut self.inflater, compressed, buf, max_bytes)?;
+                    let inner = inflate_members(&mut self.inflater, compressed, buf, max_bytes);
+                    return match (outer, inner) {
+                        (Err(e), _) => Err(e.in_layer("the outer gzip layer")),
+                        (Ok(()), Err(e)) => Err(e.in_layer("the inner gzip layer")),
+                        (Ok(()), Ok(())) => Ok(()),
+                    };
                 }
+                outer?;
             }
         }
         if buf.len() as u64 > max_bytes {
-            return Err(ReadError::new(
-                ReadErrorKind::TooLarge,
-                format!("decompresses to more than {max_bytes} bytes (raise --max-file-size)"),
-            ));
+            return Err(ReadError::too_large(max_bytes));
         }
         Ok(())
     }
@@ -150,9 +177,12 @@ pub fn read_file(
 /// Decodes every gzip member of `data` into `buf`, each in one libdeflate call.
 ///
 /// The output space for a member is first guessed from the file's trailer (the last member's length,
-/// which is the whole file's for the usual single-member file) and doubled while too small. A member
-/// libdeflate cannot decode is decoded again, from its start, by the streaming decoder, which tells
-/// a truncated member from a corrupt one and keeps the text decoded before the damage (salvage).
+/// which is the whole file's for the usual single-member file) and doubled while too small, up to
+/// `max_bytes` for the whole file: a member that needs more is [`ReadErrorKind::TooLarge`] at once,
+/// without decoding it further (a gzip bomb costs at most `max_bytes` of memory, whatever it decodes
+/// to). A member libdeflate cannot decode is decoded again, from its start, by the streaming decoder,
+/// which tells a truncated member from a corrupt one and keeps the text decoded before the damage
+/// (salvage).
 fn inflate_members(
     inflater: &mut Inflater,
     data: &[u8],
@@ -174,6 +204,11 @@ fn inflate_members(
         let room = limit.saturating_sub(buf.len());
         let mut space = trailer_len.max(64 * 1024).min(room);
         loop {
+            // Room for the member, grown as a vector grows (so that many small members do not
+            // copy the text before them again and again) but never past the limit; what the
+            // growth gives beyond the guess is offered too.
+            reserve_within(buf, space, limit);
+            space = space.max(buf.capacity() - buf.len()).min(room);
             match inflater.gzip_member(rest, buf, space) {
                 Ok(used) => {
                     pos += used;
@@ -182,8 +217,9 @@ fn inflate_members(
                 Err(MemberError::NoSpace) if space < room => {
                     space = space.saturating_mul(2).min(room);
                 }
-                Err(_) => {
-                    // Damaged or too large: let the streaming decoder classify it exactly.
+                Err(MemberError::NoSpace) => return Err(ReadError::too_large(max_bytes)),
+                Err(MemberError::BadData) => {
+                    // Damaged: let the streaming decoder classify it exactly.
                     return read_gzip_members(&mut &data[pos..], buf, max_bytes, member);
                 }
             }
@@ -191,6 +227,18 @@ fn inflate_members(
         member += 1;
     }
     Ok(())
+}
+
+/// Makes room in `buf` for `additional` more bytes: its capacity at least doubles when it must grow
+/// (amortised, as `Vec::reserve`), but never past `max_len` (unless `additional` needs more).
+fn reserve_within(buf: &mut Vec<u8>, additional: usize, max_len: usize) {
+    let (len, capacity) = (buf.len(), buf.capacity());
+    if capacity - len >= additional {
+        return;
+    }
+    let needed = len.saturating_add(additional);
+    let target = capacity.saturating_mul(2).min(max_len).max(needed);
+    buf.reserve_exact(target - len);
 }
 
 /// The error for bytes that should start gzip member number `member` (0-based) but do not.
@@ -217,6 +265,7 @@ fn read_gzip_members<R: BufRead>(
     first: usize,
 ) -> Result<(), ReadError> {
     let io_error = |e: io::Error| ReadError::new(ReadErrorKind::Io, format!("read failed: {e}"));
+    let limit = usize::try_from(max_bytes.saturating_add(1)).unwrap_or(usize::MAX);
     for member in first.. {
         let head = reader.fill_buf().map_err(io_error)?;
         if head.is_empty() {
@@ -225,14 +274,24 @@ fn read_gzip_members<R: BufRead>(
         if head[0] != 0x1f || head.get(1).is_some_and(|&b| b != 0x8b) {
             return Err(not_a_member(member));
         }
-        let limit = (max_bytes + 1).saturating_sub(buf.len() as u64);
-        let result = GzDecoder::new(&mut *reader).take(limit).read_to_end(buf);
+        let start = buf.len();
+        let result = read_within(&mut GzDecoder::new(&mut *reader), buf, limit);
         if let Err(e) = result {
             return Err(match e.kind() {
                 io::ErrorKind::UnexpectedEof => ReadError::new(
                     ReadErrorKind::Truncated,
                     format!("gzip member {} is truncated: {e}", member + 1),
                 ),
+                io::ErrorKind::InvalidInput if buf.len() > start => {
+                    // After the member's whole text (flate2 reports a bad header, which comes
+                    // before any text, and a CRC or length mismatch this way): the checksum says
+                    // the text is wrong somewhere, so none of it is kept.
+                    buf.truncate(start);
+                    ReadError::new(
+                        ReadErrorKind::Corrupt,
+                        format!("gzip member {} is corrupt: {e}", member + 1),
+                    )
+                }
                 io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => ReadError::new(
                     ReadErrorKind::Corrupt,
                     format!("gzip member {} is corrupt: {e}", member + 1),
@@ -240,11 +299,33 @@ fn read_gzip_members<R: BufRead>(
                 _ => io_error(e),
             });
         }
-        if buf.len() as u64 > max_bytes {
-            return Ok(()); // the caller reports TooLarge
+        if buf.len() >= limit {
+            return Err(ReadError::too_large(max_bytes));
         }
     }
     Ok(())
+}
+
+/// Appends what `reader` gives to `buf` until its end, or until `buf` holds `max_len` bytes: the
+/// decoder stops there (a gzip bomb is not decoded further) and `buf` never grows past `max_len`.
+/// Bytes read before an error stay in `buf`.
+fn read_within(reader: &mut impl Read, buf: &mut Vec<u8>, max_len: usize) -> io::Result<()> {
+    let mut chunk = [0u8; 32 * 1024];
+    loop {
+        let want = max_len.saturating_sub(buf.len()).min(chunk.len());
+        if want == 0 {
+            return Ok(());
+        }
+        match reader.read(&mut chunk[..want]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                reserve_within(buf, n, max_len);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +461,10 @@ mod tests {
                 .kind,
             ReadErrorKind::Corrupt
         );
+        // What a salvage gets: the first member's text, nothing of the one whose checksum fails.
+        let (result, buf) = read_into(dir.path(), &second_bad, 1 << 20);
+        assert_eq!(result.unwrap_err().kind, ReadErrorKind::Corrupt);
+        assert_eq!(buf, data, "the whole first member only");
     }
 
     #[test]
@@ -392,5 +477,107 @@ mod tests {
                 .kind,
             ReadErrorKind::TooLarge
         );
+    }
+
+    /// Reads `bytes` as a gzip file with the limit `limit`: the result and the buffer, whatever the
+    /// result (the text decoded before a failure is what a salvage keeps).
+    fn read_into(dir: &Path, bytes: &[u8], limit: u64) -> (Result<(), ReadError>, Vec<u8>) {
+        let mut buf = Vec::new();
+        let path = dir.join("g");
+        std::fs::write(&path, bytes).unwrap();
+        let file = InputFile {
+            path,
+            rel: "g".into(),
+            size: bytes.len() as u64,
+            mtime: None,
+            version: None,
+            compression: Compression::Sniff,
+            key: PartitionKey {
+                account: None,
+                region: None,
+                day: Day::new(2024, 1, 1).unwrap(),
+                hour: None,
+            },
+            undated: None,
+        };
+        let result = FileReader::new().read(&LocalStore, &file, &mut buf, limit);
+        (result, buf)
+    }
+
+    /// Past `--max-file-size` the decoder stops, and the buffer never grows past the limit: not for
+    /// a bomb, and not for members that each fit but together do not (where doubling the buffer for
+    /// the second member would allocate past the limit).
+    #[test]
+    fn a_file_past_the_limit_stops_there_and_its_buffer_stays_within_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 1u64 << 20;
+        let bomb = gz(&vec![0u8; 256 << 20]);
+        let mut two = gz(&vec![b'a'; 600 << 10]);
+        two.extend(gz(&vec![b'b'; 600 << 10]));
+        for (what, bytes) in [("bomb", &bomb), ("two members", &two)] {
+            let (result, buf) = read_into(dir.path(), bytes, limit);
+            assert_eq!(result.unwrap_err().kind, ReadErrorKind::TooLarge, "{what}");
+            assert!(
+                buf.capacity() as u64 <= limit + 1,
+                "{what}: capacity {} past the limit {limit}",
+                buf.capacity()
+            );
+        }
+        // The same bomb gzipped once more: the inner layer stops at the limit too.
+        let (result, buf) = read_into(dir.path(), &gz(&bomb), limit);
+        assert_eq!(result.unwrap_err().kind, ReadErrorKind::TooLarge);
+        assert!(buf.capacity() as u64 <= limit + 1, "{}", buf.capacity());
+    }
+
+    /// A file gzipped twice whose outer layer is cut (or corrupt): the inner members decoded before
+    /// the damage are the file's text (what a salvage keeps), and the error is the outer layer's.
+    #[test]
+    fn a_twice_gzipped_file_damaged_in_its_outer_layer_keeps_the_inner_text_before_the_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        // Text that does not compress, so that the outer layer's bytes follow the inner ones.
+        let mut state = 7u64;
+        let mut text = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|i| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    if i % 60 == 59 {
+                        b'\n'
+                    } else {
+                        b'!' + (state >> 58) as u8
+                    }
+                })
+                .collect()
+        };
+        let (a, b, c) = (text(20_000), text(20_000), text(20_000));
+        let mut inner = gz(&a);
+        inner.extend(gz(&b));
+        let third = inner.len();
+        inner.extend(gz(&c));
+        let outer = gz(&inner);
+        let cut = &outer[..outer.len() - (inner.len() - third) / 2];
+        let (result, buf) = read_into(dir.path(), cut, 1 << 20);
+        let e = result.unwrap_err();
+        assert_eq!(e.kind, ReadErrorKind::Truncated, "{e}");
+        assert!(e.message.contains("outer gzip layer"), "{e}");
+        let ab = [&a[..], &b[..]].concat();
+        assert!(buf.starts_with(&ab), "the two whole inner members");
+        assert!(buf.len() < ab.len() + c.len(), "{}", buf.len());
+        let mut corrupt = outer.clone();
+        let n = corrupt.len();
+        corrupt[n - 8] ^= 1; // the outer CRC
+                             // The outer checksum fails: its one member's text is wrong somewhere, so none of it is used.
+        let (result, buf) = read_into(dir.path(), &corrupt, 1 << 20);
+        assert_eq!(result.unwrap_err().kind, ReadErrorKind::Corrupt);
+        assert!(buf.is_empty(), "{} bytes", buf.len());
+        // Damage in the inner layer is named as such.
+        let mut inner_cut = inner.clone();
+        inner_cut.truncate(inner.len() - 10);
+        let (result, buf) = read_into(dir.path(), &gz(&inner_cut), 1 << 20);
+        let e = result.unwrap_err();
+        assert_eq!(e.kind, ReadErrorKind::Truncated);
+        assert!(e.message.contains("inner gzip layer"), "{e}");
+        assert!(buf.starts_with(&ab));
     }
 }
