@@ -310,14 +310,21 @@ impl Store for LocalStore {
         }
         // Whatever of the partition folder this publish does not replace goes into the new folder
         // too, as hard links: files flowlake did not write, and folders with everything in them.
+        // Not a `_`/`.` folder (bookkeeping: the lake's own `_flowlake/` when the partition is the
+        // lake's root folder), which is never moved: such a partition is swapped file by file.
         fs::create_dir_all(staged).map_err(|e| Error::output(staged, e))?;
+        let mut bookkeeping = false;
         for entry in fs::read_dir(target).map_err(|e| Error::output(target, e))? {
             let entry = entry.map_err(|e| Error::output(target, e))?;
             let kind = entry.file_type().map_err(|e| Error::output(target, e))?;
-            let to = staged.join(entry.file_name());
-            if kind.is_dir() {
+            let name = entry.file_name();
+            let to = staged.join(&name);
+            if kind.is_dir() && is_hidden(&name.to_string_lossy()) {
+                bookkeeping = true;
+                break;
+            } else if kind.is_dir() {
                 link_tree(&entry.path(), &to)
-            } else if !replaced(&entry.file_name().to_string_lossy()) {
+            } else if !replaced(&name.to_string_lossy()) {
                 link_entry(&entry.path(), &to, kind)
             } else {
                 Ok(())
@@ -326,7 +333,7 @@ impl Store for LocalStore {
         }
         // The one step a reader sees: the old folder leaves the lake as the new one enters it. From
         // the staging folder beside the lake neither is ever within a `<lake>/**/*.parquet` glob.
-        if exchange(staged, target).is_ok() {
+        if !bookkeeping && exchange(staged, target).is_ok() {
             sync_dir(&parent)?;
             // `staged` now holds the old files: rescue any that arrived after the links were made.
             rescue(staged, target, Some(replaced))?;
@@ -385,8 +392,12 @@ fn staging_beside(lake: &Path) -> std::result::Result<PathBuf, String> {
     folder.push(".flowlake-staging");
     let beside = parent.join(folder);
     let created = !beside.exists();
-    fs::create_dir_all(&beside)
-        .map_err(|e| format!("{} cannot be created ({e})", beside.display()))?;
+    fs::create_dir_all(&beside).map_err(|e| {
+        format!(
+            "{} cannot be created ({e}; a user who may write the lake's parent folder stages there)",
+            beside.display()
+        )
+    })?;
     let device = |p: &Path| {
         fs::metadata(p)
             .ok()
@@ -459,9 +470,10 @@ fn rescue(old: &Path, new: &Path, replaced: Option<&dyn Fn(&str) -> bool>) -> Re
     Ok(())
 }
 
-/// Where the atomic exchange is not available (not Linux, a filesystem without it): the new files are
-/// renamed in one by one (each rename atomic), then the stale ones removed, so a reader may see both
-/// for that moment; the caller's journal repairs a replacement cut short.
+/// Where the atomic exchange is not available (not Linux, a filesystem without it, a partition folder
+/// holding a `_`/`.` folder): the new files are renamed in one by one (each rename atomic), then the
+/// stale ones removed, so a reader may see both for that moment; the caller's journal repairs a
+/// replacement cut short.
 fn replace_file_by_file(
     staged: &Path,
     dir: &Path,
