@@ -111,10 +111,7 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
     let root = &dataset.file("", "");
     let partitions = dataset.partitions(None, None)?;
     if partitions.is_empty() {
-        return Err(bad(
-            root,
-            "holds no Parquet files yet (run `flowlake convert` first)".into(),
-        ));
+        return Err(bad(root, why_empty(dataset)));
     }
     let mut keys: Option<(String, Vec<String>)> = None;
     let mut values: Vec<BTreeSet<String>> = Vec::new();
@@ -192,6 +189,38 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
             .collect(),
         files,
     })
+}
+
+/// Why a lake holds no Parquet files: its filters dropped every record its conversions read (the
+/// manifest counts them), or nothing was converted yet.
+fn why_empty(dataset: &Dataset) -> String {
+    let manifest = dataset.manifest();
+    // Only a reason to print: a manifest that cannot be read leaves the plain message.
+    let filters = manifest.settings().ok().flatten().map(|s| s.filters);
+    let entries = manifest.all().unwrap_or_default();
+    let (lines, rows, filtered, rejected) =
+        entries.values().fold((0, 0, 0, 0), |(l, w, f, r), e| {
+            (l + e.lines, w + e.rows, f + e.filtered, r + e.rejected)
+        });
+    match filters {
+        Some(filters) if filtered > 0 && rows == 0 => {
+            let mut why = format!(
+                "holds no Parquet files: no rows kept by the filters: {filtered} lines filtered \
+                 of {lines} lines read in {} partitions (filters: {})",
+                entries.len(),
+                filters.describe()
+            );
+            if rejected > 0 {
+                why.push_str(&format!(", {rejected} rejected"));
+            }
+            why.push_str(
+                "; a lake keeps the filters it was first written with: convert into a new lake \
+                 with other --action / --drop-log-status to keep these records",
+            );
+            why
+        }
+        _ => "holds no Parquet files yet (run `flowlake convert` first)".into(),
+    }
 }
 
 /// True when neither the lake nor the `--location` given is in an object store: Athena cannot read

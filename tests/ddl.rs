@@ -322,6 +322,35 @@ print(1)
     assert!(run.stderr.contains("no Parquet files"), "{}", run.stderr);
 }
 
+#[test]
+fn a_lake_whose_filters_dropped_every_record_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let (_, report) = convert(
+        &[&fixtures().join("aws")],
+        &lake,
+        &["--drop-log-status", "ok,nodata,skipdata"],
+    );
+    assert_eq!(report["rows_written"], 0);
+    let filtered = report["filtered"].as_u64().unwrap();
+    assert_eq!(filtered, report["lines_read"].as_u64().unwrap());
+    assert_eq!(filtered, 6000);
+    for engine in ["athena", "duckdb"] {
+        let run = ddl(&lake, &["--engine", engine]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "no rows kept by the filters: 6000 lines filtered of 6000 lines read in 4 partitions \
+                 (filters: without OK/NODATA/SKIPDATA records)"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("yet"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}
+
 /// Runs a Python script that reads one JSON value on stdin (`input`) and prints one JSON value.
 /// (Passing data on stdin, not spliced into the script: Rust's `{:?}` escapes are not Python's.)
 fn py_stdin(script: &str, input: &Value) -> Value {
