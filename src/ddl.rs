@@ -336,10 +336,12 @@ pub fn athena(
     let mut template = location.clone();
     for key in &table.partition_keys {
         props.extend(projection(key, this_year)?);
-        template.push_str(&format!("{0}=${{{0}}}/", key.name));
+        template.push_str(&format!(
+            "{0}=${{{0}}}/",
+            sqltext::partition_key(&key.name)?
+        ));
     }
-    props.push(("storage.location.template".into(), template));
-    let props: Vec<String> = props
+    let mut props: Vec<String> = props
         .iter()
         .map(|(k, v)| {
             Ok(format!(
@@ -349,6 +351,10 @@ pub fn athena(
             ))
         })
         .collect::<std::result::Result<_, Refused>>()?;
+    // Its `${key}` placeholders are meant, so it is not checked as a whole: the location (checked
+    // above: no `${`, quote, backslash or unprintable character) and the keys (ASCII letters,
+    // digits, `_` and `-`) it is made of are safe in quotes.
+    props.push(format!("  'storage.location.template' = '{template}'"));
     out.push_str(&format!("\nTBLPROPERTIES (\n{}\n);\n", props.join(",\n")));
     Ok(out)
 }

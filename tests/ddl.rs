@@ -594,10 +594,37 @@ fn printable_text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 _.:;*/\\-\"`$&{}()é€=!?#@%~+^|<>\\[\\]]{1,12}"
 }
 
+/// Printable text around one of the sequences that quoting must handle.
+fn marked_text() -> impl Strategy<Value = String> {
+    (
+        printable_text(),
+        prop::sample::select(vec![
+            "${env:HOME}",
+            "${x}",
+            "'",
+            "''",
+            "\\",
+            "\\'",
+            "\n",
+            "\r",
+            "--",
+            "*/",
+            ";",
+            "`",
+            "\"",
+            "\u{2028}",
+            "\u{85}",
+        ]),
+        printable_text(),
+    )
+        .prop_map(|(a, m, b)| format!("{a}{m}{b}"))
+}
+
 /// A folder name: any bytes but `/` and NUL, not `.` or `..`, not empty.
 fn folder_name() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         3 => printable_text().prop_map(String::into_bytes),
+        1 => marked_text().prop_map(String::into_bytes),
         1 => nasty_bytes(6),
     ]
     .prop_map(|mut b| {
@@ -616,6 +643,7 @@ fn nasty_text() -> impl Strategy<Value = String> {
         2 => nasty_bytes(5).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
         1 => any::<String>(),
         4 => printable_text(),
+        2 => marked_text(),
         3 => "[a-z_][a-z0-9_-]{0,12}",
     ]
 }
@@ -840,8 +868,9 @@ fn sql_text_from_any_path_name_or_folder_is_exactly_the_intended_statements() {
 /// (`duckdb.extract_statements`), running them creates exactly the intended view (and schema), and the
 /// view reads the file. Athena: the text is read by two lexers, Hive's (`\` escapes, `''` is two
 /// strings) and ANSI/Trino's (`''` is a quote, `\` a character); both must see the same tokens, every
-/// literal and identifier closed, exactly one statement, and the table name, location, column, keys
-/// and enum values that were intended.
+/// literal and identifier closed, exactly one statement, no `${` (Hive and Spark substitute variables
+/// before parsing) but the template's placeholders, and the table name, location, column, keys and
+/// enum values that were intended.
 const PARSE_CHECK: &str = r#"
 import duckdb, json, os, sys
 import pyarrow as pa, pyarrow.parquet as pq
@@ -897,6 +926,12 @@ def check_athena(case):
         return 'Hive and ANSI lexers disagree'
     if sql.splitlines() != sql.rstrip('\n').split('\n'):
         return 'a line break that is not \\n'
+    # Hive and Spark substitute ${...} before parsing, inside quotes too: only the template's own.
+    bare = sql
+    for key, _ in case['keys']:
+        bare = bare.replace('%s=${%s}/' % (key, key), '')
+    if '${' in bare:
+        return 'a ${ that Hive would substitute'
     semis = [i for i, t in enumerate(hive) if t == ('p', ';')]
     if semis != [len(hive) - 1]:
         return 'not exactly one statement: ; at %s of %d tokens' % (semis, len(hive))

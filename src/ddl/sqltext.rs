@@ -12,7 +12,8 @@
 //! - Athena (Hive DDL) string literals cannot carry `'` or `\` safely: Hive reads `\` as an escape and
 //!   `''` as two adjacent strings (the quote is lost), while Trino-family and ANSI parsers read `\` as
 //!   a plain character, so `\'` would end the literal there. Both are refused, and so is every
-//!   character that is not [`plain`] (Hive has no `chr()` in DDL);
+//!   character that is not [`plain`] (Hive has no `chr()` in DDL), and `${` in any Hive text (Hive
+//!   and Spark substitute `${...}` variables before parsing, inside quotes too);
 //! - identifiers are quoted (`"..."` doubling `"` for DuckDB, `` `...` `` doubling `` ` `` for Hive),
 //!   must not be empty and must be [`plain`].
 //!
@@ -80,6 +81,9 @@ pub enum Why {
     KeyChar,
     /// `\` in a path DuckDB globs: its glob reads `\` as a folder separator, with no escape.
     GlobBackslash,
+    /// `${` in Hive DDL text: Hive and Spark substitute `${...}` variables everywhere in a statement,
+    /// literals included, and Athena's `storage.location.template` reads it as a placeholder.
+    Substitution,
 }
 
 impl fmt::Display for Why {
@@ -102,6 +106,10 @@ impl fmt::Display for Why {
             Why::KeyChar => {
                 "which partition key names cannot hold: they are spelled into property names, \
                  ${key} templates and globs (ASCII letters, digits, _ and - only)"
+            }
+            Why::Substitution => {
+                "followed by `{`, which Hive and Spark substitute as a variable even inside quotes \
+                 and Athena's storage.location.template reads as a partition placeholder"
             }
             Why::GlobBackslash => {
                 "which DuckDB's read_parquet glob reads as a folder separator (it has no escape for it)"
@@ -306,6 +314,7 @@ pub fn hive_string(text: &str, what: Source) -> Result<String, Refused> {
         '\u{FFFD}' => Some(Why::Replacement),
         c => unprintable(c),
     })?;
+    no_substitution(text, what)?;
     Ok(format!("'{text}'"))
 }
 
@@ -316,7 +325,22 @@ pub fn hive_ident(name: &str, what: Source) -> Result<String, Refused> {
         '\u{FFFD}' => Some(Why::Replacement),
         c => unprintable(c),
     })?;
+    no_substitution(name, what)?;
     Ok(format!("`{}`", name.replace('`', "``")))
+}
+
+/// Refuses `${` (see [`Why::Substitution`]); the placeholders of `storage.location.template` are
+/// added after the location is checked.
+fn no_substitution(text: &str, what: Source) -> Result<(), Refused> {
+    if text.contains("${") {
+        return Err(Refused::Char {
+            what,
+            shown: escaped(text.as_bytes()),
+            ch: '$',
+            why: Why::Substitution,
+        });
+    }
+    Ok(())
 }
 
 /// A value of Athena's enum partition projection: a [`hive_string`] without commas.
@@ -402,6 +426,12 @@ mod tests {
             }
         );
         assert!(enum_value("eu,west").is_err());
+        assert!(hive_string("s3://b/${env:HOME}/", Source::Location).is_err());
+        assert!(hive_ident("t${x}", Source::Table).is_err());
+        assert_eq!(
+            hive_string("s3://b/$x{}/", Source::Location).unwrap(),
+            "'s3://b/$x{}/'"
+        );
         assert_eq!(partition_key("aws-account-id").unwrap(), "aws-account-id");
         assert!(partition_key("a.b").is_err());
         assert_eq!(duckdb_ident("a\"b", Source::Table).unwrap(), "\"a\"\"b\"");
