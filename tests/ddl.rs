@@ -997,3 +997,53 @@ for case in json.load(sys.stdin):
         failures.append({'why': why, 'case': case})
 print(json.dumps(failures))
 "#;
+
+#[test]
+fn folder_keys_and_values_sql_cannot_carry_are_refused_naming_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    convert(&[&fixtures().join("aws")], &lake, &[]);
+    let file = parquet_files(&lake)
+        .into_iter()
+        .find(|p| !p.to_string_lossy().contains("_flowlake"))
+        .unwrap();
+    let rows = py(&format!(
+        "import pyarrow.parquet as pq\nprint(pq.read_metadata({:?}).num_rows)",
+        file.display().to_string()
+    ));
+
+    // A value with a comma: Athena's enum projection would read two values.
+    let comma = tmp.path().join("comma");
+    std::fs::create_dir_all(comma.join("zone=eu,west")).unwrap();
+    std::fs::copy(&file, comma.join("zone=eu,west/a.parquet")).unwrap();
+    let athena = ddl(&comma, &["--location", "s3://b/p"]);
+    assert_eq!(athena.code, 1, "{}", athena.stderr);
+    assert!(athena.stdout.is_empty());
+    assert!(
+        athena.stderr.contains(
+            r#"refused: partition value "eu,west" holds `,` (U+002C), which Athena's enum"#
+        ),
+        "{}",
+        athena.stderr
+    );
+    // DuckDB's view names no value: it reads the folder, value and all.
+    let duck = ddl(&comma, &["--engine", "duckdb"]);
+    assert_eq!(duck.code, 0, "{}", duck.stderr);
+    let got = run_duckdb_scripts(&[(duck.stdout.clone(), "vpc_flow_logs".into())]);
+    assert_eq!(got[0][3], rows);
+
+    // A key that would be spelled into property names and globs: refused by both engines.
+    let key = tmp.path().join("key");
+    std::fs::create_dir_all(key.join("a.b*=1")).unwrap();
+    std::fs::copy(&file, key.join("a.b*=1/a.parquet")).unwrap();
+    for engine in ["athena", "duckdb"] {
+        let run = ddl(&key, &["--engine", engine, "--location", "s3://b/p"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(r#"refused: partition key "a.b*" holds `.` (U+002E)"#),
+            "{}",
+            run.stderr
+        );
+    }
+}
