@@ -8,7 +8,8 @@
 //!   line and still names the value exactly (lossless: the escapes decode back to the bytes);
 //! - DuckDB string literals double `'` and spell a character that is not [`plain`] as `chr(N)`
 //!   joined with `||` (DuckDB folds the constant expression, even in `read_parquet`'s argument), so
-//!   they still name the real path, on one line;
+//!   they still name the real path, on one line; in the path part of a glob, `*`, `?` and `[` match
+//!   only themselves (`[*]`), and `\` is refused (DuckDB's glob reads it as a folder separator);
 //! - Athena (Hive DDL) string literals cannot carry `'` or `\` safely: Hive reads `\` as an escape and
 //!   `''` as two adjacent strings (the quote is lost), while Trino-family and ANSI parsers read `\` as
 //!   a plain character, so `\'` would end the literal there. Both are refused, and so is every
@@ -229,7 +230,7 @@ pub fn utf8_path(path: &std::path::Path, what: Source) -> Result<&str, Refused> 
     })
 }
 
-/// The first character of `text` that `allowed` refuses, as a [`Refused::Char`].
+/// The first character of `text` that `refuse` gives a reason for, as a [`Refused::Char`].
 fn check(text: &str, what: Source, refuse: impl Fn(char) -> Option<Why>) -> Result<(), Refused> {
     match text.chars().find_map(|c| refuse(c).map(|why| (c, why))) {
         Some((ch, why)) => Err(Refused::Char {
