@@ -9,8 +9,13 @@ import subprocess
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUERIES = os.path.join(HERE, "queries")
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-# Parameter values are spliced into SQL text: allow addresses, numbers and names, nothing that quotes.
-SAFE_VALUE = re.compile(r"^[0-9A-Za-z.:_/-]+$")
+QUOTED_PLACEHOLDER = re.compile(r"'\{\{(\w+)\}\}'")
+# Parameter values are spliced into SQL text, so each must be inert whatever the engine: a value in
+# quotes ('{{ip}}') takes addresses and names, nothing that quotes, escapes or breaks a line; a bare
+# value ({{from}}) takes an integer only, never a column name or an expression. Whole-value matches
+# (fullmatch): `$` would also match before a final newline.
+SAFE_VALUE = re.compile(r"[0-9A-Za-z.:_/-]+")
+SAFE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 def names():
@@ -18,23 +23,40 @@ def names():
     return sorted(f[:-4] for f in os.listdir(QUERIES) if f.endswith(".sql"))
 
 
+def code_lines(text):
+    """The lines of SQL text that are not comment lines."""
+    return "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("--"))
+
+
 def render(name, params):
-    """The query `name` with its {{placeholders}} replaced from `params` (a dict of strings)."""
+    """The query `name` with its {{placeholders}} replaced from `params` (a dict of strings); exits
+    with a message naming a missing or unsafe value. Parameters the query does not use are ignored."""
     with open(os.path.join(QUERIES, name + ".sql")) as f:
         text = f.read()
     needed = sorted(set(PLACEHOLDER.findall(text)))
     missing = [n for n in needed if n not in params]
     if missing:
         raise SystemExit(f"query {name} needs {', '.join(n + '=...' for n in missing)}")
-    for key, value in params.items():
-        if not SAFE_VALUE.match(str(value)):
+    code = code_lines(text)
+    quoted = set(QUOTED_PLACEHOLDER.findall(code))
+    bare = set(PLACEHOLDER.findall(QUOTED_PLACEHOLDER.sub("", code)))
+    if quoted & bare:
+        raise SystemExit(f"query {name}: {', '.join(sorted(quoted & bare))} used both in quotes and bare")
+    for key in needed:
+        value = str(params[key])
+        if key in quoted and not SAFE_VALUE.fullmatch(value):
             raise SystemExit(f"parameter {key}={value!r}: only letters, digits and . : _ / - are allowed")
+        if key not in quoted and not SAFE_NUMBER.fullmatch(value):
+            raise SystemExit(f"parameter {key}={value!r}: an integer is needed")
     return PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), text)
 
 
 def statements(sql):
-    """SQL text as a list of statements, without comment lines or the final semicolons."""
-    text = "\n".join(l for l in sql.splitlines() if not l.lstrip().startswith("--"))
+    """SQL text as a list of statements, without comment lines or the final semicolons. For the text
+    flowlake prints and the shipped queries: no literal there holds a line break (`flowlake ddl` spells
+    one in a path as chr(10), and render() refuses one in a value), so a line break ends every comment
+    and ";\n" ends every statement."""
+    text = code_lines(sql)
     parts = (p.strip().rstrip(";").strip() for p in text.split(";\n"))
     return [p for p in parts if p]
 

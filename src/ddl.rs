@@ -10,6 +10,11 @@
 //! Athena projects the partitions instead of listing them: `year`, `month`, `day` and `hour` are
 //! zero-padded integer ranges, every other key an enum of the values found, and
 //! `storage.location.template` spells the folder path, so new days need no `MSCK REPAIR TABLE`.
+//!
+//! Every value from outside (paths, names, folder keys and values, column names) goes into the text
+//! through [`sqltext`], which quotes it as one inert token or refuses it.
+
+pub mod sqltext;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,6 +24,8 @@ use arrow::datatypes::{DataType, Field};
 use crate::error::{Error, Result};
 use crate::lake::dataset::Dataset;
 use crate::storage::{self, S3Settings};
+
+use sqltext::{Refused, Source};
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
@@ -69,6 +76,17 @@ pub struct PartitionKeyValues {
     pub values: BTreeSet<String>,
 }
 
+/// Why `flowlake ddl` printed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum DdlError {
+    /// The lake cannot be read or described as one table.
+    #[error(transparent)]
+    Lake(#[from] Error),
+    /// A value cannot be written into the statement safely.
+    #[error("refused: {0}")]
+    Refused(#[from] Refused),
+}
+
 /// A lake as engines see it: data columns (from the Parquet footers) and partition keys (from folders).
 #[derive(Debug, Clone)]
 pub struct LakeTable {
@@ -93,10 +111,7 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
     let root = &dataset.file("", "");
     let partitions = dataset.partitions(None, None)?;
     if partitions.is_empty() {
-        return Err(bad(
-            root,
-            "holds no Parquet files yet (run `flowlake convert` first)".into(),
-        ));
+        return Err(bad(root, why_empty(dataset)));
     }
     let mut keys: Option<(String, Vec<String>)> = None;
     let mut values: Vec<BTreeSet<String>> = Vec::new();
@@ -176,6 +191,38 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
     })
 }
 
+/// Why a lake holds no Parquet files: its filters dropped every record its conversions read (the
+/// manifest counts them), or nothing was converted yet.
+fn why_empty(dataset: &Dataset) -> String {
+    let manifest = dataset.manifest();
+    // Only a reason to print: a manifest that cannot be read leaves the plain message.
+    let filters = manifest.settings().ok().flatten().map(|s| s.filters);
+    let entries = manifest.all().unwrap_or_default();
+    let (lines, rows, filtered, rejected) =
+        entries.values().fold((0, 0, 0, 0), |(l, w, f, r), e| {
+            (l + e.lines, w + e.rows, f + e.filtered, r + e.rejected)
+        });
+    match filters {
+        Some(filters) if filtered > 0 && rows == 0 => {
+            let mut why = format!(
+                "holds no Parquet files: no rows kept by the filters: {filtered} lines filtered \
+                 of {lines} lines read in {} partitions (filters: {})",
+                entries.len(),
+                filters.describe()
+            );
+            if rejected > 0 {
+                why.push_str(&format!(", {rejected} rejected"));
+            }
+            why.push_str(
+                "; a lake keeps the filters it was first written with: convert into a new lake \
+                 with other --action / --drop-log-status to keep these records",
+            );
+            why
+        }
+        _ => "holds no Parquet files yet (run `flowlake convert` first)".into(),
+    }
+}
+
 /// True when neither the lake nor the `--location` given is in an object store: Athena cannot read
 /// the lake where the statement says it is.
 pub fn location_is_local(cfg: &DdlConfig) -> bool {
@@ -187,7 +234,7 @@ pub fn location_is_local(cfg: &DdlConfig) -> bool {
 }
 
 /// The statement `cfg.engine` asks for.
-pub fn ddl(cfg: &DdlConfig) -> Result<String> {
+pub fn ddl(cfg: &DdlConfig) -> std::result::Result<String, DdlError> {
     let store = storage::open(
         &[&cfg.lake],
         &S3Settings {
@@ -202,24 +249,29 @@ pub fn ddl(cfg: &DdlConfig) -> Result<String> {
         .settings()?
         .map(|s| s.filters)
         .filter(|f| !f.keeps_all());
+    // The location is named by a string literal, so it must be text: a path that is not UTF-8 is
+    // refused rather than named lossily (the statement would point at another folder).
     let location = match &cfg.location {
         Some(l) => l.clone(),
-        None if !storage::is_local(&cfg.lake) => cfg.lake.display().to_string(),
+        None if !storage::is_local(&cfg.lake) => {
+            sqltext::utf8_path(&cfg.lake, Source::Lake)?.to_string()
+        }
         None => {
             let abs = std::fs::canonicalize(&cfg.lake).map_err(|source| Error::Input {
                 path: cfg.lake.clone(),
                 source,
             })?;
+            let abs = sqltext::utf8_path(&abs, Source::Lake)?;
             match cfg.engine {
                 // Hive DDL wants a URI; DuckDB reads a path.
-                Engine::Athena => format!("file://{}", abs.display()),
-                Engine::DuckDb => abs.display().to_string(),
+                Engine::Athena => format!("file://{abs}"),
+                Engine::DuckDb => abs.to_string(),
             }
         }
     };
     let statement = match cfg.engine {
-        Engine::Athena => athena(&table, cfg, &location, this_year()),
-        Engine::DuckDb => duckdb(&table, cfg, &location),
+        Engine::Athena => athena(&table, cfg, &location, this_year())?,
+        Engine::DuckDb => duckdb(&table, cfg, &location)?,
     };
     Ok(match filters {
         Some(f) => format!(
@@ -232,79 +284,128 @@ pub fn ddl(cfg: &DdlConfig) -> Result<String> {
 }
 
 /// Athena's `CREATE EXTERNAL TABLE` with partition projection; `this_year` bounds the year range.
-pub fn athena(table: &LakeTable, cfg: &DdlConfig, location: &str, this_year: i32) -> String {
+///
+/// Refuses (see [`sqltext`]) a location, name, key or value that Hive DDL cannot carry safely.
+pub fn athena(
+    table: &LakeTable,
+    cfg: &DdlConfig,
+    location: &str,
+    this_year: i32,
+) -> std::result::Result<String, Refused> {
+    let what = location_source(cfg);
     let location = with_slash(location);
+    let location_literal = sqltext::hive_string(&location, what)?;
     let name = match &cfg.database {
-        Some(db) => format!("{}.{}", backtick(db), backtick(&cfg.table)),
-        None => backtick(&cfg.table),
+        Some(db) => format!(
+            "{}.{}",
+            sqltext::hive_ident(db, Source::Database)?,
+            sqltext::hive_ident(&cfg.table, Source::Table)?
+        ),
+        None => sqltext::hive_ident(&cfg.table, Source::Table)?,
     };
     let mut out = format!(
-        "-- Athena table over the flowlake lake at {location} ({} Parquet files read).\n\
+        "-- Athena table over the flowlake lake at {} ({} Parquet files read).\n\
          -- Partitions are projected: new days need no MSCK REPAIR TABLE or Glue crawler.\n\
          CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n",
+        sqltext::escaped(location.as_bytes()),
         table.files
     );
-    out.push_str(&column_list(&table.columns));
+    out.push_str(&column_list(&table.columns)?);
     out.push_str(")\n");
     if !table.partition_keys.is_empty() {
         out.push_str("PARTITIONED BY (\n");
         let keys: Vec<(String, String)> = table
             .partition_keys
             .iter()
-            .map(|k| (k.name.clone(), "string".to_string()))
-            .collect();
-        out.push_str(&column_list(&keys));
+            .map(|k| {
+                Ok((
+                    sqltext::partition_key(&k.name)?.to_string(),
+                    "string".into(),
+                ))
+            })
+            .collect::<std::result::Result<_, Refused>>()?;
+        out.push_str(&column_list(&keys)?);
         out.push_str(")\n");
     }
-    out.push_str(&format!("STORED AS PARQUET\nLOCATION {}", quote(&location)));
+    out.push_str(&format!("STORED AS PARQUET\nLOCATION {location_literal}"));
     if table.partition_keys.is_empty() {
         out.push_str(";\n");
-        return out;
+        return Ok(out);
     }
     let mut props: Vec<(String, String)> = vec![("projection.enabled".into(), "true".into())];
     let mut template = location.clone();
     for key in &table.partition_keys {
-        props.extend(projection(key, this_year));
-        template.push_str(&format!("{0}=${{{0}}}/", key.name));
+        props.extend(projection(key, this_year)?);
+        template.push_str(&format!(
+            "{0}=${{{0}}}/",
+            sqltext::partition_key(&key.name)?
+        ));
     }
-    props.push(("storage.location.template".into(), template));
-    let props: Vec<String> = props
+    let mut props: Vec<String> = props
         .iter()
-        .map(|(k, v)| format!("  {} = {}", quote(k), quote(v)))
-        .collect();
+        .map(|(k, v)| {
+            Ok(format!(
+                "  {} = {}",
+                sqltext::hive_string(k, Source::PartitionKey)?,
+                sqltext::hive_string(v, what)?
+            ))
+        })
+        .collect::<std::result::Result<_, Refused>>()?;
+    // Its `${key}` placeholders are meant, so it is not checked as a whole: the location (checked
+    // above: no `${`, quote, backslash or unprintable character) and the keys (ASCII letters,
+    // digits, `_` and `-`) it is made of are safe in quotes.
+    props.push(format!("  'storage.location.template' = '{template}'"));
     out.push_str(&format!("\nTBLPROPERTIES (\n{}\n);\n", props.join(",\n")));
-    out
+    Ok(out)
+}
+
+/// Whether the location was given (`--location`) or is the lake's own path.
+fn location_source(cfg: &DdlConfig) -> Source {
+    if cfg.location.is_some() {
+        Source::Location
+    } else {
+        Source::Lake
+    }
 }
 
 /// DuckDB's view: `read_parquet` over exactly the partition folders (never `_flowlake/`), with the
 /// partition keys typed as in the Athena table (strings).
-pub fn duckdb(table: &LakeTable, cfg: &DdlConfig, location: &str) -> String {
-    let mut glob = with_slash(location);
+///
+/// The location may hold any character but `\` (it is spelled with `chr()` where it must, and its glob
+/// characters match only themselves); names and partition keys that cannot be written safely are
+/// refused (see [`sqltext`]).
+pub fn duckdb(
+    table: &LakeTable,
+    cfg: &DdlConfig,
+    location: &str,
+) -> std::result::Result<String, Refused> {
+    let mut glob = sqltext::duckdb_glob_prefix(&with_slash(location), location_source(cfg))?;
     for key in &table.partition_keys {
-        glob.push_str(&format!("{}=*/", key.name));
+        glob.push_str(&format!("{}=*/", sqltext::partition_key(&key.name)?));
     }
     glob.push_str("*.parquet");
     let mut out = format!(
         "-- DuckDB view over the flowlake lake at {} ({} Parquet files read).\n",
-        with_slash(location),
+        sqltext::escaped(with_slash(location).as_bytes()),
         table.files
     );
     let name = match &cfg.database {
         Some(db) => {
-            out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", dquote(db)));
-            format!("{}.{}", dquote(db), dquote(&cfg.table))
+            let db = sqltext::duckdb_ident(db, Source::Database)?;
+            out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {db};\n"));
+            format!("{db}.{}", sqltext::duckdb_ident(&cfg.table, Source::Table)?)
         }
-        None => dquote(&cfg.table),
+        None => sqltext::duckdb_ident(&cfg.table, Source::Table)?,
     };
     out.push_str(&format!(
         "CREATE OR REPLACE VIEW {name} AS\nSELECT * FROM read_parquet(\n  {}",
-        quote(&glob)
+        sqltext::duckdb_string(&glob)
     ));
     if !table.partition_keys.is_empty() {
         let types: Vec<String> = table
             .partition_keys
             .iter()
-            .map(|k| format!("{}: 'VARCHAR'", quote(&k.name)))
+            .map(|k| format!("{}: 'VARCHAR'", sqltext::duckdb_string(&k.name)))
             .collect();
         out.push_str(&format!(
             ",\n  hive_partitioning = true,\n  hive_types = {{{}}}",
@@ -312,20 +413,23 @@ pub fn duckdb(table: &LakeTable, cfg: &DdlConfig, location: &str) -> String {
         ));
     }
     out.push_str("\n);\n");
-    out
+    Ok(out)
 }
 
 /// `  `name` type,` lines.
-fn column_list(columns: &[(String, String)]) -> String {
+fn column_list(columns: &[(String, String)]) -> std::result::Result<String, Refused> {
     let lines: Vec<String> = columns
         .iter()
-        .map(|(n, t)| format!("  {} {t}", backtick(n)))
-        .collect();
-    lines.join(",\n") + "\n"
+        .map(|(n, t)| Ok(format!("  {} {t}", sqltext::hive_ident(n, Source::Column)?)))
+        .collect::<std::result::Result<_, Refused>>()?;
+    Ok(lines.join(",\n") + "\n")
 }
 
 /// Projection properties of one key: zero-padded integer ranges for the date keys, enums otherwise.
-fn projection(key: &PartitionKeyValues, this_year: i32) -> Vec<(String, String)> {
+fn projection(
+    key: &PartitionKeyValues,
+    this_year: i32,
+) -> std::result::Result<Vec<(String, String)>, Refused> {
     let prop = |p: &str, v: String| (format!("projection.{}.{p}", key.name), v);
     let numbers: Option<Vec<i32>> = key.values.iter().map(|v| v.parse().ok()).collect();
     let width = |w: usize| key.values.iter().all(|v| v.len() == w);
@@ -345,7 +449,7 @@ fn projection(key: &PartitionKeyValues, this_year: i32) -> Vec<(String, String)>
         ("hour", Some(_)) if width(2) => Some(("0,23".to_string(), 2)),
         _ => None,
     };
-    match range {
+    Ok(match range {
         Some((range, digits)) => vec![
             prop("type", "integer".into()),
             prop("range", range),
@@ -355,10 +459,14 @@ fn projection(key: &PartitionKeyValues, this_year: i32) -> Vec<(String, String)>
             prop("type", "enum".into()),
             prop(
                 "values",
-                key.values.iter().cloned().collect::<Vec<_>>().join(","),
+                key.values
+                    .iter()
+                    .map(|v| sqltext::enum_value(v))
+                    .collect::<std::result::Result<Vec<_>, Refused>>()?
+                    .join(","),
             ),
         ],
-    }
+    })
 }
 
 /// Folder path `a=1/b=2` as `[(a, 1), (b, 2)]`; `None` if a level is not `key=value`.
@@ -381,6 +489,9 @@ pub enum HiveTypeError {
     MapOf { column: String, entries: DataType },
     #[error("column `{column}` has type {ty}, which has no Hive equivalent")]
     NoEquivalent { column: String, ty: DataType },
+    /// A struct field whose name Hive DDL cannot carry.
+    #[error("{0}")]
+    Name(#[from] Refused),
 }
 
 /// The Hive (Athena, Spark) type of an Arrow field read from Parquet.
@@ -415,7 +526,13 @@ pub fn hive_type(field: &Field) -> std::result::Result<String, HiveTypeError> {
         DataType::Struct(fields) => {
             let inner: std::result::Result<Vec<String>, HiveTypeError> = fields
                 .iter()
-                .map(|f| Ok(format!("{}:{}", backtick(f.name()), hive_type(f)?)))
+                .map(|f| {
+                    Ok(format!(
+                        "{}:{}",
+                        sqltext::hive_ident(f.name(), Source::Column)?,
+                        hive_type(f)?
+                    ))
+                })
                 .collect();
             format!("struct<{}>", inner?.join(","))
         }
@@ -426,21 +543,6 @@ pub fn hive_type(field: &Field) -> std::result::Result<String, HiveTypeError> {
             })
         }
     })
-}
-
-/// Hive identifier quoting (every name is quoted: `end`, `type` and hyphenated keys need it).
-fn backtick(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// SQL identifier quoting (DuckDB, Trino).
-fn dquote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// SQL string literal.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn with_slash(location: &str) -> String {
@@ -492,7 +594,7 @@ mod tests {
     fn athena_projects_dates_as_padded_integers_and_other_keys_as_enums() {
         let mut cfg = DdlConfig::new("lake".into());
         cfg.database = Some("logs".into());
-        let sql = athena(&aws_table(), &cfg, "s3://b/p", 2026);
+        let sql = athena(&aws_table(), &cfg, "s3://b/p", 2026).unwrap();
         assert!(sql.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `logs`.`vpc_flow_logs` ("));
         assert!(sql.contains(
             "  `protocol` int,\n  `end` bigint,\n  `unknown_fields` map<string,string>\n)"
@@ -510,7 +612,7 @@ mod tests {
 
     #[test]
     fn duckdb_reads_exactly_the_partition_folders() {
-        let sql = duckdb(&aws_table(), &DdlConfig::new("lake".into()), "/data/lake");
+        let sql = duckdb(&aws_table(), &DdlConfig::new("lake".into()), "/data/lake").unwrap();
         assert!(sql.contains("CREATE OR REPLACE VIEW \"vpc_flow_logs\" AS"));
         assert!(sql.contains("'/data/lake/aws-account-id=*/aws-service=*/aws-region=*/year=*/month=*/day=*/*.parquet'"));
         assert!(sql.contains("hive_types = {'aws-account-id': 'VARCHAR', 'aws-service': 'VARCHAR'"));
@@ -518,14 +620,12 @@ mod tests {
 
     #[test]
     fn odd_values_fall_back_to_enums_and_folders_must_be_hive() {
-        let p = projection(&key("month", &["3", "12"]), 2026);
+        let p = projection(&key("month", &["3", "12"]), 2026).unwrap();
         assert_eq!(p[0].1, "enum");
         assert_eq!(p[1].1, "12,3");
         assert_eq!(hive_pairs("year=2024/month=03").map(|v| v.len()), Some(2));
         assert_eq!(hive_pairs("2024/03"), None);
         assert_eq!(hive_pairs("year=/month=03"), None);
         assert_eq!(hive_pairs(""), Some(vec![]));
-        assert_eq!(quote("it's"), "'it''s'");
-        assert_eq!(backtick("a`b"), "`a``b`");
     }
 }

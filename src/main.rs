@@ -191,7 +191,13 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Ddl(args) => {
             let config = args.into_config();
-            let sql = flowlake::ddl::ddl(&config)?;
+            let sql = match flowlake::ddl::ddl(&config) {
+                Ok(sql) => sql,
+                Err(flowlake::ddl::DdlError::Refused(e)) if e.what().is_argument() => {
+                    return Ok(usage_error(&format!("refused: {e}")))
+                }
+                Err(e) => return Err(e.into()),
+            };
             print!("{sql}");
             if config.engine == flowlake::ddl::Engine::Athena
                 && flowlake::ddl::location_is_local(&config)

@@ -328,3 +328,72 @@ fn a_query_names_its_missing_parameters_and_refuses_quotes() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only letters"));
 }
+
+#[test]
+fn a_lake_path_or_a_parameter_is_never_sql_in_scripts_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A path whose line break would start a statement that leaves a file behind.
+    let lake = tmp.path().join("lake\nCOPY (SELECT 42) TO 'pwned.csv'; --");
+    convert(&[&fixtures().join("aws")], &lake, &[]);
+    let run = |params: &[&str]| {
+        Command::new(repo().join("scripts/query"))
+            .args(["ip_activity", "--lake"])
+            .arg(&lake)
+            .args(params)
+            .current_dir(tmp.path())
+            .env("FLOWLAKE", bin())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["ip=10.68.86.222", "from=0", "to=9999999999"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let flows: u64 = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let records = reference_records(
+        &walk(&fixtures().join("aws"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".gz"))
+            .collect::<Vec<_>>(),
+    );
+    let want = records
+        .iter()
+        .filter(|r| {
+            r.get("srcaddr").map(String::as_str) == Some("10.68.86.222")
+                || r.get("dstaddr").map(String::as_str) == Some("10.68.86.222")
+        })
+        .count() as u64;
+    assert!(want > 0);
+    assert_eq!(flows, want, "the view over the real folder");
+    assert!(
+        !tmp.path().join("pwned.csv").exists(),
+        "a statement from the lake path ran"
+    );
+
+    // A value in quotes: no line break (a regex `$` matches before a final one) or quote.
+    for (params, message) in [
+        (["ip=10.0.0.1\n", "from=0", "to=1"], "only letters, digits"),
+        (
+            ["ip=10.0.0.1", "from=start", "to=1"],
+            "an integer is needed",
+        ),
+        (
+            ["ip=10.0.0.1", "from=0", "to=1 OR 1=1"],
+            "an integer is needed",
+        ),
+        (["ip=10.0.0.1", "from=0", "to=1\n"], "an integer is needed"),
+    ] {
+        let out = run(&params);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{params:?} ran");
+        assert!(err.contains(message), "{params:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{params:?}: {err}");
+    }
+}
