@@ -347,9 +347,16 @@ mod tests {
         compression: Compression,
         limit: u64,
     ) -> Result<Vec<u8>, ReadError> {
+        let file = input_file(dir, bytes, compression);
+        let mut buf = vec![b'x'; 3];
+        read_file(&LocalStore, &file, &mut buf, limit).map(|_| buf)
+    }
+
+    /// `bytes` written to a file in `dir`, as an input of 2024-01-01.
+    fn input_file(dir: &Path, bytes: &[u8], compression: Compression) -> InputFile {
         let path = dir.join("f");
         std::fs::write(&path, bytes).unwrap();
-        let file = InputFile {
+        InputFile {
             path,
             rel: "f".into(),
             size: bytes.len() as u64,
@@ -363,9 +370,7 @@ mod tests {
                 hour: None,
             },
             undated: None,
-        };
-        let mut buf = vec![b'x'; 3];
-        read_file(&LocalStore, &file, &mut buf, limit).map(|_| buf)
+        }
     }
 
     #[test]
@@ -483,23 +488,7 @@ mod tests {
     /// result (the text decoded before a failure is what a salvage keeps).
     fn read_into(dir: &Path, bytes: &[u8], limit: u64) -> (Result<(), ReadError>, Vec<u8>) {
         let mut buf = Vec::new();
-        let path = dir.join("g");
-        std::fs::write(&path, bytes).unwrap();
-        let file = InputFile {
-            path,
-            rel: "g".into(),
-            size: bytes.len() as u64,
-            mtime: None,
-            version: None,
-            compression: Compression::Sniff,
-            key: PartitionKey {
-                account: None,
-                region: None,
-                day: Day::new(2024, 1, 1).unwrap(),
-                hour: None,
-            },
-            undated: None,
-        };
+        let file = input_file(dir, bytes, Compression::Sniff);
         let result = FileReader::new().read(&LocalStore, &file, &mut buf, limit);
         (result, buf)
     }
