@@ -325,6 +325,14 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     }
     if let Some(lake) = &lake {
         lake.remove_staging()?;
+        for (partition, note) in lake.take_notes() {
+            let folder = if partition.is_empty() {
+                "."
+            } else {
+                &partition
+            };
+            report.warnings.push(format!("{folder}: {note}"));
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

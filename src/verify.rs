@@ -26,6 +26,7 @@ use crate::lake::dataset::Dataset;
 use crate::lake::dataset::ParquetFile;
 use crate::lake::manifest::{Manifest, PartitionEntry};
 use crate::lake::{rowmap, META_DIR};
+use crate::storage::locks::staging_in_use;
 use crate::storage::{self, S3Settings};
 
 /// What is wrong with one file.
@@ -232,10 +233,15 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
 /// `_`/`.` name (`path`, `bytes` long); none for a file a live run is staging now.
 fn leftover(dataset: &Dataset, path: &Path, bytes: u64, writer_active: bool) -> Option<Problem> {
     let staging = dataset.root().join(META_DIR).join("staging");
-    let staged = path.starts_with(&staging);
-    if staged && writer_active {
+    let run = path
+        .strip_prefix(&staging)
+        .ok()
+        .and_then(|below| below.iter().next())
+        .map(|run| staging.join(run));
+    if writer_active && run.as_deref().is_some_and(staging_in_use) {
         return None; // a live run's staging folder: its files leave it at their publish
     }
+    let staged = run.is_some();
     let below = path.strip_prefix(dataset.root()).unwrap_or(path);
     let partition = below.parent().map(|p| p.to_string_lossy().into_owned());
     let name = below.file_name().map(|n| n.to_string_lossy().into_owned());

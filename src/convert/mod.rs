@@ -570,6 +570,12 @@ impl<'a> Run<'a> {
             None => Ok(None),
         });
         let cleaned = self.lake.remove_staging();
+        for (partition, message) in self.lake.take_notes() {
+            report.warnings.push(Warning {
+                path: cfg.out.join(partition),
+                message,
+            });
+        }
         result?;
         report.rejects_file = kept?;
         cleaned?;

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::lake::manifest::{Manifest, PartitionEntry};
 use crate::lake::{is_part_file, META_DIR};
 use crate::storage::locks::{remove_staging_folder, staging_folder};
-use crate::storage::{Entry, Lock, LockScope, Store};
+use crate::storage::{move_missing, Entry, Lock, LockScope, Store, Swap, Swapped};
 
 /// Suffix a staged file carries until the instant its partition is published. DuckDB's
 /// `read_parquet('<lake>/**/*.parquet')`, the most common way to read a folder of Parquet, does not
@@ -109,6 +109,8 @@ pub struct Lake {
     /// (see [`crate::storage::StagingRoot::inside_lake`]); `None` when it stages out of every reader's
     /// reach.
     staged_inside: Option<String>,
+    /// Notes of publishes for the report (see [`Lake::publish`]).
+    notes: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Lake {
@@ -124,7 +126,13 @@ impl Lake {
         let meta_dir = root.join(META_DIR);
         let lock = store.lock(root, &meta_dir, &scope, holder, run_id)?;
         let staging_root = store.staging_root(root, &meta_dir);
-        let (staging, staging_lock) = staging_folder(root, &staging_root, run_id, holder)?;
+        let manifest = Manifest::new(store.clone(), &meta_dir);
+        let salvage = |abandoned: &Path| match store.local_file(root) {
+            Some(lake) => salvage_arrivals(&manifest, &lake, abandoned),
+            None => Ok(()), // an S3 lake's staging never holds what was in the lake
+        };
+        let (staging, staging_lock) =
+            staging_folder(root, &staging_root, run_id, holder, &salvage)?;
         Ok(Lake {
             root: root.to_path_buf(),
             meta_dir,
@@ -133,6 +141,7 @@ impl Lake {
             lock,
             _staging_lock: staging_lock,
             staged_inside: staging_root.inside_lake,
+            notes: std::sync::Mutex::default(),
         })
     }
 
@@ -278,6 +287,10 @@ impl Lake {
     /// their final names (see [`STAGED_SUFFIX`]) right before the store swaps them in
     /// ([`Store::replace_files`]). A file that appears in the partition meanwhile (a delivery landing
     /// mid-swap) is kept.
+    ///
+    /// A partition swapped file by file (the lake's root folder, which holds `_flowlake/`; a
+    /// filesystem without the exchange) is noted for the run's report ([`take_notes`](Self::take_notes)):
+    /// a reader may have counted its rows twice for that moment.
     pub fn publish(&self, partition: &str, names: &[String], replaces: Replaces<'_>) -> Result<()> {
         let staged = self.staging.join(partition);
         for name in names {
@@ -285,13 +298,37 @@ impl Lake {
             std::fs::rename(self.staged_file(partition, name), &to)
                 .map_err(|e| Error::output(&to, e))?;
         }
-        self.store.replace_files(
+        let swap = if partition.is_empty() {
+            Swap::OneByOne
+        } else {
+            Swap::Exchange
+        };
+        let swapped = self.store.replace_files(
             &staged,
             &self.root.join(partition),
             names,
             &|name| replaces.contains(name),
+            swap,
             &|| self.lock.check(),
-        )
+        )?;
+        if let Swapped::OneByOne(why) = swapped {
+            let note = format!(
+                "its files were swapped one by one ({why}): a `**/*.parquet` glob may have read new \
+                 and replaced files side by side for that moment"
+            );
+            if let Ok(mut notes) = self.notes.lock() {
+                notes.push((partition.to_string(), note));
+            }
+        }
+        Ok(())
+    }
+
+    /// What publishes noted for the run's report since the last call: (partition, note).
+    pub fn take_notes(&self) -> Vec<(String, String)> {
+        self.notes
+            .lock()
+            .map(|mut notes| std::mem::take(&mut *notes))
+            .unwrap_or_default()
     }
 
     /// Bytes free on the disk this run stages files on (None when unknown).
@@ -303,6 +340,34 @@ impl Lake {
     pub fn remove_staging(&self) -> Result<()> {
         remove_staging_folder(&self.staging)
     }
+}
+
+/// Moves back into the lake `lake` what a run that stopped in the middle of a publish left in its
+/// staging folder `abandoned` and the lake has nowhere else: a file delivered into the partition
+/// between the links and the exchange (the exchange took it out with the old folder, and the run was
+/// killed before it moved it over). Only partitions the journal marks as being swapped are looked at,
+/// and the files a publish writes or replaces stay out: flowlake's part files and staged files, and a
+/// compaction's replaced files, which its mark names (a mark that names none moves nothing).
+fn salvage_arrivals(manifest: &Manifest, lake: &Path, abandoned: &Path) -> Result<()> {
+    let flowlake_file = |name: &str| is_part_file(name) || name.ends_with(STAGED_SUFFIX);
+    let compacting = manifest.compacting()?;
+    for partition in manifest.publishing()? {
+        let old = abandoned.join(&partition);
+        if !compacting.contains(&partition) && old.is_dir() {
+            move_missing(&old, &lake.join(&partition), &flowlake_file)?;
+        }
+    }
+    for partition in compacting {
+        let old = abandoned.join(&partition);
+        let Some(mark) = manifest.pending_compaction(&partition)? else {
+            continue;
+        };
+        if !mark.replaces.is_empty() && old.is_dir() {
+            let skip = |name: &str| flowlake_file(name) || mark.replaces.iter().any(|r| r == name);
+            move_missing(&old, &lake.join(&partition), &skip)?;
+        }
+    }
+    Ok(())
 }
 
 /// Names and sizes of the flowlake part files among `files`, in name order.

@@ -14,7 +14,8 @@ use walkdir::WalkDir;
 
 use super::locks::{self, Lock, LockScope};
 use super::{
-    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Version,
+    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Swap,
+    Swapped, Version,
 };
 use crate::error::{Error, Result};
 
@@ -125,20 +126,29 @@ impl Store for LocalStore {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if !entry.file_type().is_file() {
+            // A symbolic link to a file is listed as the file (a `**/*.parquet` glob reads it).
+            let linked = entry.file_type().is_symlink();
+            if !entry.file_type().is_file() && !linked {
                 continue;
             }
-            let meta = match entry.metadata() {
-                Ok(meta) => meta,
-                // Renamed or removed since the folder was read (a write or a journal mark of a
-                // concurrent run): not there any more.
-                Err(e)
-                    if e.io_error()
-                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
-                {
-                    continue
+            let meta = if linked {
+                match fs::metadata(entry.path()) {
+                    Ok(meta) if meta.is_file() => meta,
+                    _ => continue, // a link to a folder, to nothing, or in a loop
                 }
-                Err(e) => return Err(e.into()),
+            } else {
+                match entry.metadata() {
+                    Ok(meta) => meta,
+                    // Renamed or removed since the folder was read (a write or a journal mark of
+                    // a concurrent run): not there any more.
+                    Err(e)
+                        if e.io_error()
+                            .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             };
             out.push(Entry {
                 size: meta.len(),
@@ -296,55 +306,70 @@ impl Store for LocalStore {
         target: &Path,
         names: &[String],
         replaced: &dyn Fn(&str) -> bool,
+        swap: Swap,
         guard: &dyn Fn() -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Swapped> {
         guard()?;
         let parent = target.parent().unwrap_or(target).to_path_buf();
         if !target.exists() {
-            if names.is_empty() {
-                return Ok(());
+            if !names.is_empty() {
+                fs::create_dir_all(&parent).map_err(|e| Error::output(&parent, e))?;
+                fs::rename(staged, target).map_err(|e| Error::output(target, e))?;
+                sync_dir(&parent)?;
             }
-            fs::create_dir_all(&parent).map_err(|e| Error::output(&parent, e))?;
-            fs::rename(staged, target).map_err(|e| Error::output(target, e))?;
-            return sync_dir(&parent);
+            return Ok(Swapped::Exchanged);
         }
+        if swap == Swap::OneByOne {
+            replace_file_by_file(staged, target, names, replaced)?;
+            return Ok(Swapped::OneByOne(
+                "the folder holds the lake's bookkeeping and cannot be exchanged".into(),
+            ));
+        }
+        // A partition folder reached through a symbolic link is exchanged where it is (the link
+        // stays), when that is on the staging folder's filesystem.
+        let real = fs::symlink_metadata(target)
+            .is_ok_and(|m| m.file_type().is_symlink())
+            .then(|| fs::canonicalize(target).ok())
+            .flatten();
+        let folder = real.as_deref().unwrap_or(target);
         // Whatever of the partition folder this publish does not replace goes into the new folder
-        // too, as hard links: files flowlake did not write, and folders with everything in them.
-        // Not a `_`/`.` folder (bookkeeping: the lake's own `_flowlake/` when the partition is the
-        // lake's root folder), which is never moved: such a partition is swapped file by file.
+        // too, as hard links (files flowlake did not write, and folders with everything in them),
+        // and the new folder takes the old one's owner and permissions.
         fs::create_dir_all(staged).map_err(|e| Error::output(staged, e))?;
-        let mut bookkeeping = false;
-        for entry in fs::read_dir(target).map_err(|e| Error::output(target, e))? {
-            let entry = entry.map_err(|e| Error::output(target, e))?;
-            let kind = entry.file_type().map_err(|e| Error::output(target, e))?;
-            let name = entry.file_name();
-            let to = staged.join(&name);
-            if kind.is_dir() && is_hidden(&name.to_string_lossy()) {
-                bookkeeping = true;
-                break;
-            } else if kind.is_dir() {
-                link_tree(&entry.path(), &to)
-            } else if !replaced(&name.to_string_lossy()) {
-                link_entry(&entry.path(), &to, kind)
-            } else {
-                Ok(())
+        let exchanged = match link_contents(folder, staged, replaced) {
+            Ok(()) => match exchange(staged, folder) {
+                Ok(()) => Ok(folder),
+                Err(_) if real.is_some() => exchange(staged, target)
+                    .map(|()| target)
+                    .map_err(|e| format!("the folder exchange failed ({e})")),
+                Err(e) => Err(format!("the folder exchange failed ({e})")),
+            },
+            Err(Unlinkable::Mount(at)) => Err(format!(
+                "{} is a mount point inside the partition folder",
+                at.display()
+            )),
+            Err(Unlinkable::Io(at, e)) => return Err(Error::output(&at, e)),
+        };
+        match exchanged {
+            Ok(at) => {
+                // The one step a reader sees: the old folder left the lake as the new one entered
+                // it; from the staging folder beside the lake neither is within a glob's reach.
+                sync_dir(at.parent().unwrap_or(at))?;
+                // `staged` now holds the old files: rescue any that arrived after the links.
+                move_missing(staged, at, replaced)?;
+                fs::remove_dir_all(staged).map_err(|e| Error::output(staged, e))?;
+                Ok(Swapped::Exchanged)
             }
-            .map_err(|e| Error::output(&to, e))?;
+            Err(why) => {
+                replace_file_by_file(staged, target, names, replaced)?;
+                Ok(Swapped::OneByOne(why))
+            }
         }
-        // The one step a reader sees: the old folder leaves the lake as the new one enters it. From
-        // the staging folder beside the lake neither is ever within a `<lake>/**/*.parquet` glob.
-        if !bookkeeping && exchange(staged, target).is_ok() {
-            sync_dir(&parent)?;
-            // `staged` now holds the old files: rescue any that arrived after the links were made.
-            rescue(staged, target, Some(replaced))?;
-            return fs::remove_dir_all(staged).map_err(|e| Error::output(staged, e));
-        }
-        replace_file_by_file(staged, target, names, replaced)
     }
 
     fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
         let inside = meta_dir.join("staging");
-        match staging_beside(lake) {
+        match staging_beside(lake, meta_dir) {
             Ok(path) => StagingRoot {
                 path,
                 inside_lake: None,
@@ -375,13 +400,15 @@ impl Store for LocalStore {
 }
 
 /// `<parent>/.<lake name>.flowlake-staging`, the folder beside the lake where its runs stage their
-/// files: on the lake's filesystem, so that a staged partition folder is exchanged with the published
-/// one in one rename, and outside the lake's tree, so that a `<lake>/**/*.parquet` glob (DuckDB's does
-/// not skip `_` or `.` folders) never reaches a staged file nor a replaced one, whatever instant a run
-/// stops at. The lake's real path is used (a lake reached through a symbolic link is staged beside
-/// its target). Fails, saying why, where no such folder can be used: a lake that is the root of its
-/// filesystem (a mount point) or whose parent folder this user cannot write.
-fn staging_beside(lake: &Path) -> std::result::Result<PathBuf, String> {
+/// files: outside the lake's tree, so that a `<lake>/**/*.parquet` glob (DuckDB's does not skip `_`
+/// or `.` folders) never reaches a staged file nor a replaced one, whatever instant a run stops at,
+/// and where a folder renames into the lake (same mount: a staged partition folder is exchanged with
+/// the published one in one rename). The lake's real path is used (a lake reached through a symbolic
+/// link is staged beside its target). Fails, saying why, where no such folder can be used: a lake that
+/// is a mount point (bind mounts included: checked by a real rename into `meta_dir`), a parent folder
+/// this user cannot write, or a folder there that is not this user's own (another user could swap
+/// what a run stages).
+fn staging_beside(lake: &Path, meta_dir: &Path) -> std::result::Result<PathBuf, String> {
     let real =
         fs::canonicalize(lake).map_err(|e| format!("the lake's path cannot be resolved ({e})"))?;
     let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
@@ -391,37 +418,120 @@ fn staging_beside(lake: &Path) -> std::result::Result<PathBuf, String> {
     folder.push(name);
     folder.push(".flowlake-staging");
     let beside = parent.join(folder);
-    let created = !beside.exists();
-    fs::create_dir_all(&beside).map_err(|e| {
-        format!(
-            "{} cannot be created ({e}; a user who may write the lake's parent folder stages there)",
-            beside.display()
-        )
-    })?;
-    let device = |p: &Path| {
-        fs::metadata(p)
-            .ok()
-            .and_then(|m| file_id(&m))
-            .map(|(dev, _)| dev)
+    let created = match fs::create_dir(&beside) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => {
+            return Err(format!(
+                "{} cannot be created ({e}; a user who may write the lake's parent folder stages \
+                 there)",
+                beside.display()
+            ))
+        }
     };
-    if device(&beside).is_none() || device(&beside) != device(&real) {
+    let gone = |why: String| {
         if created {
             let _ = fs::remove_dir(&beside);
         }
-        return Err(format!(
-            "the lake is the root of its filesystem (a mount point), so no folder beside it is on \
-             the same filesystem; a folder below the mount point as the lake stages outside it \
-             ({} is on another filesystem)",
+        Err(why)
+    };
+    // A real folder (not a link), owned by the user of this run, whose probe folder renames into the
+    // lake's bookkeeping folder.
+    let meta = match fs::symlink_metadata(&beside) {
+        Ok(meta) if meta.is_dir() => meta,
+        _ => return gone(format!("{} is not a folder", beside.display())),
+    };
+    let probe = beside.join(format!(".probe-{}", std::process::id()));
+    let moved = meta_dir.join(format!(".staging-probe-{}", std::process::id()));
+    if let Err(e) = fs::create_dir(&probe) {
+        return gone(format!("{} cannot be written ({e})", beside.display()));
+    }
+    let mine = owner(&meta) == fs::metadata(&probe).ok().as_ref().and_then(owner);
+    let renamed = fs::rename(&probe, &moved);
+    let _ = fs::remove_dir(&moved);
+    let _ = fs::remove_dir(&probe);
+    if !mine {
+        return gone(format!(
+            "{} belongs to another user (it could change what a run stages there)",
             beside.display()
         ));
     }
-    #[cfg(unix)]
-    {
-        use rustix::fs::{access, Access};
-        access(&beside, Access::WRITE_OK | Access::EXEC_OK)
-            .map_err(|e| format!("{} cannot be written ({e})", beside.display()))?;
+    if let Err(e) = renamed {
+        return gone(format!(
+            "a folder beside the lake does not rename into it ({e}): the lake is a mount point \
+             (or a bind mount), so no folder beside it is on its filesystem; a folder below the \
+             mount point as the lake stages outside it"
+        ));
     }
     Ok(beside)
+}
+
+/// The user owning a file (None where the platform has no owners).
+fn owner(meta: &fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// Why a folder's contents could not be linked into a new folder.
+enum Unlinkable {
+    /// A folder inside is another filesystem's mount point: its files cannot be linked, and an
+    /// exchange would carry the mount out of the lake.
+    Mount(PathBuf),
+    /// An operation failed at this path.
+    Io(PathBuf, io::Error),
+}
+
+/// Fills the new folder `to` with the contents of `from` that a publish keeps: every file for which
+/// `replaced` is false and every folder (their whole trees), as hard links (copies where links fail;
+/// symbolic links recreated), with the old folders' owners and permissions.
+fn link_contents(
+    from: &Path,
+    to: &Path,
+    replaced: &dyn Fn(&str) -> bool,
+) -> std::result::Result<(), Unlinkable> {
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| Unlinkable::Io(p, e)
+    };
+    let meta = fs::metadata(from).map_err(at(from))?;
+    for entry in fs::read_dir(from).map_err(at(from))? {
+        let entry = entry.map_err(at(from))?;
+        let kind = entry.file_type().map_err(at(&entry.path()))?;
+        let path = to.join(entry.file_name());
+        if kind.is_dir() {
+            let inner = entry.metadata().map_err(at(&entry.path()))?;
+            if file_id(&inner).map(|(dev, _)| dev) != file_id(&meta).map(|(dev, _)| dev) {
+                return Err(Unlinkable::Mount(entry.path()));
+            }
+            fs::create_dir(&path).map_err(at(&path))?;
+            link_contents(&entry.path(), &path, &|_| false)?;
+        } else if !replaced(&entry.file_name().to_string_lossy()) {
+            link_entry(&entry.path(), &path, kind).map_err(at(&path))?;
+        }
+    }
+    keep_attributes(&meta, to);
+    Ok(())
+}
+
+/// Gives the folder `to` the owner, group and permissions (setgid included) of the folder `meta`
+/// describes, as far as this user may: a partition folder keeps them through an exchange.
+fn keep_attributes(meta: &fs::Metadata, to: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid())).is_err() {
+            let _ = std::os::unix::fs::chown(to, None, Some(meta.gid()));
+        }
+    }
+    let _ = fs::set_permissions(to, meta.permissions());
 }
 
 /// Links (or copies, where hard links fail) the file, or recreates the symbolic link, `from` at `to`.
@@ -434,35 +544,19 @@ fn link_entry(from: &Path, to: &Path, kind: fs::FileType) -> io::Result<()> {
     fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()))
 }
 
-/// Recreates the folder `from` at `to`, every file in it linked (see [`link_entry`]).
-fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
-    fs::create_dir(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let path = to.join(entry.file_name());
-        if kind.is_dir() {
-            link_tree(&entry.path(), &path)?;
-        } else {
-            link_entry(&entry.path(), &path, kind)?;
-        }
-    }
-    Ok(())
-}
-
-/// After an exchange, moves what arrived in the old folder `old` after its links were made (a file
-/// delivered mid-swap) into the new folder `new`: anything `new` lacks, except the files the publish
-/// replaces (`replaced`, at the top level).
-fn rescue(old: &Path, new: &Path, replaced: Option<&dyn Fn(&str) -> bool>) -> Result<()> {
+/// Moves into the folder `new` what it lacks of the folder `old` (at any depth), except the files at
+/// the top for which `skip` is true: after an exchange, a file delivered into the partition after its
+/// links were made; after a stopped run, such a file left in its staging folder.
+pub fn move_missing(old: &Path, new: &Path, skip: &dyn Fn(&str) -> bool) -> Result<()> {
     for entry in fs::read_dir(old).map_err(|e| Error::output(old, e))? {
         let entry = entry.map_err(|e| Error::output(old, e))?;
         let to = new.join(entry.file_name());
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if replaced.is_some_and(|r| !is_dir && r(&entry.file_name().to_string_lossy())) {
+        if !is_dir && skip(&entry.file_name().to_string_lossy()) {
             continue;
         }
         match fs::symlink_metadata(&to) {
-            Ok(meta) if is_dir && meta.is_dir() => rescue(&entry.path(), &to, None)?,
+            Ok(meta) if is_dir && meta.is_dir() => move_missing(&entry.path(), &to, &|_| false)?,
             Ok(_) => {}
             Err(_) => fs::rename(entry.path(), &to).map_err(|e| Error::output(&to, e))?,
         }
@@ -470,10 +564,10 @@ fn rescue(old: &Path, new: &Path, replaced: Option<&dyn Fn(&str) -> bool>) -> Re
     Ok(())
 }
 
-/// Where the atomic exchange is not available (not Linux, a filesystem without it, a partition folder
-/// holding a `_`/`.` folder): the new files are renamed in one by one (each rename atomic), then the
-/// stale ones removed, so a reader may see both for that moment; the caller's journal repairs a
-/// replacement cut short.
+/// Where the atomic exchange is not available (not Linux, a filesystem without it, a mount point inside
+/// the folder) or not wanted ([`Swap::OneByOne`]): the new files are renamed in one by one (each
+/// rename atomic), then the stale ones removed, so a reader may see both for that moment; the
+/// caller's journal repairs a replacement cut short.
 fn replace_file_by_file(
     staged: &Path,
     dir: &Path,

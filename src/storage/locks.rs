@@ -234,15 +234,17 @@ fn lock_file(lake: &Path, path: &Path, holder: &str, kind: Kind) -> Result<File>
 
 /// Makes this run's private staging folder `<root>/<run_id>`, locked (`<run_id>.lock`) for as long as
 /// the returned lock lives, after removing the folders of runs that are gone (whose lock is not held)
-/// from the root and from [`StagingRoot::also`]. Other live runs' folders are kept.
+/// from the root and from [`StagingRoot::also`], each handed to `salvage` first (which may move what
+/// must not be lost out of it). Other live runs' folders are kept.
 pub fn staging_folder(
     lake: &Path,
     root: &StagingRoot,
     run_id: &str,
     holder: &str,
+    salvage: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<(PathBuf, Lock)> {
     for folder in std::iter::once(&root.path).chain(&root.also) {
-        remove_abandoned_staging(folder)?;
+        remove_abandoned_staging(folder, salvage)?;
     }
     let staging_root = &root.path;
     // Lock before creating: another run's cleanup must never see this folder unlocked. The lock file
@@ -252,6 +254,12 @@ pub fn staging_folder(
     let lock = lock_file(lake, &lock_path_of(&staging), holder, Kind::Private)?;
     fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
     Ok((staging, Lock::files(vec![lock])))
+}
+
+/// True while the run that made the staging folder `folder` is alive (its lock is held): found
+/// without taking it, for `verify`.
+pub fn staging_in_use(folder: &Path) -> bool {
+    File::open(lock_path_of(folder)).is_ok_and(|f| f.try_lock_shared().is_err())
 }
 
 /// `<folder>.lock`, the lock file of a staging folder.
@@ -283,7 +291,10 @@ pub fn remove_staging_folder(staging: &Path) -> Result<()> {
 /// appear or vanish while the probe holds it. (Letting go before removing would let a starting run
 /// take the lock and make its folder in between, and then lose its lock file, and with it its folder
 /// to the next cleanup.)
-fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
+fn remove_abandoned_staging(
+    staging_root: &Path,
+    salvage: &dyn Fn(&Path) -> Result<()>,
+) -> Result<()> {
     let Ok(entries) = fs::read_dir(staging_root) else {
         return Ok(());
     };
@@ -310,6 +321,9 @@ fn remove_abandoned_staging(staging_root: &Path) -> Result<()> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(_) => continue,
         };
+        if folder.is_dir() {
+            salvage(&folder)?;
+        }
         // Another run may be removing the same folder: one already gone is fine.
         match fs::remove_dir_all(&folder) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::output(&folder, e)),
@@ -353,7 +367,8 @@ mod tests {
                     for i in 0..150 {
                         let id = format!("run-{t}-{i}");
                         let (staging, lock) =
-                            staging_folder(Path::new("lake"), &root, &id, "test").unwrap();
+                            staging_folder(Path::new("lake"), &root, &id, "test", &|_| Ok(()))
+                                .unwrap();
                         let part = staging.join("year=2024");
                         fs::create_dir_all(&part).unwrap();
                         fs::write(part.join("f.parquet"), b"x").unwrap();

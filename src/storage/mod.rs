@@ -27,7 +27,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-pub use local::LocalStore;
+pub use local::{move_missing, LocalStore};
 pub use locks::{Lock, LockScope};
 pub use s3::{Requests, S3Settings, S3Store};
 
@@ -89,6 +89,27 @@ pub struct StagingRoot {
     /// Another folder where runs may have staged this lake's files (an earlier version's, or a run
     /// that could not stage beside the lake): runs that are gone are cleaned from it too.
     pub also: Option<PathBuf>,
+}
+
+/// How [`Store::replace_files`] may swap a folder's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    /// In one exchange of the whole folder, where the store can.
+    Exchange,
+    /// File by file: a folder that must not move (a lake's root folder, which holds its bookkeeping).
+    OneByOne,
+}
+
+/// How [`Store::replace_files`] swapped a folder's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swapped {
+    /// In one atomic exchange, or the folder was new: a reader saw the old files or the new ones.
+    Exchanged,
+    /// Object by object, as S3 does (no folder exchange there).
+    Objects,
+    /// File by file on a local disk, with the reason: a reader may have seen new and replaced files
+    /// side by side for that moment.
+    OneByOne(String),
 }
 
 /// The version of an object as read.
@@ -169,16 +190,18 @@ pub trait Store: Debug + Send + Sync {
     ///
     /// A local disk exchanges the two folders in one atomic `renameat2(RENAME_EXCHANGE)` (the other
     /// files and the folders of `dir` are linked into the new folder first, and any that arrive
-    /// meanwhile are moved over after), so a reader sees the old files or the new ones, never a mix;
-    /// S3 uploads the new files, then deletes the replaced ones.
+    /// meanwhile are moved over after), so a reader sees the old files or the new ones, never a mix,
+    /// unless `swap` is [`Swap::OneByOne`] or the exchange is impossible (see [`Swapped`]); S3
+    /// uploads the new files, then deletes the replaced ones.
     fn replace_files(
         &self,
         staged: &Path,
         dir: &Path,
         names: &[String],
         replaced: &dyn Fn(&str) -> bool,
+        swap: Swap,
         guard: &dyn Fn() -> Result<()>,
-    ) -> Result<()>;
+    ) -> Result<Swapped>;
 
     /// The local folder where files bound for the lake `lake` (bookkeeping in `meta_dir`) are staged:
     /// on a local disk, a folder beside the lake on its filesystem (publishing is a rename, and a
@@ -308,10 +331,11 @@ impl Store for Both {
         dir: &Path,
         names: &[String],
         replaced: &dyn Fn(&str) -> bool,
+        swap: Swap,
         guard: &dyn Fn() -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Swapped> {
         self.pick(dir)
-            .replace_files(staged, dir, names, replaced, guard)
+            .replace_files(staged, dir, names, replaced, swap, guard)
     }
     fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
         self.pick(meta_dir).staging_root(lake, meta_dir)
@@ -390,8 +414,9 @@ impl Store for Unserved {
         dir: &Path,
         _: &[String],
         _: &dyn Fn(&str) -> bool,
+        _: Swap,
         _: &dyn Fn() -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Swapped> {
         Err(Error::output(dir, unserved(dir)))
     }
     fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use super::locks::{Lock, LockScope};
 use super::s3lock::S3Lock;
 use super::{
-    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Version,
+    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Swap,
+    Swapped, Version,
 };
 use crate::error::{Error, Result};
 
@@ -872,8 +873,9 @@ impl Store for S3Store {
         dir: &FsPath,
         names: &[String],
         replaced: &dyn Fn(&str) -> bool,
+        _swap: Swap,
         guard: &dyn Fn() -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Swapped> {
         let dir_url = url_of(dir).map_err(|e| Error::output(dir, e))?;
         let out_err = |url: &S3Url, e: S3Error| Error::output(url.to_path(), e.into());
         for name in names {
@@ -899,7 +901,8 @@ impl Store for S3Store {
                     .map_err(|e| out_err(&object.url, e))?;
             }
         }
-        guard()
+        guard()?;
+        Ok(Swapped::Objects)
     }
 
     fn staging_root(&self, _lake: &FsPath, _meta_dir: &FsPath) -> StagingRoot {
