@@ -10,3 +10,16 @@ pub(crate) fn gz(data: &[u8]) -> Vec<u8> {
     e.write_all(data).expect("write to a Vec");
     e.finish().expect("finish a Vec")
 }
+
+/// The files under `dir`, as paths relative to it with `/` between folders.
+pub(crate) fn walk_names(dir: &std::path::Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(dir).ok()?;
+            Some(rel.to_string_lossy().into_owned())
+        })
+        .collect()
+}

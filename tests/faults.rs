@@ -462,8 +462,9 @@ fn strace() -> Command {
 }
 
 /// Runs `flowlake <args>` under strace. With `kill_at = Some((call, n))` the run is killed by SIGKILL
-/// at its n-th `call`. Returns whether it was killed, and how many times it made each of
-/// [`PUBLISH_CALLS`].
+/// at the n-th `call` of one of its threads (strace counts calls per thread). Returns whether it was
+/// killed, and for each of [`PUBLISH_CALLS`] the most calls one thread made (the runs are given
+/// `--threads 1`, so that one thread makes them all and every call is reached).
 fn traced(
     args: &[String],
     kill_at: Option<(&str, usize)>,
@@ -488,18 +489,25 @@ fn traced(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut counts = BTreeMap::new();
+    let mut per_thread: BTreeMap<(String, String), usize> = BTreeMap::new();
     for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
         // `<pid> <call>(<args>) = <result>`, or `<pid> <call>(<args> <unfinished ...>` then
         // `<pid> <... <call> resumed> ...`: one call either way.
-        let Some((_, rest)) = line.split_once(' ') else {
+        let Some((pid, rest)) = line.split_once(' ') else {
             continue;
         };
         if let Some((call, _)) = rest.trim_start().split_once('(') {
             if PUBLISH_CALLS.contains(&call) {
-                *counts.entry(call.to_string()).or_default() += 1;
+                *per_thread
+                    .entry((call.to_string(), pid.to_string()))
+                    .or_default() += 1;
             }
         }
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for ((call, _), n) in per_thread {
+        let most = counts.entry(call).or_default();
+        *most = (*most).max(n);
     }
     (killed, counts)
 }
@@ -709,6 +717,8 @@ fn a_convert_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses_on
         "plain",
         "--rebuild",
         "--quiet",
+        "--threads",
+        "1",
     ];
     let killed = kill_at_every_call(tmp.path(), &template, &args);
     assert!(killed >= 10, "{killed} kills landed");
@@ -728,7 +738,7 @@ fn a_compaction_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses
         &["--target-file-size", "4KiB", "--row-group-rows", "100"],
     );
     assert!(parquet_files(&template).len() >= 3);
-    let args = ["compact", "{lake}", "--quiet"];
+    let args = ["compact", "{lake}", "--quiet", "--threads", "1"];
     let killed = kill_at_every_call(tmp.path(), &template, &args);
     assert!(killed >= 5, "{killed} kills landed");
 
@@ -752,6 +762,8 @@ fn a_compaction_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses
         std::fs::create_dir_all(inner.parent().unwrap()).unwrap();
         std::fs::copy(&day, inner).unwrap();
     }
+    // And a `_` folder (a tool's logs): carried along too, no file-by-file swap.
+    put(day.parent().unwrap(), "_logs/run.txt", b"not Parquet");
     let killed = kill_at_every_call(native_tmp.path(), &native, &args);
     assert!(killed >= 5, "{killed} kills landed");
 }
@@ -872,4 +884,231 @@ fn verify_names_every_parquet_file_a_glob_reads_outside_the_lakes_partitions() {
     let mut expected: Vec<String> = strays.iter().map(|p| p.display().to_string()).collect();
     expected.sort();
     assert_eq!(named, expected);
+}
+
+// ---- the exchange and what surrounds it ---------------------------------------------------
+
+/// A lake of one day (`--partition-layout plain`), converted from `input`; returns its partition
+/// folder.
+fn one_day_lake(input: &Path, lake: &Path) -> PathBuf {
+    generate(input, &["--files-per-day", "2", "--lines-per-file", "100"]);
+    let (run, _) = convert(&[input], lake, &["--partition-layout", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    lake.join("year=2024/month=01/day=15")
+}
+
+/// The messages of a `--json` report's `warnings` (convert: objects; compact: strings).
+fn warnings(report: &serde_json::Value) -> Vec<String> {
+    report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["message"].as_str().or(w.as_str()).unwrap().to_string())
+        .collect()
+}
+
+/// The exchange keeps what the partition folder was: its owner, group and permissions (setgid
+/// included), those of its folders, and a partition folder that is a symbolic link stays one (the
+/// folder it points to is exchanged).
+#[test]
+fn the_exchange_keeps_permissions_owners_and_a_linked_partition_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, lake) = (tmp.path().join("in"), tmp.path().join("lake"));
+    let day = one_day_lake(&input, &lake);
+    put(&day, "extra/notes.txt", b"kept");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    set_mode(&day, 0o2770);
+    set_mode(&day.join("extra"), 0o700);
+    if is_root() {
+        std::os::unix::fs::chown(&day, Some(65534), Some(65534)).unwrap();
+    }
+    let (run, _) = convert(&[&input], &lake, &["--rebuild"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(mode(&day), 0o2770);
+    assert_eq!(mode(&day.join("extra")), 0o700);
+    if is_root() {
+        let meta = std::fs::metadata(&day).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    }
+    assert_eq!(std::fs::read(day.join("extra/notes.txt")).unwrap(), b"kept");
+
+    // A day folder that is a link to a folder elsewhere on the same disk.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::rename(&day, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &day).unwrap();
+    let (run, report) = convert(&[&input], &lake, &["--rebuild"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(warnings(&report).is_empty(), "{report}");
+    assert!(std::fs::symlink_metadata(&day)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // (DuckDB's `**` does not follow a linked folder; the folder itself holds the new file.)
+    let files = parquet_files(&elsewhere);
+    assert_eq!(files.len(), 1);
+    let rows = py(&format!(
+        "import pyarrow.parquet as pq\nprint(pq.read_metadata({:?}).num_rows)",
+        files[0].display().to_string()
+    ));
+    assert_eq!(rows, json!(200));
+}
+
+/// A folder beside the lake that this user does not own (another user made it first in a shared
+/// parent), or a link there, is never staged in: the run stages inside the lake and says why.
+#[test]
+fn a_staging_folder_beside_the_lake_that_is_not_the_users_own_is_not_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, lake) = (tmp.path().join("in"), tmp.path().join("lake"));
+    one_day_lake(&input, &lake);
+    let beside = tmp.path().join(".lake.flowlake-staging");
+    std::fs::remove_dir_all(&beside).unwrap();
+    let planted = tmp.path().join("planted");
+    std::fs::create_dir(&planted).unwrap();
+    std::os::unix::fs::symlink(&planted, &beside).unwrap();
+    let (_, report) = convert(&[&input], &lake, &["--rebuild"]);
+    assert!(
+        warnings(&report)
+            .iter()
+            .any(|w| w.contains("staged inside the lake") && w.contains("is not a folder")),
+        "{report}"
+    );
+    assert!(walk(&planted).is_empty(), "nothing staged through the link");
+    if is_root() {
+        std::fs::remove_file(&beside).unwrap();
+        std::fs::create_dir(&beside).unwrap();
+        std::os::unix::fs::chown(&beside, Some(65534), Some(65534)).unwrap();
+        let (_, report) = convert(&[&input], &lake, &["--rebuild"]);
+        assert!(
+            warnings(&report)
+                .iter()
+                .any(|w| w.contains("belongs to another user")),
+            "{report}"
+        );
+        assert!(walk(&beside).is_empty());
+    }
+    assert_eq!(verify(&lake).0, 0);
+}
+
+/// A lake's root folder holding Parquet files (a compacted dataset with no partitions) cannot be
+/// exchanged (it holds `_flowlake/`): its files are swapped one by one, and the run says so.
+#[test]
+fn a_root_folder_of_parquet_files_is_swapped_one_by_one_and_the_run_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("flat");
+    make_native(&tmp.path().join("native"), 3);
+    std::fs::create_dir_all(&lake).unwrap();
+    for (i, f) in parquet_files(&tmp.path().join("native")).iter().enumerate() {
+        std::fs::copy(f, lake.join(format!("f{i}.parquet"))).unwrap();
+    }
+    let run = flowlake(["compact", lake.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report["compacted"][0]["files_out"], json!(1), "{report}");
+    assert!(
+        warnings(&report)
+            .iter()
+            .any(|w| w.starts_with(".: ") && w.contains("swapped one by one")),
+        "{report}"
+    );
+    assert_eq!(parquet_files(&lake).len(), 1);
+    assert_eq!(verify(&lake).0, 0);
+}
+
+/// A lake that is a bind mount (same device as its parent, but no rename crosses into it) stages
+/// inside itself with the warning; a mount point inside a partition folder is never exchanged away
+/// (its files stay), the partition is swapped file by file and the run says so.
+#[test]
+fn bind_mounts_and_mount_points_inside_a_partition_are_found_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, &["--files-per-day", "2", "--lines-per-file", "100"]);
+    let (src, parent, out) = (
+        tmp.path().join("src"),
+        tmp.path().join("parent"),
+        tmp.path().join("out"),
+    );
+    for d in [&src, &parent.join("lake"), &out] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let day = "year=2024/month=01/day=15";
+    let script = format!(
+        "mount --bind {src} {parent}/lake || exit 97\n\
+         {bin} convert {input} --out {parent}/lake --partition-layout plain --json --quiet > {out}/bind.json 2> {out}/bind.err\n\
+         mkdir -p {parent}/lake/{day}/mnt && mount -t tmpfs tmpfs {parent}/lake/{day}/mnt || exit 97\n\
+         echo kept > {parent}/lake/{day}/mnt/file.txt\n\
+         {bin} convert {input} --out {parent}/lake --rebuild --json --quiet > {out}/inner.json 2> {out}/inner.err\n\
+         cat {parent}/lake/{day}/mnt/file.txt > {out}/mounted.txt\n\
+         find {parent}/lake -name '*.parquet' | wc -l > {out}/files\n",
+        src = src.display(),
+        parent = parent.display(),
+        bin = bin(),
+        input = input.display(),
+        out = out.display()
+    );
+    let ran = in_mount_namespace(&script);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let bind: serde_json::Value = serde_json::from_str(&read("bind.json"))
+        .unwrap_or_else(|e| panic!("{e}: {}", read("bind.err")));
+    assert_eq!(bind["rows_written"], json!(200));
+    assert!(
+        warnings(&bind)
+            .iter()
+            .any(|w| w.contains("staged inside the lake") && w.contains("bind mount")),
+        "{bind}"
+    );
+    let inner: serde_json::Value = serde_json::from_str(&read("inner.json"))
+        .unwrap_or_else(|e| panic!("{e}: {}", read("inner.err")));
+    assert_eq!(inner["rows_written"], json!(200));
+    assert!(
+        warnings(&inner)
+            .iter()
+            .any(|w| w.contains("swapped one by one") && w.contains("mount point")),
+        "{inner}"
+    );
+    assert_eq!(read("mounted.txt").trim(), "kept", "the mount's files stay");
+    assert_eq!(read("files").trim(), "1");
+}
+
+/// `verify` sees what a glob reads through symbolic links: a link to a Parquet file in a `_` folder
+/// is a leftover, one in a partition an orphan.
+#[test]
+fn verify_names_links_to_parquet_files_a_glob_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, lake) = (tmp.path().join("in"), tmp.path().join("lake"));
+    let day = one_day_lake(&input, &lake);
+    let outside = tmp.path().join("outside.parquet");
+    std::fs::copy(parquet_files(&day).remove(0), &outside).unwrap();
+    std::fs::create_dir_all(lake.join("_old")).unwrap();
+    std::os::unix::fs::symlink(&outside, lake.join("_old/x.parquet")).unwrap();
+    std::os::unix::fs::symlink(&outside, day.join("extra.parquet")).unwrap();
+    let (code, report) = verify(&lake);
+    assert_eq!(code, 3, "{report}");
+    let mut kinds: Vec<(String, String)> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let path = p["path"].as_str().unwrap();
+            let name = Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, p["kind"].as_str().unwrap().to_string())
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("extra.parquet".to_string(), "orphan".to_string()),
+            ("x.parquet".to_string(), "leftover".to_string())
+        ]
+    );
 }

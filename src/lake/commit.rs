@@ -444,6 +444,99 @@ mod tests {
         fs::remove_dir(beside).unwrap();
     }
 
+    fn entry(partition: &str) -> PartitionEntry {
+        PartitionEntry {
+            version: crate::lake::manifest::MANIFEST_VERSION,
+            partition: partition.into(),
+            fingerprint: "f".into(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            lines: 0,
+            rows: 0,
+            rejected: 0,
+            filtered: 0,
+            failed: Vec::new(),
+            row_map: None,
+        }
+    }
+
+    /// A run killed between a partition's exchange and the rescue of what was delivered into it
+    /// meanwhile leaves that file in its staging folder, with the old files: the next run moves the
+    /// delivery back (never the files the publish replaced or wrote), then removes the folder.
+    #[test]
+    fn a_delivery_left_in_a_killed_runs_staging_is_moved_back_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = &dir.path().join("lake");
+        let staging = dir.path().join(".lake.flowlake-staging");
+        let (rebuilt, compacted, unmarked) = ("day=01", "day=02", "day=03");
+        for p in [rebuilt, compacted, unmarked] {
+            fs::create_dir_all(root.join(p)).unwrap();
+            fs::write(root.join(p).join("part-00007.parquet"), b"new").unwrap();
+            fs::write(root.join(p).join("notes.txt"), b"kept").unwrap();
+        }
+        let lake = open(root, "first", LockScope::Whole).unwrap();
+        let manifest = lake.manifest();
+        manifest.mark_publishing(&entry(rebuilt)).unwrap();
+        manifest
+            .mark_compacting(&entry(compacted), &["aws-1.log.parquet".to_string()])
+            .unwrap();
+        drop(lake);
+        // What the killed run's folder holds: each partition's old folder.
+        let killed = staging.join("killed");
+        for p in [rebuilt, compacted, unmarked] {
+            let old = killed.join(p);
+            fs::create_dir_all(old.join("inner")).unwrap();
+            for (name, bytes) in [
+                ("part-00000.parquet", &b"replaced"[..]),
+                ("notes.txt", b"kept"),
+                ("aws-1.log.parquet", b"replaced by the compaction"),
+                ("aws-2.log.parquet", b"delivered mid-swap"),
+                ("sort-run-00001.arrow.staged", b"spill"),
+                ("inner/late.parquet", b"delivered mid-swap"),
+            ] {
+                fs::write(old.join(name), bytes).unwrap();
+            }
+        }
+        let next = open(root, "next", LockScope::Whole).unwrap();
+        assert!(!killed.exists(), "the killed run's folder is removed");
+        let names = |p: &str| -> Vec<String> {
+            let mut v: Vec<String> = crate::testutil::walk_names(&root.join(p));
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(rebuilt),
+            [
+                "aws-1.log.parquet",
+                "aws-2.log.parquet",
+                "inner/late.parquet",
+                "notes.txt",
+                "part-00007.parquet"
+            ],
+            "a rebuild replaces part files only"
+        );
+        assert_eq!(
+            names(compacted),
+            [
+                "aws-2.log.parquet",
+                "inner/late.parquet",
+                "notes.txt",
+                "part-00007.parquet"
+            ],
+            "a compaction's mark names the files it replaced"
+        );
+        assert_eq!(
+            fs::read(root.join(compacted).join("notes.txt")).unwrap(),
+            b"kept"
+        );
+        assert_eq!(
+            names(unmarked),
+            ["notes.txt", "part-00007.parquet"],
+            "no journal mark, no publish cut short"
+        );
+        drop(next);
+    }
+
     #[test]
     fn shards_share_the_lake_but_not_their_shard_and_keep_each_others_staging() {
         let dir = tempfile::tempdir().unwrap();
