@@ -7,7 +7,7 @@
 //! ```text
 //! main cli progress                  the binary: flags -> config -> library -> report -> exit code
 //! convert/ compact verify ddl synth/ engines, one per command (they do not use each other)
-//! input/    discover, read, inflate, parse        files -> text -> Arrow batches
+//! input/    discover, copies, read, inflate, parse  files -> text -> Arrow batches
 //! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches (+ the rejects sidecar)
 //! lake/     schema, partition, write, commit, manifest, dataset, conform   the Parquet lake
 //! storage/  Store: local disk and S3, locks       knows no stage; the only user of object_store/tokio/rustix
