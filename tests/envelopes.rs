@@ -877,6 +877,19 @@ fn whole_records(text: &[u8]) -> Vec<u64> {
 /// exactly the records of the whole envelopes (and whole records) decoded before the damage, says
 /// `salvaged` only when it kept some, with their count; the default mode lists each as failed with
 /// its kind. Each object's records carry its number as their port, so the lake says what each kept.
+/// The report's `failed` files by file name.
+fn failed_by_name(report: &Value) -> std::collections::BTreeMap<String, Value> {
+    report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            (path.rsplit('/').next().unwrap().to_string(), f.clone())
+        })
+        .collect()
+}
+
 #[test]
 fn salvage_keeps_the_whole_envelopes_before_the_damage_in_every_framing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -959,15 +972,7 @@ fn salvage_keeps_the_whole_envelopes_before_the_damage_in_every_framing() {
     assert_eq!(run.code, 3, "damaged files: {}", run.stderr);
     assert_eq!(report["rows_written"], json!(kept_total), "{report}");
     assert_eq!(report["rejected"], json!(0));
-    let failed: std::collections::BTreeMap<String, Value> = report["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let path = f["path"].as_str().unwrap();
-            (path.rsplit('/').next().unwrap().to_string(), f.clone())
-        })
-        .collect();
+    let failed = failed_by_name(&report);
     let in_lake: std::collections::BTreeMap<u32, Vec<u64>> = duckdb(
         &lake,
         "SELECT dstport, list(bytes ORDER BY bytes) FROM {lake} GROUP BY dstport",
@@ -1012,15 +1017,7 @@ fn salvage_keeps_the_whole_envelopes_before_the_damage_in_every_framing() {
         .map(|e| e.1.len())
         .sum();
     assert_eq!(report["rows_written"], json!(whole));
-    let failed: std::collections::BTreeMap<String, Value> = report["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let path = f["path"].as_str().unwrap();
-            (path.rsplit('/').next().unwrap().to_string(), f.clone())
-        })
-        .collect();
+    let failed = failed_by_name(&report);
     for (name, _, kind) in &expected {
         match kind {
             None => assert!(!failed.contains_key(name), "{name}"),
