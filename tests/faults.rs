@@ -1112,3 +1112,23 @@ fn verify_names_links_to_parquet_files_a_glob_reads() {
         ]
     );
 }
+
+/// A lake whose name is not UTF-8 stages beside itself under the same bytes, and leaves nothing there.
+#[test]
+fn a_lake_named_with_bytes_that_are_not_utf8_stages_beside_itself() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let lake = tmp.path().join(std::ffi::OsStr::from_bytes(b"lake-\xff\n"));
+    one_day_lake(&input, &lake);
+    let (run, report) = convert(&[&input], &lake, &["--rebuild"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(warnings(&report).is_empty(), "{report}");
+    let beside = tmp.path().join(std::ffi::OsStr::from_bytes(
+        b".lake-\xff\n.flowlake-staging",
+    ));
+    assert!(beside.is_dir());
+    assert!(walk(&beside).is_empty());
+    assert!(!lake.join("_flowlake/staging").exists());
+    assert_eq!(parquet_files(&lake).len(), 1);
+}
