@@ -7,10 +7,12 @@
 //! ```text
 //! main cli progress                  the binary: flags -> config -> library -> report -> exit code
 //! convert/ compact verify ddl synth/ engines, one per command (they do not use each other)
-//! input/    discover, copies, read, inflate, parse  files -> text -> Arrow batches
+//! ddl/      sqltext                          SQL text from outside data, inert or refused
+//! input/    discover, copies, read, inflate, envelope, json, parse   files -> text -> Arrow batches
 //! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches (+ the rejects sidecar)
-//! lake/     schema, partition, write, commit, manifest, dataset, conform   the Parquet lake
-//! storage/  Store: local disk and S3, locks       knows no stage; the only user of object_store/tokio/rustix
+//! lake/     schema, partition, filter, write, strings, rle, sort, commit, manifest, rowmap,
+//!           dataset, conform                 the Parquet lake
+//! storage/  Store: local disk and S3, locks, s3lock   knows no stage; the only user of object_store/tokio/rustix
 //! date error paths hash threads                   base
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! The house's layering, checked: every folder of `src/` is a layer that imports only the layers
 //! below it (storage knows no stage), and only `src/storage/` talks to the object store client, the
 //! async runtime and the OS calls behind the local disk's guarantees, or tells a local path from an
-//! `s3://` URL. The same picture is drawn in `src/lib.rs`, the README's code map and DESIGN.md.
+//! `s3://` URL. The same picture is drawn in `src/lib.rs` and the README's code map.
 
 use std::path::{Path, PathBuf};
 

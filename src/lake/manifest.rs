@@ -45,7 +45,7 @@ pub struct InputRecord {
     /// Rows it put into this partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
-    /// Where its rows start in the partition's row order (its outputs read in name order).
+    /// Where its rows start in the partition's row order (its outputs read in the order `outputs` lists them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_row: Option<u64>,
     /// The file no longer exists; its rows were carried over from the partition's earlier files.

@@ -1,5 +1,5 @@
 //! Which input each row of a partition came from: runs of (input, rows) over the partition's rows
-//! (its files in name order), kept in the bookkeeping folder next to its manifest entry, so that a
+//! (its files in the order its manifest entry lists them), kept in the bookkeeping folder next to its manifest entry, so that a
 //! later rebuild can carry over the rows of inputs that have vanished whatever order the rows were
 //! written in (`--sort-by` interleaves the inputs' rows).
 //!

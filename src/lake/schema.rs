@@ -1,6 +1,6 @@
 //! The flow-log field catalogue and the lake's one Parquet schema.
 //!
-//! Every VPC flow log field AWS documents (versions 2 to 11, see `flowlogs-spec.md` §1.3) is one row of
+//! Every VPC flow log field AWS documents (versions 2 to 11, AWS's VPC User Guide, *Flow log records*, "Available fields") is one row of
 //! [`CATALOGUE`]: the name as written in a file's header, the column name (AWS's hyphen → underscore rule),
 //! the type AWS uses in its native Parquet delivery, and the version that introduced it. The output schema
 //! is the whole catalogue in AWS's table order plus one `unknown_fields` map column, so every file of a

@@ -296,7 +296,7 @@ pub struct PartitionWriter<'a> {
 /// What a [`PartitionWriter`] wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
-    /// The files, in name order.
+    /// The files, in the order written (their part numbers ascending).
     pub files: Vec<WrittenFile>,
     /// Seconds spent encoding columns (summed over the columns encoded in parallel: CPU time).
     pub encode_seconds: f64,
@@ -304,7 +304,7 @@ pub struct Written {
     pub write_seconds: f64,
     /// Seconds spent sorting the rows (spilling and merging included).
     pub sort_seconds: f64,
-    /// The source of every row, in the files' row order (files in name order): runs of (source,
+    /// The source of every row, in the files' row order (files in the order written): runs of (source,
     /// rows), as the sources were given to [`PartitionWriter::write`].
     pub sources: Vec<(u32, u64)>,
 }

@@ -2,7 +2,7 @@
 //!
 //! Used to make small committed test fixtures and multi-GB benchmark inputs for the converter.
 //! With [`Delivery::S3`] (the default), [`generate`] writes gzipped text files exactly where and how
-//! AWS delivers them to S3 (`flowlogs-spec.md` §2.1, §2.2, §3.1): plain or Hive-compatible keys,
+//! AWS delivers them to S3 (AWS's VPC User Guide, *Publish flow logs to Amazon S3*): plain or Hive-compatible keys,
 //! optional hour folder, `<account>_vpcflowlogs_<region>_<flow-log-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz`
 //! names, a header line naming the fields, then one space-separated record per line. The other
 //! deliveries write the very same records as Kinesis Data Firehose writes them to S3, after a
