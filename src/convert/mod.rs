@@ -56,7 +56,7 @@ use crate::lake::sort::SortMemory;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use crate::storage::{self, Entry, LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
-use crate::text::route::{key_at, slot_of, split_by_start};
+use crate::text::route::{key_at, slot_of, slot_seconds, split_by_start};
 use crate::threads;
 
 /// Receives progress events; the library's only channel to a user interface. Called from worker
@@ -684,11 +684,7 @@ impl<'a> Run<'a> {
                 Some((f, feeds))
             })
             .collect();
-        let per = if hourly {
-            crate::date::SECS_PER_HOUR
-        } else {
-            crate::date::SECS_PER_DAY
-        };
+        let per = slot_seconds(hourly);
         let store = self.store.as_ref();
         let discard = RejectLog::discard();
         let read: Vec<Result<(InputFile, FileOutcome, Vec<i64>)>> = new

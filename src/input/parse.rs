@@ -22,7 +22,7 @@ use crate::storage::Store;
 use crate::text::batch::{parse_uint, BatchBuilder, LineError, RejectKind};
 use crate::text::layout::{looks_like_header, Layout, Slot};
 use crate::text::rejects::{Reject, RejectLog};
-use crate::text::route::slot_of;
+use crate::text::route::{slot_of, slot_seconds};
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
 /// What a bad line does.
@@ -622,11 +622,7 @@ impl SlotFilter {
         Some(SlotFilter {
             wanted: slot_of(&file.key, hourly),
             designated,
-            per: if hourly {
-                crate::date::SECS_PER_HOUR
-            } else {
-                crate::date::SECS_PER_DAY
-            },
+            per: slot_seconds(hourly),
         })
     }
 

@@ -19,8 +19,8 @@ use crate::date::Day;
 use crate::lake::partition::PartitionKey;
 use crate::lake::schema;
 
-/// Seconds per slot.
-fn slot_seconds(hourly: bool) -> i64 {
+/// Seconds per slot: an hour in an hourly lake, else a day.
+pub fn slot_seconds(hourly: bool) -> i64 {
     if hourly {
         date::SECS_PER_HOUR
     } else {
