@@ -12,7 +12,7 @@
 //! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches (+ the rejects sidecar)
 //! lake/     schema, partition, filter, write, strings, rle, sort, commit, manifest, rowmap,
 //!           dataset, conform                 the Parquet lake
-//! storage/  Store: local disk and S3, locks, s3lock   knows no stage; the only user of object_store/tokio/rustix
+//! storage/  Store: local, s3 (client) + s3store, locks + s3lock   knows no stage; only user of object_store/tokio/rustix
 //! date error paths hash threads                   base
 //! ```
 //!

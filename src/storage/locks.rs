@@ -12,7 +12,6 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::s3lock::S3Lock;
 use super::StagingRoot;
 use crate::error::{Error, Result};
 
@@ -29,36 +28,41 @@ pub enum LockScope {
 /// A held lock; released when dropped.
 #[derive(Debug)]
 pub struct Lock {
-    held: Held,
+    held: Box<dyn Held>,
 }
 
+/// What holds a lock: open files holding OS locks (here), or an S3 lock object kept alive by its
+/// heartbeat (`s3lock.rs`).
+pub(super) trait Held: std::fmt::Debug + Send + Sync {
+    /// Fails if this run no longer owns the lock.
+    fn check(&self) -> Result<()>;
+}
+
+/// Open files holding OS locks, released by the kernel however the process ends.
 #[derive(Debug)]
-enum Held {
-    /// Open files holding OS locks.
-    Files(#[allow(dead_code)] Vec<File>),
-    S3(S3Lock),
+struct Files(#[allow(dead_code)] Vec<File>);
+
+impl Held for Files {
+    fn check(&self) -> Result<()> {
+        Ok(()) // an OS file lock cannot be lost
+    }
 }
 
 impl Lock {
     pub(super) fn files(files: Vec<File>) -> Lock {
-        Lock {
-            held: Held::Files(files),
-        }
+        Lock::held(Files(files))
     }
 
-    pub(super) fn s3(lock: S3Lock) -> Lock {
+    pub(super) fn held(held: impl Held + 'static) -> Lock {
         Lock {
-            held: Held::S3(lock),
+            held: Box::new(held),
         }
     }
 
     /// Fails if this run no longer owns the lock. An OS file lock cannot be lost; an S3 lock can (see
     /// `s3lock.rs`): called before every upload, delete and manifest write.
     pub fn check(&self) -> Result<()> {
-        match &self.held {
-            Held::Files(_) => Ok(()),
-            Held::S3(lock) => lock.check(),
-        }
+        self.held.check()
     }
 }
 

@@ -18,6 +18,7 @@ mod local;
 pub mod locks;
 mod s3;
 mod s3lock;
+mod s3store;
 
 use std::fmt::Debug;
 use std::io::{self, Read};
@@ -29,7 +30,8 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 pub use local::{move_missing, LocalStore};
 pub use locks::{Lock, LockScope};
-pub use s3::{Requests, S3Settings, S3Store};
+pub use s3::{Requests, S3Settings};
+pub use s3store::S3Store;
 
 /// One listed file or object.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::locks::LockScope;
+use super::locks::{Held, LockScope};
 use super::s3::{S3Error, S3Url, S3};
 use crate::error::{Error, Result};
 
@@ -79,6 +79,12 @@ fn encode(holder: &str, token: &str, group: Option<&str>) -> Bytes {
         heartbeat: now_ms() / 1000,
     };
     Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+impl Held for S3Lock {
+    fn check(&self) -> Result<()> {
+        S3Lock::check(self)
+    }
 }
 
 impl S3Lock {
