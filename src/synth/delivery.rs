@@ -21,13 +21,11 @@ use super::formats::{flow_log_formats, Layout, LineWriter};
 use super::records::{log_stream, Records};
 use super::render::push_id;
 use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME, TAG_OBJECT, TAG_TASK};
-use super::traffic::Traffic;
+use super::traffic::{Traffic, SLOT_SECS};
 use super::world::Account;
 use super::{Delivery, GenFormat, GenerateConfig, GenerateReport};
 use crate::date;
 
-/// Length of one S3 delivery slot (AWS publishes files at 5-minute intervals).
-pub(super) const SLOT_SECS: i64 = 300;
 /// Number of 5-minute slots in a day.
 const SLOTS_PER_DAY: u64 = 288;
 /// Text is handed to the gzip encoder in chunks of about this size.

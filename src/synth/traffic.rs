@@ -13,7 +13,6 @@
 //! seen all day, most once); `NODATA` from the quiet tail of the ENIs and `SKIPDATA` from a few
 //! troubled ones, not from any ENI at random.
 
-use super::delivery::SLOT_SECS;
 use super::rng::Rng;
 use super::world::{
     public_ip4, Account, Addr, Eni, EniKind, Peer, PEER_POOL, PUBLIC_OCTETS, PUBLIC_V6_PREFIXES,
@@ -21,6 +20,9 @@ use super::world::{
 
 /// How far before its file's slot a record's `start` may lie.
 const START_LEAD_SECS: u64 = 60;
+/// Length of one S3 delivery slot (AWS publishes files at 5-minute intervals): the traffic of one
+/// file.
+pub(super) const SLOT_SECS: i64 = 300;
 /// Longest flow duration (`end - start`) within one aggregation interval.
 const MAX_FLOW_SECS: u64 = 60;
 /// Cap of the heavy-tailed packet count.
