@@ -245,3 +245,140 @@ fn the_check_catches_each_kind_of_breach() {
     // A file outside every layer is named.
     assert_eq!(violations("src/newthing.rs", "").len(), 1);
 }
+
+/// The sibling modules a file of `folder` uses (its code before any `#[cfg(test)]`): through
+/// `super::<name>` or `crate::<folder>::<name>`, in `use` statements (grouped ones too) and in paths.
+fn sibling_uses(folder: &str, siblings: &[String], text: &str) -> Vec<String> {
+    let code: String = code_lines(text.split("#[cfg(test)]").next().unwrap_or(""))
+        .map(|(_, l)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let prefixes = ["super::".to_string(), format!("crate::{folder}::")];
+    let mut used = Vec::new();
+    for prefix in &prefixes {
+        for (at, _) in code.match_indices(prefix.as_str()) {
+            // The path after the prefix, up to the end of its statement or expression.
+            let rest = &code[at + prefix.len()..];
+            let end = rest.find([';', '(', '=']).unwrap_or(rest.len());
+            let path = &rest[..end];
+            let first = path
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("");
+            let names: Vec<&str> = if path.starts_with('{') {
+                // `super::{a, b::{C}, d}`: the names at the group's top level.
+                let mut depth = 0;
+                let mut top = String::new();
+                for c in path.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        _ if depth == 1 => top.push(c),
+                        _ => {}
+                    }
+                }
+                top.split(',')
+                    .map(|p| p.trim().split("::").next().unwrap_or("").trim())
+                    .map(|s| {
+                        siblings
+                            .iter()
+                            .find(|n| n.as_str() == s)
+                            .map(String::as_str)
+                            .unwrap_or("")
+                    })
+                    .collect()
+            } else {
+                vec![first]
+            };
+            for name in names {
+                if siblings.iter().any(|s| s == name) && !used.iter().any(|u| u == name) {
+                    used.push(name.to_string());
+                }
+            }
+        }
+    }
+    used
+}
+
+/// A cycle among the modules of one folder, if any (module names, first repeated at the end).
+fn cycle(edges: &std::collections::BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &std::collections::BTreeMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut found = path[at..].to_vec();
+            found.push(node.to_string());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}
+
+/// No import circle among the files of one folder (its `mod.rs`, which declares them, and its
+/// `tests.rs` aside): each folder reads as a small pipeline too.
+#[test]
+fn no_folder_has_an_import_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut checked = 0;
+    for dir in std::fs::read_dir(&src).unwrap().flatten() {
+        if !dir.path().is_dir() {
+            continue;
+        }
+        let folder = dir.file_name().to_string_lossy().into_owned();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        files.sort();
+        let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+        files.retain(|p| !["mod", "tests"].contains(&stem(p).as_str()));
+        let siblings: Vec<String> = files.iter().map(|p| stem(p)).collect();
+        let mut edges = std::collections::BTreeMap::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            edges.insert(stem(file), sibling_uses(&folder, &siblings, &text));
+        }
+        checked += files.len();
+        assert_eq!(
+            cycle(&edges),
+            None,
+            "an import circle in src/{folder}/: {edges:?}"
+        );
+    }
+    assert!(checked > 30, "checked {checked} files");
+    // The check sees the forms imports take.
+    let siblings: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        sibling_uses(
+            "x",
+            &siblings,
+            "use super::{a, b::{T, U}};\nfn f() { crate::x::c::g() }"
+        ),
+        ["a", "b", "c"]
+    );
+    let circle = [("a", "b"), ("b", "c"), ("c", "a")]
+        .iter()
+        .map(|(f, t)| (f.to_string(), vec![t.to_string()]))
+        .collect();
+    assert_eq!(cycle(&circle).unwrap().len(), 4);
+}
