@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use flowlake::lake::commit::Lake;
+use flowlake::lake::ledger::Lake;
 use flowlake::lake::schema;
 use flowlake::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use flowlake::storage::{LocalStore, LockScope};

@@ -27,12 +27,14 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::date::check_range;
 use crate::date::Day;
 use crate::error::{Error, Result};
-use crate::lake::commit::{new_run_id, Journal, Lake, Replaces};
 use crate::lake::conform::to_lake_batch;
 use crate::lake::dataset::{Dataset, ParquetFile, READ_BATCH_ROWS};
 use crate::lake::is_part_file;
-use crate::lake::manifest::{Manifest, OutputRecord, PartitionEntry, MANIFEST_VERSION};
-use crate::lake::rowmap::{self, Runs, NO_INPUT};
+use crate::lake::ledger::rowmap::{Runs, NO_INPUT};
+use crate::lake::ledger::{
+    self, new_run_id, Journal, Lake, Manifest, OutputRecord, PartitionEntry, Recovery, Replaces,
+    RowRunsError,
+};
 use crate::lake::schema;
 use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
@@ -219,31 +221,23 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     };
     let manifest = match &lake {
         Some(lake) => lake.manifest(),
-        None => dataset.manifest(),
+        None => Manifest::of_lake(store.clone(), &cfg.lake),
     };
+    let mut needs_rebuild = Vec::new();
     if let Some(lake) = &lake {
         report.warnings.extend(lake.staging_warning());
-        let rebuilding = manifest.publishing()?;
-        for partition in manifest.compacting()? {
-            if rebuilding.contains(&partition) {
+        let marks = ledger::marks(&manifest)?;
+        for partition in marks.partitions() {
+            match ledger::recover(lake, &dataset, &manifest, &marks, partition)? {
+                Recovery::Finished | Recovery::Undone => report.repaired.push(partition.clone()),
                 // A convert run stopped while it replaced every part file: it finishes or redoes
-                // that (and then forgets this compaction); the partition is not compacted meanwhile.
-                continue;
+                // that; the partition is not compacted meanwhile.
+                Recovery::NeedsRebuild { .. } => needs_rebuild.push(partition.clone()),
             }
-            match interrupted_entry(lake, &dataset, &manifest, &partition)? {
-                Some(entry) => {
-                    lake.finish(&manifest, &entry, Journal::Compaction)?;
-                    manifest.prune_row_maps(&partition, entry.row_map.as_deref());
-                }
-                None => {
-                    lake.check_lock()?;
-                    manifest.clear_compacting(&partition)?;
-                }
-            }
-            report.repaired.push(partition);
         }
+    } else {
+        needs_rebuild = manifest.publishing()?;
     }
-    let pending_rebuild = manifest.publishing()?;
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let pool = threads::pool(cfg.threads)?;
@@ -263,7 +257,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
                 }
             }
         }
-        if pending_rebuild.contains(&path) {
+        if needs_rebuild.contains(&path) {
             report.failed.push(CompactFailure {
                 path,
                 message: "an interrupted convert run left this partition to be rebuilt; run convert first"
@@ -288,10 +282,13 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
             bytes_out: 0,
         };
         let mut files = files;
-        let sources = match sources_of(&manifest, &path, &mut files, rows) {
+        let sources = match sources_of(&manifest, &path, &mut files) {
             Ok(sources) => sources,
-            Err(message) => {
-                report.failed.push(CompactFailure { path, message });
+            Err(why) => {
+                report.failed.push(CompactFailure {
+                    path,
+                    message: why.to_string(),
+                });
                 continue;
             }
         };
@@ -403,20 +400,33 @@ impl From<Error> for PartitionError {
     }
 }
 
-/// Which input each row of the partition's files came from, as its manifest entry says (runs of
-/// (input index, rows) over `files`, which it puts in the entry's order: the order they were written); `None` for a partition no convert run built (AWS's
-/// own files, with no entry or one `compact` wrote, without inputs). `Err` says why a partition built by
-/// `convert` cannot be compacted without losing track of its rows: files its entry does not list (a
-/// foreign file merged into flowlake's own would be dropped by the next rebuild, which replaces
-/// those), an entry that does not say where each input's rows are, a row map that cannot be read or
-/// disagrees with the entry or the files' `rows`.
+/// Why a partition built by `convert` cannot be compacted without losing track of its rows.
+#[derive(Debug, thiserror::Error)]
+enum Untracked {
+    /// Files its entry does not list (a foreign file merged into flowlake's own would be dropped by
+    /// the next rebuild, which replaces those), or listed files missing.
+    #[error(
+        "its files are not the ones its manifest entry lists ({0}): run convert on its days \
+         first, and move files flowlake did not write out of the partition"
+    )]
+    Files(String),
+    /// Its entry does not say where each input's rows are, or its row map cannot be read or
+    /// disagrees with the entry or the files.
+    #[error("{0}: rebuild it with convert --rebuild first")]
+    Rows(#[from] RowRunsError),
+    #[error(transparent)]
+    Lake(#[from] Error),
+}
+
+/// Which input each row of the partition's files came from ([`Manifest::row_runs`]), over `files`,
+/// which it puts in the entry's order (the order they were written); `None` for a partition no
+/// convert run built (AWS's own files, with no entry or one `compact` wrote, without inputs).
 fn sources_of(
     manifest: &Manifest,
     partition: &str,
     files: &mut [ParquetFile],
-    rows: u64,
-) -> std::result::Result<Option<Vec<(u32, u64)>>, String> {
-    let Some(entry) = manifest.entry(partition).map_err(|e| e.to_string())? else {
+) -> std::result::Result<Option<Vec<(u32, u64)>>, Untracked> {
+    let Some(entry) = manifest.entry(partition)? else {
         return Ok(None);
     };
     if entry.inputs.is_empty() {
@@ -436,42 +446,16 @@ fn sources_of(
             .filter(|f| !listed.contains(f))
             .map(|f| f.0)
             .collect();
-        return Err(format!(
-            "its files are not the ones its manifest entry lists ({}): run convert on its days \
-             first, and move files flowlake did not write out of the partition",
-            if strangers.is_empty() {
-                "some are missing".to_string()
-            } else {
-                format!("not listed: {}", strangers.join(", "))
-            }
-        ));
+        return Err(Untracked::Files(if strangers.is_empty() {
+            "some are missing".to_string()
+        } else {
+            format!("not listed: {}", strangers.join(", "))
+        }));
     }
-    let counts: Vec<Option<u64>> = entry.inputs.iter().map(|r| r.rows).collect();
-    let map = match &entry.row_map {
-        Some(name) => manifest.row_map(name).map_err(|e| e.to_string())?,
-        None => {
-            // Entries before row maps: each input's rows are one range.
-            let mut ranges = Vec::new();
-            for (i, r) in entry.inputs.iter().enumerate() {
-                match (r.first_row, r.rows) {
-                    (_, Some(0)) => {}
-                    (Some(first), Some(rows)) => ranges.push((first, rows, i as u32)),
-                    _ => {
-                        return Err(
-                            "its manifest entry does not say which rows came from which \
-                                    input: rebuild it with convert --rebuild first"
-                                .into(),
-                        )
-                    }
-                }
-            }
-            rowmap::from_ranges(ranges, NO_INPUT, rows)?
-        }
-    };
-    rowmap::check(&map, &counts, rows)?;
-    // The map runs over the files in the entry's order (the order they were written).
+    let runs = manifest.row_runs(&entry)?;
+    // The runs go over the files in the entry's order (the order they were written).
     files.sort_by_key(|f| entry.outputs.iter().position(|o| o.name == f.name));
-    Ok(Some(map))
+    Ok(Some(runs))
 }
 
 /// Reads every file of the partition (in name order) into staged files at the target size and checks
@@ -616,7 +600,7 @@ fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
 }
 
 /// Swaps the staged files in (replacing exactly the files that were read) and records them, with the
-/// row map of their rows' inputs when the partition has an entry.
+/// row map of their rows' inputs when the partition has an entry with inputs.
 fn publish(
     lake: &Lake,
     manifest: &Manifest,
@@ -635,84 +619,19 @@ fn publish(
             bytes: f.bytes,
         })
         .collect();
-    let mut entry = entry_with_outputs(manifest, partition, outputs)?;
-    entry.row_map = None;
-    if !entry.inputs.is_empty() {
-        entry.row_map = Some(manifest.put_row_map(partition, &written.sources)?);
-        for input in &mut entry.inputs {
-            input.first_row = None;
-        }
+    let mut entry = PartitionEntry::with_outputs(manifest.entry(partition)?, partition, outputs);
+    let rows = (!entry.inputs.is_empty()).then_some(written.sources.as_slice());
+    for input in &mut entry.inputs {
+        input.first_row = None;
     }
     lake.commit(
         manifest,
-        partition,
+        entry,
+        rows,
         &names,
         Replaces::Only(&read),
-        &entry,
         Journal::Compaction,
-    )?;
-    manifest.prune_row_maps(partition, entry.row_map.as_deref());
-    Ok(())
-}
-
-/// The entry to record for a partition whose compaction stopped between its journal mark and its
-/// manifest write. The mark says what the compaction was recording and which files it replaced, and
-/// its new files never have the names of files it replaces ([`first_free_part`]), so the folder tells
-/// how far the swap got, also when it was done file by file (S3, or a folder holding subfolders):
-/// every new file in place: the swap is finished (replaced files still there are removed) and the
-/// mark's entry, row map included, is recorded; otherwise it is undone (new files already placed are
-/// removed) and the current entry stays. A mark without contents (an older version's): the current
-/// entry when the folder holds its files, else the files as found, with no row positions. `None`:
-/// nothing to record (AWS's own files, never compacted, are back as they were).
-fn interrupted_entry(
-    lake: &Lake,
-    dataset: &Dataset,
-    manifest: &Manifest,
-    partition: &str,
-) -> Result<Option<PartitionEntry>> {
-    let present: Vec<(String, u64)> = dataset
-        .files_in(partition)?
-        .into_iter()
-        .map(|f| (f.name, f.bytes))
-        .collect();
-    let current = manifest.entry(partition)?;
-    if let Some(mark) = manifest.pending_compaction(partition)? {
-        let new: Vec<&str> = mark.entry.outputs.iter().map(|o| o.name.as_str()).collect();
-        let placed = |name: &str| present.iter().any(|(n, _)| n == name);
-        let all_in = mark
-            .entry
-            .outputs
-            .iter()
-            .all(|o| present.iter().any(|(n, b)| *n == o.name && *b == o.bytes));
-        if all_in {
-            let stale: Vec<String> = mark
-                .replaces
-                .iter()
-                .filter(|n| placed(n) && !new.contains(&n.as_str()))
-                .cloned()
-                .collect();
-            lake.remove_files(partition, &stale)?;
-            return Ok(Some(mark.entry));
-        }
-        let keep = |name: &str| {
-            mark.replaces.iter().any(|n| n == name)
-                || current
-                    .as_ref()
-                    .is_some_and(|e| e.outputs.iter().any(|o| o.name == name))
-        };
-        let undo: Vec<String> = new
-            .iter()
-            .filter(|n| placed(n) && !keep(n))
-            .map(|n| n.to_string())
-            .collect();
-        lake.remove_files(partition, &undo)?;
-    }
-    let found = entry_as_found(dataset, manifest, partition)?;
-    Ok(match current {
-        Some(e) if e.output_files() == found.output_files() => Some(e),
-        None if found.outputs.is_empty() => None,
-        _ => Some(found),
-    })
+    )
 }
 
 /// The index of the first part file `part-NNNNN.parquet` after every one among `files`: the names a
@@ -731,69 +650,4 @@ fn first_free_part(files: &[ParquetFile]) -> usize {
         })
         .max()
         .map_or(0, |i| i + 1)
-}
-
-/// After an interrupted compaction: the partition's entry with its files as they now are.
-fn entry_as_found(
-    dataset: &Dataset,
-    manifest: &Manifest,
-    partition: &str,
-) -> Result<PartitionEntry> {
-    let mut outputs = Vec::new();
-    for f in dataset.files_in(partition)? {
-        if !is_part_file(&f.name) {
-            continue;
-        }
-        let rows = dataset.footer(partition, &f).map_err(|e| {
-            Error::output(
-                dataset.file(partition, &f.name),
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        })?;
-        let rows = rows.file_metadata().num_rows().max(0) as u64;
-        outputs.push(OutputRecord {
-            name: f.name,
-            rows,
-            bytes: f.bytes,
-        });
-    }
-    // Whether the row map written for the new files got recorded is unknown: say nothing about
-    // which rows are whose rather than something wrong (carrying over from this partition is then
-    // refused with a warning).
-    let mut entry = entry_with_outputs(manifest, partition, outputs)?;
-    entry.row_map = None;
-    for input in &mut entry.inputs {
-        input.first_row = None;
-    }
-    Ok(entry)
-}
-
-/// The partition's manifest entry with `outputs`, keeping what convert recorded (inputs, fingerprint,
-/// line counts) when there is an entry; AWS-native partitions get a new one.
-fn entry_with_outputs(
-    manifest: &Manifest,
-    partition: &str,
-    outputs: Vec<OutputRecord>,
-) -> Result<PartitionEntry> {
-    let rows = outputs.iter().map(|o| o.rows).sum();
-    let entry = match manifest.entry(partition)? {
-        Some(mut entry) => {
-            entry.outputs = outputs;
-            entry
-        }
-        None => PartitionEntry {
-            version: MANIFEST_VERSION,
-            partition: partition.to_string(),
-            fingerprint: "compacted".into(),
-            inputs: Vec::new(),
-            outputs,
-            lines: rows,
-            rows,
-            rejected: 0,
-            filtered: 0,
-            failed: Vec::new(),
-            row_map: None,
-        },
-    };
-    Ok(entry)
 }

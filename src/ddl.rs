@@ -23,6 +23,7 @@ use arrow::datatypes::{DataType, Field};
 
 use crate::error::{Error, Result};
 use crate::lake::dataset::Dataset;
+use crate::lake::ledger::Manifest;
 use crate::storage::{self, S3Settings};
 
 use sqltext::{Refused, Source};
@@ -194,7 +195,7 @@ pub fn describe(dataset: &Dataset) -> Result<LakeTable> {
 /// Why a lake holds no Parquet files: its filters dropped every record its conversions read (the
 /// manifest counts them), or nothing was converted yet.
 fn why_empty(dataset: &Dataset) -> String {
-    let manifest = dataset.manifest();
+    let manifest = Manifest::of_lake(dataset.store().clone(), dataset.root());
     // Only a reason to print: a manifest that cannot be read leaves the plain message.
     let filters = manifest.settings().ok().flatten().map(|s| s.filters);
     let entries = manifest.all().unwrap_or_default();
@@ -244,8 +245,7 @@ pub fn ddl(cfg: &DdlConfig) -> std::result::Result<String, DdlError> {
     let dataset = Dataset::open(store, &cfg.lake)?;
     let table = describe(&dataset)?;
     // A lake written with filters holds only some traffic: the statement says so.
-    let filters = dataset
-        .manifest()
+    let filters = Manifest::of_lake(dataset.store().clone(), dataset.root())
         .settings()?
         .map(|s| s.filters)
         .filter(|f| !f.keeps_all());

@@ -12,7 +12,7 @@
 //!   run holds exclusively; on S3, lock objects whose heartbeat is
 //!   fresh (see [`crate::storage::locks`]);
 //! - a partition whose swap has started and not finished carries a journal mark (see
-//!   [`crate::lake::manifest`]). While a writer is live, a marked partition is *in progress*: its
+//!   [`crate::lake::ledger`]). While a writer is live, a marked partition is *in progress*: its
 //!   differences are not damage. With no live writer, a mark is an *interrupted* publish: its
 //!   differences are reported, saying which run repairs them;
 //! - a partition whose manifest entry changed while verify read it was published meanwhile: it is
@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::lake::dataset::Dataset;
 use crate::lake::dataset::ParquetFile;
-use crate::lake::manifest::{Manifest, PartitionEntry};
-use crate::lake::{rowmap, META_DIR};
+use crate::lake::ledger::{self, Manifest, PartitionEntry, RowRunsError};
+use crate::lake::META_DIR;
 use crate::storage::locks::staging_in_use;
 use crate::storage::{self, S3Settings};
 
@@ -102,13 +102,6 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     verify_at(root, None)
 }
 
-/// Which unfinished swaps a partition's journal marks name.
-#[derive(Debug, Clone, Copy, Default)]
-struct Marks {
-    publishing: bool,
-    compacting: bool,
-}
-
 /// The check of one partition.
 #[derive(Debug, Default)]
 struct Checked {
@@ -128,10 +121,10 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         },
     )?;
     let dataset = Dataset::open(store, root)?;
-    let manifest = dataset.manifest();
+    let manifest = Manifest::of_lake(dataset.store().clone(), root);
 
     let writers_before = dataset.live_writers()?;
-    let mut marks = journal_marks(&manifest)?;
+    let mut marks = ledger::marks(&manifest)?;
     let entries = manifest.all()?;
     let scan = dataset.glob()?;
     let files = scan.partitions;
@@ -140,15 +133,11 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
     for partition in partitions {
         let entry = entries.get(partition.as_str());
         let present = files.get(partition.as_str()).map_or(&[][..], |v| &v[..]);
-        let result = check_partition(&dataset, partition, entry, present);
+        let result = check_partition(&dataset, &manifest, partition, entry, present);
         checked.insert(partition.clone(), (entry.cloned(), result));
     }
     let writers_after = dataset.live_writers()?;
-    for (partition, m) in journal_marks(&manifest)? {
-        let seen = marks.entry(partition).or_default();
-        seen.publishing |= m.publishing;
-        seen.compacting |= m.compacting;
-    }
+    marks.extend(ledger::marks(&manifest)?);
     let mut writers = writers_before;
     for w in writers_after {
         if !writers.contains(&w) {
@@ -167,7 +156,7 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         let now = manifest.entry(partition)?;
         if now != *entry {
             let present = dataset.files_in(partition)?;
-            *result = check_partition(&dataset, partition, now.as_ref(), &present);
+            *result = check_partition(&dataset, &manifest, partition, now.as_ref(), &present);
             *entry = now;
             changed.insert(partition.clone());
         }
@@ -191,31 +180,30 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         report.files += result.files;
         report.rows += result.rows;
         report.bytes += result.bytes;
-        let marked = marks.get(&partition).copied();
-        if writer_active && (marked.is_some() || changed.contains(&partition)) {
-            if marked.is_some() || !result.problems.is_empty() {
+        let marked = marks.contains(&partition);
+        if writer_active && (marked || changed.contains(&partition)) {
+            if marked || !result.problems.is_empty() {
                 report.in_progress.push(partition);
             }
             continue;
         }
-        match marked {
-            Some(m) => {
-                let repair = repair_note(m);
-                report
-                    .problems
-                    .extend(result.problems.into_iter().map(|p| Problem {
-                        message: format!("{}; {repair}", p.message),
-                        interrupted: true,
-                        ..p
-                    }));
-                report.interrupted.push(partition);
-            }
-            None => report.problems.extend(result.problems),
+        if marked {
+            let repair = marks.repair_note(&partition);
+            report
+                .problems
+                .extend(result.problems.into_iter().map(|p| Problem {
+                    message: format!("{}; {repair}", p.message),
+                    interrupted: true,
+                    ..p
+                }));
+            report.interrupted.push(partition);
+        } else {
+            report.problems.extend(result.problems);
         }
     }
     // Marks of partitions with neither an entry nor files (a first publish cut short before its files
     // landed) are listed too.
-    for partition in marks.keys() {
+    for partition in marks.partitions() {
         if !report.in_progress.contains(partition) && !report.interrupted.contains(partition) {
             if writer_active {
                 report.in_progress.push(partition.clone());
@@ -270,39 +258,10 @@ fn leftover(dataset: &Dataset, path: &Path, bytes: u64, writer_active: bool) -> 
     })
 }
 
-/// The partitions the journal marks as being swapped. A journal that cannot be listed is an error.
-fn journal_marks(manifest: &Manifest) -> Result<BTreeMap<String, Marks>> {
-    let mut out: BTreeMap<String, Marks> = BTreeMap::new();
-    for p in manifest.publishing()? {
-        out.entry(p).or_default().publishing = true;
-    }
-    for p in manifest.compacting()? {
-        out.entry(p).or_default().compacting = true;
-    }
-    Ok(out)
-}
-
-/// What repairs a partition whose swap was cut short.
-fn repair_note(m: Marks) -> &'static str {
-    match (m.publishing, m.compacting) {
-        (true, false) => {
-            "a convert run stopped while publishing this partition: the next `flowlake convert` \
-             on this lake rebuilds it"
-        }
-        (false, true) => {
-            "a compact run stopped while swapping this partition's files: the next \
-             `flowlake compact` on this lake records them"
-        }
-        _ => {
-            "a convert and a compact run stopped while swapping this partition's files: the next \
-             `flowlake convert` on this lake rebuilds it"
-        }
-    }
-}
-
 /// Compares one partition's files (`present`) with its manifest entry.
 fn check_partition(
     dataset: &Dataset,
+    manifest: &Manifest,
     partition: &str,
     entry: Option<&PartitionEntry>,
     present: &[ParquetFile],
@@ -351,14 +310,14 @@ fn check_partition(
         }
     }
     if let Some(entry) = entry {
-        let listed: u64 = entry.outputs.iter().map(|o| o.rows).sum();
-        let counts: Vec<Option<u64>> = entry.inputs.iter().map(|r| r.rows).collect();
+        // Entries written before row maps are not checked: their rows' inputs are ranges.
         let wrong = match &entry.row_map {
-            Some(name) => match dataset.manifest().row_map(name) {
-                Ok(map) => rowmap::check(&map, &counts, listed)
-                    .err()
-                    .map(|e| (name.clone(), e)),
-                Err(crate::error::Error::Lake { message, .. }) => Some((name.clone(), message)),
+            Some(name) => match manifest.row_runs(entry) {
+                Ok(_) => None,
+                Err(RowRunsError::Read(e)) => match *e {
+                    crate::error::Error::Lake { message, .. } => Some((name.clone(), message)),
+                    e => Some((name.clone(), e.to_string())),
+                },
                 Err(e) => Some((name.clone(), e.to_string())),
             },
             None => None,

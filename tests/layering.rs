@@ -190,7 +190,7 @@ fn the_check_catches_each_kind_of_breach() {
     // Storage that knows a stage.
     let v = violations(
         "src/storage/local.rs",
-        "use crate::lake::manifest::Manifest;",
+        "use crate::lake::ledger::Manifest;",
     );
     assert_eq!(v.len(), 1, "{v:?}");
     // A lower layer that climbs (lake -> text, input -> convert), and an engine that uses another.

@@ -19,7 +19,6 @@ use parquet::file::reader::{ChunkReader, Length};
 
 use crate::date::Day;
 use crate::error::{Error, Result};
-use crate::lake::manifest::Manifest;
 use crate::lake::partition::key_for_path;
 use crate::lake::META_DIR;
 use crate::storage::{Hidden, Store};
@@ -182,11 +181,6 @@ impl Dataset {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
-    }
-
-    /// The lake's manifest (read-only use: `verify`, a compact dry run).
-    pub fn manifest(&self) -> Manifest {
-        Manifest::new(self.store.clone(), &self.root.join(META_DIR))
     }
 
     /// Who is writing the lake now, found without writing anything.

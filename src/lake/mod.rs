@@ -5,19 +5,16 @@
 //! account, region, day and hour, and where a partition's folder is; [`write`](mod@write) encodes a partition into
 //! Parquet part files in the staging folder (the string columns through `strings`, the lake's own
 //! dictionary writer, with `rle` for its keys and levels), in the row order [`sort`] gives them;
-//! [`rowmap`] records which input each row came from; [`commit`] opens a lake for writing (lock, staging) and
-//! commits a partition (journal, publish, manifest); [`manifest`] is the ledger of which inputs built
-//! which outputs; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and `conform`
+//! [`ledger`] is a partition's history (entries, row maps, the journal and recovery) and the commit
+//! that writes it; [`dataset`] reads an existing lake (or any Hive-style Parquet folder) and `conform`
 //! maps its rows onto the lake schema. Uses `storage` and the base modules, nothing above.
 
-pub mod commit;
 pub(crate) mod conform;
 pub mod dataset;
 pub mod filter;
-pub mod manifest;
+pub mod ledger;
 pub mod partition;
 mod rle;
-pub mod rowmap;
 pub mod schema;
 pub mod sort;
 mod strings;

@@ -27,7 +27,7 @@ use parquet::file::metadata::SortingColumn;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::lake::commit::Lake;
+use crate::lake::ledger::commit::Lake;
 use crate::lake::schema::{column_list, CATALOGUE};
 
 /// Rows per sorted batch handed on (to the encoder, or to a spill file).

@@ -35,7 +35,7 @@ use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::lake::commit::{Lake, StagedFile};
+use crate::lake::ledger::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
 use crate::lake::schema::{column_list, ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
 use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter};

@@ -1,4 +1,4 @@
-//! Which input each row of a partition came from: runs of (input, rows) over the partition's rows
+//! The row map codec: which input each row of a partition came from: runs of (input, rows) over the partition's rows
 //! (its files in the order its manifest entry lists them), kept in the bookkeeping folder next to its manifest entry, so that a
 //! later rebuild can carry over the rows of inputs that have vanished whatever order the rows were
 //! written in (`--sort-by` interleaves the inputs' rows).
@@ -9,6 +9,31 @@
 //! and rows.
 
 use std::io::Read;
+
+/// What is wrong with a row map, or with the row ranges an older entry records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowMapError {
+    #[error("not a flowlake row map (or a newer version)")]
+    Foreign,
+    #[error("damaged ({0})")]
+    Damaged(String),
+    #[error("its row map is damaged (row counts overflow)")]
+    Overflow,
+    #[error("its row map names an input its entry does not list")]
+    UnknownInput,
+    #[error("its row map covers {mapped} rows and its files hold {total}")]
+    Covers { mapped: u64, total: u64 },
+    #[error("its row map gives input {input} {mapped} rows and its entry {listed}")]
+    InputRows {
+        input: usize,
+        mapped: u64,
+        listed: u64,
+    },
+    #[error("its manifest entry places rows of two inputs at the same place")]
+    Overlap,
+    #[error("its manifest entry places rows past any file")]
+    PastAnyFile,
+}
 
 /// The input of rows that came from no input the entry lists (rows of foreign files a compaction
 /// merged in).
@@ -25,32 +50,29 @@ const MAX_RAW_BYTES: u64 = 1 << 30;
 /// Checks `runs` against what the entry says: every run names one of its `inputs` (or
 /// [`NO_INPUT`]), the runs cover `total` rows, and each input with a known row count holds exactly
 /// that many. The error says what disagrees.
-pub fn check(runs: &[(u32, u64)], inputs: &[Option<u64>], total: u64) -> Result<(), String> {
+pub fn check(runs: &[(u32, u64)], inputs: &[Option<u64>], total: u64) -> Result<(), RowMapError> {
     let mut per_input = vec![0u64; inputs.len()];
     let mut sum = 0u64;
     for &(input, rows) in runs {
-        sum = sum
-            .checked_add(rows)
-            .ok_or("its row map is damaged (row counts overflow)")?;
+        sum = sum.checked_add(rows).ok_or(RowMapError::Overflow)?;
         if input == NO_INPUT {
             continue;
         }
         let slot = per_input
             .get_mut(input as usize)
-            .ok_or("its row map names an input its entry does not list")?;
+            .ok_or(RowMapError::UnknownInput)?;
         *slot += rows;
     }
     if sum != total {
-        return Err(format!(
-            "its row map covers {sum} rows and its files hold {total}"
-        ));
+        return Err(RowMapError::Covers { mapped: sum, total });
     }
     for (i, (&mapped, &listed)) in per_input.iter().zip(inputs).enumerate() {
         if listed.is_some_and(|listed| listed != mapped) {
-            return Err(format!(
-                "its row map gives input {i} {mapped} rows and its entry {}",
-                listed.unwrap_or(0)
-            ));
+            return Err(RowMapError::InputRows {
+                input: i,
+                mapped,
+                listed: listed.unwrap_or(0),
+            });
         }
     }
     Ok(())
@@ -75,26 +97,25 @@ pub fn encode(runs: &[(u32, u64)]) -> std::io::Result<Vec<u8>> {
 }
 
 /// The runs of a map's bytes; the error says what is wrong with them.
-pub fn decode(bytes: &[u8]) -> Result<Vec<(u32, u64)>, String> {
-    let body = bytes
-        .strip_prefix(MAGIC)
-        .ok_or("not a flowlake row map (or a newer version)")?;
+pub fn decode(bytes: &[u8]) -> Result<Vec<(u32, u64)>, RowMapError> {
+    let body = bytes.strip_prefix(MAGIC).ok_or(RowMapError::Foreign)?;
+    let damaged = |why: &str| RowMapError::Damaged(why.to_string());
     let mut raw = Vec::new();
     zstd::stream::read::Decoder::new(body)
         .and_then(|d| d.take(MAX_RAW_BYTES + 1).read_to_end(&mut raw))
-        .map_err(|e| format!("damaged ({e})"))?;
+        .map_err(|e| RowMapError::Damaged(e.to_string()))?;
     if raw.len() as u64 > MAX_RAW_BYTES {
-        return Err("damaged (larger than any map)".into());
+        return Err(damaged("larger than any map"));
     }
     let mut at = 0;
-    let mut next = || read_leb128(&raw, &mut at).ok_or("cut short");
+    let mut next = || read_leb128(&raw, &mut at).ok_or(RowMapError::Damaged("cut short".into()));
     let count = next()?;
     if count > MAX_RUNS {
-        return Err("damaged (too many runs)".into());
+        return Err(damaged("too many runs"));
     }
     let mut runs = Vec::with_capacity(count.min(1 << 20) as usize);
     for _ in 0..count {
-        let input = u32::try_from(next()?).map_err(|_| "damaged (input number)")?;
+        let input = u32::try_from(next()?).map_err(|_| damaged("input number"))?;
         runs.push((input, next()?));
     }
     Ok(runs)
@@ -107,7 +128,7 @@ pub fn from_ranges<T: Copy>(
     mut ranges: Vec<(u64, u64, T)>,
     gap: T,
     total: u64,
-) -> Result<Vec<(T, u64)>, &'static str> {
+) -> Result<Vec<(T, u64)>, RowMapError> {
     ranges.sort_unstable_by_key(|r| (r.0, r.1));
     let mut runs = Vec::with_capacity(ranges.len() * 2 + 1);
     let mut at = 0u64;
@@ -116,15 +137,13 @@ pub fn from_ranges<T: Copy>(
             continue;
         }
         if first < at {
-            return Err("its manifest entry places rows of two inputs at the same place");
+            return Err(RowMapError::Overlap);
         }
         if first > at {
             runs.push((gap, first - at));
         }
         runs.push((owner, rows));
-        at = first
-            .checked_add(rows)
-            .ok_or("its manifest entry places rows past any file")?;
+        at = first.checked_add(rows).ok_or(RowMapError::PastAnyFile)?;
     }
     if at < total {
         runs.push((gap, total - at));
@@ -220,7 +239,7 @@ mod tests {
         assert!(bomb.len() < 1 << 20);
         assert_eq!(
             decode(&bomb),
-            Err("damaged (larger than any map)".to_string())
+            Err(RowMapError::Damaged("larger than any map".into()))
         );
     }
 
@@ -237,7 +256,7 @@ mod tests {
         leb128(&mut raw, 1);
         let mut cut = MAGIC.to_vec();
         cut.extend(zstd::bulk::compress(&raw, 1).unwrap());
-        assert_eq!(decode(&cut), Err("cut short".into()));
+        assert_eq!(decode(&cut), Err(RowMapError::Damaged("cut short".into())));
         let name = name("year=2024/month=01/day=02", &bytes);
         assert_eq!(
             from_ranges(vec![(5, 2, 1), (0, 3, 0), (9, 0, 7)], NO_INPUT, 8),

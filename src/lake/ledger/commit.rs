@@ -1,5 +1,6 @@
-//! A lake opened for writing, and the one protocol that commits a partition: stage, journal, publish,
-//! lock check, manifest, unjournal. Convert and compact both commit through [`Lake::commit`].
+//! A lake opened for writing, and the one protocol that commits a partition: stage, row map,
+//! journal, publish, lock check, entry, unjournal, prune. Convert and compact both commit through
+//! [`Lake::commit`].
 //!
 //! Publishing is how readers are kept from ever seeing a partial file, or a row twice: output is
 //! written to the run's private staging folder, flushed to disk, then made the partition's files in
@@ -21,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::lake::manifest::{Manifest, PartitionEntry};
+use crate::lake::ledger::entry::PartitionEntry;
+use crate::lake::ledger::manifest::Manifest;
 use crate::lake::{is_part_file, META_DIR};
 use crate::storage::locks::{remove_staging_folder, staging_folder};
 use crate::storage::{move_missing, Entry, Lock, LockScope, Store, Swap, Swapped};
@@ -237,34 +239,42 @@ impl Lake {
         Ok(StagedFile { file, path })
     }
 
-    /// Commits a partition: its staged files `names` become its files (replacing `replaces`) and
-    /// `entry` its manifest entry. Journal first, unjournal last: a run that stops anywhere in between
-    /// leaves the mark, and the next run finishes or redoes the commit ([`Journal`]).
+    /// Commits `entry`'s partition: its row map is written from `rows` (runs of (index into
+    /// `entry.inputs`, rows) over the new files; `None`: the entry says nothing of its rows' inputs),
+    /// its staged files `names` become its files (replacing `replaces`) and `entry` its manifest
+    /// entry. Journal first, unjournal last: a run that stops anywhere in between leaves the mark, and
+    /// the next run finishes or redoes the commit ([`journal`](super::journal)).
     pub fn commit(
         &self,
         manifest: &Manifest,
-        partition: &str,
+        mut entry: PartitionEntry,
+        rows: Option<&[(u32, u64)]>,
         names: &[String],
         replaces: Replaces<'_>,
-        entry: &PartitionEntry,
         journal: Journal,
     ) -> Result<()> {
+        entry.row_map = match rows {
+            Some(runs) => Some(manifest.put_row_map(&entry.partition, runs)?),
+            None => None,
+        };
         match journal {
-            Journal::Rebuild => manifest.mark_publishing(entry)?,
+            Journal::Rebuild => manifest.mark_publishing(&entry)?,
             Journal::Compaction => {
                 let replaced: &[String] = match replaces {
                     Replaces::Only(names) => names,
                     Replaces::PartFiles => &[],
                 };
-                manifest.mark_compacting(entry, replaced)?
+                manifest.mark_compacting(&entry, replaced)?
             }
         }
-        self.publish(partition, names, replaces)?;
-        self.finish(manifest, entry, journal)
+        self.publish(&entry.partition, names, replaces)?;
+        self.finish(manifest, &entry, journal)
     }
 
     /// The end of a commit, also how a later run finishes one that stopped after its publish: records
-    /// `entry` (if this run still owns the lock) and removes the journal mark.
+    /// `entry` (if this run still owns the lock), removes the journal mark, then the row maps of the
+    /// partition other than the one `entry` names (a failure there leaves small files no entry
+    /// names, harmless).
     pub fn finish(
         &self,
         manifest: &Manifest,
@@ -277,10 +287,12 @@ impl Lake {
             // A rebuild replaces every part file: a compaction stopped before it is moot.
             Journal::Rebuild => {
                 manifest.clear_publishing(&entry.partition)?;
-                manifest.clear_compacting(&entry.partition)
+                manifest.clear_compacting(&entry.partition)?;
             }
-            Journal::Compaction => manifest.clear_compacting(&entry.partition),
+            Journal::Compaction => manifest.clear_compacting(&entry.partition)?,
         }
+        manifest.prune_row_maps(&entry.partition, entry.row_map.as_deref());
+        Ok(())
     }
 
     /// Makes the staged `names` the files of `partition`, replacing `replaces`: the staged files get
@@ -446,9 +458,9 @@ mod tests {
 
     fn entry(partition: &str) -> PartitionEntry {
         PartitionEntry {
-            version: crate::lake::manifest::MANIFEST_VERSION,
+            version: crate::lake::ledger::entry::MANIFEST_VERSION,
             partition: partition.into(),
-            fingerprint: "f".into(),
+            fingerprint: crate::lake::ledger::entry::Fingerprint::Convert("f".into()),
             inputs: Vec::new(),
             outputs: Vec::new(),
             lines: 0,

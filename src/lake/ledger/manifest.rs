@@ -1,149 +1,45 @@
-//! The ledger: which input files built which output files of each partition.
+//! The ledger's store: the entries, row maps and journal marks of a lake's partitions, and its fixed
+//! settings, in its bookkeeping folder.
 //!
 //! One small JSON file per partition, `<lake>/_flowlake/manifest/<partition path>.json`, where no
 //! reader looks (Hive, Trino and Spark skip `_` folders; DuckDB's `**/*.parquet` glob matches no
-//! `.json`). An entry lists the partition's inputs (path, size, mtime), its outputs (name, rows,
-//! bytes) and a fingerprint of what shapes the output (the schema, the field list for headerless
-//! files). It is what makes runs incremental and crash-safe:
+//! `.json`), lists its inputs, outputs and fingerprint ([`PartitionEntry`]); `rows/<partition>/`
+//! holds its row map ([`rowmap`](super::rowmap)); `journal/<partition>.pending` or `.compacting`
+//! marks a commit under way (see [`journal`](super::journal)).
 //!
-//! - a partition whose inputs, fingerprint and output files all match its entry is not rewritten;
-//! - a partition is marked in the journal (`_flowlake/journal/<partition>.pending`) before its files
-//!   are swapped and unmarked after its new entry is written; the next run rebuilds every marked
-//!   partition, whatever its `--from`/`--to`, with the inputs its entry remembers;
-//! - entries are written whole (a local temporary file renamed into place, or one S3 PUT), so an entry
-//!   is whole or absent, and the old entry stays until the new one replaces it (a crash never loses
-//!   what built a partition); on S3 the write is conditional on the version read, so two writers of
-//!   one partition are detected.
+//! Entries are written whole (a local temporary file renamed into place, or one S3 PUT), so an entry
+//! is whole or absent, and the old entry stays until the new one replaces it (a crash never loses
+//! what built a partition); on S3 the write is conditional on the version read, so two writers of
+//! one partition are detected.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, ReadErrorKind, Result};
-use crate::lake::filter::Filters;
-use crate::lake::partition::{PartitionLayout, PartitionTime};
-use crate::lake::rowmap;
+use crate::error::{Error, Result};
+use crate::lake::ledger::entry::{CompactionMark, LakeSettings, PartitionEntry};
+use crate::lake::ledger::rowmap::{self, RowMapError, NO_INPUT};
+use crate::lake::META_DIR;
 use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
-/// Version of the entry format.
-pub const MANIFEST_VERSION: u32 = 1;
-
-/// One input file as it was when it was converted, and where its rows are.
-///
-/// Entries written before `rel`, `rows` and `first_row` existed read with them absent: `rel` is then
-/// derived from the path, and the rows of such an input cannot be told apart from the others'.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct InputRecord {
-    #[serde(with = "crate::paths::lossless")]
-    pub path: PathBuf,
-    pub size: u64,
-    pub mtime: Option<i64>,
-    /// Its identity with `size`: the path below its date folders (see [`identity_of`](crate::lake::partition::identity_of)).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rel: Option<String>,
-    /// Rows it put into this partition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rows: Option<u64>,
-    /// Where its rows start in the partition's row order (its outputs read in the order `outputs` lists them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_row: Option<u64>,
-    /// The file no longer exists; its rows were carried over from the partition's earlier files.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub vanished: bool,
-    /// For a file with no date in its path or name: every slot its records fall in (days since
-    /// 1970-01-01, or hours in an hourly lake), in order, so a rerun knows all the partitions it feeds
-    /// without reading it (this entry may be one of several, or the only one a ranged or sharded run
-    /// wrote). The first slot takes its records with no time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feeds: Option<Vec<i64>>,
-}
-
-impl PartitionEntry {
-    /// Names and sizes of its output files, in name order (what a partition folder is compared with).
-    pub fn output_files(&self) -> Vec<(String, u64)> {
-        let mut files: Vec<(String, u64)> = self
-            .outputs
-            .iter()
-            .map(|o| (o.name.clone(), o.bytes))
-            .collect();
-        files.sort_unstable();
-        files
-    }
-}
-
-impl InputRecord {
-    /// What decides whether a partition is up to date: the file as it was (path, size, mtime).
-    pub fn state(&self) -> (&std::path::Path, u64, Option<i64>) {
-        (&self.path, self.size, self.mtime)
-    }
-}
-
-/// One output file of the partition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OutputRecord {
-    pub name: String,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
-/// An input file that could not be read when the partition was built.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FailedRecord {
-    #[serde(with = "crate::paths::lossless")]
-    pub path: PathBuf,
-    pub kind: ReadErrorKind,
-    pub message: String,
-}
-
-/// What built one partition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PartitionEntry {
-    pub version: u32,
-    pub partition: String,
-    /// Fingerprint of the settings that shape the output (see `convert/mod.rs`).
-    pub fingerprint: String,
-    /// Inputs, sorted by path.
-    pub inputs: Vec<InputRecord>,
-    pub outputs: Vec<OutputRecord>,
-    /// Record lines of its inputs (for the inputs whose rows were carried over, those rows).
-    pub lines: u64,
-    pub rows: u64,
-    pub rejected: u64,
-    /// Lines dropped by the lake's filters (`lines = rows + rejected + filtered`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub filtered: u64,
-    pub failed: Vec<FailedRecord>,
-    /// Which input each row came from (see `rowmap.rs`): the name of its row map in the bookkeeping
-    /// folder. Entries written before row maps existed say it with each input's `first_row`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub row_map: Option<String>,
-}
-
-/// The journal mark of a compaction: the entry it records, and the files it replaces.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CompactionMark {
-    pub entry: PartitionEntry,
-    /// Names of the files the compaction read and replaces (never the names of its new files).
-    pub replaces: Vec<String>,
-}
-
-/// Settings that decide where rows go, fixed when a lake is first written: a run with other values
-/// would put the same rows under a second folder tree, which every `**/*.parquet` reader would count
-/// twice.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LakeSettings {
-    /// `aws` or `plain` (never `auto`: resolved on the first write).
-    pub partition_layout: PartitionLayout,
-    pub hourly: bool,
-    pub partition_time: PartitionTime,
-    /// The records the lake keeps; absent (every record) in lakes without filters.
-    #[serde(default, skip_serializing_if = "Filters::keeps_all")]
-    pub filters: Filters,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+/// Why the rows of a partition's inputs cannot be told apart in its files.
+#[derive(Debug, thiserror::Error)]
+pub enum RowRunsError {
+    #[error(
+        "its manifest entry (written by an older flowlake) does not say how many rows are theirs"
+    )]
+    NoRowCounts,
+    #[error(
+        "its manifest entry does not say which rows are theirs (an entry written by an older \
+         flowlake, or recorded after an interrupted compaction)"
+    )]
+    NoRowRanges,
+    #[error(transparent)]
+    Map(#[from] RowMapError),
+    /// The row map its entry names cannot be read.
+    #[error(transparent)]
+    Read(Box<Error>),
 }
 
 /// Name of the lake's settings object, next to `manifest/` and `journal/`.
@@ -213,6 +109,11 @@ impl Bookkeeping {
 }
 
 impl Manifest {
+    /// The manifest of the lake at `root` in `store` (read-only use: `verify`, a compact dry run).
+    pub fn of_lake(store: Arc<dyn Store>, root: &Path) -> Manifest {
+        Manifest::new(store, &root.join(META_DIR))
+    }
+
     /// The manifest kept in the bookkeeping folder `meta_dir` (`<lake>/_flowlake`) of `store`.
     pub fn new(store: Arc<dyn Store>, meta_dir: &Path) -> Manifest {
         Manifest {
@@ -251,7 +152,7 @@ impl Manifest {
         };
         Ok(serde_json::from_slice::<PartitionEntry>(&bytes)
             .ok()
-            .filter(|e| e.version == MANIFEST_VERSION && e.partition == partition))
+            .and_then(|e| e.upgrade(partition)))
     }
 
     /// Writes the entry of its partition whole. When this manifest read the entry before, the write
@@ -312,6 +213,37 @@ impl Manifest {
         rowmap::decode(&bytes).map_err(|e| lake_err(format!("bad row map: {e}")))
     }
 
+    /// Which input each row of the partition's files came from, in the order `entry.outputs` lists
+    /// the files: runs of (index into `entry.inputs`, or [`NO_INPUT`], rows), checked against the
+    /// entry. Read from its row map, or, in entries written before row maps, from each input's
+    /// `first_row` and `rows`.
+    pub fn row_runs(
+        &self,
+        entry: &PartitionEntry,
+    ) -> std::result::Result<Vec<(u32, u64)>, RowRunsError> {
+        let total: u64 = entry.outputs.iter().map(|o| o.rows).sum();
+        let runs = match &entry.row_map {
+            Some(name) => self
+                .row_map(name)
+                .map_err(|e| RowRunsError::Read(Box::new(e)))?,
+            None => {
+                let mut ranges = Vec::new();
+                for (i, r) in entry.inputs.iter().enumerate() {
+                    match (r.first_row, r.rows) {
+                        (_, Some(0)) => {}
+                        (Some(first), Some(rows)) => ranges.push((first, rows, i as u32)),
+                        (None, Some(_)) => return Err(RowRunsError::NoRowRanges),
+                        (_, None) => return Err(RowRunsError::NoRowCounts),
+                    }
+                }
+                rowmap::from_ranges(ranges, NO_INPUT, total)?
+            }
+        };
+        let counts: Vec<Option<u64>> = entry.inputs.iter().map(|r| r.rows).collect();
+        rowmap::check(&runs, &counts, total)?;
+        Ok(runs)
+    }
+
     /// Removes the row maps of `partition` other than `keep` (the one its entry now names): the one
     /// the entry named before, and any a run that stopped before recording its entry left. Called
     /// after the entry is written; a failure leaves small files no entry names, harmless.
@@ -367,28 +299,20 @@ impl Manifest {
     pub fn pending(&self, partition: &str) -> Result<Option<PartitionEntry>> {
         let mark: Option<PartitionEntry> =
             self.read_mark(&format!("journal/{partition}{PUBLISHING}"))?;
-        Ok(mark.filter(|e| e.version == MANIFEST_VERSION && e.partition == partition))
+        Ok(mark.and_then(|e| e.upgrade(partition)))
     }
 
     /// What a stopped compact run was recording `partition` with (a mark written before marks held
     /// one holds none); a mark the store cannot read is an error.
     pub fn pending_compaction(&self, partition: &str) -> Result<Option<CompactionMark>> {
-        /// Marks of this version, and the bare entry of a development version before them.
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Mark {
-            Full(CompactionMark),
-            Entry(PartitionEntry),
-        }
-        let mark: Option<Mark> = self.read_mark(&format!("journal/{partition}{COMPACTING}"))?;
-        let mark = mark.map(|m| match m {
-            Mark::Full(m) => m,
-            Mark::Entry(entry) => CompactionMark {
-                entry,
-                replaces: Vec::new(),
-            },
-        });
-        Ok(mark.filter(|m| m.entry.version == MANIFEST_VERSION && m.entry.partition == partition))
+        let mark: Option<CompactionMark> =
+            self.read_mark(&format!("journal/{partition}{COMPACTING}"))?;
+        Ok(mark.and_then(|m| {
+            Some(CompactionMark {
+                entry: m.entry.upgrade(partition)?,
+                replaces: m.replaces,
+            })
+        }))
     }
 
     fn write_mark(&self, name: &str, what: &impl serde::Serialize) -> Result<()> {
@@ -487,17 +411,20 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::filter::Filters;
+    use crate::lake::ledger::entry::{Fingerprint, InputRecord, OutputRecord, MANIFEST_VERSION};
+    use crate::lake::partition::{PartitionLayout, PartitionTime};
 
     fn entry(partition: &str) -> PartitionEntry {
         PartitionEntry {
             version: MANIFEST_VERSION,
             partition: partition.into(),
-            fingerprint: "f".into(),
+            fingerprint: Fingerprint::Convert("f".into()),
             inputs: vec![InputRecord {
                 path: "/in/a.log.gz".into(),
                 size: 10,
                 mtime: Some(5),
-                rel: Some("a.log.gz".into()),
+                rel: "a.log.gz".into(),
                 rows: Some(3),
                 first_row: Some(0),
                 vanished: false,

@@ -1,0 +1,764 @@
+//! What a convert run builds: the lake's layout, every partition the listed inputs feed (files
+//! without a date of their own placed by their records' times), the partitions stopped runs left
+//! half-published, and of all those the ones that are not up to date, grouped into units.
+//!
+//! The decisions that need no I/O are free functions, unit-tested below: which partitions a file
+//! feeds ([`partitions_fed`]), whether a partition is up to date ([`up_to_date`]), the units
+//! ([`units`]) and the fingerprint ([`fingerprint`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::convert::config::ConvertConfig;
+use crate::convert::report::{FailedFile, HeldPartition, Report, VanishedInput, Warning};
+use crate::convert::Run;
+use crate::error::{Error, Result};
+use crate::input::discover::{compression_of, Discovery, InputFile, Skipped};
+use crate::input::parse::FileOutcome;
+use crate::input::read::ReadErrorKind;
+use crate::lake::dataset::Dataset;
+use crate::lake::ledger::{
+    self, Fingerprint, InputRecord, LakeSettings, OutputRecord, PartitionEntry, Recovery,
+};
+use crate::lake::partition::{key_for_path, PartitionKey, PartitionLayout, PartitionTime};
+use crate::lake::schema;
+use crate::storage::Entry;
+use crate::text::rejects::RejectLog;
+use crate::text::route::{key_at, slot_of, slot_seconds};
+
+/// One output partition the run may (re)build.
+pub(super) struct Output {
+    /// Its day (or hour) number, see `route.rs`.
+    pub slot: i64,
+    pub path: String,
+    /// The files delivered in its slot and, with `--partition-time start`, in the next one.
+    pub inputs: Vec<InputFile>,
+    /// Inputs of its earlier build that no longer exist (or cannot be checked): their rows are carried
+    /// over from its published files, read in the order `before` lists them.
+    pub carried: Vec<InputRecord>,
+    /// Its published files, as its manifest entry records them.
+    pub before: Vec<OutputRecord>,
+    /// Whose rows the published files hold, in their row order: runs of (index into `carried`,
+    /// rows), `None` for rows of inputs that are read again (or of no input).
+    pub carried_runs: Vec<(Option<usize>, u64)>,
+}
+
+impl Output {
+    /// The output of partition `path` (slot `slot`) in `outputs`, added with nothing in it yet.
+    fn of(outputs: &mut BTreeMap<String, Output>, path: String, slot: i64) -> &mut Output {
+        outputs.entry(path.clone()).or_insert_with(|| Output {
+            slot,
+            path,
+            inputs: Vec::new(),
+            carried: Vec::new(),
+            before: Vec::new(),
+            carried_runs: Vec::new(),
+        })
+    }
+}
+
+/// What the run builds: units of partitions, each unit built in one pass over its inputs.
+pub(super) struct Plan {
+    pub layout: PartitionLayout,
+    pub fingerprint: Fingerprint,
+    pub units: Vec<Vec<Output>>,
+}
+
+impl Plan {
+    /// The distinct input files the plan reads, by path.
+    pub fn to_read(&self) -> Vec<&InputFile> {
+        let mut files: Vec<&InputFile> = self
+            .units
+            .iter()
+            .flatten()
+            .flat_map(|o| &o.inputs)
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.dedup_by(|a, b| a.path == b.path);
+        files
+    }
+}
+
+impl Run<'_> {
+    /// Plans the run over what discovery found (`found`, its skipped and failed entries already
+    /// in `report`).
+    pub(super) fn plan(
+        &self,
+        mut found: Discovery,
+        layout: PartitionLayout,
+        report: &mut Report,
+    ) -> Result<Plan> {
+        let cfg = self.cfg;
+        let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
+        for file in &found.files {
+            for slot in partitions_fed(slot_of(&file.key, cfg.hourly), cfg.partition_time) {
+                let path = key_at(&file.key, slot, cfg.hourly).path(layout);
+                Output::of(&mut outputs, path, slot)
+                    .inputs
+                    .push(file.clone());
+            }
+        }
+        // Files with no date of their own: read now (or known from the manifest) to find the slots
+        // their records fall in, then an input of each of those partitions.
+        for (file, slots) in self.undated_slots(std::mem::take(&mut found.undated), report)? {
+            let feeds: Arc<[i64]> = Arc::from(slots.as_slice());
+            for slot in slots {
+                let key = key_at(&file.key, slot, cfg.hourly);
+                if cfg.from.is_some_and(|f| key.day < f) || cfg.to.is_some_and(|t| key.day > t) {
+                    continue;
+                }
+                let path = key.path(layout);
+                Output::of(&mut outputs, path, slot).inputs.push(InputFile {
+                    key,
+                    undated: Some(feeds.clone()),
+                    ..file.clone()
+                });
+            }
+        }
+        let interrupted = self.recover(&mut outputs, report)?;
+        // A shard builds its own partitions only (interrupted ones included: their owner repairs them).
+        if let Some(shard) = cfg.shard {
+            let before = outputs.len();
+            outputs.retain(|path, _| shard.owns(path));
+            report.shard = Some(shard.to_string());
+            report.partitions_in_other_shards = (before - outputs.len()) as u64;
+        }
+        let fingerprint = fingerprint(cfg);
+        let mut rebuild = Vec::new();
+        for (path, output) in outputs {
+            let interrupted = interrupted.contains(&path);
+            if let Some(output) = self.settle(output, interrupted, &fingerprint, report)? {
+                rebuild.push(output);
+            }
+        }
+        Ok(Plan {
+            layout,
+            fingerprint,
+            units: units(rebuild, cfg.partition_time == PartitionTime::Start),
+        })
+    }
+
+    /// Recovers the partitions stopped runs left half-committed ([`ledger::recover`]) and returns
+    /// those only a rebuild repairs, each added to `outputs` (whatever this run's range) when its
+    /// entry says what built it. A shard recovers its own partitions only.
+    fn recover(
+        &self,
+        outputs: &mut BTreeMap<String, Output>,
+        report: &mut Report,
+    ) -> Result<HashSet<String>> {
+        let cfg = self.cfg;
+        let marks = ledger::marks(&self.manifest)?;
+        let mut interrupted = HashSet::new();
+        if marks.is_empty() {
+            return Ok(interrupted);
+        }
+        let dataset = Dataset::open(self.store.clone(), &cfg.out)?;
+        for path in marks.partitions() {
+            if cfg.shard.is_some_and(|s| !s.owns(path)) {
+                interrupted.insert(path.clone());
+                continue;
+            }
+            match ledger::recover(&self.lake, &dataset, &self.manifest, &marks, path)? {
+                Recovery::Finished | Recovery::Undone => {}
+                Recovery::NeedsRebuild { note } => {
+                    if let Some(message) = note {
+                        report.warnings.push(Warning {
+                            path: self.lake.root().join(path),
+                            message,
+                        });
+                    }
+                    interrupted.insert(path.clone());
+                }
+            }
+        }
+        for path in &interrupted {
+            if outputs.contains_key(path) {
+                continue;
+            }
+            let key = PartitionKey::from_path(path, cfg.hourly);
+            match (key, self.manifest.entry(path)?) {
+                (Some(key), Some(_)) => {
+                    Output::of(outputs, path.clone(), slot_of(&key, cfg.hourly));
+                }
+                _ => report.warnings.push(Warning {
+                    path: self.lake.root().join(path),
+                    message: "a stopped run was publishing this partition and no manifest entry \
+                              says what built it: convert its days again to rebuild it"
+                        .into(),
+                }),
+            }
+        }
+        Ok(interrupted)
+    }
+
+    /// Decides one partition: `None` when it is up to date (or held: inputs of it vanished and its
+    /// rows cannot be found), else the output to rebuild, with what its earlier build carries over.
+    fn settle(
+        &self,
+        mut output: Output,
+        interrupted: bool,
+        fingerprint: &Fingerprint,
+        report: &mut Report,
+    ) -> Result<Option<Output>> {
+        let path = output.path.clone();
+        let entry = self.manifest.entry(&path)?;
+        if let Some(entry) = &entry {
+            output.carried = self.resolve_remembered(&mut output.inputs, entry, report);
+        }
+        output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
+        output.inputs.dedup_by(|a, b| a.path == b.path);
+        let published = self.lake.published(&path)?;
+        let fresh = !interrupted
+            && entry
+                .as_ref()
+                .is_some_and(|e| up_to_date(e, &output, fingerprint, &published));
+        if fresh && !self.cfg.rebuild {
+            report.partitions_unchanged += 1;
+            report.files_unchanged += output.inputs.len() as u64;
+            return Ok(None);
+        }
+        if let Some(e) = entry.filter(|_| !output.carried.is_empty()) {
+            match self.carried_runs(&e, &output.carried, &published) {
+                Ok(runs) => output.carried_runs = runs,
+                Err(why) => {
+                    report.partitions_unchanged += 1;
+                    report.held.push(HeldPartition {
+                        path,
+                        reason: format!(
+                            "inputs of it no longer exist and {why}; restore them, or rebuild \
+                             with --mirror-deletions to drop their rows"
+                        ),
+                    });
+                    return Ok(None);
+                }
+            }
+            output.before = e.outputs;
+        }
+        Ok(Some(output))
+    }
+
+    /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
+    /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
+    pub(super) fn lake_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
+        let cfg = self.cfg;
+        if let Some(stored) = self.manifest.settings()? {
+            let layout = match stored.partition_layout {
+                PartitionLayout::Plain => PartitionLayout::Plain,
+                PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
+            };
+            let explicit_differs =
+                cfg.partition_layout != PartitionLayout::Auto && cfg.partition_layout != layout;
+            if explicit_differs
+                || stored.hourly != cfg.hourly
+                || stored.partition_time != cfg.partition_time
+            {
+                return Err(Error::Config(format!(
+                    "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
+                     would write other partitions next to them (readers would count rows twice): use the \
+                     same settings, or a new lake",
+                    self.lake.root().display(),
+                    layout,
+                    stored.partition_time,
+                    if stored.hourly { " --hourly" } else { "" }
+                )));
+            }
+            if stored.filters != cfg.filters {
+                // Rebuilding with other filters would mix partitions of both, and could not bring
+                // back the records of inputs that have expired since: refused.
+                return Err(Error::Config(format!(
+                    "the lake {} keeps {}; this run would keep {}: use the same --action and \
+                     --drop-log-status, or a new lake",
+                    self.lake.root().display(),
+                    stored.filters.describe(),
+                    cfg.filters.describe()
+                )));
+            }
+            return Ok(layout);
+        }
+        let layout = match cfg.partition_layout {
+            PartitionLayout::Auto
+                if !files.is_empty()
+                    && files
+                        .iter()
+                        .all(|f| f.key.account.is_some() && f.key.region.is_some()) =>
+            {
+                PartitionLayout::Aws
+            }
+            PartitionLayout::Auto => PartitionLayout::Plain,
+            chosen => chosen,
+        };
+        if !files.is_empty() {
+            self.manifest.put_settings(&LakeSettings {
+                partition_layout: layout,
+                hourly: cfg.hourly,
+                partition_time: cfg.partition_time,
+                filters: cfg.filters.clone(),
+            })?;
+            // A concurrent first run (another shard) may have recorded its settings instead: check ours
+            // against whatever is recorded now.
+            return self.lake_layout(files);
+        }
+        Ok(layout)
+    }
+
+    /// The slots (days, or hours) the records of each undated file fall in, in order (the first takes
+    /// its records with no time). A file whose path, size and modification time the manifest
+    /// remembers is not read: its slots are the partitions that remember it. Others are parsed once
+    /// here (nothing recorded) and again for each partition they feed. A file that cannot be read,
+    /// or whose records all lack a time, is listed as failed.
+    fn undated_slots(
+        &self,
+        files: Vec<InputFile>,
+        report: &mut Report,
+    ) -> Result<Vec<(InputFile, Vec<i64>)>> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every slot each remembered undated input feeds, as recorded with the file's size and mtime.
+        let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<i64>)> = HashMap::new();
+        for entry in self.manifest.all()?.into_values() {
+            for input in entry.inputs.into_iter().filter(|i| !i.vanished) {
+                if let Some(feeds) = input.feeds {
+                    known.insert(input.path, (input.size, input.mtime, feeds));
+                }
+            }
+        }
+        let (remembered, new): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| {
+            known
+                .get(&f.path)
+                .is_some_and(|(size, mtime, _)| (*size, *mtime) == (f.size, f.mtime))
+        });
+        let mut out: Vec<(InputFile, Vec<i64>)> = remembered
+            .into_iter()
+            .filter_map(|f| {
+                let (_, _, feeds) = known.remove(&f.path)?;
+                Some((f, feeds))
+            })
+            .collect();
+        let per = slot_seconds(self.cfg.hourly);
+        let store = self.store.as_ref();
+        let discard = RejectLog::discard();
+        let read: Vec<Result<(InputFile, FileOutcome, Vec<i64>)>> = new
+            .into_par_iter()
+            .map(|f| {
+                let mut outcome = self
+                    .parsers
+                    .with(|parser| parser.slots_of(store, &f, &self.parse, &discard, per))?;
+                outcome.batches.clear();
+                let slots = std::mem::take(&mut outcome.line_slots)
+                    .into_iter()
+                    .collect();
+                Ok((f, outcome, slots))
+            })
+            .collect();
+        for r in read {
+            let (file, outcome, slots) = r?;
+            match undated_failure(&outcome, slots.is_empty()) {
+                Some((kind, message)) => {
+                    report.files_failed += 1;
+                    report
+                        .failed
+                        .push(FailedFile::unread(file.path, kind, message));
+                }
+                None => out.push((file, slots)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Settles the inputs an earlier run built this partition from that this run's walk did not list
+    /// (a narrower input root must not drop rows from the lake): one still there is added to `files`;
+    /// one that is gone is returned, to have its rows carried over from the lake (or, with
+    /// `--mirror-deletions`, dropped), and reported; one whose existence cannot be checked is
+    /// returned too (a failed check is never read as a deletion).
+    ///
+    /// An input is known by its path, or, for a tree moved, copied or re-synced elsewhere, by its
+    /// identity (the path below its date folders) and size: a file elsewhere with the same identity
+    /// and size is the same input when the old path is gone or holds the same bytes.
+    fn resolve_remembered(
+        &self,
+        files: &mut Vec<InputFile>,
+        entry: &PartitionEntry,
+        report: &mut Report,
+    ) -> Vec<InputRecord> {
+        let hourly = self.cfg.hourly;
+        let fallback = files
+            .first()
+            .map(|f| f.key.clone())
+            .or_else(|| PartitionKey::from_path(&entry.partition, hourly));
+        let mut carried = Vec::new();
+        let listed: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+        for rec in &entry.inputs {
+            if listed.contains(&rec.path) {
+                continue;
+            }
+            let twin = |size: u64| files.iter().find(|f| f.rel == rec.rel && f.size == size);
+            match self.store.stat(&rec.path) {
+                Ok(stat) => {
+                    if let Some(twin) = twin(stat.size) {
+                        let twin = Entry {
+                            path: twin.path.clone(),
+                            size: twin.size,
+                            mtime: twin.mtime,
+                            version: twin.version.clone(),
+                        };
+                        if self.store.same_content(&stat, &twin).unwrap_or(false) {
+                            continue; // a copy of a listed file
+                        }
+                    }
+                    if let Some(file) = still_there(rec, stat, fallback.as_ref(), hourly) {
+                        files.push(file);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if twin(rec.size).is_some() {
+                        continue; // moved or re-synced: the listed twin is this input
+                    }
+                    let kept = !self.cfg.mirror_deletions;
+                    report.vanished.push(VanishedInput {
+                        path: rec.path.clone(),
+                        partition: entry.partition.clone(),
+                        rows: rec.rows,
+                        kept,
+                    });
+                    if kept {
+                        carried.push(InputRecord {
+                            vanished: true,
+                            ..rec.clone()
+                        });
+                    }
+                }
+                Err(e) => {
+                    report.warnings.push(Warning {
+                        path: rec.path.clone(),
+                        message: format!(
+                            "cannot tell whether this input of {} still exists ({e}): its rows stay \
+                             as they are",
+                            entry.partition
+                        ),
+                    });
+                    carried.push(rec.clone());
+                }
+            }
+        }
+        carried
+    }
+
+    /// Which carried input each row of the partition's published files belongs to (see
+    /// [`Output::carried_runs`]), from the ledger's row runs of its entry; `Err` says why the rows
+    /// cannot be found.
+    fn carried_runs(
+        &self,
+        entry: &PartitionEntry,
+        carried: &[InputRecord],
+        published: &[(String, u64)],
+    ) -> std::result::Result<Vec<(Option<usize>, u64)>, Untraceable> {
+        if published != entry.output_files() {
+            return Err(Untraceable::Files);
+        }
+        if carried.iter().any(|r| r.rows.is_none()) {
+            return Err(Untraceable::Rows(ledger::RowRunsError::NoRowCounts));
+        }
+        let runs = self.manifest.row_runs(entry)?;
+        let carried_index = |path: &Path| carried.iter().position(|r| r.path == path);
+        Ok(runs
+            .into_iter()
+            .map(|(input, rows)| {
+                let who = entry
+                    .inputs
+                    .get(input as usize)
+                    .and_then(|r| carried_index(&r.path));
+                (who, rows)
+            })
+            .collect())
+    }
+}
+
+/// Why the rows of a partition's vanished inputs cannot be found in its files.
+#[derive(Debug, thiserror::Error)]
+enum Untraceable {
+    #[error("its Parquet files are not the ones its manifest entry lists")]
+    Files,
+    #[error(transparent)]
+    Rows(#[from] ledger::RowRunsError),
+}
+
+/// An input an entry remembers, found at its old path (`stat`) though the walk did not list it: the
+/// file to read, keyed by its own date or else the partition's (`fallback`); `None` for a name that
+/// is not an input's.
+fn still_there(
+    rec: &InputRecord,
+    stat: Entry,
+    fallback: Option<&PartitionKey>,
+    hourly: bool,
+) -> Option<InputFile> {
+    let name = rec.path.file_name().unwrap_or_default().to_string_lossy();
+    let dated = key_for_path(&rec.path, hourly);
+    // An input with no date of its own keeps only this partition's records.
+    let undated = match (&dated, fallback) {
+        (None, Some(key)) => Some(
+            rec.feeds
+                .as_deref()
+                .map_or_else(|| Arc::from([slot_of(key, hourly)]), Arc::from),
+        ),
+        _ => None,
+    };
+    let key = dated.or_else(|| fallback.cloned())?;
+    Some(InputFile {
+        path: stat.path,
+        rel: rec.rel.clone(),
+        size: stat.size,
+        mtime: stat.mtime,
+        version: stat.version,
+        compression: compression_of(&name)?,
+        key,
+        undated,
+    })
+}
+
+/// Why an undated file has no partition: it could not be read (and nothing was salvaged), or none of
+/// its records has a time.
+fn undated_failure(outcome: &FileOutcome, no_slots: bool) -> Option<(ReadErrorKind, String)> {
+    match (&outcome.error, no_slots) {
+        (Some(e), _) if !outcome.salvaged => Some((e.kind, e.message.clone())),
+        (_, true) if outcome.lines > 0 => Some((
+            ReadErrorKind::NoTime,
+            format!(
+                "no record has a time that can be read (a `start` field, or an event \
+                 timestamp, in {}..={}; a file without a header needs --fields), and its \
+                 path and name have no date: its records belong to no partition",
+                crate::lake::partition::FIRST_YEAR,
+                crate::lake::partition::last_year()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// Files of an AWS-keyed lake that name no account and region: listed as skipped, with the reason.
+pub(super) fn drop_unkeyed(found: &mut Discovery) {
+    let keyed = |f: &InputFile| f.key.account.is_some() && f.key.region.is_some();
+    let (keep, mut drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.files)
+        .into_iter()
+        .partition(keyed);
+    found.files = keep;
+    let (keep, undated_drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.undated)
+        .into_iter()
+        .partition(keyed);
+    found.undated = keep;
+    drop.extend(undated_drop);
+    found.skipped.extend(drop.into_iter().map(|f| {
+        Skipped {
+            flow_log: true,
+            path: f.path,
+            reason:
+                "the lake uses AWS's keys (aws-account-id=, aws-region=) and neither the path nor \
+                 the file name gives this file's account and region"
+                    .into(),
+        }
+    }));
+}
+
+/// The slots of the partitions a file delivered in slot `delivery` feeds: its own, and with
+/// `--partition-time start` the one before (a flow that started before the delivery's slot).
+pub(super) fn partitions_fed(delivery: i64, time: PartitionTime) -> std::ops::RangeInclusive<i64> {
+    match time {
+        PartitionTime::Start => delivery - 1..=delivery,
+        _ => delivery..=delivery,
+    }
+}
+
+/// True when the partition's entry still describes it: the same fingerprint, no input that failed
+/// for a reason that may pass (I/O, size limit), the same inputs (path, size, mtime: the files found
+/// and the vanished ones whose rows stay) and the published files it lists.
+fn up_to_date(
+    entry: &PartitionEntry,
+    output: &Output,
+    fingerprint: &Fingerprint,
+    published: &[(String, u64)],
+) -> bool {
+    let mut now: Vec<(&Path, u64, Option<i64>)> = output
+        .inputs
+        .iter()
+        .map(|f| (f.path.as_path(), f.size, f.mtime))
+        .chain(output.carried.iter().map(InputRecord::state))
+        .collect();
+    now.sort_unstable();
+    let mut then: Vec<_> = entry.inputs.iter().map(InputRecord::state).collect();
+    then.sort_unstable();
+    entry.fingerprint == *fingerprint
+        && entry.failed.iter().all(|f| !f.kind.may_pass())
+        && then == now
+        && published == entry.output_files()
+}
+
+/// Groups the partitions to rebuild into units built in one pass: with `--partition-time start`,
+/// runs of consecutive slots of one account and region (neighbours share input files); otherwise
+/// one partition per unit.
+fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
+    let series = |o: &Output| o.path.split("year=").next().unwrap_or_default().to_string();
+    rebuild.sort_by_cached_key(|o| (series(o), o.slot));
+    let mut units: Vec<Vec<Output>> = Vec::new();
+    for output in rebuild {
+        let joins = start_mode
+            && units.last().and_then(|u| u.last()).is_some_and(|last| {
+                series(last) == series(&output) && last.slot + 1 == output.slot
+            });
+        match units.last_mut() {
+            Some(unit) if joins => unit.push(output),
+            _ => units.push(vec![output]),
+        }
+    }
+    units
+}
+
+/// What shapes a partition's output besides its inputs: the lake schema, the field list used for
+/// headerless files, the partition time, and the limits and policy that decide which lines and files
+/// are used. A change rebuilds the partitions it touches on their next conversion, so a lake
+/// never mixes schemas.
+pub(super) fn fingerprint(cfg: &ConvertConfig) -> Fingerprint {
+    let mut hash = crate::hash::Fnv1a::default();
+    for field in schema::lake_schema().fields() {
+        hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
+    }
+    let hash = hash.finish();
+    let fields = cfg
+        .fields
+        .as_ref()
+        .map(|l| l.header_line())
+        .unwrap_or_default();
+    Fingerprint::Convert(format!(
+        "schema={hash:016x};fields={fields};partition_time={:?};max_file_bytes={};max_line_bytes={};on_bad_file={:?}",
+        cfg.partition_time, cfg.max_file_bytes, cfg.max_line_bytes, cfg.on_bad_file
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ReadErrorKind;
+    use crate::lake::ledger::{FailedRecord, MANIFEST_VERSION};
+
+    fn output(path: &str, slot: i64) -> Output {
+        Output {
+            slot,
+            path: path.into(),
+            inputs: Vec::new(),
+            carried: Vec::new(),
+            before: Vec::new(),
+            carried_runs: Vec::new(),
+        }
+    }
+
+    fn record(path: &str, size: u64) -> InputRecord {
+        InputRecord {
+            path: path.into(),
+            size,
+            mtime: Some(7),
+            rel: path.rsplit('/').next().unwrap_or_default().into(),
+            rows: Some(3),
+            first_row: None,
+            vanished: true,
+            feeds: None,
+        }
+    }
+
+    fn entry(inputs: Vec<InputRecord>, fingerprint: &Fingerprint) -> PartitionEntry {
+        PartitionEntry {
+            version: MANIFEST_VERSION,
+            partition: "year=2024/month=01/day=02".into(),
+            fingerprint: fingerprint.clone(),
+            inputs,
+            outputs: vec![OutputRecord {
+                name: "part-00000.parquet".into(),
+                rows: 3,
+                bytes: 10,
+            }],
+            lines: 3,
+            rows: 3,
+            rejected: 0,
+            filtered: 0,
+            failed: Vec::new(),
+            row_map: None,
+        }
+    }
+
+    #[test]
+    fn a_file_feeds_its_own_slot_and_with_start_times_the_one_before() {
+        assert_eq!(partitions_fed(10, PartitionTime::Delivery), 10..=10);
+        assert_eq!(partitions_fed(10, PartitionTime::Start), 9..=10);
+    }
+
+    #[test]
+    fn up_to_date_needs_the_same_fingerprint_inputs_files_and_no_retryable_failure() {
+        let print = Fingerprint::Convert("a".into());
+        let files = [("part-00000.parquet".to_string(), 10)];
+        let mut out = output("year=2024/month=01/day=02", 1);
+        out.carried = vec![record("/in/a.log.gz", 5)];
+        let e = entry(vec![record("/in/a.log.gz", 5)], &print);
+        assert!(up_to_date(&e, &out, &print, &files));
+        assert!(!up_to_date(&e, &out, &Fingerprint::Compacted, &files));
+        assert!(!up_to_date(&e, &out, &print, &[]), "its files changed");
+        let grown = entry(vec![record("/in/a.log.gz", 6)], &print);
+        assert!(
+            !up_to_date(&grown, &out, &print, &files),
+            "an input changed"
+        );
+        let mut failed = entry(vec![record("/in/a.log.gz", 5)], &print);
+        failed.failed.push(FailedRecord {
+            path: "/in/b.log.gz".into(),
+            kind: ReadErrorKind::Io,
+            message: "i/o".into(),
+        });
+        assert!(
+            !up_to_date(&failed, &out, &print, &files),
+            "an I/O failure is retried"
+        );
+        failed.failed[0].kind = ReadErrorKind::Corrupt;
+        assert!(up_to_date(&failed, &out, &print, &files), "damage is not");
+    }
+
+    #[test]
+    fn start_time_units_join_consecutive_days_of_one_series() {
+        let outs = || {
+            vec![
+                output("aws-account-id=1/year=2024/month=01/day=03", 3),
+                output("aws-account-id=1/year=2024/month=01/day=02", 2),
+                output("aws-account-id=2/year=2024/month=01/day=03", 3),
+                output("aws-account-id=1/year=2024/month=01/day=05", 5),
+            ]
+        };
+        let shape = |units: Vec<Vec<Output>>| -> Vec<Vec<i64>> {
+            units
+                .iter()
+                .map(|u| u.iter().map(|o| o.slot).collect())
+                .collect()
+        };
+        assert_eq!(shape(units(outs(), true)), [vec![2, 3], vec![5], vec![3]]);
+        assert_eq!(
+            shape(units(outs(), false)),
+            [vec![2], vec![3], vec![5], vec![3]]
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_follows_what_shapes_the_output() {
+        let base = ConvertConfig::new(vec!["/in".into()], "/out".into());
+        let a = fingerprint(&base);
+        assert_eq!(a, fingerprint(&base));
+        let Fingerprint::Convert(text) = &a else {
+            panic!("convert's fingerprint: {a:?}")
+        };
+        assert!(text.starts_with("schema=") && text.contains(";partition_time=Delivery;"));
+        let start = ConvertConfig {
+            partition_time: PartitionTime::Start,
+            ..base.clone()
+        };
+        assert_ne!(fingerprint(&start), a);
+        let threads = ConvertConfig { threads: 3, ..base };
+        assert_eq!(fingerprint(&threads), a, "threads do not shape the output");
+    }
+}
