@@ -188,10 +188,7 @@ fn every_layer_imports_only_the_layers_below_it() {
 #[test]
 fn the_check_catches_each_kind_of_breach() {
     // Storage that knows a stage.
-    let v = violations(
-        "src/storage/local.rs",
-        "use crate::lake::ledger::Manifest;",
-    );
+    let v = violations("src/storage/local.rs", "use crate::lake::ledger::Manifest;");
     assert_eq!(v.len(), 1, "{v:?}");
     // A lower layer that climbs (lake -> text, input -> convert), and an engine that uses another.
     assert_eq!(
