@@ -4,14 +4,12 @@
 //! an object changed between listing and reading is caught; a run killed mid-upload leaves only whole
 //! objects and the rerun converges.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A moto S3 server on a free loopback port, stopped on drop.
@@ -377,13 +375,19 @@ fn an_object_changed_after_listing_is_caught() {
     use flowlake::input::discover::discover;
     use flowlake::storage::{S3Settings, S3Store};
 
+    // The store is built in this process and reads its keys from the environment.
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    if !in_own_process("s3::an_object_changed_after_listing_is_caught", &keys) {
+        return;
+    }
     let moto = Moto::start();
     moto.bucket("logs");
     let fixture = fixtures().join("aws");
     moto.upload(&fixture, "logs", "a");
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::set_var("AWS_REGION", "us-east-1");
     let source = S3Store::new(&S3Settings {
         endpoint: Some(moto.endpoint.clone()),
     })

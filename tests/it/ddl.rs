@@ -2,12 +2,10 @@
 //! the DDL text here, the footers by pyarrow), the partition keys and projection match the folders, and
 //! DuckDB's view reads every row with the partition keys as strings.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 

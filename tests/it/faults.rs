@@ -1,8 +1,6 @@
 //! The rest of the fault table: bad-file and bad-line policies, huge lines, trailing garbage, signals,
 //! a full disk and an unwritable lake. Every case checks what got published and what did not.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -11,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn records(range: std::ops::Range<u32>) -> String {

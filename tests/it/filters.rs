@@ -1,11 +1,9 @@
 //! Filters at conversion: `--action accept|reject` (the flow log's "All, Accept or Reject" setting)
 //! and `--drop-log-status`; dropped records are counted, the lake remembers its filters.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// One day of default-format records: `accept` ACCEPT, `reject` REJECT, then NODATA and SKIPDATA ones.

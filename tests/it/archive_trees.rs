@@ -2,11 +2,9 @@
 //! expired by lifecycle rules, with odd names. Every case checks that no row is lost and that the
 //! run goes on past one bad entry.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// `n` records whose `bytes` are `base, base + 1, ...` (so sums tell files apart) at 2024-01-01.

@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The header line of AWS's default (version 2) format (`tests/convert.rs` checks it against the
+/// The header line of AWS's default (version 2) format (`tests/it/convert.rs` checks it against the
 /// catalogue's `DEFAULT_FORMAT`).
 pub const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
 
@@ -29,6 +29,31 @@ pub fn repo() -> PathBuf {
 
 pub fn fixtures() -> PathBuf {
     repo().join("fixtures")
+}
+
+/// Runs the calling test, named `test` (`module::function`), again in a process of its own with
+/// `env` added to the environment, and returns whether this is that process: there the test goes on;
+/// in the test binary's own process this checks that the child passed and returns false. For tests
+/// of library code that reads the environment: `std::env::set_var` would reach every test running
+/// beside it in this process.
+pub fn in_own_process(test: &str, env: &[(&str, &str)]) -> bool {
+    const CHILD: &str = "FLOWLAKE_TEST_OWN_PROCESS";
+    if std::env::var(CHILD).is_ok_and(|t| t == test) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads", "1"])
+        .env(CHILD, test)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test} in its own process:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }
 
 /// Result of one `flowlake` invocation.

@@ -3,11 +3,9 @@
 //! of JSON envelopes back to back, gzipped twice, plain JSON, the extracted messages, or direct-delivery
 //! records. Real gzip files, read back with DuckDB.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A Firehose object name for the hour `2024-05-01 13:00`.

@@ -5,13 +5,11 @@
 //! (one source trying SSH on three hosts 30 times, another RDP 12 times), so the SSH/RDP query has
 //! more to rank than single attempts.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 type Record = BTreeMap<String, String>;
 

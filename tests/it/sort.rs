@@ -2,11 +2,9 @@
 //! `--sort-memory`), the `sorting_columns` metadata, row groups whose key ranges do not overlap, and
 //! the row maps that let a rebuild carry over the rows of vanished inputs from sorted files.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";

@@ -1,8 +1,6 @@
 //! Bad and awkward input: the run goes on, nothing is lost silently, the exit code tells.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn record(i: u32) -> String {
