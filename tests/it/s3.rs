@@ -798,11 +798,19 @@ fn firehose_envelopes_convert_from_s3() {
     let envelope = |eni: &str, n: u64| {
         let events: Vec<String> = (0..n)
             .map(|i| {
+                let record = V2 {
+                    account: "123456789010",
+                    eni: eni.into(),
+                    srcaddr: format!("10.0.0.{i}"),
+                    srcport: 1024 + i,
+                    bytes: 100 + i,
+                    start: 1714568400,
+                    end: 1714568460,
+                    ..V2::default()
+                };
                 format!(
-                    r#"{{"id":"{i}","timestamp":{},"message":"2 123456789010 {eni} 10.0.0.{i} 10.0.1.1 {} 443 6 1 {} 1714568400 1714568460 ACCEPT OK"}}"#,
-                    1714568400000u64 + i,
-                    1024 + i,
-                    100 + i
+                    r#"{{"id":"{i}","timestamp":{},"message":"{record}"}}"#,
+                    1714568400000u64 + i
                 )
             })
             .collect();

@@ -1,11 +1,10 @@
-//! Test helpers: run the real `flowlake` binary in a temporary directory, read the lake back with real
-//! DuckDB and pyarrow (through `python3`), and compute expected values straight from the input text
-//! with a deliberately simple reference parser.
+//! Test helpers: write input records (`V2`, the one generator of default-format lines), run the real
+//! `flowlake` binary in a temporary directory, read the lake back with real DuckDB and pyarrow
+//! (through `python3`), and compute expected values straight from the input text with a deliberately
+//! simple reference parser.
 //!
 //! DuckDB and pyarrow must be installed (`pip install -r scripts/requirements-test.txt`); a missing
 //! module fails the test loudly rather than skipping it.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -18,6 +17,95 @@ use serde_json::Value;
 /// The header line of AWS's default (version 2) format (`tests/it/convert.rs` checks it against the
 /// catalogue's `DEFAULT_FORMAT`).
 pub const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+
+/// One flow log record of AWS's default format (version 2), the generator of the tests' input text:
+/// `Display` writes it as one line (no line break), in the order of `HEADER`. `V2::default()` is one
+/// accepted TCP packet of 100 bytes from 10.0.0.1:1024 to 10.0.1.1:443 on one interface of account
+/// 123456789012, in the capture window 2024-01-01 00:00-00:01 UTC; a test sets the fields its
+/// assertions read (`V2 { bytes: i, ..V2::default() }`). A record whose `log_status` is not `OK`
+/// (`NODATA`, `SKIPDATA`) is written as AWS writes one: `-` for every field but the account, the
+/// interface and the times.
+#[derive(Clone, Debug)]
+pub struct V2 {
+    pub account: &'static str,
+    pub eni: String,
+    pub srcaddr: String,
+    pub dstaddr: String,
+    pub srcport: u64,
+    pub dstport: u64,
+    pub protocol: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub start: u64,
+    pub end: u64,
+    pub action: &'static str,
+    pub log_status: &'static str,
+}
+
+impl Default for V2 {
+    fn default() -> V2 {
+        V2 {
+            account: "123456789012",
+            eni: "eni-0a1b2c3d4e5f60718".into(),
+            srcaddr: "10.0.0.1".into(),
+            dstaddr: "10.0.1.1".into(),
+            srcport: 1024,
+            dstport: 443,
+            protocol: 6,
+            packets: 1,
+            bytes: 100,
+            start: 1704067200,
+            end: 1704067260,
+            action: "ACCEPT",
+            log_status: "OK",
+        }
+    }
+}
+
+impl std::fmt::Display for V2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let V2 {
+            account,
+            eni,
+            start,
+            end,
+            log_status,
+            ..
+        } = self;
+        if *log_status != "OK" {
+            return write!(
+                f,
+                "2 {account} {eni} - - - - - - - {start} {end} - {log_status}"
+            );
+        }
+        let V2 {
+            srcaddr,
+            dstaddr,
+            srcport,
+            dstport,
+            protocol,
+            packets,
+            bytes,
+            action,
+            ..
+        } = self;
+        write!(
+            f,
+            "2 {account} {eni} {srcaddr} {dstaddr} {srcport} {dstport} {protocol} {packets} {bytes} \
+             {start} {end} {action} {log_status}"
+        )
+    }
+}
+
+/// The records' lines, each ended by a line break (no header).
+pub fn v2_lines(records: impl IntoIterator<Item = V2>) -> String {
+    records.into_iter().map(|r| format!("{r}\n")).collect()
+}
+
+/// A delivery file as AWS writes one: `HEADER`, then the records' lines, gzipped.
+pub fn v2_gz(records: impl IntoIterator<Item = V2>) -> Vec<u8> {
+    gzip(format!("{HEADER}{}", v2_lines(records)).as_bytes())
+}
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_flowlake")
