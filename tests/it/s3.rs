@@ -89,12 +89,10 @@ impl Moto {
     }
 
     fn flowlake(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let out = self.command(args, env).output().expect("run flowlake");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.command(args, env)
+            .output()
+            .expect("run flowlake")
+            .into()
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {

@@ -151,6 +151,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     /// The `--json` report.
     pub fn report(&self) -> Value {
@@ -168,15 +178,11 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out: Output = Command::new(bin())
+    Command::new(bin())
         .args(args)
         .output()
-        .expect("run flowlake");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .expect("run flowlake")
+        .into()
 }
 
 /// `flowlake convert <inputs> --out <lake> --json <extra>`, asserting the accounting invariant.
@@ -415,21 +421,14 @@ pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
 /// Runs `flowlake <args>` as a user without privileges: `nobody` (via setpriv) when the tests run as
 /// root, as CI does, so that permissions matter; else as the current user.
 pub fn flowlake_unprivileged(args: &[&str]) -> Run {
-    let probe = tempfile::tempfile().unwrap();
-    let is_root = probe.metadata().unwrap().uid() == 0;
-    let mut cmd = if is_root {
-        let mut c = std::process::Command::new("/usr/bin/setpriv");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("/usr/bin/setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
         c
     } else {
-        std::process::Command::new(bin())
+        Command::new(bin())
     };
-    let out = cmd.args(args).output().expect("run flowlake");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.args(args).output().expect("run flowlake").into()
 }
 
 // ---- runs as an unprivileged user ----------------------------------------------------------
