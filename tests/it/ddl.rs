@@ -349,34 +349,6 @@ fn a_lake_whose_filters_dropped_every_record_says_so() {
     }
 }
 
-/// Runs a Python script that reads one JSON value on stdin (`input`) and prints one JSON value.
-/// (Passing data on stdin, not spliced into the script: Rust's `{:?}` escapes are not Python's.)
-fn py_stdin(script: &str, input: &Value) -> Value {
-    use std::io::Write;
-    let mut child = std::process::Command::new(
-        std::env::var("FLOWLAKE_PYTHON").unwrap_or_else(|_| "python3".into()),
-    )
-    .arg("-c")
-    .arg(script)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("run python3");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(serde_json::to_string(input).unwrap().as_bytes())
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python printed no JSON: {e}"))
-}
-
 /// Runs each DuckDB script in `cases` (`(sql, view)`) in a fresh in-memory DuckDB: (statement count,
 /// statement types, views that exist afterwards as `schema.name`, `count(*)` over `view`).
 fn run_duckdb_scripts(cases: &[(String, String)]) -> Value {

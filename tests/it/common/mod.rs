@@ -257,21 +257,50 @@ fn python() -> String {
 
 /// Runs a Python snippet that prints one JSON value; returns it.
 pub fn py(script: &str) -> Value {
-    let out = Command::new(python())
+    run_python(script, None)
+}
+
+/// `py` with `input` as JSON on the snippet's standard input (data passed there is not spliced into
+/// the script: Rust's `{:?}` escapes are not Python's).
+pub fn py_stdin(script: &str, input: &Value) -> Value {
+    run_python(script, Some(serde_json::to_vec(input).unwrap()))
+}
+
+/// DuckDB draws a progress bar on the process's standard output for a query that runs long (a
+/// loaded machine), from C, with no line break before what the script prints next: the script's
+/// own `print`s go to the original standard output, whatever else is written there to stderr.
+const PYTHON_PRELUDE: &str = "import os as _os, sys as _sys\n\
+                              _sys.stdout = _os.fdopen(_os.dup(1), 'w')\n\
+                              _os.dup2(2, 1)\n";
+
+fn run_python(script: &str, input: Option<Vec<u8>>) -> Value {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(python())
         .arg("-c")
-        .arg(script)
-        .output()
+        .arg(format!("{PYTHON_PRELUDE}{script}"))
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run python3");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "python failed (are duckdb and pyarrow installed? `pip install -r scripts/requirements-test.txt`):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // DuckDB draws a progress bar on stdout for a query that runs long (a loaded machine): the value
-    // is the last line.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout
-        .split(['\n', '\r'])
+        .lines()
         .rfind(|l| !l.trim().is_empty())
         .unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}):\n{stdout}"))
