@@ -1,15 +1,13 @@
 //! Nightly-safe runs: incremental and idempotent conversion, repair after damage or a crash, the lake
 //! lock, the reject-ratio policy and `flowlake verify`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// (inode, mtime in ns) of every published Parquet file: changes when a file is rewritten.

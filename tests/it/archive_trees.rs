@@ -2,29 +2,23 @@
 //! expired by lifecycle rules, with odd names. Every case checks that no row is lost and that the
 //! run goes on past one bad entry.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// `n` records whose `bytes` are `base, base + 1, ...` (so sums tell files apart) at 2024-01-01.
-fn records(base: u64, n: u64) -> String {
-    (0..n)
-        .map(|i| {
-            format!(
-                "2 123456789012 eni-0a1b2c3d4e5f60718 10.0.0.{} 10.0.1.1 {} 443 6 1 {} 1704067200 1704067260 ACCEPT OK\n",
-                i % 250,
-                1024 + i,
-                base + i
-            )
-        })
-        .collect()
+fn records(base: u64, n: u64) -> impl Iterator<Item = V2> {
+    (0..n).map(move |i| V2 {
+        srcaddr: format!("10.0.0.{}", i % 250),
+        srcport: 1024 + i,
+        bytes: base + i,
+        ..V2::default()
+    })
 }
 
 fn log(base: u64, n: u64) -> Vec<u8> {
-    gzip(format!("{HEADER}{}", records(base, n)).as_bytes())
+    v2_gz(records(base, n))
 }
 
 fn count(lake: &Path) -> u64 {
@@ -92,12 +86,12 @@ fn two_roots_with_the_same_file_names_and_sizes_keep_both_when_one_is_converted_
     let a = put(
         tmp.path(),
         "a/2024/01/01/flows.log",
-        format!("{HEADER}{}", records(100, 20)).as_bytes(),
+        format!("{HEADER}{}", v2_lines(records(100, 20))).as_bytes(),
     );
     let b = put(
         tmp.path(),
         "b/2024/01/01/flows.log",
-        format!("{HEADER}{}", records(700, 20)).as_bytes(),
+        format!("{HEADER}{}", v2_lines(records(700, 20))).as_bytes(),
     );
     assert_eq!(
         std::fs::metadata(&a).unwrap().len(),
@@ -310,15 +304,17 @@ fn rows_of_expired_inputs_stay_through_late_files_rebuilds_and_setting_changes()
 fn rows_of_an_expired_input_delivered_the_next_day_stay_with_partition_time_start() {
     let tmp = tempfile::tempdir().unwrap();
     // Day 1's file holds rows of 2024-01-01; day 2's file holds late rows of 2024-01-01 too.
-    let late_rows: String = (0..6)
-        .map(|i| format!("2 123456789012 eni-1 10.0.0.1 10.0.1.1 1 2 6 1 {} 1704153500 1704153590 ACCEPT OK\n", 50 + i))
-        .collect();
+    let late_rows = (0..6).map(|i| V2 {
+        eni: "eni-1".into(),
+        srcport: 1,
+        dstport: 2,
+        bytes: 50 + i,
+        start: 1704153500,
+        end: 1704153590,
+        ..V2::default()
+    });
     put(tmp.path(), "in/2024/01/01/a.log.gz", &log(0, 5));
-    put(
-        tmp.path(),
-        "in/2024/01/02/b.log.gz",
-        &gzip(format!("{HEADER}{late_rows}").as_bytes()),
-    );
+    put(tmp.path(), "in/2024/01/02/b.log.gz", &v2_gz(late_rows));
     let lake = tmp.path().join("lake");
     convert(
         &[&tmp.path().join("in")],
@@ -602,7 +598,7 @@ fn case_variants_unpadded_hive_folders_hidden_folders_bom_and_foreign_gz() {
     let input = tmp.path().join("in");
     put(&input, "year=2024/month=3/day=9/A.LOG.GZ", &log(0, 3));
     let mut bom = b"\xEF\xBB\xBF".to_vec();
-    bom.extend_from_slice(format!("{HEADER}{}", records(10, 2)).as_bytes());
+    bom.extend_from_slice(format!("{HEADER}{}", v2_lines(records(10, 2))).as_bytes());
     put(&input, "year=2024/month=3/day=9/bom.log", &bom);
     put(&input, "year=2024/month=3/day=9/_tmp/x.log.gz", &log(0, 50));
     put(

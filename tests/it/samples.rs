@@ -1,11 +1,9 @@
 //! Every real-format text sample in `fixtures/samples/` (copied from AWS docs, Elastic and
 //! OpenTelemetry test data) converts, with its values checked in DuckDB.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Converts one sample (placed in a dated folder) into its own lake; returns (exit code, report, lake).

@@ -1,8 +1,6 @@
 //! The rest of the fault table: bad-file and bad-line policies, huge lines, trailing garbage, signals,
 //! a full disk and an unwritable lake. Every case checks what got published and what did not.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -11,19 +9,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
-fn records(range: std::ops::Range<u32>) -> String {
-    range
-        .map(|i| format!("2 123456789012 eni-{i:017x} 10.0.0.1 10.0.1.1 {} 443 6 1 {} 1704067200 1704067260 ACCEPT OK\n", 1024 + i % 60000, i))
-        .collect()
+/// Record `i`: its own interface, its bytes `i`.
+fn record(i: u64) -> V2 {
+    V2 {
+        eni: format!("eni-{i:017x}"),
+        srcport: 1024 + i % 60000,
+        bytes: i,
+        ..V2::default()
+    }
+}
+
+fn records(range: std::ops::Range<u64>) -> String {
+    v2_lines(range.map(record))
 }
 
 #[test]
 fn salvage_publishes_the_complete_lines_before_the_damage() {
     let tmp = tempfile::tempdir().unwrap();
-    let full = gzip(format!("{HEADER}{}", records(0..20_000)).as_bytes());
+    let full = v2_gz((0..20_000).map(record));
     let cut = &full[..full.len() * 2 / 3];
     put(tmp.path(), "in/2024/01/01/cut.log.gz", cut);
     // What a reader can decode from the cut file: the complete lines after the header.
@@ -91,7 +97,7 @@ fn abort_policies_stop_before_publishing_and_name_the_culprit() {
     put(
         tmp.path(),
         "in/2024/01/01/good.log.gz",
-        &gzip(format!("{HEADER}{}", records(0..50)).as_bytes()),
+        &v2_gz((0..50).map(record)),
     );
     put(
         tmp.path(),
@@ -135,7 +141,7 @@ fn a_ten_megabyte_line_without_newline_is_rejected_as_too_long() {
 #[test]
 fn trailing_garbage_and_a_corrupt_second_member_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let good = gzip(format!("{HEADER}{}", records(0..10)).as_bytes());
+    let good = v2_gz((0..10).map(record));
     let mut garbage = good.clone();
     garbage.extend_from_slice(b"\0\0\0\0 some bytes a copy tool appended");
     put(tmp.path(), "in/2024/01/01/garbage.log.gz", &garbage);
@@ -326,12 +332,12 @@ fn an_unwritable_partition_is_a_clear_error_and_earlier_days_stay() {
     put(
         tmp.path(),
         "in/2024/01/01/a.log.gz",
-        &gzip(format!("{HEADER}{}", records(0..100)).as_bytes()),
+        &v2_gz((0..100).map(record)),
     );
     put(
         tmp.path(),
         "in/2024/01/02/b.log.gz",
-        &gzip(format!("{HEADER}{}", records(100..200)).as_bytes()),
+        &v2_gz((100..200).map(record)),
     );
     let lake = tmp.path().join("lake");
     put(
@@ -695,7 +701,7 @@ fn a_convert_killed_at_any_rename_or_unlink_never_shows_a_row_twice_or_misses_on
     put(
         &day_folder(&input, "2024/01/15"),
         "late.log.gz",
-        &gzip(format!("{HEADER}{}", records(0..40)).as_bytes()),
+        &v2_gz((0..40).map(record)),
     );
     generate(
         &input,

@@ -2,12 +2,10 @@
 //! code 2, nothing written), `--max-line-size 0` is refused, and `--threads` above the limit is a usage
 //! error on `convert`, `compact` and `inflate` instead of a long stall starting threads.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Runs `flowlake <args>`, expecting a usage error whose stderr is exactly `flowlake: error: <message>`.
 fn assert_usage_error(args: &[&str], message: &str) {

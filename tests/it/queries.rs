@@ -5,13 +5,11 @@
 //! (one source trying SSH on three hosts 30 times, another RDP 12 times), so the SSH/RDP query has
 //! more to rank than single attempts.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 type Record = BTreeMap<String, String>;
 
@@ -86,41 +84,64 @@ fn top<T: Ord + Clone, R>(mut v: Vec<(T, R)>, limit: usize) -> Vec<R> {
 /// One hand-written delivery: 30 rejected SSH attempts from 203.0.113.5 on three hosts, 12 rejected
 /// RDP attempts from 198.51.100.7, one accepted SSH session, and a large accepted transfer.
 fn brute_force_file(input: &Path) {
-    let mut text = String::from(HEADER);
     let t0 = 1_709_985_600; // 2024-03-09 12:00 UTC
-    for i in 0..30 {
-        text.push_str(&format!(
-            "2 662306410322 eni-0bf0000000000000{} 203.0.113.5 10.68.0.{} {} 22 6 1 60 {} {} REJECT OK\n",
-            i % 3,
-            10 + i % 3,
-            40000 + i,
-            t0 + i * 7,
-            t0 + i * 7 + 5
-        ));
-    }
-    for i in 0..12 {
-        text.push_str(&format!(
-            "2 662306410322 eni-0bf00000000000009 198.51.100.7 10.68.0.20 {} 3389 6 2 104 {} {} REJECT OK\n",
-            50000 + i,
-            t0 + 3600 + i * 60,
-            t0 + 3600 + i * 60 + 9
-        ));
-    }
-    text.push_str(&format!(
-        "2 662306410322 eni-0bf00000000000000 203.0.113.5 10.68.0.10 40100 22 6 40 9000 {} {} ACCEPT OK\n",
-        t0 + 400,
-        t0 + 460
-    ));
-    text.push_str(&format!(
-        "2 662306410322 eni-0bf00000000000000 10.68.0.10 203.0.113.5 443 40200 6 90000 130000000 {} {} ACCEPT OK\n",
-        t0 + 500,
-        t0 + 560
-    ));
+    let record = V2 {
+        account: "662306410322",
+        eni: "eni-0bf00000000000000".into(),
+        srcaddr: "203.0.113.5".into(),
+        action: "REJECT",
+        ..V2::default()
+    };
+    let ssh = (0..30).map(|i| V2 {
+        eni: format!("eni-0bf0000000000000{}", i % 3),
+        dstaddr: format!("10.68.0.{}", 10 + i % 3),
+        srcport: 40000 + i,
+        dstport: 22,
+        bytes: 60,
+        start: t0 + i * 7,
+        end: t0 + i * 7 + 5,
+        ..record.clone()
+    });
+    let rdp = (0..12).map(|i| V2 {
+        eni: "eni-0bf00000000000009".into(),
+        srcaddr: "198.51.100.7".into(),
+        dstaddr: "10.68.0.20".into(),
+        srcport: 50000 + i,
+        dstport: 3389,
+        packets: 2,
+        bytes: 104,
+        start: t0 + 3600 + i * 60,
+        end: t0 + 3600 + i * 60 + 9,
+        ..record.clone()
+    });
+    let session = V2 {
+        dstaddr: "10.68.0.10".into(),
+        srcport: 40100,
+        dstport: 22,
+        packets: 40,
+        bytes: 9000,
+        start: t0 + 400,
+        end: t0 + 460,
+        action: "ACCEPT",
+        ..record.clone()
+    };
+    let transfer = V2 {
+        srcaddr: "10.68.0.10".into(),
+        dstaddr: "203.0.113.5".into(),
+        srcport: 443,
+        dstport: 40200,
+        packets: 90000,
+        bytes: 130000000,
+        start: t0 + 500,
+        end: t0 + 560,
+        action: "ACCEPT",
+        ..record.clone()
+    };
     put(
         input,
         "AWSLogs/662306410322/vpcflowlogs/us-east-1/2024/03/09/\
          662306410322_vpcflowlogs_us-east-1_fl-0bf00000000000001_20240309T1200Z_0badf00d.log.gz",
-        &gzip(text.as_bytes()),
+        &v2_gz(ssh.chain(rdp).chain([session, transfer])),
     );
 }
 

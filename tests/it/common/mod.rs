@@ -1,11 +1,10 @@
-//! Test helpers: run the real `flowlake` binary in a temporary directory, read the lake back with real
-//! DuckDB and pyarrow (through `python3`), and compute expected values straight from the input text
-//! with a deliberately simple reference parser.
+//! Test helpers: write input records (`V2`, the one generator of default-format lines), run the real
+//! `flowlake` binary in a temporary directory, read the lake back with real DuckDB and pyarrow
+//! (through `python3`), and compute expected values straight from the input text with a deliberately
+//! simple reference parser.
 //!
 //! DuckDB and pyarrow must be installed (`pip install -r scripts/requirements-test.txt`); a missing
 //! module fails the test loudly rather than skipping it.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -15,9 +14,98 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The header line of AWS's default (version 2) format (`tests/convert.rs` checks it against the
+/// The header line of AWS's default (version 2) format (`tests/it/convert.rs` checks it against the
 /// catalogue's `DEFAULT_FORMAT`).
 pub const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+
+/// One flow log record of AWS's default format (version 2), the generator of the tests' input text:
+/// `Display` writes it as one line (no line break), in the order of `HEADER`. `V2::default()` is one
+/// accepted TCP packet of 100 bytes from 10.0.0.1:1024 to 10.0.1.1:443 on one interface of account
+/// 123456789012, in the capture window 2024-01-01 00:00-00:01 UTC; a test sets the fields its
+/// assertions read (`V2 { bytes: i, ..V2::default() }`). A record whose `log_status` is not `OK`
+/// (`NODATA`, `SKIPDATA`) is written as AWS writes one: `-` for every field but the account, the
+/// interface and the times.
+#[derive(Clone, Debug)]
+pub struct V2 {
+    pub account: &'static str,
+    pub eni: String,
+    pub srcaddr: String,
+    pub dstaddr: String,
+    pub srcport: u64,
+    pub dstport: u64,
+    pub protocol: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub start: u64,
+    pub end: u64,
+    pub action: &'static str,
+    pub log_status: &'static str,
+}
+
+impl Default for V2 {
+    fn default() -> V2 {
+        V2 {
+            account: "123456789012",
+            eni: "eni-0a1b2c3d4e5f60718".into(),
+            srcaddr: "10.0.0.1".into(),
+            dstaddr: "10.0.1.1".into(),
+            srcport: 1024,
+            dstport: 443,
+            protocol: 6,
+            packets: 1,
+            bytes: 100,
+            start: 1704067200,
+            end: 1704067260,
+            action: "ACCEPT",
+            log_status: "OK",
+        }
+    }
+}
+
+impl std::fmt::Display for V2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let V2 {
+            account,
+            eni,
+            start,
+            end,
+            log_status,
+            ..
+        } = self;
+        if *log_status != "OK" {
+            return write!(
+                f,
+                "2 {account} {eni} - - - - - - - {start} {end} - {log_status}"
+            );
+        }
+        let V2 {
+            srcaddr,
+            dstaddr,
+            srcport,
+            dstport,
+            protocol,
+            packets,
+            bytes,
+            action,
+            ..
+        } = self;
+        write!(
+            f,
+            "2 {account} {eni} {srcaddr} {dstaddr} {srcport} {dstport} {protocol} {packets} {bytes} \
+             {start} {end} {action} {log_status}"
+        )
+    }
+}
+
+/// The records' lines, each ended by a line break (no header).
+pub fn v2_lines(records: impl IntoIterator<Item = V2>) -> String {
+    records.into_iter().map(|r| format!("{r}\n")).collect()
+}
+
+/// A delivery file as AWS writes one: `HEADER`, then the records' lines, gzipped.
+pub fn v2_gz(records: impl IntoIterator<Item = V2>) -> Vec<u8> {
+    gzip(format!("{HEADER}{}", v2_lines(records)).as_bytes())
+}
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_flowlake")
@@ -31,11 +119,46 @@ pub fn fixtures() -> PathBuf {
     repo().join("fixtures")
 }
 
+/// Runs the calling test, named `test` (`module::function`), again in a process of its own with
+/// `env` added to the environment, and returns whether this is that process: there the test goes on;
+/// in the test binary's own process this checks that the child passed and returns false. For tests
+/// of library code that reads the environment: `std::env::set_var` would reach every test running
+/// beside it in this process.
+pub fn in_own_process(test: &str, env: &[(&str, &str)]) -> bool {
+    const CHILD: &str = "FLOWLAKE_TEST_OWN_PROCESS";
+    if std::env::var(CHILD).is_ok_and(|t| t == test) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads", "1"])
+        .env(CHILD, test)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test} in its own process:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
 /// Result of one `flowlake` invocation.
 pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 impl Run {
@@ -55,15 +178,11 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out: Output = Command::new(bin())
+    Command::new(bin())
         .args(args)
         .output()
-        .expect("run flowlake");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .expect("run flowlake")
+        .into()
 }
 
 /// `flowlake convert <inputs> --out <lake> --json <extra>`, asserting the accounting invariant.
@@ -138,21 +257,50 @@ fn python() -> String {
 
 /// Runs a Python snippet that prints one JSON value; returns it.
 pub fn py(script: &str) -> Value {
-    let out = Command::new(python())
+    run_python(script, None)
+}
+
+/// `py` with `input` as JSON on the snippet's standard input (data passed there is not spliced into
+/// the script: Rust's `{:?}` escapes are not Python's).
+pub fn py_stdin(script: &str, input: &Value) -> Value {
+    run_python(script, Some(serde_json::to_vec(input).unwrap()))
+}
+
+/// DuckDB draws a progress bar on the process's standard output for a query that runs long (a
+/// loaded machine), from C, with no line break before what the script prints next: the script's
+/// own `print`s go to the original standard output, whatever else is written there to stderr.
+const PYTHON_PRELUDE: &str = "import os as _os, sys as _sys\n\
+                              _sys.stdout = _os.fdopen(_os.dup(1), 'w')\n\
+                              _os.dup2(2, 1)\n";
+
+fn run_python(script: &str, input: Option<Vec<u8>>) -> Value {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(python())
         .arg("-c")
-        .arg(script)
-        .output()
+        .arg(format!("{PYTHON_PRELUDE}{script}"))
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run python3");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "python failed (are duckdb and pyarrow installed? `pip install -r scripts/requirements-test.txt`):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // DuckDB draws a progress bar on stdout for a query that runs long (a loaded machine): the value
-    // is the last line.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout
-        .split(['\n', '\r'])
+        .lines()
         .rfind(|l| !l.trim().is_empty())
         .unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}):\n{stdout}"))
@@ -302,21 +450,14 @@ pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
 /// Runs `flowlake <args>` as a user without privileges: `nobody` (via setpriv) when the tests run as
 /// root, as CI does, so that permissions matter; else as the current user.
 pub fn flowlake_unprivileged(args: &[&str]) -> Run {
-    let probe = tempfile::tempfile().unwrap();
-    let is_root = probe.metadata().unwrap().uid() == 0;
-    let mut cmd = if is_root {
-        let mut c = std::process::Command::new("/usr/bin/setpriv");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("/usr/bin/setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
         c
     } else {
-        std::process::Command::new(bin())
+        Command::new(bin())
     };
-    let out = cmd.args(args).output().expect("run flowlake");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.args(args).output().expect("run flowlake").into()
 }
 
 // ---- runs as an unprivileged user ----------------------------------------------------------

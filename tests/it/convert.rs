@@ -1,9 +1,7 @@
 //! End-to-end `convert` tests: the real binary on the committed fixtures and on generated input, the
 //! lake read back by DuckDB and pyarrow, every figure checked against the input text.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const INT_FIELDS: [(&str, &str); 9] = [

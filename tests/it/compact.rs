@@ -2,11 +2,9 @@
 //! here with pyarrow) become few files at the target size with identical contents (DuckDB EXCEPT ALL
 //! both ways), the lake schema, a clean verify, and nothing to do on a rerun.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn compact(lake: &Path, extra: &[&str]) -> (i32, Value, String) {

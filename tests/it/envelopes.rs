@@ -3,11 +3,7 @@
 //! of JSON envelopes back to back, gzipped twice, plain JSON, the extracted messages, or direct-delivery
 //! records. Real gzip files, read back with DuckDB.
 
-mod common;
-
-use std::path::Path;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A Firehose object name for the hour `2024-05-01 13:00`.
@@ -19,12 +15,19 @@ fn firehose_name(n: u32) -> String {
 fn envelope(eni: &str, first: u64, n: u64) -> String {
     let events: Vec<String> = (first..first + n)
         .map(|i| {
+            let record = V2 {
+                account: "123456789010",
+                eni: eni.into(),
+                srcaddr: format!("10.0.0.{}", i % 250),
+                srcport: 1024 + i,
+                bytes: 100 + i,
+                start: 1714568400,
+                end: 1714568460,
+                ..V2::default()
+            };
             format!(
-                r#"{{"id":"3560{i}","timestamp":{},"message":"2 123456789010 {eni} 10.0.0.{} 10.0.1.1 {} 443 6 1 {} 1714568400 1714568460 ACCEPT OK"}}"#,
-                1714568400000u64 + i,
-                i % 250,
-                1024 + i,
-                100 + i
+                r#"{{"id":"3560{i}","timestamp":{},"message":"{record}"}}"#,
+                1714568400000u64 + i
             )
         })
         .collect();
@@ -35,10 +38,6 @@ fn envelope(eni: &str, first: u64, n: u64) -> String {
 }
 
 const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1714568401000,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
-
-fn rows(lake: &Path, sql: &str) -> Vec<Vec<Value>> {
-    duckdb(lake, sql)
-}
 
 #[test]
 fn every_firehose_shape_converts_with_its_origin_kept() {
@@ -101,7 +100,7 @@ fn every_firehose_shape_converts_with_its_origin_kept() {
     );
     // Values, and where each record came from.
     assert_eq!(
-        rows(
+        duckdb(
             &lake,
             "SELECT interface_id, count(*), sum(bytes), min(account_id), \
              min(unknown_fields['cloudwatch-log-group']), min(unknown_fields['cloudwatch-log-stream']), \
@@ -186,7 +185,7 @@ fn the_real_format_envelope_samples_convert_and_the_owner_fills_a_missing_accoun
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert_eq!(report["rows_written"], json!(2), "{name}");
         assert_eq!(
-            rows(
+            duckdb(
                 &lake,
                 "SELECT account_id, srcaddr, dstport, action, unknown_fields['cloudwatch-log-stream'], \
                  unknown_fields['cloudwatch-timestamp'] FROM {lake} ORDER BY srcaddr"
@@ -385,7 +384,7 @@ fn cloudwatch_exports_and_undated_text_are_partitioned_by_each_records_time() {
     assert!(skipped.contains("aws-logs-write-test"), "{skipped}");
     assert!(skipped.contains("permission probe"), "{skipped}");
     assert_eq!(
-        rows(
+        duckdb(
             &lake,
             "SELECT day, count(*), sum(bytes), min(unknown_fields['cloudwatch-log-stream']) \
              FROM read_parquet('{lake}/**/*.parquet', hive_partitioning=true) GROUP BY 1 ORDER BY 1"
@@ -652,15 +651,17 @@ fn a_cut_export_object_spanning_two_days_is_one_failure_on_every_run() {
     let mut text = String::new();
     for i in 0..4000u64 {
         let t = day1 + (i % 2) * 86_400 + i * 7;
-        text.push_str(&format!(
-            "2024-05-0{}T00:00:00.000Z 2 123456789010 eni-0a 10.0.{}.{} 10.0.1.1 {} 443 6 1 {} {t} {} ACCEPT OK\n",
-            1 + i % 2,
-            i % 250,
-            (i * 37) % 250,
-            1024 + i,
-            100 + i,
-            t + 60
-        ));
+        let record = V2 {
+            account: "123456789010",
+            eni: "eni-0a".into(),
+            srcaddr: format!("10.0.{}.{}", i % 250, (i * 37) % 250),
+            srcport: 1024 + i,
+            bytes: 100 + i,
+            start: t,
+            end: t + 60,
+            ..V2::default()
+        };
+        text.push_str(&format!("2024-05-0{}T00:00:00.000Z {record}\n", 1 + i % 2));
     }
     let gz = gzip(text.as_bytes());
     let cut = &gz[..gz.len() * 3 / 5];
@@ -744,8 +745,17 @@ enum Framing {
 }
 
 /// The default-format record `i` of object `object`: its port is the object, its bytes `i`.
-fn damaged_record(object: u32, i: u32) -> String {
-    format!("2 123456789010 eni-0a 10.0.0.1 10.0.1.1 {} {object} 6 1 {i} 1714568400 1714568460 ACCEPT OK", 1024 + i)
+fn damaged_record(object: u32, i: u32) -> V2 {
+    V2 {
+        account: "123456789010",
+        eni: "eni-0a".into(),
+        srcport: 1024 + u64::from(i),
+        dstport: object.into(),
+        bytes: i.into(),
+        start: 1714568400,
+        end: 1714568460,
+        ..V2::default()
+    }
 }
 
 /// The text of each gzip member of a whole object (20 records).
@@ -1079,7 +1089,7 @@ fn a_message_that_is_not_text_is_one_reject_and_an_odd_owner_one_warning() {
     assert_eq!(report["rows_written"], json!(5));
     assert_eq!(report["rejected"], json!(1));
     assert_eq!(
-        rows(
+        duckdb(
             &lake,
             "SELECT account_id, list(bytes ORDER BY bytes) FROM {lake} GROUP BY 1 ORDER BY 1"
         ),

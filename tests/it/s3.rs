@@ -4,14 +4,12 @@
 //! an object changed between listing and reading is caught; a run killed mid-upload leaves only whole
 //! objects and the rerun converges.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A moto S3 server on a free loopback port, stopped on drop.
@@ -91,12 +89,10 @@ impl Moto {
     }
 
     fn flowlake(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let out = self.command(args, env).output().expect("run flowlake");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.command(args, env)
+            .output()
+            .expect("run flowlake")
+            .into()
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -377,13 +373,19 @@ fn an_object_changed_after_listing_is_caught() {
     use flowlake::input::discover::discover;
     use flowlake::storage::{S3Settings, S3Store};
 
+    // The store is built in this process and reads its keys from the environment.
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    if !in_own_process("s3::an_object_changed_after_listing_is_caught", &keys) {
+        return;
+    }
     let moto = Moto::start();
     moto.bucket("logs");
     let fixture = fixtures().join("aws");
     moto.upload(&fixture, "logs", "a");
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::set_var("AWS_REGION", "us-east-1");
     let source = S3Store::new(&S3Settings {
         endpoint: Some(moto.endpoint.clone()),
     })
@@ -794,11 +796,19 @@ fn firehose_envelopes_convert_from_s3() {
     let envelope = |eni: &str, n: u64| {
         let events: Vec<String> = (0..n)
             .map(|i| {
+                let record = V2 {
+                    account: "123456789010",
+                    eni: eni.into(),
+                    srcaddr: format!("10.0.0.{i}"),
+                    srcport: 1024 + i,
+                    bytes: 100 + i,
+                    start: 1714568400,
+                    end: 1714568460,
+                    ..V2::default()
+                };
                 format!(
-                    r#"{{"id":"{i}","timestamp":{},"message":"2 123456789010 {eni} 10.0.0.{i} 10.0.1.1 {} 443 6 1 {} 1714568400 1714568460 ACCEPT OK"}}"#,
-                    1714568400000u64 + i,
-                    1024 + i,
-                    100 + i
+                    r#"{{"id":"{i}","timestamp":{},"message":"{record}"}}"#,
+                    1714568400000u64 + i
                 )
             })
             .collect();

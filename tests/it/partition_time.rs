@@ -1,11 +1,9 @@
 //! `--partition-time start`: rows go to the day of their own `start`; incremental runs rebuild the
 //! neighbouring day a late file writes into; nightly runs add up to one full run.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const START: [&str; 2] = ["--partition-time", "start"];

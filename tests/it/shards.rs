@@ -2,13 +2,11 @@
 //! same partitions, rows and per-column sums as one unsharded run, no partition twice; shard numbers
 //! come from `--shard`, AWS Batch's and Kubernetes' environment variables; a retried shard is a rerun.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Per partition: rows and sums of the integer columns, and distinct counts of two string columns.

@@ -2,12 +2,10 @@
 //! the DDL text here, the footers by pyarrow), the partition keys and projection match the folders, and
 //! DuckDB's view reads every row with the partition keys as strings.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -349,34 +347,6 @@ fn a_lake_whose_filters_dropped_every_record_says_so() {
         assert!(!run.stderr.contains("yet"), "{}", run.stderr);
         assert!(run.stdout.is_empty());
     }
-}
-
-/// Runs a Python script that reads one JSON value on stdin (`input`) and prints one JSON value.
-/// (Passing data on stdin, not spliced into the script: Rust's `{:?}` escapes are not Python's.)
-fn py_stdin(script: &str, input: &Value) -> Value {
-    use std::io::Write;
-    let mut child = std::process::Command::new(
-        std::env::var("FLOWLAKE_PYTHON").unwrap_or_else(|_| "python3".into()),
-    )
-    .arg("-c")
-    .arg(script)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("run python3");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(serde_json::to_string(input).unwrap().as_bytes())
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python printed no JSON: {e}"))
 }
 
 /// Runs each DuckDB script in `cases` (`(sql, view)`) in a fresh in-memory DuckDB: (statement count,

@@ -59,7 +59,7 @@ fn violations(rel: &str, text: &str) -> Vec<String> {
             .unwrap_or("");
         if !["cli.rs", "progress.rs", "lib.rs"].contains(&top) {
             out.push(format!(
-                "{rel}: not in any layer (add it to LAYERS in tests/layering.rs)"
+                "{rel}: not in any layer (add it to LAYERS in tests/it/layering.rs)"
             ));
         }
     }

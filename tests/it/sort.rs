@@ -2,30 +2,20 @@
 //! `--sort-memory`), the `sorting_columns` metadata, row groups whose key ranges do not overlap, and
 //! the row maps that let a rebuild carry over the rows of vanished inputs from sorted files.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
-
-const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
 
 /// `n` records whose `bytes` are `base, base + 1, ...` and whose source addresses spread over the
 /// whole range, so that the rows of every file interleave with every other's once sorted.
 fn log(base: u64, n: u64) -> Vec<u8> {
-    let lines: String = (0..n)
-        .map(|i| {
-            format!(
-                "2 123456789012 eni-0a1b2c3d4e5f60718 10.0.{}.{} 10.0.1.1 {} 443 6 1 {} 1704067200 1704067260 ACCEPT OK\n",
-                (i * 7 + base) % 13,
-                (i * 31 + base) % 250,
-                1024 + i,
-                base + i
-            )
-        })
-        .collect();
-    gzip(format!("{HEADER}{lines}").as_bytes())
+    v2_gz((0..n).map(|i| V2 {
+        srcaddr: format!("10.0.{}.{}", (i * 7 + base) % 13, (i * 31 + base) % 250),
+        srcport: 1024 + i,
+        bytes: base + i,
+        ..V2::default()
+    }))
 }
 
 /// Every row's columns, for comparing lakes whatever their row order.

@@ -3,15 +3,13 @@
 //! writing (lock held, journal marks) from a damaged one, and a publish cut short from both; a journal
 //! it cannot list is an error, not "no marks".
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const DAY09: &str =

@@ -1,39 +1,33 @@
 //! Filters at conversion: `--action accept|reject` (the flow log's "All, Accept or Reject" setting)
 //! and `--drop-log-status`; dropped records are counted, the lake remembers its filters.
 
-mod common;
-
-use std::path::Path;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// One day of default-format records: `accept` ACCEPT, `reject` REJECT, then NODATA and SKIPDATA ones.
-fn day_file(accept: u32, reject: u32, nodata: u32, skipdata: u32) -> Vec<u8> {
-    let mut text = String::from(HEADER);
-    let mut i = 0;
-    for (n, action, status) in [
+fn day_file(accept: usize, reject: usize, nodata: usize, skipdata: usize) -> Vec<u8> {
+    let kinds = [
         (accept, "ACCEPT", "OK"),
         (reject, "REJECT", "OK"),
         (nodata, "-", "NODATA"),
         (skipdata, "-", "SKIPDATA"),
-    ] {
-        for _ in 0..n {
-            let addr = if action == "-" { "-" } else { "10.0.0.1" };
-            text.push_str(&format!(
-                "2 123456789012 eni-{i:04} {addr} {addr} {} {} 6 1 {} 1714568400 1714568460 {action} {status}\n",
-                if action == "-" { "-".to_string() } else { (1024 + i).to_string() },
-                if action == "-" { "-" } else { "443" },
-                if action == "-" { "-".to_string() } else { (100 + i).to_string() },
-            ));
-            i += 1;
-        }
-    }
-    gzip(text.as_bytes())
-}
-
-fn count(lake: &Path, sql: &str) -> serde_json::Value {
-    duckdb_one(lake, sql)
+    ];
+    let records = kinds
+        .into_iter()
+        .flat_map(|(n, action, log_status)| std::iter::repeat_n((action, log_status), n))
+        .zip(0..)
+        .map(|((action, log_status), i)| V2 {
+            eni: format!("eni-{i:04}"),
+            dstaddr: "10.0.0.1".into(),
+            srcport: 1024 + i,
+            bytes: 100 + i,
+            start: 1714568400,
+            end: 1714568460,
+            action,
+            log_status,
+            ..V2::default()
+        });
+    v2_gz(records)
 }
 
 #[test]
@@ -50,10 +44,10 @@ fn action_and_log_status_filters_are_counted_and_remembered() {
     assert_eq!(report["rows_written"], json!(9));
     assert_eq!(report["filtered"], json!(13));
     assert_eq!(
-        count(&lake, "SELECT count(*) FROM {lake} WHERE action = 'ACCEPT'"),
+        duckdb_one(&lake, "SELECT count(*) FROM {lake} WHERE action = 'ACCEPT'"),
         json!(9)
     );
-    assert_eq!(count(&lake, "SELECT count(*) FROM {lake}"), json!(9));
+    assert_eq!(duckdb_one(&lake, "SELECT count(*) FROM {lake}"), json!(9));
     let settings: serde_json::Value =
         serde_json::from_slice(&std::fs::read(lake.join("_flowlake/lake.json")).unwrap()).unwrap();
     assert_eq!(
@@ -100,7 +94,7 @@ fn action_and_log_status_filters_are_counted_and_remembered() {
     assert_eq!(report["rows_written"], json!(18));
     assert_eq!(report["filtered"], json!(4));
     assert_eq!(
-        count(
+        duckdb_one(
             &lake,
             "SELECT count(*) FROM {lake} WHERE log_status <> 'OK'"
         ),
@@ -186,7 +180,7 @@ fn envelope_records_are_filtered_too() {
     assert_eq!(report["rows_written"], json!(1));
     assert_eq!(report["filtered"], json!(2));
     assert_eq!(
-        count(&lake, "SELECT srcaddr FROM {lake}"),
+        duckdb_one(&lake, "SELECT srcaddr FROM {lake}"),
         json!("52.94.228.178")
     );
 }
