@@ -150,7 +150,7 @@ pub trait Store: Debug + Send + Sync {
     /// for which `keep_dir` is true and skipping `_`/`.` folders. Paths are the root as given (made
     /// absolute, symbolic links not resolved) joined with the path below it. Entries that cannot be
     /// listed are [`Listing::problems`]; only a root that cannot be listed is an error.
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing>;
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> io::Result<Listing>;
     /// Every file below `dir` at any depth, sorted by path; a folder that does not exist is empty. Any
     /// other failure is an error, never a shorter list.
     fn list_below(&self, dir: &Path, hidden: Hidden) -> io::Result<Vec<Entry>>;
@@ -273,7 +273,7 @@ impl Both {
 }
 
 impl Store for Both {
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> io::Result<Listing> {
         self.pick(root).list(root, keep_dir)
     }
     fn list_below(&self, dir: &Path, hidden: Hidden) -> io::Result<Vec<Entry>> {
@@ -371,11 +371,8 @@ fn unserved(_path: &Path) -> io::Error {
 }
 
 impl Store for Unserved {
-    fn list(&self, root: &Path, _: &dyn Fn(&Path) -> bool) -> Result<Listing> {
-        Err(Error::Input {
-            path: root.to_path_buf(),
-            source: unserved(root),
-        })
+    fn list(&self, root: &Path, _: &dyn Fn(&Path) -> bool) -> io::Result<Listing> {
+        Err(unserved(root))
     }
     fn list_below(&self, dir: &Path, _: Hidden) -> io::Result<Vec<Entry>> {
         Err(unserved(dir))

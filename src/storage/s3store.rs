@@ -55,15 +55,8 @@ fn entry_of(o: &Object) -> Entry {
 }
 
 impl Store for S3Store {
-    fn list(&self, root: &FsPath, keep_dir: &dyn Fn(&FsPath) -> bool) -> Result<Listing> {
-        let input_err = |e: S3Error| Error::Input {
-            path: root.to_path_buf(),
-            source: e.into(),
-        };
-        let url = url_of(root).map_err(|source| Error::Input {
-            path: root.to_path_buf(),
-            source,
-        })?;
+    fn list(&self, root: &FsPath, keep_dir: &dyn Fn(&FsPath) -> bool) -> std::io::Result<Listing> {
+        let url = url_of(root)?;
         let mut listing = Listing::default();
         let mut level = vec![url.clone()];
         let mut first = true;
@@ -72,7 +65,7 @@ impl Store for S3Store {
             for (dir, listed) in level.iter().zip(self.s3.list_dirs(&level)) {
                 let (dirs, objects) = match listed {
                     Ok(listed) => listed,
-                    Err(e) if first => return Err(input_err(e)),
+                    Err(e) if first => return Err(e.into()),
                     Err(e) => {
                         // One prefix whose listing failed (after retries): named, the rest goes on.
                         listing.problems.push(ListProblem {
@@ -84,7 +77,7 @@ impl Store for S3Store {
                 };
                 if first && dirs.is_empty() && objects.is_empty() && !url.key.is_empty() {
                     // Not a prefix: perhaps one object.
-                    let object = self.s3.head(&url).map_err(input_err)?;
+                    let object = self.s3.head(&url)?;
                     listing.entries.push(entry_of(&object));
                 }
                 listing.entries.extend(objects.iter().map(entry_of));
