@@ -300,8 +300,8 @@ impl<'a> Run<'a> {
             None => (LockScope::Whole, format!("flowlake run {run_id}")),
             Some(s) => (
                 LockScope::Member {
-                    name: format!("shard-{}-of-{}", s.index, s.count),
-                    group: s.count.to_string(),
+                    index: s.index,
+                    count: s.count,
                 },
                 format!("flowlake run {run_id}, shard {s}"),
             ),

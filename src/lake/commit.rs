@@ -400,10 +400,7 @@ mod tests {
     }
 
     fn shard(k: u32, n: u32) -> LockScope {
-        LockScope::Member {
-            name: format!("shard-{k}-of-{n}"),
-            group: n.to_string(),
-        }
+        LockScope::Member { index: k, count: n }
     }
 
     #[test]

@@ -16,13 +16,67 @@ use super::StagingRoot;
 use crate::error::{Error, Result};
 
 /// Who may hold a lake at the same time as whom.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockScope {
     /// The whole lake, alone.
     Whole,
-    /// One member (`name`, e.g. `shard-2-of-4`) of the group `group` (e.g. `4`): members of one group
-    /// run side by side, each at most once.
-    Member { name: String, group: String },
+    /// Member `index` (`0..count`) of a group of `count` runs that split the lake between them (the
+    /// shards of a sharded run): the members of one group run side by side, each at most once.
+    Member { index: u32, count: u32 },
+}
+
+/// The folder of member and group locks, below a lake's bookkeeping folder.
+pub(super) const MEMBER_LOCKS: &str = "locks";
+
+/// A lock file (local disk) or lock object (S3) of a lake, as named below its bookkeeping folder.
+///
+/// The names are a stored format that runs of other versions read: they are written from
+/// [`LockFile::path`] and read back by [`LockFile::parse`], nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LockFile {
+    /// `lock`: held by a whole-lake run, or (shared, on a local disk) by every member.
+    Lake,
+    /// `locks/shard-K-of-N`: member K of a group of N.
+    Member { index: u32, count: u32 },
+    /// `locks/count-N`: held (shared, on a local disk) by every running member of a group of N.
+    Group { count: u32 },
+}
+
+impl LockFile {
+    /// The lock a run of `scope` holds as its own.
+    pub(super) fn of(scope: LockScope) -> LockFile {
+        match scope {
+            LockScope::Whole => LockFile::Lake,
+            LockScope::Member { index, count } => LockFile::Member { index, count },
+        }
+    }
+
+    /// Its path below the bookkeeping folder: `lock`, `locks/shard-2-of-4`, `locks/count-4`.
+    pub(super) fn path(self) -> String {
+        match self {
+            LockFile::Lake => "lock".to_string(),
+            LockFile::Member { index, count } => format!("{MEMBER_LOCKS}/shard-{index}-of-{count}"),
+            LockFile::Group { count } => format!("{MEMBER_LOCKS}/count-{count}"),
+        }
+    }
+
+    /// The lock a file or object named `name` (its last path segment) is; `None` for a name no run
+    /// writes.
+    pub(super) fn parse(name: &str) -> Option<LockFile> {
+        if name == "lock" {
+            return Some(LockFile::Lake);
+        }
+        if let Some(count) = name.strip_prefix("count-") {
+            return Some(LockFile::Group {
+                count: count.parse().ok()?,
+            });
+        }
+        let (index, count) = name.strip_prefix("shard-")?.split_once("-of-")?;
+        Some(LockFile::Member {
+            index: index.parse().ok()?,
+            count: count.parse().ok()?,
+        })
+    }
 }
 
 /// A held lock; released when dropped.
@@ -74,38 +128,39 @@ pub(super) fn take_local(
     holder: &str,
 ) -> Result<Lock> {
     let mut files = Vec::new();
-    match scope {
+    let path = |file: LockFile| meta_dir.join(file.path());
+    match *scope {
         LockScope::Whole => files.push(lock_file(
             lake,
-            &meta_dir.join("lock"),
+            &path(LockFile::Lake),
             holder,
             Kind::Exclusive,
         )?),
-        LockScope::Member { name, group } => {
+        LockScope::Member { count, .. } => {
             files.push(lock_file(
                 lake,
-                &meta_dir.join("lock"),
+                &path(LockFile::Lake),
                 holder,
                 Kind::Shared,
             )?);
             // Members split the lake disjointly only within one group: refuse while members of another
             // group run.
-            let groups = meta_dir.join("locks");
             files.push(lock_file(
                 lake,
-                &groups.join(format!("count-{group}")),
+                &path(LockFile::Group { count }),
                 "",
                 Kind::Shared,
             )?);
+            let groups = meta_dir.join(MEMBER_LOCKS);
             for entry in fs::read_dir(&groups)
                 .map_err(|e| Error::output(&groups, e))?
                 .flatten()
             {
-                let file_name = entry.file_name().to_string_lossy().into_owned();
-                let Some(other) = file_name.strip_prefix("count-") else {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(LockFile::Group { count: other }) = LockFile::parse(&name) else {
                     continue;
                 };
-                if other != group && File::open(entry.path()).is_ok_and(|f| f.try_lock().is_err()) {
+                if other != count && File::open(entry.path()).is_ok_and(|f| f.try_lock().is_err()) {
                     return Err(Error::Locked {
                         lake: lake.to_path_buf(),
                         holder: format!("the shards of a run split {other} ways"),
@@ -114,7 +169,7 @@ pub(super) fn take_local(
             }
             files.push(lock_file(
                 lake,
-                &groups.join(name),
+                &path(LockFile::of(*scope)),
                 holder,
                 Kind::Exclusive,
             )?);
@@ -131,13 +186,14 @@ pub(super) fn take_local(
 /// once: it cannot be had while a run holds the file exclusively. (A run starting during that instant
 /// finds the lock busy and says so; it never waits.) Missing files mean no run.
 pub(super) fn live_local_writers(meta_dir: &Path) -> Result<Vec<String>> {
-    let mut lock_files = vec![meta_dir.join("lock")];
-    let members = meta_dir.join("locks");
+    let mut lock_files = vec![meta_dir.join(LockFile::Lake.path())];
+    let members = meta_dir.join(MEMBER_LOCKS);
     match fs::read_dir(&members) {
         Ok(entries) => {
             for entry in entries {
                 let entry = entry.map_err(|e| cannot_probe(&members, e))?;
-                if !entry.file_name().to_string_lossy().starts_with("count-") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !matches!(LockFile::parse(&name), Some(LockFile::Group { .. })) {
                     lock_files.push(entry.path());
                 }
             }
@@ -345,6 +401,26 @@ fn remove_abandoned_staging(
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn lock_names_are_written_and_read_back_in_one_place() {
+        let member = LockScope::Member { index: 2, count: 7 };
+        assert_eq!(LockFile::of(member).path(), "locks/shard-2-of-7");
+        assert_eq!(LockFile::of(LockScope::Whole).path(), "lock");
+        assert_eq!(LockFile::Group { count: 7 }.path(), "locks/count-7");
+        for file in [
+            LockFile::Lake,
+            LockFile::of(member),
+            LockFile::Group { count: 7 },
+        ] {
+            let path = file.path();
+            let name = path.rsplit('/').next().unwrap();
+            assert_eq!(LockFile::parse(name), Some(file), "{path}");
+        }
+        for stranger in ["shard-x-of-7", "count-", "shard-1-of", "other", "lock.tmp"] {
+            assert_eq!(LockFile::parse(stranger), None, "{stranger}");
+        }
+    }
 
     /// Runs starting and ending side by side, each cleaning up after dead runs as it starts: no run
     /// ever loses its staging folder. (Before the cleanup kept its probe lock while removing a lock

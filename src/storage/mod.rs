@@ -11,8 +11,9 @@
 //! [`is_local`] answers for URLs that are not store paths (where an engine will read the lake).
 //! `local.rs` is the local side (fsync, temporary names out of readers' sight, no UTF-8 assumption on
 //! names); `s3.rs` is the S3 side, on `object_store`. Storage speaks paths, entries and bytes: it knows
-//! no stage of the pipeline (no days, inputs, manifests or shards: a lock is named by the caller) and
-//! imports nothing of flowlake but `error`.
+//! no stage of the pipeline (no days, inputs or manifests; a run that shares the lake says which member
+//! of which group it is, [`LockScope::Member`], and storage names its locks from that) and imports
+//! nothing of flowlake but `error`.
 
 mod local;
 pub mod locks;

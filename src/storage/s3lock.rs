@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::locks::{Held, LockScope};
+use super::locks::{Held, LockFile, LockScope, MEMBER_LOCKS};
 use super::s3::{S3Error, S3Url, S3};
 use crate::error::{Error, Result};
 
@@ -50,6 +50,16 @@ pub(super) struct S3Lock {
     stop: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Body {
+    /// Whether a member's lock is in the group of `count` (its group is written as the count's
+    /// decimal text); `None` for a lock that names no group. A group that is not a count (no run
+    /// writes one) is another group.
+    fn in_group(&self, count: u32) -> Option<bool> {
+        let group = self.group.as_deref()?;
+        Some(group.parse::<u32>().is_ok_and(|g| g == count))
+    }
 }
 
 fn now_ms() -> u64 {
@@ -97,12 +107,12 @@ impl S3Lock {
         scope: &LockScope,
         lake: &Path,
     ) -> Result<S3Lock> {
-        let (url, group) = match scope {
-            LockScope::Whole => (meta.join("lock"), None),
-            LockScope::Member { name, group } => {
-                (meta.join(&format!("locks/{name}")), Some(group.as_str()))
-            }
+        let url = meta.join(&LockFile::of(*scope).path());
+        let group = match scope {
+            LockScope::Whole => None,
+            LockScope::Member { count, .. } => Some(count.to_string()),
         };
+        let group = group.as_deref();
         let err = |e: S3Error| Error::output(url.to_path(), e.into());
         let locked = |holder: String| Error::Locked {
             lake: lake.to_path_buf(),
@@ -165,9 +175,9 @@ impl S3Lock {
         let lock = S3Lock::start(s3.clone(), url.clone(), holder, token, group, tag);
         // Runs that must not overlap with this one: a whole-lake run excludes every shard; a shard
         // excludes whole-lake runs and shards of another count.
-        let mut others = vec![meta.join("lock")];
+        let mut others = vec![meta.join(&LockFile::Lake.path())];
         others.extend(
-            s3.list_all(&meta.join("locks"))
+            s3.list_all(&meta.join(MEMBER_LOCKS))
                 .map_err(err)?
                 .into_iter()
                 .map(|o| o.url),
@@ -177,13 +187,15 @@ impl S3Lock {
                 continue;
             }
             // Whether `other` excludes this run, from its name where the name tells (a whole-lake
-            // lock; a member lock named `...-of-<group>`), else from its body: only locks that may
+            // lock; a member's lock, which names its group), else from its body: only locks that may
             // conflict are read.
             let name = other.key.rsplit('/').next().unwrap_or_default();
-            let by_name = match scope {
-                LockScope::Whole => Some(true),
-                LockScope::Member { .. } if name == "lock" => Some(true),
-                LockScope::Member { group, .. } => group_of(name).map(|g| g != group),
+            let by_name = match (scope, LockFile::parse(name)) {
+                (LockScope::Whole, _) | (_, Some(LockFile::Lake)) => Some(true),
+                (LockScope::Member { count, .. }, Some(LockFile::Member { count: other, .. })) => {
+                    Some(other != *count)
+                }
+                (LockScope::Member { .. }, _) => None,
             };
             if by_name == Some(false) {
                 continue;
@@ -193,9 +205,7 @@ impl S3Lock {
             };
             let conflicting = by_name.unwrap_or_else(|| match scope {
                 LockScope::Whole => true,
-                LockScope::Member { group, .. } => {
-                    body.group.as_deref().is_some_and(|g| g != group)
-                }
+                LockScope::Member { count, .. } => body.in_group(*count) == Some(false),
             });
             if conflicting && fresh(&body) {
                 return Err(locked(body.holder)); // dropping `lock` releases ours
@@ -310,8 +320,8 @@ pub(super) fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
         path: u.to_path(),
         message: format!("cannot tell whether a run is writing the lake: {e}"),
     };
-    let locks = meta.join("locks");
-    let mut urls = vec![meta.join("lock")];
+    let locks = meta.join(MEMBER_LOCKS);
+    let mut urls = vec![meta.join(&LockFile::Lake.path())];
     urls.extend(
         s3.list_all(&locks)
             .map_err(|e| read_err(&locks, e))?
@@ -335,11 +345,6 @@ pub(super) fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
     Ok(holders)
 }
 
-/// The group of a member lock named `<member>-of-<group>` (the names convert's shards give).
-fn group_of(name: &str) -> Option<&str> {
-    name.rsplit_once("-of-").map(|(_, g)| g)
-}
-
 impl Drop for S3Lock {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -360,8 +365,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn groups_from_lock_names() {
-        assert_eq!(group_of("shard-2-of-7"), Some("7"));
-        assert_eq!(group_of("lock"), None);
+    fn a_lock_body_names_its_group_by_count() {
+        let body = |group: Option<&str>| Body {
+            holder: "h".into(),
+            token: "t".into(),
+            heartbeat: 0,
+            group: group.map(String::from),
+        };
+        assert_eq!(body(Some("7")).in_group(7), Some(true));
+        assert_eq!(body(Some("7")).in_group(4), Some(false));
+        assert_eq!(body(Some("x")).in_group(7), Some(false));
+        assert_eq!(body(None).in_group(7), None);
+        let written: Body = serde_json::from_slice(&encode("h", "t", Some("7"))).unwrap();
+        assert_eq!(written.group.as_deref(), Some("7"));
     }
 }
