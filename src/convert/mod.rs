@@ -54,7 +54,7 @@ use crate::lake::rowmap::{self, Runs, NO_INPUT};
 use crate::lake::schema;
 use crate::lake::sort::SortMemory;
 use crate::lake::write::{writer_properties, PartitionWriter, WriteSettings};
-use crate::storage::{self, Entry, LockScope, S3Settings, Store};
+use crate::storage::{self, policy::LockScope, Entry, S3Settings, Store};
 use crate::text::rejects::RejectLog;
 use crate::text::route::{key_at, slot_of, slot_seconds, split_by_start};
 use crate::threads;

@@ -14,18 +14,21 @@
 //!
 //! Runs exclude each other as on a local disk: a whole-lake run excludes every shard, and shards
 //! exclude shards of a different count N (only shards of one N split the partitions disjointly).
+//!
+//! The lock object is read and written through the lake's [`Store`], whose conditional writes are S3's
+//! conditional PUTs.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
 use super::locks::{Held, LockFile, LockScope, MEMBER_LOCKS};
-use super::s3::{S3Error, S3Url, S3};
 use crate::error::{Error, Result};
+use crate::storage::s3::S3Url;
+use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Body {
@@ -42,8 +45,9 @@ struct Body {
 /// A held S3 lake lock; released on drop.
 #[derive(Debug)]
 pub(super) struct S3Lock {
-    s3: Arc<S3>,
-    url: S3Url,
+    store: Arc<dyn Store>,
+    /// The lock object's `s3://` URL.
+    url: PathBuf,
     token: String,
     /// Milliseconds since the epoch of the last successful write of the lock.
     last_ok: Arc<AtomicU64>,
@@ -81,14 +85,27 @@ fn fresh(body: &Body) -> bool {
     (now_ms() / 1000).saturating_sub(body.heartbeat) <= stale_after()
 }
 
-fn encode(holder: &str, token: &str, group: Option<&str>) -> Bytes {
+fn encode(holder: &str, token: &str, group: Option<&str>) -> Vec<u8> {
     let body = Body {
         holder: holder.to_string(),
         token: token.to_string(),
         group: group.map(String::from),
         heartbeat: now_ms() / 1000,
     };
-    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The ETag of a version (`None` where the store gave none).
+fn tag_of(version: Version) -> Option<String> {
+    match version {
+        Version::Tag(tag) => Some(tag),
+        Version::Absent | Version::Untracked => None,
+    }
+}
+
+/// A write conditional on the ETag last seen: only if absent when there is none.
+fn replacing(tag: Option<String>) -> Expect {
+    Expect::Version(tag.map_or(Version::Absent, Version::Tag))
 }
 
 impl Held for S3Lock {
@@ -100,29 +117,31 @@ impl Held for S3Lock {
 impl S3Lock {
     /// Takes the lock of the lake whose bookkeeping prefix is `meta` for `holder`.
     pub(super) fn take(
-        s3: Arc<S3>,
+        store: Arc<dyn Store>,
         meta: &S3Url,
         holder: &str,
         token: &str,
-        scope: &LockScope,
+        scope: LockScope,
         lake: &Path,
     ) -> Result<S3Lock> {
-        let url = meta.join(&LockFile::of(*scope).path());
+        let url = meta.join(&LockFile::of(scope).path()).to_path();
         let group = match scope {
             LockScope::Whole => None,
             LockScope::Member { count, .. } => Some(count.to_string()),
         };
         let group = group.as_deref();
-        let err = |e: S3Error| Error::output(url.to_path(), e.into());
+        let err = |e: io::Error| Error::output(&url, e);
         let locked = |holder: String| Error::Locked {
             lake: lake.to_path_buf(),
             holder,
         };
-        let read = |u: &S3Url| -> Result<Option<(Option<Body>, Option<String>)>> {
-            match s3.get_tagged(u) {
-                Ok((bytes, tag)) => Ok(Some((serde_json::from_slice(&bytes).ok(), tag))),
-                Err(S3Error::NotFound) => Ok(None),
-                Err(e) => Err(Error::output(u.to_path(), e.into())),
+        let read = |u: &Path| -> Result<Option<(Option<Body>, Option<String>)>> {
+            match store.get(u) {
+                Ok(Some((bytes, version))) => {
+                    Ok(Some((serde_json::from_slice(&bytes).ok(), tag_of(version))))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(Error::output(u, e)),
             }
         };
         let mut tag = None;
@@ -132,18 +151,18 @@ impl S3Lock {
         let mut attempts = 0;
         while attempts < 3 {
             attempts += 1;
-            match s3.put(&url, encode(holder, token, group), Some(None)) {
-                Ok(t) => {
-                    tag = Some(t);
+            match store.put(&url, &encode(holder, token, group), replacing(None)) {
+                Ok(v) => {
+                    tag = Some(tag_of(v));
                     break;
                 }
-                Err(S3Error::Precondition { .. }) => {}
+                Err(e) if is_conflict(&e) => {}
                 Err(e) => return Err(err(e)),
             }
             match read(&url)? {
                 None => continue, // released meanwhile: try to create it again
                 Some((Some(body), _)) if fresh(&body) => {
-                    if *scope == LockScope::Whole || std::time::Instant::now() >= wait_until {
+                    if scope == LockScope::Whole || std::time::Instant::now() >= wait_until {
                         return Err(locked(body.holder));
                     }
                     std::thread::sleep(Duration::from_secs(2));
@@ -152,12 +171,12 @@ impl S3Lock {
                 }
                 Some((_, Some(old))) => {
                     // Abandoned (or unreadable): take it over, conditionally on the version seen.
-                    match s3.put(&url, encode(holder, token, group), Some(Some(old))) {
-                        Ok(t) => {
-                            tag = Some(t);
+                    match store.put(&url, &encode(holder, token, group), replacing(Some(old))) {
+                        Ok(v) => {
+                            tag = Some(tag_of(v));
                             break;
                         }
-                        Err(S3Error::Precondition { .. }) => continue,
+                        Err(e) if is_conflict(&e) => continue,
                         Err(e) => return Err(err(e)),
                     }
                 }
@@ -172,15 +191,16 @@ impl S3Lock {
         let Some(tag) = tag else {
             return Err(locked("other runs competing for the same lock".into()));
         };
-        let lock = S3Lock::start(s3.clone(), url.clone(), holder, token, group, tag);
+        let lock = S3Lock::start(store.clone(), url.clone(), holder, token, group, tag);
         // Runs that must not overlap with this one: a whole-lake run excludes every shard; a shard
         // excludes whole-lake runs and shards of another count.
-        let mut others = vec![meta.join(&LockFile::Lake.path())];
+        let mut others = vec![meta.join(&LockFile::Lake.path()).to_path()];
         others.extend(
-            s3.list_all(&meta.join(MEMBER_LOCKS))
+            store
+                .list_below(&meta.join(MEMBER_LOCKS).to_path(), Hidden::Include)
                 .map_err(err)?
                 .into_iter()
-                .map(|o| o.url),
+                .map(|o| o.path),
         );
         for other in others {
             if other == url {
@@ -189,11 +209,12 @@ impl S3Lock {
             // Whether `other` excludes this run, from its name where the name tells (a whole-lake
             // lock; a member's lock, which names its group), else from its body: only locks that may
             // conflict are read.
-            let name = other.key.rsplit('/').next().unwrap_or_default();
+            let other_url = other.to_string_lossy();
+            let name = other_url.rsplit('/').next().unwrap_or_default();
             let by_name = match (scope, LockFile::parse(name)) {
                 (LockScope::Whole, _) | (_, Some(LockFile::Lake)) => Some(true),
                 (LockScope::Member { count, .. }, Some(LockFile::Member { count: other, .. })) => {
-                    Some(other != *count)
+                    Some(other != count)
                 }
                 (LockScope::Member { .. }, _) => None,
             };
@@ -205,7 +226,7 @@ impl S3Lock {
             };
             let conflicting = by_name.unwrap_or_else(|| match scope {
                 LockScope::Whole => true,
-                LockScope::Member { count, .. } => body.in_group(*count) == Some(false),
+                LockScope::Member { count, .. } => body.in_group(count) == Some(false),
             });
             if conflicting && fresh(&body) {
                 return Err(locked(body.holder)); // dropping `lock` releases ours
@@ -215,8 +236,8 @@ impl S3Lock {
     }
 
     fn start(
-        s3: Arc<S3>,
-        url: S3Url,
+        store: Arc<dyn Store>,
+        url: PathBuf,
         holder: &str,
         token: &str,
         group: Option<&str>,
@@ -228,8 +249,8 @@ impl S3Lock {
         let lost = Arc::new(AtomicBool::new(false));
         let interval = Duration::from_millis(stale_after() * 1000 / 4);
         let thread = {
-            let (s3, url, tag, last_ok, stop, lost) = (
-                s3.clone(),
+            let (store, url, tag, last_ok, stop, lost) = (
+                store.clone(),
                 url.clone(),
                 tag.clone(),
                 last_ok.clone(),
@@ -247,26 +268,26 @@ impl S3Lock {
                     }
                     last = std::time::Instant::now();
                     let expected = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    match s3.put(
+                    match store.put(
                         &url,
-                        encode(&holder, &token, group.as_deref()),
-                        Some(expected),
+                        &encode(&holder, &token, group.as_deref()),
+                        replacing(expected),
                     ) {
                         Ok(new) => {
-                            *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                            *tag.lock().unwrap_or_else(|p| p.into_inner()) = tag_of(new);
                             last_ok.store(now_ms(), Ordering::Relaxed);
                         }
-                        Err(S3Error::Precondition { .. }) => {
+                        Err(e) if is_conflict(&e) => {
                             // Our own earlier write may have landed after a timeout: adopt it if the
                             // lock still holds our token; otherwise another run took it over.
-                            match s3.get_tagged(&url) {
-                                Ok((bytes, new))
+                            match store.get(&url) {
+                                Ok(Some((bytes, new)))
                                     if serde_json::from_slice::<Body>(&bytes)
                                         .is_ok_and(|b| b.token == token) =>
                                 {
-                                    *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                                    *tag.lock().unwrap_or_else(|p| p.into_inner()) = tag_of(new);
                                 }
-                                Ok(_) | Err(S3Error::NotFound) => {
+                                Ok(_) => {
                                     lost.store(true, Ordering::Relaxed);
                                     return;
                                 }
@@ -279,7 +300,7 @@ impl S3Lock {
             })
         };
         S3Lock {
-            s3,
+            store,
             url,
             token: token.to_string(),
             last_ok,
@@ -295,7 +316,7 @@ impl S3Lock {
         let lost = self.lost.load(Ordering::Relaxed);
         if lost || silent_ms > stale_after() * 1000 * 3 / 4 {
             return Err(Error::Locked {
-                lake: self.url.to_path(),
+                lake: self.url.clone(),
                 holder: if lost {
                     "another run, which took over this run's lock".into()
                 } else {
@@ -315,30 +336,31 @@ impl S3Lock {
 /// and `_flowlake/locks/*`), found by reading them, never writing (for `verify`, which may run with
 /// read-only access). A lock is live when its heartbeat is at most `stale_after` old, the rule runs
 /// apply before taking a lock over; an unreadable lock object is not live (a run would take it over).
-pub(super) fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
-    let read_err = |u: &S3Url, e: S3Error| Error::Lake {
-        path: u.to_path(),
+pub(super) fn live_holders(store: &dyn Store, meta: &S3Url) -> Result<Vec<String>> {
+    let read_err = |u: &Path, e: io::Error| Error::Lake {
+        path: u.to_path_buf(),
         message: format!("cannot tell whether a run is writing the lake: {e}"),
     };
-    let locks = meta.join(MEMBER_LOCKS);
-    let mut urls = vec![meta.join(&LockFile::Lake.path())];
+    let locks = meta.join(MEMBER_LOCKS).to_path();
+    let mut urls = vec![meta.join(&LockFile::Lake.path()).to_path()];
     urls.extend(
-        s3.list_all(&locks)
+        store
+            .list_below(&locks, Hidden::Include)
             .map_err(|e| read_err(&locks, e))?
             .into_iter()
-            .map(|o| o.url),
+            .map(|o| o.path),
     );
     let mut holders = Vec::new();
     for url in urls {
-        match s3.get_tagged(&url) {
-            Ok((bytes, _)) => {
+        match store.get(&url) {
+            Ok(Some((bytes, _))) => {
                 if let Ok(body) = serde_json::from_slice::<Body>(&bytes) {
                     if fresh(&body) {
                         holders.push(body.holder);
                     }
                 }
             }
-            Err(S3Error::NotFound) => {}
+            Ok(None) => {}
             Err(e) => return Err(read_err(&url, e)),
         }
     }
@@ -352,9 +374,9 @@ impl Drop for S3Lock {
             let _ = t.join();
         }
         // Delete only our own lock (S3 has no conditional delete: check the token first).
-        if let Ok((bytes, _)) = self.s3.get_tagged(&self.url) {
+        if let Ok(Some((bytes, _))) = self.store.get(&self.url) {
             if serde_json::from_slice::<Body>(&bytes).is_ok_and(|b| b.token == self.token) {
-                let _ = self.s3.delete(&self.url);
+                let _ = self.store.delete(&self.url);
             }
         }
     }
