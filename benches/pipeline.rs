@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flowlake::lake::ledger::Lake;
 use flowlake::lake::schema;
 use flowlake::lake::write::{writer_properties, PartitionWriter, WriteSettings};
-use flowlake::storage::{LocalStore, LockScope};
+use flowlake::storage::{policy::LockScope, LocalStore};
 use flowlake::text::batch::{parse_uint, BatchBuilder};
 use flowlake::text::layout::Layout;
 use flowlake::text::tokenize::{split_fields, Lines};

@@ -41,7 +41,7 @@ use crate::lake::write::{
     writer_properties, BloomColumns, PartitionWriter, WriteSettings, Written,
     DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
 };
-use crate::storage::{self, LockScope, S3Settings};
+use crate::storage::{self, policy::LockScope, S3Settings};
 use crate::threads;
 
 /// Settings of a `compact` run.

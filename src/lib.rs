@@ -12,7 +12,8 @@
 //! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches (+ the rejects sidecar)
 //! lake/     schema, partition, filter, write, strings, rle, sort, commit, manifest, rowmap,
 //!           dataset, conform                 the Parquet lake
-//! storage/  Store: local, s3 (client) + s3store, locks + s3lock   knows no stage; only user of object_store/tokio/rustix
+//! storage/  Store (objects): local, s3 (client) + s3store   knows no stage; only user of object_store/tokio/rustix
+//!   policy/ locks, local + exchange, s3 + s3lock, staging   above the Store: how runs share a lake
 //! date error paths hash threads                   base
 //! ```
 //!

@@ -10,7 +10,7 @@
 //!
 //! - a live writer is found without writing: locally, a shared non-blocking probe of the lock files a
 //!   run holds exclusively; on S3, lock objects whose heartbeat is
-//!   fresh (see [`crate::storage::locks`]);
+//!   fresh (see [`crate::storage::policy`]);
 //! - a partition whose swap has started and not finished carries a journal mark (see
 //!   [`crate::lake::ledger`]). While a writer is live, a marked partition is *in progress*: its
 //!   differences are not damage. With no live writer, a mark is an *interrupted* publish: its
@@ -26,7 +26,7 @@ use crate::lake::dataset::Dataset;
 use crate::lake::dataset::ParquetFile;
 use crate::lake::ledger::{self, Manifest, PartitionEntry, RowRunsError};
 use crate::lake::META_DIR;
-use crate::storage::locks::staging_in_use;
+use crate::storage::policy::staging_in_use;
 use crate::storage::{self, S3Settings};
 
 /// What is wrong with one file.

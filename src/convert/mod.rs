@@ -40,7 +40,7 @@ use crate::lake::ledger::{new_run_id, Lake, Manifest};
 use crate::lake::partition::PartitionLayout;
 use crate::lake::sort::SortMemory;
 use crate::lake::write::{writer_properties, WriteSettings};
-use crate::storage::{self, LockScope, S3Settings, Store};
+use crate::storage::{self, policy::LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
 use crate::threads;
 
@@ -152,8 +152,8 @@ impl<'a> Run<'a> {
             None => (LockScope::Whole, format!("flowlake run {run_id}")),
             Some(s) => (
                 LockScope::Member {
-                    name: format!("shard-{}-of-{}", s.index, s.count),
-                    group: s.count.to_string(),
+                    index: s.index,
+                    count: s.count,
                 },
                 format!("flowlake run {run_id}, shard {s}"),
             ),

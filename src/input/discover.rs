@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::date::Day;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::partition::{
     components, dir_in_range, is_firehose_object, last_year, path_and_name_info, PartitionKey,
     FIRST_YEAR,
@@ -96,7 +96,12 @@ pub fn discover(
     let mut out = Discovery::default();
     let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to);
     for root in roots {
-        let listing = source.list(root, &keep_dir)?;
+        let listing = source
+            .list(root, &keep_dir)
+            .map_err(|source| Error::Input {
+                path: root.clone(),
+                source,
+            })?;
         for entry in listing.entries {
             classify_entry(entry, from, to, hourly, &mut out);
         }

@@ -21,7 +21,7 @@ use crate::date::Day;
 use crate::error::{Error, Result};
 use crate::lake::partition::key_for_path;
 use crate::lake::META_DIR;
-use crate::storage::{Hidden, Store};
+use crate::storage::{policy, Hidden, Store};
 
 /// Rows per batch when a lake file is read back (compact, carry-over).
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -185,7 +185,7 @@ impl Dataset {
 
     /// Who is writing the lake now, found without writing anything.
     pub fn live_writers(&self) -> Result<Vec<String>> {
-        self.store.live_writers(&self.root.join(META_DIR))
+        policy::for_lake(&self.store, &self.root, &self.root.join(META_DIR)).live_writers()
     }
 
     /// A file's contents for reading (local: the open file; remote: downloaded whole).

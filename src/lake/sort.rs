@@ -937,7 +937,7 @@ impl Iterator for Merge {
 mod tests {
     use super::*;
     use crate::lake::schema::lake_schema;
-    use crate::storage::{LocalStore, LockScope};
+    use crate::storage::{policy::LockScope, LocalStore};
     use arrow::array::{Int64Array, StringArray};
     use proptest::prelude::*;
 

@@ -1,23 +1,28 @@
 //! Storage: the one place that knows where bytes live, on a local disk or on S3.
 //!
-//! Everything flowlake reads and writes goes through a [`Store`]: listing a tree of inputs (pruned as
-//! it goes), reading an object whole, by range or as a stream, writing small objects with a condition
-//! (create only if absent, replace only the version read), uploading a staged file, deleting, and
-//! replacing the files of a folder with staged ones, which a local disk does in one atomic folder
-//! exchange and S3 file by file. Locks ([`locks`]) keep runs apart on both.
+//! Two layers. Below, the object store: everything flowlake reads and writes goes through a [`Store`],
+//! which lists a tree of inputs (pruned as it goes), reads an object whole, by range or as a stream,
+//! writes small objects with a condition (create only if absent, replace only the version read),
+//! uploads a staged file and deletes, and fails with one error type, [`io::Error`], whose kind says
+//! what happened (`NotFound`; `AlreadyExists`: a conditional write lost, see [`is_conflict`];
+//! `Unsupported`: an `s3://` URL in a store opened without S3). `local.rs` is the local side (fsync,
+//! temporary names out of readers' sight, no UTF-8 assumption on names); `s3.rs` is the S3 client, on
+//! `object_store`, and `s3store.rs` makes it a store.
+//!
+//! Above it, [`policy`]: how runs share a lake (locks, staging, replacing a partition's files, who is
+//! writing), with a local and an S3 side. The object store knows nothing of it.
 //!
 //! [`open`] is the only place that picks the side for a path (local or `s3://`); above storage, code
 //! asks a store what it can do ([`Store::local_file`]: "is this on this machine's disk?") and
 //! [`is_local`] answers for URLs that are not store paths (where an engine will read the lake).
-//! `local.rs` is the local side (fsync, temporary names out of readers' sight, no UTF-8 assumption on
-//! names); `s3.rs` is the S3 side, on `object_store`. Storage speaks paths, entries and bytes: it knows
-//! no stage of the pipeline (no days, inputs, manifests or shards: a lock is named by the caller) and
-//! imports nothing of flowlake but `error`.
+//! Storage speaks paths, entries and bytes: it knows no stage of the pipeline (no days, inputs or
+//! manifests; a run that shares the lake says which member of which group it is,
+//! [`policy::LockScope::Member`], and the policy names its locks from that) and imports nothing of
+//! flowlake but `error`.
 
 mod local;
-pub mod locks;
+pub mod policy;
 mod s3;
-mod s3lock;
 mod s3store;
 
 use std::fmt::Debug;
@@ -28,8 +33,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-pub use local::{move_missing, LocalStore};
-pub use locks::{Lock, LockScope};
+pub use local::LocalStore;
 pub use s3::{Requests, S3Settings};
 pub use s3store::S3Store;
 
@@ -78,42 +82,6 @@ pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-/// Where a run stages the files bound for a lake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagingRoot {
-    /// The folder holding each run's staging folder (`<path>/<run>`).
-    pub path: PathBuf,
-    /// Set (to the reason) when `path` is inside the lake's tree because no folder outside it on the
-    /// lake's filesystem could be used: a `<lake>/**/*.parquet` glob then reaches the new files of a
-    /// partition from the instant they get their names to its exchange, and the replaced ones until
-    /// they are removed, so a kill there leaves rows a reader counts twice until the next run.
-    pub inside_lake: Option<String>,
-    /// Another folder where runs may have staged this lake's files (an earlier version's, or a run
-    /// that could not stage beside the lake): runs that are gone are cleaned from it too.
-    pub also: Option<PathBuf>,
-}
-
-/// How [`Store::replace_files`] may swap a folder's files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Swap {
-    /// In one exchange of the whole folder, where the store can.
-    Exchange,
-    /// File by file: a folder that must not move (a lake's root folder, which holds its bookkeeping).
-    OneByOne,
-}
-
-/// How [`Store::replace_files`] swapped a folder's files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Swapped {
-    /// In one atomic exchange, or the folder was new: a reader saw the old files or the new ones.
-    Exchanged,
-    /// Object by object, as S3 does (no folder exchange there).
-    Objects,
-    /// File by file on a local disk, with the reason: a reader may have seen new and replaced files
-    /// side by side for that moment.
-    OneByOne(String),
-}
-
 /// The version of an object as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Version {
@@ -139,8 +107,9 @@ pub fn is_conflict(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::AlreadyExists
 }
 
-/// Where flowlake's bytes live. Paths are local paths or `s3://bucket/key` URLs held in a `PathBuf`;
-/// a store given a path it does not serve fails with `InvalidInput`.
+/// Where flowlake's bytes live: objects, read and written whole or listed. Paths are local paths or
+/// `s3://bucket/key` URLs held in a `PathBuf`; a store given a path it does not serve fails with
+/// `InvalidInput`.
 ///
 /// On a local disk a write is never half-visible (a complete temporary file renamed or linked into
 /// place, then fsynced) and only "create if absent" is checked (the lake's OS lock keeps writers
@@ -150,7 +119,7 @@ pub trait Store: Debug + Send + Sync {
     /// for which `keep_dir` is true and skipping `_`/`.` folders. Paths are the root as given (made
     /// absolute, symbolic links not resolved) joined with the path below it. Entries that cannot be
     /// listed are [`Listing::problems`]; only a root that cannot be listed is an error.
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing>;
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> io::Result<Listing>;
     /// Every file below `dir` at any depth, sorted by path; a folder that does not exist is empty. Any
     /// other failure is an error, never a shorter list.
     fn list_below(&self, dir: &Path, hidden: Hidden) -> io::Result<Vec<Entry>>;
@@ -186,44 +155,6 @@ pub trait Store: Debug + Send + Sync {
     fn delete(&self, path: &Path) -> io::Result<()>;
     /// Copies the complete local file `local` to `to` (visible only once complete).
     fn upload(&self, local: &Path, to: &Path) -> io::Result<()>;
-    /// Makes the staged files `names` (complete, in the local folder `staged`) the files of `dir`,
-    /// removing the files of `dir` for which `replaced` is true and that `names` does not replace.
-    /// `guard` is called before each change that others can see; its error stops the replacement.
-    ///
-    /// A local disk exchanges the two folders in one atomic `renameat2(RENAME_EXCHANGE)` (the other
-    /// files and the folders of `dir` are linked into the new folder first, and any that arrive
-    /// meanwhile are moved over after), so a reader sees the old files or the new ones, never a mix,
-    /// unless `swap` is [`Swap::OneByOne`] or the exchange is impossible (see [`Swapped`]); S3
-    /// uploads the new files, then deletes the replaced ones.
-    fn replace_files(
-        &self,
-        staged: &Path,
-        dir: &Path,
-        names: &[String],
-        replaced: &dyn Fn(&str) -> bool,
-        swap: Swap,
-        guard: &dyn Fn() -> Result<()>,
-    ) -> Result<Swapped>;
-
-    /// The local folder where files bound for the lake `lake` (bookkeeping in `meta_dir`) are staged:
-    /// on a local disk, a folder beside the lake on its filesystem (publishing is a rename, and a
-    /// `<lake>/**/*.parquet` glob never reaches a staged or a replaced file), or inside the lake where
-    /// that is impossible (see [`StagingRoot::inside_lake`]); for S3, under the system's temporary
-    /// directory.
-    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot;
-    /// Takes the lock of the lake `lake` whose bookkeeping is `meta_dir`, for `holder` (a text other
-    /// runs show when they find it held); `token` is unique to this run. Fails with
-    /// [`Error::Locked`] when a run that excludes this one holds it.
-    fn lock(
-        &self,
-        lake: &Path,
-        meta_dir: &Path,
-        scope: &LockScope,
-        holder: &str,
-        token: &str,
-    ) -> Result<Lock>;
-    /// Who is writing the lake whose bookkeeping is `meta_dir` now, found without writing anything.
-    fn live_writers(&self, meta_dir: &Path) -> Result<Vec<String>>;
 
     /// Requests sent so far, for stores that are paid by request.
     fn requests(&self) -> Option<Requests> {
@@ -273,7 +204,7 @@ impl Both {
 }
 
 impl Store for Both {
-    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> Result<Listing> {
+    fn list(&self, root: &Path, keep_dir: &dyn Fn(&Path) -> bool) -> io::Result<Listing> {
         self.pick(root).list(root, keep_dir)
     }
     fn list_below(&self, dir: &Path, hidden: Hidden) -> io::Result<Vec<Entry>> {
@@ -327,35 +258,6 @@ impl Store for Both {
     fn upload(&self, local: &Path, to: &Path) -> io::Result<()> {
         self.pick(to).upload(local, to)
     }
-    fn replace_files(
-        &self,
-        staged: &Path,
-        dir: &Path,
-        names: &[String],
-        replaced: &dyn Fn(&str) -> bool,
-        swap: Swap,
-        guard: &dyn Fn() -> Result<()>,
-    ) -> Result<Swapped> {
-        self.pick(dir)
-            .replace_files(staged, dir, names, replaced, swap, guard)
-    }
-    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
-        self.pick(meta_dir).staging_root(lake, meta_dir)
-    }
-    fn lock(
-        &self,
-        lake: &Path,
-        meta_dir: &Path,
-        scope: &LockScope,
-        holder: &str,
-        token: &str,
-    ) -> Result<Lock> {
-        self.pick(meta_dir)
-            .lock(lake, meta_dir, scope, holder, token)
-    }
-    fn live_writers(&self, meta_dir: &Path) -> Result<Vec<String>> {
-        self.pick(meta_dir).live_writers(meta_dir)
-    }
     fn requests(&self) -> Option<Requests> {
         self.s3.as_ref().and_then(S3Store::requests)
     }
@@ -371,11 +273,8 @@ fn unserved(_path: &Path) -> io::Error {
 }
 
 impl Store for Unserved {
-    fn list(&self, root: &Path, _: &dyn Fn(&Path) -> bool) -> Result<Listing> {
-        Err(Error::Input {
-            path: root.to_path_buf(),
-            source: unserved(root),
-        })
+    fn list(&self, root: &Path, _: &dyn Fn(&Path) -> bool) -> io::Result<Listing> {
+        Err(unserved(root))
     }
     fn list_below(&self, dir: &Path, _: Hidden) -> io::Result<Vec<Entry>> {
         Err(unserved(dir))
@@ -409,26 +308,6 @@ impl Store for Unserved {
     }
     fn upload(&self, _: &Path, to: &Path) -> io::Result<()> {
         Err(unserved(to))
-    }
-    fn replace_files(
-        &self,
-        _: &Path,
-        dir: &Path,
-        _: &[String],
-        _: &dyn Fn(&str) -> bool,
-        _: Swap,
-        _: &dyn Fn() -> Result<()>,
-    ) -> Result<Swapped> {
-        Err(Error::output(dir, unserved(dir)))
-    }
-    fn staging_root(&self, lake: &Path, meta_dir: &Path) -> StagingRoot {
-        LocalStore.staging_root(lake, meta_dir)
-    }
-    fn lock(&self, _: &Path, meta_dir: &Path, _: &LockScope, _: &str, _: &str) -> Result<Lock> {
-        Err(Error::output(meta_dir, unserved(meta_dir)))
-    }
-    fn live_writers(&self, meta_dir: &Path) -> Result<Vec<String>> {
-        Err(Error::output(meta_dir, unserved(meta_dir)))
     }
 }
 

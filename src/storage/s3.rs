@@ -1,6 +1,6 @@
 //! The S3 client (S3 and S3-compatible stores): `s3://bucket/key` URLs, one `object_store` client per
 //! bucket, and blocking calls over a small tokio runtime so the rest of flowlake stays synchronous.
-//! `s3store.rs` makes it a [`Store`](super::Store), `s3lock.rs` keeps locks with it.
+//! `s3store.rs` makes it a [`Store`](super::Store).
 //!
 //! Credentials come in the AWS SDKs' order: environment keys (`AWS_ACCESS_KEY_ID`...), web identity
 //! (`AWS_WEB_IDENTITY_TOKEN_FILE`, EKS), the shared credentials file (`AWS_PROFILE`,

@@ -1,4 +1,4 @@
-//! S3 as a [`Store`]: the object operations over the client of `s3.rs`, and the lock of `s3lock.rs`.
+//! S3 as a [`Store`]: the object operations over the client of `s3.rs`.
 
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -6,14 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::locks::{Lock, LockScope};
 use super::s3::{Object, Requests, S3Error, S3Result, S3Settings, S3Url, S3};
-use super::s3lock::S3Lock;
-use super::{
-    is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, StagingRoot, Store, Swap,
-    Swapped, Version,
-};
-use crate::error::{Error, Result};
+use super::{is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, Store, Version};
 
 /// S3 as a [`Store`]: listing walks the key tree level by level (each level's prefixes listed
 /// concurrently), so `keep_dir` prunes whole days before they are listed; [`prefetch`](Store::prefetch)
@@ -55,15 +49,8 @@ fn entry_of(o: &Object) -> Entry {
 }
 
 impl Store for S3Store {
-    fn list(&self, root: &FsPath, keep_dir: &dyn Fn(&FsPath) -> bool) -> Result<Listing> {
-        let input_err = |e: S3Error| Error::Input {
-            path: root.to_path_buf(),
-            source: e.into(),
-        };
-        let url = url_of(root).map_err(|source| Error::Input {
-            path: root.to_path_buf(),
-            source,
-        })?;
+    fn list(&self, root: &FsPath, keep_dir: &dyn Fn(&FsPath) -> bool) -> std::io::Result<Listing> {
+        let url = url_of(root)?;
         let mut listing = Listing::default();
         let mut level = vec![url.clone()];
         let mut first = true;
@@ -72,7 +59,7 @@ impl Store for S3Store {
             for (dir, listed) in level.iter().zip(self.s3.list_dirs(&level)) {
                 let (dirs, objects) = match listed {
                     Ok(listed) => listed,
-                    Err(e) if first => return Err(input_err(e)),
+                    Err(e) if first => return Err(e.into()),
                     Err(e) => {
                         // One prefix whose listing failed (after retries): named, the rest goes on.
                         listing.problems.push(ListProblem {
@@ -84,7 +71,7 @@ impl Store for S3Store {
                 };
                 if first && dirs.is_empty() && objects.is_empty() && !url.key.is_empty() {
                     // Not a prefix: perhaps one object.
-                    let object = self.s3.head(&url).map_err(input_err)?;
+                    let object = self.s3.head(&url)?;
                     listing.entries.push(entry_of(&object));
                 }
                 listing.entries.extend(objects.iter().map(entry_of));
@@ -219,74 +206,6 @@ impl Store for S3Store {
 
     fn upload(&self, local: &FsPath, to: &FsPath) -> std::io::Result<()> {
         Ok(self.s3.upload(local, &url_of(to)?)?)
-    }
-
-    fn replace_files(
-        &self,
-        staged: &FsPath,
-        dir: &FsPath,
-        names: &[String],
-        replaced: &dyn Fn(&str) -> bool,
-        _swap: Swap,
-        guard: &dyn Fn() -> Result<()>,
-    ) -> Result<Swapped> {
-        let dir_url = url_of(dir).map_err(|e| Error::output(dir, e))?;
-        let out_err = |url: &S3Url, e: S3Error| Error::output(url.to_path(), e.into());
-        for name in names {
-            guard()?;
-            let target = dir_url.join(name);
-            let local = staged.join(name);
-            self.s3
-                .upload(&local, &target)
-                .map_err(|e| out_err(&target, e))?;
-            // Uploaded: the local copy is not needed any more (staging stays small however big the run).
-            let _ = std::fs::remove_file(&local);
-        }
-        let (_, present) = self
-            .s3
-            .list_dir(&dir_url)
-            .map_err(|e| out_err(&dir_url, e))?;
-        for object in present {
-            let name = object.url.key.rsplit('/').next().unwrap_or_default();
-            if replaced(name) && !names.iter().any(|n| n == name) {
-                guard()?;
-                self.s3
-                    .delete(&object.url)
-                    .map_err(|e| out_err(&object.url, e))?;
-            }
-        }
-        guard()?;
-        Ok(Swapped::Objects)
-    }
-
-    fn staging_root(&self, _lake: &FsPath, _meta_dir: &FsPath) -> StagingRoot {
-        // A private folder under the system's temporary directory: out of every reader's reach.
-        let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-        StagingRoot {
-            path: std::env::temp_dir().join(format!("flowlake-staging-{user}")),
-            inside_lake: None,
-            also: None,
-        }
-    }
-
-    fn lock(
-        &self,
-        lake: &FsPath,
-        meta_dir: &FsPath,
-        scope: &LockScope,
-        holder: &str,
-        token: &str,
-    ) -> Result<Lock> {
-        let meta = url_of(meta_dir).map_err(|e| Error::output(meta_dir, e))?;
-        S3Lock::take(self.s3.clone(), &meta, holder, token, scope, lake).map(Lock::held)
-    }
-
-    fn live_writers(&self, meta_dir: &FsPath) -> Result<Vec<String>> {
-        let meta = url_of(meta_dir).map_err(|e| Error::Lake {
-            path: meta_dir.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        super::s3lock::live_holders(&self.s3, &meta)
     }
 
     fn requests(&self) -> Option<Requests> {

@@ -4,14 +4,14 @@
 //!
 //! Publishing is how readers are kept from ever seeing a partial file, or a row twice: output is
 //! written to the run's private staging folder, flushed to disk, then made the partition's files in
-//! one step by the store ([`Store::replace_files`]). On a local disk the staging folder is beside the
+//! one step by the policy ([`Policy::replace_files`]). On a local disk the staging folder is beside the
 //! lake (`<parent>/.<lake>.flowlake-staging/<run>/`, same filesystem, outside the lake's tree), so a
 //! `<lake>/**/*.parquet` glob never reaches a staged file, nor a replaced one after the exchange;
 //! where no such folder can be used it is `<lake>/_flowlake/staging/<run>/` and the run says so. An S3
 //! lake stages in a local temporary folder. The journal mark written first and removed last makes the
 //! next run repair a commit cut short anywhere in between.
 //!
-//! Opening a lake takes its lock, held until the `Lake` is dropped (see [`crate::storage::locks`]): two
+//! Opening a lake takes its lock, held until the `Lake` is dropped (see [`crate::storage::policy`]): two
 //! runs never interleave on one lake; the shards of a sharded run share it, each holding its own shard
 //! lock. Each run also locks its own staging folder; staging folders whose run is gone are removed on
 //! open.
@@ -25,8 +25,11 @@ use crate::error::{Error, Result};
 use crate::lake::ledger::entry::PartitionEntry;
 use crate::lake::ledger::manifest::Manifest;
 use crate::lake::{is_part_file, META_DIR};
-use crate::storage::locks::{remove_staging_folder, staging_folder};
-use crate::storage::{move_missing, Entry, Lock, LockScope, Store, Swap, Swapped};
+use crate::storage::policy::{
+    self, move_missing, remove_staging_folder, staging_folder, Lock, LockScope, Policy, Swap,
+    Swapped,
+};
+use crate::storage::{Entry, Store};
 
 /// Suffix a staged file carries until the instant its partition is published. DuckDB's
 /// `read_parquet('<lake>/**/*.parquet')`, the most common way to read a folder of Parquet, does not
@@ -105,10 +108,12 @@ pub struct Lake {
     meta_dir: PathBuf,
     staging: PathBuf,
     store: Arc<dyn Store>,
+    /// How this lake's runs lock and publish (local disk or S3).
+    policy: Box<dyn Policy>,
     lock: Lock,
     _staging_lock: Lock,
     /// Why this run stages inside the lake, where a reader's glob reaches its files during a publish
-    /// (see [`crate::storage::StagingRoot::inside_lake`]); `None` when it stages out of every reader's
+    /// (see [`crate::storage::policy::StagingRoot::inside_lake`]); `None` when it stages out of every reader's
     /// reach.
     staged_inside: Option<String>,
     /// Notes of publishes for the report (see [`Lake::publish`]).
@@ -126,8 +131,9 @@ impl Lake {
         holder: &str,
     ) -> Result<Lake> {
         let meta_dir = root.join(META_DIR);
-        let lock = store.lock(root, &meta_dir, &scope, holder, run_id)?;
-        let staging_root = store.staging_root(root, &meta_dir);
+        let policy = policy::for_lake(&store, root, &meta_dir);
+        let lock = policy.lock(scope, holder, run_id)?;
+        let staging_root = policy.staging_root();
         let manifest = Manifest::new(store.clone(), &meta_dir);
         let salvage = |abandoned: &Path| match store.local_file(root) {
             Some(lake) => salvage_arrivals(&manifest, &lake, abandoned),
@@ -140,6 +146,7 @@ impl Lake {
             meta_dir,
             staging,
             store,
+            policy,
             lock,
             _staging_lock: staging_lock,
             staged_inside: staging_root.inside_lake,
@@ -296,8 +303,8 @@ impl Lake {
     }
 
     /// Makes the staged `names` the files of `partition`, replacing `replaces`: the staged files get
-    /// their final names (see [`STAGED_SUFFIX`]) right before the store swaps them in
-    /// ([`Store::replace_files`]). A file that appears in the partition meanwhile (a delivery landing
+    /// their final names (see [`STAGED_SUFFIX`]) right before the lake's policy swaps them in
+    /// ([`Policy::replace_files`]). A file that appears in the partition meanwhile (a delivery landing
     /// mid-swap) is kept.
     ///
     /// A partition swapped file by file (the lake's root folder, which holds `_flowlake/`; a
@@ -315,7 +322,7 @@ impl Lake {
         } else {
             Swap::Exchange
         };
-        let swapped = self.store.replace_files(
+        let swapped = self.policy.replace_files(
             &staged,
             &self.root.join(partition),
             names,
@@ -398,6 +405,7 @@ pub fn part_files(files: &[Entry]) -> Vec<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::policy::LocalPolicy;
     use crate::storage::LocalStore;
     use std::fs;
 
@@ -412,10 +420,7 @@ mod tests {
     }
 
     fn shard(k: u32, n: u32) -> LockScope {
-        LockScope::Member {
-            name: format!("shard-{k}-of-{n}"),
-            group: n.to_string(),
-        }
+        LockScope::Member { index: k, count: n }
     }
 
     #[test]
@@ -572,7 +577,9 @@ mod tests {
         let whole = open(root, "d", LockScope::Whole).unwrap_err();
         assert!(matches!(whole, Error::Locked { .. }), "{whole}");
         assert!(staging.join("a").is_dir(), "failed opens removed nothing");
-        let writers = LocalStore.live_writers(&root.join(META_DIR)).unwrap();
+        let writers = LocalPolicy::new(root, &root.join(META_DIR))
+            .live_writers()
+            .unwrap();
         assert_eq!(writers.len(), 2, "{writers:?}");
         drop(a);
         // a's staging is abandoned now (its run is gone): the next open removes it, not b's.

@@ -14,18 +14,21 @@
 //!
 //! Runs exclude each other as on a local disk: a whole-lake run excludes every shard, and shards
 //! exclude shards of a different count N (only shards of one N split the partitions disjointly).
+//!
+//! The lock object is read and written through the lake's [`Store`], whose conditional writes are S3's
+//! conditional PUTs.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
-use super::locks::{Held, LockScope};
-use super::s3::{S3Error, S3Url, S3};
+use super::locks::{Held, LockFile, LockScope, MEMBER_LOCKS};
 use crate::error::{Error, Result};
+use crate::storage::s3::S3Url;
+use crate::storage::{is_conflict, Expect, Hidden, Store, Version};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Body {
@@ -42,14 +45,25 @@ struct Body {
 /// A held S3 lake lock; released on drop.
 #[derive(Debug)]
 pub(super) struct S3Lock {
-    s3: Arc<S3>,
-    url: S3Url,
+    store: Arc<dyn Store>,
+    /// The lock object's `s3://` URL.
+    url: PathBuf,
     token: String,
     /// Milliseconds since the epoch of the last successful write of the lock.
     last_ok: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Body {
+    /// Whether a member's lock is in the group of `count` (its group is written as the count's
+    /// decimal text); `None` for a lock that names no group. A group that is not a count (no run
+    /// writes one) is another group.
+    fn in_group(&self, count: u32) -> Option<bool> {
+        let group = self.group.as_deref()?;
+        Some(group.parse::<u32>().is_ok_and(|g| g == count))
+    }
 }
 
 fn now_ms() -> u64 {
@@ -71,14 +85,27 @@ fn fresh(body: &Body) -> bool {
     (now_ms() / 1000).saturating_sub(body.heartbeat) <= stale_after()
 }
 
-fn encode(holder: &str, token: &str, group: Option<&str>) -> Bytes {
+fn encode(holder: &str, token: &str, group: Option<&str>) -> Vec<u8> {
     let body = Body {
         holder: holder.to_string(),
         token: token.to_string(),
         group: group.map(String::from),
         heartbeat: now_ms() / 1000,
     };
-    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The ETag of a version (`None` where the store gave none).
+fn tag_of(version: Version) -> Option<String> {
+    match version {
+        Version::Tag(tag) => Some(tag),
+        Version::Absent | Version::Untracked => None,
+    }
+}
+
+/// A write conditional on the ETag last seen: only if absent when there is none.
+fn replacing(tag: Option<String>) -> Expect {
+    Expect::Version(tag.map_or(Version::Absent, Version::Tag))
 }
 
 impl Held for S3Lock {
@@ -90,29 +117,31 @@ impl Held for S3Lock {
 impl S3Lock {
     /// Takes the lock of the lake whose bookkeeping prefix is `meta` for `holder`.
     pub(super) fn take(
-        s3: Arc<S3>,
+        store: Arc<dyn Store>,
         meta: &S3Url,
         holder: &str,
         token: &str,
-        scope: &LockScope,
+        scope: LockScope,
         lake: &Path,
     ) -> Result<S3Lock> {
-        let (url, group) = match scope {
-            LockScope::Whole => (meta.join("lock"), None),
-            LockScope::Member { name, group } => {
-                (meta.join(&format!("locks/{name}")), Some(group.as_str()))
-            }
+        let url = meta.join(&LockFile::of(scope).path()).to_path();
+        let group = match scope {
+            LockScope::Whole => None,
+            LockScope::Member { count, .. } => Some(count.to_string()),
         };
-        let err = |e: S3Error| Error::output(url.to_path(), e.into());
+        let group = group.as_deref();
+        let err = |e: io::Error| Error::output(&url, e);
         let locked = |holder: String| Error::Locked {
             lake: lake.to_path_buf(),
             holder,
         };
-        let read = |u: &S3Url| -> Result<Option<(Option<Body>, Option<String>)>> {
-            match s3.get_tagged(u) {
-                Ok((bytes, tag)) => Ok(Some((serde_json::from_slice(&bytes).ok(), tag))),
-                Err(S3Error::NotFound) => Ok(None),
-                Err(e) => Err(Error::output(u.to_path(), e.into())),
+        let read = |u: &Path| -> Result<Option<(Option<Body>, Option<String>)>> {
+            match store.get(u) {
+                Ok(Some((bytes, version))) => {
+                    Ok(Some((serde_json::from_slice(&bytes).ok(), tag_of(version))))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(Error::output(u, e)),
             }
         };
         let mut tag = None;
@@ -122,18 +151,18 @@ impl S3Lock {
         let mut attempts = 0;
         while attempts < 3 {
             attempts += 1;
-            match s3.put(&url, encode(holder, token, group), Some(None)) {
-                Ok(t) => {
-                    tag = Some(t);
+            match store.put(&url, &encode(holder, token, group), replacing(None)) {
+                Ok(v) => {
+                    tag = Some(tag_of(v));
                     break;
                 }
-                Err(S3Error::Precondition { .. }) => {}
+                Err(e) if is_conflict(&e) => {}
                 Err(e) => return Err(err(e)),
             }
             match read(&url)? {
                 None => continue, // released meanwhile: try to create it again
                 Some((Some(body), _)) if fresh(&body) => {
-                    if *scope == LockScope::Whole || std::time::Instant::now() >= wait_until {
+                    if scope == LockScope::Whole || std::time::Instant::now() >= wait_until {
                         return Err(locked(body.holder));
                     }
                     std::thread::sleep(Duration::from_secs(2));
@@ -142,12 +171,12 @@ impl S3Lock {
                 }
                 Some((_, Some(old))) => {
                     // Abandoned (or unreadable): take it over, conditionally on the version seen.
-                    match s3.put(&url, encode(holder, token, group), Some(Some(old))) {
-                        Ok(t) => {
-                            tag = Some(t);
+                    match store.put(&url, &encode(holder, token, group), replacing(Some(old))) {
+                        Ok(v) => {
+                            tag = Some(tag_of(v));
                             break;
                         }
-                        Err(S3Error::Precondition { .. }) => continue,
+                        Err(e) if is_conflict(&e) => continue,
                         Err(e) => return Err(err(e)),
                     }
                 }
@@ -162,28 +191,32 @@ impl S3Lock {
         let Some(tag) = tag else {
             return Err(locked("other runs competing for the same lock".into()));
         };
-        let lock = S3Lock::start(s3.clone(), url.clone(), holder, token, group, tag);
+        let lock = S3Lock::start(store.clone(), url.clone(), holder, token, group, tag);
         // Runs that must not overlap with this one: a whole-lake run excludes every shard; a shard
         // excludes whole-lake runs and shards of another count.
-        let mut others = vec![meta.join("lock")];
+        let mut others = vec![meta.join(&LockFile::Lake.path()).to_path()];
         others.extend(
-            s3.list_all(&meta.join("locks"))
+            store
+                .list_below(&meta.join(MEMBER_LOCKS).to_path(), Hidden::Include)
                 .map_err(err)?
                 .into_iter()
-                .map(|o| o.url),
+                .map(|o| o.path),
         );
         for other in others {
             if other == url {
                 continue;
             }
             // Whether `other` excludes this run, from its name where the name tells (a whole-lake
-            // lock; a member lock named `...-of-<group>`), else from its body: only locks that may
+            // lock; a member's lock, which names its group), else from its body: only locks that may
             // conflict are read.
-            let name = other.key.rsplit('/').next().unwrap_or_default();
-            let by_name = match scope {
-                LockScope::Whole => Some(true),
-                LockScope::Member { .. } if name == "lock" => Some(true),
-                LockScope::Member { group, .. } => group_of(name).map(|g| g != group),
+            let other_url = other.to_string_lossy();
+            let name = other_url.rsplit('/').next().unwrap_or_default();
+            let by_name = match (scope, LockFile::parse(name)) {
+                (LockScope::Whole, _) | (_, Some(LockFile::Lake)) => Some(true),
+                (LockScope::Member { count, .. }, Some(LockFile::Member { count: other, .. })) => {
+                    Some(other != count)
+                }
+                (LockScope::Member { .. }, _) => None,
             };
             if by_name == Some(false) {
                 continue;
@@ -193,9 +226,7 @@ impl S3Lock {
             };
             let conflicting = by_name.unwrap_or_else(|| match scope {
                 LockScope::Whole => true,
-                LockScope::Member { group, .. } => {
-                    body.group.as_deref().is_some_and(|g| g != group)
-                }
+                LockScope::Member { count, .. } => body.in_group(count) == Some(false),
             });
             if conflicting && fresh(&body) {
                 return Err(locked(body.holder)); // dropping `lock` releases ours
@@ -205,8 +236,8 @@ impl S3Lock {
     }
 
     fn start(
-        s3: Arc<S3>,
-        url: S3Url,
+        store: Arc<dyn Store>,
+        url: PathBuf,
         holder: &str,
         token: &str,
         group: Option<&str>,
@@ -218,8 +249,8 @@ impl S3Lock {
         let lost = Arc::new(AtomicBool::new(false));
         let interval = Duration::from_millis(stale_after() * 1000 / 4);
         let thread = {
-            let (s3, url, tag, last_ok, stop, lost) = (
-                s3.clone(),
+            let (store, url, tag, last_ok, stop, lost) = (
+                store.clone(),
                 url.clone(),
                 tag.clone(),
                 last_ok.clone(),
@@ -237,26 +268,26 @@ impl S3Lock {
                     }
                     last = std::time::Instant::now();
                     let expected = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    match s3.put(
+                    match store.put(
                         &url,
-                        encode(&holder, &token, group.as_deref()),
-                        Some(expected),
+                        &encode(&holder, &token, group.as_deref()),
+                        replacing(expected),
                     ) {
                         Ok(new) => {
-                            *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                            *tag.lock().unwrap_or_else(|p| p.into_inner()) = tag_of(new);
                             last_ok.store(now_ms(), Ordering::Relaxed);
                         }
-                        Err(S3Error::Precondition { .. }) => {
+                        Err(e) if is_conflict(&e) => {
                             // Our own earlier write may have landed after a timeout: adopt it if the
                             // lock still holds our token; otherwise another run took it over.
-                            match s3.get_tagged(&url) {
-                                Ok((bytes, new))
+                            match store.get(&url) {
+                                Ok(Some((bytes, new)))
                                     if serde_json::from_slice::<Body>(&bytes)
                                         .is_ok_and(|b| b.token == token) =>
                                 {
-                                    *tag.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                                    *tag.lock().unwrap_or_else(|p| p.into_inner()) = tag_of(new);
                                 }
-                                Ok(_) | Err(S3Error::NotFound) => {
+                                Ok(_) => {
                                     lost.store(true, Ordering::Relaxed);
                                     return;
                                 }
@@ -269,7 +300,7 @@ impl S3Lock {
             })
         };
         S3Lock {
-            s3,
+            store,
             url,
             token: token.to_string(),
             last_ok,
@@ -285,7 +316,7 @@ impl S3Lock {
         let lost = self.lost.load(Ordering::Relaxed);
         if lost || silent_ms > stale_after() * 1000 * 3 / 4 {
             return Err(Error::Locked {
-                lake: self.url.to_path(),
+                lake: self.url.clone(),
                 holder: if lost {
                     "another run, which took over this run's lock".into()
                 } else {
@@ -305,39 +336,35 @@ impl S3Lock {
 /// and `_flowlake/locks/*`), found by reading them, never writing (for `verify`, which may run with
 /// read-only access). A lock is live when its heartbeat is at most `stale_after` old, the rule runs
 /// apply before taking a lock over; an unreadable lock object is not live (a run would take it over).
-pub(super) fn live_holders(s3: &S3, meta: &S3Url) -> Result<Vec<String>> {
-    let read_err = |u: &S3Url, e: S3Error| Error::Lake {
-        path: u.to_path(),
+pub(super) fn live_holders(store: &dyn Store, meta: &S3Url) -> Result<Vec<String>> {
+    let read_err = |u: &Path, e: io::Error| Error::Lake {
+        path: u.to_path_buf(),
         message: format!("cannot tell whether a run is writing the lake: {e}"),
     };
-    let locks = meta.join("locks");
-    let mut urls = vec![meta.join("lock")];
+    let locks = meta.join(MEMBER_LOCKS).to_path();
+    let mut urls = vec![meta.join(&LockFile::Lake.path()).to_path()];
     urls.extend(
-        s3.list_all(&locks)
+        store
+            .list_below(&locks, Hidden::Include)
             .map_err(|e| read_err(&locks, e))?
             .into_iter()
-            .map(|o| o.url),
+            .map(|o| o.path),
     );
     let mut holders = Vec::new();
     for url in urls {
-        match s3.get_tagged(&url) {
-            Ok((bytes, _)) => {
+        match store.get(&url) {
+            Ok(Some((bytes, _))) => {
                 if let Ok(body) = serde_json::from_slice::<Body>(&bytes) {
                     if fresh(&body) {
                         holders.push(body.holder);
                     }
                 }
             }
-            Err(S3Error::NotFound) => {}
+            Ok(None) => {}
             Err(e) => return Err(read_err(&url, e)),
         }
     }
     Ok(holders)
-}
-
-/// The group of a member lock named `<member>-of-<group>` (the names convert's shards give).
-fn group_of(name: &str) -> Option<&str> {
-    name.rsplit_once("-of-").map(|(_, g)| g)
 }
 
 impl Drop for S3Lock {
@@ -347,9 +374,9 @@ impl Drop for S3Lock {
             let _ = t.join();
         }
         // Delete only our own lock (S3 has no conditional delete: check the token first).
-        if let Ok((bytes, _)) = self.s3.get_tagged(&self.url) {
+        if let Ok(Some((bytes, _))) = self.store.get(&self.url) {
             if serde_json::from_slice::<Body>(&bytes).is_ok_and(|b| b.token == self.token) {
-                let _ = self.s3.delete(&self.url);
+                let _ = self.store.delete(&self.url);
             }
         }
     }
@@ -360,8 +387,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn groups_from_lock_names() {
-        assert_eq!(group_of("shard-2-of-7"), Some("7"));
-        assert_eq!(group_of("lock"), None);
+    fn a_lock_body_names_its_group_by_count() {
+        let body = |group: Option<&str>| Body {
+            holder: "h".into(),
+            token: "t".into(),
+            heartbeat: 0,
+            group: group.map(String::from),
+        };
+        assert_eq!(body(Some("7")).in_group(7), Some(true));
+        assert_eq!(body(Some("7")).in_group(4), Some(false));
+        assert_eq!(body(Some("x")).in_group(7), Some(false));
+        assert_eq!(body(None).in_group(7), None);
+        let written: Body = serde_json::from_slice(&encode("h", "t", Some("7"))).unwrap();
+        assert_eq!(written.group.as_deref(), Some("7"));
     }
 }
