@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
+use flowlake::ddl::DdlError;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, UsageError};
 
 /// Exit code: the run completed, but some lines were rejected or some files could not be read.
 pub const EXIT_WITH_REJECTS: u8 = 3;
@@ -25,43 +26,28 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: invalid flags or settings (the same code clap uses).
 pub const EXIT_USAGE: u8 = 2;
 
-/// Why a command ended without its report.
-enum Failure {
-    /// Invalid flags or settings: [`EXIT_USAGE`].
-    Usage(String),
-    /// Anything else: [`EXIT_FATAL`], or [`EXIT_INTERRUPTED`].
-    Fatal(Box<dyn Error>),
-}
-
-impl<E: Into<Box<dyn Error>>> From<E> for Failure {
-    fn from(err: E) -> Failure {
-        Failure::Fatal(err.into())
-    }
-}
-
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
-        Err(Failure::Usage(message)) => {
-            eprintln!("flowlake: error: {message}");
-            ExitCode::from(EXIT_USAGE)
-        }
-        Err(Failure::Fatal(err)) => {
+        Err(err) => {
             eprintln!("flowlake: error: {err:#}");
-            match err.downcast_ref::<flowlake::Error>() {
-                Some(flowlake::Error::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
-                _ => ExitCode::from(EXIT_FATAL),
+            if err.is::<UsageError>() {
+                ExitCode::from(EXIT_USAGE)
+            } else if let Some(flowlake::Error::Interrupted) = err.downcast_ref() {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::from(EXIT_FATAL)
             }
         }
     }
 }
 
 /// Runs one command and prints its report; the exit code says whether everything went through.
-fn run(cli: Cli) -> Result<ExitCode, Failure> {
+fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     Ok(match cli.command {
         Command::Convert(args) => {
             let (json, quiet) = (args.json, args.quiet);
-            let config = args.into_config().map_err(Failure::Usage)?;
+            let config = args.into_config()?;
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             // SIGINT/SIGTERM: stop at the next file or partition boundary; nothing half-done is published.
@@ -81,17 +67,17 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Compact(args) => {
             let (json, quiet) = (args.json, args.quiet);
-            let report = flowlake::compact::compact(&args.into_config().map_err(Failure::Usage)?)?;
+            let report = flowlake::compact::compact(&args.into_config()?)?;
             render::compact(&report, json, quiet)?;
             clean_or_rejects(report.failed.is_empty())
         }
         Command::Ddl(args) => {
             let config = args.into_config();
-            let sql = flowlake::ddl::ddl(&config).map_err(|err| match err {
-                flowlake::ddl::DdlError::Refused(e) if e.what().is_argument() => {
-                    Failure::Usage(format!("refused: {e}"))
+            let sql = flowlake::ddl::ddl(&config).map_err(|err| -> Box<dyn Error> {
+                match err {
+                    DdlError::Refused(e) if e.what().is_argument() => UsageError::Refused(e).into(),
+                    err => err.into(),
                 }
-                err => err.into(),
             })?;
             render::ddl(&sql, &config);
             ExitCode::SUCCESS
@@ -99,14 +85,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Inflate(args) => {
             let mut config = flowlake::ConvertConfig::new(args.inputs, "-".into());
             config.threads = args.threads;
-            flowlake::threads::validate(config.threads)
-                .map_err(|e| Failure::Usage(e.to_string()))?;
+            flowlake::threads::validate(config.threads).map_err(UsageError::Settings)?;
             render::inflate(&flowlake::convert::decompress_only(&config)?)?;
             ExitCode::SUCCESS
         }
         Command::Generate(args) => {
             let json = args.json;
-            let config = args.into_config().map_err(Failure::Usage)?;
+            let config = args.into_config()?;
             render::generate(&flowlake::synth::generate(&config)?, &config.out, json)?;
             ExitCode::SUCCESS
         }

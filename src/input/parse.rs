@@ -695,39 +695,48 @@ impl FilterAt {
     }
 }
 
+/// Why the lake's filters cannot be applied to a file: its format lacks the field they read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Unfilterable {
+    #[error(
+        "the lake keeps records by action (--action) and this file's format has no `action` field"
+    )]
+    NoAction,
+    #[error(
+        "the lake drops records by log-status (--drop-log-status) and this file's format has no \
+         `log-status` field"
+    )]
+    NoLogStatus,
+}
+
 /// The positions the filters need in `layout`: `Ok(None)` when the lake keeps every record; an error
 /// naming the field the layout lacks.
-fn filter_at(layout: &Layout, filters: &Filters) -> std::result::Result<Option<FilterAt>, String> {
+fn filter_at(
+    layout: &Layout,
+    filters: &Filters,
+) -> std::result::Result<Option<FilterAt>, Unfilterable> {
     if filters.keeps_all() {
         return Ok(None);
     }
     let position = |column: usize| layout.slots.iter().position(|s| *s == Slot::Known(column));
     let (action, log_status) = (position(schema::ACTION), position(schema::LOG_STATUS));
     if filters.needs_action() && action.is_none() {
-        return Err(
-            "the lake keeps records by action (--action) and this file's format has no \
-                    `action` field"
-                .into(),
-        );
+        return Err(Unfilterable::NoAction);
     }
     if filters.needs_log_status() && log_status.is_none() {
-        return Err(
-            "the lake drops records by log-status (--drop-log-status) and this file's \
-                    format has no `log-status` field"
-                .into(),
-        );
+        return Err(Unfilterable::NoLogStatus);
     }
     Ok(Some(FilterAt { action, log_status }))
 }
 
 /// Fails a file the lake's filters cannot be applied to: none of its lines are used.
-fn unfilterable(builder: &mut BatchBuilder, buf: &[u8], why: String, out: &mut FileOutcome) {
+fn unfilterable(builder: &mut BatchBuilder, buf: &[u8], why: Unfilterable, out: &mut FileOutcome) {
     if !builder.is_empty() {
         let _ = builder.finish(buf); // its rows are not used
     }
     out.batches.clear();
     (out.lines, out.rows, out.rejected, out.filtered) = (0, 0, 0, 0);
-    out.error = Some(ReadError::new(ReadErrorKind::Unfilterable, why));
+    out.error = Some(ReadError::new(ReadErrorKind::Unfilterable, why.to_string()));
 }
 
 /// The UTF-8 byte order mark.
