@@ -7,8 +7,6 @@ mod render;
 
 use std::error::Error;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::Parser;
 use flowlake::ddl::DdlError;
@@ -48,11 +46,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Convert(args) => {
             let (json, quiet) = (args.json, args.quiet);
             let config = args.into_config()?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            // SIGINT/SIGTERM: stop at the next file or partition boundary; nothing half-done is published.
-            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
-            let report = flowlake::convert(&config, &progress::Bar::new(quiet, stop))?;
+            let report = flowlake::convert(&config, &progress::Bar::new(quiet)?)?;
             render::convert(&report, json, quiet)?;
             if report.aborted.is_empty() {
                 clean_or_rejects(report.is_clean())
