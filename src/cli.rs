@@ -10,12 +10,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowlake::convert::config::{
     parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
 };
+use flowlake::convert::shard::ShardError;
+use flowlake::date::NotADate;
+use flowlake::ddl::sqltext::Refused;
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::sort::SortColumns;
 use flowlake::lake::write::{BloomColumns, DEFAULT_BLOOM_FILTER, DEFAULT_ROW_GROUP_ROWS};
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
-use flowlake::text::layout::Layout;
+use flowlake::text::layout::{Layout, LayoutError};
 use flowlake::Day;
 use flowlake::{PartitionLayout, PartitionTime};
 
@@ -23,6 +26,38 @@ const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were r
 read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 some partitions were not \
 published (reject ratio above --max-reject-ratio, or all their files failed); 1 fatal error (partitions not yet published are untouched); 2 usage error; \
 130 interrupted (SIGINT/SIGTERM; partitions not yet published are untouched).";
+
+/// Flags that make no valid settings: the command stops with the usage exit code, saying why.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// `--fields` is not a field list.
+    #[error("--fields: {0}")]
+    Fields(#[source] LayoutError),
+    /// `--max-line-size` is beyond this machine's addresses.
+    #[error("--max-line-size is too large")]
+    MaxLineSize(#[source] std::num::TryFromIntError),
+    /// `--shard`, `--shards` and the scheduler's environment say no one shard.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    /// Settings the library refuses (its `validate`).
+    #[error(transparent)]
+    Settings(#[from] flowlake::Error),
+    /// `ddl` flags that cannot be written into the statement safely.
+    #[error("refused: {0}")]
+    Refused(#[source] Refused),
+    /// `generate --format mixed` with a delivery whose records carry no header.
+    #[error(
+        "--format mixed needs --delivery s3: Firehose and export records carry no header and one \
+convert run reads them with one --fields list; generate v2 and v5 into separate folders"
+    )]
+    MixedWithoutHeader,
+    /// `generate --hive` or `--hourly` with a delivery that has its own keys.
+    #[error(
+        "--hive and --hourly apply to --delivery s3 only: Firehose's keys are always \
+firehose/YYYY/MM/DD/HH/, an export's exportedlogs/<task-id>/<log-stream>/"
+    )]
+    KeysWithoutS3,
+}
 
 /// Turn AWS VPC Flow Logs into a Hive-partitioned, compacted Parquet lake.
 #[derive(Debug, Parser)]
@@ -193,7 +228,7 @@ pub struct CompactArgs {
 }
 
 impl CompactArgs {
-    pub fn into_config(self) -> Result<flowlake::compact::CompactConfig, String> {
+    pub fn into_config(self) -> Result<flowlake::compact::CompactConfig, UsageError> {
         let mut c = flowlake::compact::CompactConfig::new(self.lake);
         c.min_files = self.min_files;
         c.target_file_bytes = self.writer.target_file_size;
@@ -207,7 +242,7 @@ impl CompactArgs {
         c.dry_run = self.dry_run;
         c.threads = self.threads;
         c.endpoint = self.endpoint;
-        c.validate().map_err(|e| e.to_string())?;
+        c.validate()?;
         Ok(c)
     }
 }
@@ -360,17 +395,17 @@ pub enum BadFileArg {
     Abort,
 }
 
-fn parse_day(s: &str) -> Result<Day, String> {
+fn parse_day(s: &str) -> Result<Day, NotADate> {
     s.parse()
 }
 
 impl ConvertArgs {
-    pub fn into_config(self) -> Result<ConvertConfig, String> {
+    pub fn into_config(self) -> Result<ConvertConfig, UsageError> {
         let mut c = ConvertConfig::new(self.inputs, self.out);
         c.from = self.from;
         c.to = self.to;
         c.fields = match self.fields {
-            Some(f) => Some(Layout::parse_format(&f).map_err(|e| format!("--fields: {e}"))?),
+            Some(f) => Some(Layout::parse_format(&f).map_err(UsageError::Fields)?),
             None => None,
         };
         c.partition_layout = match self.partition_layout {
@@ -395,8 +430,7 @@ impl ConvertArgs {
             c.read_ahead_bytes = bytes;
         }
         c.max_file_bytes = self.max_file_size;
-        c.max_line_bytes = usize::try_from(self.max_line_size)
-            .map_err(|_| "--max-line-size is too large".to_string())?;
+        c.max_line_bytes = usize::try_from(self.max_line_size).map_err(UsageError::MaxLineSize)?;
         c.on_bad_line = match self.on_bad_line {
             BadLineArg::Reject => BadLinePolicy::Reject,
             BadLineArg::Abort => BadLinePolicy::Abort,
@@ -431,9 +465,8 @@ impl ConvertArgs {
         c.endpoint = self.endpoint;
         c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
             std::env::var(name).ok()
-        })
-        .map_err(|e| e.to_string())?;
-        c.validate().map_err(|e| e.to_string())?;
+        })?;
+        c.validate()?;
         Ok(c)
     }
 }
@@ -532,7 +565,7 @@ pub struct GenerateArgs {
 }
 
 impl GenerateArgs {
-    pub fn into_config(self) -> Result<GenerateConfig, String> {
+    pub fn into_config(self) -> Result<GenerateConfig, UsageError> {
         let mut c = GenerateConfig::new(self.out);
         c.seed = self.seed;
         c.start = (
@@ -563,18 +596,10 @@ impl GenerateArgs {
         };
         if c.delivery.is_headerless() {
             if c.format == GenFormat::Mixed {
-                return Err(
-                    "--format mixed needs --delivery s3: Firehose and export records carry no \
-header and one convert run reads them with one --fields list; generate v2 and v5 into separate folders"
-                        .to_string(),
-                );
+                return Err(UsageError::MixedWithoutHeader);
             }
             if c.hive || c.hourly {
-                return Err(
-                    "--hive and --hourly apply to --delivery s3 only: Firehose's keys are \
-always firehose/YYYY/MM/DD/HH/, an export's exportedlogs/<task-id>/<log-stream>/"
-                        .to_string(),
-                );
+                return Err(UsageError::KeysWithoutS3);
             }
         }
         Ok(c)

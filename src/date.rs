@@ -50,12 +50,17 @@ impl fmt::Display for Day {
     }
 }
 
+/// A text that is not a `YYYY-MM-DD` date (of the proleptic Gregorian calendar).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a date (YYYY-MM-DD)")]
+pub struct NotADate(pub String);
+
 impl FromStr for Day {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Day, String> {
+    type Err = NotADate;
+    fn from_str(s: &str) -> std::result::Result<Day, NotADate> {
         parse_date(s)
             .and_then(|(y, m, d)| Day::new(y, m, d))
-            .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+            .ok_or_else(|| NotADate(s.to_string()))
     }
 }
 

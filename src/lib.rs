@@ -5,7 +5,7 @@
 //! The folders are layers, each importing only those below it (`tests/layering.rs` checks it):
 //!
 //! ```text
-//! main cli progress                  the binary: flags -> config -> library -> report -> exit code
+//! main cli progress render           the binary: flags -> config -> library -> report -> exit code
 //! convert/ compact verify ddl synth/ engines, one per command (they do not use each other)
 //! ddl/      sqltext                          SQL text from outside data, inert or refused
 //! input/    discover, copies, read, inflate, envelope, json, parse   files -> text -> Arrow batches

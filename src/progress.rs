@@ -21,8 +21,12 @@ pub struct Bar {
 }
 
 impl Bar {
-    /// A bar; `stop` is set by the signal handler to end the run early.
-    pub fn new(quiet: bool, stop: Arc<AtomicBool>) -> Bar {
+    /// A bar, and the handler of SIGINT and SIGTERM: they ask the run to stop at the next file or
+    /// partition boundary (nothing half-done is published).
+    pub fn new(quiet: bool) -> Result<Bar, ctrlc::Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
         let target = if quiet || !std::io::stderr().is_terminal() {
             ProgressDrawTarget::hidden()
         } else {
@@ -34,13 +38,13 @@ impl Bar {
         ) {
             bar.set_style(style);
         }
-        Bar {
+        Ok(Bar {
             bar,
             files: AtomicU64::new(0),
             total_files: AtomicU64::new(0),
             rows: AtomicU64::new(0),
             stop,
-        }
+        })
     }
 }
 

@@ -65,7 +65,8 @@ pub enum EnvelopeError {
     Malformed {
         index: u64,
         offset: usize,
-        reason: String,
+        #[source]
+        reason: JsonError,
     },
     /// An object with a `messageType` this reader does not know.
     #[error("envelope {index} at byte {offset}: unknown messageType `{message_type}`")]
@@ -121,8 +122,11 @@ fn read_envelope<'a>(
                         }
                         Ok(())
                     })?;
-                    let message = message
-                        .ok_or_else(|| format!("an event without a message at byte {at}"))?;
+                    let message = message.ok_or(JsonError::Missing {
+                        object: "an event",
+                        member: "a message",
+                        at,
+                    })?;
                     events.push(Event { timestamp, message });
                     Ok(())
                 })?;

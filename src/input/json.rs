@@ -14,8 +14,64 @@ use std::borrow::Cow;
 /// Deepest nesting of arrays and objects read (serde_json's default limit).
 pub const MAX_DEPTH: usize = 128;
 
-/// Why the bytes are not the JSON expected, with the byte where it shows.
-pub type JsonError = String;
+/// Why the bytes are not the JSON expected, with the byte where it shows (`at`: from the start of
+/// the text the [`Reader`] reads).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// Something else than the grammar allows there.
+    #[error("expected {expected} at byte {at}, found {found}")]
+    Expected {
+        expected: &'static str,
+        at: usize,
+        found: Found,
+    },
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`].
+    #[error("nested deeper than {MAX_DEPTH} levels at byte {at}")]
+    TooDeep { at: usize },
+    /// A string holding bytes that are not UTF-8, from byte `at`.
+    #[error("a string that is not UTF-8 at byte {at}")]
+    NotUtf8 { at: usize },
+    /// A string with escapes that unescapes to bytes that are not UTF-8; `at` is its end.
+    #[error("a string that is not UTF-8 before byte {at}")]
+    NotUtf8Before { at: usize },
+    /// An integer outside `i64`.
+    #[error("an integer too large at byte {at}")]
+    TooLarge { at: usize },
+    /// A number with a fraction or an exponent, where an integer was expected.
+    #[error("a number that is not an integer at byte {at}")]
+    NotInteger { at: usize },
+    /// A number that is not one (`1-2`, `--1`).
+    #[error("a malformed number at byte {at}")]
+    BadNumber { at: usize },
+    /// An object without a member its reader needs (`an event` without `a message`).
+    #[error("{object} without {member} at byte {at}")]
+    Missing {
+        object: &'static str,
+        member: &'static str,
+        at: usize,
+    },
+}
+
+/// What the reader found where it expected something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// A printable ASCII character.
+    Char(char),
+    /// Any other byte.
+    Byte(u8),
+    /// The end of the text.
+    End,
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Char(c) => write!(f, "`{c}`"),
+            Found::Byte(b) => write!(f, "byte {b:#04x}"),
+            Found::End => f.write_str("the end"),
+        }
+    }
+}
 
 /// Why a string that is well-formed JSON is not text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,23 +143,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn error(&self, expected: &str) -> JsonError {
-        match self.text.get(self.pos) {
-            Some(&b) if b.is_ascii_graphic() => {
-                format!(
-                    "expected {expected} at byte {}, found `{}`",
-                    self.pos, b as char
-                )
-            }
-            Some(b) => format!(
-                "expected {expected} at byte {}, found byte {b:#04x}",
-                self.pos
-            ),
-            None => format!("expected {expected} at byte {}, found the end", self.pos),
+    fn error(&self, expected: &'static str) -> JsonError {
+        let found = match self.text.get(self.pos) {
+            Some(&b) if b.is_ascii_graphic() => Found::Char(b as char),
+            Some(&b) => Found::Byte(b),
+            None => Found::End,
+        };
+        JsonError::Expected {
+            expected,
+            at: self.pos,
+            found,
         }
     }
 
-    fn expect(&mut self, byte: u8, expected: &str) -> Result<(), JsonError> {
+    fn expect(&mut self, byte: u8, expected: &'static str) -> Result<(), JsonError> {
         if self.peek() == Some(byte) {
             self.pos += 1;
             Ok(())
@@ -115,10 +168,7 @@ impl<'a> Reader<'a> {
     fn enter(&mut self) -> Result<(), JsonError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(format!(
-                "nested deeper than {MAX_DEPTH} levels at byte {}",
-                self.pos
-            ));
+            return Err(JsonError::TooDeep { at: self.pos });
         }
         Ok(())
     }
@@ -218,14 +268,13 @@ impl<'a> Reader<'a> {
         match self.raw_string()? {
             Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
                 Ok(s) => Ok(Cow::Borrowed(s)),
-                Err(e) => Err(format!(
-                    "a string that is not UTF-8 at byte {}",
-                    start + 1 + e.valid_up_to()
-                )),
+                Err(e) => Err(JsonError::NotUtf8 {
+                    at: start + 1 + e.valid_up_to(),
+                }),
             },
             Cow::Owned(bytes) => String::from_utf8(bytes)
                 .map(Cow::Owned)
-                .map_err(|_| format!("a string that is not UTF-8 before byte {}", self.pos)),
+                .map_err(|_| JsonError::NotUtf8Before { at: self.pos }),
         }
     }
 
@@ -410,21 +459,21 @@ impl<'a> Reader<'a> {
             v = v
                 .checked_mul(10)
                 .and_then(|v| v.checked_sub(i64::from(d - b'0')))
-                .ok_or_else(|| format!("an integer too large at byte {start}"))?;
+                .ok_or(JsonError::TooLarge { at: start })?;
             self.pos += 1;
         }
         if self.pos == digits_start {
             return Err(self.error("an integer"));
         }
         if let Some(b'.' | b'e' | b'E') = self.text.get(self.pos) {
-            return Err(format!("a number that is not an integer at byte {start}"));
+            return Err(JsonError::NotInteger { at: start });
         }
         if negative {
             return Ok(Some(v));
         }
         v.checked_neg()
             .map(Some)
-            .ok_or_else(|| format!("an integer too large at byte {start}"))
+            .ok_or(JsonError::TooLarge { at: start })
     }
 
     /// Skips one value of any kind.
@@ -445,7 +494,7 @@ impl<'a> Reader<'a> {
                 }
                 let number = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("");
                 if number.parse::<f64>().is_err() {
-                    return Err(format!("a malformed number at byte {start}"));
+                    return Err(JsonError::BadNumber { at: start });
                 }
                 Ok(())
             }
@@ -538,7 +587,10 @@ mod tests {
         let mut r = Reader::new(br#"{"id":"\ud800 \\ \" \/ \u00e9"} {"x":"\q"}"#);
         r.object(|r, _| r.skip_value()).unwrap();
         let err = r.object(|r, _| r.skip_value()).unwrap_err();
-        assert!(err.contains("an escape"), "{err}");
+        assert!(
+            matches!(err, JsonError::Expected { expected, .. } if expected.starts_with("an escape")),
+            "{err}"
+        );
         let mut r = Reader::new(br#"{"a":[1,-2.5e3,true,false,null,{"b":{}},[]],"c":"d"} {"x":1}"#);
         r.skip_value().unwrap();
         let mut keys = Vec::new();
@@ -551,7 +603,7 @@ mod tests {
         assert!(r.at_end());
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         let err = Reader::new(deep.as_bytes()).skip_value().unwrap_err();
-        assert!(err.contains("nested deeper"), "{err}");
+        assert!(matches!(err, JsonError::TooDeep { .. }), "{err}");
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         Reader::new(ok.as_bytes()).skip_value().unwrap();
         for bad in ["tru", "{\"a\" 1}", "{1:2}", "-", "1.2.3", "}"] {

@@ -6,6 +6,12 @@
 //! Blank lines and a repeated header are skipped and counted; a different header mid-file (two files
 //! concatenated) switches the layout. Every other line is a record: it becomes a row or a reject, so a
 //! file's `lines == rows + rejected` by construction, and that is checked again before publishing.
+//!
+//! Objects of JSON envelopes and CloudWatch Logs exports are decoded to lines first (one per event).
+//! One loop (`Pass::walk`) reads both kinds of line source: blank lines, counting (an undated file's
+//! slots), rows, batches and rejects are the same; a `LineSource` says what differs (`TextLines`: a
+//! header sets the layout; `EventLines`: every line is a `--fields` record, completed with values
+//! from its envelope).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -178,13 +184,7 @@ impl FileParser {
         if self.buf.starts_with(UTF8_BOM) {
             self.buf.drain(..UTF8_BOM.len());
         }
-        let shape = if looks_like_envelopes(&self.buf) {
-            Some(Shape::Envelopes)
-        } else if looks_like_export(&self.buf) {
-            Some(Shape::Export)
-        } else {
-            None
-        };
+        let shape = Shape::of(&self.buf);
         if salvaging && shape != Some(Shape::Envelopes) {
             // Lines: the complete ones. (Envelopes are not lines: the envelope reader keeps the whole
             // ones and stops at the first that is cut.)
@@ -192,172 +192,22 @@ impl FileParser {
             self.buf.truncate(complete);
         }
         out.text_bytes = self.buf.len() as u64;
-        if let Some(shape) = shape {
-            parse_envelopes(self, shape, file, settings, rejects, &mut out)?;
-            out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
-            out.salvaged = out.error.is_some() && out.lines > 0;
-            return Ok(out);
-        }
-        if let Some(why) = not_a_flow_log(&self.buf, &mut self.spans, settings.fields.as_ref()) {
-            // A damaged file is failed with its damage, whatever its text looks like (a cut can leave
-            // anything before it): never skipped as "not a flow log".
-            if out.error.is_none() {
-                out.not_flow_log = Some(why);
-            }
-            return Ok(out);
-        }
-        let collect_per = self.collect_per;
-        let buf = self.buf.as_slice();
-        let check_utf8 = std::str::from_utf8(buf).is_err();
-        let builder = &mut self.builder;
-        let spans = &mut self.spans;
-        let mut layout: Option<Layout> = None;
-        // Where the filtered fields are in the layout in force (`None`: the lake keeps every record).
-        let mut filter: Option<FilterAt> = None;
-        let slots = SlotFilter::of(file);
-        // Where `start` is in the layout in force (for the time of an undated file's lines).
-        let mut start_at: Option<usize> = None;
-        let mut first = true;
-        for line in Lines::new(buf) {
-            if line.is_blank() {
-                if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
-                    out.blank_lines += 1;
-                }
-                continue;
-            }
-            if line.text.len() > settings.max_line_bytes {
-                if slots.as_ref().is_some_and(|s| !s.keeps(None)) {
-                    continue; // another partition's read counts it
-                }
-                out.lines += 1;
-                let e = LineError {
-                    kind: RejectKind::LineTooLong,
-                    column: None,
-                    message: format!(
-                        "line of {} bytes is longer than --max-line-size {}",
-                        line.text.len(),
-                        settings.max_line_bytes
-                    ),
-                };
-                reject(file, &line, e, settings, rejects, &mut out)?;
-                continue;
-            }
-            split_fields(line.text, line.offset, spans);
-            let expected = layout.as_ref().or(if first {
-                settings.fields.as_ref()
-            } else {
-                None
-            });
-            if looks_like_header(buf, spans, expected) {
-                if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
-                    out.headers += 1;
-                }
-                first = false;
-                match Layout::from_header(buf, spans) {
-                    Ok(new) if layout.as_ref() == Some(&new) => {}
-                    Ok(new) => {
-                        if layout.is_some() {
-                            out.warnings.push(format!(
-                                "line {}: a header with another field list; the lines after it use it",
-                                line.number
-                            ));
-                        }
-                        if !builder.is_empty() {
-                            flush(builder, buf, &mut out)?;
-                        }
-                        builder.start_layout(&new);
-                        match filter_at(&new, &settings.filters) {
-                            Ok(at) => filter = at,
-                            Err(why) => {
-                                unfilterable(builder, buf, why, &mut out);
-                                return Ok(out);
-                            }
-                        }
-                        start_at = start_position(&new);
-                        for name in &new.unknown {
-                            if !out.unknown_fields.contains(name) {
-                                out.unknown_fields.push(name.clone());
-                            }
-                        }
-                        layout = Some(new);
-                    }
-                    Err(e) => {
-                        if !builder.is_empty() {
-                            flush(builder, buf, &mut out)?;
-                        }
-                        out.warnings.push(format!(
-                            "line {}: unusable header ({e}); its records are rejected",
-                            line.number
-                        ));
-                        layout = None;
-                    }
-                }
-                continue;
-            }
-            if first {
-                first = false;
-                if let Some(fields) = &settings.fields {
-                    builder.start_layout(fields);
-                    start_at = start_position(fields);
-                    match filter_at(fields, &settings.filters) {
-                        Ok(at) => filter = at,
-                        Err(why) => {
-                            unfilterable(builder, buf, why, &mut out);
-                            return Ok(out);
-                        }
-                    }
-                    layout = Some(fields.clone());
-                }
-            }
-            let time = if slots.is_some() || collect_per.is_some() {
-                let start = layout.as_ref().and_then(|l| {
-                    (spans.len() == l.len()).then_some(())?;
-                    parse_uint(spans[start_at?].of(buf), i64::MAX as u64).ok()
-                });
-                start.map(|v| v as i64)
-            } else {
-                None
-            };
-            if !count_line(slots.as_ref(), collect_per, time, &mut out) {
-                continue;
-            }
-            if let (Some(l), Some(at)) = (&layout, &filter) {
-                if spans.len() == l.len() && at.drops(buf, spans, &settings.filters) {
-                    out.filtered += 1;
-                    continue;
-                }
-            }
-            let result = match &layout {
-                Some(l) => builder.append(buf, spans, l, check_utf8),
-                None => Err(LineError {
-                    kind: RejectKind::NoLayout,
-                    column: None,
-                    message: "no header line before this record and no --fields given".into(),
-                }),
-            };
-            match result {
-                Ok(()) => {
-                    out.rows += 1;
-                    if builder.len() >= settings.batch_rows {
-                        flush(builder, buf, &mut out)?;
-                    }
-                }
-                Err(e) => reject(file, &line, e, settings, rejects, &mut out)?,
-            }
-        }
-        if !builder.is_empty() {
-            flush(builder, buf, &mut out)?;
+        let mut pass = Pass {
+            file,
+            settings,
+            rejects,
+            builder: &mut self.builder,
+            spans: &mut self.spans,
+            out: &mut out,
+            slots: SlotFilter::of(file),
+            collect_per: self.collect_per,
+        };
+        match shape {
+            Some(shape) => read_events(&mut pass, shape, &self.buf, &mut self.decoded)?,
+            None => read_text(&mut pass, &self.buf)?,
         }
         out.tokenize_seconds = started.elapsed().as_secs_f64() - out.build_seconds;
         out.salvaged = out.error.is_some() && out.lines > 0;
-        // A damaged file's news is its damage, not what little came before it.
-        if out.error.is_none() {
-            if buf.is_empty() {
-                out.warnings.push("file is empty".into());
-            } else if out.lines == 0 && out.headers > 0 {
-                out.warnings.push("file has a header but no records".into());
-            }
-        }
         Ok(out)
     }
 }
@@ -371,216 +221,544 @@ enum Shape {
     Export,
 }
 
+impl Shape {
+    /// The shape of a file's text, or `None` for the lines of a text delivery.
+    fn of(text: &[u8]) -> Option<Shape> {
+        if looks_like_envelopes(text) {
+            Some(Shape::Envelopes)
+        } else if looks_like_export(text) {
+            Some(Shape::Export)
+        } else {
+            None
+        }
+    }
+}
+
 /// Keys of the `unknown_fields` map under which an envelope's record keeps where it came from.
 pub const LOG_GROUP_KEY: &str = "cloudwatch-log-group";
 pub const LOG_STREAM_KEY: &str = "cloudwatch-log-stream";
 /// The CloudWatch Logs event's timestamp (milliseconds since the epoch).
 pub const EVENT_TIMESTAMP_KEY: &str = "cloudwatch-timestamp";
 
-/// Parses an object of JSON envelopes (see [`crate::input::envelope`]): each event's message is a
-/// record of the `--fields` layout (envelopes carry no header); the envelope's owner fills
-/// `account_id` when the layout has no `account-id`, and its log group, log stream and the event's
-/// timestamp go to `unknown_fields` ([`LOG_GROUP_KEY`], [`LOG_STREAM_KEY`], [`EVENT_TIMESTAMP_KEY`]).
-/// A record's line number is its event's position in the object (1 = the first event).
-fn parse_envelopes(
-    parser: &mut FileParser,
-    shape: Shape,
-    file: &InputFile,
-    settings: &ParseSettings,
-    rejects: &RejectLog,
-    out: &mut FileOutcome,
-) -> Result<()> {
-    let collect_per = parser.collect_per;
-    let decoded = &mut parser.decoded;
+/// Parses the lines of a text delivery ([`TextLines`]), unless its first line shows it is not a flow
+/// log at all.
+fn read_text(pass: &mut Pass<'_>, buf: &[u8]) -> Result<()> {
+    let fields = pass.settings.fields.as_ref();
+    if let Some(why) = not_a_flow_log(buf, pass.spans, fields) {
+        // A damaged file is failed with its damage, whatever its text looks like (a cut can leave
+        // anything before it): never skipped as "not a flow log".
+        if pass.out.error.is_none() {
+            pass.out.not_flow_log = Some(why);
+        }
+        return Ok(());
+    }
+    let check_utf8 = std::str::from_utf8(buf).is_err();
+    pass.walk(&mut TextLines::new(), buf, Lines::new(buf), check_utf8)
+}
+
+/// Parses an object of JSON envelopes or a CloudWatch Logs export (see [`crate::input::envelope`]):
+/// each event's message is a record of the `--fields` layout ([`EventLines`]). A record's line number
+/// is its event's position in the object (1 = the first event).
+fn read_events(pass: &mut Pass<'_>, shape: Shape, raw: &[u8], decoded: &mut Decoded) -> Result<()> {
     // Export lines are raw bytes (envelopes are JSON, so valid UTF-8).
     let mut check_utf8 = false;
     let decoding = if shape == Shape::Envelopes {
-        envelope::decode(&parser.buf, decoded)
+        envelope::decode(raw, decoded)
     } else {
         // A CloudWatch Logs export: `<task>/<log stream>/000000.gz`.
-        let stream = file
+        let stream = pass
+            .file
             .path
             .parent()
             .and_then(|d| d.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        envelope::decode_export(&parser.buf, &stream, decoded);
+        envelope::decode_export(raw, &stream, decoded);
         check_utf8 = std::str::from_utf8(&decoded.text).is_err();
         Ok(())
     };
     // The events of the whole envelopes before the first that is not one are kept with salvage. A
     // damaged gzip stream (already the file's error) ends in a cut envelope.
-    if let (Err(e), None) = (decoding, &out.error) {
-        out.error = Some(ReadError::new(ReadErrorKind::BadEnvelope, e.to_string()));
-        if settings.on_bad_file != BadFilePolicy::Salvage {
+    if let (Err(e), None) = (decoding, &pass.out.error) {
+        pass.out.error = Some(ReadError::new(ReadErrorKind::BadEnvelope, e.to_string()));
+        if pass.settings.on_bad_file != BadFilePolicy::Salvage {
             return Ok(());
         }
     }
-    out.control_messages = decoded.control_messages;
+    pass.out.control_messages = decoded.control_messages;
+    let Some(mut events) = EventLines::new(pass, decoded) else {
+        return Ok(());
+    };
     let buf = decoded.text.as_slice();
-    let (builder, spans) = (&mut parser.builder, &mut parser.spans);
-    // The user's fields, then the values each record takes from its envelope.
-    let layout = match &settings.fields {
-        Some(fields) => {
-            let own_account = fields.slots.contains(&Slot::Known(schema::ACCOUNT_ID));
-            let header = fields.header_line();
-            let mut names: Vec<&str> = header.split(' ').collect();
-            if !own_account {
-                names.push(schema::CATALOGUE[schema::ACCOUNT_ID].header);
-            }
-            names.extend([LOG_GROUP_KEY, LOG_STREAM_KEY, EVENT_TIMESTAMP_KEY]);
-            match Layout::from_names(names.iter().map(|n| n.as_bytes())) {
-                Ok(layout) => Some((fields.len(), own_account, layout)),
-                Err(e) => {
-                    out.error = Some(ReadError::new(
-                        ReadErrorKind::BadEnvelope,
-                        format!("--fields cannot be used for CloudWatch Logs envelopes: {e}"),
-                    ));
-                    return Ok(());
+    let lines = Lines::new(&buf[..decoded.lines_end]).take(decoded.lines.len());
+    pass.walk(&mut events, buf, lines, check_utf8)
+}
+
+/// One read of one file: where its records go (the batch builder, the outcome, the rejects) and
+/// which of them it keeps (an undated file's slot, or only the slots of its lines' times).
+struct Pass<'p> {
+    file: &'p InputFile,
+    settings: &'p ParseSettings,
+    rejects: &'p RejectLog,
+    builder: &'p mut BatchBuilder,
+    /// The fields of the line being read.
+    spans: &'p mut Vec<Span>,
+    out: &'p mut FileOutcome,
+    /// The lines an undated file's read keeps.
+    slots: Option<SlotFilter>,
+    /// Seconds per slot when [`FileParser::slots_of`] is collecting the slots of the lines' times.
+    collect_per: Option<i64>,
+}
+
+/// What a line that is not blank is, as its source reads it.
+enum Opened {
+    /// A record: to count, and then to make a row of or reject.
+    Record,
+    /// Not a record, or one already dealt with (a header, a line too long for the text reader).
+    Done,
+    /// The file cannot be read on (the lake's filters cannot apply to it); its outcome says why.
+    Stop,
+}
+
+/// What a counted record becomes.
+enum Verdict<'l> {
+    /// A row, read with this layout (the spans are complete).
+    Row(&'l Layout),
+    /// A record the lake's filters drop.
+    Filtered,
+    /// A bad record.
+    Reject(LineError),
+}
+
+/// Where a file's records come from: the lines of a text delivery ([`TextLines`]) or the events of
+/// envelopes and export lines ([`EventLines`]). [`Pass::walk`] reads either the same way.
+trait LineSource {
+    /// Reads a line that is not blank, before it is counted: splits it into `pass.spans` and says
+    /// whether it is a record.
+    fn open(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened>;
+
+    /// The time of the record `index` (`start`, else its event's timestamp), in seconds since the
+    /// epoch, for the slot of an undated file's line.
+    fn time(&self, buf: &[u8], index: usize, spans: &[Span]) -> Option<i64>;
+
+    /// What the counted record `index` becomes; a row's spans are completed (with the values it takes
+    /// from elsewhere than its line).
+    fn row(
+        &mut self,
+        pass: &mut Pass<'_>,
+        buf: &[u8],
+        index: usize,
+        line: &Line<'_>,
+    ) -> Verdict<'_>;
+
+    /// Notes what is worth telling about the file once every line is read.
+    fn finish(&self, buf: &[u8], out: &mut FileOutcome);
+}
+
+impl Pass<'_> {
+    /// Reads `lines` (of `buf`) from `source`: each line that is not blank is a record to count and
+    /// then a row, a filtered record or a reject (so `lines == rows + rejected + filtered`), or a
+    /// line of another kind its source deals with (a header).
+    fn walk<'b>(
+        &mut self,
+        source: &mut impl LineSource,
+        buf: &'b [u8],
+        lines: impl Iterator<Item = Line<'b>>,
+        check_utf8: bool,
+    ) -> Result<()> {
+        for (index, line) in lines.enumerate() {
+            if line.is_blank() {
+                if self.owns_file_lines() {
+                    self.out.blank_lines += 1;
                 }
+                continue;
+            }
+            match source.open(self, buf, &line)? {
+                Opened::Record => {}
+                Opened::Done => continue,
+                Opened::Stop => return Ok(()),
+            }
+            let time = if self.slots.is_some() || self.collect_per.is_some() {
+                source.time(buf, index, self.spans)
+            } else {
+                None
+            };
+            if !count_line(self.slots.as_ref(), self.collect_per, time, self.out) {
+                continue;
+            }
+            let layout = match source.row(self, buf, index, &line) {
+                Verdict::Row(layout) => layout,
+                Verdict::Filtered => {
+                    self.out.filtered += 1;
+                    continue;
+                }
+                Verdict::Reject(e) => {
+                    self.reject(&line, e)?;
+                    continue;
+                }
+            };
+            match self.builder.append(buf, self.spans, layout, check_utf8) {
+                Ok(()) => {
+                    self.out.rows += 1;
+                    if self.builder.len() >= self.settings.batch_rows {
+                        self.flush(buf)?;
+                    }
+                }
+                Err(e) => self.reject(&line, e)?,
             }
         }
-        None => None,
-    };
-    let mut filter = None;
-    let slots = SlotFilter::of(file);
-    let start_at = settings.fields.as_ref().and_then(start_position);
-    if let Some((_, _, layout)) = &layout {
-        builder.start_layout(layout);
-        // The user's fields come first in the envelope layout: their positions are the same.
-        match filter_at(layout, &settings.filters) {
-            Ok(at) => filter = at,
+        if !self.builder.is_empty() {
+            self.flush(buf)?;
+        }
+        source.finish(buf, self.out);
+        Ok(())
+    }
+
+    /// True when this read counts the file's headers and blank lines (an undated file's are counted
+    /// by the read for its designated slot).
+    fn owns_file_lines(&self) -> bool {
+        self.slots.as_ref().is_none_or(SlotFilter::owns_file_lines)
+    }
+
+    /// Builds the pending rows into a batch of the outcome.
+    fn flush(&mut self, buf: &[u8]) -> Result<()> {
+        flush(self.builder, buf, self.out)
+    }
+
+    /// Records a bad line (or stops the run, with `--on-bad-line abort`).
+    fn reject(&mut self, line: &Line<'_>, e: LineError) -> Result<()> {
+        reject(self.file, line, e, self.settings, self.rejects, self.out)
+    }
+
+    /// Starts reading records with `layout`; false when the lake's filters cannot be applied to it
+    /// (then the file is failed and none of its lines are used). `filter` is where they read it.
+    fn start_layout(&mut self, buf: &[u8], layout: &Layout, filter: &mut Option<FilterAt>) -> bool {
+        self.builder.start_layout(layout);
+        match filter_at(layout, &self.settings.filters) {
+            Ok(at) => {
+                *filter = at;
+                true
+            }
             Err(why) => {
-                unfilterable(builder, buf, why, out);
-                return Ok(());
+                unfilterable(self.builder, buf, why, self.out);
+                false
             }
         }
     }
-    // Owners that are not account ids, warned about once each.
-    let mut odd_owners: Vec<Vec<u8>> = Vec::new();
-    // The lines whose message is not text, in order.
-    let mut bad = decoded.bad.iter().peekable();
-    let lines = Lines::new(&buf[..decoded.lines_end]).zip(&decoded.lines);
-    for (index, (line, &(origin, timestamp))) in lines.enumerate() {
-        let not_text = match bad.peek() {
-            Some(&&(at, why)) if at as usize == index => {
-                bad.next();
-                Some(why)
+}
+
+/// The lines of a text delivery: a header line sets the layout of the records after it (a different
+/// header mid-file, as when two files were concatenated, switches it); a file without one is read
+/// with `--fields`.
+struct TextLines {
+    layout: Option<Layout>,
+    /// Where the filtered fields are in `layout` (`None`: the lake keeps every record).
+    filter: Option<FilterAt>,
+    /// Where `start` is in `layout` (for the time of an undated file's lines).
+    start_at: Option<usize>,
+    /// No line that is not blank seen yet.
+    first: bool,
+}
+
+impl TextLines {
+    fn new() -> Self {
+        TextLines {
+            layout: None,
+            filter: None,
+            start_at: None,
+            first: true,
+        }
+    }
+
+    /// A header line: its field list becomes the layout (a repeated header changes nothing), or an
+    /// unusable one leaves the records after it without a layout.
+    fn header(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened> {
+        match Layout::from_header(buf, pass.spans) {
+            Ok(new) if self.layout.as_ref() == Some(&new) => {}
+            Ok(new) => {
+                if self.layout.is_some() {
+                    pass.out.warnings.push(format!(
+                        "line {}: a header with another field list; the lines after it use it",
+                        line.number
+                    ));
+                }
+                if !pass.builder.is_empty() {
+                    pass.flush(buf)?;
+                }
+                if !pass.start_layout(buf, &new, &mut self.filter) {
+                    return Ok(Opened::Stop);
+                }
+                self.start_at = start_position(&new);
+                for name in &new.unknown {
+                    if !pass.out.unknown_fields.contains(name) {
+                        pass.out.unknown_fields.push(name.clone());
+                    }
+                }
+                self.layout = Some(new);
             }
-            _ => None,
-        };
-        if line.is_blank() {
-            if slots.as_ref().is_none_or(SlotFilter::owns_file_lines) {
-                out.blank_lines += 1;
+            Err(e) => {
+                if !pass.builder.is_empty() {
+                    pass.flush(buf)?;
+                }
+                pass.out.warnings.push(format!(
+                    "line {}: unusable header ({e}); its records are rejected",
+                    line.number
+                ));
+                self.layout = None;
             }
-            continue;
         }
-        let split = slots.is_some() || collect_per.is_some();
-        let time = if split {
-            split_fields(line.text, line.offset, spans);
-            let start = match (&layout, start_at) {
-                (Some((n, _, _)), Some(at)) if spans.len() == *n => spans
-                    .get(at)
-                    .and_then(|s| parse_uint(s.of(buf), i64::MAX as u64).ok())
-                    .map(|v| v as i64),
-                _ => None,
-            };
-            start.or_else(|| {
-                parse_uint(timestamp.of(buf), i64::MAX as u64)
-                    .ok()
-                    .map(|ms| ms as i64 / 1000)
-            })
-        } else {
-            None
-        };
-        if !count_line(slots.as_ref(), collect_per, time, out) {
-            continue;
-        }
-        if let Some(why) = not_text {
-            // One bad value in a whole envelope: that record is rejected, as a line that is not
-            // UTF-8 is in a text file (the line holds the message as written, escapes and all).
-            let e = LineError {
-                kind: RejectKind::InvalidUtf8,
-                column: None,
-                message: format!("the record's message is not text: {why}"),
-            };
-            reject(file, &line, e, settings, rejects, out)?;
-            continue;
-        }
-        if line.text.len() > settings.max_line_bytes {
+        Ok(Opened::Done)
+    }
+}
+
+impl LineSource for TextLines {
+    fn open(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened> {
+        let max = pass.settings.max_line_bytes;
+        if line.text.len() > max {
+            if pass.slots.as_ref().is_some_and(|s| !s.keeps(None)) {
+                return Ok(Opened::Done); // another partition's read counts it
+            }
+            pass.out.lines += 1;
             let e = LineError {
                 kind: RejectKind::LineTooLong,
                 column: None,
                 message: format!(
-                    "record of {} bytes is longer than --max-line-size {}",
-                    line.text.len(),
-                    settings.max_line_bytes
+                    "line of {} bytes is longer than --max-line-size {max}",
+                    line.text.len()
                 ),
             };
-            reject(file, &line, e, settings, rejects, out)?;
-            continue;
+            pass.reject(line, e)?;
+            return Ok(Opened::Done);
         }
-        let Some((fields, own_account, layout)) = &layout else {
-            let e = LineError {
+        split_fields(line.text, line.offset, pass.spans);
+        let fields = pass.settings.fields.as_ref();
+        let expected = self.layout.as_ref().or(fields.filter(|_| self.first));
+        if looks_like_header(buf, pass.spans, expected) {
+            if pass.owns_file_lines() {
+                pass.out.headers += 1;
+            }
+            self.first = false;
+            return self.header(pass, buf, line);
+        }
+        if std::mem::replace(&mut self.first, false) {
+            if let Some(fields) = fields {
+                if !pass.start_layout(buf, fields, &mut self.filter) {
+                    return Ok(Opened::Stop);
+                }
+                self.start_at = start_position(fields);
+                self.layout = Some(fields.clone());
+            }
+        }
+        Ok(Opened::Record)
+    }
+
+    fn time(&self, buf: &[u8], _index: usize, spans: &[Span]) -> Option<i64> {
+        let layout = self.layout.as_ref()?;
+        (spans.len() == layout.len()).then_some(())?;
+        let start = parse_uint(spans[self.start_at?].of(buf), i64::MAX as u64).ok()?;
+        Some(start as i64)
+    }
+
+    fn row(&mut self, pass: &mut Pass<'_>, buf: &[u8], _: usize, _: &Line<'_>) -> Verdict<'_> {
+        let Some(layout) = &self.layout else {
+            return Verdict::Reject(LineError {
+                kind: RejectKind::NoLayout,
+                column: None,
+                message: "no header line before this record and no --fields given".into(),
+            });
+        };
+        let filters = &pass.settings.filters;
+        let spans = pass.spans.as_slice();
+        if spans.len() == layout.len()
+            && (self.filter.as_ref()).is_some_and(|at| at.drops(buf, spans, filters))
+        {
+            return Verdict::Filtered;
+        }
+        Verdict::Row(layout)
+    }
+
+    fn finish(&self, buf: &[u8], out: &mut FileOutcome) {
+        // A damaged file's news is its damage, not what little came before it.
+        if out.error.is_none() {
+            if buf.is_empty() {
+                out.warnings.push("file is empty".into());
+            } else if out.lines == 0 && out.headers > 0 {
+                out.warnings.push("file has a header but no records".into());
+            }
+        }
+    }
+}
+
+/// The events of an object of envelopes (or the lines of an export), one record each: envelopes carry
+/// no header, so each message is a record of `--fields`; the envelope's owner fills `account_id` when
+/// the layout has no `account-id`, and its log group, log stream and the event's timestamp go to
+/// `unknown_fields` ([`LOG_GROUP_KEY`], [`LOG_STREAM_KEY`], [`EVENT_TIMESTAMP_KEY`]).
+struct EventLines<'d> {
+    decoded: &'d Decoded,
+    /// `--fields` and the values each record takes from its envelope (`None` without `--fields`).
+    layout: Option<EventLayout>,
+    /// Where the filtered fields are (`None`: the lake keeps every record).
+    filter: Option<FilterAt>,
+    /// Where `start` is among the user's fields.
+    start_at: Option<usize>,
+    /// Owners that are not account ids, warned about once each.
+    odd_owners: Vec<Vec<u8>>,
+}
+
+/// The layout of an envelope's records: the user's fields, then the values from the envelope.
+struct EventLayout {
+    /// The user's fields (a record's own), which come first: their positions are the same.
+    fields: usize,
+    /// The user's fields have `account-id`: the envelope's owner is not added.
+    own_account: bool,
+    layout: Layout,
+}
+
+impl<'d> EventLines<'d> {
+    /// The reader of `decoded`'s events, its layout started; `None` when the file cannot be read with
+    /// `--fields` (a name clashes with the envelope's values, or the lake's filters cannot apply): its
+    /// outcome says why.
+    fn new(pass: &mut Pass<'_>, decoded: &'d Decoded) -> Option<EventLines<'d>> {
+        let layout = match &pass.settings.fields {
+            Some(fields) => {
+                let own_account = fields.slots.contains(&Slot::Known(schema::ACCOUNT_ID));
+                let header = fields.header_line();
+                let mut names: Vec<&str> = header.split(' ').collect();
+                if !own_account {
+                    names.push(schema::CATALOGUE[schema::ACCOUNT_ID].header);
+                }
+                names.extend([LOG_GROUP_KEY, LOG_STREAM_KEY, EVENT_TIMESTAMP_KEY]);
+                match Layout::from_names(names.iter().map(|n| n.as_bytes())) {
+                    Ok(layout) => Some(EventLayout {
+                        fields: fields.len(),
+                        own_account,
+                        layout,
+                    }),
+                    Err(e) => {
+                        pass.out.error = Some(ReadError::new(
+                            ReadErrorKind::BadEnvelope,
+                            format!("--fields cannot be used for CloudWatch Logs envelopes: {e}"),
+                        ));
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        let mut events = EventLines {
+            decoded,
+            layout,
+            filter: None,
+            start_at: pass.settings.fields.as_ref().and_then(start_position),
+            odd_owners: Vec::new(),
+        };
+        if let Some(layout) = &events.layout {
+            if !pass.start_layout(&decoded.text, &layout.layout, &mut events.filter) {
+                return None;
+            }
+        }
+        Some(events)
+    }
+}
+
+impl LineSource for EventLines<'_> {
+    fn open(&mut self, pass: &mut Pass<'_>, _buf: &[u8], line: &Line<'_>) -> Result<Opened> {
+        split_fields(line.text, line.offset, pass.spans);
+        Ok(Opened::Record)
+    }
+
+    fn time(&self, buf: &[u8], index: usize, spans: &[Span]) -> Option<i64> {
+        let start = match (&self.layout, self.start_at) {
+            (Some(layout), Some(at)) if spans.len() == layout.fields => spans
+                .get(at)
+                .and_then(|s| parse_uint(s.of(buf), i64::MAX as u64).ok())
+                .map(|v| v as i64),
+            _ => None,
+        };
+        start.or_else(|| {
+            let timestamp = self.decoded.lines[index].1;
+            let ms = parse_uint(timestamp.of(buf), i64::MAX as u64).ok()?;
+            Some(ms as i64 / 1000)
+        })
+    }
+
+    fn row(
+        &mut self,
+        pass: &mut Pass<'_>,
+        buf: &[u8],
+        index: usize,
+        line: &Line<'_>,
+    ) -> Verdict<'_> {
+        let bad = &self.decoded.bad;
+        if let Ok(i) = bad.binary_search_by_key(&index, |&(at, _)| at as usize) {
+            // One bad value in a whole envelope: that record is rejected, as a line that is not
+            // UTF-8 is in a text file (the line holds the message as written, escapes and all).
+            return Verdict::Reject(LineError {
+                kind: RejectKind::InvalidUtf8,
+                column: None,
+                message: format!("the record's message is not text: {}", bad[i].1),
+            });
+        }
+        let max = pass.settings.max_line_bytes;
+        if line.text.len() > max {
+            return Verdict::Reject(LineError {
+                kind: RejectKind::LineTooLong,
+                column: None,
+                message: format!(
+                    "record of {} bytes is longer than --max-line-size {max}",
+                    line.text.len()
+                ),
+            });
+        }
+        let Some(EventLayout {
+            fields,
+            own_account,
+            layout,
+        }) = &self.layout
+        else {
+            return Verdict::Reject(LineError {
                 kind: RejectKind::NoLayout,
                 column: None,
                 message: "CloudWatch Logs and Firehose records carry no header: give --fields"
                     .into(),
-            };
-            reject(file, &line, e, settings, rejects, out)?;
-            continue;
+            });
         };
-        if !split {
-            split_fields(line.text, line.offset, spans);
-        }
+        let spans = &mut *pass.spans;
         if spans.len() != *fields {
             let kind = if spans.len() < *fields {
                 RejectKind::TooFewFields
             } else {
                 RejectKind::TooManyFields
             };
-            let e = LineError {
+            return Verdict::Reject(LineError {
                 kind,
                 column: None,
                 message: format!("expected {fields} fields, found {}", spans.len()),
-            };
-            reject(file, &line, e, settings, rejects, out)?;
-            continue;
+            });
         }
-        if filter
-            .as_ref()
-            .is_some_and(|at| at.drops(buf, spans, &settings.filters))
-        {
-            out.filtered += 1;
-            continue;
+        let filters = &pass.settings.filters;
+        if (self.filter.as_ref()).is_some_and(|at| at.drops(buf, spans, filters)) {
+            return Verdict::Filtered;
         }
-        let from = decoded.origins[origin as usize];
+        let (origin, timestamp) = self.decoded.lines[index];
+        let from = self.decoded.origins[origin as usize];
         if !own_account {
             spans.push(from.owner);
-            note_odd_owner(from.owner.of(buf), &mut odd_owners, out);
+            note_odd_owner(from.owner.of(buf), &mut self.odd_owners, pass.out);
         }
         spans.extend([from.log_group, from.log_stream, timestamp]);
-        match builder.append(buf, spans, layout, check_utf8) {
-            Ok(()) => {
-                out.rows += 1;
-                if builder.len() >= settings.batch_rows {
-                    flush(builder, buf, out)?;
-                }
-            }
-            Err(e) => reject(file, &line, e, settings, rejects, out)?,
+        Verdict::Row(layout)
+    }
+
+    fn finish(&self, _buf: &[u8], out: &mut FileOutcome) {
+        if self.decoded.lines.is_empty() && out.error.is_none() {
+            out.warnings.push(if self.decoded.control_messages > 0 {
+                "only CloudWatch Logs control messages, no records".into()
+            } else {
+                "no records".into()
+            });
         }
     }
-    if !builder.is_empty() {
-        flush(builder, buf, out)?;
-    }
-    if decoded.lines.is_empty() && out.error.is_none() {
-        out.warnings.push(if decoded.control_messages > 0 {
-            "only CloudWatch Logs control messages, no records".into()
-        } else {
-            "no records".into()
-        });
-    }
-    Ok(())
 }
 
 /// Warns, once per file and value, about an envelope owner stored as `account_id` that is not a
@@ -695,39 +873,48 @@ impl FilterAt {
     }
 }
 
+/// Why the lake's filters cannot be applied to a file: its format lacks the field they read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Unfilterable {
+    #[error(
+        "the lake keeps records by action (--action) and this file's format has no `action` field"
+    )]
+    NoAction,
+    #[error(
+        "the lake drops records by log-status (--drop-log-status) and this file's format has no \
+         `log-status` field"
+    )]
+    NoLogStatus,
+}
+
 /// The positions the filters need in `layout`: `Ok(None)` when the lake keeps every record; an error
 /// naming the field the layout lacks.
-fn filter_at(layout: &Layout, filters: &Filters) -> std::result::Result<Option<FilterAt>, String> {
+fn filter_at(
+    layout: &Layout,
+    filters: &Filters,
+) -> std::result::Result<Option<FilterAt>, Unfilterable> {
     if filters.keeps_all() {
         return Ok(None);
     }
     let position = |column: usize| layout.slots.iter().position(|s| *s == Slot::Known(column));
     let (action, log_status) = (position(schema::ACTION), position(schema::LOG_STATUS));
     if filters.needs_action() && action.is_none() {
-        return Err(
-            "the lake keeps records by action (--action) and this file's format has no \
-                    `action` field"
-                .into(),
-        );
+        return Err(Unfilterable::NoAction);
     }
     if filters.needs_log_status() && log_status.is_none() {
-        return Err(
-            "the lake drops records by log-status (--drop-log-status) and this file's \
-                    format has no `log-status` field"
-                .into(),
-        );
+        return Err(Unfilterable::NoLogStatus);
     }
     Ok(Some(FilterAt { action, log_status }))
 }
 
 /// Fails a file the lake's filters cannot be applied to: none of its lines are used.
-fn unfilterable(builder: &mut BatchBuilder, buf: &[u8], why: String, out: &mut FileOutcome) {
+fn unfilterable(builder: &mut BatchBuilder, buf: &[u8], why: Unfilterable, out: &mut FileOutcome) {
     if !builder.is_empty() {
         let _ = builder.finish(buf); // its rows are not used
     }
     out.batches.clear();
     (out.lines, out.rows, out.rejected, out.filtered) = (0, 0, 0, 0);
-    out.error = Some(ReadError::new(ReadErrorKind::Unfilterable, why));
+    out.error = Some(ReadError::new(ReadErrorKind::Unfilterable, why.to_string()));
 }
 
 /// The UTF-8 byte order mark.

@@ -237,10 +237,19 @@ pub fn lookup(header_name: &[u8]) -> Option<usize> {
         .position(|f| f.header.as_bytes() == header_name)
 }
 
+/// A flag's list of columns names one the lake does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag}: no column named {name:?}")]
+pub struct UnknownColumn {
+    /// The flag (`--sort-by`).
+    pub flag: &'static str,
+    pub name: String,
+}
+
 /// The catalogue indices of a flag's list of columns, in the order given: `none`, or names separated
 /// by commas, each a lake column (`interface_id`) or a flow log field (`interface-id`). `flag` names
 /// the flag in the error.
-pub fn column_list(flag: &str, text: &str) -> Result<Vec<usize>, String> {
+pub fn column_list(flag: &'static str, text: &str) -> Result<Vec<usize>, UnknownColumn> {
     if text.trim() == "none" {
         return Ok(Vec::new());
     }
@@ -250,7 +259,10 @@ pub fn column_list(flag: &str, text: &str) -> Result<Vec<usize>, String> {
             CATALOGUE
                 .iter()
                 .position(|f| f.column == name || f.header == name)
-                .ok_or_else(|| format!("{flag}: no column named {name:?}"))
+                .ok_or_else(|| UnknownColumn {
+                    flag,
+                    name: name.to_string(),
+                })
         })
         .collect()
 }

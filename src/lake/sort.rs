@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::lake::ledger::commit::Lake;
-use crate::lake::schema::{column_list, CATALOGUE};
+use crate::lake::schema::{column_list, UnknownColumn, CATALOGUE};
 
 /// Rows per sorted batch handed on (to the encoder, or to a spill file).
 pub const SORTED_BATCH_ROWS: usize = 16 * 1024;
@@ -87,6 +87,17 @@ impl SortMemory {
     }
 }
 
+/// Why a `--sort-by` list is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SortColumnsError {
+    /// A name that is not a lake column.
+    #[error(transparent)]
+    Unknown(#[from] UnknownColumn),
+    /// A column named twice (by either of its names).
+    #[error("--sort-by: {0} is named twice")]
+    Twice(&'static str),
+}
+
 /// The columns a lake's rows are sorted by (`--sort-by`), most significant first: catalogue indices
 /// (the lake schema's column and Parquet leaf index too). Ascending, NULLs first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -100,11 +111,11 @@ impl SortColumns {
 
     /// `none`, or column names separated by commas (the lake's `srcaddr`, or the flow log's
     /// `interface-id`), most significant first.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+    pub fn parse(text: &str) -> std::result::Result<Self, SortColumnsError> {
         let columns = column_list("--sort-by", text)?;
         for (n, &c) in columns.iter().enumerate() {
             if columns[..n].contains(&c) {
-                return Err(format!("--sort-by: {} is named twice", CATALOGUE[c].column));
+                return Err(SortColumnsError::Twice(CATALOGUE[c].column));
             }
         }
         Ok(SortColumns(columns))

@@ -37,7 +37,9 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::lake::ledger::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
-use crate::lake::schema::{column_list, ColumnCompression, ColumnEncoding, Kind, CATALOGUE};
+use crate::lake::schema::{
+    column_list, ColumnCompression, ColumnEncoding, Kind, UnknownColumn, CATALOGUE,
+};
 use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter};
 use crate::lake::strings::StringColumn;
 
@@ -96,18 +98,28 @@ impl BloomColumns {
 
     /// `none`, or column names separated by commas (the lake's `srcaddr`, `interface_id`, or the
     /// flow log's `interface-id`); only string columns, whose values people look up one by one.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+    pub fn parse(text: &str) -> std::result::Result<Self, BloomColumnsError> {
         let mut columns = column_list("--bloom-filter", text)?;
         if let Some(&c) = columns.iter().find(|&&c| CATALOGUE[c].kind != Kind::Utf8) {
-            return Err(format!(
-                "--bloom-filter: {} is not a string column (Bloom filters are written for string columns)",
-                CATALOGUE[c].column
-            ));
+            return Err(BloomColumnsError::NotString(CATALOGUE[c].column));
         }
         columns.sort_unstable();
         columns.dedup();
         Ok(BloomColumns(columns))
     }
+}
+
+/// Why a `--bloom-filter` list is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BloomColumnsError {
+    /// A name that is not a lake column.
+    #[error(transparent)]
+    Unknown(#[from] UnknownColumn),
+    /// A column that is not a string column.
+    #[error(
+        "--bloom-filter: {0} is not a string column (Bloom filters are written for string columns)"
+    )]
+    NotString(&'static str),
 }
 
 /// Encoding settings shared by every file of a run.
