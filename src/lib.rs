@@ -2,7 +2,7 @@
 //! `YYYY/MM/DD/` folders), into a Hive-partitioned, compacted Parquet lake that Athena, Trino, Spark
 //! and DuckDB query directly.
 //!
-//! The folders are layers, each importing only those below it (`tests/layering.rs` checks it):
+//! The folders are layers, each importing only those below it (`tests/it/layering.rs` checks it):
 //!
 //! ```text
 //! main cli progress render           the binary: flags -> config -> library -> report -> exit code
