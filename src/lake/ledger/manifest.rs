@@ -560,4 +560,37 @@ mod tests {
         }
         assert!(listings > 10);
     }
+
+    #[test]
+    fn row_runs_come_from_the_map_or_the_ranges_of_older_entries_and_damage_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), dir.path());
+        let p = "year=2024/month=01/day=02";
+        let mut e = entry(p);
+        e.inputs.push(InputRecord {
+            path: "/in/b.log.gz".into(),
+            rows: Some(0),
+            first_row: None,
+            ..e.inputs[0].clone()
+        });
+        // An older entry: one range per input (one with no rows needs none).
+        assert_eq!(m.row_runs(&e).unwrap(), [(0, 3)]);
+        e.inputs[0].first_row = None;
+        assert!(matches!(m.row_runs(&e), Err(RowRunsError::NoRowRanges)));
+        e.inputs[0].rows = None;
+        assert!(matches!(m.row_runs(&e), Err(RowRunsError::NoRowCounts)));
+        // A map, checked against the entry: its runs, or what disagrees.
+        e.inputs[0].rows = Some(3);
+        e.row_map = Some(m.put_row_map(p, &[(0, 2), (NO_INPUT, 0), (0, 1)]).unwrap());
+        assert_eq!(m.row_runs(&e).unwrap(), [(0, 2), (NO_INPUT, 0), (0, 1)]);
+        e.row_map = Some(m.put_row_map(p, &[(1, 3)]).unwrap());
+        assert!(matches!(
+            m.row_runs(&e),
+            Err(RowRunsError::Map(RowMapError::InputRows { input: 0, .. }))
+        ));
+        let name = m.put_row_map(p, &[(0, 3)]).unwrap();
+        std::fs::write(dir.path().join(&name), b"flowlake-rows 1\n\xff").unwrap();
+        e.row_map = Some(name);
+        assert!(matches!(m.row_runs(&e), Err(RowRunsError::Read(_))));
+    }
 }
