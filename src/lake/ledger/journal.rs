@@ -240,3 +240,349 @@ fn entry_as_found(
     }
     Ok(entry)
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of the module's recovery table, on a real local lake with real Parquet files.
+    use super::*;
+    use crate::lake::ledger::entry::{Fingerprint, MANIFEST_VERSION};
+    use crate::storage::policy::LockScope;
+    use crate::storage::{LocalStore, Store};
+    use arrow::array::{ArrayRef, Int32Array};
+    use arrow::record_batch::RecordBatch;
+    use std::fs;
+    use std::sync::Arc;
+
+    const PART: &str = "year=2024/month=01/day=02";
+    /// How the manifest names a convert's journal mark.
+    const PUBLISHING_SUFFIX: &str = ".pending";
+
+    /// A lake with `files` (name, rows) written as real Parquet in [`PART`].
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: std::path::PathBuf,
+        lake: Lake,
+        dataset: Dataset,
+        manifest: Manifest,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("lake");
+        fs::create_dir_all(root.join(PART)).unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore);
+        let lake = Lake::open(store.clone(), &root, "run", LockScope::Whole, "test run").unwrap();
+        let dataset = Dataset::open(store, &root).unwrap();
+        let manifest = lake.manifest();
+        Fixture {
+            _dir: dir,
+            root,
+            lake,
+            dataset,
+            manifest,
+        }
+    }
+
+    impl Fixture {
+        /// Writes a Parquet file of `rows` rows into the partition; its record.
+        fn write(&self, name: &str, rows: i32) -> OutputRecord {
+            let path = self.root.join(PART).join(name);
+            let column: ArrayRef = Arc::new(Int32Array::from_iter_values(0..rows));
+            let batch = RecordBatch::try_from_iter([("n", column)]).unwrap();
+            let file = fs::File::create(&path).unwrap();
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            OutputRecord {
+                name: name.into(),
+                rows: rows as u64,
+                bytes: fs::metadata(&path).unwrap().len(),
+            }
+        }
+
+        fn names(&self) -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(self.root.join(PART))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+
+        fn recover(&self) -> Recovery {
+            let marks = marks(&self.manifest).unwrap();
+            recover(&self.lake, &self.dataset, &self.manifest, &marks, PART).unwrap()
+        }
+
+        fn marks(&self) -> Marks {
+            marks(&self.manifest).unwrap()
+        }
+    }
+
+    fn entry(outputs: Vec<OutputRecord>, fingerprint: &str) -> PartitionEntry {
+        PartitionEntry {
+            version: MANIFEST_VERSION,
+            partition: PART.into(),
+            fingerprint: Fingerprint::Convert(fingerprint.into()),
+            inputs: Vec::new(),
+            rows: outputs.iter().map(|o| o.rows).sum(),
+            outputs,
+            lines: 0,
+            rejected: 0,
+            filtered: 0,
+            failed: Vec::new(),
+            row_map: None,
+        }
+    }
+
+    #[test]
+    fn an_unmarked_partition_is_finished_as_it_is() {
+        let f = fixture();
+        let old = f.write("part-00000.parquet", 3);
+        f.manifest.put(&entry(vec![old.clone()], "old")).unwrap();
+        assert_eq!(f.recover(), Recovery::Finished);
+        assert_eq!(f.names(), ["part-00000.parquet"]);
+        assert_eq!(f.manifest.entry(PART).unwrap().unwrap().outputs, [old]);
+    }
+
+    #[test]
+    fn a_rebuild_whose_folder_holds_exactly_its_files_is_recorded() {
+        let f = fixture();
+        let new = f.write("part-00001.parquet", 5);
+        f.manifest
+            .put(&entry(
+                vec![OutputRecord {
+                    name: "part-00000.parquet".into(),
+                    rows: 3,
+                    bytes: 400,
+                }],
+                "old",
+            ))
+            .unwrap();
+        f.manifest
+            .mark_publishing(&entry(vec![new.clone()], "new"))
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::Finished);
+        let recorded = f.manifest.entry(PART).unwrap().unwrap();
+        assert_eq!(recorded.outputs, [new]);
+        assert_eq!(recorded.fingerprint, Fingerprint::Convert("new".into()));
+        assert_eq!(recorded.rows, 5);
+        assert!(f.marks().is_empty(), "{:?}", f.marks());
+    }
+
+    #[test]
+    fn a_rebuild_cut_short_in_its_swap_needs_a_rebuild_and_keeps_its_mark() {
+        let f = fixture();
+        let old = f.write("part-00000.parquet", 3);
+        let new = f.write("part-00001.parquet", 5);
+        f.manifest.put(&entry(vec![old.clone()], "old")).unwrap();
+        f.manifest
+            .mark_publishing(&entry(vec![new], "new"))
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::NeedsRebuild { note: None });
+        assert_eq!(f.manifest.entry(PART).unwrap().unwrap().outputs, [old]);
+        assert!(f.marks().rebuild.contains(PART), "the mark stays");
+        assert_eq!(f.names(), ["part-00000.parquet", "part-00001.parquet"]);
+    }
+
+    /// A rebuild that writes the very files its entry before listed cannot be told apart from one
+    /// that never started: only a rebuild is sure.
+    #[test]
+    fn a_rebuild_whose_files_match_the_entry_before_needs_a_rebuild() {
+        let f = fixture();
+        let same = f.write("part-00000.parquet", 3);
+        f.manifest.put(&entry(vec![same.clone()], "old")).unwrap();
+        f.manifest
+            .mark_publishing(&entry(vec![same], "new"))
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::NeedsRebuild { note: None });
+        let kept = f.manifest.entry(PART).unwrap().unwrap();
+        assert_eq!(kept.fingerprint, Fingerprint::Convert("old".into()));
+    }
+
+    #[test]
+    fn a_rebuild_mark_whose_entry_cannot_be_read_needs_a_rebuild() {
+        let f = fixture();
+        f.write("part-00001.parquet", 5);
+        f.manifest
+            .mark_publishing(&entry(Vec::new(), "new"))
+            .unwrap();
+        // The mark file of the partition, damaged.
+        let marks_dir = f.root.join("_flowlake");
+        let mut damaged = 0;
+        for e in walkdir::WalkDir::new(&marks_dir) {
+            let e = e.unwrap();
+            if e.file_type().is_file() && e.path().to_string_lossy().ends_with(PUBLISHING_SUFFIX) {
+                fs::write(e.path(), b"{ not json").unwrap();
+                damaged += 1;
+            }
+        }
+        assert_eq!(
+            damaged,
+            1,
+            "one publishing mark under {}",
+            marks_dir.display()
+        );
+        let marks = f.marks();
+        assert!(marks.rebuild.contains(PART));
+        assert_eq!(f.recover(), Recovery::NeedsRebuild { note: None });
+        assert!(f.manifest.entry(PART).unwrap().is_none());
+        assert!(f.marks().rebuild.contains(PART), "the mark stays");
+    }
+
+    #[test]
+    fn a_compaction_with_every_new_file_in_place_is_finished_and_its_inputs_removed() {
+        let f = fixture();
+        let a = f.write("part-00000.parquet", 3);
+        let b = f.write("part-00001.parquet", 4);
+        f.manifest
+            .put(&entry(vec![a.clone(), b.clone()], "conv"))
+            .unwrap();
+        let merged = f.write("part-00002.parquet", 7);
+        let mut done = entry(vec![merged.clone()], "conv");
+        done.fingerprint = Fingerprint::Compacted;
+        f.manifest
+            .mark_compacting(&done, &[a.name.clone(), b.name.clone()])
+            .unwrap();
+        fs::remove_file(f.root.join(PART).join(&b.name)).unwrap(); // removed before the stop
+        assert_eq!(f.recover(), Recovery::Finished);
+        assert_eq!(f.names(), ["part-00002.parquet"]);
+        let recorded = f.manifest.entry(PART).unwrap().unwrap();
+        assert_eq!(recorded.outputs, [merged]);
+        assert_eq!(recorded.fingerprint, Fingerprint::Compacted);
+        assert!(f.marks().is_empty());
+    }
+
+    #[test]
+    fn a_compaction_with_some_new_files_placed_is_undone() {
+        let f = fixture();
+        let a = f.write("part-00000.parquet", 3);
+        let b = f.write("part-00001.parquet", 4);
+        let before = entry(vec![a.clone(), b.clone()], "conv");
+        f.manifest.put(&before).unwrap();
+        let placed = f.write("part-00002.parquet", 5);
+        let missing = OutputRecord {
+            name: "part-00003.parquet".into(),
+            rows: 2,
+            bytes: 300,
+        };
+        f.manifest
+            .mark_compacting(
+                &entry(vec![placed, missing], "conv"),
+                &[a.name.clone(), b.name.clone()],
+            )
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::Undone);
+        assert_eq!(f.names(), ["part-00000.parquet", "part-00001.parquet"]);
+        assert_eq!(f.manifest.entry(PART).unwrap().unwrap(), before);
+        assert!(f.marks().is_empty());
+    }
+
+    /// A placed new file whose size differs from the mark's is not the compaction's output: the swap
+    /// is undone, not recorded with a file the entry misdescribes.
+    #[test]
+    fn a_compaction_whose_new_file_has_another_size_is_undone() {
+        let f = fixture();
+        let a = f.write("part-00000.parquet", 3);
+        f.manifest.put(&entry(vec![a.clone()], "conv")).unwrap();
+        let mut placed = f.write("part-00001.parquet", 3);
+        placed.bytes += 1;
+        f.manifest
+            .mark_compacting(&entry(vec![placed], "conv"), std::slice::from_ref(&a.name))
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::Undone);
+        assert_eq!(f.names(), ["part-00000.parquet"]);
+    }
+
+    /// AWS's own Parquet files, never compacted before, have no entry: an undone compaction leaves
+    /// none (and its mark goes).
+    #[test]
+    fn an_undone_compaction_of_files_no_entry_lists_records_nothing() {
+        let f = fixture();
+        f.write("aws-1.log.parquet", 3);
+        f.write("aws-2.log.parquet", 4);
+        let placed = f.write("part-00000.parquet", 2);
+        let missing = OutputRecord {
+            name: "part-00001.parquet".into(),
+            rows: 5,
+            bytes: 300,
+        };
+        f.manifest
+            .mark_compacting(
+                &entry(vec![placed, missing], "c"),
+                &["aws-1.log.parquet".into(), "aws-2.log.parquet".into()],
+            )
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::Undone);
+        assert_eq!(f.names(), ["aws-1.log.parquet", "aws-2.log.parquet"]);
+        assert!(f.manifest.entry(PART).unwrap().is_none());
+        assert!(f.marks().is_empty());
+    }
+
+    /// Part files found in the folder that the current entry does not list (a new file of the
+    /// compaction that the current entry also lists is kept): the entry is rebuilt from the folder,
+    /// with each file's rows read from its footer and no row positions.
+    #[test]
+    fn an_undone_compaction_records_the_folder_as_found_when_the_entry_disagrees() {
+        let f = fixture();
+        let a = f.write("part-00000.parquet", 3);
+        let stray = f.write("part-00005.parquet", 6);
+        let mut before = entry(vec![a.clone()], "conv");
+        before.row_map = Some("map-1".into());
+        f.manifest.put(&before).unwrap();
+        let missing = OutputRecord {
+            name: "part-00001.parquet".into(),
+            rows: 3,
+            bytes: 300,
+        };
+        f.manifest
+            .mark_compacting(&entry(vec![missing], "conv"), std::slice::from_ref(&a.name))
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::Undone);
+        let recorded = f.manifest.entry(PART).unwrap().unwrap();
+        assert_eq!(recorded.output_files(), {
+            let mut v = vec![(a.name.clone(), a.bytes), (stray.name.clone(), stray.bytes)];
+            v.sort();
+            v
+        });
+        assert_eq!(
+            recorded.outputs.iter().map(|o| o.rows).collect::<Vec<_>>(),
+            [3, 6]
+        );
+        assert_eq!(recorded.row_map, None, "row positions are unknown now");
+    }
+
+    #[test]
+    fn a_rebuild_mark_wins_over_a_compaction_mark() {
+        let f = fixture();
+        let old = f.write("part-00000.parquet", 3);
+        let new = f.write("part-00001.parquet", 5);
+        fs::remove_file(f.root.join(PART).join(&old.name)).unwrap();
+        f.manifest.put(&entry(vec![old.clone()], "old")).unwrap();
+        f.manifest
+            .mark_compacting(
+                &entry(vec![old.clone()], "c"),
+                std::slice::from_ref(&old.name),
+            )
+            .unwrap();
+        f.manifest
+            .mark_publishing(&entry(vec![new.clone()], "new"))
+            .unwrap();
+        assert_eq!(f.recover(), Recovery::Finished);
+        assert_eq!(f.manifest.entry(PART).unwrap().unwrap().outputs, [new]);
+        assert!(f.marks().is_empty(), "the rebuild clears both marks");
+    }
+
+    #[test]
+    fn repair_notes_name_the_command_that_repairs() {
+        let mut marks = Marks::default();
+        marks.rebuild.insert("a".into());
+        marks.compaction.insert("b".into());
+        marks.rebuild.insert("c".into());
+        marks.compaction.insert("c".into());
+        assert!(marks.repair_note("a").contains("`flowlake convert`"));
+        assert!(marks.repair_note("b").contains("`flowlake compact`"));
+        assert!(marks.repair_note("c").contains("`flowlake convert`"));
+        assert_eq!(marks.partitions().len(), 3);
+    }
+}
