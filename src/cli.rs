@@ -150,7 +150,7 @@ pub struct WriterArgs {
 pub enum EngineArg {
     /// CREATE EXTERNAL TABLE with partition projection (Athena; Hive DDL).
     Athena,
-    /// CREATE OR REPLACE VIEW over read_parquet with hive_partitioning.
+    /// CREATE OR REPLACE VIEW over read_parquet, partition keys read from each file's path.
     Duckdb,
 }
 

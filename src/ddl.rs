@@ -40,7 +40,7 @@ pub enum Engine {
     /// `CREATE EXTERNAL TABLE` with partition projection (Athena; Hive DDL).
     #[default]
     Athena,
-    /// `CREATE OR REPLACE VIEW ... read_parquet(..., hive_partitioning = true)`.
+    /// `CREATE OR REPLACE VIEW ... read_parquet(...)`, the partition keys read from each file's path.
     DuckDb,
 }
 
@@ -371,6 +371,11 @@ fn location_source(cfg: &DdlConfig) -> Source {
 /// DuckDB's view: `read_parquet` over exactly the partition folders (never `_flowlake/`), with the
 /// partition keys typed as in the Athena table (strings).
 ///
+/// The keys are read from each file's own path, the folders right above it (a pattern anchored at the
+/// file name), never by DuckDB's `hive_partitioning`: that reads every `k=v` folder of the path, so a
+/// lake stored under `.../year=2019/...` or `.../env=prod/...` would get a wrong `year` or an extra
+/// column. DuckDB prunes files by the pattern as it would by hive keys.
+///
 /// The location may hold any character but `\` (it is spelled with `chr()` where it must, and its glob
 /// characters match only themselves); names and partition keys that cannot be written safely are
 /// refused (see [`sqltext`]).
@@ -380,10 +385,14 @@ pub fn duckdb(
     location: &str,
 ) -> std::result::Result<String, Refused> {
     let mut glob = sqltext::duckdb_glob_prefix(&with_slash(location), location_source(cfg))?;
+    let mut pattern = String::new();
     for key in &table.partition_keys {
-        glob.push_str(&format!("{}=*/", sqltext::partition_key(&key.name)?));
+        let key = sqltext::partition_key(&key.name)?;
+        glob.push_str(&format!("{key}=*/"));
+        pattern.push_str(&format!("/{key}=([^/]*)"));
     }
     glob.push_str("*.parquet");
+    pattern.push_str("/[^/]*$");
     let mut out = format!(
         "-- DuckDB view over the flowlake lake at {} ({} Parquet files read).\n",
         sqltext::escaped(with_slash(location).as_bytes()),
@@ -397,20 +406,26 @@ pub fn duckdb(
         }
         None => sqltext::duckdb_ident(&cfg.table, Source::Table)?,
     };
+    out.push_str(&format!("CREATE OR REPLACE VIEW {name} AS\nSELECT "));
+    if table.partition_keys.is_empty() {
+        out.push('*');
+    } else {
+        out.push_str("* EXCLUDE (filename)");
+        let pattern = sqltext::duckdb_string(&pattern);
+        for (i, key) in table.partition_keys.iter().enumerate() {
+            out.push_str(&format!(
+                ",\n  regexp_extract(filename, {pattern}, {}) AS {}",
+                i + 1,
+                sqltext::duckdb_ident(&key.name, Source::PartitionKey)?
+            ));
+        }
+    }
     out.push_str(&format!(
-        "CREATE OR REPLACE VIEW {name} AS\nSELECT * FROM read_parquet(\n  {}",
+        "\nFROM read_parquet(\n  {},\n  hive_partitioning = false",
         sqltext::duckdb_string(&glob)
     ));
     if !table.partition_keys.is_empty() {
-        let types: Vec<String> = table
-            .partition_keys
-            .iter()
-            .map(|k| format!("{}: 'VARCHAR'", sqltext::duckdb_string(&k.name)))
-            .collect();
-        out.push_str(&format!(
-            ",\n  hive_partitioning = true,\n  hive_types = {{{}}}",
-            types.join(", ")
-        ));
+        out.push_str(",\n  filename = true");
     }
     out.push_str("\n);\n");
     Ok(out)
@@ -615,7 +630,9 @@ mod tests {
         let sql = duckdb(&aws_table(), &DdlConfig::new("lake".into()), "/data/lake").unwrap();
         assert!(sql.contains("CREATE OR REPLACE VIEW \"vpc_flow_logs\" AS"));
         assert!(sql.contains("'/data/lake/aws-account-id=*/aws-service=*/aws-region=*/year=*/month=*/day=*/*.parquet'"));
-        assert!(sql.contains("hive_types = {'aws-account-id': 'VARCHAR', 'aws-service': 'VARCHAR'"));
+        assert!(sql.contains("SELECT * EXCLUDE (filename),\n  regexp_extract(filename, '/aws-account-id=([^/]*)/aws-service=([^/]*)/aws-region=([^/]*)/year=([^/]*)/month=([^/]*)/day=([^/]*)/[^/]*$', 1) AS \"aws-account-id\","));
+        assert!(sql.contains("[^/]*$', 6) AS \"day\"\nFROM read_parquet("));
+        assert!(sql.contains("hive_partitioning = false,\n  filename = true\n);"));
     }
 
     #[test]

@@ -254,6 +254,68 @@ print(json.dumps([r[0], r[1], r[2], r[3], int(r[4])]))
     assert_eq!(got[4].as_i64().unwrap(), ref_sum(&records, "packets"));
 }
 
+/// A lake stored under folders named like partitions (`.../year=1999/env=prod/lake`): DuckDB's
+/// `hive_partitioning` would read `year` from the first `year=` of the path and add an `env` column;
+/// the view reads the keys from the lake's own folders, prunes files by them, and adds nothing.
+#[test]
+fn duckdb_view_ignores_key_value_folders_above_the_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("year=1999/env=prod/month=13/lake");
+    let (_, report) = convert(&[&fixtures().join("hive")], &lake, &[]);
+    let rows = report["rows_written"].as_u64().unwrap();
+    let (keys, values) = folder_keys(&lake);
+    let years = &values[keys.iter().position(|k| k == "year").unwrap()];
+    let duck = ddl(&lake, &["--engine", "duckdb"]);
+    assert_eq!(duck.code, 0, "{}", duck.stderr);
+    let script = format!(
+        r#"
+import duckdb, json
+con = duckdb.connect()
+for stmt in {sql:?}.split(";\n"):
+    if stmt.strip():
+        con.execute(stmt)
+cols = [r[0] for r in con.execute('DESCRIBE vpc_flow_logs').fetchall()]
+years = sorted(r[0] for r in con.execute('SELECT DISTINCT year FROM vpc_flow_logs').fetchall())
+months = sorted(r[0] for r in con.execute('SELECT DISTINCT month FROM vpc_flow_logs').fetchall())
+n = con.execute('SELECT count(*) FROM vpc_flow_logs').fetchone()[0]
+y = years[0]
+one = con.execute("SELECT count(*) FROM vpc_flow_logs WHERE year = ?", [y]).fetchone()[0]
+plan = con.execute("EXPLAIN ANALYZE SELECT count(*) FROM vpc_flow_logs WHERE year = '1999'").fetchall()[0][1]
+print(json.dumps({{"cols": cols, "years": years, "months": months, "rows": n, "one": one,
+                   "pruned": "Total Files Read: 0" in plan}}))
+"#,
+        sql = duck.stdout
+    );
+    let got = py(&script);
+    let cols: Vec<&str> = got["cols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        !cols.contains(&"env"),
+        "a column from above the lake: {cols:?}"
+    );
+    assert_eq!(cols.iter().filter(|c| **c == "year").count(), 1, "{cols:?}");
+    assert_eq!(cols[cols.len() - 3..], ["year", "month", "day"], "{cols:?}");
+    let got_years: BTreeSet<String> = got["years"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(&got_years, years, "the lake's own year folders");
+    assert!(
+        !got["months"].to_string().contains("13"),
+        "{}",
+        got["months"]
+    );
+    assert_eq!(got["rows"].as_u64().unwrap(), rows);
+    assert!(got["one"].as_u64().unwrap() > 0);
+    assert_eq!(got["pruned"], true, "a key filter prunes files");
+}
+
 #[test]
 fn folders_that_are_not_hive_partitions_or_disagree_are_named() {
     let tmp = tempfile::tempdir().unwrap();
@@ -723,8 +785,8 @@ fn sql_text_from_any_path_name_or_folder_is_exactly_the_intended_statements() {
                 .is_none_or(|d| d.chars().all(ordinary) && !d.is_empty());
         // Checked by Python: a real DuckDB runs the view over a real file at the path.
         let duck_table = LakeTable {
-            // A name no generated folder starts with: DuckDB's hive_partitioning also reads `k=v`
-            // folders above the lake, and one named `x=...` would shadow a column `x`.
+            // Generated folders above the lake may be named `k=v`: the view must read its keys from
+            // the folders right above each file only, and add no column for them.
             columns: vec![("flowlake_value".into(), "bigint".into())],
             partition_keys: vec![
                 PartitionKeyValues {
@@ -954,6 +1016,9 @@ def check_duckdb(case):
     if views != [(schema, case['table'])]:
         return 'views %r' % views
     name = qi(case['table']) if case['database'] is None else qi(schema) + '.' + qi(case['table'])
+    columns = [r[0] for r in con.execute('DESCRIBE ' + name).fetchall()]
+    if columns != ['flowlake_value', 'year', 'aws-region']:
+        return 'the view has columns %r' % (columns,)
     got = con.execute('SELECT count(*), sum(flowlake_value), any_value(year), any_value("aws-region") FROM ' + name).fetchone()
     if got != (1, 7, '2024', 'eu-west-1'):
         return 'the view reads %r' % (got,)
