@@ -20,7 +20,7 @@ use flowlake::lake::write::{BloomColumns, DEFAULT_BLOOM_FILTER, DEFAULT_ROW_GROU
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
 use flowlake::text::layout::{Layout, LayoutError};
 use flowlake::Day;
-use flowlake::{PartitionLayout, PartitionTime};
+use flowlake::{Grain, PartitionLayout, PartitionTime};
 
 const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected, files could not be \
 read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 some partitions were not \
@@ -413,7 +413,7 @@ impl ConvertArgs {
             LayoutArg::Aws => PartitionLayout::Aws,
             LayoutArg::Plain => PartitionLayout::Plain,
         };
-        c.hourly = self.hourly;
+        c.grain = Grain::from_hourly(self.hourly);
         c.partition_time = match self.partition_time {
             PartitionTimeArg::Delivery => PartitionTime::Delivery,
             PartitionTimeArg::Start => PartitionTime::Start,
@@ -584,7 +584,7 @@ impl GenerateArgs {
             FormatArg::Mixed => GenFormat::Mixed,
         };
         c.hive = self.hive;
-        c.hourly = self.hourly;
+        c.grain = Grain::from_hourly(self.hourly);
         c.delivery = match self.delivery {
             DeliveryArg::S3 => Delivery::S3,
             DeliveryArg::CloudwatchFirehose => Delivery::CloudWatchFirehose,
@@ -598,7 +598,7 @@ impl GenerateArgs {
             if c.format == GenFormat::Mixed {
                 return Err(UsageError::MixedWithoutHeader);
             }
-            if c.hive || c.hourly {
+            if c.hive || c.grain.is_hourly() {
                 return Err(UsageError::KeysWithoutS3);
             }
         }

@@ -25,11 +25,12 @@ use crate::lake::ledger::rowmap::{Runs, NO_INPUT};
 use crate::lake::ledger::{
     FailedRecord, InputRecord, Journal, OutputRecord, PartitionEntry, Replaces, MANIFEST_VERSION,
 };
+use crate::lake::partition::Grain;
 use crate::lake::partition::PartitionTime;
 use crate::lake::schema;
 use crate::lake::write::{PartitionWriter, Written};
 use crate::storage::Entry;
-use crate::text::route::{key_at, slot_of, split_by_start};
+use crate::text::route::{split_by_start, TimeSlot};
 
 /// Free staging space kept beyond the estimate before two units are built at once.
 const STAGING_MARGIN: u64 = 64 * 1024 * 1024;
@@ -126,7 +127,7 @@ impl<'l> Building<'l> {
 }
 
 /// The partitions of one unit being built, by slot.
-type Partitions<'l> = BTreeMap<i64, Building<'l>>;
+type Partitions<'l> = BTreeMap<TimeSlot, Building<'l>>;
 
 impl Run<'_> {
     /// Builds the plan's units, two at a time: while one unit's last rows are encoded, its files
@@ -199,7 +200,6 @@ impl Run<'_> {
     /// Builds the partitions of one unit: reads each of their input files once, in delivery order,
     /// routes the rows, and publishes each partition as soon as no later file can feed it.
     fn build_unit(&self, unit: &[Output], plan: &Plan, report: &mut Report) -> Result<()> {
-        let hourly = self.cfg.hourly;
         let start_mode = self.cfg.partition_time == PartitionTime::Start;
         let mut building: Partitions<'_> = unit
             .iter()
@@ -219,13 +219,17 @@ impl Run<'_> {
                 self.carry_over(o, b)?;
             }
         }
-        for (delivery, files) in deliveries(unit, hourly) {
-            let partition = key_at(&files[0].key, delivery, hourly).path(plan.layout);
+        for (delivery, files) in deliveries(unit, self.cfg.grain) {
+            let partition = delivery.key(&files[0].key).path(plan.layout);
             self.feed(&files, delivery, &partition, &mut building, report)?;
             // With --partition-time start, a file delivered in slot d feeds slots d - 1 and d, so
             // every partition up to d - 1 is now complete.
-            let complete = if start_mode { delivery - 1 } else { delivery };
-            let done: Vec<i64> = building.range(..=complete).map(|(s, _)| *s).collect();
+            let complete = if start_mode {
+                delivery.prev()
+            } else {
+                delivery
+            };
+            let done: Vec<TimeSlot> = building.range(..=complete).map(|(s, _)| *s).collect();
             for slot in done {
                 if let (Some(b), Some(o)) =
                     (building.remove(&slot), unit.iter().find(|o| o.slot == slot))
@@ -247,7 +251,7 @@ impl Run<'_> {
     fn feed(
         &self,
         files: &[&InputFile],
-        delivery: i64,
+        delivery: TimeSlot,
         partition: &str,
         building: &mut Partitions<'_>,
         report: &mut Report,
@@ -276,7 +280,7 @@ impl Run<'_> {
     fn take(
         &self,
         outcome: FileOutcome,
-        delivery: i64,
+        delivery: TimeSlot,
         partition: &str,
         building: &mut Partitions<'_>,
         report: &mut Report,
@@ -304,10 +308,10 @@ impl Run<'_> {
             own.count(&outcome);
         }
         let start_mode = self.cfg.partition_time == PartitionTime::Start;
-        let mut per_slot: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+        let mut per_slot: BTreeMap<TimeSlot, Vec<RecordBatch>> = BTreeMap::new();
         for batch in outcome.batches {
             if start_mode {
-                for (slot, rows) in split_by_start(&batch, delivery, self.cfg.hourly)? {
+                for (slot, rows) in split_by_start(&batch, delivery)? {
                     per_slot.entry(slot).or_default().push(rows);
                 }
             } else {
@@ -556,16 +560,13 @@ impl Run<'_> {
 
 /// The files of a unit by the slot they were delivered in, each slot's in path order. An undated
 /// file is read once for each partition it feeds (each read keeps its slot).
-fn deliveries(unit: &[Output], hourly: bool) -> BTreeMap<i64, Vec<&InputFile>> {
-    let mut deliveries: BTreeMap<i64, Vec<&InputFile>> = BTreeMap::new();
+fn deliveries(unit: &[Output], grain: Grain) -> BTreeMap<TimeSlot, Vec<&InputFile>> {
+    let mut deliveries: BTreeMap<TimeSlot, Vec<&InputFile>> = BTreeMap::new();
     let mut seen = HashSet::new();
     for file in unit.iter().flat_map(|o| &o.inputs) {
-        let slot = file.undated.as_ref().map(|_| slot_of(&file.key, hourly));
-        if seen.insert((&file.path, slot)) {
-            deliveries
-                .entry(slot_of(&file.key, hourly))
-                .or_default()
-                .push(file);
+        let slot = TimeSlot::of_key(&file.key, grain);
+        if seen.insert((&file.path, file.undated.as_ref().map(|_| slot))) {
+            deliveries.entry(slot).or_default().push(file);
         }
     }
     for files in deliveries.values_mut() {
@@ -605,7 +606,10 @@ fn inputs_and_runs(
             rows: Some(rows_of.get(f.path.as_path()).copied().unwrap_or(0)),
             first_row: None,
             vanished: false,
-            feeds: f.undated.as_deref().map(<[i64]>::to_vec),
+            feeds: f
+                .undated
+                .as_deref()
+                .map(|slots| slots.iter().map(|s| s.index()).collect()),
         })
         .chain(carried)
         .collect();

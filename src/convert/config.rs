@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::input::parse::{BadFilePolicy, BadLinePolicy};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
-use crate::lake::partition::{PartitionLayout, PartitionTime};
+use crate::lake::partition::{Grain, PartitionLayout, PartitionTime};
 use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
     BloomColumns, WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
@@ -50,8 +50,8 @@ pub struct ConvertConfig {
     /// Field list for files without a header line.
     pub fields: Option<Layout>,
     pub partition_layout: PartitionLayout,
-    /// Add an `hour=` partition key.
-    pub hourly: bool,
+    /// Day partitions, or hour partitions (an `hour=` key).
+    pub grain: Grain,
     pub partition_time: PartitionTime,
     pub target_file_bytes: u64,
     pub row_group_rows: usize,
@@ -107,7 +107,7 @@ impl ConvertConfig {
             to: None,
             fields: None,
             partition_layout: PartitionLayout::Auto,
-            hourly: false,
+            grain: Grain::Day,
             partition_time: PartitionTime::Delivery,
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,

@@ -87,7 +87,7 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
     let started = Instant::now();
     let source = store_for(cfg)?;
     let source = source.as_ref();
-    let found = discover(source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+    let found = discover(source, &cfg.inputs, cfg.from, cfg.to, cfg.grain)?;
     let (files, failed, input_bytes, text_bytes) = pool.install(|| {
         found
             .files
@@ -269,7 +269,7 @@ impl<'a> Run<'a> {
             &cfg.inputs,
             cfg.from,
             cfg.to,
-            cfg.hourly,
+            cfg.grain,
         )?;
         for file in found.files.iter_mut().chain(&mut found.undated) {
             if file.key.account.is_none() {

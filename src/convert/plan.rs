@@ -23,16 +23,16 @@ use crate::lake::dataset::Dataset;
 use crate::lake::ledger::{
     self, Fingerprint, InputRecord, LakeSettings, OutputRecord, PartitionEntry, Recovery,
 };
-use crate::lake::partition::{key_for_path, PartitionKey, PartitionLayout, PartitionTime};
+use crate::lake::partition::{key_for_path, Grain, PartitionKey, PartitionLayout, PartitionTime};
 use crate::lake::schema;
 use crate::storage::Entry;
 use crate::text::rejects::RejectLog;
-use crate::text::route::{key_at, slot_of, slot_seconds};
+use crate::text::route::TimeSlot;
 
 /// One output partition the run may (re)build.
 pub(super) struct Output {
-    /// Its day (or hour) number, see `route.rs`.
-    pub slot: i64,
+    /// Its day (or hour).
+    pub slot: TimeSlot,
     pub path: String,
     /// The files delivered in its slot and, with `--partition-time start`, in the next one.
     pub inputs: Vec<InputFile>,
@@ -48,7 +48,7 @@ pub(super) struct Output {
 
 impl Output {
     /// The output of partition `path` (slot `slot`) in `outputs`, added with nothing in it yet.
-    fn of(outputs: &mut BTreeMap<String, Output>, path: String, slot: i64) -> &mut Output {
+    fn of(outputs: &mut BTreeMap<String, Output>, path: String, slot: TimeSlot) -> &mut Output {
         outputs.entry(path.clone()).or_insert_with(|| Output {
             slot,
             path,
@@ -94,8 +94,9 @@ impl Run<'_> {
         let cfg = self.cfg;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
         for file in &found.files {
-            for slot in partitions_fed(slot_of(&file.key, cfg.hourly), cfg.partition_time) {
-                let path = key_at(&file.key, slot, cfg.hourly).path(layout);
+            let delivery = TimeSlot::of_key(&file.key, cfg.grain);
+            for slot in partitions_fed(delivery, cfg.partition_time) {
+                let path = slot.key(&file.key).path(layout);
                 Output::of(&mut outputs, path, slot)
                     .inputs
                     .push(file.clone());
@@ -104,9 +105,9 @@ impl Run<'_> {
         // Files with no date of their own: read now (or known from the manifest) to find the slots
         // their records fall in, then an input of each of those partitions.
         for (file, slots) in self.undated_slots(std::mem::take(&mut found.undated), report)? {
-            let feeds: Arc<[i64]> = Arc::from(slots.as_slice());
+            let feeds: Arc<[TimeSlot]> = Arc::from(slots.as_slice());
             for slot in slots {
-                let key = key_at(&file.key, slot, cfg.hourly);
+                let key = slot.key(&file.key);
                 if cfg.from.is_some_and(|f| key.day < f) || cfg.to.is_some_and(|t| key.day > t) {
                     continue;
                 }
@@ -178,10 +179,10 @@ impl Run<'_> {
             if outputs.contains_key(path) {
                 continue;
             }
-            let key = PartitionKey::from_path(path, cfg.hourly);
+            let key = PartitionKey::from_path(path, cfg.grain);
             match (key, self.manifest.entry(path)?) {
                 (Some(key), Some(_)) => {
-                    Output::of(outputs, path.clone(), slot_of(&key, cfg.hourly));
+                    Output::of(outputs, path.clone(), TimeSlot::of_key(&key, cfg.grain));
                 }
                 _ => report.warnings.push(Warning {
                     path: self.lake.root().join(path),
@@ -252,7 +253,7 @@ impl Run<'_> {
             let explicit_differs =
                 cfg.partition_layout != PartitionLayout::Auto && cfg.partition_layout != layout;
             if explicit_differs
-                || stored.hourly != cfg.hourly
+                || Grain::from_hourly(stored.hourly) != cfg.grain
                 || stored.partition_time != cfg.partition_time
             {
                 return Err(Error::Config(format!(
@@ -293,7 +294,7 @@ impl Run<'_> {
         if !files.is_empty() {
             self.manifest.put_settings(&LakeSettings {
                 partition_layout: layout,
-                hourly: cfg.hourly,
+                hourly: cfg.grain.is_hourly(),
                 partition_time: cfg.partition_time,
                 filters: cfg.filters.clone(),
             })?;
@@ -313,15 +314,17 @@ impl Run<'_> {
         &self,
         files: Vec<InputFile>,
         report: &mut Report,
-    ) -> Result<Vec<(InputFile, Vec<i64>)>> {
+    ) -> Result<Vec<(InputFile, Vec<TimeSlot>)>> {
         if files.is_empty() {
             return Ok(Vec::new());
         }
+        let grain = self.cfg.grain;
         // Every slot each remembered undated input feeds, as recorded with the file's size and mtime.
-        let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<i64>)> = HashMap::new();
+        let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<TimeSlot>)> = HashMap::new();
         for entry in self.manifest.all()?.into_values() {
             for input in entry.inputs.into_iter().filter(|i| !i.vanished) {
                 if let Some(feeds) = input.feeds {
+                    let feeds = feeds.into_iter().map(|i| TimeSlot::new(grain, i)).collect();
                     known.insert(input.path, (input.size, input.mtime, feeds));
                 }
             }
@@ -331,22 +334,21 @@ impl Run<'_> {
                 .get(&f.path)
                 .is_some_and(|(size, mtime, _)| (*size, *mtime) == (f.size, f.mtime))
         });
-        let mut out: Vec<(InputFile, Vec<i64>)> = remembered
+        let mut out: Vec<(InputFile, Vec<TimeSlot>)> = remembered
             .into_iter()
             .filter_map(|f| {
                 let (_, _, feeds) = known.remove(&f.path)?;
                 Some((f, feeds))
             })
             .collect();
-        let per = slot_seconds(self.cfg.hourly);
         let store = self.store.as_ref();
         let discard = RejectLog::discard();
-        let read: Vec<Result<(InputFile, FileOutcome, Vec<i64>)>> = new
+        let read: Vec<Result<(InputFile, FileOutcome, Vec<TimeSlot>)>> = new
             .into_par_iter()
             .map(|f| {
                 let mut outcome = self
                     .parsers
-                    .with(|parser| parser.slots_of(store, &f, &self.parse, &discard, per))?;
+                    .with(|parser| parser.slots_of(store, &f, &self.parse, &discard, grain))?;
                 outcome.batches.clear();
                 let slots = std::mem::take(&mut outcome.line_slots)
                     .into_iter()
@@ -384,11 +386,11 @@ impl Run<'_> {
         entry: &PartitionEntry,
         report: &mut Report,
     ) -> Vec<InputRecord> {
-        let hourly = self.cfg.hourly;
+        let grain = self.cfg.grain;
         let fallback = files
             .first()
             .map(|f| f.key.clone())
-            .or_else(|| PartitionKey::from_path(&entry.partition, hourly));
+            .or_else(|| PartitionKey::from_path(&entry.partition, grain));
         let mut carried = Vec::new();
         let listed: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
         for rec in &entry.inputs {
@@ -409,7 +411,7 @@ impl Run<'_> {
                             continue; // a copy of a listed file
                         }
                     }
-                    if let Some(file) = still_there(rec, stat, fallback.as_ref(), hourly) {
+                    if let Some(file) = still_there(rec, stat, fallback.as_ref(), grain) {
                         files.push(file);
                     }
                 }
@@ -493,17 +495,16 @@ fn still_there(
     rec: &InputRecord,
     stat: Entry,
     fallback: Option<&PartitionKey>,
-    hourly: bool,
+    grain: Grain,
 ) -> Option<InputFile> {
     let name = rec.path.file_name().unwrap_or_default().to_string_lossy();
-    let dated = key_for_path(&rec.path, hourly);
+    let dated = key_for_path(&rec.path, grain);
     // An input with no date of its own keeps only this partition's records.
     let undated = match (&dated, fallback) {
-        (None, Some(key)) => Some(
-            rec.feeds
-                .as_deref()
-                .map_or_else(|| Arc::from([slot_of(key, hourly)]), Arc::from),
-        ),
+        (None, Some(key)) => Some(match rec.feeds.as_deref() {
+            Some(feeds) => feeds.iter().map(|&i| TimeSlot::new(grain, i)).collect(),
+            None => Arc::from([TimeSlot::of_key(key, grain)]),
+        }),
         _ => None,
     };
     let key = dated.or_else(|| fallback.cloned())?;
@@ -564,10 +565,10 @@ pub(super) fn drop_unkeyed(found: &mut Discovery) {
 
 /// The slots of the partitions a file delivered in slot `delivery` feeds: its own, and with
 /// `--partition-time start` the one before (a flow that started before the delivery's slot).
-pub(super) fn partitions_fed(delivery: i64, time: PartitionTime) -> std::ops::RangeInclusive<i64> {
+pub(super) fn partitions_fed(delivery: TimeSlot, time: PartitionTime) -> Vec<TimeSlot> {
     match time {
-        PartitionTime::Start => delivery - 1..=delivery,
-        _ => delivery..=delivery,
+        PartitionTime::Start => vec![delivery.prev(), delivery],
+        PartitionTime::Delivery => vec![delivery],
     }
 }
 
@@ -605,7 +606,7 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
     for output in rebuild {
         let joins = start_mode
             && units.last().and_then(|u| u.last()).is_some_and(|last| {
-                series(last) == series(&output) && last.slot + 1 == output.slot
+                series(last) == series(&output) && last.slot.next() == output.slot
             });
         match units.last_mut() {
             Some(unit) if joins => unit.push(output),
@@ -644,7 +645,7 @@ mod tests {
 
     fn output(path: &str, slot: i64) -> Output {
         Output {
-            slot,
+            slot: TimeSlot::new(Grain::Day, slot),
             path: path.into(),
             inputs: Vec::new(),
             carried: Vec::new(),
@@ -688,8 +689,12 @@ mod tests {
 
     #[test]
     fn a_file_feeds_its_own_slot_and_with_start_times_the_one_before() {
-        assert_eq!(partitions_fed(10, PartitionTime::Delivery), 10..=10);
-        assert_eq!(partitions_fed(10, PartitionTime::Start), 9..=10);
+        let day = |i| TimeSlot::new(Grain::Day, i);
+        assert_eq!(partitions_fed(day(10), PartitionTime::Delivery), [day(10)]);
+        assert_eq!(
+            partitions_fed(day(10), PartitionTime::Start),
+            [day(9), day(10)]
+        );
     }
 
     #[test]
@@ -734,7 +739,7 @@ mod tests {
         let shape = |units: Vec<Vec<Output>>| -> Vec<Vec<i64>> {
             units
                 .iter()
-                .map(|u| u.iter().map(|o| o.slot).collect())
+                .map(|u| u.iter().map(|o| o.slot.index()).collect())
                 .collect()
         };
         assert_eq!(shape(units(outs(), true)), [vec![2, 3], vec![5], vec![3]]);

@@ -23,12 +23,13 @@ use crate::input::discover::InputFile;
 use crate::input::envelope::{self, looks_like_envelopes, looks_like_export, Decoded};
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
 use crate::lake::filter::Filters;
+use crate::lake::partition::Grain;
 use crate::lake::schema;
 use crate::storage::Store;
 use crate::text::batch::{parse_uint, BatchBuilder, LineError, RejectKind};
 use crate::text::layout::{looks_like_header, Layout, Slot};
 use crate::text::rejects::{Reject, RejectLog};
-use crate::text::route::{slot_of, slot_seconds};
+use crate::text::route::TimeSlot;
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
 /// What a bad line does.
@@ -90,7 +91,7 @@ pub struct FileOutcome {
     pub control_messages: u64,
     /// With [`FileParser::slots_of`]: the slots (days or hours) of the times of the file's counted
     /// lines (`start`, else the event timestamp).
-    pub line_slots: std::collections::BTreeSet<i64>,
+    pub line_slots: std::collections::BTreeSet<TimeSlot>,
     /// Header fields the catalogue does not know.
     pub unknown_fields: Vec<String>,
     /// Things worth telling the user that are not errors (empty file, header-only file, ...).
@@ -122,8 +123,8 @@ pub struct FileParser {
     builder: BatchBuilder,
     /// The lines of an object of JSON envelopes, when the file is one.
     decoded: Decoded,
-    /// Seconds per slot when [`slots_of`](Self::slots_of) is collecting the slots of a file's lines.
-    collect_per: Option<i64>,
+    /// The grain of the slots [`slots_of`](Self::slots_of) is collecting from a file's lines.
+    collect: Option<Grain>,
 }
 
 impl FileParser {
@@ -131,7 +132,7 @@ impl FileParser {
         Self::default()
     }
 
-    /// Reads `file` to collect the slots of its lines' times (`per` seconds a slot) in the outcome's
+    /// Reads `file` to collect the slots (of `grain`) of its lines' times in the outcome's
     /// `line_slots`: where an undated file's lines go, rows, rejects and filtered records alike. The
     /// lines are split and counted, not made into rows (the outcome has none, and `rows`, `rejected`
     /// and `filtered` stay 0); nothing is recorded (pass a discarding `rejects`).
@@ -141,11 +142,11 @@ impl FileParser {
         file: &InputFile,
         settings: &ParseSettings,
         rejects: &RejectLog,
-        per: i64,
+        grain: Grain,
     ) -> Result<FileOutcome> {
-        self.collect_per = Some(per);
+        self.collect = Some(grain);
         let outcome = self.parse(source, file, settings, rejects);
-        self.collect_per = None;
+        self.collect = None;
         outcome
     }
 
@@ -200,7 +201,7 @@ impl FileParser {
             spans: &mut self.spans,
             out: &mut out,
             slots: SlotFilter::of(file),
-            collect_per: self.collect_per,
+            collect: self.collect,
         };
         match shape {
             Some(shape) => read_events(&mut pass, shape, &self.buf, &mut self.decoded)?,
@@ -306,8 +307,8 @@ struct Pass<'p> {
     out: &'p mut FileOutcome,
     /// The lines an undated file's read keeps.
     slots: Option<SlotFilter>,
-    /// Seconds per slot when [`FileParser::slots_of`] is collecting the slots of the lines' times.
-    collect_per: Option<i64>,
+    /// The grain of the slots [`FileParser::slots_of`] is collecting from the lines' times.
+    collect: Option<Grain>,
 }
 
 /// What a line that is not blank is, as its source reads it.
@@ -378,12 +379,12 @@ impl Pass<'_> {
                 Opened::Done => continue,
                 Opened::Stop => return Ok(()),
             }
-            let time = if self.slots.is_some() || self.collect_per.is_some() {
+            let time = if self.slots.is_some() || self.collect.is_some() {
                 source.time(buf, index, self.spans)
             } else {
                 None
             };
-            if !count_line(self.slots.as_ref(), self.collect_per, time, self.out) {
+            if !count_line(self.slots.as_ref(), self.collect, time, self.out) {
                 continue;
             }
             let layout = match source.row(self, buf, index, &line) {
@@ -787,27 +788,23 @@ fn start_position(layout: &Layout) -> Option<usize> {
 /// (`start`, else the event timestamp) falls in the slot of the partition it is read for; lines with
 /// no time, and the file's headers and blank lines, belong to its designated slot.
 struct SlotFilter {
-    wanted: i64,
-    designated: i64,
-    /// Seconds per slot: a day, or an hour in an hourly lake.
-    per: i64,
+    wanted: TimeSlot,
+    designated: TimeSlot,
 }
 
 impl SlotFilter {
     fn of(file: &InputFile) -> Option<SlotFilter> {
         let designated = *file.undated.as_ref()?.first()?;
-        let hourly = file.key.hour.is_some();
         Some(SlotFilter {
-            wanted: slot_of(&file.key, hourly),
+            wanted: TimeSlot::of_key(&file.key, file.key.grain()),
             designated,
-            per: slot_seconds(hourly),
         })
     }
 
     /// True when a line with this time (seconds since the epoch) is this read's.
     fn keeps(&self, time: Option<i64>) -> bool {
         match time.filter(|&t| plausible(t)) {
-            Some(t) => t.div_euclid(self.per) == self.wanted,
+            Some(t) => self.wanted.holds(t),
             None => self.owns_file_lines(),
         }
     }
@@ -819,11 +816,11 @@ impl SlotFilter {
 
 /// Counts a record line whose time (`start`, else the event timestamp) is `time`, and says whether to
 /// go on with it. An undated file read for one partition (`slots`) counts only the lines of that
-/// partition's slot; a read that finds slots (`collect_per` seconds a slot, [`FileParser::slots_of`])
-/// notes the line's slot and goes no further (the reads for each partition make the rows).
+/// partition's slot; a read that finds slots (of grain `collect`, [`FileParser::slots_of`]) notes
+/// the line's slot and goes no further (the reads for each partition make the rows).
 fn count_line(
     slots: Option<&SlotFilter>,
-    collect_per: Option<i64>,
+    collect: Option<Grain>,
     time: Option<i64>,
     out: &mut FileOutcome,
 ) -> bool {
@@ -831,10 +828,10 @@ fn count_line(
         return false;
     }
     out.lines += 1;
-    match collect_per {
-        Some(per) => {
+    match collect {
+        Some(grain) => {
             if let Some(t) = time.filter(|&t| plausible(t)) {
-                out.line_slots.insert(t.div_euclid(per));
+                out.line_slots.insert(TimeSlot::at(t, grain));
             }
             false
         }

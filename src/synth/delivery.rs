@@ -69,7 +69,7 @@ impl<'a> Plan<'a> {
                         .to_string(),
                 ));
             }
-            if cfg.hive || cfg.hourly {
+            if cfg.hive || cfg.grain.is_hourly() {
                 return Err(invalid_input(
                     "hive and hourly apply to the S3 delivery only: Firehose's keys are \
                      firehose/YYYY/MM/DD/HH/, an export's exportedlogs/<task>/<stream>/"
@@ -145,7 +145,7 @@ impl<'a> Plan<'a> {
         } else {
             format!("AWSLogs/{acct}/vpcflowlogs/{region}/{y:04}/{mo:02}/{d:02}/")
         };
-        if self.cfg.hourly {
+        if self.cfg.grain.is_hourly() {
             key.push_str(&if self.cfg.hive {
                 format!("hour={h:02}/")
             } else {
