@@ -200,7 +200,7 @@ impl Run<'_> {
     /// Builds the partitions of one unit: reads each of their input files once, in delivery order,
     /// routes the rows, and publishes each partition as soon as no later file can feed it.
     fn build_unit(&self, unit: &[Output], plan: &Plan, report: &mut Report) -> Result<()> {
-        let start_mode = self.cfg.partition_time == PartitionTime::Start;
+        let start_mode = self.cfg.partitioning.time == PartitionTime::Start;
         let mut building: Partitions<'_> = unit
             .iter()
             .map(|o| {
@@ -219,7 +219,7 @@ impl Run<'_> {
                 self.carry_over(o, b)?;
             }
         }
-        for (delivery, files) in deliveries(unit, self.cfg.grain) {
+        for (delivery, files) in deliveries(unit, self.cfg.partitioning.grain) {
             let partition = delivery.key(&files[0].key).path(plan.layout);
             self.feed(&files, delivery, &partition, &mut building, report)?;
             // With --partition-time start, a file delivered in slot d feeds slots d - 1 and d, so
@@ -285,7 +285,7 @@ impl Run<'_> {
         building: &mut Partitions<'_>,
         report: &mut Report,
     ) -> Result<()> {
-        if let (Some(e), BadFilePolicy::Abort) = (&outcome.error, self.cfg.on_bad_file) {
+        if let (Some(e), BadFilePolicy::Abort) = (&outcome.error, self.cfg.parse.on_bad_file) {
             return Err(Error::BadFile {
                 path: outcome.path.clone(),
                 message: e.message.clone(),
@@ -307,7 +307,7 @@ impl Run<'_> {
         if let Some(own) = building.get_mut(&delivery) {
             own.count(&outcome);
         }
-        let start_mode = self.cfg.partition_time == PartitionTime::Start;
+        let start_mode = self.cfg.partitioning.time == PartitionTime::Start;
         let mut per_slot: BTreeMap<TimeSlot, Vec<RecordBatch>> = BTreeMap::new();
         for batch in outcome.batches {
             if start_mode {
@@ -542,14 +542,14 @@ impl Run<'_> {
         let entries: Vec<Entry> = wave.iter().map(|f| f.entry()).collect();
         let entries: Vec<&Entry> = entries.iter().collect();
         self.store
-            .prefetch(&entries, self.cfg.max_file_bytes.saturating_add(1));
+            .prefetch(&entries, self.cfg.parse.max_file_bytes.saturating_add(1));
         wave.par_iter()
             .map(|file| {
                 if self.progress.should_stop() {
                     return Err(Error::Interrupted);
                 }
                 let outcome = self.parsers.with(|parser| {
-                    parser.parse(self.store.as_ref(), file, &self.parse, &self.rejects)
+                    parser.parse(self.store.as_ref(), file, &self.cfg.parse, &self.rejects)
                 })?;
                 self.progress.file_done(file.size, outcome.rows);
                 Ok(outcome)

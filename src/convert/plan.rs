@@ -94,8 +94,8 @@ impl Run<'_> {
         let cfg = self.cfg;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
         for file in &found.files {
-            let delivery = TimeSlot::of_key(&file.key, cfg.grain);
-            for slot in partitions_fed(delivery, cfg.partition_time) {
+            let delivery = TimeSlot::of_key(&file.key, cfg.partitioning.grain);
+            for slot in partitions_fed(delivery, cfg.partitioning.time) {
                 let path = slot.key(&file.key).path(layout);
                 Output::of(&mut outputs, path, slot)
                     .inputs
@@ -138,7 +138,7 @@ impl Run<'_> {
         Ok(Plan {
             layout,
             fingerprint,
-            units: units(rebuild, cfg.partition_time == PartitionTime::Start),
+            units: units(rebuild, cfg.partitioning.time == PartitionTime::Start),
         })
     }
 
@@ -179,10 +179,14 @@ impl Run<'_> {
             if outputs.contains_key(path) {
                 continue;
             }
-            let key = PartitionKey::from_path(path, cfg.grain);
+            let key = PartitionKey::from_path(path, cfg.partitioning.grain);
             match (key, self.manifest.entry(path)?) {
                 (Some(key), Some(_)) => {
-                    Output::of(outputs, path.clone(), TimeSlot::of_key(&key, cfg.grain));
+                    Output::of(
+                        outputs,
+                        path.clone(),
+                        TimeSlot::of_key(&key, cfg.partitioning.grain),
+                    );
                 }
                 _ => report.warnings.push(Warning {
                     path: self.lake.root().join(path),
@@ -244,17 +248,17 @@ impl Run<'_> {
     /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
     /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
     pub(super) fn lake_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
-        let cfg = self.cfg;
+        let cfg = &self.cfg.partitioning;
+        let filters = &self.cfg.parse.filters;
         if let Some(stored) = self.manifest.settings()? {
             let layout = match stored.partition_layout {
                 PartitionLayout::Plain => PartitionLayout::Plain,
                 PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
             };
-            let explicit_differs =
-                cfg.partition_layout != PartitionLayout::Auto && cfg.partition_layout != layout;
+            let explicit_differs = cfg.layout != PartitionLayout::Auto && cfg.layout != layout;
             if explicit_differs
                 || Grain::from_hourly(stored.hourly) != cfg.grain
-                || stored.partition_time != cfg.partition_time
+                || stored.partition_time != cfg.time
             {
                 return Err(Error::Config(format!(
                     "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
@@ -266,7 +270,7 @@ impl Run<'_> {
                     if stored.hourly { " --hourly" } else { "" }
                 )));
             }
-            if stored.filters != cfg.filters {
+            if stored.filters != *filters {
                 // Rebuilding with other filters would mix partitions of both, and could not bring
                 // back the records of inputs that have expired since: refused.
                 return Err(Error::Config(format!(
@@ -274,12 +278,12 @@ impl Run<'_> {
                      --drop-log-status, or a new lake",
                     self.lake.root().display(),
                     stored.filters.describe(),
-                    cfg.filters.describe()
+                    filters.describe()
                 )));
             }
             return Ok(layout);
         }
-        let layout = match cfg.partition_layout {
+        let layout = match cfg.layout {
             PartitionLayout::Auto
                 if !files.is_empty()
                     && files
@@ -295,8 +299,8 @@ impl Run<'_> {
             self.manifest.put_settings(&LakeSettings {
                 partition_layout: layout,
                 hourly: cfg.grain.is_hourly(),
-                partition_time: cfg.partition_time,
-                filters: cfg.filters.clone(),
+                partition_time: cfg.time,
+                filters: filters.clone(),
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
@@ -318,7 +322,7 @@ impl Run<'_> {
         if files.is_empty() {
             return Ok(Vec::new());
         }
-        let grain = self.cfg.grain;
+        let grain = self.cfg.partitioning.grain;
         // Every slot each remembered undated input feeds, as recorded with the file's size and mtime.
         let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<TimeSlot>)> = HashMap::new();
         for entry in self.manifest.all()?.into_values() {
@@ -348,7 +352,7 @@ impl Run<'_> {
             .map(|f| {
                 let mut outcome = self
                     .parsers
-                    .with(|parser| parser.slots_of(store, &f, &self.parse, &discard, grain))?;
+                    .with(|parser| parser.slots_of(store, &f, &self.cfg.parse, &discard, grain))?;
                 outcome.batches.clear();
                 let slots = std::mem::take(&mut outcome.line_slots)
                     .into_iter()
@@ -386,7 +390,7 @@ impl Run<'_> {
         entry: &PartitionEntry,
         report: &mut Report,
     ) -> Vec<InputRecord> {
-        let grain = self.cfg.grain;
+        let grain = self.cfg.partitioning.grain;
         let fallback = files
             .first()
             .map(|f| f.key.clone())
@@ -626,14 +630,15 @@ pub(super) fn fingerprint(cfg: &ConvertConfig) -> Fingerprint {
         hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
     }
     let hash = hash.finish();
-    let fields = cfg
+    let parse = &cfg.parse;
+    let fields = parse
         .fields
         .as_ref()
         .map(|l| l.header_line())
         .unwrap_or_default();
     Fingerprint::Convert(format!(
         "schema={hash:016x};fields={fields};partition_time={:?};max_file_bytes={};max_line_bytes={};on_bad_file={:?}",
-        cfg.partition_time, cfg.max_file_bytes, cfg.max_line_bytes, cfg.on_bad_file
+        cfg.partitioning.time, parse.max_file_bytes, parse.max_line_bytes, parse.on_bad_file
     ))
 }
 
@@ -758,10 +763,8 @@ mod tests {
             panic!("convert's fingerprint: {a:?}")
         };
         assert!(text.starts_with("schema=") && text.contains(";partition_time=Delivery;"));
-        let start = ConvertConfig {
-            partition_time: PartitionTime::Start,
-            ..base.clone()
-        };
+        let mut start = base.clone();
+        start.partitioning.time = PartitionTime::Start;
         assert_ne!(fingerprint(&start), a);
         let threads = ConvertConfig { threads: 3, ..base };
         assert_eq!(fingerprint(&threads), a, "threads do not shape the output");
