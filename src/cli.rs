@@ -20,7 +20,7 @@ use flowlake::lake::write::{
     BloomColumns, WriteSettings, DEFAULT_BLOOM_FILTER, DEFAULT_ROW_GROUP_ROWS,
 };
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
-use flowlake::text::layout::{Layout, LayoutError};
+use flowlake::text::layout::{FieldLayout, FieldLayoutError};
 use flowlake::Day;
 use flowlake::{Grain, PartitionLayout, PartitionTime};
 
@@ -34,7 +34,7 @@ published (reject ratio above --max-reject-ratio, or all their files failed); 1 
 pub enum UsageError {
     /// `--fields` is not a field list.
     #[error("--fields: {0}")]
-    Fields(#[source] LayoutError),
+    Fields(#[source] FieldLayoutError),
     /// `--max-line-size` is beyond this machine's addresses.
     #[error("--max-line-size is too large")]
     MaxLineSize(#[source] std::num::TryFromIntError),
@@ -407,7 +407,7 @@ impl ConvertArgs {
         c.from = self.from;
         c.to = self.to;
         c.parse.fields = match self.fields {
-            Some(f) => Some(Layout::parse_format(&f).map_err(UsageError::Fields)?),
+            Some(f) => Some(FieldLayout::parse_format(&f).map_err(UsageError::Fields)?),
             None => None,
         };
         c.partitioning.layout = match self.partition_layout {

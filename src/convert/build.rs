@@ -220,7 +220,7 @@ impl Run<'_> {
             }
         }
         for (delivery, files) in deliveries(unit, self.cfg.partitioning.grain) {
-            let partition = delivery.key(&files[0].key).path(plan.layout);
+            let partition = delivery.key(&files[0].key).path(plan.partition_layout);
             self.feed(&files, delivery, &partition, &mut building, report)?;
             // With --partition-time start, a file delivered in slot d feeds slots d - 1 and d, so
             // every partition up to d - 1 is now complete.

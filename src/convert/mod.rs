@@ -12,7 +12,7 @@
 //!
 //! A partition's files are staged, checked (rows parsed == rows encoded), then committed at once
 //! through the ledger ([`Lake::commit`]). A run lists its inputs, then [`plan`]s (what to build:
-//! layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
+//! partition layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
 //! (waves, feed, finish) and reports. This folder is the `convert` engine: [`config`] (its validated
 //! settings), [`report`] (the account of every line) and [`shard`] (splitting a run across
 //! processes). It uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.
@@ -189,7 +189,7 @@ impl<'a> Run<'a> {
         let mut found = self.list()?;
         let listed = started.elapsed().as_secs_f64();
         let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
-        let layout = self.lake_layout(&all)?;
+        let layout = self.partition_layout(&all)?;
         if layout == PartitionLayout::Aws {
             // A file that names no account and region has no place in a lake with AWS's keys.
             plan::drop_unkeyed(&mut found);

@@ -1,6 +1,6 @@
-//! What a convert run builds: the lake's layout, every partition the listed inputs feed (files
-//! without a date of their own placed by their records' times), the partitions stopped runs left
-//! half-published, and of all those the ones that are not up to date, grouped into units.
+//! What a convert run builds: the lake's partition layout, every partition the listed inputs feed
+//! (files without a date of their own placed by their records' times), the partitions stopped runs
+//! left half-published, and of all those the ones that are not up to date, grouped into units.
 //!
 //! The decisions that need no I/O are free functions, unit-tested below: which partitions a file
 //! feeds ([`partitions_fed`]), whether a partition is up to date ([`up_to_date`]), the units
@@ -62,7 +62,7 @@ impl Output {
 
 /// What the run builds: units of partitions, each unit built in one pass over its inputs.
 pub(super) struct Plan {
-    pub layout: PartitionLayout,
+    pub partition_layout: PartitionLayout,
     pub fingerprint: Fingerprint,
     pub units: Vec<Vec<Output>>,
 }
@@ -136,7 +136,7 @@ impl Run<'_> {
             }
         }
         Ok(Plan {
-            layout,
+            partition_layout: layout,
             fingerprint,
             units: units(rebuild, cfg.partitioning.time == PartitionTime::Start),
         })
@@ -247,7 +247,7 @@ impl Run<'_> {
 
     /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
     /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
-    pub(super) fn lake_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
+    pub(super) fn partition_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
         let cfg = &self.cfg.partitioning;
         let filters = &self.cfg.parse.filters;
         if let Some(stored) = self.manifest.settings()? {
@@ -304,7 +304,7 @@ impl Run<'_> {
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
-            return self.lake_layout(files);
+            return self.partition_layout(files);
         }
         Ok(layout)
     }

@@ -27,7 +27,7 @@ use crate::lake::partition::Grain;
 use crate::lake::schema;
 use crate::storage::Store;
 use crate::text::batch::{parse_uint, BatchBuilder, LineError, RejectKind};
-use crate::text::layout::{looks_like_header, Layout, Slot};
+use crate::text::layout::{looks_like_header, FieldLayout, FieldSlot};
 use crate::text::rejects::{Reject, RejectLog};
 use crate::text::route::TimeSlot;
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
@@ -57,8 +57,8 @@ pub enum BadFilePolicy {
 /// Settings the parser needs.
 #[derive(Debug, Clone)]
 pub struct ParseSettings {
-    /// Layout for files whose first line is not a header.
-    pub fields: Option<Layout>,
+    /// The field list (`--fields`) of files whose first line is not a header.
+    pub fields: Option<FieldLayout>,
     pub batch_rows: usize,
     pub max_file_bytes: u64,
     pub max_line_bytes: usize,
@@ -324,7 +324,7 @@ enum Opened {
 /// What a counted record becomes.
 enum Verdict<'l> {
     /// A row, read with this layout (the spans are complete).
-    Row(&'l Layout),
+    Row(&'l FieldLayout),
     /// A record the lake's filters drop.
     Filtered,
     /// A bad record.
@@ -433,7 +433,12 @@ impl Pass<'_> {
 
     /// Starts reading records with `layout`; false when the lake's filters cannot be applied to it
     /// (then the file is failed and none of its lines are used). `filter` is where they read it.
-    fn start_layout(&mut self, buf: &[u8], layout: &Layout, filter: &mut Option<FilterAt>) -> bool {
+    fn start_layout(
+        &mut self,
+        buf: &[u8],
+        layout: &FieldLayout,
+        filter: &mut Option<FilterAt>,
+    ) -> bool {
         self.builder.start_layout(layout);
         match filter_at(layout, &self.settings.filters) {
             Ok(at) => {
@@ -452,7 +457,7 @@ impl Pass<'_> {
 /// header mid-file, as when two files were concatenated, switches it); a file without one is read
 /// with `--fields`.
 struct TextLines {
-    layout: Option<Layout>,
+    layout: Option<FieldLayout>,
     /// Where the filtered fields are in `layout` (`None`: the lake keeps every record).
     filter: Option<FilterAt>,
     /// Where `start` is in `layout` (for the time of an undated file's lines).
@@ -474,7 +479,7 @@ impl TextLines {
     /// A header line: its field list becomes the layout (a repeated header changes nothing), or an
     /// unusable one leaves the records after it without a layout.
     fn header(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened> {
-        match Layout::from_header(buf, pass.spans) {
+        match FieldLayout::from_header(buf, pass.spans) {
             Ok(new) if self.layout.as_ref() == Some(&new) => {}
             Ok(new) => {
                 if self.layout.is_some() {
@@ -597,7 +602,7 @@ impl LineSource for TextLines {
 struct EventLines<'d> {
     decoded: &'d Decoded,
     /// `--fields` and the values each record takes from its envelope (`None` without `--fields`).
-    layout: Option<EventLayout>,
+    layout: Option<EventFieldLayout>,
     /// Where the filtered fields are (`None`: the lake keeps every record).
     filter: Option<FilterAt>,
     /// Where `start` is among the user's fields.
@@ -606,13 +611,13 @@ struct EventLines<'d> {
     odd_owners: Vec<Vec<u8>>,
 }
 
-/// The layout of an envelope's records: the user's fields, then the values from the envelope.
-struct EventLayout {
+/// The field layout of an envelope's records: the user's fields, then the values from the envelope.
+struct EventFieldLayout {
     /// The user's fields (a record's own), which come first: their positions are the same.
     fields: usize,
     /// The user's fields have `account-id`: the envelope's owner is not added.
     own_account: bool,
-    layout: Layout,
+    layout: FieldLayout,
 }
 
 impl<'d> EventLines<'d> {
@@ -622,15 +627,15 @@ impl<'d> EventLines<'d> {
     fn new(pass: &mut Pass<'_>, decoded: &'d Decoded) -> Option<EventLines<'d>> {
         let layout = match &pass.settings.fields {
             Some(fields) => {
-                let own_account = fields.slots.contains(&Slot::Known(schema::ACCOUNT_ID));
+                let own_account = fields.slots.contains(&FieldSlot::Known(schema::ACCOUNT_ID));
                 let header = fields.header_line();
                 let mut names: Vec<&str> = header.split(' ').collect();
                 if !own_account {
                     names.push(schema::CATALOGUE[schema::ACCOUNT_ID].header);
                 }
                 names.extend([LOG_GROUP_KEY, LOG_STREAM_KEY, EVENT_TIMESTAMP_KEY]);
-                match Layout::from_names(names.iter().map(|n| n.as_bytes())) {
-                    Ok(layout) => Some(EventLayout {
+                match FieldLayout::from_names(names.iter().map(|n| n.as_bytes())) {
+                    Ok(layout) => Some(EventFieldLayout {
                         fields: fields.len(),
                         own_account,
                         layout,
@@ -711,7 +716,7 @@ impl LineSource for EventLines<'_> {
                 ),
             });
         }
-        let Some(EventLayout {
+        let Some(EventFieldLayout {
             fields,
             own_account,
             layout,
@@ -777,11 +782,11 @@ fn note_odd_owner(owner: &[u8], warned: &mut Vec<Vec<u8>>, out: &mut FileOutcome
 }
 
 /// Where `start` is among a layout's fields.
-fn start_position(layout: &Layout) -> Option<usize> {
+fn start_position(layout: &FieldLayout) -> Option<usize> {
     layout
         .slots
         .iter()
-        .position(|s| *s == Slot::Known(schema::START_INDEX))
+        .position(|s| *s == FieldSlot::Known(schema::START_INDEX))
 }
 
 /// Which lines of an undated file (no date in its path or name) one read keeps: those whose time
@@ -887,13 +892,18 @@ enum Unfilterable {
 /// The positions the filters need in `layout`: `Ok(None)` when the lake keeps every record; an error
 /// naming the field the layout lacks.
 fn filter_at(
-    layout: &Layout,
+    layout: &FieldLayout,
     filters: &Filters,
 ) -> std::result::Result<Option<FilterAt>, Unfilterable> {
     if filters.keeps_all() {
         return Ok(None);
     }
-    let position = |column: usize| layout.slots.iter().position(|s| *s == Slot::Known(column));
+    let position = |column: usize| {
+        layout
+            .slots
+            .iter()
+            .position(|s| *s == FieldSlot::Known(column))
+    };
     let (action, log_status) = (position(schema::ACTION), position(schema::LOG_STATUS));
     if filters.needs_action() && action.is_none() {
         return Err(Unfilterable::NoAction);
@@ -922,7 +932,11 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// space-separated fields, printable ASCII, no `,` `"` `{`), as a CSV or JSON file's first line is.
 /// A flow log that merely lacks its header (no `--fields` given) is still read, so its lines are
 /// rejected with the reason (`no_layout`) rather than skipped unseen.
-fn not_a_flow_log(buf: &[u8], spans: &mut Vec<Span>, fields: Option<&Layout>) -> Option<String> {
+fn not_a_flow_log(
+    buf: &[u8],
+    spans: &mut Vec<Span>,
+    fields: Option<&FieldLayout>,
+) -> Option<String> {
     let line = Lines::new(buf).find(|l| !l.is_blank())?;
     split_fields(line.text, line.offset, spans);
     if looks_like_header(buf, spans, None) || fields.is_some_and(|f| f.len() == spans.len()) {

@@ -143,7 +143,7 @@ pub fn split_by_start(
 mod tests {
     use super::*;
     use crate::text::batch::BatchBuilder;
-    use crate::text::layout::Layout;
+    use crate::text::layout::FieldLayout;
     use crate::text::tokenize::{split_fields, Lines};
 
     fn key(day: &str, hour: Option<u8>) -> PartitionKey {
@@ -178,7 +178,7 @@ mod tests {
     fn rows_go_to_their_start_day_within_the_window() {
         // Delivered on 2024-01-02 (day 19724): starts on 01-01 23:59, 01-02, NULL, and far in the past.
         let text = "1704153540 a\n1704196800 b\n- c\n1000 d\n";
-        let layout = Layout::parse_format("start srcaddr").unwrap();
+        let layout = FieldLayout::parse_format("start srcaddr").unwrap();
         let mut b = BatchBuilder::new();
         b.start_layout(&layout);
         let mut spans = Vec::new();
