@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use arrow::array::{BooleanArray, BooleanBufferBuilder, UInt32Array};
-use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
@@ -19,9 +17,7 @@ use crate::convert::Run;
 use crate::error::{Error, Result};
 use crate::input::discover::{InputFile, Skipped};
 use crate::input::parse::{BadFilePolicy, FileOutcome, FileParser};
-use crate::lake::conform::to_lake_batch;
-use crate::lake::dataset::{Dataset, ParquetFile};
-use crate::lake::ledger::rowmap::{Runs, NO_INPUT};
+use crate::lake::ledger::rowmap::NO_INPUT;
 use crate::lake::ledger::{
     FailedRecord, InputRecord, Journal, OutputRecord, PartitionEntry, Replaces, MANIFEST_VERSION,
 };
@@ -58,8 +54,8 @@ impl ParserPool {
 }
 
 /// A partition being built: its writer and what went into it.
-struct Building<'l> {
-    writer: PartitionWriter<'l>,
+pub(super) struct Building<'l> {
+    pub writer: PartitionWriter<'l>,
     /// Rows handed to the writer.
     rows: u64,
     /// Files delivered in its slot, and how many of them could not be read.
@@ -72,9 +68,9 @@ struct Building<'l> {
     filtered: u64,
     failed: Vec<FailedRecord>,
     /// Rows carried over from its earlier files (handed to the writer before any read row).
-    carried_rows: u64,
+    pub carried_rows: u64,
     /// The carried inputs.
-    carried: Vec<InputRecord>,
+    pub carried: Vec<InputRecord>,
     /// The inputs whose rows were handed to the writer, by the source number they were given with.
     sources: Vec<PathBuf>,
     source_of: HashMap<PathBuf, u32>,
@@ -99,7 +95,7 @@ impl<'l> Building<'l> {
     }
 
     /// The source number of the rows of the input at `path` (see [`PartitionWriter::write`]).
-    fn source(&mut self, path: &Path) -> u32 {
+    pub fn source(&mut self, path: &Path) -> u32 {
         if let Some(&n) = self.source_of.get(path) {
             return n;
         }
@@ -442,90 +438,6 @@ impl Run<'_> {
             rows_carried_over: carried_rows,
             files: done.files,
         });
-        Ok(())
-    }
-
-    /// Hands the rows of the partition's carried inputs, read from its published files, to its
-    /// writer (before any row read now), each as rows of its own input.
-    fn carry_over(&self, output: &Output, building: &mut Building<'_>) -> Result<()> {
-        if output.carried.is_empty() {
-            return Ok(());
-        }
-        let partition = output.path.as_str();
-        let ids: Vec<u32> = output
-            .carried
-            .iter()
-            .map(|r| building.source(&r.path))
-            .collect();
-        let mut copied = vec![0u64; output.carried.len()];
-        let dataset = Dataset::open(self.store.clone(), &self.cfg.out)?;
-        let schema = schema::lake_schema();
-        let mut runs = Runs::new(&output.carried_runs);
-        for out in &output.before {
-            // Only the files that hold carried rows are read.
-            let mut ahead = runs.clone();
-            let mut wanted = false;
-            ahead.take(out.rows, |who, _| wanted |= who.flatten().is_some());
-            if !wanted {
-                runs = ahead;
-                continue;
-            }
-            let file = ParquetFile {
-                name: out.name.clone(),
-                bytes: out.bytes,
-            };
-            let path = dataset.file(partition, &out.name);
-            let lake_err = |message: String| Error::Lake {
-                path: path.clone(),
-                message: format!("carrying over the rows of vanished inputs: {message}"),
-            };
-            let reader = dataset
-                .batches(partition, &file)
-                .map_err(|e| lake_err(e.to_string()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| lake_err(e.to_string()))?;
-                let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;
-                let mut keep = BooleanBufferBuilder::new(batch.num_rows());
-                let mut sources: Vec<u32> = Vec::new();
-                runs.take(batch.num_rows() as u64, |who, rows| {
-                    let who = who.flatten();
-                    keep.append_n(rows as usize, who.is_some());
-                    if let Some(i) = who {
-                        sources.extend(std::iter::repeat_n(ids[i], rows as usize));
-                        copied[i] += rows;
-                    }
-                });
-                if sources.is_empty() {
-                    continue;
-                }
-                let kept = filter_record_batch(&batch, &BooleanArray::new(keep.finish(), None))?;
-                building.carried_rows += kept.num_rows() as u64;
-                building
-                    .writer
-                    .write_sourced(kept, UInt32Array::from(sources))?;
-            }
-        }
-        for (r, copied) in output.carried.iter().zip(copied) {
-            if copied != r.rows.unwrap_or(0) {
-                return Err(Error::Accounting {
-                    what: format!(
-                        "{} (rows of a vanished input carried over in {partition})",
-                        r.path.display()
-                    ),
-                    lines: r.rows.unwrap_or(0),
-                    rows: copied,
-                    rejected: 0,
-                });
-            }
-        }
-        building.carried = output
-            .carried
-            .iter()
-            .map(|r| InputRecord {
-                first_row: None,
-                ..r.clone()
-            })
-            .collect();
         Ok(())
     }
 

@@ -13,19 +13,18 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::convert::config::ConvertConfig;
-use crate::convert::report::{FailedFile, HeldPartition, Report, VanishedInput, Warning};
+use crate::convert::report::{FailedFile, HeldPartition, Report, Warning};
 use crate::convert::Run;
 use crate::error::{Error, Result};
-use crate::input::discover::{compression_of, Discovery, InputFile, Skipped};
+use crate::input::discover::{Discovery, InputFile, Skipped};
 use crate::input::parse::FileOutcome;
 use crate::input::read::ReadErrorKind;
 use crate::lake::dataset::Dataset;
 use crate::lake::ledger::{
     self, Fingerprint, InputRecord, LakeSettings, OutputRecord, PartitionEntry, Recovery,
 };
-use crate::lake::partition::{key_for_path, Grain, PartitionKey, PartitionLayout, PartitionTime};
+use crate::lake::partition::{Grain, PartitionKey, PartitionLayout, PartitionTime};
 use crate::lake::schema;
-use crate::storage::Entry;
 use crate::text::rejects::RejectLog;
 use crate::text::route::TimeSlot;
 
@@ -374,154 +373,6 @@ impl Run<'_> {
         }
         Ok(out)
     }
-
-    /// Settles the inputs an earlier run built this partition from that this run's walk did not list
-    /// (a narrower input root must not drop rows from the lake): one still there is added to `files`;
-    /// one that is gone is returned, to have its rows carried over from the lake (or, with
-    /// `--mirror-deletions`, dropped), and reported; one whose existence cannot be checked is
-    /// returned too (a failed check is never read as a deletion).
-    ///
-    /// An input is known by its path, or, for a tree moved, copied or re-synced elsewhere, by its
-    /// identity (the path below its date folders) and size: a file elsewhere with the same identity
-    /// and size is the same input when the old path is gone or holds the same bytes.
-    fn resolve_remembered(
-        &self,
-        files: &mut Vec<InputFile>,
-        entry: &PartitionEntry,
-        report: &mut Report,
-    ) -> Vec<InputRecord> {
-        let grain = self.cfg.partitioning.grain;
-        let fallback = files
-            .first()
-            .map(|f| f.key.clone())
-            .or_else(|| PartitionKey::from_path(&entry.partition, grain));
-        let mut carried = Vec::new();
-        let listed: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-        for rec in &entry.inputs {
-            if listed.contains(&rec.path) {
-                continue;
-            }
-            let twin = |size: u64| files.iter().find(|f| f.rel == rec.rel && f.size == size);
-            match self.store.stat(&rec.path) {
-                Ok(stat) => {
-                    if let Some(twin) = twin(stat.size) {
-                        let twin = Entry {
-                            path: twin.path.clone(),
-                            size: twin.size,
-                            mtime: twin.mtime,
-                            version: twin.version.clone(),
-                        };
-                        if self.store.same_content(&stat, &twin).unwrap_or(false) {
-                            continue; // a copy of a listed file
-                        }
-                    }
-                    if let Some(file) = still_there(rec, stat, fallback.as_ref(), grain) {
-                        files.push(file);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if twin(rec.size).is_some() {
-                        continue; // moved or re-synced: the listed twin is this input
-                    }
-                    let kept = !self.cfg.mirror_deletions;
-                    report.vanished.push(VanishedInput {
-                        path: rec.path.clone(),
-                        partition: entry.partition.clone(),
-                        rows: rec.rows,
-                        kept,
-                    });
-                    if kept {
-                        carried.push(InputRecord {
-                            vanished: true,
-                            ..rec.clone()
-                        });
-                    }
-                }
-                Err(e) => {
-                    report.warnings.push(Warning {
-                        path: rec.path.clone(),
-                        message: format!(
-                            "cannot tell whether this input of {} still exists ({e}): its rows stay \
-                             as they are",
-                            entry.partition
-                        ),
-                    });
-                    carried.push(rec.clone());
-                }
-            }
-        }
-        carried
-    }
-
-    /// Which carried input each row of the partition's published files belongs to (see
-    /// [`Output::carried_runs`]), from the ledger's row runs of its entry; `Err` says why the rows
-    /// cannot be found.
-    fn carried_runs(
-        &self,
-        entry: &PartitionEntry,
-        carried: &[InputRecord],
-        published: &[(String, u64)],
-    ) -> std::result::Result<Vec<(Option<usize>, u64)>, Untraceable> {
-        if published != entry.output_files() {
-            return Err(Untraceable::Files);
-        }
-        if carried.iter().any(|r| r.rows.is_none()) {
-            return Err(Untraceable::Rows(ledger::RowRunsError::NoRowCounts));
-        }
-        let runs = self.manifest.row_runs(entry)?;
-        let carried_index = |path: &Path| carried.iter().position(|r| r.path == path);
-        Ok(runs
-            .into_iter()
-            .map(|(input, rows)| {
-                let who = entry
-                    .inputs
-                    .get(input as usize)
-                    .and_then(|r| carried_index(&r.path));
-                (who, rows)
-            })
-            .collect())
-    }
-}
-
-/// Why the rows of a partition's vanished inputs cannot be found in its files.
-#[derive(Debug, thiserror::Error)]
-enum Untraceable {
-    #[error("its Parquet files are not the ones its manifest entry lists")]
-    Files,
-    #[error(transparent)]
-    Rows(#[from] ledger::RowRunsError),
-}
-
-/// An input an entry remembers, found at its old path (`stat`) though the walk did not list it: the
-/// file to read, keyed by its own date or else the partition's (`fallback`); `None` for a name that
-/// is not an input's.
-fn still_there(
-    rec: &InputRecord,
-    stat: Entry,
-    fallback: Option<&PartitionKey>,
-    grain: Grain,
-) -> Option<InputFile> {
-    let name = rec.path.file_name().unwrap_or_default().to_string_lossy();
-    let dated = key_for_path(&rec.path, grain);
-    // An input with no date of its own keeps only this partition's records.
-    let undated = match (&dated, fallback) {
-        (None, Some(key)) => Some(match rec.feeds.as_deref() {
-            Some(feeds) => feeds.iter().map(|&i| TimeSlot::new(grain, i)).collect(),
-            None => Arc::from([TimeSlot::of_key(key, grain)]),
-        }),
-        _ => None,
-    };
-    let key = dated.or_else(|| fallback.cloned())?;
-    Some(InputFile {
-        path: stat.path,
-        rel: rec.rel.clone(),
-        size: stat.size,
-        mtime: stat.mtime,
-        version: stat.version,
-        compression: compression_of(&name)?,
-        key,
-        undated,
-    })
 }
 
 /// Why an undated file has no partition: it could not be read (and nothing was salvaged), or none of
