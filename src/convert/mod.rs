@@ -13,7 +13,7 @@
 //! A partition's files are staged, checked (rows parsed == rows encoded), then committed at once
 //! through the ledger ([`Lake::commit`]). A run lists its inputs, then [`plan`]s (what to build:
 //! partition layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
-//! (waves, feed, finish) and reports; [`carry`] keeps the rows of inputs that vanished since a
+//! (waves, feed, finish) and reports; `carry.rs` keeps the rows of inputs that vanished since a
 //! partition's last build. This folder is the `convert` engine: [`config`] (its validated
 //! settings), [`report`] (the account of every line) and [`shard`] (splitting a run across
 //! processes). It uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.

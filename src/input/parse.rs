@@ -200,7 +200,7 @@ impl FileParser {
             builder: &mut self.builder,
             spans: &mut self.spans,
             out: &mut out,
-            slots: SlotFilter::of(file),
+            slot_filter: SlotFilter::of(file),
             collect: self.collect,
         };
         match shape {
@@ -306,7 +306,7 @@ struct Pass<'p> {
     spans: &'p mut Vec<Span>,
     out: &'p mut FileOutcome,
     /// The lines an undated file's read keeps.
-    slots: Option<SlotFilter>,
+    slot_filter: Option<SlotFilter>,
     /// The grain of the slots [`FileParser::slots_of`] is collecting from the lines' times.
     collect: Option<Grain>,
 }
@@ -379,12 +379,12 @@ impl Pass<'_> {
                 Opened::Done => continue,
                 Opened::Stop => return Ok(()),
             }
-            let time = if self.slots.is_some() || self.collect.is_some() {
+            let time = if self.slot_filter.is_some() || self.collect.is_some() {
                 source.time(buf, index, self.spans)
             } else {
                 None
             };
-            if !count_line(self.slots.as_ref(), self.collect, time, self.out) {
+            if !count_line(self.slot_filter.as_ref(), self.collect, time, self.out) {
                 continue;
             }
             let layout = match source.row(self, buf, index, &line) {
@@ -418,7 +418,9 @@ impl Pass<'_> {
     /// True when this read counts the file's headers and blank lines (an undated file's are counted
     /// by the read for its designated slot).
     fn owns_file_lines(&self) -> bool {
-        self.slots.as_ref().is_none_or(SlotFilter::owns_file_lines)
+        self.slot_filter
+            .as_ref()
+            .is_none_or(SlotFilter::owns_file_lines)
     }
 
     /// Builds the pending rows into a batch of the outcome.
@@ -521,7 +523,7 @@ impl LineSource for TextLines {
     fn open(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened> {
         let max = pass.settings.max_line_bytes;
         if line.text.len() > max {
-            if pass.slots.as_ref().is_some_and(|s| !s.keeps(None)) {
+            if pass.slot_filter.as_ref().is_some_and(|s| !s.keeps(None)) {
                 return Ok(Opened::Done); // another partition's read counts it
             }
             pass.out.lines += 1;
@@ -627,7 +629,9 @@ impl<'d> EventLines<'d> {
     fn new(pass: &mut Pass<'_>, decoded: &'d Decoded) -> Option<EventLines<'d>> {
         let layout = match &pass.settings.fields {
             Some(fields) => {
-                let own_account = fields.slots.contains(&FieldSlot::Known(schema::ACCOUNT_ID));
+                let own_account = fields
+                    .field_slots
+                    .contains(&FieldSlot::Known(schema::ACCOUNT_ID));
                 let header = fields.header_line();
                 let mut names: Vec<&str> = header.split(' ').collect();
                 if !own_account {
@@ -784,7 +788,7 @@ fn note_odd_owner(owner: &[u8], warned: &mut Vec<Vec<u8>>, out: &mut FileOutcome
 /// Where `start` is among a layout's fields.
 fn start_position(layout: &FieldLayout) -> Option<usize> {
     layout
-        .slots
+        .field_slots
         .iter()
         .position(|s| *s == FieldSlot::Known(schema::START_INDEX))
 }
@@ -820,16 +824,16 @@ impl SlotFilter {
 }
 
 /// Counts a record line whose time (`start`, else the event timestamp) is `time`, and says whether to
-/// go on with it. An undated file read for one partition (`slots`) counts only the lines of that
-/// partition's slot; a read that finds slots (of grain `collect`, [`FileParser::slots_of`]) notes
-/// the line's slot and goes no further (the reads for each partition make the rows).
+/// go on with it. An undated file read for one partition (`slot_filter`) counts only the lines of
+/// that partition's slot; a read that finds slots (of grain `collect`, [`FileParser::slots_of`])
+/// notes the line's slot and goes no further (the reads for each partition make the rows).
 fn count_line(
-    slots: Option<&SlotFilter>,
+    slot_filter: Option<&SlotFilter>,
     collect: Option<Grain>,
     time: Option<i64>,
     out: &mut FileOutcome,
 ) -> bool {
-    if slots.is_some_and(|s| !s.keeps(time)) {
+    if slot_filter.is_some_and(|s| !s.keeps(time)) {
         return false;
     }
     out.lines += 1;
@@ -900,7 +904,7 @@ fn filter_at(
     }
     let position = |column: usize| {
         layout
-            .slots
+            .field_slots
             .iter()
             .position(|s| *s == FieldSlot::Known(column))
     };

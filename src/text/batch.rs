@@ -219,7 +219,7 @@ impl BatchBuilder {
         self.int32.clear();
         self.int64.clear();
         self.utf8.clear();
-        for slot in &layout.slots {
+        for slot in &layout.field_slots {
             let op = match *slot {
                 // A catalogue field appears at most once in a layout (FieldLayout rejects duplicates).
                 FieldSlot::Known(i) => match CATALOGUE[i].kind {

@@ -21,8 +21,8 @@ pub enum FieldSlot {
 /// The field order of one flow log format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldLayout {
-    /// One slot per input field, in input order.
-    pub slots: Vec<FieldSlot>,
+    /// One [`FieldSlot`] per input field, in input order.
+    pub field_slots: Vec<FieldSlot>,
     /// Names of the unknown fields, in input order.
     pub unknown: Vec<String>,
 }
@@ -70,7 +70,10 @@ impl FieldLayout {
         if slots.is_empty() {
             return Err(FieldLayoutError::Empty);
         }
-        Ok(FieldLayout { slots, unknown })
+        Ok(FieldLayout {
+            field_slots: slots,
+            unknown,
+        })
     }
 
     /// Parses a user-given field list: `default`, `version account-id ...`, or AWS's
@@ -102,7 +105,7 @@ impl FieldLayout {
     /// The field names, in order, as a header line.
     pub fn header_line(&self) -> String {
         let names: Vec<&str> = self
-            .slots
+            .field_slots
             .iter()
             .map(|s| match *s {
                 FieldSlot::Known(i) => CATALOGUE[i].header,
@@ -114,12 +117,12 @@ impl FieldLayout {
 
     /// Number of fields a record of this layout has.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.field_slots.len()
     }
 
     /// Always false: a layout has at least one field.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.field_slots.is_empty()
     }
 }
 
@@ -176,7 +179,7 @@ mod tests {
         let layout = FieldLayout::from_header(line, &spans(line)).unwrap();
         assert_eq!(layout.len(), 14);
         assert_eq!(
-            layout.slots,
+            layout.field_slots,
             (0..14).map(FieldSlot::Known).collect::<Vec<_>>(),
             "default order = catalogue order"
         );
@@ -187,7 +190,7 @@ mod tests {
         let line = b"srcaddr tgw-id version packets-lost-mtu-exceeded";
         let layout = FieldLayout::from_header(line, &spans(line)).unwrap();
         assert_eq!(
-            layout.slots,
+            layout.field_slots,
             [
                 FieldSlot::Known(3),
                 FieldSlot::Unknown(0),
