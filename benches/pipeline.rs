@@ -13,7 +13,7 @@ use flowlake::lake::schema;
 use flowlake::lake::write::{writer_properties, PartitionWriter, WriteSettings};
 use flowlake::storage::{policy::LockScope, LocalStore};
 use flowlake::text::batch::{parse_uint, BatchBuilder};
-use flowlake::text::layout::Layout;
+use flowlake::text::layout::FieldLayout;
 use flowlake::text::tokenize::{split_fields, Lines};
 use flowlake::{convert, ConvertConfig, NoProgress};
 
@@ -60,7 +60,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn stages(c: &mut Criterion) {
     let (text, records) = v2_text();
-    let layout = Layout::parse_format("default").unwrap();
+    let layout = FieldLayout::parse_format("default").unwrap();
     let mut group = c.benchmark_group("stages");
     group.throughput(Throughput::Bytes(text.len() as u64));
 

@@ -15,12 +15,14 @@ use flowlake::date::NotADate;
 use flowlake::ddl::sqltext::Refused;
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
-use flowlake::lake::sort::SortColumns;
-use flowlake::lake::write::{BloomColumns, DEFAULT_BLOOM_FILTER, DEFAULT_ROW_GROUP_ROWS};
+use flowlake::lake::sort::{SortColumns, SortMemory};
+use flowlake::lake::write::{
+    BloomColumns, WriteSettings, DEFAULT_BLOOM_FILTER, DEFAULT_ROW_GROUP_ROWS,
+};
 use flowlake::synth::{Delivery, GenFormat, GenerateConfig, V5_FORMAT};
-use flowlake::text::layout::{Layout, LayoutError};
+use flowlake::text::layout::{FieldLayout, FieldLayoutError};
 use flowlake::Day;
-use flowlake::{PartitionLayout, PartitionTime};
+use flowlake::{Grain, PartitionLayout, PartitionTime};
 
 const EXIT_CODES: &str = "Exit codes: 0 clean run; 3 completed, but lines were rejected, files could not be \
 read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 some partitions were not \
@@ -32,7 +34,7 @@ published (reject ratio above --max-reject-ratio, or all their files failed); 1 
 pub enum UsageError {
     /// `--fields` is not a field list.
     #[error("--fields: {0}")]
-    Fields(#[source] LayoutError),
+    Fields(#[source] FieldLayoutError),
     /// `--max-line-size` is beyond this machine's addresses.
     #[error("--max-line-size is too large")]
     MaxLineSize(#[source] std::num::TryFromIntError),
@@ -404,38 +406,43 @@ impl ConvertArgs {
         let mut c = ConvertConfig::new(self.inputs, self.out);
         c.from = self.from;
         c.to = self.to;
-        c.fields = match self.fields {
-            Some(f) => Some(Layout::parse_format(&f).map_err(UsageError::Fields)?),
+        c.parse.fields = match self.fields {
+            Some(f) => Some(FieldLayout::parse_format(&f).map_err(UsageError::Fields)?),
             None => None,
         };
-        c.partition_layout = match self.partition_layout {
+        c.partitioning.layout = match self.partition_layout {
             LayoutArg::Auto => PartitionLayout::Auto,
             LayoutArg::Aws => PartitionLayout::Aws,
             LayoutArg::Plain => PartitionLayout::Plain,
         };
-        c.hourly = self.hourly;
-        c.partition_time = match self.partition_time {
+        c.partitioning.grain = Grain::from_hourly(self.hourly);
+        c.partitioning.time = match self.partition_time {
             PartitionTimeArg::Delivery => PartitionTime::Delivery,
             PartitionTimeArg::Start => PartitionTime::Start,
         };
-        c.target_file_bytes = self.writer.target_file_size;
-        c.row_group_rows = self.writer.row_group_rows;
-        c.batch_rows = self.batch_rows;
-        c.zstd_level = self.writer.zstd_level;
-        c.bloom_filter = self.writer.bloom_filter.clone();
-        c.sort_by = self.writer.sort_by.clone();
-        c.sort_memory = usize::try_from(self.writer.sort_memory).unwrap_or(usize::MAX);
+        c.write = WriteSettings {
+            target_file_bytes: self.writer.target_file_size,
+            row_group_rows: self.writer.row_group_rows,
+            zstd_level: self.writer.zstd_level,
+            bloom_filter: self.writer.bloom_filter.clone(),
+            sort_by: self.writer.sort_by.clone(),
+            sort_memory: SortMemory::new(
+                usize::try_from(self.writer.sort_memory).unwrap_or(usize::MAX),
+            ),
+        };
+        c.parse.batch_rows = self.batch_rows;
         c.threads = self.threads;
         if let Some(bytes) = self.read_ahead {
             c.read_ahead_bytes = bytes;
         }
-        c.max_file_bytes = self.max_file_size;
-        c.max_line_bytes = usize::try_from(self.max_line_size).map_err(UsageError::MaxLineSize)?;
-        c.on_bad_line = match self.on_bad_line {
+        c.parse.max_file_bytes = self.max_file_size;
+        c.parse.max_line_bytes =
+            usize::try_from(self.max_line_size).map_err(UsageError::MaxLineSize)?;
+        c.parse.on_bad_line = match self.on_bad_line {
             BadLineArg::Reject => BadLinePolicy::Reject,
             BadLineArg::Abort => BadLinePolicy::Abort,
         };
-        c.on_bad_file = match self.on_bad_file {
+        c.parse.on_bad_file = match self.on_bad_file {
             BadFileArg::Quarantine => BadFilePolicy::Quarantine,
             BadFileArg::Salvage => BadFilePolicy::Salvage,
             BadFileArg::Abort => BadFilePolicy::Abort,
@@ -443,7 +450,7 @@ impl ConvertArgs {
         c.max_reject_ratio = self.max_reject_ratio;
         c.rebuild = self.rebuild;
         c.mirror_deletions = self.mirror_deletions;
-        c.filters.action = match self.action {
+        c.parse.filters.action = match self.action {
             ActionArg::All => ActionFilter::All,
             ActionArg::Accept => ActionFilter::Accept,
             ActionArg::Reject => ActionFilter::Reject,
@@ -459,9 +466,9 @@ impl ConvertArgs {
             .collect();
         drop.sort();
         drop.dedup();
-        c.filters.drop_log_status = drop;
-        c.account = self.account;
-        c.region = self.region;
+        c.parse.filters.drop_log_status = drop;
+        c.partitioning.account = self.account;
+        c.partitioning.region = self.region;
         c.endpoint = self.endpoint;
         c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
             std::env::var(name).ok()
@@ -584,7 +591,7 @@ impl GenerateArgs {
             FormatArg::Mixed => GenFormat::Mixed,
         };
         c.hive = self.hive;
-        c.hourly = self.hourly;
+        c.grain = Grain::from_hourly(self.hourly);
         c.delivery = match self.delivery {
             DeliveryArg::S3 => Delivery::S3,
             DeliveryArg::CloudwatchFirehose => Delivery::CloudWatchFirehose,
@@ -598,7 +605,7 @@ impl GenerateArgs {
             if c.format == GenFormat::Mixed {
                 return Err(UsageError::MixedWithoutHeader);
             }
-            if c.hive || c.hourly {
+            if c.hive || c.grain.is_hourly() {
                 return Err(UsageError::KeysWithoutS3);
             }
         }

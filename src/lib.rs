@@ -48,4 +48,4 @@ pub use convert::report::Report;
 pub use convert::{convert, NoProgress, Progress};
 pub use date::Day;
 pub use error::{Error, Result};
-pub use lake::partition::{PartitionLayout, PartitionTime};
+pub use lake::partition::{Grain, PartitionLayout, PartitionTime};

@@ -9,7 +9,7 @@ use flowlake::input::discover::{Compression, InputFile};
 use flowlake::input::parse::{BadFilePolicy, FileParser, ParseSettings};
 use flowlake::lake::partition::PartitionKey;
 use flowlake::storage::LocalStore;
-use flowlake::text::layout::Layout;
+use flowlake::text::layout::FieldLayout;
 use flowlake::text::rejects::RejectLog;
 use flowlake::Day;
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         undated: None,
     };
     let settings = ParseSettings {
-        fields: data.first().is_some_and(|b| b % 2 == 0).then(|| Layout::parse_format("default").unwrap()),
+        fields: data.first().is_some_and(|b| b % 2 == 0).then(|| FieldLayout::parse_format("default").unwrap()),
         batch_rows: 7,
         max_file_bytes: 1 << 20,
         max_line_bytes: 512,

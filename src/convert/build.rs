@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use arrow::array::{BooleanArray, BooleanBufferBuilder, UInt32Array};
-use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
@@ -19,17 +17,16 @@ use crate::convert::Run;
 use crate::error::{Error, Result};
 use crate::input::discover::{InputFile, Skipped};
 use crate::input::parse::{BadFilePolicy, FileOutcome, FileParser};
-use crate::lake::conform::to_lake_batch;
-use crate::lake::dataset::{Dataset, ParquetFile};
-use crate::lake::ledger::rowmap::{Runs, NO_INPUT};
+use crate::lake::ledger::rowmap::NO_INPUT;
 use crate::lake::ledger::{
     FailedRecord, InputRecord, Journal, OutputRecord, PartitionEntry, Replaces, MANIFEST_VERSION,
 };
+use crate::lake::partition::Grain;
 use crate::lake::partition::PartitionTime;
 use crate::lake::schema;
 use crate::lake::write::{PartitionWriter, Written};
 use crate::storage::Entry;
-use crate::text::route::{key_at, slot_of, split_by_start};
+use crate::text::route::{split_by_start, TimeSlot};
 
 /// Free staging space kept beyond the estimate before two units are built at once.
 const STAGING_MARGIN: u64 = 64 * 1024 * 1024;
@@ -57,8 +54,8 @@ impl ParserPool {
 }
 
 /// A partition being built: its writer and what went into it.
-struct Building<'l> {
-    writer: PartitionWriter<'l>,
+pub(super) struct Building<'l> {
+    pub writer: PartitionWriter<'l>,
     /// Rows handed to the writer.
     rows: u64,
     /// Files delivered in its slot, and how many of them could not be read.
@@ -71,9 +68,9 @@ struct Building<'l> {
     filtered: u64,
     failed: Vec<FailedRecord>,
     /// Rows carried over from its earlier files (handed to the writer before any read row).
-    carried_rows: u64,
+    pub carried_rows: u64,
     /// The carried inputs.
-    carried: Vec<InputRecord>,
+    pub carried: Vec<InputRecord>,
     /// The inputs whose rows were handed to the writer, by the source number they were given with.
     sources: Vec<PathBuf>,
     source_of: HashMap<PathBuf, u32>,
@@ -98,7 +95,7 @@ impl<'l> Building<'l> {
     }
 
     /// The source number of the rows of the input at `path` (see [`PartitionWriter::write`]).
-    fn source(&mut self, path: &Path) -> u32 {
+    pub fn source(&mut self, path: &Path) -> u32 {
         if let Some(&n) = self.source_of.get(path) {
             return n;
         }
@@ -126,7 +123,7 @@ impl<'l> Building<'l> {
 }
 
 /// The partitions of one unit being built, by slot.
-type Partitions<'l> = BTreeMap<i64, Building<'l>>;
+type Partitions<'l> = BTreeMap<TimeSlot, Building<'l>>;
 
 impl Run<'_> {
     /// Builds the plan's units, two at a time: while one unit's last rows are encoded, its files
@@ -199,8 +196,7 @@ impl Run<'_> {
     /// Builds the partitions of one unit: reads each of their input files once, in delivery order,
     /// routes the rows, and publishes each partition as soon as no later file can feed it.
     fn build_unit(&self, unit: &[Output], plan: &Plan, report: &mut Report) -> Result<()> {
-        let hourly = self.cfg.hourly;
-        let start_mode = self.cfg.partition_time == PartitionTime::Start;
+        let start_mode = self.cfg.partitioning.time == PartitionTime::Start;
         let mut building: Partitions<'_> = unit
             .iter()
             .map(|o| {
@@ -219,13 +215,17 @@ impl Run<'_> {
                 self.carry_over(o, b)?;
             }
         }
-        for (delivery, files) in deliveries(unit, hourly) {
-            let partition = key_at(&files[0].key, delivery, hourly).path(plan.layout);
+        for (delivery, files) in deliveries(unit, self.cfg.partitioning.grain) {
+            let partition = delivery.key(&files[0].key).path(plan.partition_layout);
             self.feed(&files, delivery, &partition, &mut building, report)?;
             // With --partition-time start, a file delivered in slot d feeds slots d - 1 and d, so
             // every partition up to d - 1 is now complete.
-            let complete = if start_mode { delivery - 1 } else { delivery };
-            let done: Vec<i64> = building.range(..=complete).map(|(s, _)| *s).collect();
+            let complete = if start_mode {
+                delivery.prev()
+            } else {
+                delivery
+            };
+            let done: Vec<TimeSlot> = building.range(..=complete).map(|(s, _)| *s).collect();
             for slot in done {
                 if let (Some(b), Some(o)) =
                     (building.remove(&slot), unit.iter().find(|o| o.slot == slot))
@@ -247,7 +247,7 @@ impl Run<'_> {
     fn feed(
         &self,
         files: &[&InputFile],
-        delivery: i64,
+        delivery: TimeSlot,
         partition: &str,
         building: &mut Partitions<'_>,
         report: &mut Report,
@@ -276,12 +276,12 @@ impl Run<'_> {
     fn take(
         &self,
         outcome: FileOutcome,
-        delivery: i64,
+        delivery: TimeSlot,
         partition: &str,
         building: &mut Partitions<'_>,
         report: &mut Report,
     ) -> Result<()> {
-        if let (Some(e), BadFilePolicy::Abort) = (&outcome.error, self.cfg.on_bad_file) {
+        if let (Some(e), BadFilePolicy::Abort) = (&outcome.error, self.cfg.parse.on_bad_file) {
             return Err(Error::BadFile {
                 path: outcome.path.clone(),
                 message: e.message.clone(),
@@ -303,11 +303,11 @@ impl Run<'_> {
         if let Some(own) = building.get_mut(&delivery) {
             own.count(&outcome);
         }
-        let start_mode = self.cfg.partition_time == PartitionTime::Start;
-        let mut per_slot: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+        let start_mode = self.cfg.partitioning.time == PartitionTime::Start;
+        let mut per_slot: BTreeMap<TimeSlot, Vec<RecordBatch>> = BTreeMap::new();
         for batch in outcome.batches {
             if start_mode {
-                for (slot, rows) in split_by_start(&batch, delivery, self.cfg.hourly)? {
+                for (slot, rows) in split_by_start(&batch, delivery)? {
                     per_slot.entry(slot).or_default().push(rows);
                 }
             } else {
@@ -441,90 +441,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Hands the rows of the partition's carried inputs, read from its published files, to its
-    /// writer (before any row read now), each as rows of its own input.
-    fn carry_over(&self, output: &Output, building: &mut Building<'_>) -> Result<()> {
-        if output.carried.is_empty() {
-            return Ok(());
-        }
-        let partition = output.path.as_str();
-        let ids: Vec<u32> = output
-            .carried
-            .iter()
-            .map(|r| building.source(&r.path))
-            .collect();
-        let mut copied = vec![0u64; output.carried.len()];
-        let dataset = Dataset::open(self.store.clone(), &self.cfg.out)?;
-        let schema = schema::lake_schema();
-        let mut runs = Runs::new(&output.carried_runs);
-        for out in &output.before {
-            // Only the files that hold carried rows are read.
-            let mut ahead = runs.clone();
-            let mut wanted = false;
-            ahead.take(out.rows, |who, _| wanted |= who.flatten().is_some());
-            if !wanted {
-                runs = ahead;
-                continue;
-            }
-            let file = ParquetFile {
-                name: out.name.clone(),
-                bytes: out.bytes,
-            };
-            let path = dataset.file(partition, &out.name);
-            let lake_err = |message: String| Error::Lake {
-                path: path.clone(),
-                message: format!("carrying over the rows of vanished inputs: {message}"),
-            };
-            let reader = dataset
-                .batches(partition, &file)
-                .map_err(|e| lake_err(e.to_string()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| lake_err(e.to_string()))?;
-                let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;
-                let mut keep = BooleanBufferBuilder::new(batch.num_rows());
-                let mut sources: Vec<u32> = Vec::new();
-                runs.take(batch.num_rows() as u64, |who, rows| {
-                    let who = who.flatten();
-                    keep.append_n(rows as usize, who.is_some());
-                    if let Some(i) = who {
-                        sources.extend(std::iter::repeat_n(ids[i], rows as usize));
-                        copied[i] += rows;
-                    }
-                });
-                if sources.is_empty() {
-                    continue;
-                }
-                let kept = filter_record_batch(&batch, &BooleanArray::new(keep.finish(), None))?;
-                building.carried_rows += kept.num_rows() as u64;
-                building
-                    .writer
-                    .write_sourced(kept, UInt32Array::from(sources))?;
-            }
-        }
-        for (r, copied) in output.carried.iter().zip(copied) {
-            if copied != r.rows.unwrap_or(0) {
-                return Err(Error::Accounting {
-                    what: format!(
-                        "{} (rows of a vanished input carried over in {partition})",
-                        r.path.display()
-                    ),
-                    lines: r.rows.unwrap_or(0),
-                    rows: copied,
-                    rejected: 0,
-                });
-            }
-        }
-        building.carried = output
-            .carried
-            .iter()
-            .map(|r| InputRecord {
-                first_row: None,
-                ..r.clone()
-            })
-            .collect();
-        Ok(())
-    }
-
     /// Splits a partition's files into waves of about `read_ahead_bytes` (at least one file per thread).
     fn waves<'f>(&self, files: &'f [&'f InputFile]) -> Vec<&'f [&'f InputFile]> {
         waves(
@@ -538,14 +454,14 @@ impl Run<'_> {
         let entries: Vec<Entry> = wave.iter().map(|f| f.entry()).collect();
         let entries: Vec<&Entry> = entries.iter().collect();
         self.store
-            .prefetch(&entries, self.cfg.max_file_bytes.saturating_add(1));
+            .prefetch(&entries, self.cfg.parse.max_file_bytes.saturating_add(1));
         wave.par_iter()
             .map(|file| {
                 if self.progress.should_stop() {
                     return Err(Error::Interrupted);
                 }
                 let outcome = self.parsers.with(|parser| {
-                    parser.parse(self.store.as_ref(), file, &self.parse, &self.rejects)
+                    parser.parse(self.store.as_ref(), file, &self.cfg.parse, &self.rejects)
                 })?;
                 self.progress.file_done(file.size, outcome.rows);
                 Ok(outcome)
@@ -556,16 +472,13 @@ impl Run<'_> {
 
 /// The files of a unit by the slot they were delivered in, each slot's in path order. An undated
 /// file is read once for each partition it feeds (each read keeps its slot).
-fn deliveries(unit: &[Output], hourly: bool) -> BTreeMap<i64, Vec<&InputFile>> {
-    let mut deliveries: BTreeMap<i64, Vec<&InputFile>> = BTreeMap::new();
+fn deliveries(unit: &[Output], grain: Grain) -> BTreeMap<TimeSlot, Vec<&InputFile>> {
+    let mut deliveries: BTreeMap<TimeSlot, Vec<&InputFile>> = BTreeMap::new();
     let mut seen = HashSet::new();
     for file in unit.iter().flat_map(|o| &o.inputs) {
-        let slot = file.undated.as_ref().map(|_| slot_of(&file.key, hourly));
-        if seen.insert((&file.path, slot)) {
-            deliveries
-                .entry(slot_of(&file.key, hourly))
-                .or_default()
-                .push(file);
+        let slot = TimeSlot::of_key(&file.key, grain);
+        if seen.insert((&file.path, file.undated.as_ref().map(|_| slot))) {
+            deliveries.entry(slot).or_default().push(file);
         }
     }
     for files in deliveries.values_mut() {
@@ -605,7 +518,10 @@ fn inputs_and_runs(
             rows: Some(rows_of.get(f.path.as_path()).copied().unwrap_or(0)),
             first_row: None,
             vanished: false,
-            feeds: f.undated.as_deref().map(<[i64]>::to_vec),
+            feeds: f
+                .undated
+                .as_deref()
+                .map(|slots| slots.iter().map(|s| s.index()).collect()),
         })
         .chain(carried)
         .collect();

@@ -7,15 +7,14 @@ use std::path::PathBuf;
 use crate::convert::shard::Shard;
 use crate::date::{check_range, Day};
 use crate::error::{Error, Result};
-use crate::input::parse::{BadFilePolicy, BadLinePolicy};
+use crate::input::parse::{BadFilePolicy, BadLinePolicy, ParseSettings};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
-use crate::lake::partition::{PartitionLayout, PartitionTime};
+use crate::lake::partition::{Grain, PartitionLayout, PartitionTime};
 use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
 use crate::lake::write::{
     BloomColumns, WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
 };
-use crate::text::layout::Layout;
 use crate::threads;
 
 /// Rows per Arrow batch handed from the parser to the encoder.
@@ -36,7 +35,26 @@ pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.05;
 /// Hard limit of `max_file_bytes`: offsets into a file buffer are `u32`, string offsets `i32`.
 pub const MAX_FILE_BYTES_LIMIT: u64 = i32::MAX as u64;
 
-/// Settings of a `convert` run.
+/// Where a run's rows go: the lake's partition keys, their grain, the time that picks a row's
+/// partition, and the keys of inputs that name none. A lake records the first three when it is first
+/// written (`lake.json`), and later runs must use the same.
+#[derive(Debug, Clone, Default)]
+pub struct Partitioning {
+    /// `--partition-layout`.
+    pub layout: PartitionLayout,
+    /// Day partitions, or hour partitions (`--hourly`, an `hour=` key).
+    pub grain: Grain,
+    /// `--partition-time`.
+    pub time: PartitionTime,
+    /// Account and region for inputs whose path and name give none (CloudWatch Logs and Firehose
+    /// objects, headerless text in a plain tree): `--account`, `--region`.
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Settings of a `convert` run, grouped by concern: where rows go ([`Partitioning`]), how inputs
+/// are read and parsed ([`ParseSettings`], with the records the lake keeps), and how the lake's
+/// files are written ([`WriteSettings`], shared with `compact`).
 #[derive(Debug, Clone)]
 pub struct ConvertConfig {
     /// Input roots (folders or files).
@@ -47,45 +65,21 @@ pub struct ConvertConfig {
     pub from: Option<Day>,
     /// Last day to convert (inclusive).
     pub to: Option<Day>,
-    /// Field list for files without a header line.
-    pub fields: Option<Layout>,
-    pub partition_layout: PartitionLayout,
-    /// Add an `hour=` partition key.
-    pub hourly: bool,
-    pub partition_time: PartitionTime,
-    pub target_file_bytes: u64,
-    pub row_group_rows: usize,
-    pub batch_rows: usize,
-    /// ZSTD level of every column; `None`: each column's measured default.
-    pub zstd_level: Option<i32>,
-    /// Columns with a Bloom filter in every row group.
-    pub bloom_filter: BloomColumns,
-    /// The order of the rows across each partition (`--sort-by`).
-    pub sort_by: SortColumns,
-    /// Memory a partition's rows may take before the sort spills them (`--sort-memory`).
-    pub sort_memory: usize,
-    /// Worker threads; 0 = one per core.
-    pub threads: usize,
+    pub partitioning: Partitioning,
+    pub parse: ParseSettings,
+    pub write: WriteSettings,
     /// Compressed input per wave ([`DEFAULT_READ_AHEAD_BYTES`], or [`DEFAULT_S3_READ_AHEAD_BYTES`]
     /// when an input is on S3).
     pub read_ahead_bytes: u64,
-    pub max_file_bytes: u64,
-    pub max_line_bytes: usize,
-    pub on_bad_line: BadLinePolicy,
-    pub on_bad_file: BadFilePolicy,
     /// A partition with more than this share of rejected lines is not published (0.0 to 1.0).
     pub max_reject_ratio: f64,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
     /// Rebuild every partition in range, even those the manifest says are up to date.
     pub rebuild: bool,
     /// When an input of a published partition no longer exists, drop its rows at the partition's next
     /// rebuild (mirror the deletion) instead of carrying them over from the lake's files.
     pub mirror_deletions: bool,
-    /// The records the lake keeps (`--action`, `--drop-log-status`).
-    pub filters: Filters,
-    /// Account and region for inputs whose path and name give none (CloudWatch Logs and Firehose
-    /// objects, headerless text in a plain tree): `--account`, `--region`.
-    pub account: Option<String>,
-    pub region: Option<String>,
     /// Build only this shard's partitions (see [`crate::convert::shard`]).
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
@@ -105,29 +99,29 @@ impl ConvertConfig {
             out,
             from: None,
             to: None,
-            fields: None,
-            partition_layout: PartitionLayout::Auto,
-            hourly: false,
-            partition_time: PartitionTime::Delivery,
-            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
-            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
-            batch_rows: DEFAULT_BATCH_ROWS,
-            zstd_level: None,
-            bloom_filter: BloomColumns::default(),
-            sort_by: SortColumns::none(),
-            sort_memory: DEFAULT_SORT_MEMORY,
-            threads: 0,
+            partitioning: Partitioning::default(),
+            parse: ParseSettings {
+                fields: None,
+                batch_rows: DEFAULT_BATCH_ROWS,
+                max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                on_bad_line: BadLinePolicy::Reject,
+                on_bad_file: BadFilePolicy::Quarantine,
+                filters: Filters::default(),
+            },
+            write: WriteSettings {
+                target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
+                row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+                zstd_level: None,
+                bloom_filter: BloomColumns::default(),
+                sort_by: SortColumns::none(),
+                sort_memory: SortMemory::new(DEFAULT_SORT_MEMORY),
+            },
             read_ahead_bytes,
-            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-            on_bad_line: BadLinePolicy::Reject,
-            on_bad_file: BadFilePolicy::Quarantine,
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
+            threads: 0,
             rebuild: false,
             mirror_deletions: false,
-            filters: Filters::default(),
-            account: None,
-            region: None,
             shard: None,
             endpoint: None,
         }
@@ -139,49 +133,18 @@ impl ConvertConfig {
         if self.inputs.is_empty() {
             return bad("no input given".into());
         }
-        if let Some(a) = self.account.as_deref().filter(|a| !is_account(a)) {
-            return Err(Error::Config(format!(
-                "--account {a}: an AWS account id is 12 digits"
-            )));
-        }
-        if let Some(r) = self.region.as_deref().filter(|r| !is_region(r)) {
-            return Err(Error::Config(format!(
-                "--region {r}: not an AWS region name (like us-east-1)"
-            )));
-        }
-        match (&self.account, &self.region) {
-            (Some(a), None) => {
-                return bad(format!(
-                    "--account {a} needs --region: a partition gets AWS's keys \
-                     (aws-account-id=/aws-region=) only with both, so one alone would be ignored"
-                ))
-            }
-            (None, Some(r)) => {
-                return bad(format!(
-                    "--region {r} needs --account: a partition gets AWS's keys \
-                     (aws-account-id=/aws-region=) only with both, so one alone would be ignored"
-                ))
-            }
-            _ => {}
-        }
+        self.partitioning.validate()?;
         check_range(self.from, self.to)?;
-        WriteSettings {
-            target_file_bytes: self.target_file_bytes,
-            row_group_rows: self.row_group_rows,
-            zstd_level: self.zstd_level,
-            bloom_filter: self.bloom_filter.clone(),
-            sort_by: self.sort_by.clone(),
-            sort_memory: SortMemory::new(self.sort_memory),
-        }
-        .validate()?;
+        self.write.validate()?;
         threads::validate(self.threads)?;
-        if self.batch_rows == 0 {
+        let parse = &self.parse;
+        if parse.batch_rows == 0 {
             return bad("--batch-rows must be positive".into());
         }
-        if self.max_line_bytes == 0 {
+        if parse.max_line_bytes == 0 {
             return bad("--max-line-size must be at least 1 byte".into());
         }
-        if self.max_file_bytes == 0 || self.max_file_bytes > MAX_FILE_BYTES_LIMIT {
+        if parse.max_file_bytes == 0 || parse.max_file_bytes > MAX_FILE_BYTES_LIMIT {
             return bad(format!(
                 "--max-file-size must be between 1 byte and {MAX_FILE_BYTES_LIMIT} bytes"
             ));
@@ -201,6 +164,32 @@ impl ConvertConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl Partitioning {
+    /// Checks `--account` and `--region`: each well formed, and both or neither.
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if let Some(a) = self.account.as_deref().filter(|a| !is_account(a)) {
+            return bad(format!("--account {a}: an AWS account id is 12 digits"));
+        }
+        if let Some(r) = self.region.as_deref().filter(|r| !is_region(r)) {
+            return bad(format!(
+                "--region {r}: not an AWS region name (like us-east-1)"
+            ));
+        }
+        match (&self.account, &self.region) {
+            (Some(a), None) => bad(format!(
+                "--account {a} needs --region: a partition gets AWS's keys \
+                 (aws-account-id=/aws-region=) only with both, so one alone would be ignored"
+            )),
+            (None, Some(r)) => bad(format!(
+                "--region {r} needs --account: a partition gets AWS's keys \
+                 (aws-account-id=/aws-region=) only with both, so one alone would be ignored"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -257,23 +246,23 @@ mod tests {
     fn validation_names_the_setting() {
         let mut c = ConvertConfig::new(vec!["in".into()], "out".into());
         assert!(c.validate().is_ok());
-        c.zstd_level = Some(0);
+        c.write.zstd_level = Some(0);
         assert!(c
             .validate()
             .unwrap_err()
             .to_string()
             .contains("--zstd-level"));
-        c.zstd_level = Some(3);
+        c.write.zstd_level = Some(3);
         c.from = Day::new(2024, 2, 1);
         c.to = Day::new(2024, 1, 1);
         assert!(c.validate().unwrap_err().to_string().contains("--from"));
         c.from = None;
-        c.max_line_bytes = 0;
+        c.parse.max_line_bytes = 0;
         assert_eq!(
             c.validate().unwrap_err().to_string(),
             "invalid configuration: --max-line-size must be at least 1 byte"
         );
-        c.max_line_bytes = DEFAULT_MAX_LINE_BYTES;
+        c.parse.max_line_bytes = DEFAULT_MAX_LINE_BYTES;
         c.threads = crate::threads::MAX_THREADS + 1;
         assert_eq!(
             c.validate().unwrap_err().to_string(),

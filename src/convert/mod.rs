@@ -12,12 +12,14 @@
 //!
 //! A partition's files are staged, checked (rows parsed == rows encoded), then committed at once
 //! through the ledger ([`Lake::commit`]). A run lists its inputs, then [`plan`]s (what to build:
-//! layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
-//! (waves, feed, finish) and reports. This folder is the `convert` engine: [`config`] (its validated
+//! partition layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
+//! (waves, feed, finish) and reports; `carry.rs` keeps the rows of inputs that vanished since a
+//! partition's last build. This folder is the `convert` engine: [`config`] (its validated
 //! settings), [`report`] (the account of every line) and [`shard`] (splitting a run across
 //! processes). It uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.
 
 mod build;
+mod carry;
 pub mod config;
 mod plan;
 pub mod report;
@@ -34,11 +36,9 @@ use crate::convert::report::{FailedFile, Report, Warning};
 use crate::error::Result;
 use crate::input::copies::drop_copies;
 use crate::input::discover::{discover, Discovery, InputFile};
-use crate::input::parse::ParseSettings;
 use crate::input::read::ReadErrorKind;
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
 use crate::lake::partition::PartitionLayout;
-use crate::lake::sort::SortMemory;
 use crate::lake::write::{writer_properties, WriteSettings};
 use crate::storage::{self, policy::LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
@@ -87,7 +87,13 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
     let started = Instant::now();
     let source = store_for(cfg)?;
     let source = source.as_ref();
-    let found = discover(source, &cfg.inputs, cfg.from, cfg.to, cfg.hourly)?;
+    let found = discover(
+        source,
+        &cfg.inputs,
+        cfg.from,
+        cfg.to,
+        cfg.partitioning.grain,
+    )?;
     let (files, failed, input_bytes, text_bytes) = pool.install(|| {
         found
             .files
@@ -96,7 +102,9 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
             .map_init(
                 || (crate::input::read::FileReader::new(), Vec::new()),
                 |(reader, buf), f| {
-                    let ok = reader.read(source, f, buf, cfg.max_file_bytes).is_ok();
+                    let ok = reader
+                        .read(source, f, buf, cfg.parse.max_file_bytes)
+                        .is_ok();
                     (u64::from(ok), u64::from(!ok), f.size, buf.len() as u64)
                 },
             )
@@ -137,7 +145,7 @@ struct Run<'a> {
     store: Arc<dyn Store>,
     lake: Lake,
     rejects: RejectLog,
-    parse: ParseSettings,
+    /// The run's write settings, with a sort memory bound of its own.
     write: WriteSettings,
     props: Arc<parquet::file::properties::WriterProperties>,
     parsers: ParserPool,
@@ -161,27 +169,14 @@ impl<'a> Run<'a> {
         let lake = Lake::open(store.clone(), &cfg.out, &run_id, scope, &holder)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
         let write = WriteSettings {
-            target_file_bytes: cfg.target_file_bytes,
-            row_group_rows: cfg.row_group_rows,
-            zstd_level: cfg.zstd_level,
-            bloom_filter: cfg.bloom_filter.clone(),
-            sort_by: cfg.sort_by.clone(),
-            sort_memory: SortMemory::new(cfg.sort_memory),
+            sort_memory: cfg.write.sort_memory.fresh(),
+            ..cfg.write.clone()
         };
         Ok(Run {
             cfg,
             progress,
             store,
             rejects,
-            parse: ParseSettings {
-                fields: cfg.fields.clone(),
-                batch_rows: cfg.batch_rows,
-                max_file_bytes: cfg.max_file_bytes,
-                max_line_bytes: cfg.max_line_bytes,
-                on_bad_line: cfg.on_bad_line,
-                on_bad_file: cfg.on_bad_file,
-                filters: cfg.filters.clone(),
-            },
             props: Arc::new(writer_properties(&write)?),
             write,
             parsers: ParserPool::default(),
@@ -196,7 +191,7 @@ impl<'a> Run<'a> {
         let mut found = self.list()?;
         let listed = started.elapsed().as_secs_f64();
         let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
-        let layout = self.lake_layout(&all)?;
+        let layout = self.partition_layout(&all)?;
         if layout == PartitionLayout::Aws {
             // A file that names no account and region has no place in a lake with AWS's keys.
             plan::drop_unkeyed(&mut found);
@@ -269,14 +264,14 @@ impl<'a> Run<'a> {
             &cfg.inputs,
             cfg.from,
             cfg.to,
-            cfg.hourly,
+            cfg.partitioning.grain,
         )?;
         for file in found.files.iter_mut().chain(&mut found.undated) {
             if file.key.account.is_none() {
-                file.key.account.clone_from(&cfg.account);
+                file.key.account.clone_from(&cfg.partitioning.account);
             }
             if file.key.region.is_none() {
-                file.key.region.clone_from(&cfg.region);
+                file.key.region.clone_from(&cfg.partitioning.region);
             }
         }
         for files in [&mut found.files, &mut found.undated] {

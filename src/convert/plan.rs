@@ -1,6 +1,6 @@
-//! What a convert run builds: the lake's layout, every partition the listed inputs feed (files
-//! without a date of their own placed by their records' times), the partitions stopped runs left
-//! half-published, and of all those the ones that are not up to date, grouped into units.
+//! What a convert run builds: the lake's partition layout, every partition the listed inputs feed
+//! (files without a date of their own placed by their records' times), the partitions stopped runs
+//! left half-published, and of all those the ones that are not up to date, grouped into units.
 //!
 //! The decisions that need no I/O are free functions, unit-tested below: which partitions a file
 //! feeds ([`partitions_fed`]), whether a partition is up to date ([`up_to_date`]), the units
@@ -13,26 +13,25 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::convert::config::ConvertConfig;
-use crate::convert::report::{FailedFile, HeldPartition, Report, VanishedInput, Warning};
+use crate::convert::report::{FailedFile, HeldPartition, Report, Warning};
 use crate::convert::Run;
 use crate::error::{Error, Result};
-use crate::input::discover::{compression_of, Discovery, InputFile, Skipped};
+use crate::input::discover::{Discovery, InputFile, Skipped};
 use crate::input::parse::FileOutcome;
 use crate::input::read::ReadErrorKind;
 use crate::lake::dataset::Dataset;
 use crate::lake::ledger::{
     self, Fingerprint, InputRecord, LakeSettings, OutputRecord, PartitionEntry, Recovery,
 };
-use crate::lake::partition::{key_for_path, PartitionKey, PartitionLayout, PartitionTime};
+use crate::lake::partition::{Grain, PartitionKey, PartitionLayout, PartitionTime};
 use crate::lake::schema;
-use crate::storage::Entry;
 use crate::text::rejects::RejectLog;
-use crate::text::route::{key_at, slot_of, slot_seconds};
+use crate::text::route::TimeSlot;
 
 /// One output partition the run may (re)build.
 pub(super) struct Output {
-    /// Its day (or hour) number, see `route.rs`.
-    pub slot: i64,
+    /// Its day (or hour).
+    pub slot: TimeSlot,
     pub path: String,
     /// The files delivered in its slot and, with `--partition-time start`, in the next one.
     pub inputs: Vec<InputFile>,
@@ -48,7 +47,7 @@ pub(super) struct Output {
 
 impl Output {
     /// The output of partition `path` (slot `slot`) in `outputs`, added with nothing in it yet.
-    fn of(outputs: &mut BTreeMap<String, Output>, path: String, slot: i64) -> &mut Output {
+    fn of(outputs: &mut BTreeMap<String, Output>, path: String, slot: TimeSlot) -> &mut Output {
         outputs.entry(path.clone()).or_insert_with(|| Output {
             slot,
             path,
@@ -62,7 +61,7 @@ impl Output {
 
 /// What the run builds: units of partitions, each unit built in one pass over its inputs.
 pub(super) struct Plan {
-    pub layout: PartitionLayout,
+    pub partition_layout: PartitionLayout,
     pub fingerprint: Fingerprint,
     pub units: Vec<Vec<Output>>,
 }
@@ -94,8 +93,9 @@ impl Run<'_> {
         let cfg = self.cfg;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
         for file in &found.files {
-            for slot in partitions_fed(slot_of(&file.key, cfg.hourly), cfg.partition_time) {
-                let path = key_at(&file.key, slot, cfg.hourly).path(layout);
+            let delivery = TimeSlot::of_key(&file.key, cfg.partitioning.grain);
+            for slot in partitions_fed(delivery, cfg.partitioning.time) {
+                let path = slot.key(&file.key).path(layout);
                 Output::of(&mut outputs, path, slot)
                     .inputs
                     .push(file.clone());
@@ -104,9 +104,9 @@ impl Run<'_> {
         // Files with no date of their own: read now (or known from the manifest) to find the slots
         // their records fall in, then an input of each of those partitions.
         for (file, slots) in self.undated_slots(std::mem::take(&mut found.undated), report)? {
-            let feeds: Arc<[i64]> = Arc::from(slots.as_slice());
+            let feeds: Arc<[TimeSlot]> = Arc::from(slots.as_slice());
             for slot in slots {
-                let key = key_at(&file.key, slot, cfg.hourly);
+                let key = slot.key(&file.key);
                 if cfg.from.is_some_and(|f| key.day < f) || cfg.to.is_some_and(|t| key.day > t) {
                     continue;
                 }
@@ -135,9 +135,9 @@ impl Run<'_> {
             }
         }
         Ok(Plan {
-            layout,
+            partition_layout: layout,
             fingerprint,
-            units: units(rebuild, cfg.partition_time == PartitionTime::Start),
+            units: units(rebuild, cfg.partitioning.time == PartitionTime::Start),
         })
     }
 
@@ -178,10 +178,14 @@ impl Run<'_> {
             if outputs.contains_key(path) {
                 continue;
             }
-            let key = PartitionKey::from_path(path, cfg.hourly);
+            let key = PartitionKey::from_path(path, cfg.partitioning.grain);
             match (key, self.manifest.entry(path)?) {
                 (Some(key), Some(_)) => {
-                    Output::of(outputs, path.clone(), slot_of(&key, cfg.hourly));
+                    Output::of(
+                        outputs,
+                        path.clone(),
+                        TimeSlot::of_key(&key, cfg.partitioning.grain),
+                    );
                 }
                 _ => report.warnings.push(Warning {
                     path: self.lake.root().join(path),
@@ -242,18 +246,18 @@ impl Run<'_> {
 
     /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
     /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
-    pub(super) fn lake_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
-        let cfg = self.cfg;
+    pub(super) fn partition_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
+        let cfg = &self.cfg.partitioning;
+        let filters = &self.cfg.parse.filters;
         if let Some(stored) = self.manifest.settings()? {
             let layout = match stored.partition_layout {
                 PartitionLayout::Plain => PartitionLayout::Plain,
                 PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
             };
-            let explicit_differs =
-                cfg.partition_layout != PartitionLayout::Auto && cfg.partition_layout != layout;
+            let explicit_differs = cfg.layout != PartitionLayout::Auto && cfg.layout != layout;
             if explicit_differs
-                || stored.hourly != cfg.hourly
-                || stored.partition_time != cfg.partition_time
+                || Grain::from_hourly(stored.hourly) != cfg.grain
+                || stored.partition_time != cfg.time
             {
                 return Err(Error::Config(format!(
                     "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
@@ -265,7 +269,7 @@ impl Run<'_> {
                     if stored.hourly { " --hourly" } else { "" }
                 )));
             }
-            if stored.filters != cfg.filters {
+            if stored.filters != *filters {
                 // Rebuilding with other filters would mix partitions of both, and could not bring
                 // back the records of inputs that have expired since: refused.
                 return Err(Error::Config(format!(
@@ -273,12 +277,12 @@ impl Run<'_> {
                      --drop-log-status, or a new lake",
                     self.lake.root().display(),
                     stored.filters.describe(),
-                    cfg.filters.describe()
+                    filters.describe()
                 )));
             }
             return Ok(layout);
         }
-        let layout = match cfg.partition_layout {
+        let layout = match cfg.layout {
             PartitionLayout::Auto
                 if !files.is_empty()
                     && files
@@ -293,13 +297,13 @@ impl Run<'_> {
         if !files.is_empty() {
             self.manifest.put_settings(&LakeSettings {
                 partition_layout: layout,
-                hourly: cfg.hourly,
-                partition_time: cfg.partition_time,
-                filters: cfg.filters.clone(),
+                hourly: cfg.grain.is_hourly(),
+                partition_time: cfg.time,
+                filters: filters.clone(),
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
-            return self.lake_layout(files);
+            return self.partition_layout(files);
         }
         Ok(layout)
     }
@@ -313,15 +317,17 @@ impl Run<'_> {
         &self,
         files: Vec<InputFile>,
         report: &mut Report,
-    ) -> Result<Vec<(InputFile, Vec<i64>)>> {
+    ) -> Result<Vec<(InputFile, Vec<TimeSlot>)>> {
         if files.is_empty() {
             return Ok(Vec::new());
         }
+        let grain = self.cfg.partitioning.grain;
         // Every slot each remembered undated input feeds, as recorded with the file's size and mtime.
-        let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<i64>)> = HashMap::new();
+        let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<TimeSlot>)> = HashMap::new();
         for entry in self.manifest.all()?.into_values() {
             for input in entry.inputs.into_iter().filter(|i| !i.vanished) {
                 if let Some(feeds) = input.feeds {
+                    let feeds = feeds.into_iter().map(|i| TimeSlot::new(grain, i)).collect();
                     known.insert(input.path, (input.size, input.mtime, feeds));
                 }
             }
@@ -331,22 +337,21 @@ impl Run<'_> {
                 .get(&f.path)
                 .is_some_and(|(size, mtime, _)| (*size, *mtime) == (f.size, f.mtime))
         });
-        let mut out: Vec<(InputFile, Vec<i64>)> = remembered
+        let mut out: Vec<(InputFile, Vec<TimeSlot>)> = remembered
             .into_iter()
             .filter_map(|f| {
                 let (_, _, feeds) = known.remove(&f.path)?;
                 Some((f, feeds))
             })
             .collect();
-        let per = slot_seconds(self.cfg.hourly);
         let store = self.store.as_ref();
         let discard = RejectLog::discard();
-        let read: Vec<Result<(InputFile, FileOutcome, Vec<i64>)>> = new
+        let read: Vec<Result<(InputFile, FileOutcome, Vec<TimeSlot>)>> = new
             .into_par_iter()
             .map(|f| {
                 let mut outcome = self
                     .parsers
-                    .with(|parser| parser.slots_of(store, &f, &self.parse, &discard, per))?;
+                    .with(|parser| parser.slots_of(store, &f, &self.cfg.parse, &discard, grain))?;
                 outcome.batches.clear();
                 let slots = std::mem::take(&mut outcome.line_slots)
                     .into_iter()
@@ -368,155 +373,6 @@ impl Run<'_> {
         }
         Ok(out)
     }
-
-    /// Settles the inputs an earlier run built this partition from that this run's walk did not list
-    /// (a narrower input root must not drop rows from the lake): one still there is added to `files`;
-    /// one that is gone is returned, to have its rows carried over from the lake (or, with
-    /// `--mirror-deletions`, dropped), and reported; one whose existence cannot be checked is
-    /// returned too (a failed check is never read as a deletion).
-    ///
-    /// An input is known by its path, or, for a tree moved, copied or re-synced elsewhere, by its
-    /// identity (the path below its date folders) and size: a file elsewhere with the same identity
-    /// and size is the same input when the old path is gone or holds the same bytes.
-    fn resolve_remembered(
-        &self,
-        files: &mut Vec<InputFile>,
-        entry: &PartitionEntry,
-        report: &mut Report,
-    ) -> Vec<InputRecord> {
-        let hourly = self.cfg.hourly;
-        let fallback = files
-            .first()
-            .map(|f| f.key.clone())
-            .or_else(|| PartitionKey::from_path(&entry.partition, hourly));
-        let mut carried = Vec::new();
-        let listed: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-        for rec in &entry.inputs {
-            if listed.contains(&rec.path) {
-                continue;
-            }
-            let twin = |size: u64| files.iter().find(|f| f.rel == rec.rel && f.size == size);
-            match self.store.stat(&rec.path) {
-                Ok(stat) => {
-                    if let Some(twin) = twin(stat.size) {
-                        let twin = Entry {
-                            path: twin.path.clone(),
-                            size: twin.size,
-                            mtime: twin.mtime,
-                            version: twin.version.clone(),
-                        };
-                        if self.store.same_content(&stat, &twin).unwrap_or(false) {
-                            continue; // a copy of a listed file
-                        }
-                    }
-                    if let Some(file) = still_there(rec, stat, fallback.as_ref(), hourly) {
-                        files.push(file);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if twin(rec.size).is_some() {
-                        continue; // moved or re-synced: the listed twin is this input
-                    }
-                    let kept = !self.cfg.mirror_deletions;
-                    report.vanished.push(VanishedInput {
-                        path: rec.path.clone(),
-                        partition: entry.partition.clone(),
-                        rows: rec.rows,
-                        kept,
-                    });
-                    if kept {
-                        carried.push(InputRecord {
-                            vanished: true,
-                            ..rec.clone()
-                        });
-                    }
-                }
-                Err(e) => {
-                    report.warnings.push(Warning {
-                        path: rec.path.clone(),
-                        message: format!(
-                            "cannot tell whether this input of {} still exists ({e}): its rows stay \
-                             as they are",
-                            entry.partition
-                        ),
-                    });
-                    carried.push(rec.clone());
-                }
-            }
-        }
-        carried
-    }
-
-    /// Which carried input each row of the partition's published files belongs to (see
-    /// [`Output::carried_runs`]), from the ledger's row runs of its entry; `Err` says why the rows
-    /// cannot be found.
-    fn carried_runs(
-        &self,
-        entry: &PartitionEntry,
-        carried: &[InputRecord],
-        published: &[(String, u64)],
-    ) -> std::result::Result<Vec<(Option<usize>, u64)>, Untraceable> {
-        if published != entry.output_files() {
-            return Err(Untraceable::Files);
-        }
-        if carried.iter().any(|r| r.rows.is_none()) {
-            return Err(Untraceable::Rows(ledger::RowRunsError::NoRowCounts));
-        }
-        let runs = self.manifest.row_runs(entry)?;
-        let carried_index = |path: &Path| carried.iter().position(|r| r.path == path);
-        Ok(runs
-            .into_iter()
-            .map(|(input, rows)| {
-                let who = entry
-                    .inputs
-                    .get(input as usize)
-                    .and_then(|r| carried_index(&r.path));
-                (who, rows)
-            })
-            .collect())
-    }
-}
-
-/// Why the rows of a partition's vanished inputs cannot be found in its files.
-#[derive(Debug, thiserror::Error)]
-enum Untraceable {
-    #[error("its Parquet files are not the ones its manifest entry lists")]
-    Files,
-    #[error(transparent)]
-    Rows(#[from] ledger::RowRunsError),
-}
-
-/// An input an entry remembers, found at its old path (`stat`) though the walk did not list it: the
-/// file to read, keyed by its own date or else the partition's (`fallback`); `None` for a name that
-/// is not an input's.
-fn still_there(
-    rec: &InputRecord,
-    stat: Entry,
-    fallback: Option<&PartitionKey>,
-    hourly: bool,
-) -> Option<InputFile> {
-    let name = rec.path.file_name().unwrap_or_default().to_string_lossy();
-    let dated = key_for_path(&rec.path, hourly);
-    // An input with no date of its own keeps only this partition's records.
-    let undated = match (&dated, fallback) {
-        (None, Some(key)) => Some(
-            rec.feeds
-                .as_deref()
-                .map_or_else(|| Arc::from([slot_of(key, hourly)]), Arc::from),
-        ),
-        _ => None,
-    };
-    let key = dated.or_else(|| fallback.cloned())?;
-    Some(InputFile {
-        path: stat.path,
-        rel: rec.rel.clone(),
-        size: stat.size,
-        mtime: stat.mtime,
-        version: stat.version,
-        compression: compression_of(&name)?,
-        key,
-        undated,
-    })
 }
 
 /// Why an undated file has no partition: it could not be read (and nothing was salvaged), or none of
@@ -564,10 +420,10 @@ pub(super) fn drop_unkeyed(found: &mut Discovery) {
 
 /// The slots of the partitions a file delivered in slot `delivery` feeds: its own, and with
 /// `--partition-time start` the one before (a flow that started before the delivery's slot).
-pub(super) fn partitions_fed(delivery: i64, time: PartitionTime) -> std::ops::RangeInclusive<i64> {
+pub(super) fn partitions_fed(delivery: TimeSlot, time: PartitionTime) -> Vec<TimeSlot> {
     match time {
-        PartitionTime::Start => delivery - 1..=delivery,
-        _ => delivery..=delivery,
+        PartitionTime::Start => vec![delivery.prev(), delivery],
+        PartitionTime::Delivery => vec![delivery],
     }
 }
 
@@ -605,7 +461,7 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
     for output in rebuild {
         let joins = start_mode
             && units.last().and_then(|u| u.last()).is_some_and(|last| {
-                series(last) == series(&output) && last.slot + 1 == output.slot
+                series(last) == series(&output) && last.slot.next() == output.slot
             });
         match units.last_mut() {
             Some(unit) if joins => unit.push(output),
@@ -625,14 +481,15 @@ pub(super) fn fingerprint(cfg: &ConvertConfig) -> Fingerprint {
         hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
     }
     let hash = hash.finish();
-    let fields = cfg
+    let parse = &cfg.parse;
+    let fields = parse
         .fields
         .as_ref()
         .map(|l| l.header_line())
         .unwrap_or_default();
     Fingerprint::Convert(format!(
         "schema={hash:016x};fields={fields};partition_time={:?};max_file_bytes={};max_line_bytes={};on_bad_file={:?}",
-        cfg.partition_time, cfg.max_file_bytes, cfg.max_line_bytes, cfg.on_bad_file
+        cfg.partitioning.time, parse.max_file_bytes, parse.max_line_bytes, parse.on_bad_file
     ))
 }
 
@@ -644,7 +501,7 @@ mod tests {
 
     fn output(path: &str, slot: i64) -> Output {
         Output {
-            slot,
+            slot: TimeSlot::new(Grain::Day, slot),
             path: path.into(),
             inputs: Vec::new(),
             carried: Vec::new(),
@@ -688,8 +545,12 @@ mod tests {
 
     #[test]
     fn a_file_feeds_its_own_slot_and_with_start_times_the_one_before() {
-        assert_eq!(partitions_fed(10, PartitionTime::Delivery), 10..=10);
-        assert_eq!(partitions_fed(10, PartitionTime::Start), 9..=10);
+        let day = |i| TimeSlot::new(Grain::Day, i);
+        assert_eq!(partitions_fed(day(10), PartitionTime::Delivery), [day(10)]);
+        assert_eq!(
+            partitions_fed(day(10), PartitionTime::Start),
+            [day(9), day(10)]
+        );
     }
 
     #[test]
@@ -734,7 +595,7 @@ mod tests {
         let shape = |units: Vec<Vec<Output>>| -> Vec<Vec<i64>> {
             units
                 .iter()
-                .map(|u| u.iter().map(|o| o.slot).collect())
+                .map(|u| u.iter().map(|o| o.slot.index()).collect())
                 .collect()
         };
         assert_eq!(shape(units(outs(), true)), [vec![2, 3], vec![5], vec![3]]);
@@ -753,10 +614,8 @@ mod tests {
             panic!("convert's fingerprint: {a:?}")
         };
         assert!(text.starts_with("schema=") && text.contains(";partition_time=Delivery;"));
-        let start = ConvertConfig {
-            partition_time: PartitionTime::Start,
-            ..base.clone()
-        };
+        let mut start = base.clone();
+        start.partitioning.time = PartitionTime::Start;
         assert_ne!(fingerprint(&start), a);
         let threads = ConvertConfig { threads: 3, ..base };
         assert_eq!(fingerprint(&threads), a, "threads do not shape the output");

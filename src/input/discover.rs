@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use crate::date::Day;
 use crate::error::{Error, Result};
 use crate::lake::partition::{
-    components, dir_in_range, is_firehose_object, last_year, path_and_name_info, PartitionKey,
-    FIRST_YEAR,
+    components, dir_in_range, is_firehose_object, last_year, path_and_name_info, Grain,
+    PartitionKey, FIRST_YEAR,
 };
 use crate::storage::{Entry, ListProblem, Store};
+use crate::text::route::TimeSlot;
 
 /// How a file's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct InputFile {
     /// For a file with no date of its own, read for one partition (`key`): every slot its records
     /// fall in, in order; the first takes its records with no time, its rejects and its headers. Its
     /// records outside `key`'s slot are not this partition's (they are read again for theirs).
-    pub undated: Option<std::sync::Arc<[i64]>>,
+    pub undated: Option<std::sync::Arc<[TimeSlot]>>,
 }
 
 impl InputFile {
@@ -91,7 +92,7 @@ pub fn discover(
     roots: &[PathBuf],
     from: Option<Day>,
     to: Option<Day>,
-    hourly: bool,
+    grain: Grain,
 ) -> Result<Discovery> {
     let mut out = Discovery::default();
     let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to);
@@ -103,7 +104,7 @@ pub fn discover(
                 source,
             })?;
         for entry in listing.entries {
-            classify_entry(entry, from, to, hourly, &mut out);
+            classify_entry(entry, from, to, grain, &mut out);
         }
         out.failed.extend(listing.problems);
         out.skipped
@@ -125,7 +126,7 @@ fn classify_entry(
     entry: Entry,
     from: Option<Day>,
     to: Option<Day>,
-    hourly: bool,
+    grain: Grain,
     out: &mut Discovery,
 ) {
     let name = entry
@@ -201,7 +202,7 @@ fn classify_entry(
             ));
         }
     }
-    let hour = if hourly {
+    let hour = if grain.is_hourly() {
         match from_path.hour.or(from_name.hour) {
             Some(h) => Some(h),
             None => {

@@ -23,12 +23,13 @@ use crate::input::discover::InputFile;
 use crate::input::envelope::{self, looks_like_envelopes, looks_like_export, Decoded};
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
 use crate::lake::filter::Filters;
+use crate::lake::partition::Grain;
 use crate::lake::schema;
 use crate::storage::Store;
 use crate::text::batch::{parse_uint, BatchBuilder, LineError, RejectKind};
-use crate::text::layout::{looks_like_header, Layout, Slot};
+use crate::text::layout::{looks_like_header, FieldLayout, FieldSlot};
 use crate::text::rejects::{Reject, RejectLog};
-use crate::text::route::{slot_of, slot_seconds};
+use crate::text::route::TimeSlot;
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
 /// What a bad line does.
@@ -56,8 +57,8 @@ pub enum BadFilePolicy {
 /// Settings the parser needs.
 #[derive(Debug, Clone)]
 pub struct ParseSettings {
-    /// Layout for files whose first line is not a header.
-    pub fields: Option<Layout>,
+    /// The field list (`--fields`) of files whose first line is not a header.
+    pub fields: Option<FieldLayout>,
     pub batch_rows: usize,
     pub max_file_bytes: u64,
     pub max_line_bytes: usize,
@@ -90,7 +91,7 @@ pub struct FileOutcome {
     pub control_messages: u64,
     /// With [`FileParser::slots_of`]: the slots (days or hours) of the times of the file's counted
     /// lines (`start`, else the event timestamp).
-    pub line_slots: std::collections::BTreeSet<i64>,
+    pub line_slots: std::collections::BTreeSet<TimeSlot>,
     /// Header fields the catalogue does not know.
     pub unknown_fields: Vec<String>,
     /// Things worth telling the user that are not errors (empty file, header-only file, ...).
@@ -122,8 +123,8 @@ pub struct FileParser {
     builder: BatchBuilder,
     /// The lines of an object of JSON envelopes, when the file is one.
     decoded: Decoded,
-    /// Seconds per slot when [`slots_of`](Self::slots_of) is collecting the slots of a file's lines.
-    collect_per: Option<i64>,
+    /// The grain of the slots [`slots_of`](Self::slots_of) is collecting from a file's lines.
+    collect: Option<Grain>,
 }
 
 impl FileParser {
@@ -131,7 +132,7 @@ impl FileParser {
         Self::default()
     }
 
-    /// Reads `file` to collect the slots of its lines' times (`per` seconds a slot) in the outcome's
+    /// Reads `file` to collect the slots (of `grain`) of its lines' times in the outcome's
     /// `line_slots`: where an undated file's lines go, rows, rejects and filtered records alike. The
     /// lines are split and counted, not made into rows (the outcome has none, and `rows`, `rejected`
     /// and `filtered` stay 0); nothing is recorded (pass a discarding `rejects`).
@@ -141,11 +142,11 @@ impl FileParser {
         file: &InputFile,
         settings: &ParseSettings,
         rejects: &RejectLog,
-        per: i64,
+        grain: Grain,
     ) -> Result<FileOutcome> {
-        self.collect_per = Some(per);
+        self.collect = Some(grain);
         let outcome = self.parse(source, file, settings, rejects);
-        self.collect_per = None;
+        self.collect = None;
         outcome
     }
 
@@ -199,8 +200,8 @@ impl FileParser {
             builder: &mut self.builder,
             spans: &mut self.spans,
             out: &mut out,
-            slots: SlotFilter::of(file),
-            collect_per: self.collect_per,
+            slot_filter: SlotFilter::of(file),
+            collect: self.collect,
         };
         match shape {
             Some(shape) => read_events(&mut pass, shape, &self.buf, &mut self.decoded)?,
@@ -305,9 +306,9 @@ struct Pass<'p> {
     spans: &'p mut Vec<Span>,
     out: &'p mut FileOutcome,
     /// The lines an undated file's read keeps.
-    slots: Option<SlotFilter>,
-    /// Seconds per slot when [`FileParser::slots_of`] is collecting the slots of the lines' times.
-    collect_per: Option<i64>,
+    slot_filter: Option<SlotFilter>,
+    /// The grain of the slots [`FileParser::slots_of`] is collecting from the lines' times.
+    collect: Option<Grain>,
 }
 
 /// What a line that is not blank is, as its source reads it.
@@ -323,7 +324,7 @@ enum Opened {
 /// What a counted record becomes.
 enum Verdict<'l> {
     /// A row, read with this layout (the spans are complete).
-    Row(&'l Layout),
+    Row(&'l FieldLayout),
     /// A record the lake's filters drop.
     Filtered,
     /// A bad record.
@@ -378,12 +379,12 @@ impl Pass<'_> {
                 Opened::Done => continue,
                 Opened::Stop => return Ok(()),
             }
-            let time = if self.slots.is_some() || self.collect_per.is_some() {
+            let time = if self.slot_filter.is_some() || self.collect.is_some() {
                 source.time(buf, index, self.spans)
             } else {
                 None
             };
-            if !count_line(self.slots.as_ref(), self.collect_per, time, self.out) {
+            if !count_line(self.slot_filter.as_ref(), self.collect, time, self.out) {
                 continue;
             }
             let layout = match source.row(self, buf, index, &line) {
@@ -417,7 +418,9 @@ impl Pass<'_> {
     /// True when this read counts the file's headers and blank lines (an undated file's are counted
     /// by the read for its designated slot).
     fn owns_file_lines(&self) -> bool {
-        self.slots.as_ref().is_none_or(SlotFilter::owns_file_lines)
+        self.slot_filter
+            .as_ref()
+            .is_none_or(SlotFilter::owns_file_lines)
     }
 
     /// Builds the pending rows into a batch of the outcome.
@@ -432,7 +435,12 @@ impl Pass<'_> {
 
     /// Starts reading records with `layout`; false when the lake's filters cannot be applied to it
     /// (then the file is failed and none of its lines are used). `filter` is where they read it.
-    fn start_layout(&mut self, buf: &[u8], layout: &Layout, filter: &mut Option<FilterAt>) -> bool {
+    fn start_layout(
+        &mut self,
+        buf: &[u8],
+        layout: &FieldLayout,
+        filter: &mut Option<FilterAt>,
+    ) -> bool {
         self.builder.start_layout(layout);
         match filter_at(layout, &self.settings.filters) {
             Ok(at) => {
@@ -451,7 +459,7 @@ impl Pass<'_> {
 /// header mid-file, as when two files were concatenated, switches it); a file without one is read
 /// with `--fields`.
 struct TextLines {
-    layout: Option<Layout>,
+    layout: Option<FieldLayout>,
     /// Where the filtered fields are in `layout` (`None`: the lake keeps every record).
     filter: Option<FilterAt>,
     /// Where `start` is in `layout` (for the time of an undated file's lines).
@@ -473,7 +481,7 @@ impl TextLines {
     /// A header line: its field list becomes the layout (a repeated header changes nothing), or an
     /// unusable one leaves the records after it without a layout.
     fn header(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened> {
-        match Layout::from_header(buf, pass.spans) {
+        match FieldLayout::from_header(buf, pass.spans) {
             Ok(new) if self.layout.as_ref() == Some(&new) => {}
             Ok(new) => {
                 if self.layout.is_some() {
@@ -515,7 +523,7 @@ impl LineSource for TextLines {
     fn open(&mut self, pass: &mut Pass<'_>, buf: &[u8], line: &Line<'_>) -> Result<Opened> {
         let max = pass.settings.max_line_bytes;
         if line.text.len() > max {
-            if pass.slots.as_ref().is_some_and(|s| !s.keeps(None)) {
+            if pass.slot_filter.as_ref().is_some_and(|s| !s.keeps(None)) {
                 return Ok(Opened::Done); // another partition's read counts it
             }
             pass.out.lines += 1;
@@ -596,7 +604,7 @@ impl LineSource for TextLines {
 struct EventLines<'d> {
     decoded: &'d Decoded,
     /// `--fields` and the values each record takes from its envelope (`None` without `--fields`).
-    layout: Option<EventLayout>,
+    layout: Option<EventFieldLayout>,
     /// Where the filtered fields are (`None`: the lake keeps every record).
     filter: Option<FilterAt>,
     /// Where `start` is among the user's fields.
@@ -605,13 +613,13 @@ struct EventLines<'d> {
     odd_owners: Vec<Vec<u8>>,
 }
 
-/// The layout of an envelope's records: the user's fields, then the values from the envelope.
-struct EventLayout {
+/// The field layout of an envelope's records: the user's fields, then the values from the envelope.
+struct EventFieldLayout {
     /// The user's fields (a record's own), which come first: their positions are the same.
     fields: usize,
     /// The user's fields have `account-id`: the envelope's owner is not added.
     own_account: bool,
-    layout: Layout,
+    layout: FieldLayout,
 }
 
 impl<'d> EventLines<'d> {
@@ -621,15 +629,17 @@ impl<'d> EventLines<'d> {
     fn new(pass: &mut Pass<'_>, decoded: &'d Decoded) -> Option<EventLines<'d>> {
         let layout = match &pass.settings.fields {
             Some(fields) => {
-                let own_account = fields.slots.contains(&Slot::Known(schema::ACCOUNT_ID));
+                let own_account = fields
+                    .field_slots
+                    .contains(&FieldSlot::Known(schema::ACCOUNT_ID));
                 let header = fields.header_line();
                 let mut names: Vec<&str> = header.split(' ').collect();
                 if !own_account {
                     names.push(schema::CATALOGUE[schema::ACCOUNT_ID].header);
                 }
                 names.extend([LOG_GROUP_KEY, LOG_STREAM_KEY, EVENT_TIMESTAMP_KEY]);
-                match Layout::from_names(names.iter().map(|n| n.as_bytes())) {
-                    Ok(layout) => Some(EventLayout {
+                match FieldLayout::from_names(names.iter().map(|n| n.as_bytes())) {
+                    Ok(layout) => Some(EventFieldLayout {
                         fields: fields.len(),
                         own_account,
                         layout,
@@ -710,7 +720,7 @@ impl LineSource for EventLines<'_> {
                 ),
             });
         }
-        let Some(EventLayout {
+        let Some(EventFieldLayout {
             fields,
             own_account,
             layout,
@@ -776,38 +786,34 @@ fn note_odd_owner(owner: &[u8], warned: &mut Vec<Vec<u8>>, out: &mut FileOutcome
 }
 
 /// Where `start` is among a layout's fields.
-fn start_position(layout: &Layout) -> Option<usize> {
+fn start_position(layout: &FieldLayout) -> Option<usize> {
     layout
-        .slots
+        .field_slots
         .iter()
-        .position(|s| *s == Slot::Known(schema::START_INDEX))
+        .position(|s| *s == FieldSlot::Known(schema::START_INDEX))
 }
 
 /// Which lines of an undated file (no date in its path or name) one read keeps: those whose time
 /// (`start`, else the event timestamp) falls in the slot of the partition it is read for; lines with
 /// no time, and the file's headers and blank lines, belong to its designated slot.
 struct SlotFilter {
-    wanted: i64,
-    designated: i64,
-    /// Seconds per slot: a day, or an hour in an hourly lake.
-    per: i64,
+    wanted: TimeSlot,
+    designated: TimeSlot,
 }
 
 impl SlotFilter {
     fn of(file: &InputFile) -> Option<SlotFilter> {
         let designated = *file.undated.as_ref()?.first()?;
-        let hourly = file.key.hour.is_some();
         Some(SlotFilter {
-            wanted: slot_of(&file.key, hourly),
+            wanted: TimeSlot::of_key(&file.key, file.key.grain()),
             designated,
-            per: slot_seconds(hourly),
         })
     }
 
     /// True when a line with this time (seconds since the epoch) is this read's.
     fn keeps(&self, time: Option<i64>) -> bool {
         match time.filter(|&t| plausible(t)) {
-            Some(t) => t.div_euclid(self.per) == self.wanted,
+            Some(t) => self.wanted.holds(t),
             None => self.owns_file_lines(),
         }
     }
@@ -818,23 +824,23 @@ impl SlotFilter {
 }
 
 /// Counts a record line whose time (`start`, else the event timestamp) is `time`, and says whether to
-/// go on with it. An undated file read for one partition (`slots`) counts only the lines of that
-/// partition's slot; a read that finds slots (`collect_per` seconds a slot, [`FileParser::slots_of`])
+/// go on with it. An undated file read for one partition (`slot_filter`) counts only the lines of
+/// that partition's slot; a read that finds slots (of grain `collect`, [`FileParser::slots_of`])
 /// notes the line's slot and goes no further (the reads for each partition make the rows).
 fn count_line(
-    slots: Option<&SlotFilter>,
-    collect_per: Option<i64>,
+    slot_filter: Option<&SlotFilter>,
+    collect: Option<Grain>,
     time: Option<i64>,
     out: &mut FileOutcome,
 ) -> bool {
-    if slots.is_some_and(|s| !s.keeps(time)) {
+    if slot_filter.is_some_and(|s| !s.keeps(time)) {
         return false;
     }
     out.lines += 1;
-    match collect_per {
-        Some(per) => {
+    match collect {
+        Some(grain) => {
             if let Some(t) = time.filter(|&t| plausible(t)) {
-                out.line_slots.insert(t.div_euclid(per));
+                out.line_slots.insert(TimeSlot::at(t, grain));
             }
             false
         }
@@ -890,13 +896,18 @@ enum Unfilterable {
 /// The positions the filters need in `layout`: `Ok(None)` when the lake keeps every record; an error
 /// naming the field the layout lacks.
 fn filter_at(
-    layout: &Layout,
+    layout: &FieldLayout,
     filters: &Filters,
 ) -> std::result::Result<Option<FilterAt>, Unfilterable> {
     if filters.keeps_all() {
         return Ok(None);
     }
-    let position = |column: usize| layout.slots.iter().position(|s| *s == Slot::Known(column));
+    let position = |column: usize| {
+        layout
+            .field_slots
+            .iter()
+            .position(|s| *s == FieldSlot::Known(column))
+    };
     let (action, log_status) = (position(schema::ACTION), position(schema::LOG_STATUS));
     if filters.needs_action() && action.is_none() {
         return Err(Unfilterable::NoAction);
@@ -925,7 +936,11 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// space-separated fields, printable ASCII, no `,` `"` `{`), as a CSV or JSON file's first line is.
 /// A flow log that merely lacks its header (no `--fields` given) is still read, so its lines are
 /// rejected with the reason (`no_layout`) rather than skipped unseen.
-fn not_a_flow_log(buf: &[u8], spans: &mut Vec<Span>, fields: Option<&Layout>) -> Option<String> {
+fn not_a_flow_log(
+    buf: &[u8],
+    spans: &mut Vec<Span>,
+    fields: Option<&FieldLayout>,
+) -> Option<String> {
     let line = Lines::new(buf).find(|l| !l.is_blank())?;
     split_fields(line.text, line.offset, spans);
     if looks_like_header(buf, spans, None) || fields.is_some_and(|f| f.len() == spans.len()) {

@@ -19,7 +19,7 @@ use parquet::file::reader::{ChunkReader, Length};
 
 use crate::date::Day;
 use crate::error::{Error, Result};
-use crate::lake::partition::key_for_path;
+use crate::lake::partition::{key_for_path, Grain};
 use crate::lake::META_DIR;
 use crate::storage::{policy, Hidden, Store};
 
@@ -144,7 +144,7 @@ impl Dataset {
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if from.is_some() || to.is_some() {
-                let Some(key) = key_for_path(&e.path, false) else {
+                let Some(key) = key_for_path(&e.path, Grain::Day) else {
                     continue; // no day in the path: outside any range
                 };
                 if from.is_some_and(|f| key.day < f) || to.is_some_and(|t| key.day > t) {

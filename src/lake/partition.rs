@@ -71,6 +71,49 @@ impl std::fmt::Display for PartitionTime {
     }
 }
 
+/// How long a partition's time slot is: a day, or with `--hourly` an hour (an `hour=` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Grain {
+    /// `year=/month=/day=` partitions.
+    #[default]
+    Day,
+    /// `year=/month=/day=/hour=` partitions.
+    Hour,
+}
+
+impl Grain {
+    /// The grain `--hourly` (and a lake's recorded `hourly`) asks for.
+    pub fn from_hourly(hourly: bool) -> Grain {
+        if hourly {
+            Grain::Hour
+        } else {
+            Grain::Day
+        }
+    }
+
+    /// True for hour partitions.
+    pub fn is_hourly(self) -> bool {
+        self == Grain::Hour
+    }
+
+    /// Seconds per slot.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Grain::Day => date::SECS_PER_DAY,
+            Grain::Hour => date::SECS_PER_HOUR,
+        }
+    }
+
+    /// The hour a key of this grain keeps (`Some` only for [`Grain::Hour`]): `None` when an hourly
+    /// key has no hour to give.
+    fn hour_of(self, hour: Option<u8>) -> Option<Option<u8>> {
+        match self {
+            Grain::Day => Some(None),
+            Grain::Hour => hour.map(Some),
+        }
+    }
+}
+
 /// The output partition of an input file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionKey {
@@ -82,15 +125,20 @@ pub struct PartitionKey {
 
 impl PartitionKey {
     /// The key of a partition folder path written by [`PartitionKey::path`].
-    pub fn from_path(partition: &str, hourly: bool) -> Option<PartitionKey> {
+    pub fn from_path(partition: &str, grain: Grain) -> Option<PartitionKey> {
         let dirs: Vec<String> = partition.split('/').map(String::from).collect();
         let info = path_info(&dirs);
         Some(PartitionKey {
             account: info.account,
             region: info.region,
             day: info.day?,
-            hour: if hourly { Some(info.hour?) } else { None },
+            hour: grain.hour_of(info.hour)?,
         })
+    }
+
+    /// The grain of the key's partition: hourly when it has an hour.
+    pub fn grain(&self) -> Grain {
+        Grain::from_hourly(self.hour.is_some())
     }
 
     /// The partition's folder, relative to the lake root, in the given layout (`Auto` is resolved by
@@ -116,7 +164,7 @@ impl PartitionKey {
 }
 
 /// The delivery partition of a file, from its path and name alone (as the walk classifies it).
-pub fn key_for_path(path: &Path, hourly: bool) -> Option<PartitionKey> {
+pub fn key_for_path(path: &Path, grain: Grain) -> Option<PartitionKey> {
     let (from_path, from_name) = path_and_name_info(path);
     if from_path.refused.is_some() || from_name.refused.is_some() {
         return None;
@@ -125,11 +173,7 @@ pub fn key_for_path(path: &Path, hourly: bool) -> Option<PartitionKey> {
         account: from_path.account.or(from_name.account),
         region: from_path.region.or(from_name.region),
         day: from_path.day.or(from_name.day)?,
-        hour: if hourly {
-            Some(from_path.hour.or(from_name.hour)?)
-        } else {
-            None
-        },
+        hour: grain.hour_of(from_path.hour.or(from_name.hour))?,
     })
 }
 
@@ -602,12 +646,12 @@ mod tests {
         );
         assert_eq!(k.path(PartitionLayout::Plain), "year=2024/month=01/day=02");
         assert_eq!(
-            PartitionKey::from_path(&k.path(PartitionLayout::Aws), false),
+            PartitionKey::from_path(&k.path(PartitionLayout::Aws), Grain::Day),
             Some(k.clone())
         );
         k.hour = Some(7);
         assert!(k.path(PartitionLayout::Plain).ends_with("day=02/hour=07"));
-        let plain = PartitionKey::from_path(&k.path(PartitionLayout::Plain), true).unwrap();
+        let plain = PartitionKey::from_path(&k.path(PartitionLayout::Plain), Grain::Hour).unwrap();
         assert_eq!(
             (plain.account, plain.day, plain.hour),
             (None, k.day, Some(7))
@@ -640,7 +684,7 @@ mod tests {
             ),
             Some((2024, 12, 31, 23))
         );
-        let key = key_for_path(Path::new(&format!("/b/firehose/{name}")), true).unwrap();
+        let key = key_for_path(Path::new(&format!("/b/firehose/{name}")), Grain::Hour).unwrap();
         assert_eq!((key.day, key.hour), (day("2024-05-01"), Some(13)));
         // The 2015 example of AWS's guide has no version: not this layout.
         assert_eq!(

@@ -66,6 +66,11 @@ impl SortMemory {
         }
     }
 
+    /// The same bound with nothing used yet: the bound of a run of its own.
+    pub fn fresh(&self) -> Self {
+        SortMemory::new(self.limit)
+    }
+
     fn add(&self, bytes: usize) {
         self.used.fetch_add(bytes, AtomicOrdering::Relaxed);
     }

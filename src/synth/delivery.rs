@@ -17,7 +17,7 @@ use flate2::Compression;
 
 use super::export;
 use super::firehose::{self, Object};
-use super::formats::{flow_log_formats, Layout, LineWriter};
+use super::formats::{flow_log_formats, LineLayout, LineWriter};
 use super::records::{log_stream, Records};
 use super::render::push_id;
 use super::rng::{key, permute32, Rng, TAG_FILE, TAG_FLOW_LOG, TAG_NAME, TAG_OBJECT, TAG_TASK};
@@ -49,7 +49,7 @@ pub(super) struct Plan<'a> {
     cfg: &'a GenerateConfig,
     first_day: i64,
     /// One layout per flow log of an account.
-    layouts: Vec<Layout>,
+    layouts: Vec<LineLayout>,
     pub(super) total_files: u64,
 }
 
@@ -69,7 +69,7 @@ impl<'a> Plan<'a> {
                         .to_string(),
                 ));
             }
-            if cfg.hive || cfg.hourly {
+            if cfg.hive || cfg.grain.is_hourly() {
                 return Err(invalid_input(
                     "hive and hourly apply to the S3 delivery only: Firehose's keys are \
                      firehose/YYYY/MM/DD/HH/, an export's exportedlogs/<task>/<stream>/"
@@ -79,8 +79,8 @@ impl<'a> Plan<'a> {
         }
         let layouts = flow_log_formats(cfg.format)
             .iter()
-            .map(|&format| Layout::new(format))
-            .collect::<io::Result<Vec<Layout>>>()?;
+            .map(|&format| LineLayout::new(format))
+            .collect::<io::Result<Vec<LineLayout>>>()?;
         let total_files = if cfg.enis == 0 {
             0
         } else {
@@ -145,7 +145,7 @@ impl<'a> Plan<'a> {
         } else {
             format!("AWSLogs/{acct}/vpcflowlogs/{region}/{y:04}/{mo:02}/{d:02}/")
         };
-        if self.cfg.hourly {
+        if self.cfg.grain.is_hourly() {
             key.push_str(&if self.cfg.hive {
                 format!("hour={h:02}/")
             } else {

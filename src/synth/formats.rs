@@ -3,7 +3,7 @@
 //!
 //! Field names, orders and versions come from the field catalogue (`lake::schema`), not from lists of
 //! our own: the v2 format is the catalogue's [`schema::DEFAULT_FORMAT`], the v5 format is
-//! [`V5_FORMAT`], and [`Layout::new`] resolves a format against the catalogue once per run: the
+//! [`V5_FORMAT`], and [`LineLayout::new`] resolves a format against the catalogue once per run: the
 //! header line is made of the catalogue's names, `version` is the highest version among the fields
 //! (AWS's rule for custom formats), and a name the catalogue does not know is an error, never a
 //! column. What the generator adds is how it fills each catalogue field ([`filler`]). A line is written
@@ -133,15 +133,15 @@ fn filler(def: &FieldDef) -> Option<Filler> {
 
 /// A format resolved against the catalogue: the fields of a line, the header line, the `version`.
 #[derive(Debug)]
-pub(super) struct Layout {
+pub(super) struct LineLayout {
     fields: Vec<Filler>,
     header: String,
     version: u8,
 }
 
-impl Layout {
+impl LineLayout {
     /// Resolves `format`; an error if it names a field that the catalogue or the generator lacks.
-    pub(super) fn new(format: LineFormat) -> io::Result<Layout> {
+    pub(super) fn new(format: LineFormat) -> io::Result<LineLayout> {
         let defs = format
             .fields()
             .split(' ')
@@ -160,7 +160,7 @@ impl Layout {
                 })
             })
             .collect::<io::Result<Vec<Filler>>>()?;
-        Ok(Layout {
+        Ok(LineLayout {
             header: defs.iter().map(|d| d.header).collect::<Vec<_>>().join(" "),
             version: defs.iter().map(|d| d.version).fold(0, u8::max),
             fields,
@@ -175,14 +175,14 @@ impl Layout {
 
 /// Writes the records of one account's flow log as lines of its layout.
 pub(super) struct LineWriter<'a> {
-    layout: &'a Layout,
+    layout: &'a LineLayout,
     /// The account id as 12 digits.
     account: [u8; 12],
     region: &'static str,
 }
 
 impl<'a> LineWriter<'a> {
-    pub(super) fn new(layout: &'a Layout, account: &Account) -> Self {
+    pub(super) fn new(layout: &'a LineLayout, account: &Account) -> Self {
         let mut text = [b'0'; 12];
         let mut id = account.id;
         for c in text.iter_mut().rev() {
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn every_format_names_catalogue_fields_once() {
         for format in [LineFormat::V2, LineFormat::V5] {
-            let layout = Layout::new(format).unwrap();
+            let layout = LineLayout::new(format).unwrap();
             let mut seen = std::collections::HashSet::new();
             for name in layout.header().split(' ') {
                 assert!(schema::lookup(name.as_bytes()).is_some(), "{name}");
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn v2_header_is_the_catalogues_default_format() {
-        let v2 = Layout::new(LineFormat::V2).unwrap();
+        let v2 = LineLayout::new(LineFormat::V2).unwrap();
         assert_eq!(v2.header(), schema::DEFAULT_FORMAT);
         assert_eq!(v2.fields.len(), 14);
         assert_eq!(v2.version, 2);
@@ -262,7 +262,7 @@ mod tests {
     fn v5_header_matches_the_aws_example() {
         // The header of AWS's own v5 example (flow-logs-records-examples, "service and traffic path").
         let aws = "version srcaddr dstaddr srcport dstport protocol start end type packets bytes account-id vpc-id subnet-id instance-id interface-id region az-id sublocation-type sublocation-id action tcp-flags pkt-srcaddr pkt-dstaddr pkt-src-aws-service pkt-dst-aws-service traffic-path flow-direction log-status";
-        let v5 = Layout::new(LineFormat::V5).unwrap();
+        let v5 = LineLayout::new(LineFormat::V5).unwrap();
         assert_eq!(v5.header(), aws);
         assert_eq!(v5.fields.len(), 29);
         assert_eq!(v5.version, 5);

@@ -57,6 +57,8 @@ use rayon::prelude::*;
 
 use delivery::Plan;
 
+use crate::lake::partition::Grain;
+
 /// Default PRNG seed.
 pub const DEFAULT_SEED: u64 = 42;
 /// Default first day `(year, month, day)`.
@@ -98,7 +100,7 @@ flow-direction log-status";
 /// files, at `<out>/firehose/YYYY/MM/DD/HH/vpc-flow-logs-1-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz]` (UTC slot
 /// time, a deterministic lowercase uuid). Their records have no header line, so they are converted
 /// with `--fields default` (v2) or `--fields` [`V5_FORMAT`] (v5); [`GenFormat::Mixed`] is refused
-/// with them (one `--fields` list per convert run), and so are `hive` and `hourly` (Firehose's layout
+/// with them (one `--fields` list per convert run), and so are `hive` and an hourly `grain` (Firehose's layout
 /// always has the hour folder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Delivery {
@@ -164,8 +166,8 @@ pub struct GenerateConfig {
     pub format: GenFormat,
     /// AWS Hive-compatible key layout (`aws-account-id=…/year=…`) instead of the plain one.
     pub hive: bool,
-    /// Add the per-hour folder.
-    pub hourly: bool,
+    /// [`Grain::Hour`] adds the per-hour folder.
+    pub grain: Grain,
     /// How the files reach storage; [`Delivery::S3`] unless set.
     pub delivery: Delivery,
 }
@@ -185,7 +187,7 @@ impl GenerateConfig {
             enis: DEFAULT_ENIS,
             format: GenFormat::V2,
             hive: false,
-            hourly: false,
+            grain: Grain::Day,
             delivery: Delivery::S3,
         }
     }
@@ -226,7 +228,7 @@ impl Add for GenerateReport {
 /// Generates `accounts × flow logs per account (2 for Mixed, else 1) × days × files_per_day` files
 /// (none if `enis` is 0); an export writes one object per interface of each of them instead. Existing files with the same names are overwritten; nothing else is touched.
 /// Errors: `InvalidInput` for an invalid `start` date, a file count that overflows `u64`, or a
-/// headerless delivery with [`GenFormat::Mixed`], `hive` or `hourly`; `Other` if
+/// headerless delivery with [`GenFormat::Mixed`], `hive` or an hourly `grain`; `Other` if
 /// a format names a field the catalogue does not know (a bug the unit tests catch), otherwise the
 /// first I/O error met (files finished before it stay in place; no half-written file is left
 /// under a final name).

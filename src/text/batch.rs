@@ -1,6 +1,6 @@
 //! Records → Arrow [`RecordBatch`] in the lake schema, parsed straight from the file buffer.
 //!
-//! [`BatchBuilder::append`] takes one record's field [`Span`]s and the file's [`Layout`]: integers are
+//! [`BatchBuilder::append`] takes one record's field [`Span`]s and the file's [`FieldLayout`]: integers are
 //! parsed from the bytes into plain `Vec`s, string fields are kept as spans; nothing is allocated per
 //! line or per field. [`BatchBuilder::finish`] then builds each column in one go (the arrow-csv way):
 //! string values are copied once from the file buffer into the Arrow value buffer, columns the format
@@ -23,7 +23,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::lake::schema::{self, Kind, CATALOGUE};
-use crate::text::layout::{Layout, Slot};
+use crate::text::layout::{FieldLayout, FieldSlot};
 use crate::text::tokenize::Span;
 
 /// Why a line was rejected.
@@ -213,16 +213,16 @@ impl BatchBuilder {
     }
 
     /// Prepares for records of `layout`. Must be called with no rows pending (after `finish`).
-    pub fn start_layout(&mut self, layout: &Layout) {
+    pub fn start_layout(&mut self, layout: &FieldLayout) {
         debug_assert_eq!(self.rows, 0);
         self.ops.clear();
         self.int32.clear();
         self.int64.clear();
         self.utf8.clear();
-        for slot in &layout.slots {
+        for slot in &layout.field_slots {
             let op = match *slot {
-                // A catalogue field appears at most once in a layout (Layout rejects duplicates).
-                Slot::Known(i) => match CATALOGUE[i].kind {
+                // A catalogue field appears at most once in a layout (FieldLayout rejects duplicates).
+                FieldSlot::Known(i) => match CATALOGUE[i].kind {
                     Kind::Int32 { max } => {
                         self.int32.push(IntColumn::new(i, self.capacity_hint));
                         Op::Int32 {
@@ -243,7 +243,7 @@ impl BatchBuilder {
                         }
                     }
                 },
-                Slot::Unknown(u) => Op::Unknown { name: u as u32 },
+                FieldSlot::Unknown(u) => Op::Unknown { name: u as u32 },
             };
             self.ops.push(op);
         }
@@ -261,7 +261,7 @@ impl BatchBuilder {
         &mut self,
         buf: &[u8],
         fields: &[Span],
-        layout: &Layout,
+        layout: &FieldLayout,
         check_utf8: bool,
     ) -> Result<(), LineError> {
         if fields.len() != self.ops.len() {
@@ -520,7 +520,7 @@ mod tests {
     use arrow::datatypes::{Int32Type, Int64Type};
 
     fn build(text: &str, format: &str) -> (RecordBatch, Vec<LineError>) {
-        let layout = Layout::parse_format(format).unwrap();
+        let layout = FieldLayout::parse_format(format).unwrap();
         let mut b = BatchBuilder::new();
         b.start_layout(&layout);
         let mut fields = Vec::new();
@@ -652,7 +652,7 @@ mod tests {
     #[test]
     fn invalid_utf8_is_rejected_with_its_column() {
         let text = b"2 \xff\xfe\n2 ok\n";
-        let layout = Layout::parse_format("version account-id").unwrap();
+        let layout = FieldLayout::parse_format("version account-id").unwrap();
         let mut b = BatchBuilder::new();
         b.start_layout(&layout);
         let mut fields = Vec::new();
@@ -694,8 +694,8 @@ mod tests {
     #[test]
     fn builder_is_reusable_across_layouts() {
         let mut b = BatchBuilder::new();
-        let a = Layout::parse_format("srcport").unwrap();
-        let c = Layout::parse_format("dstaddr").unwrap();
+        let a = FieldLayout::parse_format("srcport").unwrap();
+        let c = FieldLayout::parse_format("dstaddr").unwrap();
         let mut f = Vec::new();
         b.start_layout(&a);
         split_fields(b"7", 0, &mut f);

@@ -1,35 +1,35 @@
-//! A file's header line → [`Layout`]: which lake column each input field goes to.
+//! A file's header line → [`FieldLayout`]: which lake column each input field goes to.
 //!
 //! Every S3 text delivery starts with a header naming its fields in format order (`version account-id
 //! ...`); formats differ between flow logs sharing a bucket, and a custom format may omit `version`, so
 //! the layout is taken per file. Headerless input (CloudWatch exports, Firehose) gets its layout from the
-//! user's `--fields`. A field the catalogue does not know becomes an [`Slot::Unknown`] and its values are
-//! kept in the `unknown_fields` map column.
+//! user's `--fields`. A field the catalogue does not know becomes a [`FieldSlot::Unknown`] and its
+//! values are kept in the `unknown_fields` map column.
 
 use crate::lake::schema::{self, CATALOGUE};
 use crate::text::tokenize::Span;
 
 /// Where one input field goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
+pub enum FieldSlot {
     /// A catalogue field: its index in [`CATALOGUE`] (= its column index in the lake schema).
     Known(usize),
-    /// An unknown field: its index in [`Layout::unknown`].
+    /// An unknown field: its index in [`FieldLayout::unknown`].
     Unknown(usize),
 }
 
 /// The field order of one flow log format.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
-    /// One slot per input field, in input order.
-    pub slots: Vec<Slot>,
+pub struct FieldLayout {
+    /// One [`FieldSlot`] per input field, in input order.
+    pub field_slots: Vec<FieldSlot>,
     /// Names of the unknown fields, in input order.
     pub unknown: Vec<String>,
 }
 
 /// Why a header or field list cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LayoutError {
+pub enum FieldLayoutError {
     #[error("the field list is empty")]
     Empty,
     #[error("field `{0}` appears twice in the field list")]
@@ -38,44 +38,47 @@ pub enum LayoutError {
     BadName(String),
 }
 
-impl Layout {
+impl FieldLayout {
     /// Builds a layout from field names (header tokens).
     pub fn from_names<'a>(
         names: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<Layout, LayoutError> {
+    ) -> Result<FieldLayout, FieldLayoutError> {
         let mut slots = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         let mut seen_known = vec![false; CATALOGUE.len()];
         for name in names {
             if !is_name(name) {
-                return Err(LayoutError::BadName(
+                return Err(FieldLayoutError::BadName(
                     String::from_utf8_lossy(name).into_owned(),
                 ));
             }
             // is_name guarantees ASCII.
             let text = String::from_utf8_lossy(name).into_owned();
             match schema::lookup(name) {
-                Some(i) if seen_known[i] => return Err(LayoutError::Duplicate(text)),
+                Some(i) if seen_known[i] => return Err(FieldLayoutError::Duplicate(text)),
                 Some(i) => {
                     seen_known[i] = true;
-                    slots.push(Slot::Known(i));
+                    slots.push(FieldSlot::Known(i));
                 }
-                None if unknown.contains(&text) => return Err(LayoutError::Duplicate(text)),
+                None if unknown.contains(&text) => return Err(FieldLayoutError::Duplicate(text)),
                 None => {
-                    slots.push(Slot::Unknown(unknown.len()));
+                    slots.push(FieldSlot::Unknown(unknown.len()));
                     unknown.push(text);
                 }
             }
         }
         if slots.is_empty() {
-            return Err(LayoutError::Empty);
+            return Err(FieldLayoutError::Empty);
         }
-        Ok(Layout { slots, unknown })
+        Ok(FieldLayout {
+            field_slots: slots,
+            unknown,
+        })
     }
 
     /// Parses a user-given field list: `default`, `version account-id ...`, or AWS's
     /// `${version} ${account-id} ...` format string.
-    pub fn parse_format(format: &str) -> Result<Layout, LayoutError> {
+    pub fn parse_format(format: &str) -> Result<FieldLayout, FieldLayoutError> {
         let format = format.trim();
         let format = if format == "default" {
             schema::DEFAULT_FORMAT
@@ -91,22 +94,22 @@ impl Layout {
                     .as_bytes()
             })
             .collect();
-        Layout::from_names(names)
+        FieldLayout::from_names(names)
     }
 
     /// Builds a layout from a header line's fields.
-    pub fn from_header(buf: &[u8], fields: &[Span]) -> Result<Layout, LayoutError> {
-        Layout::from_names(fields.iter().map(|s| s.of(buf)))
+    pub fn from_header(buf: &[u8], fields: &[Span]) -> Result<FieldLayout, FieldLayoutError> {
+        FieldLayout::from_names(fields.iter().map(|s| s.of(buf)))
     }
 
     /// The field names, in order, as a header line.
     pub fn header_line(&self) -> String {
         let names: Vec<&str> = self
-            .slots
+            .field_slots
             .iter()
             .map(|s| match *s {
-                Slot::Known(i) => CATALOGUE[i].header,
-                Slot::Unknown(u) => self.unknown[u].as_str(),
+                FieldSlot::Known(i) => CATALOGUE[i].header,
+                FieldSlot::Unknown(u) => self.unknown[u].as_str(),
             })
             .collect();
         names.join(" ")
@@ -114,12 +117,12 @@ impl Layout {
 
     /// Number of fields a record of this layout has.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.field_slots.len()
     }
 
     /// Always false: a layout has at least one field.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.field_slots.is_empty()
     }
 }
 
@@ -140,7 +143,7 @@ fn is_name(token: &[u8]) -> bool {
 /// ingress`: tag values are user text) must not switch it, so a header there must repeat the current
 /// one, or consist of known names only, or have a majority of known names and a field count the
 /// current layout cannot have.
-pub fn looks_like_header(buf: &[u8], fields: &[Span], current: Option<&Layout>) -> bool {
+pub fn looks_like_header(buf: &[u8], fields: &[Span], current: Option<&FieldLayout>) -> bool {
     if fields.is_empty() || !fields.iter().all(|s| is_name(s.of(buf))) {
         return false;
     }
@@ -151,7 +154,7 @@ pub fn looks_like_header(buf: &[u8], fields: &[Span], current: Option<&Layout>) 
     match current {
         None => known > 0,
         Some(layout) => {
-            let repeats = Layout::from_header(buf, fields).is_ok_and(|l| &l == layout);
+            let repeats = FieldLayout::from_header(buf, fields).is_ok_and(|l| &l == layout);
             repeats
                 || known == fields.len()
                 || (2 * known > fields.len() && fields.len() != layout.len())
@@ -173,11 +176,11 @@ mod tests {
     #[test]
     fn default_header_maps_to_first_fourteen_columns() {
         let line = schema::DEFAULT_FORMAT.as_bytes();
-        let layout = Layout::from_header(line, &spans(line)).unwrap();
+        let layout = FieldLayout::from_header(line, &spans(line)).unwrap();
         assert_eq!(layout.len(), 14);
         assert_eq!(
-            layout.slots,
-            (0..14).map(Slot::Known).collect::<Vec<_>>(),
+            layout.field_slots,
+            (0..14).map(FieldSlot::Known).collect::<Vec<_>>(),
             "default order = catalogue order"
         );
     }
@@ -185,14 +188,14 @@ mod tests {
     #[test]
     fn custom_order_and_unknown_fields() {
         let line = b"srcaddr tgw-id version packets-lost-mtu-exceeded";
-        let layout = Layout::from_header(line, &spans(line)).unwrap();
+        let layout = FieldLayout::from_header(line, &spans(line)).unwrap();
         assert_eq!(
-            layout.slots,
+            layout.field_slots,
             [
-                Slot::Known(3),
-                Slot::Unknown(0),
-                Slot::Known(0),
-                Slot::Unknown(1)
+                FieldSlot::Known(3),
+                FieldSlot::Unknown(0),
+                FieldSlot::Known(0),
+                FieldSlot::Unknown(1)
             ]
         );
         assert_eq!(layout.unknown, ["tgw-id", "packets-lost-mtu-exceeded"]);
@@ -200,12 +203,12 @@ mod tests {
 
     #[test]
     fn format_strings_and_default_alias() {
-        let a = Layout::parse_format("${version} ${interface-id} ${srcaddr}").unwrap();
-        let b = Layout::parse_format("version interface-id srcaddr").unwrap();
+        let a = FieldLayout::parse_format("${version} ${interface-id} ${srcaddr}").unwrap();
+        let b = FieldLayout::parse_format("version interface-id srcaddr").unwrap();
         assert_eq!(a, b);
-        assert_eq!(Layout::parse_format("default").unwrap().len(), 14);
+        assert_eq!(FieldLayout::parse_format("default").unwrap().len(), 14);
         assert_eq!(
-            Layout::parse_format("${ecs-task-id} ${reject-reason}")
+            FieldLayout::parse_format("${ecs-task-id} ${reject-reason}")
                 .unwrap()
                 .header_line(),
             "ecs-task-id reject-reason"
@@ -214,24 +217,27 @@ mod tests {
 
     #[test]
     fn bad_field_lists_are_errors() {
-        assert_eq!(Layout::parse_format("  "), Err(LayoutError::Empty));
         assert_eq!(
-            Layout::parse_format("srcaddr srcaddr"),
-            Err(LayoutError::Duplicate("srcaddr".into()))
+            FieldLayout::parse_format("  "),
+            Err(FieldLayoutError::Empty)
         );
         assert_eq!(
-            Layout::parse_format("x-y x-y"),
-            Err(LayoutError::Duplicate("x-y".into()))
+            FieldLayout::parse_format("srcaddr srcaddr"),
+            Err(FieldLayoutError::Duplicate("srcaddr".into()))
+        );
+        assert_eq!(
+            FieldLayout::parse_format("x-y x-y"),
+            Err(FieldLayoutError::Duplicate("x-y".into()))
         );
         assert!(matches!(
-            Layout::parse_format("Version"),
-            Err(LayoutError::BadName(_))
+            FieldLayout::parse_format("Version"),
+            Err(FieldLayoutError::BadName(_))
         ));
     }
 
     #[test]
     fn mid_file_headers_need_more_evidence() {
-        let custom = Layout::parse_format("interface-id instance-tag flow-direction").unwrap();
+        let custom = FieldLayout::parse_format("interface-id instance-tag flow-direction").unwrap();
         let record = b"eni-0a1 region ingress";
         assert!(
             looks_like_header(record, &spans(record), None),
@@ -243,13 +249,13 @@ mod tests {
         );
         let same = b"interface-id instance-tag flow-direction";
         assert!(looks_like_header(same, &spans(same), Some(&custom)));
-        let v2 = Layout::parse_format("default").unwrap();
+        let v2 = FieldLayout::parse_format("default").unwrap();
         let tgw = b"version tgw-id tgw-attachment-id srcaddr dstaddr";
         assert!(
             looks_like_header(tgw, &spans(tgw), Some(&v2)),
             "3 of 5 known, another field count"
         );
-        let tgw_layout = Layout::from_header(tgw, &spans(tgw)).unwrap();
+        let tgw_layout = FieldLayout::from_header(tgw, &spans(tgw)).unwrap();
         assert!(
             looks_like_header(tgw, &spans(tgw), Some(&tgw_layout)),
             "a repeated header"

@@ -1,7 +1,7 @@
 //! Which partition a row belongs to: the delivery folder's (default) or its own `start` time.
 //!
-//! Partitions are *slots*: days (or hours with `--hourly`) numbered from the Unix epoch, so neighbours
-//! are `slot - 1` and `slot + 1`. With `--partition-time start` a row goes to the slot of its `start`
+//! Partitions are [`TimeSlot`]s: days (or hours with `--hourly`) numbered from the Unix epoch, so
+//! neighbours are `slot.prev()` and `slot.next()`. With `--partition-time start` a row goes to the slot of its `start`
 //! when that is its file's delivery slot or the one before (AWS delivers a record after its interval, so
 //! a file in `day=10` holds records that started late on day 9). A row whose `start` is NULL or further
 //! away (a clock far off) stays in its delivery slot, so the rule is lossless and every output slot X
@@ -16,74 +16,125 @@ use arrow::record_batch::RecordBatch;
 
 use crate::date;
 use crate::date::Day;
-use crate::lake::partition::PartitionKey;
+use crate::lake::partition::{Grain, PartitionKey};
 use crate::lake::schema;
 
-/// Seconds per slot: an hour in an hourly lake, else a day.
-pub fn slot_seconds(hourly: bool) -> i64 {
-    if hourly {
-        date::SECS_PER_HOUR
-    } else {
-        date::SECS_PER_DAY
-    }
+/// A partition's time slot: a day or an hour (its [`Grain`]), numbered from the Unix epoch, so
+/// neighbours are [`TimeSlot::prev`] and [`TimeSlot::next`]. Slots of one run share its grain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeSlot {
+    grain: Grain,
+    index: i64,
 }
 
-/// The slot of a partition key.
-pub fn slot_of(key: &PartitionKey, hourly: bool) -> i64 {
-    let days = date::days_from_civil(
-        key.day.year,
-        u32::from(key.day.month),
-        u32::from(key.day.day),
-    );
-    if hourly {
-        days * 24 + i64::from(key.hour.unwrap_or(0))
-    } else {
-        days
+impl TimeSlot {
+    /// Slot number `index` (days or hours since 1970-01-01) of `grain`.
+    pub fn new(grain: Grain, index: i64) -> TimeSlot {
+        TimeSlot { grain, index }
     }
-}
 
-/// The partition key of `slot`, with the account and region of `template`.
-pub fn key_at(template: &PartitionKey, slot: i64, hourly: bool) -> PartitionKey {
-    let (days, hour) = if hourly {
-        (slot.div_euclid(24), Some(slot.rem_euclid(24) as u8))
-    } else {
-        (slot, None)
-    };
-    let (y, m, d) = date::civil_from_days(days);
-    PartitionKey {
-        account: template.account.clone(),
-        region: template.region.clone(),
-        day: Day::new(y, m, d).unwrap_or(template.day),
-        hour,
+    /// The slot of a partition key.
+    pub fn of_key(key: &PartitionKey, grain: Grain) -> TimeSlot {
+        let days = date::days_from_civil(
+            key.day.year,
+            u32::from(key.day.month),
+            u32::from(key.day.day),
+        );
+        let index = match grain {
+            Grain::Day => days,
+            Grain::Hour => days * 24 + i64::from(key.hour.unwrap_or(0)),
+        };
+        TimeSlot { grain, index }
+    }
+
+    /// The slot holding `secs` (seconds since the epoch).
+    pub fn at(secs: i64, grain: Grain) -> TimeSlot {
+        TimeSlot {
+            grain,
+            index: secs.div_euclid(grain.seconds()),
+        }
+    }
+
+    /// Its number: days or hours since 1970-01-01 (as the manifest records it).
+    pub fn index(self) -> i64 {
+        self.index
+    }
+
+    pub fn grain(self) -> Grain {
+        self.grain
+    }
+
+    /// Seconds the slot spans.
+    pub fn seconds(self) -> i64 {
+        self.grain.seconds()
+    }
+
+    /// The slot before.
+    pub fn prev(self) -> TimeSlot {
+        TimeSlot {
+            index: self.index - 1,
+            ..self
+        }
+    }
+
+    /// The slot after.
+    pub fn next(self) -> TimeSlot {
+        TimeSlot {
+            index: self.index + 1,
+            ..self
+        }
+    }
+
+    /// True when `secs` (seconds since the epoch) falls in the slot.
+    pub fn holds(self, secs: i64) -> bool {
+        secs.div_euclid(self.seconds()) == self.index
+    }
+
+    /// The slot's partition key, with the account and region of `template`.
+    pub fn key(self, template: &PartitionKey) -> PartitionKey {
+        let (days, hour) = match self.grain {
+            Grain::Day => (self.index, None),
+            Grain::Hour => (
+                self.index.div_euclid(24),
+                Some(self.index.rem_euclid(24) as u8),
+            ),
+        };
+        let (y, m, d) = date::civil_from_days(days);
+        PartitionKey {
+            account: template.account.clone(),
+            region: template.region.clone(),
+            day: Day::new(y, m, d).unwrap_or(template.day),
+            hour,
+        }
     }
 }
 
 /// Splits a batch of one file delivered in `delivery` into per-slot batches by each row's `start`.
-/// Returns `(slot, rows)` pairs, slots ascending; at most two (delivery - 1 and delivery).
+/// Returns `(slot, rows)` pairs, slots ascending; at most two (the slot before `delivery`, and
+/// `delivery`).
 pub fn split_by_start(
     batch: &RecordBatch,
-    delivery: i64,
-    hourly: bool,
-) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
+    delivery: TimeSlot,
+) -> Result<Vec<(TimeSlot, RecordBatch)>, ArrowError> {
     let Some(start) = batch.column_by_name(schema::START.column) else {
         return Ok(vec![(delivery, batch.clone())]);
     };
     let start = start.as_primitive::<Int64Type>();
-    let per = slot_seconds(hourly);
+    let before = delivery.prev();
     let early: Vec<bool> = (0..batch.num_rows())
-        .map(|i| start.is_valid(i) && start.value(i).div_euclid(per) == delivery - 1)
+        .map(|i| start.is_valid(i) && before.holds(start.value(i)))
         .collect();
     let n_early = early.iter().filter(|&&e| e).count();
     if n_early == 0 {
         return Ok(vec![(delivery, batch.clone())]);
     }
     if n_early == batch.num_rows() {
-        return Ok(vec![(delivery - 1, batch.clone())]);
+        return Ok(vec![(before, batch.clone())]);
     }
     let late_mask = BooleanArray::from(early.iter().map(|e| !e).collect::<Vec<_>>());
     let early_mask = BooleanArray::from(early);
     Ok(vec![
-        (delivery - 1, filter_record_batch(batch, &early_mask)?),
+        (before, filter_record_batch(batch, &early_mask)?),
         (delivery, filter_record_batch(batch, &late_mask)?),
     ])
 }
@@ -92,7 +143,7 @@ pub fn split_by_start(
 mod tests {
     use super::*;
     use crate::text::batch::BatchBuilder;
-    use crate::text::layout::Layout;
+    use crate::text::layout::FieldLayout;
     use crate::text::tokenize::{split_fields, Lines};
 
     fn key(day: &str, hour: Option<u8>) -> PartitionKey {
@@ -107,11 +158,15 @@ mod tests {
     #[test]
     fn slots_round_trip() {
         let k = key("2024-03-01", None);
-        let s = slot_of(&k, false);
-        assert_eq!(key_at(&k, s - 1, false).day.to_string(), "2024-02-29");
+        let s = TimeSlot::of_key(&k, Grain::Day);
+        assert_eq!(s.seconds(), 86_400);
+        assert_eq!(s.prev().key(&k).day.to_string(), "2024-02-29");
+        assert_eq!(s.key(&k), k);
         let h = key("2024-03-01", Some(0));
-        let hs = slot_of(&h, true);
-        let prev = key_at(&h, hs - 1, true);
+        let hs = TimeSlot::of_key(&h, Grain::Hour);
+        assert_eq!(hs.seconds(), 3_600);
+        assert_eq!(hs.next().prev(), hs);
+        let prev = hs.prev().key(&h);
         assert_eq!(
             (prev.day.to_string(), prev.hour),
             ("2024-02-29".to_string(), Some(23))
@@ -123,7 +178,7 @@ mod tests {
     fn rows_go_to_their_start_day_within_the_window() {
         // Delivered on 2024-01-02 (day 19724): starts on 01-01 23:59, 01-02, NULL, and far in the past.
         let text = "1704153540 a\n1704196800 b\n- c\n1000 d\n";
-        let layout = Layout::parse_format("start srcaddr").unwrap();
+        let layout = FieldLayout::parse_format("start srcaddr").unwrap();
         let mut b = BatchBuilder::new();
         b.start_layout(&layout);
         let mut spans = Vec::new();
@@ -132,8 +187,8 @@ mod tests {
             b.append(text.as_bytes(), &spans, &layout, false).unwrap();
         }
         let batch = b.finish(text.as_bytes()).unwrap();
-        let delivery = slot_of(&key("2024-01-02", None), false);
-        let parts = split_by_start(&batch, delivery, false).unwrap();
+        let delivery = TimeSlot::of_key(&key("2024-01-02", None), Grain::Day);
+        let parts = split_by_start(&batch, delivery).unwrap();
         let addrs = |b: &RecordBatch| -> Vec<String> {
             let a = b
                 .column_by_name("srcaddr")
@@ -145,7 +200,7 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(
             (parts[0].0, addrs(&parts[0].1)),
-            (delivery - 1, vec!["a".to_string()])
+            (delivery.prev(), vec!["a".to_string()])
         );
         assert_eq!(
             (parts[1].0, addrs(&parts[1].1)),

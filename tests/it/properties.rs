@@ -4,7 +4,7 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type};
 use flowlake::text::batch::BatchBuilder;
-use flowlake::text::layout::Layout;
+use flowlake::text::layout::FieldLayout;
 use flowlake::text::tokenize::{split_fields, Lines};
 use proptest::prelude::*;
 
@@ -92,7 +92,7 @@ proptest! {
     fn records_become_rows_or_rejects_exactly_as_the_reference_says(
         records in proptest::collection::vec((value(), value(), "[a-z0-9.]{1,12}|-", 0usize..3), 0..60)
     ) {
-        let layout = Layout::parse_format("srcport packets srcaddr").unwrap();
+        let layout = FieldLayout::parse_format("srcport packets srcaddr").unwrap();
         let mut text = String::new();
         let mut expected = Vec::new();
         for (port, packets, addr, extra) in &records {

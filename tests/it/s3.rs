@@ -372,6 +372,7 @@ fn a_live_lock_refuses_and_an_abandoned_one_is_taken_over() {
 fn an_object_changed_after_listing_is_caught() {
     use flowlake::input::discover::discover;
     use flowlake::storage::{S3Settings, S3Store};
+    use flowlake::Grain;
 
     // The store is built in this process and reads its keys from the environment.
     let keys = [
@@ -390,7 +391,14 @@ fn an_object_changed_after_listing_is_caught() {
         endpoint: Some(moto.endpoint.clone()),
     })
     .unwrap();
-    let found = discover(&source, &[PathBuf::from("s3://logs/a")], None, None, false).unwrap();
+    let found = discover(
+        &source,
+        &[PathBuf::from("s3://logs/a")],
+        None,
+        None,
+        Grain::Day,
+    )
+    .unwrap();
     assert_eq!(found.files.len(), 24);
     let first = &found.files[0];
     assert!(first.version.is_some(), "the listing's ETag is kept");

@@ -127,7 +127,7 @@ fn an_export_refuses_mixed_formats_and_s3_layouts() {
         },
         GenerateConfig {
             delivery: Delivery::CloudWatchExport,
-            hourly: true,
+            grain: Grain::Hour,
             ..small(&dir.0, GenFormat::V2)
         },
     ] {

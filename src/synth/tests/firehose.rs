@@ -400,7 +400,7 @@ fn firehose_deliveries_refuse_mixed_formats_and_s3_layouts() {
         },
         GenerateConfig {
             delivery: Delivery::CloudWatchFirehoseJson,
-            hourly: true,
+            grain: Grain::Hour,
             ..small(&dir.0, GenFormat::V5)
         },
     ] {

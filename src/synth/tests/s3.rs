@@ -65,7 +65,7 @@ fn same_config_gives_identical_bytes() {
     cfg.accounts = 2;
     cfg.days = 2;
     cfg.hive = true;
-    cfg.hourly = true;
+    cfg.grain = Grain::Hour;
     let ra = generate(&cfg).unwrap();
     cfg.out = b.0.clone();
     let rb = generate(&cfg).unwrap();
@@ -217,7 +217,7 @@ fn key_layouts() {
         let dir = TempDir::new("keys");
         let cfg = GenerateConfig {
             hive,
-            hourly,
+            grain: Grain::from_hourly(hourly),
             accounts: 2,
             files_per_day: 24,
             lines_per_file: 1,
@@ -242,7 +242,7 @@ fn key_layouts() {
     assert!(key.contains("_20240115T0600Z_"), "{key}");
     let hourly_cfg = GenerateConfig {
         hive: true,
-        hourly: true,
+        grain: Grain::Hour,
         ..plan_cfg.clone()
     };
     let key = Plan::new(&hourly_cfg).unwrap().key(&job);
