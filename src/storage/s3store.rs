@@ -17,7 +17,10 @@ use super::{is_hidden, same_bytes, Entry, Expect, Hidden, ListProblem, Listing, 
 #[derive(Debug)]
 pub struct S3Store {
     s3: Arc<S3>,
-    fetched: Mutex<HashMap<PathBuf, std::result::Result<Bytes, String>>>,
+    /// What the last [`prefetch`](Store::prefetch) got of each file, taken out by its
+    /// [`open`](Store::open): the bytes, or the GET's error, which `open` returns as an
+    /// [`std::io::ErrorKind::Other`] error with the GET's message.
+    fetched: Mutex<HashMap<PathBuf, S3Result<Bytes>>>,
 }
 
 impl S3Store {
@@ -133,7 +136,7 @@ impl Store for S3Store {
             .remove(path);
         let bytes = match prefetched {
             Some(Ok(bytes)) => bytes,
-            Some(Err(message)) => return Err(std::io::Error::other(message)),
+            Some(Err(failed)) => return Err(std::io::Error::other(failed)),
             None => {
                 // Not prefetched (no listed size at hand, and S3 refuses a range of an empty
                 // object): the whole object; the reader applies the limit.
@@ -158,7 +161,7 @@ impl Store for S3Store {
         let results = self.s3.get_each(&wanted);
         let mut fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
         for ((url, _, _), result) in wanted.iter().zip(results) {
-            fetched.insert(url.to_path(), result.map_err(|e| e.to_string()));
+            fetched.insert(url.to_path(), result);
         }
     }
 

@@ -40,7 +40,7 @@ impl Policy for LocalPolicy {
             },
             Err(why) => StagingRoot {
                 path: inside,
-                inside_lake: Some(why),
+                inside_lake: Some(why.to_string()),
                 also: None,
             },
         }
@@ -243,11 +243,10 @@ pub(super) fn lock_file(lake: &Path, path: &Path, holder: &str, kind: Kind) -> R
 /// is a mount point (bind mounts included: checked by a real rename into `meta_dir`), a parent folder
 /// this user cannot write, or a folder there that is not this user's own (another user could swap
 /// what a run stages).
-fn staging_beside(lake: &Path, meta_dir: &Path) -> std::result::Result<PathBuf, String> {
-    let real =
-        fs::canonicalize(lake).map_err(|e| format!("the lake's path cannot be resolved ({e})"))?;
+fn staging_beside(lake: &Path, meta_dir: &Path) -> std::result::Result<PathBuf, NoStagingBeside> {
+    let real = fs::canonicalize(lake).map_err(NoStagingBeside::Unresolved)?;
     let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
-        return Err("the lake is the root folder".into());
+        return Err(NoStagingBeside::Root);
     };
     let mut folder = std::ffi::OsString::from(".");
     folder.push(name);
@@ -256,15 +255,14 @@ fn staging_beside(lake: &Path, meta_dir: &Path) -> std::result::Result<PathBuf, 
     let created = match fs::create_dir(&beside) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(e) => {
-            return Err(format!(
-                "{} cannot be created ({e}; a user who may write the lake's parent folder stages \
-                 there)",
-                beside.display()
-            ))
+        Err(source) => {
+            return Err(NoStagingBeside::Create {
+                path: beside,
+                source,
+            })
         }
     };
-    let gone = |why: String| {
+    let gone = |why: NoStagingBeside| {
         if created {
             let _ = fs::remove_dir(&beside);
         }
@@ -274,31 +272,58 @@ fn staging_beside(lake: &Path, meta_dir: &Path) -> std::result::Result<PathBuf, 
     // lake's bookkeeping folder.
     let meta = match fs::symlink_metadata(&beside) {
         Ok(meta) if meta.is_dir() => meta,
-        _ => return gone(format!("{} is not a folder", beside.display())),
+        _ => return gone(NoStagingBeside::NotAFolder(beside.clone())),
     };
     let probe = beside.join(format!(".probe-{}", std::process::id()));
     let moved = meta_dir.join(format!(".staging-probe-{}", std::process::id()));
-    if let Err(e) = fs::create_dir(&probe) {
-        return gone(format!("{} cannot be written ({e})", beside.display()));
+    if let Err(source) = fs::create_dir(&probe) {
+        return gone(NoStagingBeside::Unwritable {
+            path: beside.clone(),
+            source,
+        });
     }
     let mine = owner(&meta) == fs::metadata(&probe).ok().as_ref().and_then(owner);
     let renamed = fs::rename(&probe, &moved);
     let _ = fs::remove_dir(&moved);
     let _ = fs::remove_dir(&probe);
     if !mine {
-        return gone(format!(
-            "{} belongs to another user (it could change what a run stages there)",
-            beside.display()
-        ));
+        return gone(NoStagingBeside::NotOwned(beside.clone()));
     }
     if let Err(e) = renamed {
-        return gone(format!(
-            "a folder beside the lake does not rename into it ({e}): the lake is a mount point \
-             (or a bind mount), so no folder beside it is on its filesystem; a folder below the \
-             mount point as the lake stages outside it"
-        ));
+        return gone(NoStagingBeside::MountPoint(e));
     }
     Ok(beside)
+}
+
+/// Why no staging folder beside the lake can be used (see [`staging_beside`]); the message ends the
+/// sentence of [`StagingRoot::inside_lake`]'s warning.
+#[derive(Debug, thiserror::Error)]
+enum NoStagingBeside {
+    #[error("the lake's path cannot be resolved ({0})")]
+    Unresolved(#[source] io::Error),
+    #[error("the lake is the root folder")]
+    Root,
+    #[error(
+        "{} cannot be created ({source}; a user who may write the lake's parent folder stages \
+         there)",
+        path.display()
+    )]
+    Create { path: PathBuf, source: io::Error },
+    #[error("{} is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("{} cannot be written ({source})", path.display())]
+    Unwritable { path: PathBuf, source: io::Error },
+    #[error(
+        "{} belongs to another user (it could change what a run stages there)",
+        .0.display()
+    )]
+    NotOwned(PathBuf),
+    #[error(
+        "a folder beside the lake does not rename into it ({0}): the lake is a mount point \
+         (or a bind mount), so no folder beside it is on its filesystem; a folder below the \
+         mount point as the lake stages outside it"
+    )]
+    MountPoint(#[source] io::Error),
 }
 
 /// The user owning a file (None where the platform has no owners).
