@@ -130,14 +130,8 @@ fn stages(c: &mut Criterion) {
         )
         .unwrap();
         let settings = WriteSettings {
-            target_file_bytes: 256 << 20,
             row_group_rows: 1 << 20,
-            zstd_level: None,
-            bloom_filter: Default::default(),
-            sort_by: Default::default(),
-            sort_memory: flowlake::lake::sort::SortMemory::new(
-                flowlake::lake::sort::DEFAULT_SORT_MEMORY,
-            ),
+            ..WriteSettings::default()
         };
         let props = Arc::new(writer_properties(&settings).unwrap());
         b.iter(|| {

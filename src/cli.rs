@@ -147,6 +147,20 @@ pub struct WriterArgs {
     pub sort_memory: u64,
 }
 
+impl WriterArgs {
+    /// The settings `convert` and `compact` write their files with.
+    pub fn settings(&self) -> WriteSettings {
+        WriteSettings {
+            target_file_bytes: self.target_file_size,
+            row_group_rows: self.row_group_rows,
+            zstd_level: self.zstd_level,
+            bloom_filter: self.bloom_filter.clone(),
+            sort_by: self.sort_by.clone(),
+            sort_memory: SortMemory::new(usize::try_from(self.sort_memory).unwrap_or(usize::MAX)),
+        }
+    }
+}
+
 /// Which engine's statement `flowlake ddl` prints.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum EngineArg {
@@ -233,12 +247,7 @@ impl CompactArgs {
     pub fn into_config(self) -> Result<flowlake::compact::CompactConfig, UsageError> {
         let mut c = flowlake::compact::CompactConfig::new(self.lake);
         c.min_files = self.min_files;
-        c.target_file_bytes = self.writer.target_file_size;
-        c.row_group_rows = self.writer.row_group_rows;
-        c.zstd_level = self.writer.zstd_level;
-        c.bloom_filter = self.writer.bloom_filter.clone();
-        c.sort_by = self.writer.sort_by.clone();
-        c.sort_memory = usize::try_from(self.writer.sort_memory).unwrap_or(usize::MAX);
+        c.write = self.writer.settings();
         c.from = self.from;
         c.to = self.to;
         c.dry_run = self.dry_run;
@@ -420,16 +429,7 @@ impl ConvertArgs {
             PartitionTimeArg::Delivery => PartitionTime::Delivery,
             PartitionTimeArg::Start => PartitionTime::Start,
         };
-        c.write = WriteSettings {
-            target_file_bytes: self.writer.target_file_size,
-            row_group_rows: self.writer.row_group_rows,
-            zstd_level: self.writer.zstd_level,
-            bloom_filter: self.writer.bloom_filter.clone(),
-            sort_by: self.writer.sort_by.clone(),
-            sort_memory: SortMemory::new(
-                usize::try_from(self.writer.sort_memory).unwrap_or(usize::MAX),
-            ),
-        };
+        c.write = self.writer.settings();
         c.parse.batch_rows = self.batch_rows;
         c.threads = self.threads;
         if let Some(bytes) = self.read_ahead {

@@ -38,11 +38,7 @@ use crate::lake::dataset::{Dataset, FileError, ParquetFile};
 use crate::lake::ledger::{
     self, new_run_id, Journal, Lake, Manifest, OutputRecord, PartitionEntry, Recovery, Replaces,
 };
-use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
-use crate::lake::write::{
-    writer_properties, BloomColumns, WriteSettings, Written, DEFAULT_ROW_GROUP_ROWS,
-    DEFAULT_TARGET_FILE_BYTES,
-};
+use crate::lake::write::{writer_properties, WriteSettings, Written};
 use crate::storage::{self, policy::LockScope, S3Settings};
 use crate::threads;
 
@@ -50,16 +46,8 @@ use crate::threads;
 #[derive(Debug, Clone)]
 pub struct CompactConfig {
     pub lake: PathBuf,
-    pub target_file_bytes: u64,
-    pub row_group_rows: usize,
-    /// ZSTD level of every column; `None`: each column's measured default.
-    pub zstd_level: Option<i32>,
-    /// Columns with a Bloom filter in every row group.
-    pub bloom_filter: BloomColumns,
-    /// The order of the rows across each partition (`--sort-by`).
-    pub sort_by: SortColumns,
-    /// Memory a partition's rows may take before the sort spills them (`--sort-memory`).
-    pub sort_memory: usize,
+    /// The files written, as `convert` writes them (`--target-file-size`, `--sort-by`, ...).
+    pub write: WriteSettings,
     /// A partition is rewritten when at least this many of its files are below half the target size.
     pub min_files: usize,
     pub from: Option<Day>,
@@ -76,12 +64,7 @@ impl CompactConfig {
     pub fn new(lake: PathBuf) -> Self {
         CompactConfig {
             lake,
-            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
-            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
-            zstd_level: None,
-            bloom_filter: BloomColumns::default(),
-            sort_by: SortColumns::none(),
-            sort_memory: DEFAULT_SORT_MEMORY,
+            write: WriteSettings::default(),
             min_files: DEFAULT_MIN_FILES,
             from: None,
             to: None,
@@ -94,20 +77,8 @@ impl CompactConfig {
     /// Checks the settings as `convert` checks its own; the error names the offending flag.
     pub fn validate(&self) -> Result<()> {
         check_range(self.from, self.to)?;
-        self.write_settings().validate()?;
+        self.write.validate()?;
         threads::validate(self.threads)
-    }
-
-    /// The writer's settings, with a sort memory budget of its own.
-    fn write_settings(&self) -> WriteSettings {
-        WriteSettings {
-            target_file_bytes: self.target_file_bytes,
-            row_group_rows: self.row_group_rows,
-            zstd_level: self.zstd_level,
-            bloom_filter: self.bloom_filter.clone(),
-            sort_by: self.sort_by.clone(),
-            sort_memory: SortMemory::new(self.sort_memory),
-        }
     }
 }
 
@@ -201,7 +172,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     )?;
     let dataset = Dataset::open(store.clone(), &cfg.lake)?;
     let started = Instant::now();
-    let settings = cfg.write_settings();
+    let settings = cfg.write.for_run();
     let props = Arc::new(writer_properties(&settings)?);
     let mut report = CompactReport {
         dry_run: cfg.dry_run,

@@ -32,8 +32,8 @@ pub(super) fn choose(
     mut files: Vec<ParquetFile>,
 ) -> Result<Option<Chosen>, PartitionError> {
     // Few small files: rewritten only when `--sort-by` asks for an order its files lack.
-    if !has_small_files(&files, cfg.target_file_bytes, cfg.min_files)
-        && !out_of_order(dataset, path, &files, &cfg.sort_by)?
+    if !has_small_files(&files, cfg.write.target_file_bytes, cfg.min_files)
+        && !out_of_order(dataset, path, &files, &cfg.write.sort_by)?
     {
         return Ok(None);
     }
@@ -41,7 +41,7 @@ pub(super) fn choose(
         return Err(PartitionError::NeedsRebuild);
     }
     let rows = footer_rows(dataset, path, &files)?;
-    let plan = estimate(path, &files, rows, cfg.target_file_bytes);
+    let plan = estimate(path, &files, rows, cfg.write.target_file_bytes);
     let sources = sources_of(manifest, path, &mut files)?;
     Ok(Some(Chosen {
         plan,

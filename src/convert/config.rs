@@ -11,10 +11,7 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy, ParseSettings};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{Grain, PartitionLayout, PartitionTime};
-use crate::lake::sort::{SortColumns, SortMemory, DEFAULT_SORT_MEMORY};
-use crate::lake::write::{
-    BloomColumns, WriteSettings, DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_FILE_BYTES,
-};
+use crate::lake::write::WriteSettings;
 use crate::threads;
 
 /// Rows per Arrow batch handed from the parser to the encoder.
@@ -109,14 +106,7 @@ impl ConvertConfig {
                 on_bad_file: BadFilePolicy::Quarantine,
                 filters: Filters::default(),
             },
-            write: WriteSettings {
-                target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
-                row_group_rows: DEFAULT_ROW_GROUP_ROWS,
-                zstd_level: None,
-                bloom_filter: BloomColumns::default(),
-                sort_by: SortColumns::none(),
-                sort_memory: SortMemory::new(DEFAULT_SORT_MEMORY),
-            },
+            write: WriteSettings::default(),
             read_ahead_bytes,
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             threads: 0,

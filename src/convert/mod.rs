@@ -168,10 +168,7 @@ impl<'a> Run<'a> {
         };
         let lake = Lake::open(store.clone(), &cfg.out, &run_id, scope, &holder)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
-        let write = WriteSettings {
-            sort_memory: cfg.write.sort_memory.fresh(),
-            ..cfg.write.clone()
-        };
+        let write = cfg.write.for_run();
         Ok(Run {
             cfg,
             progress,

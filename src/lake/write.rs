@@ -40,7 +40,7 @@ use crate::lake::part_file_name;
 use crate::lake::schema::{
     column_list, ColumnCompression, ColumnEncoding, Kind, UnknownColumn, CATALOGUE,
 };
-use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter};
+use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter, DEFAULT_SORT_MEMORY};
 use crate::lake::strings::StringColumn;
 
 /// Target size of one output Parquet file (about 256 MiB): large enough for scan engines, small
@@ -138,7 +138,30 @@ pub struct WriteSettings {
     pub sort_memory: SortMemory,
 }
 
+impl Default for WriteSettings {
+    /// The defaults of `--target-file-size`, `--row-group-rows`, `--zstd-level`, `--bloom-filter`,
+    /// `--sort-by` and `--sort-memory`.
+    fn default() -> Self {
+        WriteSettings {
+            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            zstd_level: None,
+            bloom_filter: BloomColumns::default(),
+            sort_by: SortColumns::none(),
+            sort_memory: SortMemory::new(DEFAULT_SORT_MEMORY),
+        }
+    }
+}
+
 impl WriteSettings {
+    /// The same settings with a sort memory budget of their own (nothing used yet): one run's.
+    pub fn for_run(&self) -> Self {
+        WriteSettings {
+            sort_memory: self.sort_memory.fresh(),
+            ..self.clone()
+        }
+    }
+
     /// Checks the output file settings `convert` and `compact` share (`--target-file-size`,
     /// `--row-group-rows`, `--zstd-level`); the error names the flag.
     pub fn validate(&self) -> Result<()> {
