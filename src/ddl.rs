@@ -385,14 +385,21 @@ pub fn duckdb(
     location: &str,
 ) -> std::result::Result<String, Refused> {
     let mut glob = sqltext::duckdb_glob_prefix(&with_slash(location), location_source(cfg))?;
-    let mut pattern = String::new();
+    let mut keys = Vec::with_capacity(table.partition_keys.len());
     for key in &table.partition_keys {
         let key = sqltext::partition_key(&key.name)?;
         glob.push_str(&format!("{key}=*/"));
-        pattern.push_str(&format!("/{key}=([^/]*)"));
+        keys.push(key);
     }
     glob.push_str("*.parquet");
-    pattern.push_str("/[^/]*$");
+    // The column `read_parquet` adds with each file's path: a name no column of the lake has.
+    let file_column = (0..)
+        .map(|i| match i {
+            0 => "flowlake_file".to_string(),
+            i => format!("flowlake_file_{i}"),
+        })
+        .find(|name| table.columns.iter().all(|(c, _)| c != name))
+        .unwrap_or_default();
     let mut out = format!(
         "-- DuckDB view over the flowlake lake at {} ({} Parquet files read).\n",
         sqltext::escaped(with_slash(location).as_bytes()),
@@ -407,15 +414,28 @@ pub fn duckdb(
         None => sqltext::duckdb_ident(&cfg.table, Source::Table)?,
     };
     out.push_str(&format!("CREATE OR REPLACE VIEW {name} AS\nSELECT "));
-    if table.partition_keys.is_empty() {
+    if keys.is_empty() {
         out.push('*');
     } else {
-        out.push_str("* EXCLUDE (filename)");
-        let pattern = sqltext::duckdb_string(&pattern);
+        out.push_str(&format!("* EXCLUDE ({file_column})"));
         for (i, key) in table.partition_keys.iter().enumerate() {
+            // The folders right above the file name, this key's value the one group (any number of
+            // keys: DuckDB numbers groups up to 9 only).
+            let pattern: String = keys
+                .iter()
+                .enumerate()
+                .map(|(j, k)| {
+                    if i == j {
+                        format!("/{k}=([^/]*)")
+                    } else {
+                        format!("/{k}=[^/]*")
+                    }
+                })
+                .chain(["/[^/]*$".to_string()])
+                .collect();
             out.push_str(&format!(
-                ",\n  regexp_extract(filename, {pattern}, {}) AS {}",
-                i + 1,
+                ",\n  regexp_extract({file_column}, {}, 1) AS {}",
+                sqltext::duckdb_string(&pattern),
                 sqltext::duckdb_ident(&key.name, Source::PartitionKey)?
             ));
         }
@@ -424,8 +444,8 @@ pub fn duckdb(
         "\nFROM read_parquet(\n  {},\n  hive_partitioning = false",
         sqltext::duckdb_string(&glob)
     ));
-    if !table.partition_keys.is_empty() {
-        out.push_str(",\n  filename = true");
+    if !keys.is_empty() {
+        out.push_str(&format!(",\n  filename = '{file_column}'"));
     }
     out.push_str("\n);\n");
     Ok(out)
@@ -630,9 +650,17 @@ mod tests {
         let sql = duckdb(&aws_table(), &DdlConfig::new("lake".into()), "/data/lake").unwrap();
         assert!(sql.contains("CREATE OR REPLACE VIEW \"vpc_flow_logs\" AS"));
         assert!(sql.contains("'/data/lake/aws-account-id=*/aws-service=*/aws-region=*/year=*/month=*/day=*/*.parquet'"));
-        assert!(sql.contains("SELECT * EXCLUDE (filename),\n  regexp_extract(filename, '/aws-account-id=([^/]*)/aws-service=([^/]*)/aws-region=([^/]*)/year=([^/]*)/month=([^/]*)/day=([^/]*)/[^/]*$', 1) AS \"aws-account-id\","));
-        assert!(sql.contains("[^/]*$', 6) AS \"day\"\nFROM read_parquet("));
-        assert!(sql.contains("hive_partitioning = false,\n  filename = true\n);"));
+        assert!(sql.contains("SELECT * EXCLUDE (flowlake_file),\n  regexp_extract(flowlake_file, '/aws-account-id=([^/]*)/aws-service=[^/]*/aws-region=[^/]*/year=[^/]*/month=[^/]*/day=[^/]*/[^/]*$', 1) AS \"aws-account-id\","));
+        assert!(sql.contains("regexp_extract(flowlake_file, '/aws-account-id=[^/]*/aws-service=[^/]*/aws-region=[^/]*/year=[^/]*/month=[^/]*/day=([^/]*)/[^/]*$', 1) AS \"day\"\nFROM read_parquet("));
+        assert!(sql.contains("hive_partitioning = false,\n  filename = 'flowlake_file'\n);"));
+        // A lake with a column of that name gets another one.
+        let mut table = aws_table();
+        table
+            .columns
+            .push(("flowlake_file".into(), "string".into()));
+        let sql = duckdb(&table, &DdlConfig::new("lake".into()), "/data/lake").unwrap();
+        assert!(sql.contains("EXCLUDE (flowlake_file_1)"));
+        assert!(sql.contains("filename = 'flowlake_file_1'"));
     }
 
     #[test]

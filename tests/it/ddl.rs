@@ -261,7 +261,11 @@ print(json.dumps([r[0], r[1], r[2], r[3], int(r[4])]))
 fn duckdb_view_ignores_key_value_folders_above_the_lake() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("year=1999/env=prod/month=13/lake");
-    let (_, report) = convert(&[&fixtures().join("hive")], &lake, &[]);
+    let (_, report) = convert(
+        &[&fixtures().join("hive"), &fixtures().join("aws")],
+        &lake,
+        &[],
+    );
     let rows = report["rows_written"].as_u64().unwrap();
     let (keys, values) = folder_keys(&lake);
     let years = &values[keys.iter().position(|k| k == "year").unwrap()];
@@ -281,10 +285,19 @@ n = con.execute('SELECT count(*) FROM vpc_flow_logs').fetchone()[0]
 y = years[0]
 one = con.execute("SELECT count(*) FROM vpc_flow_logs WHERE year = ?", [y]).fetchone()[0]
 plan = con.execute("EXPLAIN ANALYZE SELECT count(*) FROM vpc_flow_logs WHERE year = '1999'").fetchall()[0][1]
+days = sorted(r[0] for r in con.execute('SELECT DISTINCT day FROM vpc_flow_logs').fetchall())
+files = con.execute("SELECT count(DISTINCT flowlake_file) FROM read_parquet(?, filename = 'flowlake_file')",
+                    [{glob:?}]).fetchone()[0]
+read = con.execute("EXPLAIN ANALYZE SELECT count(*) FROM vpc_flow_logs WHERE day = ?", [days[0]]).fetchall()[0][1]
+wanted = con.execute("SELECT count(DISTINCT flowlake_file) FROM read_parquet(?, filename = 'flowlake_file') "
+                     "WHERE flowlake_file LIKE ?", [{glob:?}, '%/day=' + days[0] + '/%']).fetchone()[0]
 print(json.dumps({{"cols": cols, "years": years, "months": months, "rows": n, "one": one,
-                   "pruned": "Total Files Read: 0" in plan}}))
+                   "pruned": "Total Files Read: 0" in plan,
+                   "files": files, "day_files": wanted,
+                   "day_read": "Total Files Read: " + str(wanted) in read}}))
 "#,
-        sql = duck.stdout
+        sql = duck.stdout,
+        glob = format!("{}/**/*.parquet", lake.display())
     );
     let got = py(&script);
     let cols: Vec<&str> = got["cols"]
@@ -314,6 +327,62 @@ print(json.dumps({{"cols": cols, "years": years, "months": months, "rows": n, "o
     assert_eq!(got["rows"].as_u64().unwrap(), rows);
     assert!(got["one"].as_u64().unwrap() > 0);
     assert_eq!(got["pruned"], true, "a key filter prunes files");
+    // A value that exists reads exactly the files of its folders.
+    assert!(
+        got["day_files"].as_u64().unwrap() < got["files"].as_u64().unwrap(),
+        "{got}"
+    );
+    assert_eq!(got["day_read"], true, "{got}");
+}
+
+/// A Hive lake flowlake did not write: ten partition keys (DuckDB numbers regex groups up to 9) and a
+/// column named `filename` (the name `read_parquet` gives a file's path by default). The view reads
+/// every key and keeps the column.
+#[test]
+fn duckdb_view_reads_ten_keys_and_a_filename_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let script = format!(
+        r#"
+import duckdb, os
+con = duckdb.connect()
+for n in (1, 2):
+    d = os.path.join({lake:?}, *[f"k{{i}}=v{{n}}{{i}}" for i in range(10)])
+    os.makedirs(d)
+    con.execute(f"COPY (SELECT {{n}} AS a, 'f{{n}}' AS filename) TO '{{d}}/part.parquet' (FORMAT parquet)")
+print('{{}}')
+"#,
+        lake = lake.display().to_string()
+    );
+    py(&script);
+    let duck = ddl(&lake, &["--engine", "duckdb"]);
+    assert_eq!(duck.code, 0, "{}", duck.stderr);
+    let got = py(&format!(
+        r#"
+import duckdb, json
+con = duckdb.connect()
+for stmt in {sql:?}.split(";\n"):
+    if stmt.strip():
+        con.execute(stmt)
+cols = [r[0] for r in con.execute('DESCRIBE vpc_flow_logs').fetchall()]
+rows = con.execute('SELECT a, filename, k0, k9 FROM vpc_flow_logs ORDER BY a').fetchall()
+print(json.dumps({{"cols": cols, "rows": rows}}))
+"#,
+        sql = duck.stdout
+    ));
+    let cols: Vec<String> = got["cols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let mut want = vec!["a".to_string(), "filename".to_string()];
+    want.extend((0..10).map(|i| format!("k{i}")));
+    assert_eq!(cols, want);
+    assert_eq!(
+        got["rows"],
+        serde_json::json!([[1, "f1", "v10", "v19"], [2, "f2", "v20", "v29"]])
+    );
 }
 
 #[test]
