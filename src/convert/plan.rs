@@ -227,16 +227,16 @@ impl Survey<'_> {
         if marks.is_empty() {
             return Ok(interrupted);
         }
-        let dataset = Dataset::open(self.store.clone(), root)?;
+        let repair = match touch {
+            Touch::Build(lake) => Some((lake, Dataset::open(self.store.clone(), root)?)),
+            Touch::ReadOnly => None,
+        };
         for path in marks.partitions() {
-            let lake = match touch {
-                Touch::Build(lake) if assignment.owns(path) => lake,
-                _ => {
-                    interrupted.insert(path.clone());
-                    continue;
-                }
+            let Some((lake, dataset)) = repair.as_ref().filter(|_| assignment.owns(path)) else {
+                interrupted.insert(path.clone());
+                continue;
             };
-            match ledger::recover(lake, &dataset, self.manifest, &marks, path)? {
+            match ledger::recover(lake, dataset, self.manifest, &marks, path)? {
                 Recovery::Finished | Recovery::Undone => {}
                 Recovery::NeedsRebuild { note } => {
                     if let Some(message) = note {
@@ -250,7 +250,7 @@ impl Survey<'_> {
             }
         }
         for path in &interrupted {
-            if outputs.contains_key(path) || !assignment.owns(path) {
+            if outputs.contains_key(path) {
                 continue;
             }
             let key = PartitionKey::from_path(path, cfg.partitioning.grain);
