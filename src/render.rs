@@ -117,12 +117,7 @@ pub fn plan(report: &ShardPlanReport, json: bool, quiet: bool) -> Printed {
     eprintln!(
         "  run shard K of {}: flowlake convert --out {} --plan {} --shard K/{}",
         report.shard_count,
-        report
-            .plan
-            .ancestors()
-            .nth(4)
-            .unwrap_or(&report.plan)
-            .display(),
+        report.lake.display(),
         report.id,
         report.shard_count
     );

@@ -38,7 +38,9 @@ use crate::threads;
 pub struct ShardPlanReport {
     /// The plan's id: `convert --out LAKE --plan ID --shard K/N`.
     pub id: String,
-    /// Its `plan.json`.
+    /// The lake it is for (absolute), and its `plan.json` there.
+    #[serde(serialize_with = "crate::paths::lossy")]
+    pub lake: PathBuf,
     #[serde(serialize_with = "crate::paths::lossy")]
     pub plan: PathBuf,
     /// N.
@@ -229,6 +231,7 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
     let largest = figures.iter().map(|f| f.bytes).max().unwrap_or(0) as f64;
     Ok(ShardPlanReport {
         id,
+        lake: cfg.out.clone(),
         plan,
         shard_count: shards,
         shards: figures,
