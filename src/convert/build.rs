@@ -371,24 +371,22 @@ impl Run<'_> {
         if self.progress.should_stop() {
             return Err(Error::Interrupted);
         }
-        let stale_reason;
         let reason = if stale {
-            stale_reason = format!(
+            Some(format!(
                 "an input changed since plan {} was made (see the failed files): make a new plan",
                 self.assignment.plan().unwrap_or_default()
-            );
-            Some(stale_reason.as_str())
+            ))
         } else if files > 0 && unreadable == files {
-            Some("every input file delivered for this partition failed to read")
+            Some("every input file delivered for this partition failed to read".into())
         } else if lines > 0 && rejected as f64 > self.cfg.max_reject_ratio * lines as f64 {
-            Some("reject ratio above --max-reject-ratio")
+            Some("reject ratio above --max-reject-ratio".into())
         } else {
             None
         };
         if let Some(reason) = reason {
             report.add_aborted(AbortedPartition {
                 path: partition.to_string(),
-                reason: reason.to_string(),
+                reason,
                 lines,
                 rejected,
                 rows,

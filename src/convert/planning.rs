@@ -164,35 +164,8 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
     let mut report = Report::default();
     let decided = survey.decide(found, &mut report, Touch::ReadOnly, &Assignment::All)?;
 
-    // Units to shards by their distinct input bytes.
-    let weights: Vec<(u64, &str)> = decided
-        .units
-        .iter()
-        .map(|unit| {
-            let inputs = unit.iter().flat_map(|o| &o.inputs);
-            let (_, bytes) = distinct(inputs.map(|f| (f.path.as_path(), f.size)));
-            (bytes, unit.first().map_or("", |o| o.path.as_str()))
-        })
-        .collect();
-    let shard_of = assign_by_bytes(&weights, shards);
     let (id, created) = new_plan_id();
-    let mut parts: Vec<ShardPart> = (0..shards)
-        .map(|shard| ShardPart {
-            format: PLAN_FORMAT.into(),
-            id: id.clone(),
-            shard,
-            shard_count: shards,
-            partitions: Vec::new(),
-        })
-        .collect();
-    for (unit, &k) in decided.units.iter().zip(&shard_of) {
-        for output in unit {
-            parts[k as usize].partitions.push(PlannedPartition {
-                path: output.path.clone(),
-                inputs: output.inputs.iter().map(planned_input).collect(),
-            });
-        }
-    }
+    let parts = parts(&decided.units, shards, &id);
     let figures: Vec<ShardFigures> = parts.iter().map(figures_of).collect();
     let all_inputs = parts
         .iter()
@@ -250,6 +223,37 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
         list_seconds,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The parts of plan `id`: `units` (each built in one pass) assigned to `shards` shards by their
+/// distinct input bytes.
+fn parts(units: &[Vec<plan::Output>], shards: u32, id: &str) -> Vec<ShardPart> {
+    let weights: Vec<(u64, &str)> = units
+        .iter()
+        .map(|unit| {
+            let inputs = unit.iter().flat_map(|o| &o.inputs);
+            let (_, bytes) = distinct(inputs.map(|f| (f.path.as_path(), f.size)));
+            (bytes, unit.first().map_or("", |o| o.path.as_str()))
+        })
+        .collect();
+    let mut parts: Vec<ShardPart> = (0..shards)
+        .map(|shard| ShardPart {
+            format: PLAN_FORMAT.into(),
+            id: id.to_string(),
+            shard,
+            shard_count: shards,
+            partitions: Vec::new(),
+        })
+        .collect();
+    for (unit, k) in units.iter().zip(assign_by_bytes(&weights, shards)) {
+        for output in unit {
+            parts[k as usize].partitions.push(PlannedPartition {
+                path: output.path.clone(),
+                inputs: output.inputs.iter().map(planned_input).collect(),
+            });
+        }
+    }
+    parts
 }
 
 /// An input as the plan keeps it.

@@ -1,7 +1,7 @@
 //! `flowlake plan` and `convert --plan` (#24): a plan and N shard processes write the lake one run
 //! writes (rows and sums per partition, read back by DuckDB), on a local lake and from the loopback S3
 //! server, where the shards make no listing request of the input; whole units are balanced by bytes
-//! on a skewed input; an input changed after planning fails its file, naming the plan, and its
+//! on a skewed input, and with `--partition-time start` an account's neighbouring days stay together; an input changed after planning fails its file, naming the plan, and its
 //! partition is not published; a shard killed with SIGKILL then retried loses and duplicates
 //! nothing; flags that would change a plan's settings, an unknown plan and another shard count are
 //! refused.
@@ -498,6 +498,44 @@ fn a_skewed_organisation_is_balanced_by_bytes() {
         assert_eq!(parts(&lake, &again), stored, "{n} shards: deterministic");
         assert_ne!(again["id"], report["id"]);
     }
+}
+
+#[test]
+fn with_start_times_neighbouring_days_go_to_one_shard_and_the_lake_is_one_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    generate(
+        &input,
+        &[
+            "--days",
+            "4",
+            "--accounts",
+            "3",
+            "--files-per-day",
+            "2",
+            "--lines-per-file",
+            "300",
+        ],
+    );
+    let start = ["--partition-time", "start"];
+    let single_lake = tmp.path().join("single");
+    let (_, single) = convert(&[&input], &single_lake, &start);
+    let lake = tmp.path().join("lake");
+    let report = plan(&[&input], &lake, 2, &start);
+    // Each account's days (a file of day d feeds d - 1 and d) form one unit, built by one shard.
+    let stored = parts(&lake, &report);
+    let account = |p: &str| p.split('/').next().unwrap().to_string();
+    let mut shard_of_account: BTreeMap<String, usize> = BTreeMap::new();
+    for (k, part) in stored.iter().enumerate() {
+        for p in part.keys() {
+            let first = *shard_of_account.entry(account(p)).or_insert(k);
+            assert_eq!(first, k, "{p}: its account's days are split over shards");
+        }
+    }
+    assert_eq!(shard_of_account.len(), 3);
+    let shards = run_shards(&local, lake.to_str().unwrap(), &report);
+    check_shards(&shards, &report, &single);
+    assert_eq!(partition_contents(&lake), partition_contents(&single_lake));
 }
 
 #[test]
