@@ -10,7 +10,6 @@
 //! the partitions it feeds are not published: a partition is never built from a mix of what the
 //! plan listed and what is there now.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -166,6 +165,8 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
 
     let (id, created) = new_plan_id();
     let parts = parts(&decided.units, shards, &id);
+    let layout = decided.partition_layout;
+    drop(decided); // the parts hold what is left of the listing
     let figures: Vec<ShardFigures> = parts.iter().map(figures_of).collect();
     let all_inputs = parts
         .iter()
@@ -178,7 +179,7 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
         bytes,
     };
     let mut settings = cfg.clone();
-    settings.partitioning.layout = decided.partition_layout;
+    settings.partitioning.layout = layout;
     let summary = PlanSummary {
         format: PLAN_FORMAT.into(),
         id: id.clone(),
@@ -389,7 +390,8 @@ fn read_summary(store: &dyn Store, lake: &Path, id: &str) -> Result<PlanSummary>
 pub(super) struct PlannedPart {
     pub id: String,
     pub shard: Shard,
-    pub part: ShardPart,
+    /// The partitions it builds.
+    pub partitions: Vec<String>,
     pub inputs: PlannedInputs,
 }
 
@@ -441,26 +443,21 @@ impl PlannedPart {
                 ),
             });
         }
+        let (partitions, inputs) = PlannedInputs::of(part);
         Ok(PlannedPart {
             id: id.to_string(),
             shard,
-            inputs: PlannedInputs::of(&part),
-            part,
+            partitions,
+            inputs,
         })
     }
 
     /// Which partitions the shard builds: its part's.
     pub fn assignment(&self) -> Assignment {
-        let partitions: HashSet<String> = self
-            .part
-            .partitions
-            .iter()
-            .map(|p| p.path.clone())
-            .collect();
         Assignment::Planned {
             shard: self.shard,
             plan: self.id.clone(),
-            partitions,
+            partitions: self.partitions.iter().cloned().collect(),
         }
     }
 

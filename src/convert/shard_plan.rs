@@ -162,15 +162,18 @@ impl PlannedInput {
 pub struct PlannedInputs(HashMap<PathBuf, PlannedInput>);
 
 impl PlannedInputs {
-    /// The distinct inputs of `part`'s partitions.
-    pub fn of(part: &ShardPart) -> Self {
+    /// The paths of `part`'s partitions and their distinct inputs (the part is taken apart: a
+    /// shard's part of a large plan holds millions of inputs, kept once).
+    pub fn of(part: ShardPart) -> (Vec<String>, Self) {
         let mut inputs = HashMap::new();
-        for input in part.partitions.iter().flat_map(|p| &p.inputs) {
-            inputs
-                .entry(input.path.clone())
-                .or_insert_with(|| input.clone());
+        let mut paths = Vec::with_capacity(part.partitions.len());
+        for partition in part.partitions {
+            paths.push(partition.path);
+            for input in partition.inputs {
+                inputs.entry(input.path.clone()).or_insert(input);
+            }
         }
-        PlannedInputs(inputs)
+        (paths, PlannedInputs(inputs))
     }
 
     pub fn get(&self, path: &Path) -> Option<&PlannedInput> {
@@ -207,10 +210,10 @@ pub fn encode_summary(summary: &PlanSummary) -> Result<Vec<u8>, PlanFileError> {
 
 /// Reads `plan.json` of plan `id`.
 pub fn decode_summary(bytes: &[u8], id: &str) -> Result<PlanSummary, PlanFileError> {
-    // The format first: a later format may not parse as this one.
-    let head: serde_json::Value = serde_json::from_slice(bytes)?;
-    check(head["format"].as_str(), head["id"].as_str(), id)?;
-    Ok(serde_json::from_value(head)?)
+    match serde_json::from_slice::<PlanSummary>(bytes) {
+        Ok(summary) => check(&summary.format, &summary.id, id).map(|()| summary),
+        Err(e) => Err(why_not(bytes, id, e)),
+    }
 }
 
 /// A shard's part's bytes (gzipped JSON).
@@ -221,24 +224,50 @@ pub fn encode_part(part: &ShardPart) -> Result<Vec<u8>, PlanFileError> {
     Ok(gz.finish()?)
 }
 
-/// Reads a shard's part of plan `id`.
+/// Reads a shard's part of plan `id` (decoded as it is decompressed).
 pub fn decode_part(bytes: &[u8], id: &str) -> Result<ShardPart, PlanFileError> {
-    let mut json = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut json)?;
-    let head: serde_json::Value = serde_json::from_slice(&json)?;
-    check(head["format"].as_str(), head["id"].as_str(), id)?;
-    Ok(serde_json::from_value(head)?)
+    let gz = io::BufReader::new(flate2::read::MultiGzDecoder::new(bytes));
+    match serde_json::from_reader::<_, ShardPart>(gz) {
+        Ok(part) => check(&part.format, &part.id, id).map(|()| part),
+        Err(e) if e.is_io() => Err(PlanFileError::Gzip(e.into())),
+        Err(e) => {
+            let mut json = Vec::new();
+            flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut json)?;
+            Err(why_not(&json, id, e))
+        }
+    }
 }
 
-fn check(format: Option<&str>, found: Option<&str>, id: &str) -> Result<(), PlanFileError> {
-    if format != Some(PLAN_FORMAT) {
+/// The format and id of a plan's file, read alone.
+#[derive(serde::Deserialize)]
+struct Head {
+    format: Option<String>,
+    id: Option<String>,
+}
+
+/// Why a file that does not parse as this format's is refused: another format (a later flowlake's
+/// plan) or plan when its head says so, else the parse error.
+fn why_not(json: &[u8], id: &str, error: serde_json::Error) -> PlanFileError {
+    match serde_json::from_slice::<Head>(json) {
+        Ok(Head { format, id: found }) => {
+            let (format, found) = (format.unwrap_or_default(), found.unwrap_or_default());
+            check(&format, &found, id)
+                .err()
+                .unwrap_or(PlanFileError::Json(error))
+        }
+        Err(_) => PlanFileError::Json(error),
+    }
+}
+
+fn check(format: &str, found: &str, id: &str) -> Result<(), PlanFileError> {
+    if format != PLAN_FORMAT {
         return Err(PlanFileError::Format {
-            found: format.unwrap_or("none").to_string(),
+            found: format.to_string(),
         });
     }
-    if found != Some(id) {
+    if found != id {
         return Err(PlanFileError::OtherPlan {
-            found: found.unwrap_or("none").to_string(),
+            found: found.to_string(),
         });
     }
     Ok(())
