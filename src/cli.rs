@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowlake::convert::config::{
     parse_size, ConvertConfig, DEFAULT_BATCH_ROWS, DEFAULT_MAX_REJECT_RATIO,
 };
-use flowlake::convert::shard::ShardError;
+use flowlake::convert::shard::{resolve, resolve_planned, ShardError};
+use flowlake::convert::ShardPlan;
 use flowlake::date::NotADate;
 use flowlake::ddl::sqltext::Refused;
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
@@ -29,6 +30,11 @@ read or flow log files were skipped (see the summary and _flowlake/rejects/); 4 
 published (reject ratio above --max-reject-ratio, or all their files failed); 1 fatal error (partitions not yet published are untouched); 2 usage error; \
 130 interrupted (SIGINT/SIGTERM; partitions not yet published are untouched).";
 
+const PLAN_EXIT_CODES: &str = "Prints the plan's id on stdout (with --json, the plan's id and per-shard \
+figures as one JSON object). Exit codes: 0 plan written; 3 plan written, but flow log files were skipped or \
+could not be listed or read, or partitions need a rebuild they cannot have (see the summary); 1 fatal error \
+(nothing is written but the plan); 2 usage error.";
+
 /// Flags that make no valid settings: the command stops with the usage exit code, saying why.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
@@ -41,7 +47,7 @@ pub enum UsageError {
     /// `--shard`, `--shards` and the scheduler's environment say no one shard.
     #[error(transparent)]
     Shard(#[from] ShardError),
-    /// Settings the library refuses (its `validate`).
+    /// Settings the library refuses (its `validate`), or a `--plan` the lake does not have.
     #[error(transparent)]
     Settings(#[from] flowlake::Error),
     /// `ddl` flags that cannot be written into the statement safely.
@@ -74,6 +80,10 @@ pub enum Command {
     /// Convert gzipped flow log text files into the Parquet lake.
     #[command(after_help = EXIT_CODES)]
     Convert(ConvertArgs),
+    /// List the input once, decide what convert would build, and assign it to N shards by input
+    /// bytes: a plan kept in the lake that `convert --plan ID --shard K/N` builds part K of.
+    #[command(after_help = PLAN_EXIT_CODES)]
+    Plan(PlanArgs),
     /// Check a lake against its manifest: every Parquet footer, row count and size; orphans; missing files.
     #[command(
         after_help = "Reads only: needs no write access to the lake, takes no lock. Exit codes: 0 the lake \
@@ -268,15 +278,12 @@ pub enum LayoutArg {
     Plain,
 }
 
+/// The settings of a conversion that every shard of a plan shares, with [`WriterArgs`]: `plan` takes
+/// them and stores them in the plan; `convert` takes them, or with `--plan` refuses them (they come
+/// from the plan). No `flatten` here: clap's group of a struct with one is empty, and `--plan`
+/// conflicts with this struct's group.
 #[derive(Debug, Args)]
-pub struct ConvertArgs {
-    /// Input folders or files: AWS's AWSLogs/ tree (plain or Hive-compatible), any YYYY/MM/DD or
-    /// year=/month=/day= tree, one day folder, or single files.
-    #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<PathBuf>,
-    /// Lake root to write.
-    #[arg(long, short, value_name = "LAKE")]
-    pub out: PathBuf,
+pub struct SettingsArgs {
     /// First day to convert (YYYY-MM-DD, inclusive); folders before it are not even listed.
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub from: Option<Day>,
@@ -298,18 +305,9 @@ pub struct ConvertArgs {
     /// missing or not within the delivery day or the one before stay in the delivery partition).
     #[arg(long, value_enum, default_value = "delivery")]
     pub partition_time: PartitionTimeArg,
-    #[command(flatten)]
-    pub writer: WriterArgs,
     /// Rows per Arrow batch between parser and encoder.
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
-    /// Worker threads (0 = one per core).
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
-    pub threads: usize,
-    /// Compressed input parsed per pipeline step; bounds memory together with --max-file-size
-    /// [default: 4MiB, 16MiB when an input is on s3://]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub read_ahead: Option<u64>,
     /// Largest decompressed input file accepted (AWS caps deliveries at 75 MB).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_file_size: u64,
@@ -353,9 +351,37 @@ pub struct ConvertArgs {
     /// Region for inputs whose path and name name none (CloudWatch Logs envelopes carry no region).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
-    /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path, so N
-    /// shards together write what one run writes. Default: AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch
-    /// array jobs) or JOB_COMPLETION_INDEX with --shards (Kubernetes Indexed Jobs).
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input folders or files: AWS's AWSLogs/ tree (plain or Hive-compatible), any YYYY/MM/DD or
+    /// year=/month=/day= tree, one day folder, or single files.
+    #[arg(required_unless_present = "plan", value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Lake root to write.
+    #[arg(long, short, value_name = "LAKE")]
+    pub out: PathBuf,
+    /// Build this shard's part of a plan made by `flowlake plan` (its id): no listing of the input;
+    /// inputs and settings come from the plan, so only --shard/--shards and this process's own
+    /// options (--threads, --read-ahead, --endpoint, --json, --quiet) may be given with it.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["inputs", "SettingsArgs", "WriterArgs"])]
+    pub plan: Option<String>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub writer: WriterArgs,
+    /// Worker threads (0 = one per core).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Compressed input parsed per pipeline step; bounds memory together with --max-file-size
+    /// [default: 4MiB, 16MiB when an input is on s3://]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub read_ahead: Option<u64>,
+    /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path (with
+    /// --plan: the plan's part K), so N shards together write what one run writes. Default:
+    /// AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch array jobs) or JOB_COMPLETION_INDEX with --shards
+    /// (Kubernetes Indexed Jobs; with --plan, N is the plan's).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<flowlake::convert::shard::Shard>,
     /// Endpoint of an S3-compatible store for s3:// inputs and lakes (default: AWS S3, or
@@ -369,6 +395,37 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub json: bool,
     /// No progress bar and no summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Input folders or files, as `convert` takes them (local paths are stored absolute).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Lake root the plan is for (it is kept in the lake's `_flowlake/plans/`).
+    #[arg(long, short, value_name = "LAKE")]
+    pub out: PathBuf,
+    /// Number of shards to assign the work to.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: u32,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub writer: WriterArgs,
+    /// Worker threads, for the files with no date whose records are read to place them (0 = one
+    /// per core).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Endpoint of an S3-compatible store for s3:// inputs and lakes (default: AWS S3, or
+    /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Print the plan's id and per-shard figures as one JSON object on stdout (else the id alone).
+    #[arg(long)]
+    pub json: bool,
+    /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -410,9 +467,15 @@ fn parse_day(s: &str) -> Result<Day, NotADate> {
     s.parse()
 }
 
-impl ConvertArgs {
-    pub fn into_config(self) -> Result<ConvertConfig, UsageError> {
-        let mut c = ConvertConfig::new(self.inputs, self.out);
+impl SettingsArgs {
+    /// A configuration of `inputs` into `out` with these settings.
+    fn config(
+        self,
+        writer: &WriterArgs,
+        inputs: Vec<PathBuf>,
+        out: PathBuf,
+    ) -> Result<ConvertConfig, UsageError> {
+        let mut c = ConvertConfig::new(inputs, out);
         c.from = self.from;
         c.to = self.to;
         c.parse.fields = match self.fields {
@@ -429,12 +492,8 @@ impl ConvertArgs {
             PartitionTimeArg::Delivery => PartitionTime::Delivery,
             PartitionTimeArg::Start => PartitionTime::Start,
         };
-        c.write = self.writer.settings();
+        c.write = writer.settings();
         c.parse.batch_rows = self.batch_rows;
-        c.threads = self.threads;
-        if let Some(bytes) = self.read_ahead {
-            c.read_ahead_bytes = bytes;
-        }
         c.parse.max_file_bytes = self.max_file_size;
         c.parse.max_line_bytes =
             usize::try_from(self.max_line_size).map_err(UsageError::MaxLineSize)?;
@@ -469,12 +528,54 @@ impl ConvertArgs {
         c.parse.filters.drop_log_status = drop;
         c.partitioning.account = self.account;
         c.partitioning.region = self.region;
-        c.endpoint = self.endpoint;
-        c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
-            std::env::var(name).ok()
-        })?;
-        c.validate()?;
         Ok(c)
+    }
+}
+
+impl ConvertArgs {
+    /// The run's settings: from the flags, or with `--plan` from the plan (a plan the lake does not
+    /// have, or a malformed id, is a usage error; a plan that cannot be read is not).
+    pub fn into_config(self) -> Result<ConvertConfig, Box<dyn std::error::Error>> {
+        let env = |name: &str| std::env::var(name).ok();
+        let mut c = match &self.plan {
+            Some(id) => {
+                let plan = ShardPlan::read(&self.out, id, self.endpoint.as_deref()).map_err(
+                    |e| -> Box<dyn std::error::Error> {
+                        match e {
+                            flowlake::Error::Config(_) => UsageError::Settings(e).into(),
+                            e => e.into(),
+                        }
+                    },
+                )?;
+                let n = plan.summary.shard_count;
+                let shard = resolve_planned(self.shard, self.shards, &env, id, n)
+                    .map_err(UsageError::Shard)?;
+                plan.config(&self.out, shard)
+            }
+            None => {
+                let mut c = self.settings.config(&self.writer, self.inputs, self.out)?;
+                c.shard = resolve(self.shard, self.shards, &env).map_err(UsageError::Shard)?;
+                c
+            }
+        };
+        c.threads = self.threads;
+        if let Some(bytes) = self.read_ahead {
+            c.read_ahead_bytes = bytes;
+        }
+        c.endpoint = self.endpoint;
+        c.validate().map_err(UsageError::Settings)?;
+        Ok(c)
+    }
+}
+
+impl PlanArgs {
+    /// The settings to plan, and the number of shards.
+    pub fn into_config(self) -> Result<(ConvertConfig, u32), UsageError> {
+        let mut c = self.settings.config(&self.writer, self.inputs, self.out)?;
+        c.threads = self.threads;
+        c.endpoint = self.endpoint;
+        c.validate()?;
+        Ok((c, self.shards))
     }
 }
 

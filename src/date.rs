@@ -55,6 +55,20 @@ impl fmt::Display for Day {
 #[error("`{0}` is not a date (YYYY-MM-DD)")]
 pub struct NotADate(pub String);
 
+/// A day is stored as its `YYYY-MM-DD` text (a plan's `from` and `to`).
+impl serde::Serialize for Day {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Day {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Day, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Day {
     type Err = NotADate;
     fn from_str(s: &str) -> std::result::Result<Day, NotADate> {

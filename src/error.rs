@@ -103,6 +103,9 @@ pub enum ReadErrorKind {
     /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
     /// the process may not read): not read, the rest of the run goes on.
     Listing,
+    /// An input of a plan (`convert --plan`) that changed or vanished since the plan listed it: not
+    /// read, and the partitions it feeds are not published (make a new plan).
+    Stale,
 }
 
 impl ReadErrorKind {
@@ -118,7 +121,10 @@ impl ReadErrorKind {
     /// True for failures that may pass on a later run without the file changing (I/O, the size
     /// limit): such a file is retried even when its partition is otherwise up to date.
     pub fn may_pass(self) -> bool {
-        matches!(self, ReadErrorKind::Io | ReadErrorKind::TooLarge)
+        matches!(
+            self,
+            ReadErrorKind::Io | ReadErrorKind::TooLarge | ReadErrorKind::Stale
+        )
     }
 
     /// The name used in reports and the manifest (`too_large`).
@@ -134,6 +140,7 @@ impl ReadErrorKind {
             ReadErrorKind::NoTime => "no_time",
             ReadErrorKind::Io => "io",
             ReadErrorKind::Listing => "listing",
+            ReadErrorKind::Stale => "stale",
         }
     }
 }

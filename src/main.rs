@@ -54,6 +54,13 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
                 ExitCode::from(EXIT_ABORTED_PARTITIONS)
             }
         }
+        Command::Plan(args) => {
+            let (json, quiet) = (args.json, args.quiet);
+            let (config, shards) = args.into_config()?;
+            let report = flowlake::convert::plan_shards(&config, shards)?;
+            render::plan(&report, json, quiet)?;
+            clean_or_rejects(report.is_clean())
+        }
         Command::Verify(args) => {
             let report = flowlake::verify::verify_at(&args.lake, args.endpoint.as_deref())?;
             render::verify(&report, args.json)?;

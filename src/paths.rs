@@ -71,6 +71,28 @@ pub mod lossless {
     }
 }
 
+/// [`lossless`] for a list of paths (a plan's input roots).
+pub mod lossless_all {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Stored(#[serde(with = "super::lossless")] PathBuf);
+
+    pub fn serialize<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(paths.len()))?;
+        for path in paths {
+            seq.serialize_element(&Stored(path.clone()))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+        let stored: Vec<Stored> = Vec::deserialize(d)?;
+        Ok(stored.into_iter().map(|Stored(p)| p).collect())
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -10,7 +10,8 @@ use std::io::Write;
 use std::path::Path;
 
 use flowlake::compact::CompactReport;
-use flowlake::convert::InflateReport;
+use flowlake::convert::report::human_bytes;
+use flowlake::convert::{InflateReport, ShardPlanReport};
 use flowlake::ddl::{DdlConfig, Engine};
 use flowlake::synth::GenerateReport;
 use flowlake::verify::VerifyReport;
@@ -72,6 +73,54 @@ pub fn convert(report: &Report, json: bool, quiet: bool) -> Printed {
             path.display()
         );
     }
+    Ok(())
+}
+
+/// `plan`: the JSON report with `json`, else the plan's id alone on stdout (for scripts); unless
+/// `quiet`, the summary line, each shard's work and what needs a look on stderr.
+pub fn plan(report: &ShardPlanReport, json: bool, quiet: bool) -> Printed {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", report.id)?;
+    }
+    if quiet {
+        return Ok(());
+    }
+    eprintln!("{}", report.summary_line());
+    for s in &report.shards {
+        eprintln!(
+            "  shard {}/{}: {} partitions, {} files, {}",
+            s.shard,
+            report.shard_count,
+            s.partitions,
+            s.files,
+            human_bytes(s.bytes)
+        );
+    }
+    for f in report.failed.iter().take(CONVERT_LISTED) {
+        eprintln!(
+            "  failed: {} ({:?}): {}",
+            f.path.display(),
+            f.kind,
+            f.message
+        );
+    }
+    for h in &report.held {
+        eprintln!("  NOT REBUILT: {}: {}", h.path, h.reason);
+    }
+    for w in report.warnings.iter().take(CONVERT_LISTED) {
+        eprintln!("  warning: {}: {}", w.path.display(), w.message);
+    }
+    eprintln!(
+        "  run shard K of {}: flowlake convert --out {} --plan {} --shard K/{}",
+        report.shard_count,
+        report.lake.display(),
+        report.id,
+        report.shard_count
+    );
     Ok(())
 }
 

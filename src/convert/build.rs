@@ -11,12 +11,13 @@ use std::time::Instant;
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
-use crate::convert::plan::{Output, Plan};
+use crate::convert::plan::{partitions_fed, Output, Plan};
 use crate::convert::report::{AbortedPartition, PartitionReport, Report};
 use crate::convert::Run;
 use crate::error::{Error, Result};
 use crate::input::discover::{InputFile, Skipped};
-use crate::input::parse::{BadFilePolicy, FileOutcome, FileParser};
+use crate::input::parse::{BadFilePolicy, FileOutcome};
+use crate::input::read::{ReadError, ReadErrorKind};
 use crate::lake::ledger::rowmap::NO_INPUT;
 use crate::lake::ledger::{
     FailedRecord, InputRecord, Journal, OutputRecord, PartitionEntry, Replaces, MANIFEST_VERSION,
@@ -30,28 +31,6 @@ use crate::text::route::{split_by_start, TimeSlot};
 
 /// Free staging space kept beyond the estimate before two units are built at once.
 const STAGING_MARGIN: u64 = 64 * 1024 * 1024;
-
-/// Reusable parsers, one per thread that is busy at once.
-#[derive(Default)]
-pub(super) struct ParserPool(Mutex<Vec<FileParser>>);
-
-impl ParserPool {
-    /// Runs `work` with a parser of the pool (a new one when all are busy), then returns it.
-    pub fn with<T>(&self, work: impl FnOnce(&mut FileParser) -> T) -> T {
-        let mut parser = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
-        let out = work(&mut parser);
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(parser);
-        out
-    }
-}
 
 /// A partition being built: its writer and what went into it.
 pub(super) struct Building<'l> {
@@ -74,6 +53,8 @@ pub(super) struct Building<'l> {
     /// The inputs whose rows were handed to the writer, by the source number they were given with.
     sources: Vec<PathBuf>,
     source_of: HashMap<PathBuf, u32>,
+    /// An input of a plan that feeds it changed since the plan was made: it is not published.
+    stale: bool,
 }
 
 impl<'l> Building<'l> {
@@ -91,6 +72,7 @@ impl<'l> Building<'l> {
             carried: Vec::new(),
             sources: Vec::new(),
             source_of: HashMap::new(),
+            stale: false,
         }
     }
 
@@ -304,6 +286,17 @@ impl Run<'_> {
             own.count(&outcome);
         }
         let start_mode = self.cfg.partitioning.time == PartitionTime::Start;
+        if outcome
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == ReadErrorKind::Stale)
+        {
+            for slot in partitions_fed(delivery, self.cfg.partitioning.time) {
+                if let Some(b) = building.get_mut(&slot) {
+                    b.stale = true;
+                }
+            }
+        }
         let mut per_slot: BTreeMap<TimeSlot, Vec<RecordBatch>> = BTreeMap::new();
         for batch in outcome.batches {
             if start_mode {
@@ -360,6 +353,7 @@ impl Run<'_> {
             carried,
             sources,
             source_of: _,
+            stale,
         } = building;
         let done = writer.finish()?;
         report.stages.sort += done.sort_seconds;
@@ -377,17 +371,22 @@ impl Run<'_> {
         if self.progress.should_stop() {
             return Err(Error::Interrupted);
         }
-        let reason = if files > 0 && unreadable == files {
-            Some("every input file delivered for this partition failed to read")
+        let reason = if stale {
+            Some(format!(
+                "an input changed since plan {} was made (see the failed files): make a new plan",
+                self.assignment.plan().unwrap_or_default()
+            ))
+        } else if files > 0 && unreadable == files {
+            Some("every input file delivered for this partition failed to read".into())
         } else if lines > 0 && rejected as f64 > self.cfg.max_reject_ratio * lines as f64 {
-            Some("reject ratio above --max-reject-ratio")
+            Some("reject ratio above --max-reject-ratio".into())
         } else {
             None
         };
         if let Some(reason) = reason {
             report.add_aborted(AbortedPartition {
                 path: partition.to_string(),
-                reason: reason.to_string(),
+                reason,
                 lines,
                 rejected,
                 rows,
@@ -460,13 +459,36 @@ impl Run<'_> {
                 if self.progress.should_stop() {
                     return Err(Error::Interrupted);
                 }
-                let outcome = self.parsers.with(|parser| {
+                // A plan's input is checked against the plan: one with a version (an ETag) by the
+                // read itself (conditional), then only when the read failed; one without first.
+                let plan_check = self.planned.as_ref().filter(|_| file.version.is_none());
+                if let Some(message) = plan_check.and_then(|p| p.stale(self.store.as_ref(), file)) {
+                    return Ok(stale(file, message));
+                }
+                let mut outcome = self.parsers.with(|parser| {
                     parser.parse(self.store.as_ref(), file, &self.cfg.parse, &self.rejects)
                 })?;
+                let failed = outcome.error.is_some() && file.version.is_some();
+                if let Some(p) = self.planned.as_ref().filter(|_| failed) {
+                    if let Some(message) = p.stale(self.store.as_ref(), file) {
+                        outcome = stale(file, message);
+                    }
+                }
                 self.progress.file_done(file.size, outcome.rows);
                 Ok(outcome)
             })
             .collect()
+    }
+}
+
+/// The outcome of a plan's input that is not what the plan listed: failed, nothing of it read.
+fn stale(file: &InputFile, message: String) -> FileOutcome {
+    FileOutcome {
+        path: file.path.clone(),
+        undated: file.undated.is_some(),
+        input_bytes: file.size,
+        error: Some(ReadError::new(ReadErrorKind::Stale, message)),
+        ..FileOutcome::default()
     }
 }
 

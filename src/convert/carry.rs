@@ -12,7 +12,7 @@ use arrow::array::{BooleanArray, BooleanBufferBuilder, UInt32Array};
 use arrow::compute::filter_record_batch;
 
 use crate::convert::build::Building;
-use crate::convert::plan::Output;
+use crate::convert::plan::{Output, Survey};
 use crate::convert::report::{Report, VanishedInput, Warning};
 use crate::convert::Run;
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ use crate::lake::schema;
 use crate::storage::Entry;
 use crate::text::route::TimeSlot;
 
-impl Run<'_> {
+impl Survey<'_> {
     /// Settles the inputs an earlier run built this partition from that this run's walk did not list
     /// (a narrower input root must not drop rows from the lake): one still there is added to `files`;
     /// one that is gone is returned, to have its rows carried over from the lake (or, with
@@ -133,7 +133,9 @@ impl Run<'_> {
             })
             .collect())
     }
+}
 
+impl Run<'_> {
     /// Hands the rows of the partition's carried inputs, read from its published files, to its
     /// writer (before any row read now), each as rows of its own input.
     pub(super) fn carry_over(&self, output: &Output, building: &mut Building<'_>) -> Result<()> {

@@ -35,7 +35,7 @@ pub const MAX_FILE_BYTES_LIMIT: u64 = i32::MAX as u64;
 /// Where a run's rows go: the lake's partition keys, their grain, the time that picks a row's
 /// partition, and the keys of inputs that name none. A lake records the first three when it is first
 /// written (`lake.json`), and later runs must use the same.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Partitioning {
     /// `--partition-layout`.
     pub layout: PartitionLayout,
@@ -52,11 +52,17 @@ pub struct Partitioning {
 /// Settings of a `convert` run, grouped by concern: where rows go ([`Partitioning`]), how inputs
 /// are read and parsed ([`ParseSettings`], with the records the lake keeps), and how the lake's
 /// files are written ([`WriteSettings`], shared with `compact`).
-#[derive(Debug, Clone)]
+///
+/// The settings the shards of a plan must share are stored in the plan (serde, see
+/// [`crate::convert::shard_plan`]); what is the process's own (the lake it was given, read-ahead,
+/// threads, shard, plan, endpoint) is not.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConvertConfig {
     /// Input roots (folders or files).
+    #[serde(with = "crate::paths::lossless_all")]
     pub inputs: Vec<PathBuf>,
     /// Lake root.
+    #[serde(skip)]
     pub out: PathBuf,
     /// First day to convert (inclusive).
     pub from: Option<Day>,
@@ -67,20 +73,30 @@ pub struct ConvertConfig {
     pub write: WriteSettings,
     /// Compressed input per wave ([`DEFAULT_READ_AHEAD_BYTES`], or [`DEFAULT_S3_READ_AHEAD_BYTES`]
     /// when an input is on S3).
+    #[serde(skip)]
     pub read_ahead_bytes: u64,
     /// A partition with more than this share of rejected lines is not published (0.0 to 1.0).
     pub max_reject_ratio: f64,
     /// Worker threads; 0 = one per core.
+    #[serde(skip)]
     pub threads: usize,
     /// Rebuild every partition in range, even those the manifest says are up to date.
     pub rebuild: bool,
     /// When an input of a published partition no longer exists, drop its rows at the partition's next
     /// rebuild (mirror the deletion) instead of carrying them over from the lake's files.
     pub mirror_deletions: bool,
-    /// Build only this shard's partitions (see [`crate::convert::shard`]).
+    /// Build only this shard's partitions (see [`crate::convert::shard`]; with `plan`, the plan's
+    /// part K of N).
+    #[serde(skip)]
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
+    #[serde(skip)]
     pub endpoint: Option<String>,
+    /// Build `shard`'s part of the plan with this id (made by
+    /// [`plan_shards`](crate::convert::plan_shards)) instead of listing the inputs; the settings must
+    /// be the plan's ([`ShardPlan::config`](crate::convert::planning::ShardPlan::config)).
+    #[serde(skip)]
+    pub plan: Option<String>,
 }
 
 impl ConvertConfig {
@@ -114,6 +130,7 @@ impl ConvertConfig {
             mirror_deletions: false,
             shard: None,
             endpoint: None,
+            plan: None,
         }
     }
 

@@ -15,30 +15,35 @@
 //! partition layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
 //! (waves, feed, finish) and reports; `carry.rs` keeps the rows of inputs that vanished since a
 //! partition's last build. This folder is the `convert` engine: [`config`] (its validated
-//! settings), [`report`] (the account of every line) and [`shard`] (splitting a run across
-//! processes). It uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.
+//! settings), [`report`] (the account of every line), [`shard`] (splitting a run across
+//! processes) and [`planning`] (`flowlake plan`: list once, assign by bytes, a shard builds its part
+//! of the plan, in the files of [`shard_plan`]). It uses `input`, `text`, `lake`, `storage` and the
+//! base modules; no other engine.
 
 mod build;
 mod carry;
 pub mod config;
+mod parsers;
 mod plan;
+pub mod planning;
 pub mod report;
 pub mod shard;
+pub mod shard_plan;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::convert::build::ParserPool;
 use crate::convert::config::ConvertConfig;
-use crate::convert::report::{FailedFile, Report, Warning};
+use crate::convert::parsers::ParserPool;
+use crate::convert::plan::{Survey, Touch};
+use crate::convert::planning::PlannedPart;
+use crate::convert::report::{Report, Warning};
+use crate::convert::shard::Assignment;
 use crate::error::Result;
-use crate::input::copies::drop_copies;
-use crate::input::discover::{discover, Discovery, InputFile};
-use crate::input::read::ReadErrorKind;
+use crate::input::discover::{discover, Discovery};
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
-use crate::lake::partition::PartitionLayout;
 use crate::lake::write::{writer_properties, WriteSettings};
 use crate::storage::{self, policy::LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
@@ -122,6 +127,8 @@ pub fn decompress_only(cfg: &ConvertConfig) -> Result<InflateReport> {
     })
 }
 
+pub use planning::{plan_shards, ShardPlan, ShardPlanReport};
+
 /// The store that serves the run's inputs and lake (local, S3 or both).
 fn store_for(cfg: &ConvertConfig) -> Result<Arc<dyn Store>> {
     let paths: Vec<&std::path::Path> = cfg
@@ -150,20 +157,37 @@ struct Run<'a> {
     props: Arc<parquet::file::properties::WriterProperties>,
     parsers: ParserPool,
     manifest: Manifest,
+    /// The partitions this run builds.
+    assignment: Assignment,
+    /// The part of a plan this run builds (`--plan`), read instead of listing the inputs.
+    planned: Option<PlannedPart>,
 }
 
 impl<'a> Run<'a> {
     fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
         let store = store_for(cfg)?;
+        // A plan is read before the lake is locked: a wrong id or shard count changes nothing.
+        let planned = match &cfg.plan {
+            Some(id) => Some(PlannedPart::load(store.as_ref(), cfg, id)?),
+            None => None,
+        };
+        let assignment = match (&planned, cfg.shard) {
+            (Some(part), _) => part.assignment(),
+            (None, Some(shard)) => Assignment::Hash(shard),
+            (None, None) => Assignment::All,
+        };
         let run_id = new_run_id();
-        let (scope, holder) = match cfg.shard {
-            None => (LockScope::Whole, format!("flowlake run {run_id}")),
-            Some(s) => (
+        let (scope, holder) = match (assignment.shard(), assignment.plan()) {
+            (None, _) => (LockScope::Whole, format!("flowlake run {run_id}")),
+            (Some(s), plan) => (
                 LockScope::Member {
                     index: s.index,
                     count: s.count,
                 },
-                format!("flowlake run {run_id}, shard {s}"),
+                match plan {
+                    Some(id) => format!("flowlake run {run_id}, shard {s} of plan {id}"),
+                    None => format!("flowlake run {run_id}, shard {s}"),
+                },
             ),
         };
         let lake = Lake::open(store.clone(), &cfg.out, &run_id, scope, &holder)?;
@@ -179,47 +203,40 @@ impl<'a> Run<'a> {
             parsers: ParserPool::default(),
             manifest: lake.manifest(),
             lake,
+            assignment,
+            planned,
         })
+    }
+
+    /// What deciding reads (see [`Survey`]).
+    fn survey(&self) -> Survey<'_> {
+        Survey {
+            cfg: self.cfg,
+            store: &self.store,
+            manifest: &self.manifest,
+            parsers: &self.parsers,
+            planned: self.planned.as_ref().map(|p| &p.inputs),
+        }
     }
 
     fn convert(self) -> Result<Report> {
         let started = Instant::now();
         let cfg = self.cfg;
-        let mut found = self.list()?;
-        let listed = started.elapsed().as_secs_f64();
-        let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
-        let layout = self.partition_layout(&all)?;
-        if layout == PartitionLayout::Aws {
-            // A file that names no account and region has no place in a lake with AWS's keys.
-            plan::drop_unkeyed(&mut found);
-        }
-        let mut report = Report {
-            files_skipped: found.skipped.len() as u64,
-            skipped: found.skipped.clone(),
-            ..Report::default()
-        };
-        report.stages.list = listed;
-        // Entries below a root that could not be listed: named, the rest converts.
-        for problem in std::mem::take(&mut found.failed) {
-            report.files_failed += 1;
-            report.failed.push(FailedFile::unread(
-                problem.path,
-                ReadErrorKind::Listing,
-                problem.message,
-            ));
-        }
+        let found = self.list()?;
+        let mut report = Report::default();
+        report.stages.list = started.elapsed().as_secs_f64();
         if let Some(message) = self.lake.staging_warning() {
             report.warnings.push(Warning {
                 path: cfg.out.clone(),
                 message,
             });
         }
-        report.warnings.extend(
-            std::mem::take(&mut found.warnings)
-                .into_iter()
-                .map(|(path, message)| Warning { path, message }),
-        );
-        let plan = self.plan(found, layout, &mut report)?;
+        let plan = self.survey().decide(
+            found,
+            &mut report,
+            Touch::Build(&self.lake),
+            &self.assignment,
+        )?;
         let to_read = plan.to_read();
         self.progress
             .start(to_read.len() as u64, to_read.iter().map(|f| f.size).sum());
@@ -251,31 +268,11 @@ impl<'a> Run<'a> {
         Ok(report)
     }
 
-    /// Lists the inputs: every file below the roots in the run's range, keys an input lacks filled
-    /// from `--account`/`--region` (never over what its path or name says), and an input listed
-    /// twice (two roots holding the same tree) kept once.
+    /// The inputs: listed, or a plan's part (no listing at all).
     fn list(&self) -> Result<Discovery> {
-        let cfg = self.cfg;
-        let mut found = discover(
-            self.store.as_ref(),
-            &cfg.inputs,
-            cfg.from,
-            cfg.to,
-            cfg.partitioning.grain,
-        )?;
-        for file in found.files.iter_mut().chain(&mut found.undated) {
-            if file.key.account.is_none() {
-                file.key.account.clone_from(&cfg.partitioning.account);
-            }
-            if file.key.region.is_none() {
-                file.key.region.clone_from(&cfg.partitioning.region);
-            }
+        match &self.planned {
+            Some(part) => Ok(part.discovery(self.cfg)),
+            None => plan::list(self.cfg, self.store.as_ref()),
         }
-        for files in [&mut found.files, &mut found.undated] {
-            found
-                .skipped
-                .extend(drop_copies(self.store.as_ref(), files));
-        }
-        Ok(found)
     }
 }

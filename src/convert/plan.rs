@@ -2,9 +2,10 @@
 //! (files without a date of their own placed by their records' times), the partitions stopped runs
 //! left half-published, and of all those the ones that are not up to date, grouped into units.
 //!
-//! The decisions that need no I/O are free functions, unit-tested below: which partitions a file
-//! feeds ([`partitions_fed`]), whether a partition is up to date ([`up_to_date`]), the units
-//! ([`units`]) and the fingerprint ([`fingerprint`]).
+//! Deciding reads only ([`Survey`]): a run decides before it builds, and `flowlake plan` decides the
+//! same way for all its shards. The decisions that need no I/O are free functions, unit-tested below:
+//! which partitions a file feeds ([`partitions_fed`]), whether a partition is up to date
+//! ([`up_to_date`]), the units ([`units`]) and the fingerprint ([`fingerprint`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -13,18 +14,23 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::convert::config::ConvertConfig;
+use crate::convert::parsers::ParserPool;
 use crate::convert::report::{FailedFile, HeldPartition, Report, Warning};
-use crate::convert::Run;
+use crate::convert::shard::Assignment;
+use crate::convert::shard_plan::PlannedInputs;
 use crate::error::{Error, Result};
-use crate::input::discover::{Discovery, InputFile, Skipped};
+use crate::input::copies::drop_copies;
+use crate::input::discover::{discover, Discovery, InputFile, Skipped};
 use crate::input::parse::FileOutcome;
 use crate::input::read::ReadErrorKind;
 use crate::lake::dataset::Dataset;
 use crate::lake::ledger::{
-    self, Fingerprint, InputRecord, LakeSettings, OutputRecord, PartitionEntry, Recovery,
+    self, Fingerprint, InputRecord, Lake, LakeSettings, Manifest, OutputRecord, PartitionEntry,
+    Recovery,
 };
 use crate::lake::partition::{Grain, PartitionKey, PartitionLayout, PartitionTime};
 use crate::lake::schema;
+use crate::storage::Store;
 use crate::text::rejects::RejectLog;
 use crate::text::route::TimeSlot;
 
@@ -81,14 +87,75 @@ impl Plan {
     }
 }
 
-impl Run<'_> {
+/// What deciding what to build reads: the run's settings, its store, the lake's manifest and
+/// partition folders, and parsers for the undated files whose times must be read. It writes nothing
+/// but what [`Survey::decide`] is told to (the lake's settings, repairs), so `flowlake plan` decides
+/// with it exactly as a run does.
+pub(super) struct Survey<'r> {
+    pub cfg: &'r ConvertConfig,
+    pub store: &'r Arc<dyn Store>,
+    pub manifest: &'r Manifest,
+    pub parsers: &'r ParserPool,
+    /// The inputs of a plan's part (a shard of a plan): the slots of its undated files are the plan's.
+    pub planned: Option<&'r PlannedInputs>,
+}
+
+/// How a decision may touch the lake.
+#[derive(Clone, Copy)]
+pub(super) enum Touch<'l> {
+    /// A run about to build: the lake's settings are recorded on its first run, and partitions stopped
+    /// runs left half-published are finished or undone ([`ledger::recover`]).
+    Build(&'l Lake),
+    /// `flowlake plan`: nothing is written; a partition with a journal mark is to be rebuilt, and the
+    /// shard that builds it repairs it first.
+    ReadOnly,
+}
+
+impl Survey<'_> {
+    /// Decides what the run builds from what discovery found (`found`): the partition layout, the
+    /// files that have no place in it, and the [`plan`](Survey::plan). Discovery's skipped, failed
+    /// and warned entries go to `report`.
+    pub(super) fn decide(
+        &self,
+        mut found: Discovery,
+        report: &mut Report,
+        touch: Touch<'_>,
+        assignment: &Assignment,
+    ) -> Result<Plan> {
+        let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
+        let layout = self.partition_layout(&all, matches!(touch, Touch::Build(_)))?;
+        if layout == PartitionLayout::Aws {
+            // A file that names no account and region has no place in a lake with AWS's keys.
+            drop_unkeyed(&mut found);
+        }
+        report.files_skipped += found.skipped.len() as u64;
+        report.skipped.append(&mut found.skipped);
+        // Entries below a root that could not be listed: named, the rest converts.
+        for problem in std::mem::take(&mut found.failed) {
+            report.files_failed += 1;
+            report.failed.push(FailedFile::unread(
+                problem.path,
+                ReadErrorKind::Listing,
+                problem.message,
+            ));
+        }
+        report.warnings.extend(
+            std::mem::take(&mut found.warnings)
+                .into_iter()
+                .map(|(path, message)| Warning { path, message }),
+        );
+        self.plan(found, layout, report, touch, assignment)
+    }
+
     /// Plans the run over what discovery found (`found`, its skipped and failed entries already
-    /// in `report`).
-    pub(super) fn plan(
+    /// in `report`): the partitions of `assignment` that are not up to date.
+    fn plan(
         &self,
         mut found: Discovery,
         layout: PartitionLayout,
         report: &mut Report,
+        touch: Touch<'_>,
+        assignment: &Assignment,
     ) -> Result<Plan> {
         let cfg = self.cfg;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
@@ -118,12 +185,13 @@ impl Run<'_> {
                 });
             }
         }
-        let interrupted = self.recover(&mut outputs, report)?;
+        let interrupted = self.recover(&mut outputs, report, touch, assignment)?;
         // A shard builds its own partitions only (interrupted ones included: their owner repairs them).
-        if let Some(shard) = cfg.shard {
+        if *assignment != Assignment::All {
             let before = outputs.len();
-            outputs.retain(|path, _| shard.owns(path));
-            report.shard = Some(shard.to_string());
+            outputs.retain(|path, _| assignment.owns(path));
+            report.shard = assignment.shard().map(|s| s.to_string());
+            report.plan = assignment.plan().map(str::to_string);
             report.partitions_in_other_shards = (before - outputs.len()) as u64;
         }
         let fingerprint = fingerprint(cfg);
@@ -141,32 +209,39 @@ impl Run<'_> {
         })
     }
 
-    /// Recovers the partitions stopped runs left half-committed ([`ledger::recover`]) and returns
-    /// those only a rebuild repairs, each added to `outputs` (whatever this run's range) when its
-    /// entry says what built it. A shard recovers its own partitions only.
+    /// Finds the partitions stopped runs left half-committed and returns those only a rebuild
+    /// repairs, each added to `outputs` (whatever this run's range) when its entry says what built
+    /// it. A run that builds repairs what it can first ([`ledger::recover`]), its own partitions only;
+    /// a read-only decision repairs nothing and counts every marked partition.
     fn recover(
         &self,
         outputs: &mut BTreeMap<String, Output>,
         report: &mut Report,
+        touch: Touch<'_>,
+        assignment: &Assignment,
     ) -> Result<HashSet<String>> {
         let cfg = self.cfg;
-        let marks = ledger::marks(&self.manifest)?;
+        let root = &cfg.out;
+        let marks = ledger::marks(self.manifest)?;
         let mut interrupted = HashSet::new();
         if marks.is_empty() {
             return Ok(interrupted);
         }
-        let dataset = Dataset::open(self.store.clone(), &cfg.out)?;
+        let repair = match touch {
+            Touch::Build(lake) => Some((lake, Dataset::open(self.store.clone(), root)?)),
+            Touch::ReadOnly => None,
+        };
         for path in marks.partitions() {
-            if cfg.shard.is_some_and(|s| !s.owns(path)) {
+            let Some((lake, dataset)) = repair.as_ref().filter(|_| assignment.owns(path)) else {
                 interrupted.insert(path.clone());
                 continue;
-            }
-            match ledger::recover(&self.lake, &dataset, &self.manifest, &marks, path)? {
+            };
+            match ledger::recover(lake, dataset, self.manifest, &marks, path)? {
                 Recovery::Finished | Recovery::Undone => {}
                 Recovery::NeedsRebuild { note } => {
                     if let Some(message) = note {
                         report.warnings.push(Warning {
-                            path: self.lake.root().join(path),
+                            path: root.join(path),
                             message,
                         });
                     }
@@ -188,7 +263,7 @@ impl Run<'_> {
                     );
                 }
                 _ => report.warnings.push(Warning {
-                    path: self.lake.root().join(path),
+                    path: root.join(path),
                     message: "a stopped run was publishing this partition and no manifest entry \
                               says what built it: convert its days again to rebuild it"
                         .into(),
@@ -214,7 +289,7 @@ impl Run<'_> {
         }
         output.inputs.sort_by(|a, b| a.path.cmp(&b.path));
         output.inputs.dedup_by(|a, b| a.path == b.path);
-        let published = self.lake.published(&path)?;
+        let published = self.published(&path)?;
         let fresh = !interrupted
             && entry
                 .as_ref()
@@ -244,11 +319,23 @@ impl Run<'_> {
         Ok(Some(output))
     }
 
+    /// Names and sizes of the flowlake part files now published in `partition`, in name order.
+    fn published(&self, partition: &str) -> Result<Vec<(String, u64)>> {
+        let dir = self.cfg.out.join(partition);
+        let files = self
+            .store
+            .list_dir(&dir)
+            .map_err(|e| Error::output(&dir, e))?;
+        Ok(ledger::commit::part_files(&files))
+    }
+
     /// The partition layout of this run: the lake's own once it has one (a different explicit choice,
-    /// hourly, partition time or filters are refused), else resolved and recorded for the next runs.
-    pub(super) fn partition_layout(&self, files: &[&InputFile]) -> Result<PartitionLayout> {
+    /// hourly, partition time or filters are refused), else resolved and, when `record`, recorded for
+    /// the next runs.
+    fn partition_layout(&self, files: &[&InputFile], record: bool) -> Result<PartitionLayout> {
         let cfg = &self.cfg.partitioning;
         let filters = &self.cfg.parse.filters;
+        let root = &self.cfg.out;
         if let Some(stored) = self.manifest.settings()? {
             let layout = match stored.partition_layout {
                 PartitionLayout::Plain => PartitionLayout::Plain,
@@ -263,7 +350,7 @@ impl Run<'_> {
                     "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
                      would write other partitions next to them (readers would count rows twice): use the \
                      same settings, or a new lake",
-                    self.lake.root().display(),
+                    root.display(),
                     layout,
                     stored.partition_time,
                     if stored.hourly { " --hourly" } else { "" }
@@ -275,7 +362,7 @@ impl Run<'_> {
                 return Err(Error::Config(format!(
                     "the lake {} keeps {}; this run would keep {}: use the same --action and \
                      --drop-log-status, or a new lake",
-                    self.lake.root().display(),
+                    root.display(),
                     stored.filters.describe(),
                     filters.describe()
                 )));
@@ -294,7 +381,7 @@ impl Run<'_> {
             PartitionLayout::Auto => PartitionLayout::Plain,
             chosen => chosen,
         };
-        if !files.is_empty() {
+        if record && !files.is_empty() {
             self.manifest.put_settings(&LakeSettings {
                 partition_layout: layout,
                 hourly: cfg.grain.is_hourly(),
@@ -303,16 +390,17 @@ impl Run<'_> {
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
-            return self.partition_layout(files);
+            return self.partition_layout(files, record);
         }
         Ok(layout)
     }
 
     /// The slots (days, or hours) the records of each undated file fall in, in order (the first takes
-    /// its records with no time). A file whose path, size and modification time the manifest
-    /// remembers is not read: its slots are the partitions that remember it. Others are parsed once
-    /// here (nothing recorded) and again for each partition they feed. A file that cannot be read,
-    /// or whose records all lack a time, is listed as failed.
+    /// its records with no time). A file a plan's part lists comes with the slots the plan found; one
+    /// whose path, size and modification time the manifest remembers is not read: its slots are the
+    /// partitions that remember it. Others are parsed once here (nothing recorded) and again for each
+    /// partition they feed. A file that cannot be read, or whose records all lack a time, is listed
+    /// as failed.
     fn undated_slots(
         &self,
         files: Vec<InputFile>,
@@ -322,14 +410,19 @@ impl Run<'_> {
             return Ok(Vec::new());
         }
         let grain = self.cfg.partitioning.grain;
+        let slots_of = |feeds: &[i64]| feeds.iter().map(|&i| TimeSlot::new(grain, i)).collect();
         // Every slot each remembered undated input feeds, as recorded with the file's size and mtime.
         let mut known: HashMap<PathBuf, (u64, Option<i64>, Vec<TimeSlot>)> = HashMap::new();
         for entry in self.manifest.all()?.into_values() {
             for input in entry.inputs.into_iter().filter(|i| !i.vanished) {
                 if let Some(feeds) = input.feeds {
-                    let feeds = feeds.into_iter().map(|i| TimeSlot::new(grain, i)).collect();
-                    known.insert(input.path, (input.size, input.mtime, feeds));
+                    known.insert(input.path, (input.size, input.mtime, slots_of(&feeds)));
                 }
+            }
+        }
+        for f in &files {
+            if let Some(feeds) = self.planned.and_then(|p| p.get(&f.path)?.feeds.as_deref()) {
+                known.insert(f.path.clone(), (f.size, f.mtime, slots_of(feeds)));
             }
         }
         let (remembered, new): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| {
@@ -372,6 +465,30 @@ impl Run<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// Lists the inputs of `cfg` through `store`: every file below the roots in the run's range (see
+/// [`discover`]), keyed ([`fill_keys`]), and an input listed twice (two roots holding the same tree)
+/// kept once.
+pub(super) fn list(cfg: &ConvertConfig, store: &dyn Store) -> Result<Discovery> {
+    let mut found = discover(store, &cfg.inputs, cfg.from, cfg.to, cfg.partitioning.grain)?;
+    fill_keys(cfg, &mut found);
+    for files in [&mut found.files, &mut found.undated] {
+        found.skipped.extend(drop_copies(store, files));
+    }
+    Ok(found)
+}
+
+/// Fills the keys an input lacks from `--account`/`--region` (never over what its path or name says).
+pub(super) fn fill_keys(cfg: &ConvertConfig, found: &mut Discovery) {
+    for file in found.files.iter_mut().chain(&mut found.undated) {
+        if file.key.account.is_none() {
+            file.key.account.clone_from(&cfg.partitioning.account);
+        }
+        if file.key.region.is_none() {
+            file.key.region.clone_from(&cfg.partitioning.region);
+        }
     }
 }
 

@@ -169,6 +169,8 @@ pub struct Report {
     pub files_unchanged: u64,
     /// `K/N` when the run was one shard of a sharded run.
     pub shard: Option<String>,
+    /// The id of the plan whose part the run built (`--plan`).
+    pub plan: Option<String>,
     /// Partitions in the listed input that other shards build (not read here).
     pub partitions_in_other_shards: u64,
     /// Requests sent to S3 (listing pages, GETs, PUTs, ...) when an input or the lake is on S3.
@@ -249,6 +251,7 @@ impl Report {
             partitions_unchanged,
             files_unchanged,
             shard: _,
+            plan: _,
             partitions_in_other_shards,
             s3_requests: _,
             output_files,
@@ -520,6 +523,9 @@ impl Report {
                 "; shard {shard}: {} partitions left to other shards",
                 self.partitions_in_other_shards
             ));
+        }
+        if let Some(plan) = &self.plan {
+            s.push_str(&format!(" (plan {plan})"));
         }
         if !self.aborted.is_empty() {
             let mut reasons: Vec<&str> = self.aborted.iter().map(|a| a.reason.as_str()).collect();

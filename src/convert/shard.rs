@@ -7,7 +7,11 @@
 //! one run writes. A hash (rather than, say, sorting the partitions and dealing them out) keeps the
 //! assignment of a partition fixed even when shards list at different moments and see different days.
 //! A retried shard is a rerun of the same shard: the manifest makes it skip what it already published.
+//!
+//! A shard of a plan (`flowlake plan`, then `convert --plan ID --shard K/N`) builds the partitions the
+//! plan gave it instead: [`Assignment`] is the one answer to "does this process build that partition".
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -27,6 +31,48 @@ impl Shard {
     /// True when this shard builds `partition` (a partition path relative to the lake root).
     pub fn owns(&self, partition: &str) -> bool {
         shard_of(partition, self.count) == self.index
+    }
+}
+
+/// Which partitions a run builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    /// Every partition (an unsharded run, or `flowlake plan`, which decides for all shards).
+    All,
+    /// Those whose path hashes to the shard ([`shard_of`]).
+    Hash(Shard),
+    /// Those a plan gave the shard (`plan` is the plan's id).
+    Planned {
+        shard: Shard,
+        plan: String,
+        partitions: HashSet<String>,
+    },
+}
+
+impl Assignment {
+    /// True when this run builds `partition` (a partition path relative to the lake root).
+    pub fn owns(&self, partition: &str) -> bool {
+        match self {
+            Assignment::All => true,
+            Assignment::Hash(shard) => shard.owns(partition),
+            Assignment::Planned { partitions, .. } => partitions.contains(partition),
+        }
+    }
+
+    /// The shard this run is, if it is one.
+    pub fn shard(&self) -> Option<Shard> {
+        match self {
+            Assignment::All => None,
+            Assignment::Hash(shard) | Assignment::Planned { shard, .. } => Some(*shard),
+        }
+    }
+
+    /// The id of the plan this run builds a part of, if any.
+    pub fn plan(&self) -> Option<&str> {
+        match self {
+            Assignment::Planned { plan, .. } => Some(plan),
+            _ => None,
+        }
     }
 }
 
@@ -62,6 +108,14 @@ pub enum ShardError {
     NoIndex(u32),
     #[error("shard index {index} is not below the shard count {count}")]
     OutOfRange { index: u32, count: u32 },
+    #[error("plan {plan} has {planned} shards, not {count}: run its shards as K/{planned}")]
+    NotThePlans {
+        plan: String,
+        planned: u32,
+        count: u32,
+    },
+    #[error("--plan {plan} needs a shard index: --shard K/{planned}, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX")]
+    NoPlannedIndex { plan: String, planned: u32 },
 }
 
 impl FromStr for Shard {
@@ -121,6 +175,36 @@ pub fn resolve(
     Shard::new(index, count)
         .map(Some)
         .ok_or(ShardError::OutOfRange { index, count })
+}
+
+/// The shard a process of plan `plan` (of `planned` shards) is: as [`resolve`], with the plan's count
+/// where the scheduler's environment gives none (an Indexed Job, a Batch index without its size); a
+/// count that is not the plan's is refused.
+pub fn resolve_planned(
+    flag: Option<Shard>,
+    shards: Option<u32>,
+    env: &dyn Fn(&str) -> Option<String>,
+    plan: &str,
+    planned: u32,
+) -> Result<Shard, ShardError> {
+    let shard = match resolve(flag, shards, env) {
+        Err(ShardError::NoBatchSize | ShardError::NoCompletions) => {
+            resolve(flag, Some(planned), env)
+        }
+        other => other,
+    }?;
+    let shard = shard.ok_or_else(|| ShardError::NoPlannedIndex {
+        plan: plan.to_string(),
+        planned,
+    })?;
+    if shard.count != planned {
+        return Err(ShardError::NotThePlans {
+            plan: plan.to_string(),
+            planned,
+            count: shard.count,
+        });
+    }
+    Ok(shard)
 }
 
 #[cfg(test)]
@@ -188,5 +272,72 @@ mod tests {
         assert!(resolve(None, Some(2), &k8s).is_err(), "index 2 of 2");
         let junk = env(&[("JOB_COMPLETION_INDEX", "x")]);
         assert!(resolve(None, Some(2), &junk).is_err());
+    }
+
+    #[test]
+    fn a_planned_shard_takes_its_count_from_the_plan_and_refuses_another() {
+        let none = env(&[]);
+        let planned = |flag, shards, env: &dyn Fn(&str) -> Option<String>| {
+            resolve_planned(flag, shards, env, "p1", 4)
+        };
+        assert_eq!(
+            planned(Shard::new(1, 4), None, &none),
+            Ok(Shard { index: 1, count: 4 })
+        );
+        let other = planned(Shard::new(1, 3), None, &none).unwrap_err();
+        assert!(matches!(
+            other,
+            ShardError::NotThePlans {
+                planned: 4,
+                count: 3,
+                ..
+            }
+        ));
+        assert!(
+            other.to_string().contains("plan p1 has 4 shards"),
+            "{other}"
+        );
+        assert!(matches!(
+            planned(None, None, &none),
+            Err(ShardError::NoPlannedIndex { .. })
+        ));
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "2")]);
+        assert_eq!(planned(None, None, &k8s), Ok(Shard { index: 2, count: 4 }));
+        assert!(
+            planned(None, Some(5), &k8s).is_err(),
+            "--shards 5 is not the plan's 4"
+        );
+        let batch = env(&[("AWS_BATCH_JOB_ARRAY_INDEX", "3")]);
+        assert_eq!(
+            planned(None, None, &batch),
+            Ok(Shard { index: 3, count: 4 })
+        );
+        let sized = env(&[
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "3"),
+            ("AWS_BATCH_JOB_ARRAY_SIZE", "8"),
+        ]);
+        assert!(
+            planned(None, None, &sized).is_err(),
+            "an array of 8 over a plan of 4"
+        );
+    }
+
+    #[test]
+    fn an_assignment_owns_what_its_kind_says() {
+        let p = "year=2024/month=02/day=01";
+        assert!(Assignment::All.owns(p));
+        let hash = Assignment::Hash(Shard { index: 5, count: 7 });
+        assert!(hash.owns(p), "shard_of pinned above: 5 of 7");
+        assert_eq!(hash.plan(), None);
+        let planned = Assignment::Planned {
+            shard: Shard { index: 0, count: 7 },
+            plan: "p".into(),
+            partitions: [p.to_string()].into_iter().collect(),
+        };
+        assert!(planned.owns(p) && !planned.owns("year=2024/month=02/day=02"));
+        assert_eq!(
+            (planned.plan(), planned.shard()),
+            (Some("p"), Shard::new(0, 7))
+        );
     }
 }

@@ -122,7 +122,9 @@ pub fn discover(
     Ok(out)
 }
 
-fn classify_entry(
+/// Classifies one listed entry into `out` as [`discover`] does (a file to convert, an undated one,
+/// or skipped with the reason); dated files outside `from`..=`to` are left out.
+pub fn classify_entry(
     entry: Entry,
     from: Option<Day>,
     to: Option<Day>,

@@ -33,7 +33,8 @@ use crate::text::route::TimeSlot;
 use crate::text::tokenize::{split_fields, Line, Lines, Span};
 
 /// What a bad line does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BadLinePolicy {
     /// Record it in the rejects sidecar and go on (the partition's reject ratio still applies).
     #[default]
@@ -43,7 +44,8 @@ pub enum BadLinePolicy {
 }
 
 /// What a file that cannot be read completely (truncated, corrupt, not gzip, ...) does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BadFilePolicy {
     /// List it in the report and convert the other files without it (none of its rows are published).
     #[default]
@@ -55,7 +57,7 @@ pub enum BadFilePolicy {
 }
 
 /// Settings the parser needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ParseSettings {
     /// The field list (`--fields`) of files whose first line is not a header.
     pub fields: Option<FieldLayout>,

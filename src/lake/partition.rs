@@ -72,7 +72,20 @@ impl std::fmt::Display for PartitionTime {
 }
 
 /// How long a partition's time slot is: a day, or with `--hourly` an hour (an `hour=` key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Grain {
     /// `year=/month=/day=` partitions.
     #[default]

@@ -151,6 +151,39 @@ impl SortColumns {
     }
 }
 
+/// Stored as the names `--sort-by` takes (`none`, or names separated by commas).
+impl serde::Serialize for SortColumns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.is_none() {
+            true => s.serialize_str("none"),
+            false => s.serialize_str(&self.names().join(",")),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SortColumns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        SortColumns::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Stored as its limit in bytes (nothing used: a bound read back is a run's own).
+impl serde::Serialize for SortMemory {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u64(self.limit as u64)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SortMemory {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let bytes = <u64 as serde::Deserialize>::deserialize(d)?;
+        Ok(SortMemory::new(
+            usize::try_from(bytes).unwrap_or(usize::MAX),
+        ))
+    }
+}
+
 /// One key column of a batch, typed.
 enum KeyColumn<'a> {
     Utf8(&'a arrow::array::StringArray),

@@ -107,6 +107,30 @@ impl BloomColumns {
         columns.dedup();
         Ok(BloomColumns(columns))
     }
+
+    /// The lake's names of the columns, in catalogue order (`none` when there are none), as
+    /// [`BloomColumns::parse`] reads them.
+    pub fn names(&self) -> String {
+        if self.0.is_empty() {
+            return "none".into();
+        }
+        let names: Vec<&str> = self.0.iter().map(|&c| CATALOGUE[c].column).collect();
+        names.join(",")
+    }
+}
+
+/// Stored as the names `--bloom-filter` takes (a plan's settings).
+impl serde::Serialize for BloomColumns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.names())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BloomColumns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        BloomColumns::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Why a `--bloom-filter` list is refused.
@@ -123,7 +147,7 @@ pub enum BloomColumnsError {
 }
 
 /// Encoding settings shared by every file of a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WriteSettings {
     pub target_file_bytes: u64,
     pub row_group_rows: usize,

@@ -126,6 +126,20 @@ impl FieldLayout {
     }
 }
 
+/// A field list is stored as its header line (a plan's `--fields`), read back as `--fields` is.
+impl serde::Serialize for FieldLayout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.header_line())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FieldLayout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldLayout, D::Error> {
+        let text = String::deserialize(d)?;
+        FieldLayout::parse_format(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// True if `token` looks like a field name: `[a-z][a-z0-9-]*`.
 fn is_name(token: &[u8]) -> bool {
     matches!(token.first(), Some(b'a'..=b'z'))

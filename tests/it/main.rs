@@ -19,6 +19,7 @@ mod filters;
 mod layering;
 mod nightly;
 mod partition_time;
+mod plan;
 mod properties;
 mod queries;
 mod s3;
