@@ -15,12 +15,14 @@
 //! partition layout, partitions, recovery of stopped runs, the up-to-date test, units), then [`build`]s
 //! (waves, feed, finish) and reports; `carry.rs` keeps the rows of inputs that vanished since a
 //! partition's last build. This folder is the `convert` engine: [`config`] (its validated
-//! settings), [`report`] (the account of every line) and [`shard`] (splitting a run across
-//! processes). It uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.
+//! settings), [`report`] (the account of every line), [`shard`] (splitting a run across
+//! processes) and `listing` (what a run, and a shard, lists). It uses `input`, `text`, `lake`,
+//! `storage` and the base modules; no other engine.
 
 mod build;
 mod carry;
 pub mod config;
+mod listing;
 mod plan;
 pub mod report;
 pub mod shard;
@@ -251,26 +253,11 @@ impl<'a> Run<'a> {
         Ok(report)
     }
 
-    /// Lists the inputs: every file below the roots in the run's range, keys an input lacks filled
-    /// from `--account`/`--region` (never over what its path or name says), and an input listed
-    /// twice (two roots holding the same tree) kept once.
+    /// Lists the inputs: every file below the roots in the run's range (a shard: its own day
+    /// folders, see [`listing`]), keys an input lacks filled from `--account`/`--region` (never over
+    /// what its path or name says), and an input listed twice (two roots holding the same tree) kept once.
     fn list(&self) -> Result<Discovery> {
-        let cfg = self.cfg;
-        let mut found = discover(
-            self.store.as_ref(),
-            &cfg.inputs,
-            cfg.from,
-            cfg.to,
-            cfg.partitioning.grain,
-        )?;
-        for file in found.files.iter_mut().chain(&mut found.undated) {
-            if file.key.account.is_none() {
-                file.key.account.clone_from(&cfg.partitioning.account);
-            }
-            if file.key.region.is_none() {
-                file.key.region.clone_from(&cfg.partitioning.region);
-            }
-        }
+        let mut found = self.discover_inputs()?;
         for files in [&mut found.files, &mut found.undated] {
             found
                 .skipped
