@@ -23,6 +23,7 @@ mod properties;
 mod queries;
 mod s3;
 mod samples;
+mod shard_listing;
 mod shards;
 mod sort;
 mod usage;

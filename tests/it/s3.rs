@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
+/// A moto S3 server on a free loopback port, stopped on drop (also used by `shard_listing.rs`).
+pub(crate) struct Moto {
     child: Child,
     endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -59,12 +59,12 @@ impl Moto {
         ))
     }
 
-    fn bucket(&self, name: &str) {
+    pub(crate) fn bucket(&self, name: &str) {
         self.boto(&format!("s3.create_bucket(Bucket={name:?})\nprint(1)"));
     }
 
     /// Uploads the files under `dir` to `s3://bucket/prefix/<relative path>`.
-    fn upload(&self, dir: &Path, bucket: &str, prefix: &str) {
+    pub(crate) fn upload(&self, dir: &Path, bucket: &str, prefix: &str) {
         self.boto(&format!(
             "n = 0\nfor d, _, fs in os.walk({dir:?}):\n    for f in fs:\n        p = os.path.join(d, f)\n        \
              s3.upload_file(p, {bucket:?}, {prefix:?} + '/' + os.path.relpath(p, {dir:?}))\n        n += 1\nprint(n)",
@@ -95,7 +95,7 @@ impl Moto {
             .into()
     }
 
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.args(args)
             .args(["--endpoint", &self.endpoint])
