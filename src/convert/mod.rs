@@ -16,13 +16,14 @@
 //! (waves, feed, finish) and reports; `carry.rs` keeps the rows of inputs that vanished since a
 //! partition's last build. This folder is the `convert` engine: [`config`] (its validated
 //! settings), [`report`] (the account of every line), [`shard`] (splitting a run across
-//! processes) and [`planning`] (`flowlake plan`: list once, assign by bytes, a shard builds its part
-//! of the plan, in the files of [`shard_plan`]). It uses `input`, `text`, `lake`, `storage` and the
-//! base modules; no other engine.
+//! processes), `listing` (what a run, and a shard, lists) and [`planning`] (`flowlake plan`: list
+//! once, assign by bytes, a shard builds its part of the plan, in the files of [`shard_plan`]). It
+//! uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.
 
 mod build;
 mod carry;
 pub mod config;
+mod listing;
 mod parsers;
 mod plan;
 pub mod planning;
@@ -42,6 +43,7 @@ use crate::convert::planning::PlannedPart;
 use crate::convert::report::{Report, Warning};
 use crate::convert::shard::Assignment;
 use crate::error::Result;
+use crate::input::copies::drop_copies;
 use crate::input::discover::{discover, Discovery};
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
 use crate::lake::write::{writer_properties, WriteSettings};
@@ -268,11 +270,20 @@ impl<'a> Run<'a> {
         Ok(report)
     }
 
-    /// The inputs: listed, or a plan's part (no listing at all).
+    /// The inputs: a plan's part (no listing at all), or listed: every file below the roots in the
+    /// run's range (a shard: its own day folders, see [`listing`]), keys an input lacks filled from
+    /// `--account`/`--region` (never over what its path or name says), and an input listed twice (two
+    /// roots holding the same tree) kept once.
     fn list(&self) -> Result<Discovery> {
-        match &self.planned {
-            Some(part) => Ok(part.discovery(self.cfg)),
-            None => plan::list(self.cfg, self.store.as_ref()),
+        if let Some(part) = &self.planned {
+            return Ok(part.discovery(self.cfg));
         }
+        let mut found = self.discover_inputs()?;
+        for files in [&mut found.files, &mut found.undated] {
+            found
+                .skipped
+                .extend(drop_copies(self.store.as_ref(), files));
+        }
+        Ok(found)
     }
 }

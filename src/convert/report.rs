@@ -171,7 +171,9 @@ pub struct Report {
     pub shard: Option<String>,
     /// The id of the plan whose part the run built (`--plan`).
     pub plan: Option<String>,
-    /// Partitions in the listed input that other shards build (not read here).
+    /// Partitions in the listed input that other shards build (not read here). A shard lists only its
+    /// own day folders where their paths decide the partition, so these are fed by the folders every
+    /// shard lists (files dated by their names only, undated files, folders that name no account).
     pub partitions_in_other_shards: u64,
     /// Requests sent to S3 (listing pages, GETs, PUTs, ...) when an input or the lake is on S3.
     pub s3_requests: Option<crate::storage::Requests>,

@@ -1,12 +1,15 @@
 //! Sharding: splitting one conversion across N processes (AWS Batch array jobs, Kubernetes Indexed
 //! Jobs) without a coordinator.
 //!
-//! The unit of work is a whole output partition, assigned by a stable hash of its path: shard K of N
-//! builds exactly the partitions whose hash is K modulo N. Every shard lists the same input and computes
-//! the same assignment on its own, so N shards never write the same partition and together write what
-//! one run writes. A hash (rather than, say, sorting the partitions and dealing them out) keeps the
-//! assignment of a partition fixed even when shards list at different moments and see different days.
-//! A retried shard is a rerun of the same shard: the manifest makes it skip what it already published.
+//! The unit of work is a whole output partition, assigned by a stable hash of the path of its day's
+//! partition ([`day_partition`]: the partition itself, or for an hour partition its day's): shard K of
+//! N builds exactly the partitions whose hash is K modulo N. Every shard computes the same assignment on
+//! its own, so N shards never write the same partition and together write what one run writes. A hash
+//! (rather than, say, sorting the partitions and dealing them out) keeps the assignment of a partition
+//! fixed even when shards list at different moments and see different days. Hashing the day (not the
+//! hour) lets a shard tell from a day folder's path alone whether any file below it is its own, so it
+//! lists only its own day folders (`listing.rs`); the hours of one day go to one shard. A retried shard
+//! is a rerun of the same shard: the manifest makes it skip what it already published.
 //!
 //! A shard of a plan (`flowlake plan`, then `convert --plan ID --shard K/N`) builds the partitions the
 //! plan gave it instead: [`Assignment`] is the one answer to "does this process build that partition".
@@ -14,6 +17,8 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
+
+use crate::lake::partition::{day_partition, PartitionKey, PartitionLayout};
 
 /// One shard of a sharded run: `index` in `0..count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +33,15 @@ impl Shard {
         (index < count).then_some(Shard { index, count })
     }
 
-    /// True when this shard builds `partition` (a partition path relative to the lake root).
+    /// True when this shard builds `partition` (a partition path relative to the lake root). The one
+    /// test of ownership: what a shard builds, recovers and lists all follow from it.
     pub fn owns(&self, partition: &str) -> bool {
         shard_of(partition, self.count) == self.index
+    }
+
+    /// True when this shard builds the partition of `key` in a lake of `layout` (`Aws` or `Plain`).
+    pub fn owns_key(&self, key: &PartitionKey, layout: PartitionLayout) -> bool {
+        self.owns(&key.path(layout))
     }
 }
 
@@ -76,11 +87,13 @@ impl Assignment {
     }
 }
 
-/// The shard (`0..count`) that builds `partition`: FNV-1a 64 of the path, modulo `count`. Stable
-/// across versions, platforms and runs (it is part of the contract that a retried shard rebuilds the
-/// partitions it built before).
+/// The shard (`0..count`) that builds `partition`: FNV-1a 64 of its day partition's path
+/// ([`day_partition`]), modulo `count`. Stable across platforms and runs (it is part of the contract
+/// that a retried shard rebuilds the partitions it built before); day partitions have kept their
+/// shard since sharding began, hour partitions follow their day's since #24.
 pub fn shard_of(partition: &str, count: u32) -> u32 {
-    (crate::hash::fnv1a(partition.as_bytes()) % u64::from(count.max(1))) as u32
+    let day = day_partition(partition);
+    (crate::hash::fnv1a(day.as_bytes()) % u64::from(count.max(1))) as u32
 }
 
 impl fmt::Display for Shard {
@@ -210,6 +223,7 @@ pub fn resolve_planned(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::partition::Grain;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
@@ -235,6 +249,19 @@ mod tests {
         // Pinned values: changing the hash would make retried shards rebuild other partitions.
         assert_eq!(shard_of("year=2024/month=02/day=01", 7), 5);
         assert_eq!(shard_of("", 7), (0xcbf2_9ce4_8422_2325_u64 % 7) as u32);
+        // The hours of a day go to its day's shard.
+        for h in 0..24 {
+            let hour = format!("aws-account-id=1/year=2024/month=02/day=01/hour={h:02}");
+            assert_eq!(
+                shard_of(&hour, 7),
+                shard_of("aws-account-id=1/year=2024/month=02/day=01", 7)
+            );
+        }
+        let key =
+            PartitionKey::from_path("year=2024/month=02/day=01/hour=05", Grain::Hour).unwrap();
+        assert!(Shard::new(5, 7)
+            .unwrap()
+            .owns_key(&key, PartitionLayout::Plain));
         // 28 days over 3 shards: none empty.
         for k in 0..3 {
             assert!(parts.iter().any(|p| shard_of(p, 3) == k));

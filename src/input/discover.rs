@@ -94,8 +94,21 @@ pub fn discover(
     to: Option<Day>,
     grain: Grain,
 ) -> Result<Discovery> {
+    discover_pruned(source, roots, from, to, grain, &|_| true)
+}
+
+/// [`discover`] that also leaves out the folders below a root that `keep` refuses, unlisted (a shard's
+/// pruning of the day folders other shards build, see `convert/listing.rs`).
+pub fn discover_pruned(
+    source: &dyn Store,
+    roots: &[PathBuf],
+    from: Option<Day>,
+    to: Option<Day>,
+    grain: Grain,
+    keep: &dyn Fn(&Path) -> bool,
+) -> Result<Discovery> {
     let mut out = Discovery::default();
-    let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to);
+    let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to) && keep(dir);
     for root in roots {
         let listing = source
             .list(root, &keep_dir)

@@ -176,6 +176,37 @@ impl PartitionKey {
     }
 }
 
+/// The day partition an hour partition belongs to (`.../day=02/hour=17` -> `.../day=02`); a day
+/// partition's path is its own. Shards are assigned by it (see `convert::shard`), so the hours of a day
+/// go to one shard and a day folder can be tested before it is listed.
+pub fn day_partition(partition: &str) -> &str {
+    match partition.rsplit_once('/') {
+        Some((day, last)) if last.starts_with("hour=") => day,
+        _ => partition,
+    }
+}
+
+/// The key a day folder's own path gives the files below it: its day, and its account and region when
+/// the path names them (no hour). `None` unless the folder's last three names are a date (plain or
+/// Hive) of the flow log era, or when it holds a value that cannot be a partition value.
+///
+/// A file below the folder takes this key ([`key_for_path`]: the path's keys come before the file
+/// name's), except where the name fills what the path leaves out (account and region), where folders
+/// between add a later date, or where they name another account or region (then they decide).
+pub fn day_folder_key(dir: &Path) -> Option<PartitionKey> {
+    let dirs = components(dir);
+    let info = path_info(&dirs);
+    if info.refused.is_some() || info.below != Some(dirs.len()) {
+        return None;
+    }
+    Some(PartitionKey {
+        account: info.account,
+        region: info.region,
+        day: info.day?,
+        hour: None,
+    })
+}
+
 /// The delivery partition of a file, from its path and name alone (as the walk classifies it).
 pub fn key_for_path(path: &Path, grain: Grain) -> Option<PartitionKey> {
     let (from_path, from_name) = path_and_name_info(path);
@@ -668,6 +699,53 @@ mod tests {
         assert_eq!(
             (plain.account, plain.day, plain.hour),
             (None, k.day, Some(7))
+        );
+    }
+
+    #[test]
+    fn day_folders_and_day_partitions() {
+        let key = |p: &str| day_folder_key(Path::new(p));
+        let k = key("/b/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02").unwrap();
+        assert_eq!(
+            (k.account.as_deref(), k.region.as_deref(), k.day, k.hour),
+            (
+                Some("123456789012"),
+                Some("us-east-1"),
+                day("2024-01-02"),
+                None
+            )
+        );
+        let hive = key("/x/aws-account-id=1/aws-region=eu-west-1/year=2024/month=1/day=2").unwrap();
+        assert_eq!(
+            (hive.account.as_deref(), hive.region.as_deref()),
+            (Some("1"), Some("eu-west-1"))
+        );
+        let plain = key("/logs/2024/01/02").unwrap();
+        assert_eq!((plain.account, plain.day), (None, day("2024-01-02")));
+        // Not a day folder: above the day, below it (an hour), not a date, a refused value.
+        for p in [
+            "/b/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01",
+            "/b/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02/17",
+            "/logs/2024/01/02/extra",
+            "/logs/2009/01/02",
+            "/x/aws-account-id=1,2/year=2024/month=01/day=02",
+        ] {
+            assert_eq!(key(p), None, "{p}");
+        }
+        // A file directly in (or below) a day folder gets the folder's key.
+        let file = key_for_path(
+            Path::new("/b/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/02/17/f.log.gz"),
+            Grain::Day,
+        )
+        .unwrap();
+        assert_eq!(file, k);
+        assert_eq!(
+            day_partition("aws-account-id=1/year=2024/month=01/day=02/hour=17"),
+            "aws-account-id=1/year=2024/month=01/day=02"
+        );
+        assert_eq!(
+            day_partition("year=2024/month=01/day=02"),
+            "year=2024/month=01/day=02"
         );
     }
 

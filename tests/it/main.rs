@@ -24,6 +24,7 @@ mod properties;
 mod queries;
 mod s3;
 mod samples;
+mod shard_listing;
 mod shards;
 mod sort;
 mod usage;

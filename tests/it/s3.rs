@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// A moto S3 server on a free loopback port, stopped on drop (also used by `plan.rs`).
+/// A moto S3 server on a free loopback port, stopped on drop (also used by `plan.rs` and
+/// `shard_listing.rs`).
 pub(crate) struct Moto {
     child: Child,
     pub(crate) endpoint: String,
