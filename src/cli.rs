@@ -70,6 +70,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of its largest variant (convert's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Convert gzipped flow log text files into the Parquet lake.
     #[command(after_help = EXIT_CODES)]
@@ -362,6 +364,11 @@ pub struct ConvertArgs {
     /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
+    /// Read this S3 Inventory report (its manifest.json: an s3:// URL or a local copy; CSV or
+    /// Parquet) as the listing of the inputs instead of listing them: only its objects under the
+    /// inputs (s3:// URLs in the inventory's bucket) and in --from/--to are converted.
+    #[arg(long, value_name = "URL")]
+    pub inventory: Option<PathBuf>,
     /// Number of shards, for JOB_COMPLETION_INDEX (or AWS_BATCH_JOB_ARRAY_INDEX without its size).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
@@ -470,6 +477,7 @@ impl ConvertArgs {
         c.partitioning.account = self.account;
         c.partitioning.region = self.region;
         c.endpoint = self.endpoint;
+        c.inventory = self.inventory;
         c.shard = flowlake::convert::shard::resolve(self.shard, self.shards, &|name| {
             std::env::var(name).ok()
         })?;

@@ -100,6 +100,8 @@ pub enum ReadErrorKind {
     NoTime,
     /// The file could not be opened or read.
     Io,
+    /// The file was listed (by the store or an S3 Inventory report) but no longer exists when read.
+    Gone,
     /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
     /// the process may not read): not read, the rest of the run goes on.
     Listing,
@@ -118,7 +120,10 @@ impl ReadErrorKind {
     /// True for failures that may pass on a later run without the file changing (I/O, the size
     /// limit): such a file is retried even when its partition is otherwise up to date.
     pub fn may_pass(self) -> bool {
-        matches!(self, ReadErrorKind::Io | ReadErrorKind::TooLarge)
+        matches!(
+            self,
+            ReadErrorKind::Io | ReadErrorKind::Gone | ReadErrorKind::TooLarge
+        )
     }
 
     /// The name used in reports and the manifest (`too_large`).
@@ -133,6 +138,7 @@ impl ReadErrorKind {
             ReadErrorKind::Unfilterable => "unfilterable",
             ReadErrorKind::NoTime => "no_time",
             ReadErrorKind::Io => "io",
+            ReadErrorKind::Gone => "gone",
             ReadErrorKind::Listing => "listing",
         }
     }

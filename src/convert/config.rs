@@ -81,6 +81,9 @@ pub struct ConvertConfig {
     pub shard: Option<Shard>,
     /// Endpoint of an S3-compatible store for `s3://` inputs and lakes (AWS S3 when `None`).
     pub endpoint: Option<String>,
+    /// An S3 Inventory report (its `manifest.json`, an `s3://` URL or a local copy) read as the
+    /// listing of the inputs instead of listing them (see [`crate::input::inventory`]).
+    pub inventory: Option<PathBuf>,
 }
 
 impl ConvertConfig {
@@ -114,6 +117,7 @@ impl ConvertConfig {
             mirror_deletions: false,
             shard: None,
             endpoint: None,
+            inventory: None,
         }
     }
 

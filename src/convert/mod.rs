@@ -36,6 +36,7 @@ use crate::convert::report::{FailedFile, Report, Warning};
 use crate::error::Result;
 use crate::input::copies::drop_copies;
 use crate::input::discover::{discover, Discovery, InputFile};
+use crate::input::inventory;
 use crate::input::read::ReadErrorKind;
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
 use crate::lake::partition::PartitionLayout;
@@ -224,6 +225,13 @@ impl<'a> Run<'a> {
         self.progress
             .start(to_read.len() as u64, to_read.iter().map(|f| f.size).sum());
         let result = self.build(&plan, &mut report);
+        if let Some(manifest) = &cfg.inventory {
+            let gone = report
+                .failed
+                .iter_mut()
+                .filter(|f| f.kind == ReadErrorKind::Gone);
+            gone.for_each(|f| f.message = inventory::gone_message(manifest));
+        }
         self.progress.finish();
         // The build's own error comes first; keeping the rejects and removing staging are done
         // whatever happened, and their errors are reported only when the build succeeded.
@@ -256,13 +264,14 @@ impl<'a> Run<'a> {
     /// twice (two roots holding the same tree) kept once.
     fn list(&self) -> Result<Discovery> {
         let cfg = self.cfg;
-        let mut found = discover(
-            self.store.as_ref(),
-            &cfg.inputs,
-            cfg.from,
-            cfg.to,
-            cfg.partitioning.grain,
-        )?;
+        let (source, grain) = (self.store.as_ref(), cfg.partitioning.grain);
+        let mut found = match &cfg.inventory {
+            // An S3 Inventory report as the listing: the inputs' bucket is not listed.
+            Some(manifest) => {
+                inventory::discover(source, manifest, &cfg.inputs, cfg.from, cfg.to, grain)?
+            }
+            None => discover(source, &cfg.inputs, cfg.from, cfg.to, grain)?,
+        };
         for file in found.files.iter_mut().chain(&mut found.undated) {
             if file.key.account.is_none() {
                 file.key.account.clone_from(&cfg.partitioning.account);
