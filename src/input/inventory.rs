@@ -886,3 +886,360 @@ pub fn parse_time(text: &str) -> Option<i64> {
     }
     Some(days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    };
+    use arrow::datatypes::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+    use crate::storage::LocalStore;
+    use crate::testutil::gz;
+
+    const CSV_SCHEMA: &str = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, \
+        LastModifiedDate, ETag, StorageClass";
+
+    /// 2024-03-09T17:05:01Z.
+    const T: i64 = 1_710_003_901;
+
+    fn keep_all(_: &Path) -> bool {
+        true
+    }
+
+    /// A local copy of a destination bucket: `<dir>/inv/logs/cfg/<ts>/manifest.json` and its data
+    /// file `<dir>/inv/logs/cfg/data/<name>`; returns the manifest's path.
+    fn report(dir: &Path, format: &str, schema: &str, name: &str, data: &[u8]) -> PathBuf {
+        let key = format!("inv/logs/cfg/data/{name}");
+        let file = dir.join(&key);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, data).unwrap();
+        let md5: String = Md5::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let manifest = serde_json::json!({
+            "sourceBucket": "logs",
+            "destinationBucket": "arn:aws:s3:::inventories",
+            "version": "2016-11-30",
+            "creationTimestamp": "1710003600000",
+            "fileFormat": format,
+            "fileSchema": schema,
+            "files": [{"key": key, "size": data.len(), "MD5checksum": md5}],
+        });
+        let path = dir.join("inv/logs/cfg/2024-03-09T17-00Z/manifest.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        path
+    }
+
+    fn list(
+        manifest: &Path,
+        roots: &[&str],
+        keep: &(dyn Fn(&Path) -> bool + Sync),
+    ) -> Vec<Listing> {
+        let roots: Vec<PathBuf> = roots.iter().map(PathBuf::from).collect();
+        Inventory::open(&LocalStore, manifest)
+            .unwrap()
+            .list(&LocalStore, &roots, keep)
+            .unwrap()
+    }
+
+    fn paths(listing: &Listing) -> Vec<String> {
+        listing
+            .entries
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_decoded_as_aws_form_encodes_them() {
+        assert_eq!(
+            decode_key("AWSLogs/1/a.log.gz").unwrap(),
+            "AWSLogs/1/a.log.gz"
+        );
+        assert!(matches!(decode_key("plain"), Some(Cow::Borrowed(_))));
+        assert_eq!(
+            decode_key("AWSLogs%2Fyear%3D2024%2Fmy+file%2B1.log.gz").unwrap(),
+            "AWSLogs/year=2024/my file+1.log.gz"
+        );
+        assert_eq!(decode_key("caf%C3%A9%20x").unwrap(), "café x");
+        assert_eq!(decode_key("%2f%2F").unwrap(), "//");
+        for bad in ["a%2", "a%", "%zz", "%+1", "%FF"] {
+            assert_eq!(decode_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn last_modified_dates_are_read_to_the_second() {
+        assert_eq!(parse_time("2024-03-09T17:05:01.000Z"), Some(T));
+        assert_eq!(parse_time("2024-03-09T17:05:01.999Z"), Some(T));
+        assert_eq!(parse_time("2024-03-09T17:05:01Z"), Some(T));
+        assert_eq!(parse_time("2024-03-09T18:05:01.000+01:00"), Some(T));
+        assert_eq!(parse_time("2024-03-09T16:35:01-00:30"), Some(T));
+        assert_eq!(parse_time("1970-01-01T00:00:00.000Z"), Some(0));
+        for bad in [
+            "2024-02-30T00:00:00Z",
+            "2024-03-09",
+            "2024-03-09T25:00:00Z",
+            "x",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn fields_are_found_by_name_in_either_spelling() {
+        let csv: Vec<&str> = CSV_SCHEMA.split(',').map(str::trim).collect();
+        let f = Fields::find(&csv).unwrap();
+        assert_eq!(
+            (f.key, f.size, f.modified, f.etag),
+            (1, 5, Some(6), Some(7))
+        );
+        assert_eq!((f.latest, f.delete_marker), (Some(3), Some(4)));
+        let f = Fields::find(&["bucket", "key", "size", "last_modified_date", "e_tag"]).unwrap();
+        assert_eq!((f.modified, f.etag, f.latest), (Some(3), Some(4), None));
+        assert_eq!(Fields::find(&["Bucket", "Key"]), Err("Size".into()));
+        assert_eq!(Fields::find(&["Bucket"]), Err("Key and Size".into()));
+    }
+
+    #[test]
+    fn manifests_are_read_and_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = report(dir.path(), "CSV", CSV_SCHEMA, "a.csv.gz", &gz(b""));
+        let inventory = Inventory::open(&LocalStore, &path).unwrap();
+        assert_eq!(inventory.source_bucket(), "logs");
+        assert_eq!(inventory.format, Format::Csv);
+        assert_eq!(
+            inventory.files[0].path,
+            dir.path().join("inv/logs/cfg/data/a.csv.gz"),
+            "a local copy: the data file found below a folder above the manifest"
+        );
+        // The report's folder is enough.
+        assert!(Inventory::open(&LocalStore, path.parent().unwrap()).is_ok());
+
+        // AWS's Parquet schema, as its documentation shows it.
+        let parquet_schema = "message s3.inventory { required binary bucket (UTF8); required binary key \
+            (UTF8); optional binary version_id (UTF8); optional boolean is_latest; optional boolean \
+            is_delete_marker;  optional int64 size;  optional int64 last_modified_date \
+            (TIMESTAMP_MILLIS);  optional binary e_tag (UTF8);  optional binary storage_class \
+            (UTF8);}";
+        let path = report(dir.path(), "Parquet", parquet_schema, "a.parquet", b"");
+        let inventory = Inventory::open(&LocalStore, &path).unwrap();
+        assert_eq!(inventory.format, Format::Parquet);
+
+        let err = |format: &str, schema: &str| {
+            let path = report(dir.path(), format, schema, "b", b"");
+            let e = Inventory::open(&LocalStore, &path).unwrap_err();
+            let message = e.into_error(&path).to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            message
+        };
+        let orc = err("ORC", "struct<bucket:string,key:string,size:bigint>");
+        assert!(
+            orc.contains("ORC inventories are not supported; configure CSV or Parquet"),
+            "{orc}"
+        );
+        let missing = err("CSV", "Bucket, Key, LastModifiedDate, ETag");
+        assert!(
+            missing.contains("the inventory has no Size field"),
+            "{missing}"
+        );
+        let missing = err(
+            "Parquet",
+            "message s3.inventory { required binary bucket (UTF8); }",
+        );
+        assert!(missing.contains("no Key and Size field"), "{missing}");
+        assert!(err("Avro", CSV_SCHEMA).contains("unknown inventory fileFormat `Avro`"));
+        assert!(err("Parquet", "not a schema").contains("Parquet fileSchema cannot be read"));
+
+        std::fs::write(&path, b"{\"sourceBucket\": 1}").unwrap();
+        let e = Inventory::open(&LocalStore, &path).unwrap_err();
+        assert!(
+            e.to_string().contains("not an S3 Inventory manifest.json"),
+            "{e}"
+        );
+        let e = Inventory::open(&LocalStore, &dir.path().join("none.json")).unwrap_err();
+        assert!(matches!(e, InventoryError::Missing { .. }), "{e}");
+    }
+
+    #[test]
+    fn csv_rows_are_unquoted_decoded_and_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = [
+            // A Hive-style folder, a space and a plus in the key; a quote and a comma in a field.
+            r#""logs","in%2Fyear%3D2024%2Fmonth%3D03%2Fday%3D09%2Fa+b%2B1.log.gz","v1","true","false","120","2024-03-09T17:05:01.000Z","0123abcd","ST""AND,ARD""#,
+            // An older version, then a delete marker: neither is an object to read.
+            r#""logs","in%2F2024%2F03%2F09%2Fold.log.gz","v0","false","false","5","2024-03-09T17:05:01.000Z","aa","STANDARD""#,
+            r#""logs","in%2F2024%2F03%2F09%2Fgone.log.gz","v2","true","true","","2024-03-09T17:05:01.000Z","","""#,
+            // Outside the root, and under a hidden folder.
+            r#""logs","other%2F2024%2F03%2F09%2Fx.log.gz","","","","7","2024-03-09T17:05:01.000Z","bb","STANDARD""#,
+            r#""logs","in%2F_tmp%2Fx.log.gz","","","","7","2024-03-09T17:05:01.000Z","bb","STANDARD""#,
+            // A multipart ETag; a folder marker.
+            r#""logs","in%2F2024%2F03%2F10%2Fc.log.gz","","","","9","2024-03-10T00:00:00.000Z","ff-2","STANDARD""#,
+            r#""logs","in%2F2024%2F","","","","0","2024-03-10T00:00:00.000Z","ee","STANDARD""#,
+            // Rows that cannot be used.
+            r#""logs","in%2F2024%2F03%2F09%2Fbad.log.gz","","","","12x","2024-03-09T17:05:01.000Z","cc","STANDARD""#,
+            r#""logs","in%2Fbad%ZZ","","","","1","2024-03-09T17:05:01.000Z","cc","STANDARD""#,
+        ];
+        let data = gz((rows.join("\n") + "\n").as_bytes());
+        let manifest = report(dir.path(), "CSV", CSV_SCHEMA, "a.csv.gz", &data);
+        let listings = list(&manifest, &["s3://logs/in"], &keep_all);
+        let listing = &listings[0];
+        assert_eq!(
+            paths(listing),
+            [
+                "s3://logs/in/2024/03/10/c.log.gz",
+                "s3://logs/in/year=2024/month=03/day=09/a b+1.log.gz",
+            ]
+        );
+        let first = &listing.entries[1];
+        assert_eq!((first.size, first.mtime), (120, Some(T)));
+        assert_eq!(
+            first.version.as_deref(),
+            Some("\"0123abcd\""),
+            "quoted as S3 lists ETags"
+        );
+        assert_eq!(listing.entries[0].version.as_deref(), Some("\"ff-2\""));
+        assert_eq!(listing.hidden, [PathBuf::from("s3://logs/in/_tmp")]);
+        let problems: Vec<&str> = listing
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("line 8") && problems[0].contains("size `12x`"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("line 9") && problems[1].contains("not URL-encoded"),
+            "{problems:?}"
+        );
+
+        // Two roots, one of them one object; a folder test prunes whole days.
+        let not_the_10th = |p: &Path| !p.ends_with("2024/03/10");
+        let listings = list(
+            &manifest,
+            &["s3://logs/in/2024", "s3://logs/other/2024/03/09/x.log.gz"],
+            &not_the_10th,
+        );
+        assert!(listings[0].entries.is_empty(), "{:?}", paths(&listings[0]));
+        assert_eq!(paths(&listings[1]), ["s3://logs/other/2024/03/09/x.log.gz"]);
+
+        // A root in another bucket, or on a local disk.
+        for root in ["s3://elsewhere/in", "/data/in"] {
+            let e = Inventory::open(&LocalStore, &manifest)
+                .unwrap()
+                .list(&LocalStore, &[PathBuf::from(root)], &keep_all)
+                .unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("not in the bucket the inventory lists (s3://logs)"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_data_file_that_is_not_what_the_manifest_says_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = gz(br#""logs","in%2Fa.log.gz","","","","1","","","""#);
+        let manifest = report(dir.path(), "CSV", CSV_SCHEMA, "a.csv.gz", &data);
+        let file = dir.path().join("inv/logs/cfg/data/a.csv.gz");
+        let open = || {
+            Inventory::open(&LocalStore, &manifest).unwrap().list(
+                &LocalStore,
+                &[PathBuf::from("s3://logs")],
+                &keep_all,
+            )
+        };
+        assert_eq!(open().unwrap()[0].entries.len(), 1);
+        std::fs::write(&file, &data[..data.len() - 1]).unwrap();
+        let e = open().unwrap_err();
+        assert!(matches!(e, InventoryError::Size { .. }), "{e}");
+        let mut other = data.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        std::fs::write(&file, &other).unwrap();
+        let e = open().unwrap_err();
+        assert!(matches!(e, InventoryError::Checksum { .. }), "{e}");
+        assert!(e.to_string().contains(&file.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn parquet_rows_are_read_by_column_name() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("bucket", DataType::Utf8, false),
+            Field::new("key", DataType::Utf8, false),
+            Field::new("is_latest", DataType::Boolean, true),
+            Field::new("is_delete_marker", DataType::Boolean, true),
+            Field::new("size", DataType::Int64, true),
+            Field::new(
+                "last_modified_date",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("e_tag", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["logs"; 4])),
+                // Parquet keys are not URL-encoded.
+                Arc::new(StringArray::from(vec![
+                    "in/year=2024/a b+1.log.gz",
+                    "in/old.log.gz",
+                    "in/gone.log.gz",
+                    "in/_x/y.log.gz",
+                ])),
+                Arc::new(BooleanArray::from(vec![
+                    Some(true),
+                    Some(false),
+                    Some(true),
+                    None,
+                ])),
+                Arc::new(BooleanArray::from(vec![
+                    Some(false),
+                    Some(false),
+                    Some(true),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![Some(120), Some(5), None, Some(1)])),
+                Arc::new(
+                    TimestampMillisecondArray::from(vec![Some(T * 1000 + 999), None, None, None])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(StringArray::from(vec![Some("0123abcd"), None, None, None])),
+            ],
+        )
+        .unwrap();
+        let mut data = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut data, schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let parquet_schema =
+            "message s3.inventory { required binary bucket (UTF8); required binary key \
+            (UTF8); optional boolean is_latest; optional boolean is_delete_marker; optional int64 \
+            size; optional int64 last_modified_date (TIMESTAMP_MILLIS); optional binary e_tag \
+            (UTF8); }";
+        let manifest = report(dir.path(), "Parquet", parquet_schema, "a.parquet", &data);
+        let listings = list(&manifest, &["s3://logs/in"], &keep_all);
+        assert_eq!(paths(&listings[0]), ["s3://logs/in/year=2024/a b+1.log.gz"]);
+        let entry = &listings[0].entries[0];
+        assert_eq!((entry.size, entry.mtime), (120, Some(T)));
+        assert_eq!(entry.version.as_deref(), Some("\"0123abcd\""));
+        assert_eq!(listings[0].hidden, [PathBuf::from("s3://logs/in/_x")]);
+        assert!(
+            listings[0].problems.is_empty(),
+            "{:?}",
+            listings[0].problems
+        );
+    }
+}
