@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
+/// A moto S3 server on a free loopback port, stopped on drop (also used by `inventory.rs`).
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -51,7 +51,7 @@ impl Moto {
     }
 
     /// Runs boto3 code with `s3` bound to a client of this server.
-    fn boto(&self, code: &str) -> Value {
+    pub(crate) fn boto(&self, code: &str) -> Value {
         py(&format!(
             "import boto3, json, os\ns3 = boto3.client('s3', endpoint_url={:?}, aws_access_key_id='test', \
              aws_secret_access_key='test', region_name='us-east-1')\n{code}",
@@ -59,12 +59,12 @@ impl Moto {
         ))
     }
 
-    fn bucket(&self, name: &str) {
+    pub(crate) fn bucket(&self, name: &str) {
         self.boto(&format!("s3.create_bucket(Bucket={name:?})\nprint(1)"));
     }
 
     /// Uploads the files under `dir` to `s3://bucket/prefix/<relative path>`.
-    fn upload(&self, dir: &Path, bucket: &str, prefix: &str) {
+    pub(crate) fn upload(&self, dir: &Path, bucket: &str, prefix: &str) {
         self.boto(&format!(
             "n = 0\nfor d, _, fs in os.walk({dir:?}):\n    for f in fs:\n        p = os.path.join(d, f)\n        \
              s3.upload_file(p, {bucket:?}, {prefix:?} + '/' + os.path.relpath(p, {dir:?}))\n        n += 1\nprint(n)",
@@ -73,7 +73,7 @@ impl Moto {
     }
 
     /// Downloads every object under `s3://bucket/prefix/` into `dir`; returns the keys.
-    fn download(&self, bucket: &str, prefix: &str, dir: &Path) -> Vec<String> {
+    pub(crate) fn download(&self, bucket: &str, prefix: &str, dir: &Path) -> Vec<String> {
         let keys = self.boto(&format!(
             "keys = []\nfor page in s3.get_paginator('list_objects_v2').paginate(Bucket={bucket:?}, Prefix={prefix:?} + '/'):\n    \
              for o in page.get('Contents', []):\n        k = o['Key']\n        keys.append(k)\n        \
@@ -88,14 +88,14 @@ impl Moto {
             .collect()
     }
 
-    fn flowlake(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn flowlake(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         self.command(args, env)
             .output()
             .expect("run flowlake")
             .into()
     }
 
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.args(args)
             .args(["--endpoint", &self.endpoint])
@@ -112,7 +112,7 @@ impl Moto {
     }
 
     /// `flowlake convert <input> --out <lake> --json --quiet` that must succeed; its report.
-    fn convert(&self, input: &str, lake: &str, extra: &[&str]) -> Value {
+    pub(crate) fn convert(&self, input: &str, lake: &str, extra: &[&str]) -> Value {
         let mut args = vec!["convert", input, "--out", lake, "--json", "--quiet"];
         args.extend_from_slice(extra);
         let run = self.flowlake(&args, &[]);
@@ -129,7 +129,7 @@ impl Drop for Moto {
 }
 
 /// Rows of a local lake by partition: count and sums, and the Parquet files' names.
-fn contents(lake: &Path) -> (Vec<Vec<Value>>, Vec<String>) {
+pub(crate) fn contents(lake: &Path) -> (Vec<Vec<Value>>, Vec<String>) {
     let rows = duckdb(
         lake,
         &format!(
