@@ -128,6 +128,9 @@ pub enum InventoryError {
          bucket's tree as it is, or give the manifest's s3:// URL)"
     )]
     DataFileNotFound { key: String },
+    /// An input root on a local disk.
+    #[error("input {root} is not an s3:// URL: an S3 Inventory report lists the objects of an S3 bucket")]
+    NotS3 { root: PathBuf },
     /// An input root that is not in the inventory's bucket.
     #[error(
         "input {root} is not in the bucket the inventory lists (s3://{bucket}): give the inputs \
@@ -158,11 +161,15 @@ impl InventoryError {
             InventoryError::Missing { .. } | InventoryError::DataFileNotFound { .. } => {
                 io::ErrorKind::NotFound
             }
-            InventoryError::OutsideBucket { .. } => io::ErrorKind::InvalidInput,
+            InventoryError::OutsideBucket { .. } | InventoryError::NotS3 { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             _ => io::ErrorKind::InvalidData,
         };
         let path = match &self {
-            InventoryError::OutsideBucket { root, .. } => root.clone(),
+            InventoryError::OutsideBucket { root, .. } | InventoryError::NotS3 { root } => {
+                root.clone()
+            }
             _ => manifest.to_path_buf(),
         };
         Error::Input {
@@ -190,6 +197,10 @@ pub fn discover(
     to: Option<Day>,
     grain: Grain,
 ) -> Result<Discovery> {
+    if let Some(root) = roots.iter().find(|r| is_local(r)) {
+        let root = root.clone();
+        return Err(InventoryError::NotS3 { root }.into_error(manifest));
+    }
     let keep_dir = in_range(from, to);
     let listings = Inventory::open(store, manifest)
         .and_then(|inventory| inventory.list(store, roots, &keep_dir))

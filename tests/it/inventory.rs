@@ -362,3 +362,25 @@ fn an_inventory_lists_what_the_store_lists() {
     }
     assert_eq!(lists(), listing_pages, "the inventories listed nothing");
 }
+
+#[test]
+fn an_inventory_of_local_inputs_is_refused_before_anything_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    let run = flowlake([
+        "convert",
+        input.to_str().unwrap(),
+        "--out",
+        tmp.path().join("lake").to_str().unwrap(),
+        "--inventory",
+        "s3://inv/inv/logs/daily/2024-03-12T00-00Z/manifest.json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is not an s3:// URL: an S3 Inventory report lists"),
+        "{}",
+        run.stderr
+    );
+}
