@@ -76,6 +76,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of its largest variant (convert's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Convert gzipped flow log text files into the Parquet lake.
     #[command(after_help = EXIT_CODES)]
@@ -351,6 +353,11 @@ pub struct SettingsArgs {
     /// Region for inputs whose path and name name none (CloudWatch Logs envelopes carry no region).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
+    /// Read this S3 Inventory report (its manifest.json: an s3:// URL or a local copy; CSV or
+    /// Parquet) as the listing of the inputs instead of listing them: only its objects under the
+    /// inputs (s3:// URLs in the inventory's bucket) and in --from/--to are converted.
+    #[arg(long, value_name = "URL")]
+    pub inventory: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -528,6 +535,7 @@ impl SettingsArgs {
         c.parse.filters.drop_log_status = drop;
         c.partitioning.account = self.account;
         c.partitioning.region = self.region;
+        c.inventory = self.inventory;
         Ok(c)
     }
 }

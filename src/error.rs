@@ -100,6 +100,8 @@ pub enum ReadErrorKind {
     NoTime,
     /// The file could not be opened or read.
     Io,
+    /// The file was listed (by the store or an S3 Inventory report) but no longer exists when read.
+    Gone,
     /// An entry below an input root could not be listed (a dangling symbolic link, a loop, a folder
     /// the process may not read): not read, the rest of the run goes on.
     Listing,
@@ -123,7 +125,10 @@ impl ReadErrorKind {
     pub fn may_pass(self) -> bool {
         matches!(
             self,
-            ReadErrorKind::Io | ReadErrorKind::TooLarge | ReadErrorKind::Stale
+            ReadErrorKind::Io
+                | ReadErrorKind::Gone
+                | ReadErrorKind::TooLarge
+                | ReadErrorKind::Stale
         )
     }
 
@@ -139,6 +144,7 @@ impl ReadErrorKind {
             ReadErrorKind::Unfilterable => "unfilterable",
             ReadErrorKind::NoTime => "no_time",
             ReadErrorKind::Io => "io",
+            ReadErrorKind::Gone => "gone",
             ReadErrorKind::Listing => "listing",
             ReadErrorKind::Stale => "stale",
         }

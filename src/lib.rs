@@ -8,7 +8,7 @@
 //! main cli progress render           the binary: flags -> config -> library -> report -> exit code
 //! convert/ compact verify ddl synth/ engines, one per command (they do not use each other)
 //! ddl/      sqltext                          SQL text from outside data, inert or refused
-//! input/    discover, copies, read, inflate, envelope, json, parse   files -> text -> Arrow batches
+//! input/    discover, inventory, copies, read, inflate, envelope, json, parse   files -> text -> Arrow batches
 //! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches (+ the rejects sidecar)
 //! lake/     schema, partition, filter, write, strings, rle, sort, commit, manifest, rowmap,
 //!           dataset, conform                 the Parquet lake

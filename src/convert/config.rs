@@ -97,6 +97,10 @@ pub struct ConvertConfig {
     /// be the plan's ([`ShardPlan::config`](crate::convert::planning::ShardPlan::config)).
     #[serde(skip)]
     pub plan: Option<String>,
+    /// An S3 Inventory report (its `manifest.json`, an `s3://` URL or a local copy) read as the
+    /// listing of the inputs instead of listing them (see [`crate::input::inventory`]).
+    #[serde(default)]
+    pub inventory: Option<PathBuf>,
 }
 
 impl ConvertConfig {
@@ -131,6 +135,7 @@ impl ConvertConfig {
             shard: None,
             endpoint: None,
             plan: None,
+            inventory: None,
         }
     }
 

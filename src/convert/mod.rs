@@ -45,6 +45,8 @@ use crate::convert::shard::Assignment;
 use crate::error::Result;
 use crate::input::copies::drop_copies;
 use crate::input::discover::{discover, Discovery};
+use crate::input::inventory;
+use crate::input::read::ReadErrorKind;
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
 use crate::lake::write::{writer_properties, WriteSettings};
 use crate::storage::{self, policy::LockScope, S3Settings, Store};
@@ -243,6 +245,13 @@ impl<'a> Run<'a> {
         self.progress
             .start(to_read.len() as u64, to_read.iter().map(|f| f.size).sum());
         let result = self.build(&plan, &mut report);
+        if let Some(manifest) = &cfg.inventory {
+            let gone = report
+                .failed
+                .iter_mut()
+                .filter(|f| f.kind == ReadErrorKind::Gone);
+            gone.for_each(|f| f.message = inventory::gone_message(manifest));
+        }
         self.progress.finish();
         // The build's own error comes first; keeping the rejects and removing staging are done
         // whatever happened, and their errors are reported only when the build succeeded.
@@ -277,6 +286,10 @@ impl<'a> Run<'a> {
     fn list(&self) -> Result<Discovery> {
         if let Some(part) = &self.planned {
             return Ok(part.discovery(self.cfg));
+        }
+        if self.cfg.inventory.is_some() {
+            // An S3 Inventory report as the listing: the inputs' bucket is not listed.
+            return plan::list(self.cfg, self.store.as_ref());
         }
         let mut found = self.discover_inputs()?;
         for files in [&mut found.files, &mut found.undated] {

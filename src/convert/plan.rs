@@ -21,6 +21,7 @@ use crate::convert::shard_plan::PlannedInputs;
 use crate::error::{Error, Result};
 use crate::input::copies::drop_copies;
 use crate::input::discover::{discover, Discovery, InputFile, Skipped};
+use crate::input::inventory;
 use crate::input::parse::FileOutcome;
 use crate::input::read::ReadErrorKind;
 use crate::lake::dataset::Dataset;
@@ -469,10 +470,15 @@ impl Survey<'_> {
 }
 
 /// Lists the inputs of `cfg` through `store`: every file below the roots in the run's range (see
-/// [`discover`]), keyed ([`fill_keys`]), and an input listed twice (two roots holding the same tree)
-/// kept once.
+/// [`discover`]; with `--inventory`, the objects of the S3 Inventory report instead, see
+/// [`inventory::discover`]), keyed ([`fill_keys`]), and an input listed twice (two roots holding the
+/// same tree) kept once.
 pub(super) fn list(cfg: &ConvertConfig, store: &dyn Store) -> Result<Discovery> {
-    let mut found = discover(store, &cfg.inputs, cfg.from, cfg.to, cfg.partitioning.grain)?;
+    let (roots, grain) = (&cfg.inputs, cfg.partitioning.grain);
+    let mut found = match &cfg.inventory {
+        Some(manifest) => inventory::discover(store, manifest, roots, cfg.from, cfg.to, grain)?,
+        None => discover(store, roots, cfg.from, cfg.to, grain)?,
+    };
     fill_keys(cfg, &mut found);
     for files in [&mut found.files, &mut found.undated] {
         found.skipped.extend(drop_copies(store, files));

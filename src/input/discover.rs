@@ -10,7 +10,7 @@ use crate::lake::partition::{
     components, dir_in_range, is_firehose_object, last_year, path_and_name_info, Grain,
     PartitionKey, FIRST_YEAR,
 };
-use crate::storage::{Entry, ListProblem, Store};
+use crate::storage::{Entry, ListProblem, Listing, Store};
 use crate::text::route::TimeSlot;
 
 /// How a file's bytes are stored.
@@ -108,7 +108,8 @@ pub fn discover_pruned(
     keep: &dyn Fn(&Path) -> bool,
 ) -> Result<Discovery> {
     let mut out = Discovery::default();
-    let keep_dir = |dir: &Path| dir_in_range(&components(dir), from, to) && keep(dir);
+    let range = in_range(from, to);
+    let keep_dir = |dir: &Path| range(dir) && keep(dir);
     for root in roots {
         let listing = source
             .list(root, &keep_dir)
@@ -116,23 +117,57 @@ pub fn discover_pruned(
                 path: root.clone(),
                 source,
             })?;
+        out.add(listing, from, to, grain);
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The folder test of a listing for `--from`/`--to`: false for a folder whose date (its last one to
+/// three names) is outside the range, so nothing below it is listed.
+pub fn in_range(from: Option<Day>, to: Option<Day>) -> impl Fn(&Path) -> bool + Sync {
+    move |dir: &Path| dir_in_range(&components(dir), from, to)
+}
+
+/// Classifies listings made some other way (an S3 Inventory report, a plan's entries) exactly as
+/// [`discover`] classifies the listings of its roots.
+pub fn classify(
+    listings: impl IntoIterator<Item = Listing>,
+    from: Option<Day>,
+    to: Option<Day>,
+    grain: Grain,
+) -> Discovery {
+    let mut out = Discovery::default();
+    for listing in listings {
+        out.add(listing, from, to, grain);
+    }
+    out.sort();
+    out
+}
+
+impl Discovery {
+    /// Classifies the entries of one root's listing.
+    fn add(&mut self, listing: Listing, from: Option<Day>, to: Option<Day>, grain: Grain) {
         for entry in listing.entries {
-            classify_entry(entry, from, to, grain, &mut out);
+            classify_entry(entry, from, to, grain, self);
         }
-        out.failed.extend(listing.problems);
-        out.skipped
+        self.failed.extend(listing.problems);
+        self.skipped
             .extend(listing.hidden.into_iter().map(|path| Skipped {
                 path,
                 reason: HIDDEN_REASON.into(),
                 flow_log: false,
             }));
     }
-    out.files
-        .sort_by(|a, b| (&a.key, &a.path).cmp(&(&b.key, &b.path)));
-    out.files.dedup_by(|a, b| a.path == b.path);
-    out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    out.skipped.dedup_by(|a, b| a.path == b.path);
-    Ok(out)
+
+    /// Sorts files by partition, then path, and drops an entry listed twice (overlapping roots).
+    fn sort(&mut self) {
+        self.files
+            .sort_by(|a, b| (&a.key, &a.path).cmp(&(&b.key, &b.path)));
+        self.files.dedup_by(|a, b| a.path == b.path);
+        self.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        self.skipped.dedup_by(|a, b| a.path == b.path);
+    }
 }
 
 /// Classifies one listed entry into `out` as [`discover`] does (a file to convert, an undated one,

@@ -95,7 +95,10 @@ impl FileReader {
                 file.version.as_deref(),
                 max_bytes.saturating_add(1),
             )
-            .map_err(|e| ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")))?;
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => ReadError::new(ReadErrorKind::Gone, GONE_MESSAGE),
+                _ => ReadError::new(ReadErrorKind::Io, format!("cannot open: {e}")),
+            })?;
         let compressed = &mut self.compressed;
         let gzip = match file.compression {
             Compression::Plain => false,
@@ -160,6 +163,9 @@ impl FileReader {
         Ok(())
     }
 }
+
+/// The message of a file that was listed but no longer exists ([`ReadErrorKind::Gone`]).
+pub const GONE_MESSAGE: &str = "no longer exists: listed, then deleted before it was read";
 
 /// The first two bytes of a gzip member.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -34,7 +34,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 pub use local::LocalStore;
-pub use s3::{Requests, S3Settings};
+pub use s3::{Requests, S3Settings, S3Url};
 pub use s3store::S3Store;
 
 /// One listed file or object.

@@ -19,7 +19,7 @@ pub struct S3Store {
     s3: Arc<S3>,
     /// What the last [`prefetch`](Store::prefetch) got of each file, taken out by its
     /// [`open`](Store::open): the bytes, or the GET's error, which `open` returns as an
-    /// [`std::io::ErrorKind::Other`] error with the GET's message.
+    /// [`std::io::ErrorKind::Other`] error with the GET's message (`NotFound` for a missing object).
     fetched: Mutex<HashMap<PathBuf, S3Result<Bytes>>>,
 }
 
@@ -136,6 +136,13 @@ impl Store for S3Store {
             .remove(path);
         let bytes = match prefetched {
             Some(Ok(bytes)) => bytes,
+            // A missing object keeps its kind (it was deleted since it was listed).
+            Some(Err(S3Error::NotFound)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    S3Error::NotFound,
+                ))
+            }
             Some(Err(failed)) => return Err(std::io::Error::other(failed)),
             None => {
                 // Not prefetched (no listed size at hand, and S3 refuses a range of an empty

@@ -16,6 +16,7 @@ mod ddl;
 mod envelopes;
 mod faults;
 mod filters;
+mod inventory;
 mod layering;
 mod nightly;
 mod partition_time;

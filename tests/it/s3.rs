@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// A moto S3 server on a free loopback port, stopped on drop (also used by `plan.rs` and
-/// `shard_listing.rs`).
+/// A moto S3 server on a free loopback port, stopped on drop (also used by `plan.rs`,
+/// `shard_listing.rs` and `inventory.rs`).
 pub(crate) struct Moto {
     child: Child,
     pub(crate) endpoint: String,
@@ -130,7 +130,7 @@ impl Drop for Moto {
 }
 
 /// Rows of a local lake by partition: count and sums, and the Parquet files' names.
-fn contents(lake: &Path) -> (Vec<Vec<Value>>, Vec<String>) {
+pub(crate) fn contents(lake: &Path) -> (Vec<Vec<Value>>, Vec<String>) {
     let rows = duckdb(
         lake,
         &format!(
