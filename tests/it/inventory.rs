@@ -384,3 +384,86 @@ fn an_inventory_of_local_inputs_is_refused_before_anything_is_read() {
         run.stderr
     );
 }
+
+/// `plan --inventory` lists nothing of the logs bucket: the plan comes from the report, its shards
+/// build what a listed run builds, and a shard of a plan refuses `--inventory` (the plan decided).
+#[test]
+fn a_plan_from_an_inventory_builds_what_a_listed_run_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("logs");
+    moto.bucket("inv");
+    logs(&moto, tmp.path(), 2);
+    let csv = inventory(&moto, "CSV", false, "daily-csv");
+    let listed = tmp.path().join("listed");
+    let reference = moto.convert(ROOT, listed.to_str().unwrap(), &[]);
+    assert_eq!(reference["files"], 12);
+
+    let lake = tmp.path().join("planned");
+    let lake_str = lake.to_str().unwrap();
+    let made = moto.flowlake(
+        &[
+            "plan",
+            ROOT,
+            "--out",
+            lake_str,
+            "--shards",
+            "2",
+            "--inventory",
+            &csv,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let plan = made.report();
+    let id = plan["id"].as_str().unwrap().to_string();
+    let shards = plan["shards"].as_array().unwrap();
+    let files: u64 = shards.iter().map(|s| s["files"].as_u64().unwrap()).sum();
+    assert_eq!(files, 12, "{plan}");
+    let pages = plan["s3_requests"]["list"].as_u64();
+    assert_eq!(
+        pages,
+        Some(0),
+        "the plan read the inventory, not a listing: {plan}"
+    );
+
+    let refused = moto.flowlake(
+        &[
+            "convert",
+            "--out",
+            lake_str,
+            "--plan",
+            &id,
+            "--shard",
+            "0/2",
+            "--inventory",
+            &csv,
+        ],
+        &[],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--inventory"), "{}", refused.stderr);
+
+    let mut rows = 0;
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        let run = moto.flowlake(
+            &[
+                "convert", "--out", lake_str, "--plan", &id, "--shard", &shard, "--json", "--quiet",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 0, "shard {shard}: {}", run.stderr);
+        let report = run.report();
+        assert_eq!(report["plan"], id.as_str(), "{report}");
+        assert_eq!(
+            requests(&report).0,
+            0,
+            "a planned shard lists nothing: {report}"
+        );
+        rows += report["rows_written"].as_u64().unwrap();
+    }
+    assert_eq!(rows, reference["rows_written"].as_u64().unwrap());
+    assert_eq!(contents(&lake).0, contents(&listed).0);
+}
