@@ -19,6 +19,7 @@ mod filters;
 mod inventory;
 mod layering;
 mod nightly;
+mod packaging;
 mod partition_time;
 mod plan;
 mod properties;
