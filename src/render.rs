@@ -38,14 +38,7 @@ pub fn convert(report: &Report, json: bool, quiet: bool) -> Printed {
         return Ok(());
     }
     eprintln!("{}", report.summary_line());
-    for f in report.failed.iter().take(CONVERT_LISTED) {
-        eprintln!(
-            "  failed: {} ({:?}): {}",
-            f.path.display(),
-            f.kind,
-            f.message
-        );
-    }
+    print_failed(&report.failed);
     for a in &report.aborted {
         eprintln!(
             "  NOT PUBLISHED: {}: {} ({} of {} lines rejected)",
@@ -100,14 +93,7 @@ pub fn plan(report: &ShardPlanReport, json: bool, quiet: bool) -> Printed {
             human_bytes(s.bytes)
         );
     }
-    for f in report.failed.iter().take(CONVERT_LISTED) {
-        eprintln!(
-            "  failed: {} ({:?}): {}",
-            f.path.display(),
-            f.kind,
-            f.message
-        );
-    }
+    print_failed(&report.failed);
     for h in &report.held {
         eprintln!("  NOT REBUILT: {}: {}", h.path, h.reason);
     }
@@ -226,4 +212,16 @@ pub fn generate(report: &GenerateReport, out: &Path, json: bool) -> Printed {
         out.display()
     );
     Ok(())
+}
+
+/// The first failed files of a convert or plan report, one line each.
+fn print_failed(failed: &[flowlake::convert::report::FailedFile]) {
+    for f in failed.iter().take(CONVERT_LISTED) {
+        eprintln!(
+            "  failed: {} ({:?}): {}",
+            f.path.display(),
+            f.kind,
+            f.message
+        );
+    }
 }

@@ -467,3 +467,32 @@ fn a_plan_from_an_inventory_builds_what_a_listed_run_builds() {
     assert_eq!(rows, reference["rows_written"].as_u64().unwrap());
     assert_eq!(contents(&lake).0, contents(&listed).0);
 }
+
+/// Unplanned shards reading one inventory (no listing pruning applies: the report is read whole by
+/// each) build disjoint partitions that together are a listed run's lake.
+#[test]
+fn unplanned_shards_over_an_inventory_write_what_one_listed_run_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.bucket("logs");
+    moto.bucket("inv");
+    logs(&moto, tmp.path(), 3);
+    let parquet = inventory(&moto, "Parquet", false, "daily-parquet");
+    let listed = tmp.path().join("listed");
+    let reference = moto.convert(ROOT, listed.to_str().unwrap(), &[]);
+    let lake = tmp.path().join("sharded");
+    let lake_str = lake.to_str().unwrap();
+    let (mut rows, mut partitions) = (0, 0);
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        let extra = ["--inventory", parquet.as_str(), "--shard", shard.as_str()];
+        let report = moto.convert(ROOT, lake_str, &extra);
+        assert_eq!(report["shard"], shard.as_str(), "{report}");
+        assert_eq!(requests(&report).0, 0, "{report}");
+        rows += report["rows_written"].as_u64().unwrap();
+        partitions += report["partitions"].as_u64().unwrap();
+    }
+    assert_eq!(rows, reference["rows_written"].as_u64().unwrap());
+    assert_eq!(partitions, reference["partitions"].as_u64().unwrap());
+    assert_eq!(contents(&lake).0, contents(&listed).0);
+}
