@@ -385,8 +385,9 @@ pub struct ConvertArgs {
     /// [default: 4MiB, 16MiB when an input is on s3://]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub read_ahead: Option<u64>,
-    /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their path (with
-    /// --plan: the plan's part K), so N shards together write what one run writes. Default:
+    /// Build only shard K of N (zero-based): whole partitions, assigned by a hash of their account
+    /// (with AWS's keys) or day (with --plan: the plan's part K), so N shards together write what
+    /// one run writes. Default:
     /// AWS_BATCH_JOB_ARRAY_INDEX/_SIZE (AWS Batch array jobs) or JOB_COMPLETION_INDEX with --shards
     /// (Kubernetes Indexed Jobs; with --plan, N is the plan's).
     #[arg(long, value_name = "K/N")]

@@ -416,6 +416,7 @@ impl Run<'_> {
             filtered,
             failed,
             row_map: None,
+            plan: self.cfg.plan.clone(),
         };
         // A run that stops anywhere in the commit leaves the journal mark, and the next run rebuilds
         // this partition (whatever its range) from the inputs the entry remembers.

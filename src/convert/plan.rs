@@ -295,7 +295,10 @@ impl Survey<'_> {
             && entry
                 .as_ref()
                 .is_some_and(|e| up_to_date(e, &output, fingerprint, &published));
-        if fresh && !self.cfg.rebuild {
+        // A plan's --rebuild rebuilds each partition once: a retried shard skips what it rebuilt.
+        let rebuilt =
+            self.cfg.plan.is_some() && entry.as_ref().is_some_and(|e| e.plan == self.cfg.plan);
+        if fresh && (!self.cfg.rebuild || rebuilt) {
             report.partitions_unchanged += 1;
             report.files_unchanged += output.inputs.len() as u64;
             return Ok(None);
@@ -663,6 +666,7 @@ mod tests {
             filtered: 0,
             failed: Vec::new(),
             row_map: None,
+            plan: None,
         }
     }
 

@@ -1,15 +1,19 @@
 //! Sharding: splitting one conversion across N processes (AWS Batch array jobs, Kubernetes Indexed
 //! Jobs) without a coordinator.
 //!
-//! The unit of work is a whole output partition, assigned by a stable hash of the path of its day's
-//! partition ([`day_partition`]: the partition itself, or for an hour partition its day's): shard K of
-//! N builds exactly the partitions whose hash is K modulo N. Every shard computes the same assignment on
-//! its own, so N shards never write the same partition and together write what one run writes. A hash
-//! (rather than, say, sorting the partitions and dealing them out) keeps the assignment of a partition
-//! fixed even when shards list at different moments and see different days. Hashing the day (not the
-//! hour) lets a shard tell from a day folder's path alone whether any file below it is its own, so it
-//! lists only its own day folders (`listing.rs`); the hours of one day go to one shard. A retried shard
-//! is a rerun of the same shard: the manifest makes it skip what it already published.
+//! The unit of work is a whole output partition, assigned by a stable hash of what owns it
+//! ([`owner_of`]): in a lake with AWS's keys its account (every partition of one account goes to
+//! one shard), in a plain lake its day (the partition itself, or for an hour partition its day's).
+//! Shard K of N builds exactly the partitions whose hash is K modulo N. Every shard computes the same
+//! assignment on its own, so N shards never write the same partition and together write what one run
+//! writes. A hash (rather than, say, sorting the partitions and dealing them out) keeps the assignment
+//! of a partition fixed even when shards list at different moments and see different days. Hashing
+//! what a folder's path names (an account folder `AWSLogs/<account>/`, a day folder) lets a shard tell
+//! from the path alone whether any file below it is its own, so it lists only its own accounts' trees
+//! and, in a plain lake, its own day folders (`listing.rs`): N shards together list about what one
+//! run lists. The price is balance: a hash spreads accounts and days by count, not bytes, and one
+//! account's partitions share a shard; `flowlake plan` balances by bytes. A retried shard is a rerun
+//! of the same shard: the manifest makes it skip what it already published.
 //!
 //! A shard of a plan (`flowlake plan`, then `convert --plan ID --shard K/N`) builds the partitions the
 //! plan gave it instead: [`Assignment`] is the one answer to "does this process build that partition".
@@ -42,6 +46,11 @@ impl Shard {
     /// True when this shard builds the partition of `key` in a lake of `layout` (`Aws` or `Plain`).
     pub fn owns_key(&self, key: &PartitionKey, layout: PartitionLayout) -> bool {
         self.owns(&key.path(layout))
+    }
+
+    /// True when this shard builds the partitions of `account` in a lake with AWS's keys.
+    pub fn owns_account(&self, account: &str) -> bool {
+        self.owns(&format!("aws-account-id={account}"))
     }
 }
 
@@ -87,13 +96,23 @@ impl Assignment {
     }
 }
 
-/// The shard (`0..count`) that builds `partition`: FNV-1a 64 of its day partition's path
-/// ([`day_partition`]), modulo `count`. Stable across platforms and runs (it is part of the contract
-/// that a retried shard rebuilds the partitions it built before); day partitions have kept their
-/// shard since sharding began, hour partitions follow their day's since #24.
+/// The shard (`0..count`) that builds `partition`: FNV-1a 64 of [`owner_of`] it, modulo `count`.
+/// Stable across platforms and runs (it is part of the contract that a retried shard rebuilds the
+/// partitions it built before). Plain day partitions have kept their shard since sharding began;
+/// hour partitions follow their day's, and partitions with AWS's keys their account's, since #24.
 pub fn shard_of(partition: &str, count: u32) -> u32 {
-    let day = day_partition(partition);
-    (crate::hash::fnv1a(day.as_bytes()) % u64::from(count.max(1))) as u32
+    (crate::hash::fnv1a(owner_of(partition).as_bytes()) % u64::from(count.max(1))) as u32
+}
+
+/// What decides a partition's shard: its account folder (`aws-account-id=<account>`, the first folder
+/// of a partition with AWS's keys), else its day partition ([`day_partition`]).
+pub fn owner_of(partition: &str) -> &str {
+    let first = partition.split('/').next().unwrap_or(partition);
+    if first.starts_with("aws-account-id=") {
+        first
+    } else {
+        day_partition(partition)
+    }
 }
 
 impl fmt::Display for Shard {
@@ -251,12 +270,21 @@ mod tests {
         assert_eq!(shard_of("", 7), (0xcbf2_9ce4_8422_2325_u64 % 7) as u32);
         // The hours of a day go to its day's shard.
         for h in 0..24 {
-            let hour = format!("aws-account-id=1/year=2024/month=02/day=01/hour={h:02}");
-            assert_eq!(
-                shard_of(&hour, 7),
-                shard_of("aws-account-id=1/year=2024/month=02/day=01", 7)
-            );
+            let hour = format!("year=2024/month=02/day=01/hour={h:02}");
+            assert_eq!(shard_of(&hour, 7), 5);
         }
+        // With AWS's keys, every partition of an account goes to its account's shard.
+        let account = "aws-account-id=123456789012";
+        let of_account = (crate::hash::fnv1a(account.as_bytes()) % 7) as u32;
+        for d in 1..=28 {
+            for tail in ["", "/hour=05"] {
+                let p = format!(
+                    "{account}/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=02/day={d:02}{tail}"
+                );
+                assert_eq!(shard_of(&p, 7), of_account, "{p}");
+            }
+        }
+        assert_eq!(shard_of(account, 7), 1);
         let key =
             PartitionKey::from_path("year=2024/month=02/day=01/hour=05", Grain::Hour).unwrap();
         assert!(Shard::new(5, 7)

@@ -207,6 +207,18 @@ pub fn day_folder_key(dir: &Path) -> Option<PartitionKey> {
     })
 }
 
+/// The account a folder names by its own name: `AWSLogs/<12 digits>` as AWS delivers, or
+/// `aws-account-id=<value>` as Hive-style deliveries and this lake write. The files below it take that
+/// account unless folders between, or a file's name where the path names none, say otherwise.
+pub fn account_folder(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    if let Some(v) = hive_value(name, "aws-account-id") {
+        return is_safe_value(v).then(|| v.to_string());
+    }
+    let parent = dir.parent()?.file_name()?;
+    (is_account(name) && parent == "AWSLogs").then(|| name.to_string())
+}
+
 /// The delivery partition of a file, from its path and name alone (as the walk classifies it).
 pub fn key_for_path(path: &Path, grain: Grain) -> Option<PartitionKey> {
     let (from_path, from_name) = path_and_name_info(path);
@@ -700,6 +712,26 @@ mod tests {
             (plain.account, plain.day, plain.hour),
             (None, k.day, Some(7))
         );
+    }
+
+    #[test]
+    fn account_folders() {
+        let of = |p: &str| account_folder(Path::new(p));
+        assert_eq!(
+            of("/b/AWSLogs/123456789012").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(of("s3://b/x/aws-account-id=1").as_deref(), Some("1"));
+        for p in [
+            "/b/logs/123456789012",
+            "/b/AWSLogs/12345678901",
+            "/b/AWSLogs/123456789012/vpcflowlogs",
+            "/b/aws-account-id=",
+            "/b/aws-account-id=a b",
+            "/b/AWSLogs",
+        ] {
+            assert_eq!(of(p), None, "{p}");
+        }
     }
 
     #[test]

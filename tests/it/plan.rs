@@ -820,3 +820,56 @@ fn flags_that_would_change_a_plan_an_unknown_plan_and_another_shard_count_are_re
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn a_retried_shard_of_a_rebuild_plan_rebuilds_each_partition_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    generate(
+        &input,
+        &[
+            "--days",
+            "4",
+            "--accounts",
+            "1",
+            "--files-per-day",
+            "2",
+            "--lines-per-file",
+            "50",
+        ],
+    );
+    let lake = tmp.path().join("lake");
+    let (_, first) = convert(&[&input], &lake, &[]);
+    let before = partition_contents(&lake);
+    let lake_s = lake.to_str().unwrap();
+    let run = |id: &str| -> Value {
+        let out = shard(&local, lake_s, id, (0, 1), "flag").output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let report = plan(&[&input], &lake, 1, &["--rebuild"]);
+    let id = report["id"].as_str().unwrap();
+    assert_eq!(report["shards"][0]["partitions"], 4, "{report}");
+    let rebuilt = run(id);
+    assert_eq!(rebuilt["partitions"], 4, "{rebuilt}");
+    assert_eq!(rebuilt["rows_written"], first["rows_written"]);
+    // The retry of the same shard: what its plan rebuilt stays.
+    let retried = run(id);
+    assert_eq!(
+        (&retried["rows_written"], &retried["partitions_unchanged"]),
+        (&Value::from(0), &Value::from(4)),
+        "{retried}"
+    );
+    // Another plan with --rebuild rebuilds again.
+    let again = plan(&[&input], &lake, 1, &["--rebuild"]);
+    let rebuilt = run(again["id"].as_str().unwrap());
+    assert_eq!(rebuilt["rows_written"], first["rows_written"], "{rebuilt}");
+    assert_eq!(partition_contents(&lake), before);
+    let (code, check) = verify(&lake);
+    assert_eq!(code, 0, "{check}");
+}

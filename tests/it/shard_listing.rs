@@ -98,15 +98,18 @@ fn by_partition(lake: &Path) -> Vec<Vec<Value>> {
     )
 }
 
-/// The shard of a partition, recomputed here as the contract says (FNV-1a 64 of the path of its
-/// day's partition, modulo N), not taken from the code under test.
+/// The shard of a partition, recomputed here as the contract says (FNV-1a 64 of its account folder
+/// `aws-account-id=...` when it has one, else of the path of its day's partition, modulo N), not
+/// taken from the code under test.
 fn owner(partition: &str, n: u32) -> u32 {
-    let day = match partition.rsplit_once('/') {
+    let first = partition.split('/').next().unwrap();
+    let owner = match partition.rsplit_once('/') {
+        _ if first.starts_with("aws-account-id=") => first,
         Some((day, last)) if last.starts_with("hour=") => day,
         _ => partition,
     };
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in day.bytes() {
+    for b in owner.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
@@ -210,40 +213,50 @@ fn unplanned_s3_shards_together_list_about_what_one_run_lists() {
     let tmp = tempfile::tempdir().unwrap();
     let moto = Moto::start();
     moto.bucket("logs");
-    let input = tmp.path().join("input");
-    // 2 accounts x 2 regions (4 series) x 30 days, 2 files a day.
-    names_that_disagree_with_their_folders(&input, "30");
-    moto.upload(&input, "logs", "in");
-    let runner = Runner::S3(&moto);
-    let inputs = ["s3://logs/in"];
-    let single = tmp.path().join("single");
-    let one = one_run(&runner, &inputs, &single, &[]);
-    assert_eq!(written(&one).len(), 4 * 30);
-    assert_eq!(one["files"], 4 * 30 * 2);
-    let pages = listing_pages(&one);
-    for n in [3u32, 4] {
-        let lake = tmp.path().join(format!("shards-{n}"));
-        let all = shards(&runner, &inputs, &lake, n, &[]);
-        assert_one_runs_lake(&single, &lake, &all, &format!("{n} S3 shards"));
-        assert_eq!(sum_of(&all, "files"), 4 * 30 * 2, "each file read once");
-        assert_eq!(
-            sum_of(&all, "partitions_in_other_shards"),
-            0,
-            "a shard lists no day folder of another shard"
-        );
-        let each: Vec<u64> = all.iter().map(|(_, r)| listing_pages(r)).collect();
-        let total: u64 = each.iter().sum();
-        eprintln!("listing pages: one run {pages}; {n} shards {total} ({each:?})");
-        assert!(
-            total as f64 <= 1.5 * pages as f64,
-            "{n} shards listed {total} pages ({each:?}), one run {pages}"
-        );
+    // 2 accounts x 2 regions (4 series), 2 files a day: two days (a nightly run, where the key tree
+    // above the day folders is most of the listing) and thirty.
+    for days in [2u64, 30] {
+        let input = tmp.path().join(format!("input-{days}"));
+        names_that_disagree_with_their_folders(&input, &days.to_string());
+        let prefix = format!("in-{days}");
+        moto.upload(&input, "logs", &prefix);
+        let runner = Runner::S3(&moto);
+        let root = format!("s3://logs/{prefix}");
+        let inputs = [root.as_str()];
+        let single = tmp.path().join(format!("single-{days}"));
+        let one = one_run(&runner, &inputs, &single, &[]);
+        assert_eq!(written(&one).len() as u64, 4 * days);
+        assert_eq!(one["files"], 4 * days * 2);
+        let pages = listing_pages(&one);
+        for n in [3u32, 4] {
+            let lake = tmp.path().join(format!("shards-{days}-{n}"));
+            let all = shards(&runner, &inputs, &lake, n, &[]);
+            let what = format!("{days} days, {n} S3 shards");
+            assert_one_runs_lake(&single, &lake, &all, &what);
+            assert_eq!(
+                sum_of(&all, "files"),
+                4 * days * 2,
+                "{what}: each file read once"
+            );
+            assert_eq!(
+                sum_of(&all, "partitions_in_other_shards"),
+                0,
+                "{what}: a shard lists no account folder of another shard"
+            );
+            let each: Vec<u64> = all.iter().map(|(_, r)| listing_pages(r)).collect();
+            let total: u64 = each.iter().sum();
+            eprintln!("{what}: listing pages: one run {pages}; shards {total} ({each:?})");
+            assert!(
+                total as f64 <= 1.5 * pages as f64,
+                "{what}: shards listed {total} pages ({each:?}), one run {pages}"
+            );
+        }
+        // A retried shard is a rerun: nothing left to build.
+        let lake = tmp.path().join(format!("shards-{days}-3"));
+        let (code, again) = report_of(runner.spawn(&inputs, &lake, &["--shard", "1/3"]));
+        assert_eq!((code, &again["rows_written"]), (0, &Value::from(0)));
+        assert_eq!(again["files"], 0);
     }
-    // A retried shard is a rerun: nothing left to build.
-    let (code, again) =
-        report_of(runner.spawn(&inputs, &tmp.path().join("shards-3"), &["--shard", "1/3"]));
-    assert_eq!((code, &again["rows_written"]), (0, &Value::from(0)));
-    assert_eq!(again["files"], 0);
 }
 
 #[test]
@@ -420,8 +433,14 @@ fn a_file_that_folders_below_a_day_folder_move_to_another_day_is_reported_not_lo
             "5",
         ],
     );
-    let reference = tmp.path().join("reference");
-    one_run(&Runner::Local, &[input.to_str().unwrap()], &reference, &[]);
+    let plain = ["--partition-layout", "plain"];
+    let reference = tmp.path().join("reference-plain");
+    one_run(
+        &Runner::Local,
+        &[input.to_str().unwrap()],
+        &reference,
+        &plain,
+    );
     // A copy kept inside the day folder of 03-01, of a file of 03-09: one run takes the deeper date.
     let region = &series(&input)[0];
     let name = region.file_name().unwrap().to_str().unwrap();
@@ -443,20 +462,41 @@ fn a_file_that_folders_below_a_day_folder_move_to_another_day_is_reported_not_lo
             ..V2::default()
         }]),
     );
-    let single = tmp.path().join("single");
-    let one = one_run(&Runner::Local, &[input.to_str().unwrap()], &single, &[]);
-    assert_eq!(one["files"], 9 * 2 + 1);
+    let input_s = input.to_str().unwrap();
     let n = 3;
+    // With AWS's keys the account decides the shard: its shard lists the whole tree and builds the
+    // copied file into 03-09 as one run does.
+    let single = tmp.path().join("single");
+    let one = one_run(&Runner::Local, &[input_s], &single, &[]);
+    assert_eq!(one["files"], 9 * 2 + 1);
     let lake = tmp.path().join("shards");
-    let all = shards(&Runner::Local, &[input.to_str().unwrap()], &lake, n, &[]);
-    // The shards that list the day folder of 03-01 name the file; none builds it; the rest is built.
-    let first =
-        "aws-account-id={a}/aws-service=vpcflowlogs/aws-region={r}/year=2024/month=03/day=01"
-            .replace("{a}", account)
-            .replace("{r}", name);
+    let all = shards(&Runner::Local, &[input_s], &lake, n, &[]);
+    assert_one_runs_lake(&single, &lake, &all, "one account, a copy in another day");
+    assert_eq!(sum_of(&all, "files"), 9 * 2 + 1);
+    let busy: Vec<u64> = all
+        .iter()
+        .map(|(_, r)| r["partitions"].as_u64().unwrap())
+        .collect();
+    assert_eq!(busy.iter().filter(|&&p| p > 0).count(), 1, "{busy:?}");
+    for (_, report) in &all {
+        let warnings = report["warnings"].as_array().unwrap();
+        assert!(
+            warnings.iter().any(|w| w["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("1 account(s) for 3 shards")),
+            "every shard says why two have nothing to do: {warnings:?}"
+        );
+    }
+
+    // A plain lake's shards own days: the shard that lists the day folder of 03-01 names the file;
+    // none builds it; the rest is built.
+    let lake = tmp.path().join("shards-plain");
+    let all = shards(&Runner::Local, &[input_s], &lake, n, &plain);
+    let first = "year=2024/month=03/day=01";
     for (k, (code, report)) in all.iter().enumerate() {
         let failed: Vec<&Value> = report["failed"].as_array().unwrap().iter().collect();
-        if owner(&first, n) == k as u32 {
+        if owner(first, n) == k as u32 {
             assert_eq!(*code, 3, "{report}");
             assert_eq!(failed.len(), 1, "{report}");
             assert_eq!(failed[0]["path"], stray.to_str().unwrap());

@@ -145,15 +145,18 @@ fn one_three_and_seven_shards_write_what_one_run_writes() {
     }
 }
 
-/// The shard of a partition, recomputed here (FNV-1a 64 of the path of its day's partition, modulo
-/// N): the assignment is a contract, so the test does not take it from the code under test.
+/// The shard of a partition, recomputed here (FNV-1a 64 of its account folder `aws-account-id=...`
+/// when it has one, else of the path of its day's partition, modulo N): the assignment is a
+/// contract, so the test does not take it from the code under test.
 fn flowlake_shard(partition: &str, n: u32) -> u32 {
-    let day = match partition.rsplit_once('/') {
+    let first = partition.split('/').next().unwrap();
+    let owner = match partition.rsplit_once('/') {
+        _ if first.starts_with("aws-account-id=") => first,
         Some((day, last)) if last.starts_with("hour=") => day,
         _ => partition,
     };
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in day.bytes() {
+    for b in owner.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }

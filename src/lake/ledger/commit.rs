@@ -474,6 +474,7 @@ mod tests {
             filtered: 0,
             failed: Vec::new(),
             row_map: None,
+            plan: None,
         }
     }
 

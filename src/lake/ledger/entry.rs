@@ -104,6 +104,10 @@ pub struct PartitionEntry {
     /// folder. Entries written before row maps existed say it with each input's `first_row`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_map: Option<String>,
+    /// The plan (`flowlake plan`) whose shard built it: a retried shard of a plan made with
+    /// `--rebuild` leaves what its plan already rebuilt as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// The journal mark of a compaction: the entry it records, and the files it replaces.
@@ -182,6 +186,7 @@ impl PartitionEntry {
             filtered: 0,
             failed: Vec::new(),
             row_map: None,
+            plan: None,
         }
     }
 

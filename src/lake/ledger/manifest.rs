@@ -441,6 +441,7 @@ mod tests {
             filtered: 0,
             failed: vec![],
             row_map: None,
+            plan: None,
         }
     }
 
