@@ -160,13 +160,20 @@ impl Survey<'_> {
     ) -> Result<Plan> {
         let cfg = self.cfg;
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
-        for file in &found.files {
+        // Moved, not copied (a plan's listing may hold millions of files); copied for a second slot.
+        for file in std::mem::take(&mut found.files) {
             let delivery = TimeSlot::of_key(&file.key, cfg.partitioning.grain);
-            for slot in partitions_fed(delivery, cfg.partitioning.time) {
+            let mut slots = partitions_fed(delivery, cfg.partitioning.time);
+            let last = slots.pop();
+            for slot in slots {
                 let path = slot.key(&file.key).path(layout);
                 Output::of(&mut outputs, path, slot)
                     .inputs
                     .push(file.clone());
+            }
+            if let Some(slot) = last {
+                let path = slot.key(&file.key).path(layout);
+                Output::of(&mut outputs, path, slot).inputs.push(file);
             }
         }
         // Files with no date of their own: read now (or known from the manifest) to find the slots

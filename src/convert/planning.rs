@@ -164,9 +164,8 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
     let decided = survey.decide(found, &mut report, Touch::ReadOnly, &Assignment::All)?;
 
     let (id, created) = new_plan_id();
-    let parts = parts(&decided.units, shards, &id);
     let layout = decided.partition_layout;
-    drop(decided); // the parts hold what is left of the listing
+    let parts = parts(decided.units, shards, &id); // what is left of the listing, moved
     let figures: Vec<ShardFigures> = parts.iter().map(figures_of).collect();
     let all_inputs = parts
         .iter()
@@ -228,7 +227,7 @@ fn make(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> {
 
 /// The parts of plan `id`: `units` (each built in one pass) assigned to `shards` shards by their
 /// distinct input bytes.
-fn parts(units: &[Vec<plan::Output>], shards: u32, id: &str) -> Vec<ShardPart> {
+fn parts(units: Vec<Vec<plan::Output>>, shards: u32, id: &str) -> Vec<ShardPart> {
     let weights: Vec<(u64, &str)> = units
         .iter()
         .map(|unit| {
@@ -237,6 +236,8 @@ fn parts(units: &[Vec<plan::Output>], shards: u32, id: &str) -> Vec<ShardPart> {
             (bytes, unit.first().map_or("", |o| o.path.as_str()))
         })
         .collect();
+    let assigned = assign_by_bytes(&weights, shards);
+    drop(weights);
     let mut parts: Vec<ShardPart> = (0..shards)
         .map(|shard| ShardPart {
             format: PLAN_FORMAT.into(),
@@ -246,11 +247,11 @@ fn parts(units: &[Vec<plan::Output>], shards: u32, id: &str) -> Vec<ShardPart> {
             partitions: Vec::new(),
         })
         .collect();
-    for (unit, k) in units.iter().zip(assign_by_bytes(&weights, shards)) {
+    for (unit, k) in units.into_iter().zip(assigned) {
         for output in unit {
             parts[k as usize].partitions.push(PlannedPartition {
-                path: output.path.clone(),
-                inputs: output.inputs.iter().map(planned_input).collect(),
+                path: output.path,
+                inputs: output.inputs.into_iter().map(planned_input).collect(),
             });
         }
     }
@@ -258,12 +259,12 @@ fn parts(units: &[Vec<plan::Output>], shards: u32, id: &str) -> Vec<ShardPart> {
 }
 
 /// An input as the plan keeps it.
-fn planned_input(f: &InputFile) -> PlannedInput {
+fn planned_input(f: InputFile) -> PlannedInput {
     PlannedInput {
-        path: f.path.clone(),
+        path: f.path,
         size: f.size,
         mtime: f.mtime,
-        version: f.version.clone(),
+        version: f.version,
         feeds: f
             .undated
             .as_deref()
