@@ -194,9 +194,9 @@ pub struct DdlArgs {
     /// Where the engine reads the lake, e.g. s3://bucket/prefix/ (default: the lake's local path as file://).
     #[arg(long, value_name = "URL")]
     pub location: Option<String>,
-    /// Table (or view) name.
-    #[arg(long, value_name = "NAME", default_value = flowlake::ddl::DEFAULT_TABLE)]
-    pub table: String,
+    /// Table (or view) name [default: vpc_flow_logs; tgw_flow_logs for a Transit Gateway lake].
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
     /// Database (Athena/Glue) or schema (DuckDB) of the table.
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
@@ -369,6 +369,11 @@ pub struct ConvertArgs {
     /// Lake root to write.
     #[arg(long, short, value_name = "LAKE")]
     pub out: PathBuf,
+    /// Lake root for the Transit Gateway flow logs among the inputs (told apart from VPC flow logs by
+    /// their header's fields): converted into this lake of their own, with AWS's Transit Gateway
+    /// schema. Without it they are skipped and named, and the run is not clean (exit 3).
+    #[arg(long, value_name = "LAKE", conflicts_with = "plan")]
+    pub tgw_out: Option<PathBuf>,
     /// Build this shard's part of a plan made by `flowlake plan` (its id): no listing of the input;
     /// inputs and settings come from the plan, so only --shard/--shards and this process's own
     /// options (--threads, --read-ahead, --endpoint, --json, --quiet) may be given with it.
@@ -572,6 +577,7 @@ impl ConvertArgs {
             c.read_ahead_bytes = bytes;
         }
         c.endpoint = self.endpoint;
+        c.tgw_out = self.tgw_out;
         c.validate().map_err(UsageError::Settings)?;
         Ok(c)
     }

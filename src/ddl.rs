@@ -24,12 +24,15 @@ use arrow::datatypes::{DataType, Field};
 use crate::error::{Error, Result};
 use crate::lake::dataset::Dataset;
 use crate::lake::ledger::Manifest;
+use crate::lake::schema::RecordKind;
 use crate::storage::{self, S3Settings};
 
 use sqltext::{Refused, Source};
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
+/// Default table name of a Transit Gateway flow log lake.
+pub const DEFAULT_TGW_TABLE: &str = "tgw_flow_logs";
 /// Years projected past the later of the lake's last year and this year, so that a table created
 /// once keeps seeing new deliveries without being recreated every January.
 pub const PROJECTED_YEARS_AHEAD: i32 = 5;
@@ -52,18 +55,25 @@ pub struct DdlConfig {
     pub location: Option<String>,
     /// Endpoint of an S3-compatible store for an `s3://` lake.
     pub endpoint: Option<String>,
-    pub table: String,
+    /// Table (view) name; [`DEFAULT_TABLE`], or [`DEFAULT_TGW_TABLE`] for a Transit Gateway lake,
+    /// when `None`.
+    pub table: Option<String>,
     pub database: Option<String>,
     pub engine: Engine,
 }
 
 impl DdlConfig {
+    /// The table (view) name the statements create.
+    pub fn table_name(&self) -> &str {
+        self.table.as_deref().unwrap_or(DEFAULT_TABLE)
+    }
+
     pub fn new(lake: PathBuf) -> Self {
         DdlConfig {
             lake,
             location: None,
             endpoint: None,
-            table: DEFAULT_TABLE.into(),
+            table: None,
             database: None,
             engine: Engine::Athena,
         }
@@ -244,11 +254,18 @@ pub fn ddl(cfg: &DdlConfig) -> std::result::Result<String, DdlError> {
     )?;
     let dataset = Dataset::open(store, &cfg.lake)?;
     let table = describe(&dataset)?;
+    let settings = Manifest::of_lake(dataset.store().clone(), dataset.root()).settings()?;
     // A lake written with filters holds only some traffic: the statement says so.
-    let filters = Manifest::of_lake(dataset.store().clone(), dataset.root())
-        .settings()?
-        .map(|s| s.filters)
+    let filters = settings
+        .as_ref()
+        .map(|s| s.filters.clone())
         .filter(|f| !f.keeps_all());
+    let mut cfg = cfg.clone();
+    if cfg.table.is_none() && settings.is_some_and(|s| s.record_kind == RecordKind::TransitGateway)
+    {
+        cfg.table = Some(DEFAULT_TGW_TABLE.into());
+    }
+    let cfg = &cfg;
     // The location is named by a string literal, so it must be text: a path that is not UTF-8 is
     // refused rather than named lossily (the statement would point at another folder).
     let location = match &cfg.location {
@@ -299,9 +316,9 @@ pub fn athena(
         Some(db) => format!(
             "{}.{}",
             sqltext::hive_ident(db, Source::Database)?,
-            sqltext::hive_ident(&cfg.table, Source::Table)?
+            sqltext::hive_ident(cfg.table_name(), Source::Table)?
         ),
-        None => sqltext::hive_ident(&cfg.table, Source::Table)?,
+        None => sqltext::hive_ident(cfg.table_name(), Source::Table)?,
     };
     let mut out = format!(
         "-- Athena table over the flowlake lake at {} ({} Parquet files read).\n\
@@ -409,9 +426,12 @@ pub fn duckdb(
         Some(db) => {
             let db = sqltext::duckdb_ident(db, Source::Database)?;
             out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {db};\n"));
-            format!("{db}.{}", sqltext::duckdb_ident(&cfg.table, Source::Table)?)
+            format!(
+                "{db}.{}",
+                sqltext::duckdb_ident(cfg.table_name(), Source::Table)?
+            )
         }
-        None => sqltext::duckdb_ident(&cfg.table, Source::Table)?,
+        None => sqltext::duckdb_ident(cfg.table_name(), Source::Table)?,
     };
     out.push_str(&format!("CREATE OR REPLACE VIEW {name} AS\nSELECT "));
     if keys.is_empty() {

@@ -98,6 +98,9 @@ pub enum ReadErrorKind {
     Unfilterable,
     /// A file with no date in its path or name whose records have no time either: no partition.
     NoTime,
+    /// A file whose headers switch between VPC and Transit Gateway records (two files of different
+    /// kinds concatenated): its records belong in two lakes, none of its lines are used.
+    MixedKinds,
     /// The file could not be opened or read.
     Io,
     /// The file was listed (by the store or an S3 Inventory report) but no longer exists when read.
@@ -143,6 +146,7 @@ impl ReadErrorKind {
             ReadErrorKind::BadEnvelope => "bad_envelope",
             ReadErrorKind::Unfilterable => "unfilterable",
             ReadErrorKind::NoTime => "no_time",
+            ReadErrorKind::MixedKinds => "mixed_kinds",
             ReadErrorKind::Io => "io",
             ReadErrorKind::Gone => "gone",
             ReadErrorKind::Listing => "listing",

@@ -48,7 +48,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
             let config = args.into_config()?;
             let report = flowlake::convert(&config, &progress::Bar::new(quiet)?)?;
             render::convert(&report, json, quiet)?;
-            if report.aborted.is_empty() {
+            if !report.has_aborted() {
                 clean_or_rejects(report.is_clean())
             } else {
                 ExitCode::from(EXIT_ABORTED_PARTITIONS)

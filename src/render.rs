@@ -38,7 +38,20 @@ pub fn convert(report: &Report, json: bool, quiet: bool) -> Printed {
         return Ok(());
     }
     eprintln!("{}", report.summary_line());
+    let sections = std::iter::once(report).chain(report.transit_gateway.as_deref());
+    for report in sections {
+        print_details(report);
+    }
+    Ok(())
+}
+
+/// What of one lake's report needs a look.
+fn print_details(report: &Report) {
     print_failed(&report.failed);
+    let skipped = report.skipped.iter().filter(|s| s.flow_log);
+    for s in skipped.take(CONVERT_LISTED) {
+        eprintln!("  skipped: {}: {}", s.path.display(), s.reason);
+    }
     for a in &report.aborted {
         eprintln!(
             "  NOT PUBLISHED: {}: {} ({} of {} lines rejected)",
@@ -66,7 +79,6 @@ pub fn convert(report: &Report, json: bool, quiet: bool) -> Printed {
             path.display()
         );
     }
-    Ok(())
 }
 
 /// `plan`: the JSON report with `json`, else the plan's id alone on stdout (for scripts); unless

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::error::ArrowError;
-use parquet::file::properties::WriterProperties;
 
 use crate::date::check_range;
 use crate::date::Day;
@@ -196,6 +195,11 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => Manifest::of_lake(store.clone(), &cfg.lake),
     };
     let needs_rebuild = recover(lake.as_ref(), &dataset, &manifest, &mut report)?;
+    // A lake without settings (AWS's native Parquet) holds VPC flow log records.
+    let kind = manifest
+        .settings()?
+        .map(|s| s.record_kind)
+        .unwrap_or_default();
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let run = Run {
@@ -204,8 +208,11 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         manifest: &manifest,
         lake: lake.as_ref(),
         needs_rebuild: &needs_rebuild,
-        props,
-        settings,
+        writing: rewrite::Writing {
+            props,
+            settings,
+            kind,
+        },
         pool: threads::pool(cfg.threads)?,
     };
     for (path, files) in partitions {
@@ -263,8 +270,7 @@ struct Run<'a> {
     manifest: &'a Manifest,
     lake: Option<&'a Lake>,
     needs_rebuild: &'a [String],
-    props: Arc<WriterProperties>,
-    settings: WriteSettings,
+    writing: rewrite::Writing,
     pool: rayon::ThreadPool,
 }
 
@@ -297,8 +303,7 @@ impl Run<'_> {
                 self.dataset,
                 &chosen.files,
                 chosen.sources.as_deref(),
-                self.props.clone(),
-                self.settings.clone(),
+                &self.writing,
             )
         })?;
         commit(lake, self.manifest, path, &chosen.files, &written)?;

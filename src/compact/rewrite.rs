@@ -17,8 +17,16 @@ use crate::lake::dataset::{Dataset, ParquetFile, READ_BATCH_ROWS};
 use crate::lake::is_part_file;
 use crate::lake::ledger::rowmap::{Runs, NO_INPUT};
 use crate::lake::ledger::Lake;
-use crate::lake::schema;
+use crate::lake::schema::RecordKind;
 use crate::lake::write::{PartitionWriter, WriteSettings, Written};
+
+/// How a compaction writes: the writer's properties and settings, and the kind of records the lake
+/// holds (its schema).
+pub(super) struct Writing {
+    pub props: Arc<WriterProperties>,
+    pub settings: WriteSettings,
+    pub kind: RecordKind,
+}
 
 /// Reads every file of the partition (in the order of `files`) into staged files at the target size
 /// and checks that the staged files hold exactly what was read. `sources` (which
@@ -29,15 +37,20 @@ pub(super) fn rewrite(
     dataset: &Dataset,
     files: &[ParquetFile],
     sources: Option<&[(u32, u64)]>,
-    props: Arc<WriterProperties>,
-    settings: WriteSettings,
+    writing: &Writing,
 ) -> Result<Written, PartitionError> {
     let mut runs = Runs::new(sources.unwrap_or_default());
-    let schema = schema::lake_schema();
+    let schema = writing.kind.schema();
     let mut before = Fingerprint::new(&schema);
-    let mut writer =
-        PartitionWriter::new(lake, partition.to_string(), schema.clone(), props, settings)
-            .numbered_from(first_free_part(files));
+    let props = writing.props.clone();
+    let mut writer = PartitionWriter::new(
+        lake,
+        partition.to_string(),
+        schema.clone(),
+        props,
+        writing.settings.clone(),
+    )
+    .numbered_from(first_free_part(files));
     for f in files {
         let path = dataset.file(partition, &f.name);
         let reader = dataset

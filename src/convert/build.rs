@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
 use crate::convert::plan::{partitions_fed, Output, Plan};
+use crate::convert::report::other_kind_skip;
 use crate::convert::report::{AbortedPartition, PartitionReport, Report};
 use crate::convert::Run;
 use crate::error::{Error, Result};
@@ -24,7 +25,7 @@ use crate::lake::ledger::{
 };
 use crate::lake::partition::Grain;
 use crate::lake::partition::PartitionTime;
-use crate::lake::schema;
+use crate::lake::schema::RecordKind;
 use crate::lake::write::{PartitionWriter, Written};
 use crate::storage::Entry;
 use crate::text::route::{split_by_start, TimeSlot};
@@ -55,6 +56,8 @@ pub(super) struct Building<'l> {
     source_of: HashMap<PathBuf, u32>,
     /// An input of a plan that feeds it changed since the plan was made: it is not published.
     stale: bool,
+    /// Inputs of another kind of records than the lake's (not read past their header).
+    other_kind: HashMap<PathBuf, RecordKind>,
 }
 
 impl<'l> Building<'l> {
@@ -73,6 +76,7 @@ impl<'l> Building<'l> {
             sources: Vec::new(),
             source_of: HashMap::new(),
             stale: false,
+            other_kind: HashMap::new(),
         }
     }
 
@@ -185,7 +189,7 @@ impl Run<'_> {
                 let writer = PartitionWriter::new(
                     &self.lake,
                     o.path.clone(),
-                    schema::lake_schema(),
+                    self.cfg.parse.record_kind.schema(),
                     self.props.clone(),
                     self.write.clone(),
                 );
@@ -281,6 +285,21 @@ impl Run<'_> {
             });
             return Ok(());
         }
+        if let Some(kind) = outcome.other_kind {
+            if self.cfg.hands_over(kind) {
+                report.files_other_kind += 1;
+                report.handed_over.push(outcome.path.clone());
+            } else {
+                report.files_skipped += 1;
+                report.skipped.push(other_kind_skip(&outcome.path, kind));
+            }
+            for slot in partitions_fed(delivery, self.cfg.partitioning.time) {
+                if let Some(b) = building.get_mut(&slot) {
+                    b.other_kind.insert(outcome.path.clone(), kind);
+                }
+            }
+            return Ok(());
+        }
         report.add_file(partition, &outcome)?;
         if let Some(own) = building.get_mut(&delivery) {
             own.count(&outcome);
@@ -354,6 +373,7 @@ impl Run<'_> {
             sources,
             source_of: _,
             stale,
+            other_kind,
         } = building;
         let done = writer.finish()?;
         report.stages.sort += done.sort_seconds;
@@ -393,7 +413,7 @@ impl Run<'_> {
             });
             return Ok(()); // its staged files go with the staging folder; the published ones stay
         }
-        let (inputs, runs) = inputs_and_runs(output, carried, &sources, &done);
+        let (inputs, runs) = inputs_and_runs(output, carried, &sources, &done, &other_kind);
         let entry = PartitionEntry {
             version: MANIFEST_VERSION,
             partition: partition.to_string(),
@@ -518,6 +538,7 @@ fn inputs_and_runs(
     carried: Vec<InputRecord>,
     sources: &[PathBuf],
     done: &Written,
+    other_kind: &HashMap<PathBuf, RecordKind>,
 ) -> (Vec<InputRecord>, Vec<(u32, u64)>) {
     let mut rows_of_source = vec![0u64; sources.len()];
     for &(source, n) in &done.sources {
@@ -545,6 +566,7 @@ fn inputs_and_runs(
                 .undated
                 .as_deref()
                 .map(|slots| slots.iter().map(|s| s.index()).collect()),
+            kind: other_kind.get(&f.path).copied(),
         })
         .chain(carried)
         .collect();

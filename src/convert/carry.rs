@@ -22,7 +22,6 @@ use crate::lake::dataset::{Dataset, ParquetFile};
 use crate::lake::ledger::rowmap::Runs;
 use crate::lake::ledger::{self, InputRecord, PartitionEntry};
 use crate::lake::partition::{key_for_path, Grain, PartitionKey};
-use crate::lake::schema;
 use crate::storage::Entry;
 use crate::text::route::TimeSlot;
 
@@ -150,7 +149,7 @@ impl Run<'_> {
             .collect();
         let mut copied = vec![0u64; output.carried.len()];
         let dataset = Dataset::open(self.store.clone(), &self.cfg.out)?;
-        let schema = schema::lake_schema();
+        let schema = self.cfg.parse.record_kind.schema();
         let mut runs = Runs::new(&output.carried_runs);
         for out in &output.before {
             // Only the files that hold carried rows are read.

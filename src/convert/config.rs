@@ -11,6 +11,7 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy, ParseSettings};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{Grain, PartitionLayout, PartitionTime};
+use crate::lake::schema::RecordKind;
 use crate::lake::write::WriteSettings;
 use crate::threads;
 
@@ -101,6 +102,10 @@ pub struct ConvertConfig {
     /// listing of the inputs instead of listing them (see [`crate::input::inventory`]).
     #[serde(default)]
     pub inventory: Option<PathBuf>,
+    /// The lake of the Transit Gateway flow logs among the inputs (`--tgw-out`): converted after the
+    /// VPC flow logs into a lake of their own; without it they are skipped, and named.
+    #[serde(skip)]
+    pub tgw_out: Option<PathBuf>,
 }
 
 impl ConvertConfig {
@@ -125,6 +130,7 @@ impl ConvertConfig {
                 on_bad_line: BadLinePolicy::Reject,
                 on_bad_file: BadFilePolicy::Quarantine,
                 filters: Filters::default(),
+                record_kind: RecordKind::Vpc,
             },
             write: WriteSettings::default(),
             read_ahead_bytes,
@@ -136,7 +142,27 @@ impl ConvertConfig {
             endpoint: None,
             plan: None,
             inventory: None,
+            tgw_out: None,
         }
+    }
+
+    /// True when the run hands files of `kind` to a lake of their own (Transit Gateway flow logs with
+    /// `--tgw-out`) instead of skipping them.
+    pub fn hands_over(&self, kind: RecordKind) -> bool {
+        kind == RecordKind::TransitGateway && self.tgw_out.is_some()
+    }
+
+    /// The settings of the Transit Gateway pass of a run with `--tgw-out`: the same inputs, range and
+    /// settings, into the Transit Gateway lake, for Transit Gateway records (which have no `action`:
+    /// `--action` does not apply to them, `--drop-log-status` does).
+    pub fn for_transit_gateway(&self) -> Option<ConvertConfig> {
+        let out = self.tgw_out.clone()?;
+        let mut cfg = self.clone();
+        cfg.out = out;
+        cfg.tgw_out = None;
+        cfg.parse.record_kind = RecordKind::TransitGateway;
+        cfg.parse.filters.action = crate::lake::filter::ActionFilter::All;
+        Some(cfg)
     }
 
     /// Checks the settings against each other; the error names the offending setting.
@@ -173,6 +199,37 @@ impl ConvertConfig {
                     "input {} is inside the output lake",
                     input.display()
                 ));
+            }
+        }
+        if let Some(tgw) = &self.tgw_out {
+            if tgw.starts_with(&self.out) || self.out.starts_with(tgw) {
+                return bad(format!(
+                    "--tgw-out {} and --out {} must be two lakes, neither inside the other \
+                     (readers of one would read the other's files)",
+                    tgw.display(),
+                    self.out.display()
+                ));
+            }
+            if let Some(input) = self.inputs.iter().find(|i| i.starts_with(tgw) && *i != tgw) {
+                return bad(format!(
+                    "input {} is inside the Transit Gateway lake",
+                    input.display()
+                ));
+            }
+            if self.plan.is_some() {
+                return bad(
+                    "--tgw-out cannot be used with --plan yet: run the shards of a plan \
+                            without it, and convert the Transit Gateway flow logs in a run of \
+                            their own with --tgw-out"
+                        .into(),
+                );
+            }
+            if !self.write.sort_by.is_none() {
+                return bad(
+                    "--sort-by cannot be used with --tgw-out yet: the Transit Gateway \
+                            lake's columns are not the VPC lake's"
+                        .into(),
+                );
             }
         }
         Ok(())

@@ -44,7 +44,7 @@ use crate::convert::report::{Report, Warning};
 use crate::convert::shard::Assignment;
 use crate::error::Result;
 use crate::input::copies::drop_copies;
-use crate::input::discover::{discover, Discovery};
+use crate::input::discover::{discover, Discovery, InputFile};
 use crate::input::inventory;
 use crate::input::read::ReadErrorKind;
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
@@ -73,10 +73,21 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// Converts the configured inputs into the lake and reports what happened.
+/// Converts the configured inputs into the lake and reports what happened. With `--tgw-out`, the
+/// Transit Gateway flow logs the run finds among its inputs are converted next into their own lake
+/// (their report is the report's `transit_gateway`); without it they are skipped, and named.
 pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
     cfg.validate()?;
-    threads::pool(cfg.threads)?.install(|| Run::new(cfg, progress).and_then(Run::convert))
+    threads::pool(cfg.threads)?.install(|| {
+        let (mut report, handed) = Run::new(cfg, progress)?.convert()?;
+        if let Some(tgw) = cfg.for_transit_gateway() {
+            let mut run = Run::new(&tgw, progress)?;
+            run.given = Some(handed);
+            let (tgw_report, _) = run.convert()?;
+            report.transit_gateway = Some(Box::new(tgw_report));
+        }
+        Ok(report)
+    })
 }
 
 /// What [`decompress_only`] did.
@@ -165,6 +176,9 @@ struct Run<'a> {
     assignment: Assignment,
     /// The part of a plan this run builds (`--plan`), read instead of listing the inputs.
     planned: Option<PlannedPart>,
+    /// The inputs, when another run found them (the Transit Gateway pass: the files the VPC pass
+    /// found to be Transit Gateway flow logs), instead of listing.
+    given: Option<Vec<InputFile>>,
 }
 
 impl<'a> Run<'a> {
@@ -209,6 +223,7 @@ impl<'a> Run<'a> {
             lake,
             assignment,
             planned,
+            given: None,
         })
     }
 
@@ -223,7 +238,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn convert(self) -> Result<Report> {
+    /// Converts, and returns the report and the inputs of another kind of records it found (the
+    /// Transit Gateway flow logs among VPC flow logs), for the lake of their kind.
+    fn convert(self) -> Result<(Report, Vec<InputFile>)> {
         let started = Instant::now();
         let cfg = self.cfg;
         let found = self.list()?;
@@ -245,6 +262,16 @@ impl<'a> Run<'a> {
         self.progress
             .start(to_read.len() as u64, to_read.iter().map(|f| f.size).sum());
         let result = self.build(&plan, &mut report);
+        let handed: std::collections::HashSet<&std::path::Path> =
+            report.handed_over.iter().map(|p| p.as_path()).collect();
+        let mut others: Vec<InputFile> = to_read
+            .iter()
+            .filter(|f| handed.contains(f.path.as_path()))
+            .map(|f| (*f).clone())
+            .chain(plan.other_kind.values().map(|(f, _)| f.clone()))
+            .collect();
+        others.sort_by(|a, b| a.path.cmp(&b.path));
+        others.dedup_by(|a, b| a.path == b.path);
         if let Some(manifest) = &cfg.inventory {
             let gone = report
                 .failed
@@ -276,7 +303,7 @@ impl<'a> Run<'a> {
         report.check()?;
         report.s3_requests = self.store.requests();
         report.seconds = started.elapsed().as_secs_f64();
-        Ok(report)
+        Ok((report, others))
     }
 
     /// The inputs: a plan's part (no listing at all), or listed: every file below the roots in the
@@ -284,6 +311,12 @@ impl<'a> Run<'a> {
     /// `--account`/`--region` (never over what its path or name says), and an input listed twice (two
     /// roots holding the same tree) kept once.
     fn list(&self) -> Result<Discovery> {
+        if let Some(files) = &self.given {
+            return Ok(Discovery {
+                files: files.clone(),
+                ..Discovery::default()
+            });
+        }
         if let Some(part) = &self.planned {
             return Ok(part.discovery(self.cfg));
         }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::convert::config::ConvertConfig;
 use crate::convert::parsers::ParserPool;
-use crate::convert::report::{FailedFile, HeldPartition, Report, Warning};
+use crate::convert::report::{other_kind_skip, FailedFile, HeldPartition, Report, Warning};
 use crate::convert::shard::Assignment;
 use crate::convert::shard_plan::PlannedInputs;
 use crate::error::{Error, Result};
@@ -30,7 +30,7 @@ use crate::lake::ledger::{
     Recovery,
 };
 use crate::lake::partition::{Grain, PartitionKey, PartitionLayout, PartitionTime};
-use crate::lake::schema;
+use crate::lake::schema::RecordKind;
 use crate::storage::Store;
 use crate::text::rejects::RejectLog;
 use crate::text::route::TimeSlot;
@@ -66,11 +66,24 @@ impl Output {
     }
 }
 
+/// What [`Survey::settle`] decided for a partition.
+enum Settled {
+    /// To build.
+    Build(Output),
+    /// Up to date, with its inputs of another kind (their paths, files, kinds).
+    UpToDate(Vec<(PathBuf, (InputFile, RecordKind))>),
+    /// Held: see [`HeldPartition`].
+    Held,
+}
+
 /// What the run builds: units of partitions, each unit built in one pass over its inputs.
 pub(super) struct Plan {
     pub partition_layout: PartitionLayout,
     pub fingerprint: Fingerprint,
     pub units: Vec<Vec<Output>>,
+    /// Inputs of up-to-date partitions that their entries remember as records of another kind than
+    /// the lake's (not read again; reported as skipped), by path.
+    pub other_kind: BTreeMap<PathBuf, (InputFile, RecordKind)>,
 }
 
 impl Plan {
@@ -204,16 +217,29 @@ impl Survey<'_> {
         }
         let fingerprint = fingerprint(cfg);
         let mut rebuild = Vec::new();
+        let mut other_kind = BTreeMap::new();
         for (path, output) in outputs {
             let interrupted = interrupted.contains(&path);
-            if let Some(output) = self.settle(output, interrupted, &fingerprint, report)? {
-                rebuild.push(output);
+            let settled = self.settle(output, interrupted, &fingerprint, report)?;
+            match settled {
+                Settled::Build(output) => rebuild.push(output),
+                Settled::UpToDate(others) => other_kind.extend(others),
+                Settled::Held => {}
+            }
+        }
+        for (file, kind) in other_kind.values() {
+            if cfg.hands_over(*kind) {
+                report.files_other_kind += 1;
+            } else {
+                report.files_skipped += 1;
+                report.skipped.push(other_kind_skip(&file.path, *kind));
             }
         }
         Ok(Plan {
             partition_layout: layout,
             fingerprint,
             units: units(rebuild, cfg.partitioning.time == PartitionTime::Start),
+            other_kind,
         })
     }
 
@@ -281,15 +307,15 @@ impl Survey<'_> {
         Ok(interrupted)
     }
 
-    /// Decides one partition: `None` when it is up to date (or held: inputs of it vanished and its
-    /// rows cannot be found), else the output to rebuild, with what its earlier build carries over.
+    /// Decides one partition: up to date, held (inputs of it vanished and its rows cannot be found),
+    /// or the output to rebuild, with what its earlier build carries over.
     fn settle(
         &self,
         mut output: Output,
         interrupted: bool,
         fingerprint: &Fingerprint,
         report: &mut Report,
-    ) -> Result<Option<Output>> {
+    ) -> Result<Settled> {
         let path = output.path.clone();
         let entry = self.manifest.entry(&path)?;
         if let Some(entry) = &entry {
@@ -306,9 +332,22 @@ impl Survey<'_> {
         let rebuilt =
             self.cfg.plan.is_some() && entry.as_ref().is_some_and(|e| e.plan == self.cfg.plan);
         if fresh && (!self.cfg.rebuild || rebuilt) {
+            let remembered: HashMap<&Path, RecordKind> = entry
+                .iter()
+                .flat_map(|e| &e.inputs)
+                .filter_map(|i| Some((i.path.as_path(), i.kind?)))
+                .collect();
+            let (others, own): (Vec<InputFile>, Vec<InputFile>) = output
+                .inputs
+                .into_iter()
+                .partition(|f| remembered.contains_key(f.path.as_path()));
             report.partitions_unchanged += 1;
-            report.files_unchanged += output.inputs.len() as u64;
-            return Ok(None);
+            report.files_unchanged += own.len() as u64;
+            let others = others.into_iter().map(|f| {
+                let kind = remembered[f.path.as_path()];
+                (f.path.clone(), (f, kind))
+            });
+            return Ok(Settled::UpToDate(others.collect()));
         }
         if let Some(e) = entry.filter(|_| !output.carried.is_empty()) {
             match self.carried_runs(&e, &output.carried, &published) {
@@ -322,12 +361,12 @@ impl Survey<'_> {
                              with --mirror-deletions to drop their rows"
                         ),
                     });
-                    return Ok(None);
+                    return Ok(Settled::Held);
                 }
             }
             output.before = e.outputs;
         }
-        Ok(Some(output))
+        Ok(Settled::Build(output))
     }
 
     /// Names and sizes of the flowlake part files now published in `partition`, in name order.
@@ -367,6 +406,17 @@ impl Survey<'_> {
                     if stored.hourly { " --hourly" } else { "" }
                 )));
             }
+            let kind = self.cfg.parse.record_kind;
+            if stored.record_kind != kind {
+                return Err(Error::Config(format!(
+                    "the lake {} holds {} records; this run would write {} records into it: \
+                     give each kind its own lake (VPC flow logs with --out, Transit Gateway flow \
+                     logs with --tgw-out)",
+                    root.display(),
+                    stored.record_kind.describe(),
+                    kind.describe()
+                )));
+            }
             if stored.filters != *filters {
                 // Rebuilding with other filters would mix partitions of both, and could not bring
                 // back the records of inputs that have expired since: refused.
@@ -398,6 +448,7 @@ impl Survey<'_> {
                 hourly: cfg.grain.is_hourly(),
                 partition_time: cfg.time,
                 filters: filters.clone(),
+                record_kind: self.cfg.parse.record_kind,
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
@@ -610,7 +661,7 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
 /// never mixes schemas.
 pub(super) fn fingerprint(cfg: &ConvertConfig) -> Fingerprint {
     let mut hash = crate::hash::Fnv1a::default();
-    for field in schema::lake_schema().fields() {
+    for field in cfg.parse.record_kind.schema().fields() {
         hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
     }
     let hash = hash.finish();
@@ -653,6 +704,7 @@ mod tests {
             first_row: None,
             vanished: true,
             feeds: None,
+            kind: None,
         }
     }
 

@@ -6,13 +6,14 @@
 //! a reject, for every file and for the run.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::input::discover::Skipped;
 use crate::input::parse::FileOutcome;
 use crate::input::read::ReadErrorKind;
+use crate::lake::schema::RecordKind;
 use crate::lake::write::WrittenFile;
 
 /// A file that could not be read completely; none of its rows were published unless `salvaged`.
@@ -142,6 +143,9 @@ pub struct Report {
     pub files_failed: u64,
     /// Listed files that are not flow logs or have no partition date (see `skipped`).
     pub files_skipped: u64,
+    /// Files of another kind of records than this lake's, handed to the lake of their kind
+    /// (Transit Gateway flow logs with `--tgw-out`: counted in [`transit_gateway`](Self::transit_gateway)).
+    pub files_other_kind: u64,
     /// Record lines read (blank lines and headers are not records).
     pub lines_read: u64,
     pub rows_written: u64,
@@ -201,10 +205,16 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
+    /// With `--tgw-out`: the report of the Transit Gateway flow logs' conversion into their lake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transit_gateway: Option<Box<Report>>,
     /// Undated files already counted (each is read once per partition it feeds, counted once),
     /// shared by the reports of the units a run builds at once.
     #[serde(skip)]
     pub(super) undated: Arc<Mutex<UndatedSeen>>,
+    /// The files read this run that hold records of another kind (handed to their lake).
+    #[serde(skip)]
+    pub(super) handed_over: Vec<PathBuf>,
 }
 
 /// The undated files a run has counted: those whose read, and those whose failure, was counted.
@@ -239,6 +249,7 @@ impl Report {
             files,
             files_failed,
             files_skipped,
+            files_other_kind,
             lines_read,
             rows_written,
             rows_not_published,
@@ -272,11 +283,15 @@ impl Report {
             warnings,
             partition_details,
             file_details,
+            transit_gateway: _,
             undated: _,
+            handed_over,
         } = unit;
         self.files += files;
         self.files_failed += files_failed;
         self.files_skipped += files_skipped;
+        self.files_other_kind += files_other_kind;
+        self.handed_over.extend(handed_over);
         self.lines_read += lines_read;
         self.rows_written += rows_written;
         self.rows_not_published += rows_not_published;
@@ -472,6 +487,16 @@ impl Report {
             && self.aborted.is_empty()
             && self.held.is_empty()
             && !self.skipped.iter().any(|s| s.flow_log)
+            && self.transit_gateway.as_ref().is_none_or(|t| t.is_clean())
+    }
+
+    /// True when a partition of this run (or of its Transit Gateway pass) was not published.
+    pub fn has_aborted(&self) -> bool {
+        !self.aborted.is_empty()
+            || self
+                .transit_gateway
+                .as_ref()
+                .is_some_and(|t| t.has_aborted())
     }
 
     /// One human-readable line.
@@ -558,7 +583,31 @@ impl Report {
             let names: Vec<&str> = self.unknown_fields.keys().map(String::as_str).collect();
             s.push_str(&format!("; unknown fields kept: {}", names.join(" ")));
         }
+        if let Some(tgw) = &self.transit_gateway {
+            s.push_str(&format!(
+                "\nTransit Gateway flow logs: {}",
+                tgw.summary_line()
+            ));
+        }
         s
+    }
+}
+
+/// How a file of another kind of records than the lake's is reported: skipped, a flow log (so the run
+/// is not clean), with the flag that converts it.
+pub fn other_kind_skip(path: &Path, kind: RecordKind) -> Skipped {
+    let reason = match kind {
+        RecordKind::TransitGateway => "a Transit Gateway flow log (its header names Transit Gateway \
+            fields): not converted into a VPC flow log lake; pass --tgw-out LAKE to convert Transit \
+            Gateway flow logs into a lake of their own"
+            .to_string(),
+        RecordKind::Vpc => "a VPC flow log: not converted into a Transit Gateway flow log lake"
+            .to_string(),
+    };
+    Skipped {
+        path: path.to_path_buf(),
+        reason,
+        flow_log: true,
     }
 }
 

@@ -24,7 +24,7 @@ use crate::input::envelope::{self, looks_like_envelopes, looks_like_export, Deco
 use crate::input::read::{FileReader, ReadError, ReadErrorKind};
 use crate::lake::filter::Filters;
 use crate::lake::partition::Grain;
-use crate::lake::schema;
+use crate::lake::schema::RecordKind;
 use crate::storage::Store;
 use crate::text::batch::{parse_uint, BatchBuilder, LineError, RejectKind};
 use crate::text::layout::{looks_like_header, FieldLayout, FieldSlot};
@@ -68,6 +68,10 @@ pub struct ParseSettings {
     pub on_bad_file: BadFilePolicy,
     /// The records the lake keeps (`--action`, `--drop-log-status`).
     pub filters: Filters,
+    /// The kind of records the lake holds: a file of the other kind is not read past its header
+    /// ([`FileOutcome::other_kind`]).
+    #[serde(default)]
+    pub record_kind: RecordKind,
 }
 
 /// What became of one file.
@@ -107,6 +111,10 @@ pub struct FileOutcome {
     /// record of `--fields`, nor shaped like a record (a CSV or JSON file among the logs). None of
     /// its lines were used or rejected.
     pub not_flow_log: Option<String>,
+    /// The file holds records of another kind than the lake's (its first header, or `--fields`,
+    /// names Transit Gateway fields and the lake is a VPC lake, or the other way round): none of its
+    /// lines were read or counted; it belongs in a lake of its kind.
+    pub other_kind: Option<RecordKind>,
     pub batches: Vec<RecordBatch>,
     /// Seconds spent reading and decompressing the file.
     pub read_seconds: f64,
@@ -204,6 +212,7 @@ impl FileParser {
             out: &mut out,
             slot_filter: SlotFilter::of(file),
             collect: self.collect,
+            started: false,
         };
         match shape {
             Some(shape) => read_events(&mut pass, shape, &self.buf, &mut self.decoded)?,
@@ -311,6 +320,8 @@ struct Pass<'p> {
     slot_filter: Option<SlotFilter>,
     /// The grain of the slots [`FileParser::slots_of`] is collecting from the lines' times.
     collect: Option<Grain>,
+    /// A layout was started: a layout of another kind after it makes the file one of mixed kinds.
+    started: bool,
 }
 
 /// What a line that is not blank is, as its source reads it.
@@ -443,6 +454,25 @@ impl Pass<'_> {
         layout: &FieldLayout,
         filter: &mut Option<FilterAt>,
     ) -> bool {
+        let first = !std::mem::replace(&mut self.started, true);
+        if layout.kind != self.settings.record_kind {
+            if first && self.out.lines == 0 {
+                self.out.other_kind = Some(layout.kind);
+            } else {
+                let why = format!(
+                    "its headers switch between {} and {} records; split it into one file of each",
+                    self.settings.record_kind.describe(),
+                    layout.kind.describe()
+                );
+                unusable(
+                    self.builder,
+                    buf,
+                    ReadError::new(ReadErrorKind::MixedKinds, why),
+                    self.out,
+                );
+            }
+            return false;
+        }
         self.builder.start_layout(layout);
         match filter_at(layout, &self.settings.filters) {
             Ok(at) => {
@@ -631,13 +661,12 @@ impl<'d> EventLines<'d> {
     fn new(pass: &mut Pass<'_>, decoded: &'d Decoded) -> Option<EventLines<'d>> {
         let layout = match &pass.settings.fields {
             Some(fields) => {
-                let own_account = fields
-                    .field_slots
-                    .contains(&FieldSlot::Known(schema::ACCOUNT_ID));
+                let account = fields.kind.account_index();
+                let own_account = fields.field_slots.contains(&FieldSlot::Known(account));
                 let header = fields.header_line();
                 let mut names: Vec<&str> = header.split(' ').collect();
                 if !own_account {
-                    names.push(schema::CATALOGUE[schema::ACCOUNT_ID].header);
+                    names.push(fields.kind.catalogue()[account].header);
                 }
                 names.extend([LOG_GROUP_KEY, LOG_STREAM_KEY, EVENT_TIMESTAMP_KEY]);
                 match FieldLayout::from_names(names.iter().map(|n| n.as_bytes())) {
@@ -792,7 +821,7 @@ fn start_position(layout: &FieldLayout) -> Option<usize> {
     layout
         .field_slots
         .iter()
-        .position(|s| *s == FieldSlot::Known(schema::START_INDEX))
+        .position(|s| *s == FieldSlot::Known(layout.kind.start_index()))
 }
 
 /// Which lines of an undated file (no date in its path or name) one read keeps: those whose time
@@ -904,13 +933,17 @@ fn filter_at(
     if filters.keeps_all() {
         return Ok(None);
     }
-    let position = |column: usize| {
+    let position = |column: Option<usize>| {
         layout
             .field_slots
             .iter()
-            .position(|s| *s == FieldSlot::Known(column))
+            .position(|s| Some(*s) == column.map(FieldSlot::Known))
     };
-    let (action, log_status) = (position(schema::ACTION), position(schema::LOG_STATUS));
+    let kind = layout.kind;
+    let (action, log_status) = (
+        position(kind.action_index()),
+        position(Some(kind.log_status_index())),
+    );
     if filters.needs_action() && action.is_none() {
         return Err(Unfilterable::NoAction);
     }
@@ -922,12 +955,18 @@ fn filter_at(
 
 /// Fails a file the lake's filters cannot be applied to: none of its lines are used.
 fn unfilterable(builder: &mut BatchBuilder, buf: &[u8], why: Unfilterable, out: &mut FileOutcome) {
+    let error = ReadError::new(ReadErrorKind::Unfilterable, why.to_string());
+    unusable(builder, buf, error, out);
+}
+
+/// Fails a file none of whose lines can be used (`error` says why).
+fn unusable(builder: &mut BatchBuilder, buf: &[u8], error: ReadError, out: &mut FileOutcome) {
     if !builder.is_empty() {
         let _ = builder.finish(buf); // its rows are not used
     }
     out.batches.clear();
     (out.lines, out.rows, out.rejected, out.filtered) = (0, 0, 0, 0);
-    out.error = Some(ReadError::new(ReadErrorKind::Unfilterable, why.to_string()));
+    out.error = Some(error);
 }
 
 /// The UTF-8 byte order mark.

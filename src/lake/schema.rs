@@ -1,11 +1,15 @@
-//! The flow-log field catalogue and the lake's one Parquet schema.
+//! The flow-log field catalogues and the lakes' Parquet schemas, one per [`RecordKind`].
 //!
 //! Every VPC flow log field AWS documents (versions 2 to 11, AWS's VPC User Guide, *Flow log records*, "Available fields") is one row of
 //! [`CATALOGUE`]: the name as written in a file's header, the column name (AWS's hyphen → underscore rule),
-//! the type AWS uses in its native Parquet delivery, and the version that introduced it. The output schema
-//! is the whole catalogue in AWS's table order plus one `unknown_fields` map column, so every file of a
-//! lake has the same schema whatever format its input had: absent fields are NULL columns, which cost
-//! almost nothing in Parquet, and DuckDB can read `**/*.parquet` without `union_by_name`.
+//! the type AWS uses in its native Parquet delivery, and the version that introduced it. Every Transit
+//! Gateway flow log field (AWS's Transit Gateway guide, "Transit Gateway Flow Logs records": version 6
+//! records, 36 fields, no `action`) is one row of [`TGW_CATALOGUE`], in AWS's default-format order with
+//! the types of AWS's Parquet delivery (`protocol` is INT64 there, INT32 for VPC flow logs). A lake holds
+//! records of one kind; its schema is its kind's whole catalogue in AWS's order plus one
+//! `unknown_fields` map column, so every file of a lake has the same schema whatever format its input
+//! had: absent fields are NULL columns, which cost almost nothing in Parquet, and DuckDB can read
+//! `**/*.parquet` without `union_by_name`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -136,6 +140,8 @@ const I32: Kind = Kind::Int32 {
 const PORT: Kind = Kind::Int32 { max: 65_535 };
 const PROTOCOL: Kind = Kind::Int32 { max: 255 };
 const I64: Kind = Kind::Int64;
+/// Transit Gateway records' `protocol` is INT64 in AWS's Parquet; the values are IANA numbers all the same.
+const TGW_PROTOCOL: Kind = Kind::Int64;
 const STR: Kind = Kind::Utf8;
 
 /// Every known VPC flow log field, in AWS's table order (the order of the lake's columns).
@@ -223,6 +229,200 @@ pub const CATALOGUE: &[FieldDef] = &[
     ),
 ];
 
+/// Every Transit Gateway flow log field, in AWS's default-format order (the order of a TGW lake's
+/// columns), with the types of AWS's Parquet delivery.
+pub const TGW_CATALOGUE: &[FieldDef] = &[
+    field("version", "version", I32, 2),
+    field("resource-type", "resource_type", STR, 6),
+    field("account-id", "account_id", STR, 2),
+    field("tgw-id", "tgw_id", STR, 6),
+    field("tgw-attachment-id", "tgw_attachment_id", STR, 6),
+    field("tgw-src-vpc-account-id", "tgw_src_vpc_account_id", STR, 6),
+    field("tgw-dst-vpc-account-id", "tgw_dst_vpc_account_id", STR, 6),
+    field("tgw-src-vpc-id", "tgw_src_vpc_id", STR, 6),
+    field("tgw-dst-vpc-id", "tgw_dst_vpc_id", STR, 6),
+    field("tgw-src-subnet-id", "tgw_src_subnet_id", STR, 6),
+    field("tgw-dst-subnet-id", "tgw_dst_subnet_id", STR, 6),
+    field("tgw-src-eni", "tgw_src_eni", STR, 6),
+    field("tgw-dst-eni", "tgw_dst_eni", STR, 6),
+    field("tgw-src-az-id", "tgw_src_az_id", STR, 6),
+    field("tgw-dst-az-id", "tgw_dst_az_id", STR, 6),
+    field("tgw-pair-attachment-id", "tgw_pair_attachment_id", STR, 6),
+    field("srcaddr", "srcaddr", STR, 2).thorough(),
+    field("dstaddr", "dstaddr", STR, 2),
+    field("srcport", "srcport", PORT, 2)
+        .encoded(ColumnEncoding::Plain)
+        .thorough(),
+    field("dstport", "dstport", PORT, 2)
+        .encoded(ColumnEncoding::Plain)
+        .thorough(),
+    field("protocol", "protocol", TGW_PROTOCOL, 2),
+    field("packets", "packets", I64, 2),
+    field("bytes", "bytes", I64, 2),
+    field("start", "start", I64, 2).encoded(ColumnEncoding::Delta),
+    field("end", "end", I64, 2).encoded(ColumnEncoding::Delta),
+    field("log-status", "log_status", STR, 2),
+    field("type", "type", STR, 3),
+    field("packets-lost-no-route", "packets_lost_no_route", I64, 6),
+    field("packets-lost-blackhole", "packets_lost_blackhole", I64, 6),
+    field(
+        "packets-lost-mtu-exceeded",
+        "packets_lost_mtu_exceeded",
+        I64,
+        6,
+    ),
+    field(
+        "packets-lost-ttl-expired",
+        "packets_lost_ttl_expired",
+        I64,
+        6,
+    ),
+    field("tcp-flags", "tcp_flags", I32, 3),
+    field("region", "region", STR, 4),
+    field("flow-direction", "flow_direction", STR, 5),
+    field("pkt-src-aws-service", "pkt_src_aws_service", STR, 5),
+    field("pkt-dst-aws-service", "pkt_dst_aws_service", STR, 5),
+];
+
+/// The kind of records a flow log holds, and so the lake (catalogue, schema) they go to.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    /// VPC flow logs (network interfaces, subnets, VPCs): [`CATALOGUE`].
+    #[default]
+    Vpc,
+    /// Transit Gateway flow logs: [`TGW_CATALOGUE`].
+    TransitGateway,
+}
+
+impl RecordKind {
+    /// Its fields, in the order of its lake's columns.
+    pub const fn catalogue(self) -> &'static [FieldDef] {
+        match self {
+            RecordKind::Vpc => CATALOGUE,
+            RecordKind::TransitGateway => TGW_CATALOGUE,
+        }
+    }
+
+    /// The kind of a field list (a header's names): Transit Gateway when a name is a field only
+    /// Transit Gateway records have (`resource-type`, `tgw-*`, `packets-lost-*`); else VPC. The field
+    /// sets are distinct, so the header decides, never the path.
+    pub fn of_names<'a>(names: impl IntoIterator<Item = &'a [u8]>) -> RecordKind {
+        let tgw_only = |name: &[u8]| {
+            RecordKind::TransitGateway.lookup(name).is_some()
+                && RecordKind::Vpc.lookup(name).is_none()
+        };
+        if names.into_iter().any(tgw_only) {
+            RecordKind::TransitGateway
+        } else {
+            RecordKind::Vpc
+        }
+    }
+
+    /// Index in [`catalogue`](Self::catalogue) of a header field name, if known.
+    pub fn lookup(self, header_name: &[u8]) -> Option<usize> {
+        self.catalogue()
+            .iter()
+            .position(|f| f.header.as_bytes() == header_name)
+    }
+
+    /// Index of a lake column (`interface_id`) or a field (`interface-id`), if known.
+    pub fn column_index(self, name: &str) -> Option<usize> {
+        self.catalogue()
+            .iter()
+            .position(|f| f.column == name || f.header == name)
+    }
+
+    /// Index of `start` (partition time, late rows).
+    pub fn start_index(self) -> usize {
+        match self {
+            RecordKind::Vpc => START_INDEX,
+            RecordKind::TransitGateway => TGW_START_INDEX,
+        }
+    }
+
+    /// Index of `account-id` (filled from a CloudWatch Logs envelope's owner when a format lacks it).
+    pub fn account_index(self) -> usize {
+        match self {
+            RecordKind::Vpc => ACCOUNT_ID,
+            RecordKind::TransitGateway => TGW_ACCOUNT_ID,
+        }
+    }
+
+    /// Index of `action`: Transit Gateway records have none.
+    pub fn action_index(self) -> Option<usize> {
+        match self {
+            RecordKind::Vpc => Some(ACTION),
+            RecordKind::TransitGateway => None,
+        }
+    }
+
+    /// Index of `log-status`.
+    pub fn log_status_index(self) -> usize {
+        match self {
+            RecordKind::Vpc => LOG_STATUS,
+            RecordKind::TransitGateway => TGW_LOG_STATUS,
+        }
+    }
+
+    /// Its lake's schema: every field of its catalogue (nullable, AWS's order and types) plus
+    /// `unknown_fields`.
+    pub fn schema(self) -> SchemaRef {
+        static VPC: OnceLock<SchemaRef> = OnceLock::new();
+        static TGW: OnceLock<SchemaRef> = OnceLock::new();
+        let cell = match self {
+            RecordKind::Vpc => &VPC,
+            RecordKind::TransitGateway => &TGW,
+        };
+        cell.get_or_init(|| {
+            let mut fields: Vec<Field> = self
+                .catalogue()
+                .iter()
+                .map(|f| Field::new(f.column, data_type(f.kind), true))
+                .collect();
+            fields.push(unknown_fields_field());
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+    }
+
+    /// What a user calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RecordKind::Vpc => "VPC flow log",
+            RecordKind::TransitGateway => "Transit Gateway flow log",
+        }
+    }
+}
+
+/// Index in [`TGW_CATALOGUE`] of a column.
+const fn tgw_index(column: &str) -> usize {
+    let mut i = 0;
+    while i < TGW_CATALOGUE.len() {
+        if eq(TGW_CATALOGUE[i].column.as_bytes(), column.as_bytes()) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a column of the Transit Gateway catalogue")
+}
+
+const TGW_START_INDEX: usize = tgw_index("start");
+const TGW_ACCOUNT_ID: usize = tgw_index("account_id");
+const TGW_LOG_STATUS: usize = tgw_index("log_status");
+
 /// Name of the map column that keeps header fields the catalogue does not know (`name -> value`).
 pub const UNKNOWN_FIELDS_COLUMN: &str = "unknown_fields";
 
@@ -296,19 +496,9 @@ pub fn unknown_fields_field() -> Field {
     )
 }
 
-/// The lake's schema: every catalogue field (nullable, AWS's order and types) plus `unknown_fields`.
+/// The VPC lake's schema ([`RecordKind::schema`] of [`RecordKind::Vpc`]).
 pub fn lake_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let mut fields: Vec<Field> = CATALOGUE
-                .iter()
-                .map(|f| Field::new(f.column, data_type(f.kind), true))
-                .collect();
-            fields.push(unknown_fields_field());
-            Arc::new(Schema::new(fields))
-        })
-        .clone()
+    RecordKind::Vpc.schema()
 }
 
 #[cfg(test)]
@@ -352,6 +542,74 @@ mod tests {
             .collect();
         assert_eq!(first.join(" "), DEFAULT_FORMAT.replace('-', "_"));
         assert_eq!(schema.field(28).name(), "traffic_path");
+    }
+
+    #[test]
+    fn the_transit_gateway_catalogue_is_aws_default_format_with_aws_parquet_types() {
+        // AWS's Transit Gateway guide: the default format, every field in this order.
+        let default = "version resource-type account-id tgw-id tgw-attachment-id \
+            tgw-src-vpc-account-id tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id \
+            tgw-src-subnet-id tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id \
+            tgw-pair-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end \
+            log-status type packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded \
+            packets-lost-ttl-expired tcp-flags region flow-direction pkt-src-aws-service \
+            pkt-dst-aws-service";
+        let names: Vec<&str> = TGW_CATALOGUE.iter().map(|f| f.header).collect();
+        assert_eq!(names.join(" "), default);
+        let schema = RecordKind::TransitGateway.schema();
+        let ty = |c: &str| schema.field_with_name(c).unwrap().data_type().clone();
+        for c in ["version", "srcport", "dstport", "tcp_flags"] {
+            assert_eq!(ty(c), DataType::Int32, "{c}");
+        }
+        for c in [
+            "protocol",
+            "packets",
+            "bytes",
+            "start",
+            "end",
+            "packets_lost_no_route",
+            "packets_lost_blackhole",
+            "packets_lost_mtu_exceeded",
+            "packets_lost_ttl_expired",
+        ] {
+            assert_eq!(ty(c), DataType::Int64, "{c}");
+        }
+        for f in TGW_CATALOGUE {
+            assert_eq!(f.column, f.header.replace('-', "_"));
+            if !matches!(f.kind, Kind::Int32 { .. } | Kind::Int64) {
+                assert_eq!(ty(f.column), DataType::Utf8, "{}", f.column);
+            }
+        }
+        assert_eq!(schema.fields().len(), 37);
+        assert_eq!(schema.field(36).name(), UNKNOWN_FIELDS_COLUMN);
+        let tgw = RecordKind::TransitGateway;
+        assert_eq!(TGW_CATALOGUE[tgw.start_index()].column, "start");
+        assert_eq!(TGW_CATALOGUE[tgw.account_index()].column, "account_id");
+        assert_eq!(TGW_CATALOGUE[tgw.log_status_index()].column, "log_status");
+        assert_eq!(tgw.action_index(), None);
+        assert_eq!(
+            CATALOGUE[RecordKind::Vpc.action_index().unwrap()].column,
+            "action"
+        );
+    }
+
+    #[test]
+    fn the_header_decides_the_kind() {
+        let kind = |h: &str| RecordKind::of_names(h.split(' ').map(str::as_bytes));
+        assert_eq!(kind(DEFAULT_FORMAT), RecordKind::Vpc);
+        // OpenTelemetry's TGW test file: no resource-type, but tgw-* fields.
+        assert_eq!(
+            kind("version account-id tgw-id srcaddr dstaddr start end log-status"),
+            RecordKind::TransitGateway
+        );
+        assert_eq!(kind("resource-type srcaddr"), RecordKind::TransitGateway);
+        assert_eq!(
+            kind("packets-lost-blackhole start"),
+            RecordKind::TransitGateway
+        );
+        // Fields both kinds have, and fields neither has, are VPC's.
+        assert_eq!(kind("version srcaddr dstaddr start end"), RecordKind::Vpc);
+        assert_eq!(kind("version tgw-something-new"), RecordKind::Vpc);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::lake::ledger::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
 use crate::lake::schema::{
-    column_list, ColumnCompression, ColumnEncoding, Kind, UnknownColumn, CATALOGUE,
+    column_list, ColumnCompression, ColumnEncoding, Kind, UnknownColumn, CATALOGUE, TGW_CATALOGUE,
 };
 use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter, DEFAULT_SORT_MEMORY};
 use crate::lake::strings::StringColumn;
@@ -222,8 +222,9 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
             (!settings.sort_by.is_none()).then(|| settings.sort_by.sorting_columns()),
         )
         .set_created_by(concat!("flowlake version ", env!("CARGO_PKG_VERSION")).to_string());
-    // Per column, as the catalogue says (measured: benches/README.md).
-    for field in CATALOGUE {
+    // Per column, as the catalogues say (measured: benches/README.md); a column both kinds of lake
+    // have is written the same way in both.
+    for field in CATALOGUE.iter().chain(TGW_CATALOGUE) {
         let path = ColumnPath::from(field.column);
         if settings.zstd_level.is_none() && field.compression == ColumnCompression::Fast {
             builder = builder.set_column_compression(path.clone(), zstd(FAST_ZSTD_LEVEL)?);
@@ -754,7 +755,7 @@ fn column_writers(
             let own = fields.get(w).is_some_and(|field| {
                 aligned
                     && field.data_type() == &DataType::Utf8
-                    && CATALOGUE.iter().any(|f| {
+                    && CATALOGUE.iter().chain(TGW_CATALOGUE).any(|f| {
                         f.column == field.name()
                             && f.kind == Kind::Utf8
                             && f.encoding == ColumnEncoding::Dictionary

@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::schema::{self, Kind, CATALOGUE};
+use crate::lake::schema::{self, Kind, RecordKind};
 use crate::text::layout::{FieldLayout, FieldSlot};
 use crate::text::tokenize::Span;
 
@@ -131,6 +131,8 @@ impl<T> IntColumn<T> {
 
 /// Builds lake-schema batches from records of one layout at a time.
 pub struct BatchBuilder {
+    /// The kind of the records of the layout started (whose catalogue the columns index).
+    kind: RecordKind,
     schema: SchemaRef,
     ops: Vec<Op>,
     int32: Vec<IntColumn<i32>>,
@@ -189,7 +191,8 @@ impl Default for BatchBuilder {
 impl BatchBuilder {
     pub fn new() -> Self {
         BatchBuilder {
-            schema: schema::lake_schema(),
+            kind: RecordKind::Vpc,
+            schema: RecordKind::Vpc.schema(),
             ops: Vec::new(),
             int32: Vec::new(),
             int64: Vec::new(),
@@ -219,10 +222,15 @@ impl BatchBuilder {
         self.int32.clear();
         self.int64.clear();
         self.utf8.clear();
+        if self.kind != layout.kind {
+            self.kind = layout.kind;
+            self.schema = layout.kind.schema();
+        }
+        let catalogue = layout.kind.catalogue();
         for slot in &layout.field_slots {
             let op = match *slot {
                 // A catalogue field appears at most once in a layout (FieldLayout rejects duplicates).
-                FieldSlot::Known(i) => match CATALOGUE[i].kind {
+                FieldSlot::Known(i) => match catalogue[i].kind {
                     Kind::Int32 { max } => {
                         self.int32.push(IntColumn::new(i, self.capacity_hint));
                         Op::Int32 {
@@ -295,7 +303,8 @@ impl BatchBuilder {
                                 c.nulls.append_non_null();
                             }
                             Err(e) => {
-                                let error = int_error(e, bytes, c.catalogue, u64::from(max));
+                                let name = self.kind.catalogue()[c.catalogue].column;
+                                let error = int_error(e, bytes, name, u64::from(max));
                                 return Err(self.roll_back(unknown_before, error));
                             }
                         }
@@ -313,7 +322,8 @@ impl BatchBuilder {
                                 c.nulls.append_non_null();
                             }
                             Err(e) => {
-                                let error = int_error(e, bytes, c.catalogue, i64::MAX as u64);
+                                let name = self.kind.catalogue()[c.catalogue].column;
+                                let error = int_error(e, bytes, name, i64::MAX as u64);
                                 return Err(self.roll_back(unknown_before, error));
                             }
                         }
@@ -324,7 +334,7 @@ impl BatchBuilder {
                     if null {
                         spans.push(NULL_SPAN);
                     } else if check_utf8 && std::str::from_utf8(bytes).is_err() {
-                        let error = utf8_error(CATALOGUE[*catalogue].column);
+                        let error = utf8_error(self.kind.catalogue()[*catalogue].column);
                         return Err(self.roll_back(unknown_before, error));
                     } else {
                         spans.push(*span);
@@ -373,7 +383,8 @@ impl BatchBuilder {
     pub fn finish(&mut self, buf: &[u8]) -> Result<RecordBatch, ArrowError> {
         let rows = self.rows;
         self.capacity_hint = rows.min(MAX_CAPACITY_HINT);
-        let mut arrays: Vec<Option<ArrayRef>> = vec![None; CATALOGUE.len()];
+        let catalogue = self.kind.catalogue();
+        let mut arrays: Vec<Option<ArrayRef>> = vec![None; catalogue.len()];
         for c in &mut self.int32 {
             let values = ScalarBuffer::from(std::mem::take(&mut c.values));
             arrays[c.catalogue] = Some(Arc::new(Int32Array::new(values, c.nulls.finish())));
@@ -390,7 +401,7 @@ impl BatchBuilder {
         let mut columns: Vec<ArrayRef> = arrays
             .into_iter()
             .enumerate()
-            .map(|(i, a)| a.unwrap_or_else(|| nulls.get(CATALOGUE[i].kind, rows)))
+            .map(|(i, a)| a.unwrap_or_else(|| nulls.get(catalogue[i].kind, rows)))
             .collect();
         columns.push(self.finish_unknown(buf, rows)?);
         self.rows = 0;
@@ -398,7 +409,11 @@ impl BatchBuilder {
     }
 
     fn finish_unknown(&mut self, buf: &[u8], rows: usize) -> Result<ArrayRef, ArrowError> {
-        let map_type = self.schema.field(CATALOGUE.len()).data_type().clone();
+        let map_type = self
+            .schema
+            .field(self.kind.catalogue().len())
+            .data_type()
+            .clone();
         if self.unknown_names.is_empty() || self.unknown_entries.is_empty() {
             self.unknown_offsets.clear();
             self.unknown_entries.clear();
@@ -452,8 +467,7 @@ impl BatchBuilder {
 }
 
 #[cold]
-fn int_error(e: IntError, bytes: &[u8], column: usize, max: u64) -> LineError {
-    let name = CATALOGUE[column].column;
+fn int_error(e: IntError, bytes: &[u8], name: &str, max: u64) -> LineError {
     let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
     match e {
         IntError::NotANumber => LineError {
@@ -606,7 +620,7 @@ mod tests {
         let (batch, errors) = build(text, "default");
         assert!(errors.is_empty());
         assert_eq!(batch.num_rows(), 2);
-        assert_eq!(batch.num_columns(), CATALOGUE.len() + 1);
+        assert_eq!(batch.num_columns(), schema::CATALOGUE.len() + 1);
         let col = |n: &str| batch.column_by_name(n).unwrap().clone();
         let dstport = col("dstport");
         let dstport = dstport.as_primitive::<Int32Type>();
@@ -672,8 +686,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_go_to_the_map() {
-        let text = "tgw-1 10.0.0.1 3\n- 10.0.0.2 -\n";
-        let (batch, errors) = build(text, "tgw-id srcaddr packets-lost-mtu-exceeded");
+        let text = "x-1 10.0.0.1 3\n- 10.0.0.2 -\n";
+        let (batch, errors) = build(text, "future-id srcaddr future-count");
         assert!(errors.is_empty());
         let map = batch
             .column_by_name("unknown_fields")
@@ -686,9 +700,39 @@ mod tests {
         let values = row0.column(1).as_string::<i32>();
         assert_eq!(
             keys.iter().flatten().collect::<Vec<_>>(),
-            ["tgw-id", "packets-lost-mtu-exceeded"]
+            ["future-id", "future-count"]
         );
-        assert_eq!(values.iter().flatten().collect::<Vec<_>>(), ["tgw-1", "3"]);
+        assert_eq!(values.iter().flatten().collect::<Vec<_>>(), ["x-1", "3"]);
+    }
+
+    #[test]
+    fn a_transit_gateway_layout_builds_the_transit_gateway_schema() {
+        let text = "6 tgw-0a 10.0.0.1 6 7 1700000000\n6 tgw-0b 10.0.0.2 17 - 1700000060\n";
+        let (batch, errors) = build(
+            text,
+            "version tgw-id srcaddr protocol packets-lost-blackhole start",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(batch.schema(), RecordKind::TransitGateway.schema());
+        let protocol = batch
+            .column_by_name("protocol")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(protocol.values().to_vec(), [6, 17]);
+        let lost = batch
+            .column_by_name("packets_lost_blackhole")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!((lost.value(0), lost.is_null(1)), (7, true));
+        let tgw = batch.column_by_name("tgw_id").unwrap().as_string::<i32>();
+        assert_eq!(
+            tgw.iter().flatten().collect::<Vec<_>>(),
+            ["tgw-0a", "tgw-0b"]
+        );
+        assert!(batch.column_by_name("action").is_none());
+        // A VPC layout builds the VPC schema.
+        let (batch, _) = build("2 10.0.0.1\n", "version srcaddr");
+        assert_eq!(batch.schema(), RecordKind::Vpc.schema());
     }
 
     #[test]

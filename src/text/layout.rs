@@ -3,16 +3,18 @@
 //! Every S3 text delivery starts with a header naming its fields in format order (`version account-id
 //! ...`); formats differ between flow logs sharing a bucket, and a custom format may omit `version`, so
 //! the layout is taken per file. Headerless input (CloudWatch exports, Firehose) gets its layout from the
-//! user's `--fields`. A field the catalogue does not know becomes a [`FieldSlot::Unknown`] and its
-//! values are kept in the `unknown_fields` map column.
+//! user's `--fields`. The names decide the kind of the records ([`RecordKind::of_names`]: Transit
+//! Gateway fields make a Transit Gateway layout), and each name is looked up in that kind's catalogue. A
+//! field the catalogue does not know becomes a [`FieldSlot::Unknown`] and its values are kept in the
+//! `unknown_fields` map column.
 
-use crate::lake::schema::{self, CATALOGUE};
+use crate::lake::schema::{self, RecordKind};
 use crate::text::tokenize::Span;
 
 /// Where one input field goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldSlot {
-    /// A catalogue field: its index in [`CATALOGUE`] (= its column index in the lake schema).
+    /// A catalogue field: its index in its kind's catalogue (= its column index in its lake's schema).
     Known(usize),
     /// An unknown field: its index in [`FieldLayout::unknown`].
     Unknown(usize),
@@ -21,6 +23,8 @@ pub enum FieldSlot {
 /// The field order of one flow log format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldLayout {
+    /// The kind of records it holds: whose catalogue [`FieldSlot::Known`] indexes.
+    pub kind: RecordKind,
     /// One [`FieldSlot`] per input field, in input order.
     pub field_slots: Vec<FieldSlot>,
     /// Names of the unknown fields, in input order.
@@ -41,11 +45,12 @@ pub enum FieldLayoutError {
 impl FieldLayout {
     /// Builds a layout from field names (header tokens).
     pub fn from_names<'a>(
-        names: impl IntoIterator<Item = &'a [u8]>,
+        names: impl IntoIterator<Item = &'a [u8]> + Clone,
     ) -> Result<FieldLayout, FieldLayoutError> {
+        let kind = RecordKind::of_names(names.clone());
         let mut slots = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
-        let mut seen_known = vec![false; CATALOGUE.len()];
+        let mut seen_known = vec![false; kind.catalogue().len()];
         for name in names {
             if !is_name(name) {
                 return Err(FieldLayoutError::BadName(
@@ -54,7 +59,7 @@ impl FieldLayout {
             }
             // is_name guarantees ASCII.
             let text = String::from_utf8_lossy(name).into_owned();
-            match schema::lookup(name) {
+            match kind.lookup(name) {
                 Some(i) if seen_known[i] => return Err(FieldLayoutError::Duplicate(text)),
                 Some(i) => {
                     seen_known[i] = true;
@@ -71,6 +76,7 @@ impl FieldLayout {
             return Err(FieldLayoutError::Empty);
         }
         Ok(FieldLayout {
+            kind,
             field_slots: slots,
             unknown,
         })
@@ -108,7 +114,7 @@ impl FieldLayout {
             .field_slots
             .iter()
             .map(|s| match *s {
-                FieldSlot::Known(i) => CATALOGUE[i].header,
+                FieldSlot::Known(i) => self.kind.catalogue()[i].header,
                 FieldSlot::Unknown(u) => self.unknown[u].as_str(),
             })
             .collect();
@@ -140,6 +146,11 @@ impl<'de> serde::Deserialize<'de> for FieldLayout {
     }
 }
 
+/// True if `name` is a field of either kind of flow log.
+fn is_known(name: &[u8]) -> bool {
+    RecordKind::Vpc.lookup(name).is_some() || RecordKind::TransitGateway.lookup(name).is_some()
+}
+
 /// True if `token` looks like a field name: `[a-z][a-z0-9-]*`.
 fn is_name(token: &[u8]) -> bool {
     matches!(token.first(), Some(b'a'..=b'z'))
@@ -161,10 +172,7 @@ pub fn looks_like_header(buf: &[u8], fields: &[Span], current: Option<&FieldLayo
     if fields.is_empty() || !fields.iter().all(|s| is_name(s.of(buf))) {
         return false;
     }
-    let known = fields
-        .iter()
-        .filter(|s| schema::lookup(s.of(buf)).is_some())
-        .count();
+    let known = fields.iter().filter(|s| is_known(s.of(buf))).count();
     match current {
         None => known > 0,
         Some(layout) => {
@@ -201,8 +209,9 @@ mod tests {
 
     #[test]
     fn custom_order_and_unknown_fields() {
-        let line = b"srcaddr tgw-id version packets-lost-mtu-exceeded";
+        let line = b"srcaddr future-field version other-new-field";
         let layout = FieldLayout::from_header(line, &spans(line)).unwrap();
+        assert_eq!(layout.kind, RecordKind::Vpc);
         assert_eq!(
             layout.field_slots,
             [
@@ -212,7 +221,33 @@ mod tests {
                 FieldSlot::Unknown(1)
             ]
         );
-        assert_eq!(layout.unknown, ["tgw-id", "packets-lost-mtu-exceeded"]);
+        assert_eq!(layout.unknown, ["future-field", "other-new-field"]);
+    }
+
+    #[test]
+    fn transit_gateway_fields_make_a_transit_gateway_layout() {
+        // OpenTelemetry's TGW test file's header (no resource-type, custom order).
+        let line = b"version account-id tgw-id srcaddr packets-lost-mtu-exceeded start mystery";
+        let layout = FieldLayout::from_header(line, &spans(line)).unwrap();
+        assert_eq!(layout.kind, RecordKind::TransitGateway);
+        let tgw = |c: &str| FieldSlot::Known(RecordKind::TransitGateway.column_index(c).unwrap());
+        assert_eq!(
+            layout.field_slots,
+            [
+                tgw("version"),
+                tgw("account_id"),
+                tgw("tgw_id"),
+                tgw("srcaddr"),
+                tgw("packets_lost_mtu_exceeded"),
+                tgw("start"),
+                FieldSlot::Unknown(0)
+            ]
+        );
+        assert_eq!(layout.header_line(), std::str::from_utf8(line).unwrap());
+        assert!(looks_like_header(line, &spans(line), None));
+        // `--fields` with TGW names, and AWS's format string form.
+        let fields = FieldLayout::parse_format("${version} ${resource-type} ${srcaddr}").unwrap();
+        assert_eq!(fields.kind, RecordKind::TransitGateway);
     }
 
     #[test]

@@ -834,7 +834,7 @@ fn sql_text_from_any_path_name_or_folder_is_exactly_the_intended_statements() {
         }
         let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&bytes));
         let mut cfg = DdlConfig::new(path.clone());
-        cfg.table = case.table.clone();
+        cfg.table = Some(case.table.clone());
         cfg.database = case.database.clone();
         let path_text = match sqltext::utf8_path(&path, Source::Lake) {
             Ok(text) => text.to_string(),

@@ -29,5 +29,6 @@ mod samples;
 mod shard_listing;
 mod shards;
 mod sort;
+mod tgw;
 mod usage;
 mod verify_readonly;

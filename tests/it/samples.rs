@@ -89,20 +89,7 @@ fn otel_ecs_fields() {
     );
 }
 
-#[test]
-fn otel_transit_gateway_fields_are_kept_in_unknown_fields() {
-    let (code, report, lake, _t) = convert_sample("otel-tgw-v6-header.log", &[]);
-    assert_eq!(code, 0);
-    assert_eq!(report["unknown_fields"]["tgw-id"], json!(1));
-    assert_eq!(report["unknown_fields"].as_object().unwrap().len(), 15);
-    assert_eq!(
-        rows(&lake, "version, account_id, srcaddr, dstport, packets, bytes, log_status, type, tcp_flags, flow_direction, region, unknown_fields['tgw-id'], unknown_fields['packets-lost-ttl-expired'], cardinality(unknown_fields)"),
-        vec![vec![
-            json!(6), json!("123456789012"), json!("10.0.0.1"), json!(443), json!(10), json!(1000), json!("OK"), json!("IPv4"), json!(2),
-            json!("ingress"), json!("us-east-1"), json!("tgw-0abc12345def67890"), json!("4"), json!(15),
-        ]]
-    );
-}
+// `otel-tgw-v6-header.log` and `otel-tgw-cwl-subscription.json`: see `tgw.rs`.
 
 #[test]
 fn beats_two_headers_blank_line_skipdata_nodata() {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::error::ReadErrorKind;
 use crate::lake::filter::Filters;
 use crate::lake::partition::{identity_of, PartitionLayout, PartitionTime};
+use crate::lake::schema::RecordKind;
 
 /// Version of the entry format, 1: an entry lists its inputs (path, size, mtime, identity, rows),
 /// its outputs (name, rows, bytes), its line account, its failed inputs and the name of its row map.
@@ -43,6 +44,11 @@ pub struct InputRecord {
     /// wrote). The first slot takes its records with no time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feeds: Option<Vec<i64>>,
+    /// The file holds records of another kind than this lake's (a Transit Gateway flow log among VPC
+    /// flow logs): none of its lines are here; a run remembers it so it is not read again, and
+    /// hands it to the lake of its kind (`--tgw-out`) or reports it as skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RecordKind>,
 }
 
 impl PartitionEntry {
@@ -130,6 +136,13 @@ pub struct LakeSettings {
     /// The records the lake keeps; absent (every record) in lakes without filters.
     #[serde(default, skip_serializing_if = "Filters::keeps_all")]
     pub filters: Filters,
+    /// The kind of records it holds (its schema); absent in VPC flow log lakes.
+    #[serde(default, skip_serializing_if = "is_vpc")]
+    pub record_kind: RecordKind,
+}
+
+fn is_vpc(kind: &RecordKind) -> bool {
+    *kind == RecordKind::Vpc
 }
 
 fn is_zero(n: &u64) -> bool {

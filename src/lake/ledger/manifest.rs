@@ -429,6 +429,7 @@ mod tests {
                 first_row: Some(0),
                 vanished: false,
                 feeds: None,
+                kind: None,
             }],
             outputs: vec![OutputRecord {
                 name: "part-00000.parquet".into(),
@@ -504,6 +505,7 @@ mod tests {
             hourly: true,
             partition_time: PartitionTime::Start,
             filters: Filters::default(),
+            record_kind: crate::lake::schema::RecordKind::TransitGateway,
         };
         m.put_settings(&s).unwrap();
         assert_eq!(m.settings().unwrap(), Some(s));
