@@ -178,7 +178,7 @@ struct Run<'a> {
     planned: Option<PlannedPart>,
     /// The inputs, when another run found them (the Transit Gateway pass: the files the VPC pass
     /// found to be Transit Gateway flow logs), instead of listing.
-    given: Option<Vec<InputFile>>,
+    given: Option<Discovery>,
 }
 
 impl<'a> Run<'a> {
@@ -240,7 +240,7 @@ impl<'a> Run<'a> {
 
     /// Converts, and returns the report and the inputs of another kind of records it found (the
     /// Transit Gateway flow logs among VPC flow logs), for the lake of their kind.
-    fn convert(self) -> Result<(Report, Vec<InputFile>)> {
+    fn convert(self) -> Result<(Report, Discovery)> {
         let started = Instant::now();
         let cfg = self.cfg;
         let found = self.list()?;
@@ -272,6 +272,11 @@ impl<'a> Run<'a> {
             .collect();
         others.sort_by(|a, b| a.path.cmp(&b.path));
         others.dedup_by(|a, b| a.path == b.path);
+        let others = Discovery {
+            files: others,
+            undated: plan.undated_others.iter().map(|(f, _)| f.clone()).collect(),
+            ..Discovery::default()
+        };
         if let Some(manifest) = &cfg.inventory {
             let gone = report
                 .failed
@@ -311,9 +316,10 @@ impl<'a> Run<'a> {
     /// `--account`/`--region` (never over what its path or name says), and an input listed twice (two
     /// roots holding the same tree) kept once.
     fn list(&self) -> Result<Discovery> {
-        if let Some(files) = &self.given {
+        if let Some(given) = &self.given {
             return Ok(Discovery {
-                files: files.clone(),
+                files: given.files.clone(),
+                undated: given.undated.clone(),
                 ..Discovery::default()
             });
         }

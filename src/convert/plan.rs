@@ -84,6 +84,9 @@ pub(super) struct Plan {
     /// Inputs of up-to-date partitions that their entries remember as records of another kind than
     /// the lake's (not read again; reported as skipped), by path.
     pub other_kind: BTreeMap<PathBuf, (InputFile, RecordKind)>,
+    /// Files with no date of their own whose records are of another kind (read for their slots, they
+    /// stopped at their header).
+    pub undated_others: Vec<(InputFile, RecordKind)>,
 }
 
 impl Plan {
@@ -191,7 +194,9 @@ impl Survey<'_> {
         }
         // Files with no date of their own: read now (or known from the manifest) to find the slots
         // their records fall in, then an input of each of those partitions.
-        for (file, slots) in self.undated_slots(std::mem::take(&mut found.undated), report)? {
+        let mut undated_others = Vec::new();
+        let undated = std::mem::take(&mut found.undated);
+        for (file, slots) in self.undated_slots(undated, report, &mut undated_others)? {
             let feeds: Arc<[TimeSlot]> = Arc::from(slots.as_slice());
             for slot in slots {
                 let key = slot.key(&file.key);
@@ -227,7 +232,7 @@ impl Survey<'_> {
                 Settled::Held => {}
             }
         }
-        for (file, kind) in other_kind.values() {
+        for (file, kind) in other_kind.values().chain(&undated_others) {
             if cfg.hands_over(*kind) {
                 report.files_other_kind += 1;
             } else {
@@ -240,6 +245,7 @@ impl Survey<'_> {
             fingerprint,
             units: units(rebuild, cfg.partitioning.time == PartitionTime::Start),
             other_kind,
+            undated_others,
         })
     }
 
@@ -467,6 +473,7 @@ impl Survey<'_> {
         &self,
         files: Vec<InputFile>,
         report: &mut Report,
+        others: &mut Vec<(InputFile, RecordKind)>,
     ) -> Result<Vec<(InputFile, Vec<TimeSlot>)>> {
         if files.is_empty() {
             return Ok(Vec::new());
@@ -516,6 +523,10 @@ impl Survey<'_> {
             .collect();
         for r in read {
             let (file, outcome, slots) = r?;
+            if let Some(kind) = outcome.other_kind {
+                others.push((file, kind)); // for the lake of its kind
+                continue;
+            }
             match undated_failure(&outcome, slots.is_empty()) {
                 Some((kind, message)) => {
                     report.files_failed += 1;

@@ -351,3 +351,101 @@ fn a_file_whose_headers_switch_kinds_is_failed_whole() {
     );
     assert_eq!(report["transit_gateway"]["files"], 0);
 }
+
+#[test]
+fn an_undated_transit_gateway_file_goes_to_its_lake_by_its_records_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    vpc_file(tmp.path());
+    let bytes = std::fs::read(fixtures().join("samples/otel-tgw-v6-header.log")).unwrap();
+    let copy = put(tmp.path(), "in/copies/tgw-export.log", &bytes);
+    let input = tmp.path().join("in");
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let plain = ["--partition-layout", "plain"];
+    let (r, report) = convert(&[&input], &vpc, &plain);
+    assert_eq!(r.code, 3, "{report}");
+    assert_eq!(
+        report["skipped"][0]["path"],
+        copy.to_str().unwrap(),
+        "{report}"
+    );
+    assert_eq!(report["files_failed"], 0, "{report}");
+    let mut args = plain.to_vec();
+    args.extend(["--tgw-out", tgw.to_str().unwrap()]);
+    let (r, report) = convert(&[&input], &vpc, &args);
+    assert_eq!(r.code, 0, "{report}");
+    assert_eq!(report["files_other_kind"], 1);
+    let t = &report["transit_gateway"];
+    assert_eq!(
+        (&t["rows_written"], &t["files_failed"]),
+        (&json!(1), &json!(0)),
+        "{t}"
+    );
+    assert_eq!(
+        t["partition_details"][0]["path"],
+        "year=2023/month=11/day=14"
+    );
+    assert_eq!(
+        duckdb(&tgw, "SELECT tgw_id, packets_lost_blackhole FROM {lake}"),
+        vec![vec![json!("tgw-0abc12345def67890"), json!(2)]]
+    );
+    assert_eq!(duckdb_one(&vpc, "SELECT count(*) FROM {lake}"), json!(2));
+}
+
+#[test]
+fn shards_with_tgw_out_build_both_lakes_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixtures().join("samples/otel-tgw-v6-header.log")).unwrap();
+    for (account, day) in [
+        ("111111111111", "14"),
+        ("222222222222", "14"),
+        ("333333333333", "15"),
+    ] {
+        vpc_file(tmp.path());
+        let dir = format!("in/AWSLogs/{account}/vpcflowlogs/us-east-1/2023/11/{day}");
+        put(
+            tmp.path(),
+            &format!(
+                "{dir}/{account}_vpcflowlogs_us-east-1_fl-0tgw_202311{day}T2210Z_dddd4444.log.gz"
+            ),
+            &gzip(&bytes),
+        );
+    }
+    let input = tmp.path().join("in");
+    let lakes = |name: &str| {
+        (
+            tmp.path().join(format!("{name}-vpc")),
+            tmp.path().join(format!("{name}-tgw")),
+        )
+    };
+    let (one_vpc, one_tgw) = lakes("one");
+    let (r, one) = convert(
+        &[&input],
+        &one_vpc,
+        &["--tgw-out", one_tgw.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{one}");
+    assert_eq!(one["transit_gateway"]["rows_written"], 3);
+    let (vpc, tgw) = lakes("shards");
+    let mut built = 0;
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let (r, report) = convert(
+            &[&input],
+            &vpc,
+            &["--tgw-out", tgw.to_str().unwrap(), "--shard", &shard],
+        );
+        assert_eq!(r.code, 0, "{report}");
+        assert_eq!(report["transit_gateway"]["shard"], shard.as_str());
+        built += report["transit_gateway"]["partitions"].as_u64().unwrap();
+    }
+    assert_eq!(built, 3, "each Transit Gateway partition built once");
+    let contents = |lake: &Path| {
+        duckdb(
+            lake,
+            "SELECT \"aws-account-id\", day, count(*), sum(packets_lost_ttl_expired) FROM {lake} \
+             GROUP BY ALL ORDER BY ALL",
+        )
+    };
+    assert_eq!(contents(&tgw), contents(&one_tgw));
+    assert_eq!(contents(&tgw).len(), 3);
+}
