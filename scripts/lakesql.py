@@ -18,9 +18,13 @@ SAFE_VALUE = re.compile(r"[0-9A-Za-z.:_/-]+")
 SAFE_NUMBER = re.compile(r"-?[0-9]+")
 
 
-def names():
-    """Names of the shipped queries (file names without .sql), sorted."""
-    return sorted(f[:-4] for f in os.listdir(QUERIES) if f.endswith(".sql"))
+def names(kind="vpc"):
+    """Names of the shipped queries (file names without .sql), sorted: those over a VPC flow log lake
+    (table vpc_flow_logs), or with kind "tgw" those over a Transit Gateway lake (tgw_flow_logs), named
+    `tgw/<name>`."""
+    folder = QUERIES if kind == "vpc" else os.path.join(QUERIES, kind)
+    prefix = "" if kind == "vpc" else kind + "/"
+    return sorted(prefix + f[:-4] for f in os.listdir(folder) if f.endswith(".sql"))
 
 
 def code_lines(text):

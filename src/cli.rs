@@ -293,7 +293,8 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub to: Option<Day>,
     /// Field list of files without a header line: "version account-id ...", AWS's "${version} ..."
-    /// format string, or "default" (the v2 default format). A file's own header always wins.
+    /// format string, "default" (the v2 default format) or "tgw-default" (Transit Gateway flow logs'
+    /// default format: all 36 fields). A file's own header always wins.
     #[arg(long, value_name = "FIELDS")]
     pub fields: Option<String>,
     /// Partition keys of the lake.

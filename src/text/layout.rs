@@ -82,14 +82,20 @@ impl FieldLayout {
         })
     }
 
-    /// Parses a user-given field list: `default`, `version account-id ...`, or AWS's
-    /// `${version} ${account-id} ...` format string.
+    /// Parses a user-given field list: `default` (VPC flow logs' default format), `tgw-default`
+    /// (Transit Gateway flow logs' default format: every field, in AWS's order), `version account-id
+    /// ...`, or AWS's `${version} ${account-id} ...` format string.
     pub fn parse_format(format: &str) -> Result<FieldLayout, FieldLayoutError> {
         let format = format.trim();
-        let format = if format == "default" {
-            schema::DEFAULT_FORMAT
-        } else {
-            format
+        let tgw_default;
+        let format = match format {
+            "default" => schema::DEFAULT_FORMAT,
+            "tgw-default" => {
+                let names: Vec<&str> = schema::TGW_CATALOGUE.iter().map(|f| f.header).collect();
+                tgw_default = names.join(" ");
+                &tgw_default
+            }
+            _ => format,
         };
         let names: Vec<&[u8]> = format
             .split_whitespace()

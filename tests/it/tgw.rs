@@ -2,6 +2,7 @@
 //! their path; with `--tgw-out` converted into a lake of their own with AWS's Transit Gateway schema,
 //! without it skipped and named (the run is not clean), never mixed into the VPC lake.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::common::*;
@@ -448,4 +449,347 @@ fn shards_with_tgw_out_build_both_lakes_of_one_run() {
     };
     assert_eq!(contents(&tgw), contents(&one_tgw));
     assert_eq!(contents(&tgw).len(), 3);
+}
+
+#[test]
+fn elastics_headerless_transit_gateway_samples_convert_with_tgw_default_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes =
+        std::fs::read(fixtures().join("samples/integrations-tgw-noheader-default.log")).unwrap();
+    put(
+        tmp.path(),
+        "in/AWSLogs/748335378900/vpcflowlogs/us-east-1/2025/08/19/tgw.log.gz",
+        &gzip(&bytes),
+    );
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let (r, report) = convert(
+        &[&tmp.path().join("in")],
+        &vpc,
+        &[
+            "--fields",
+            "tgw-default",
+            "--tgw-out",
+            tgw.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{report}");
+    assert_eq!(report["transit_gateway"]["rows_written"], 10, "{report}");
+    // Elastic's expected documents (test-tgw-samples.log-expected.json), first five in file order:
+    // aws.vpcflow.{tgw_attachment_id, tgw_src_vpc_id, tgw_dst_vpc_id, tgw_src_eni, tgw_dst_eni,
+    // log_status}, source.{address, port}, destination.{address, port}, network.{iana_number,
+    // packets, bytes}, event.start/end as Unix seconds.
+    let rows = duckdb(
+        &tgw,
+        "SELECT tgw_attachment_id, tgw_src_vpc_id, tgw_dst_vpc_id, tgw_src_eni, tgw_dst_eni, \
+         log_status, srcaddr, srcport, dstaddr, dstport, protocol, packets, bytes, start, \"end\", \
+         account_id, resource_type, region, flow_direction \
+         FROM {lake} ORDER BY start LIMIT 5",
+    );
+    let expected = [
+        (
+            "tgw-attach-0789ijkl",
+            "vpc-0jkl5678",
+            "vpc-0ghi9012",
+            "eni-0cc3dd4ee5f66aa7b",
+            "eni-0cc3dd4ee5f66aa7b",
+            "SKIPDATA",
+            "1.128.0.0",
+            39464,
+            "2a02:cf40::",
+            22,
+            6,
+            49,
+            8947,
+            1755592533,
+            1755592558,
+        ),
+        (
+            "tgw-attach-0456efgh",
+            "vpc-0abc1234",
+            "vpc-0ghi9012",
+            "eni-0ee5f66aa7bcc89d0",
+            "eni-0aa1bb2cc3dd4ee5f",
+            "NODATA",
+            "175.16.199.0",
+            56846,
+            "67.43.156.0",
+            80,
+            17,
+            45,
+            9771,
+            1755592543,
+            1755592598,
+        ),
+        (
+            "tgw-attach-0123abcd",
+            "vpc-0abc1234",
+            "vpc-0def5678",
+            "eni-0ee5f66aa7bcc89d0",
+            "eni-0dd4ee5f66aa7bcc8",
+            "OK",
+            "216.160.83.56",
+            36721,
+            "89.160.20.128",
+            8080,
+            17,
+            13,
+            6842,
+            1755592553,
+            1755592580,
+        ),
+        (
+            "tgw-attach-0789ijkl",
+            "vpc-0ghi9012",
+            "vpc-0def5678",
+            "eni-0aa1bb2cc3dd4ee5f",
+            "eni-0bb2cc3dd4ee5f66",
+            "SKIPDATA",
+            "81.2.69.142",
+            3147,
+            "1.128.0.0",
+            3389,
+            17,
+            48,
+            5970,
+            1755592563,
+            1755592613,
+        ),
+        (
+            "tgw-attach-0123abcd",
+            "vpc-0jkl5678",
+            "vpc-0jkl5678",
+            "eni-0bb2cc3dd4ee5f66",
+            "eni-0cc3dd4ee5f66aa7b",
+            "SKIPDATA",
+            "81.2.69.144",
+            59410,
+            "89.160.20.112",
+            80,
+            17,
+            3,
+            6949,
+            1755592573,
+            1755592617,
+        ),
+    ];
+    assert_eq!(rows.len(), 5);
+    for (row, e) in rows.iter().zip(expected) {
+        let want = vec![
+            json!(e.0),
+            json!(e.1),
+            json!(e.2),
+            json!(e.3),
+            json!(e.4),
+            json!(e.5),
+            json!(e.6),
+            json!(e.7),
+            json!(e.8),
+            json!(e.9),
+            json!(e.10),
+            json!(e.11),
+            json!(e.12),
+            json!(e.13),
+            json!(e.14),
+            json!("748335378900"),
+            Value::Null,
+            Value::Null,
+            json!("ingress"),
+        ];
+        assert_eq!(row, &want);
+    }
+    assert_eq!(
+        duckdb(&tgw, "SELECT count(*), sum(bytes), count(packets_lost_blackhole), count(DISTINCT tgw_attachment_id) FROM {lake}"),
+        vec![vec![json!(10), json!(63958), json!(0), json!(4)]]
+    );
+}
+
+/// Packets lost, flows, first and last start of one (transit gateway, attachment, reason).
+type Lost = (u64, u64, u64, u64);
+
+/// Rows printed by `scripts/query NAME --lake LAKE` (tab-separated, header dropped).
+fn query(lake: &Path, name: &str) -> Vec<Vec<String>> {
+    let out = std::process::Command::new(repo().join("scripts/query"))
+        .arg(name)
+        .arg("--lake")
+        .arg(lake)
+        .env("FLOWLAKE", bin())
+        .output()
+        .expect("run scripts/query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn the_shipped_transit_gateway_queries_give_the_answers_computed_from_the_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    // AWS's default Transit Gateway format with a header: flows of two attachments losing packets.
+    let header =
+        "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id \
+        tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id \
+        tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr \
+        srcport dstport protocol packets bytes start end log-status type packets-lost-no-route \
+        packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region \
+        flow-direction pkt-src-aws-service pkt-dst-aws-service";
+    let mut text = format!("{header}\n");
+    let mut lines = Vec::new();
+    for i in 0..40u64 {
+        let attach = ["tgw-attach-0aaa", "tgw-attach-0bbb"][(i % 2) as usize];
+        let (src, dst) = [
+            ("vpc-01", "vpc-02"),
+            ("vpc-02", "vpc-03"),
+            ("vpc-03", "vpc-01"),
+        ][(i % 3) as usize];
+        let lost = |k: u64| {
+            if (i + k).is_multiple_of(4) {
+                (i * k + 1).to_string()
+            } else {
+                "-".to_string()
+            }
+        };
+        let line = format!(
+            "6 TransitGateway 123456789012 tgw-0main {attach} 123456789012 210987654321 {src} {dst} \
+             subnet-1 subnet-2 eni-1 eni-2 use1-az1 use1-az2 tgw-attach-0pair 10.0.{i}.1 10.1.0.{i} \
+             {} 443 6 {} {} {} {} OK IPv4 {} {} {} {} 2 us-east-1 egress - -",
+            1000 + i,
+            i + 1,
+            100 * (i + 1),
+            1700000000 + i,
+            1700000060 + i,
+            lost(1),
+            lost(2),
+            lost(3),
+            lost(4)
+        );
+        text.push_str(&line);
+        text.push('\n');
+        lines.push(line);
+    }
+    put(
+        tmp.path(),
+        &format!("{DAY}/123456789012_vpcflowlogs_us-east-1_fl-0tgw_20231114T2210Z_eeee5555.log.gz"),
+        &gzip(text.as_bytes()),
+    );
+    tgw_file(tmp.path(), "otel");
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let (r, report) = convert(
+        &[&tmp.path().join("in")],
+        &vpc,
+        &["--tgw-out", tgw.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{report}");
+    assert_eq!(report["transit_gateway"]["rows_written"], 41);
+
+    // Independently: the records as fields, the OTel record's counters added by hand (1 2 3 4).
+    let names: Vec<&str> = header.split_whitespace().collect();
+    let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    let mut lost: BTreeMap<(String, String, String), Lost> = Default::default();
+    let mut pairs: BTreeMap<(String, String), (u64, u64, u64)> = Default::default();
+    let mut add_lost = |tgw: &str, attach: &str, reason: &str, n: u64, start: u64| {
+        let e = lost
+            .entry((tgw.into(), attach.into(), reason.into()))
+            .or_insert((0, 0, u64::MAX, 0));
+        *e = (e.0 + n, e.1 + 1, e.2.min(start), e.3.max(start));
+    };
+    for line in &lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let start: u64 = f[at("start")].parse().unwrap();
+        for (field, reason) in [
+            ("packets-lost-no-route", "no_route"),
+            ("packets-lost-blackhole", "blackhole"),
+            ("packets-lost-mtu-exceeded", "mtu_exceeded"),
+            ("packets-lost-ttl-expired", "ttl_expired"),
+        ] {
+            if let Ok(n) = f[at(field)].parse::<u64>() {
+                if n > 0 {
+                    add_lost(
+                        f[at("tgw-id")],
+                        f[at("tgw-attachment-id")],
+                        reason,
+                        n,
+                        start,
+                    );
+                }
+            }
+        }
+        let e = pairs
+            .entry((
+                f[at("tgw-src-vpc-id")].into(),
+                f[at("tgw-dst-vpc-id")].into(),
+            ))
+            .or_default();
+        *e = (
+            e.0 + f[at("bytes")].parse::<u64>().unwrap(),
+            e.1 + f[at("packets")].parse::<u64>().unwrap(),
+            e.2 + 1,
+        );
+    }
+    for (reason, n) in [
+        ("no_route", 1),
+        ("blackhole", 2),
+        ("mtu_exceeded", 3),
+        ("ttl_expired", 4),
+    ] {
+        add_lost(
+            "tgw-0abc12345def67890",
+            "tgw-attach-0abc12345def67890",
+            reason,
+            n,
+            1700000000,
+        );
+    }
+    let e = pairs
+        .entry((
+            "vpc-0abc12345def67890".into(),
+            "vpc-0def12345abc67890".into(),
+        ))
+        .or_default();
+    *e = (e.0 + 1000, e.1 + 10, e.2 + 1);
+
+    let mut want: Vec<Vec<String>> = lost
+        .into_iter()
+        .map(|((t, a, r), (n, flows, first, last))| {
+            vec![
+                t,
+                a,
+                r,
+                n.to_string(),
+                flows.to_string(),
+                first.to_string(),
+                last.to_string(),
+            ]
+        })
+        .collect();
+    want.sort_by(|x, y| {
+        let n = |v: &Vec<String>| v[3].parse::<u64>().unwrap();
+        n(y).cmp(&n(x)).then_with(|| x[..3].cmp(&y[..3]))
+    });
+    assert!(want.len() > 4);
+    assert_eq!(query(&tgw, "tgw/packets_lost"), want);
+
+    let mut want: Vec<Vec<String>> = pairs
+        .into_iter()
+        .map(|((s, d), (bytes, packets, flows))| {
+            vec![
+                s,
+                d,
+                bytes.to_string(),
+                packets.to_string(),
+                flows.to_string(),
+            ]
+        })
+        .collect();
+    want.sort_by(|x, y| {
+        let b = |v: &Vec<String>| v[2].parse::<u64>().unwrap();
+        b(y).cmp(&b(x)).then_with(|| x[..2].cmp(&y[..2]))
+    });
+    assert_eq!(want.len(), 4);
+    assert_eq!(query(&tgw, "tgw/top_talkers_between_vpcs"), want);
 }
