@@ -793,3 +793,58 @@ fn the_shipped_transit_gateway_queries_give_the_answers_computed_from_the_text()
     assert_eq!(want.len(), 4);
     assert_eq!(query(&tgw, "tgw/top_talkers_between_vpcs"), want);
 }
+
+#[test]
+fn both_lakes_on_s3_from_inputs_on_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    tgw_file(tmp.path(), "tgw");
+    vpc_file(tmp.path());
+    let moto = crate::s3::Moto::start();
+    for b in ["logs", "lake"] {
+        moto.bucket(b);
+    }
+    moto.upload(&tmp.path().join("in"), "logs", "in");
+    let convert = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "convert",
+            "s3://logs/in",
+            "--out",
+            "s3://lake/vpc",
+            "--tgw-out",
+            "s3://lake/tgw",
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let out = moto.command(&args, &[]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let first = convert(&[]);
+    assert_eq!(
+        (
+            &first["rows_written"],
+            &first["transit_gateway"]["rows_written"]
+        ),
+        (&json!(2), &json!(1)),
+        "{first}"
+    );
+    let again = convert(&[]);
+    assert_eq!(
+        (
+            &again["rows_written"],
+            &again["transit_gateway"]["rows_written"],
+            &again["files_other_kind"]
+        ),
+        (&json!(0), &json!(0), &json!(1)),
+        "{again}"
+    );
+    let local = tmp.path().join("tgw");
+    moto.download("lake", "tgw", &local);
+    assert_eq!(tgw_rows(&local), vec![otel_record()]);
+}
