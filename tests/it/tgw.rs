@@ -848,3 +848,46 @@ fn both_lakes_on_s3_from_inputs_on_s3() {
     moto.download("lake", "tgw", &local);
     assert_eq!(tgw_rows(&local), vec![otel_record()]);
 }
+
+#[test]
+fn adding_tgw_out_later_converts_the_remembered_transit_gateway_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    tgw_file(tmp.path(), "tgw");
+    vpc_file(tmp.path());
+    let input = tmp.path().join("in");
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let (r, first) = convert(&[&input], &vpc, &[]);
+    assert_eq!(r.code, 3, "{first}");
+    // The VPC day is up to date: the Transit Gateway file comes from the VPC lake's memory.
+    let (r, second) = convert(&[&input], &vpc, &["--tgw-out", tgw.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{second}");
+    assert_eq!(
+        (
+            &second["files"],
+            &second["partitions_unchanged"],
+            &second["files_other_kind"]
+        ),
+        (&json!(0), &json!(1), &json!(1)),
+        "{second}"
+    );
+    assert_eq!(second["skipped"], json!([]));
+    assert_eq!(second["transit_gateway"]["rows_written"], 1, "{second}");
+    assert_eq!(tgw_rows(&tgw), vec![otel_record()]);
+    // The Transit Gateway file changes: its lake rebuilds the day, the VPC lake does not.
+    let changed = std::fs::read_to_string(fixtures().join("samples/otel-tgw-v6-header.log"))
+        .unwrap()
+        .replace(" 1 2 3 4 ", " 5 6 7 8 ");
+    let path = tgw_file(tmp.path(), "tgw");
+    std::fs::write(&path, gzip(changed.as_bytes())).unwrap();
+    let (r, third) = convert(&[&input], &vpc, &["--tgw-out", tgw.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{third}");
+    assert_eq!(third["transit_gateway"]["rows_written"], 1, "{third}");
+    assert_eq!(
+        duckdb(
+            &tgw,
+            "SELECT packets_lost_no_route, packets_lost_ttl_expired FROM {lake}"
+        ),
+        vec![vec![json!(5), json!(8)]]
+    );
+    assert_eq!(duckdb_one(&vpc, "SELECT count(*) FROM {lake}"), json!(2));
+}
