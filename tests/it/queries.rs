@@ -13,29 +13,6 @@ use crate::common::*;
 
 type Record = BTreeMap<String, String>;
 
-/// Rows printed by `scripts/query NAME --lake LAKE PARAMS` (tab-separated, header dropped).
-fn query(lake: &Path, name: &str, params: &[String]) -> Vec<Vec<String>> {
-    let out = Command::new(repo().join("scripts/query"))
-        .arg(name)
-        .arg("--lake")
-        .arg(lake)
-        .args(params)
-        .env("FLOWLAKE", bin())
-        .output()
-        .expect("run scripts/query");
-    assert!(
-        out.status.success(),
-        "scripts/query {name} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    lines.next().expect("header line");
-    lines
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
 fn rows<const N: usize>(rows: Vec<[String; N]>) -> Vec<Vec<String>> {
     rows.into_iter().map(|r| r.to_vec()).collect()
 }

@@ -606,27 +606,6 @@ fn elastics_headerless_transit_gateway_samples_convert_with_tgw_default_fields()
 /// Packets lost, flows, first and last start of one (transit gateway, attachment, reason).
 type Lost = (u64, u64, u64, u64);
 
-/// Rows printed by `scripts/query NAME --lake LAKE` (tab-separated, header dropped).
-fn query(lake: &Path, name: &str) -> Vec<Vec<String>> {
-    let out = std::process::Command::new(repo().join("scripts/query"))
-        .arg(name)
-        .arg("--lake")
-        .arg(lake)
-        .env("FLOWLAKE", bin())
-        .output()
-        .expect("run scripts/query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
 #[test]
 fn the_shipped_transit_gateway_queries_give_the_answers_computed_from_the_text() {
     let tmp = tempfile::tempdir().unwrap();
@@ -772,7 +751,7 @@ fn the_shipped_transit_gateway_queries_give_the_answers_computed_from_the_text()
         n(y).cmp(&n(x)).then_with(|| x[..3].cmp(&y[..3]))
     });
     assert!(want.len() > 4);
-    assert_eq!(query(&tgw, "tgw/packets_lost"), want);
+    assert_eq!(query(&tgw, "tgw/packets_lost", &[]), want);
 
     let mut want: Vec<Vec<String>> = pairs
         .into_iter()
@@ -791,7 +770,7 @@ fn the_shipped_transit_gateway_queries_give_the_answers_computed_from_the_text()
         b(y).cmp(&b(x)).then_with(|| x[..2].cmp(&y[..2]))
     });
     assert_eq!(want.len(), 4);
-    assert_eq!(query(&tgw, "tgw/top_talkers_between_vpcs"), want);
+    assert_eq!(query(&tgw, "tgw/top_talkers_between_vpcs", &[]), want);
 }
 
 #[test]
@@ -890,4 +869,64 @@ fn adding_tgw_out_later_converts_the_remembered_transit_gateway_files() {
         vec![vec![json!(5), json!(8)]]
     );
     assert_eq!(duckdb_one(&vpc, "SELECT count(*) FROM {lake}"), json!(2));
+}
+
+#[test]
+fn bad_transit_gateway_lines_are_rejects_named_by_column_and_accounted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let header =
+        "version tgw-id tgw-attachment-id srcaddr protocol packets-lost-blackhole start end";
+    let mut text = format!("{header}\n").into_bytes();
+    text.extend_from_slice(b"6 tgw-1 att-1 10.0.0.1 6 3 1700000000 1700000060\n");
+    text.extend_from_slice(b"6 tgw-1 att-1 10.0.0.2 6 lots 1700000000 1700000060\n");
+    text.extend_from_slice(b"6 tgw-\xff\xfe att-1 10.0.0.3 6 1 1700000000 1700000060\n");
+    text.extend_from_slice(b"6 tgw-1 att-1 10.0.0.4 6 1 1700000000\n");
+    text.extend_from_slice(b"6 tgw-1 att-1 10.0.0.5 6 -1 1700000000 1700000060\n");
+    put(
+        tmp.path(),
+        &format!("{DAY}/123456789012_vpcflowlogs_us-east-1_fl-0bad_20231114T2210Z_ffff6666.log.gz"),
+        &gzip(&text),
+    );
+    // A header-only Transit Gateway file: no records, nothing lost.
+    put(
+        tmp.path(),
+        &format!("{DAY}/123456789012_vpcflowlogs_us-east-1_fl-0nil_20231114T2210Z_ffff7777.log.gz"),
+        &gzip(format!("{header}\n").as_bytes()),
+    );
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let tgw_s = tgw.to_str().unwrap();
+    // Four rejects in five lines: the day is withheld (exit 4) unless the ratio allows it.
+    let (r, report) = convert(&[&tmp.path().join("in")], &vpc, &["--tgw-out", tgw_s]);
+    assert_eq!(r.code, 4, "{report}");
+    assert_eq!(
+        report["transit_gateway"]["rows_not_published"], 1,
+        "{report}"
+    );
+    let allow = ["--tgw-out", tgw_s, "--max-reject-ratio", "1"];
+    let (r, report) = convert(&[&tmp.path().join("in")], &vpc, &allow);
+    assert_eq!(r.code, 3, "{report}");
+    let t = &report["transit_gateway"];
+    assert_eq!(
+        (
+            &t["files"],
+            &t["lines_read"],
+            &t["rows_written"],
+            &t["rejected"]
+        ),
+        (&json!(2), &json!(5), &json!(1), &json!(4)),
+        "{t}"
+    );
+    let rejects = t["rejects_file"].as_str().unwrap();
+    let text = std::fs::read_to_string(rejects).unwrap();
+    for column in ["packets_lost_blackhole", "tgw_id"] {
+        assert!(text.contains(column), "{column}: {text}");
+    }
+    assert_eq!(
+        duckdb(
+            &tgw,
+            "SELECT srcaddr, packets_lost_blackhole, protocol FROM {lake}"
+        ),
+        vec![vec![json!("10.0.0.1"), json!(3), json!(6)]]
+    );
+    assert_eq!(report["files"], 0, "the VPC lake read no record of them");
 }

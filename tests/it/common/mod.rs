@@ -564,3 +564,26 @@ pub fn make_native(root: &Path, files: usize) -> u64 {
     );
     py(&script).as_u64().unwrap()
 }
+
+/// Rows printed by `scripts/query NAME --lake LAKE PARAMS` (tab-separated, header dropped).
+pub fn query(lake: &Path, name: &str, params: &[String]) -> Vec<Vec<String>> {
+    let out = Command::new(repo().join("scripts/query"))
+        .arg(name)
+        .arg("--lake")
+        .arg(lake)
+        .args(params)
+        .env("FLOWLAKE", bin())
+        .output()
+        .expect("run scripts/query");
+    assert!(
+        out.status.success(),
+        "scripts/query {name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    lines.next().expect("header line");
+    lines
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
