@@ -603,6 +603,9 @@ pub enum FormatArg {
     V5,
     /// One v2 and one v5 flow log per account, writing to the same folders.
     Mixed,
+    /// One Transit Gateway flow log per account, AWS's default Transit Gateway format (convert with
+    /// --tgw-out; headerless deliveries with --fields tgw-default).
+    Tgw,
 }
 
 /// How `flowlake generate` delivers the records (the same records for every delivery).
@@ -706,6 +709,7 @@ impl GenerateArgs {
             FormatArg::V2 => GenFormat::V2,
             FormatArg::V5 => GenFormat::V5,
             FormatArg::Mixed => GenFormat::Mixed,
+            FormatArg::Tgw => GenFormat::Tgw,
         };
         c.hive = self.hive;
         c.grain = Grain::from_hourly(self.hourly);

@@ -136,7 +136,13 @@ impl<'a> Plan<'a> {
         let slot_start = self.slot_start(job);
         let (y, mo, d, h) = date::unix_to_civil_hour(slot_start);
         let minute = slot_start.rem_euclid(date::SECS_PER_HOUR) / 60;
-        let flow_log = flow_log_id(self.cfg.seed, job.account, job.flow_log);
+        // A Transit Gateway flow log is another flow log than the VPC ones of the account: generated
+        // into the same folders, its files never take their names.
+        let index = match self.cfg.format {
+            GenFormat::Tgw => job.flow_log + TGW_FLOW_LOG,
+            _ => job.flow_log,
+        };
+        let flow_log = flow_log_id(self.cfg.seed, job.account, index);
         let hash = file_hash(self.cfg.seed, job);
         let mut key = if self.cfg.hive {
             format!(
@@ -346,6 +352,9 @@ fn tmp_path(path: &Path) -> PathBuf {
     s.push(".tmp");
     PathBuf::from(s)
 }
+
+/// Where the flow log numbers of Transit Gateway flow logs start (the VPC ones count from 0).
+const TGW_FLOW_LOG: u32 = 1 << 16;
 
 /// `fl-` + 17 hex digits, fixed per (seed, account, flow log).
 fn flow_log_id(seed: u64, account: u32, flow_log: u32) -> String {

@@ -11,7 +11,7 @@
 
 use std::io;
 
-use crate::lake::schema::{self, FieldDef};
+use crate::lake::schema::{self, FieldDef, RecordKind};
 
 use super::render::{push_addr, push_i64, push_id, push_opt_u64, push_u64, DASH};
 use super::traffic::{Record, Status};
@@ -25,14 +25,20 @@ pub(super) enum LineFormat {
     V2,
     /// A custom format with every field of versions 2–5, [`V5_FORMAT`].
     V5,
+    /// AWS's default Transit Gateway format: every field of [`schema::TGW_CATALOGUE`], in order.
+    Tgw,
 }
 
 impl LineFormat {
     /// The format as a header line of catalogue names.
-    fn fields(self) -> &'static str {
+    fn fields(self) -> String {
         match self {
-            LineFormat::V2 => schema::DEFAULT_FORMAT,
-            LineFormat::V5 => V5_FORMAT,
+            LineFormat::V2 => schema::DEFAULT_FORMAT.to_string(),
+            LineFormat::V5 => V5_FORMAT.to_string(),
+            LineFormat::Tgw => {
+                let names: Vec<&str> = schema::TGW_CATALOGUE.iter().map(|f| f.header).collect();
+                names.join(" ")
+            }
         }
     }
 }
@@ -43,6 +49,7 @@ pub(super) fn flow_log_formats(format: GenFormat) -> &'static [LineFormat] {
         GenFormat::V2 => &[LineFormat::V2],
         GenFormat::V5 => &[LineFormat::V5],
         GenFormat::Mixed => &[LineFormat::V2, LineFormat::V5],
+        GenFormat::Tgw => &[LineFormat::Tgw],
     }
 }
 
@@ -126,6 +133,41 @@ fn filler(def: &FieldDef) -> Option<Filler> {
         "traffic-path" => (true, |_, buf, r| {
             push_opt_u64(buf, r.traffic_path.map(u64::from))
         }),
+        // Transit Gateway records: the interface's traffic seen by the account's transit gateway,
+        // whose attachment to a VPC is named after the VPC; the far side is another VPC of the
+        // account (derived from the peer address), and a rejected flow is packets lost to a
+        // blackhole route.
+        "resource-type" => (false, |_, buf, _| buf.extend_from_slice(b"TransitGateway")),
+        "tgw-id" => (false, |w, buf, _| push_id(buf, b"tgw-", w.account_hash())),
+        "tgw-attachment-id" => (false, |_, buf, r| {
+            push_id(buf, b"tgw-attach-", r.eni.vpc_hash)
+        }),
+        "tgw-pair-attachment-id" => (true, |_, buf, r| push_id(buf, b"tgw-attach-", far_vpc(r))),
+        "tgw-src-vpc-account-id" | "tgw-dst-vpc-account-id" => {
+            (false, |w, buf, _| buf.extend_from_slice(&w.account))
+        }
+        "tgw-src-vpc-id" => (false, |_, buf, r| push_id(buf, b"vpc-", r.eni.vpc_hash)),
+        "tgw-dst-vpc-id" => (true, |_, buf, r| push_id(buf, b"vpc-", far_vpc(r))),
+        "tgw-src-subnet-id" => (false, |_, buf, r| {
+            push_id(buf, b"subnet-", r.eni.subnet_hash)
+        }),
+        "tgw-dst-subnet-id" => (true, |_, buf, r| {
+            push_id(buf, b"subnet-", far_vpc(r).rotate_left(17))
+        }),
+        "tgw-src-eni" => (false, |_, buf, r| push_id(buf, b"eni-", r.eni.id)),
+        "tgw-dst-eni" => (true, |_, buf, r| {
+            push_id(buf, b"eni-", far_vpc(r).rotate_left(31))
+        }),
+        "tgw-src-az-id" => (false, |_, buf, r| {
+            buf.extend_from_slice(r.eni.az.as_bytes())
+        }),
+        "tgw-dst-az-id" => (true, |_, buf, r| buf.extend_from_slice(r.eni.az.as_bytes())),
+        "packets-lost-blackhole" => (true, |_, buf, r| {
+            push_u64(buf, if r.reject { r.packets } else { 0 })
+        }),
+        "packets-lost-no-route" | "packets-lost-mtu-exceeded" | "packets-lost-ttl-expired" => {
+            (true, |_, buf, _| push_u64(buf, 0))
+        }
         _ => return None,
     };
     Some(Filler { traffic, write })
@@ -142,14 +184,15 @@ pub(super) struct LineLayout {
 impl LineLayout {
     /// Resolves `format`; an error if it names a field that the catalogue or the generator lacks.
     pub(super) fn new(format: LineFormat) -> io::Result<LineLayout> {
-        let defs = format
-            .fields()
+        let names = format.fields();
+        let kind = RecordKind::of_names(names.split(' ').map(str::as_bytes));
+        let defs = names
             .split(' ')
             .map(|name| {
-                let i = schema::lookup(name.as_bytes()).ok_or_else(|| {
+                let i = kind.lookup(name.as_bytes()).ok_or_else(|| {
                     io::Error::other(format!("field {name} is not in the catalogue"))
                 })?;
-                Ok(&schema::CATALOGUE[i])
+                Ok(&kind.catalogue()[i])
             })
             .collect::<io::Result<Vec<&FieldDef>>>()?;
         let fields = defs
@@ -196,6 +239,11 @@ impl<'a> LineWriter<'a> {
         }
     }
 
+    /// A stable number of the account (its transit gateway's id).
+    fn account_hash(&self) -> u64 {
+        crate::hash::fnv1a(&self.account)
+    }
+
     /// Appends `r` as one line: its layout's fields separated by single spaces, then `\n`.
     pub(super) fn write(&self, buf: &mut Vec<u8>, r: &Record) {
         for (i, field) in self.layout.fields.iter().enumerate() {
@@ -210,6 +258,16 @@ impl<'a> LineWriter<'a> {
         }
         buf.push(b'\n');
     }
+}
+
+/// The VPC at the far side of a Transit Gateway record: another VPC of the account, chosen by the peer
+/// address (stable for a peer).
+fn far_vpc(r: &Record) -> u64 {
+    let peer = match if r.egress { r.dst } else { r.src } {
+        Addr::V4(ip) => u64::from(ip),
+        Addr::V6(ip) => (ip >> 64) as u64 ^ ip as u64,
+    };
+    (r.eni.vpc_hash ^ peer.wrapping_mul(0x9e37_79b9_7f4a_7c15)).rotate_left(7)
 }
 
 fn log_status(status: Status) -> &'static [u8] {
@@ -235,6 +293,14 @@ mod tests {
                 def.version
             );
         }
+        // And every Transit Gateway field: the generator writes AWS's default Transit Gateway format.
+        for def in schema::TGW_CATALOGUE {
+            assert!(filler(def).is_some(), "{}", def.header);
+        }
+        let tgw = LineLayout::new(LineFormat::Tgw).unwrap();
+        assert_eq!(tgw.version, 6);
+        let names = tgw.header().split(' ').map(str::as_bytes);
+        assert_eq!(RecordKind::of_names(names), RecordKind::TransitGateway);
     }
 
     #[test]

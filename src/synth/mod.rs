@@ -84,6 +84,10 @@ pub enum GenFormat {
     V5,
     /// Two flow logs per account, one v2 and one v5, writing to the same prefix.
     Mixed,
+    /// One Transit Gateway flow log per account in AWS's default Transit Gateway format (all 36
+    /// fields, version 6): the interfaces' traffic as it crosses the account's transit gateway, one
+    /// attachment per VPC. Headerless deliveries take `--fields tgw-default`.
+    Tgw,
 }
 
 /// The field list of the [`GenFormat::V5`] records, as `flowlake convert --fields` takes it: Firehose

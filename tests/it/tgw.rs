@@ -930,3 +930,65 @@ fn bad_transit_gateway_lines_are_rejects_named_by_column_and_accounted() {
     );
     assert_eq!(report["files"], 0, "the VPC lake read no record of them");
 }
+
+#[test]
+fn generated_transit_gateway_deliveries_beside_vpc_ones_split_into_the_two_lakes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let common = [
+        "--accounts",
+        "2",
+        "--days",
+        "2",
+        "--files-per-day",
+        "3",
+        "--lines-per-file",
+        "150",
+    ];
+    generate(&input, &common);
+    let mut tgw_args = common.to_vec();
+    tgw_args.extend(["--format", "tgw"]);
+    generate(&input, &tgw_args);
+    // The same folders hold both kinds: 2 accounts x 2 days x 3 files of each.
+    let files = walk(&input)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"));
+    assert_eq!(files.count(), 24);
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let (r, report) = convert(&[&input], &vpc, &["--tgw-out", tgw.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{report}");
+    assert_eq!(
+        (
+            &report["files"],
+            &report["rows_written"],
+            &report["files_other_kind"]
+        ),
+        (&json!(12), &json!(1800), &json!(12))
+    );
+    let t = &report["transit_gateway"];
+    assert_eq!(
+        (&t["files"], &t["rows_written"], &t["partitions"]),
+        (&json!(12), &json!(1800), &json!(4))
+    );
+    // Generated from the same interfaces and times, a flow of each kind per line: same sums.
+    let sums = "SELECT count(*), sum(bytes), sum(packets), sum(start) FROM {lake}";
+    assert_eq!(duckdb(&tgw, sums), duckdb(&vpc, sums));
+    // Rejected flows are packets lost to a blackhole route.
+    assert_eq!(
+        duckdb_one(&tgw, "SELECT count(*) FROM {lake} WHERE packets_lost_blackhole > 0 AND packets_lost_blackhole <> packets"),
+        json!(0)
+    );
+    assert!(
+        duckdb_one(
+            &tgw,
+            "SELECT count(*) FROM {lake} WHERE packets_lost_blackhole > 0"
+        )
+        .as_u64()
+        .unwrap()
+            > 0
+    );
+    assert_eq!(
+        duckdb_one(&tgw, "SELECT count(DISTINCT tgw_attachment_id) > 1 AND bool_and(resource_type = 'TransitGateway') FROM {lake}"),
+        json!(true)
+    );
+}
