@@ -211,14 +211,16 @@ impl Survey<'_> {
                 });
             }
         }
+        // Counted among the listed partitions only: a journal mark of another shard's partition may
+        // be that shard's commit in flight, not a partition of this run's input.
+        let listed_elsewhere = outputs.keys().filter(|p| !assignment.owns(p)).count();
         let interrupted = self.recover(&mut outputs, report, touch, assignment)?;
         // A shard builds its own partitions only (interrupted ones included: their owner repairs them).
         if *assignment != Assignment::All {
-            let before = outputs.len();
             outputs.retain(|path, _| assignment.owns(path));
             report.shard = assignment.shard().map(|s| s.to_string());
             report.plan = assignment.plan().map(str::to_string);
-            report.partitions_in_other_shards = (before - outputs.len()) as u64;
+            report.partitions_in_other_shards = listed_elsewhere as u64;
         }
         let fingerprint = fingerprint(cfg);
         let mut rebuild = Vec::new();
