@@ -286,6 +286,20 @@ mod tests {
             .collect()
     }
 
+    /// A listed file of one byte at `path` with `key`.
+    fn listed(path: PathBuf, key: PartitionKey, rel: &str) -> InputFile {
+        InputFile {
+            key,
+            rel: rel.into(),
+            path,
+            size: 1,
+            mtime: None,
+            version: None,
+            compression: crate::input::discover::Compression::Gzip,
+            undated: None,
+        }
+    }
+
     fn owner(partition: &str) -> u32 {
         crate::convert::shard::shard_of(partition, 3)
     }
@@ -359,23 +373,14 @@ mod tests {
         assert_eq!(folders.left_out(), 1);
         let file = |path: &str| {
             let path = PathBuf::from(path);
-            InputFile {
-                key: crate::lake::partition::key_for_path(&path, Grain::Day).unwrap_or(
-                    PartitionKey {
-                        account: None,
-                        region: None,
-                        day: crate::date::Day::new(2024, 3, 2).unwrap(),
-                        hour: None,
-                    },
-                ),
-                rel: String::new(),
-                path,
-                size: 1,
-                mtime: None,
-                version: None,
-                compression: crate::input::discover::Compression::Gzip,
-                undated: None,
-            }
+            let key =
+                crate::lake::partition::key_for_path(&path, Grain::Day).unwrap_or(PartitionKey {
+                    account: None,
+                    region: None,
+                    day: crate::date::Day::new(2024, 3, 2).unwrap(),
+                    hour: None,
+                });
+            listed(path, key, "")
         };
         let mut found = Discovery {
             files: vec![
@@ -447,16 +452,8 @@ mod tests {
         assert!(folders.keep(Path::new(&day)) && folders.keep(Path::new(hive)));
         let file = |rel: &str| {
             let path = PathBuf::from(rel.replace("{day}", &day).replace("{hive}", hive));
-            InputFile {
-                key: crate::lake::partition::key_for_path(&path, Grain::Day).unwrap(),
-                rel: rel.into(),
-                path,
-                size: 1,
-                mtime: None,
-                version: None,
-                compression: crate::input::discover::Compression::Gzip,
-                undated: None,
-            }
+            let key = crate::lake::partition::key_for_path(&path, Grain::Day).unwrap();
+            listed(path, key, rel)
         };
         let mut found = Discovery {
             files: vec![

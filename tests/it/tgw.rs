@@ -992,3 +992,26 @@ fn generated_transit_gateway_deliveries_beside_vpc_ones_split_into_the_two_lakes
         json!(true)
     );
 }
+
+#[test]
+fn a_transit_gateway_file_with_a_byte_order_mark_and_crlf_lines_is_still_told_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixtures().join("samples/otel-tgw-v6-header.log")).unwrap();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(text.replace('\n', "\r\n").as_bytes());
+    bytes.extend_from_slice(b"\r\n");
+    put(
+        tmp.path(),
+        &format!("{DAY}/123456789012_vpcflowlogs_us-east-1_fl-0bom_20231114T2210Z_abab1212.log.gz"),
+        &gzip(&bytes),
+    );
+    let (vpc, tgw) = (tmp.path().join("vpc"), tmp.path().join("tgw"));
+    let (r, report) = convert(
+        &[&tmp.path().join("in")],
+        &vpc,
+        &["--tgw-out", tgw.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{report}");
+    assert_eq!(report["files_other_kind"], 1, "{report}");
+    assert_eq!(tgw_rows(&tgw), vec![otel_record()]);
+}
