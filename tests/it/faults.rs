@@ -671,6 +671,66 @@ fn kill_at_every_call(tmp: &Path, template: &Path, args: &[&str]) -> usize {
     killed
 }
 
+/// A run killed after it recorded a partition's entry and before it removed the journal mark (the
+/// last unlink of a commit): the next run finishes the commit and skips the partition as up to date,
+/// instead of rebuilding it (a retried shard would otherwise redo everything it had published).
+#[test]
+fn a_commit_killed_between_its_entry_and_its_unmark_is_finished_not_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let input = fixtures().join("aws");
+    let (_, first) = convert(&[&input], &lake, &[]);
+    let partitions = first["partitions"].as_u64().unwrap();
+    assert!(partitions >= 2, "{first}");
+    // What the kill leaves: every partition's entry recorded and its mark (holding that entry) still there.
+    let manifest = lake.join("_flowlake/manifest");
+    let entries: Vec<PathBuf> = walk(&manifest)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(entries.len() as u64, partitions);
+    for entry in &entries {
+        let partition = entry.strip_prefix(&manifest).unwrap().with_extension("");
+        let mark = lake
+            .join("_flowlake/journal")
+            .join(format!("{}.pending", partition.display()));
+        std::fs::create_dir_all(mark.parent().unwrap()).unwrap();
+        std::fs::copy(entry, &mark).unwrap();
+    }
+    let files: BTreeMap<PathBuf, u64> = parquet_files(&lake)
+        .into_iter()
+        .map(|p| {
+            let ino = std::fs::metadata(&p).unwrap().ino();
+            (p, ino)
+        })
+        .collect();
+    let (code, check) = verify(&lake);
+    assert_ne!(code, 0, "verify names the unfinished commits: {check}");
+
+    let (run, again) = convert(&[&input], &lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        again["partitions_unchanged"].as_u64(),
+        Some(partitions),
+        "{again}"
+    );
+    assert_eq!(again["rows_written"], json!(0), "{again}");
+    assert!(
+        walk(&lake.join("_flowlake/journal")).is_empty(),
+        "marks removed"
+    );
+    let kept: BTreeMap<PathBuf, u64> = parquet_files(&lake)
+        .into_iter()
+        .map(|p| {
+            let ino = std::fs::metadata(&p).unwrap().ino();
+            (p, ino)
+        })
+        .collect();
+    assert_eq!(kept, files, "no file rewritten");
+    let (code, check) = verify(&lake);
+    assert_eq!(code, 0, "{check}");
+}
+
 /// The day folder of the first generated file of `day` (`YYYY/MM/DD`) under `input`.
 fn day_folder(input: &Path, day: &str) -> PathBuf {
     walk(input)

@@ -8,6 +8,7 @@
 //! | mark        | folder holds                        | recovery                                   |
 //! |-------------|-------------------------------------|--------------------------------------------|
 //! | rebuild     | exactly the mark's files, new names | record the mark's entry: `Finished`        |
+//! | rebuild     | the mark's files, entry recorded    | remove the mark: `Finished`                |
 //! | rebuild     | anything else                       | `NeedsRebuild` (convert rebuilds it)       |
 //! | compaction  | every new file                      | remove the replaced ones, record: `Finished` |
 //! | compaction  | some new files                      | remove those, keep the entry: `Undone`     |
@@ -125,15 +126,21 @@ pub fn recover(
 }
 
 /// A convert run's publish: finished when the folder holds exactly the files the mark's entry lists
-/// (and the entry before listed others, so the folder tells the two states apart).
+/// and either the manifest already records that entry (stopped before the unmark) or the entry
+/// before listed other files (so the folder tells the two states apart).
 fn finish_rebuild(lake: &Lake, manifest: &Manifest, partition: &str) -> Result<Recovery> {
     let needs_rebuild = Ok(Recovery::NeedsRebuild { note: None });
     let Some(entry) = manifest.pending(partition)? else {
         return needs_rebuild;
     };
     let done = entry.output_files();
-    let before = manifest.entry(partition)?.map(|e| e.output_files());
-    if lake.published(partition)? != done || before.as_ref() == Some(&done) {
+    if lake.published(partition)? != done {
+        return needs_rebuild;
+    }
+    // The manifest holds the mark's very entry: the run stopped after recording it, before the
+    // unmark. Otherwise an entry before that listed the same files cannot be told from the new.
+    let before = manifest.entry(partition)?;
+    if before.as_ref() != Some(&entry) && before.map(|e| e.output_files()).as_ref() == Some(&done) {
         return needs_rebuild;
     }
     Ok(match lake.finish(manifest, &entry, Journal::Rebuild) {
@@ -399,6 +406,21 @@ mod tests {
         assert_eq!(f.recover(), Recovery::NeedsRebuild { note: None });
         let kept = f.manifest.entry(PART).unwrap().unwrap();
         assert_eq!(kept.fingerprint, Fingerprint::Convert("old".into()));
+    }
+
+    /// Killed between recording the entry and removing the mark: the commit is whole, only the
+    /// unmark is left (a retried shard then skips the partition instead of rebuilding it).
+    #[test]
+    fn a_rebuild_stopped_after_its_entry_was_recorded_is_finished() {
+        let f = fixture();
+        let same = f.write("part-00000.parquet", 3);
+        let done = entry(vec![same.clone()], "new");
+        f.manifest.mark_publishing(&done).unwrap();
+        f.manifest.put(&done).unwrap();
+        assert_eq!(f.recover(), Recovery::Finished);
+        assert_eq!(f.manifest.entry(PART).unwrap().unwrap(), done);
+        assert!(f.marks().is_empty(), "{:?}", f.marks());
+        assert_eq!(f.names(), ["part-00000.parquet"]);
     }
 
     #[test]
