@@ -14,6 +14,7 @@ use flowlake::convert::shard::{resolve, resolve_planned, ShardError};
 use flowlake::convert::ShardPlan;
 use flowlake::date::NotADate;
 use flowlake::ddl::sqltext::Refused;
+use flowlake::enrich::EnrichSet;
 use flowlake::input::parse::{BadFilePolicy, BadLinePolicy};
 use flowlake::lake::filter::{ActionFilter, LogStatus};
 use flowlake::lake::sort::{SortColumns, SortMemory};
@@ -41,6 +42,10 @@ pub enum UsageError {
     /// `--fields` is not a field list.
     #[error("--fields: {0}")]
     Fields(#[source] FieldLayoutError),
+    /// `--enrich` names an unknown enrichment, or one without its data file (or a data file without
+    /// its enrichment).
+    #[error("{0}")]
+    Enrich(String),
     /// `--max-line-size` is beyond this machine's addresses.
     #[error("--max-line-size is too large")]
     MaxLineSize(#[source] std::num::TryFromIntError),
@@ -359,6 +364,22 @@ pub struct SettingsArgs {
     /// inputs (s3:// URLs in the inventory's bucket) and in --from/--to are converted.
     #[arg(long, value_name = "URL")]
     pub inventory: Option<PathBuf>,
+    /// Columns to derive and append after AWS's (NULL where unknown), a comma-separated list:
+    /// protocol (protocol_name), tcp-flags (tcp_flags_names), aws-service (src/dst_aws_service and
+    /// _region; needs --ip-ranges), geo (src/dst_country with --geoip-country; src/dst_asn and
+    /// _as_org with --geoip-asn), all (every one whose data is given). The lake remembers it.
+    #[arg(long, value_name = "LIST")]
+    pub enrich: Option<String>,
+    /// AWS's ip-ranges.json for --enrich aws-service: a file, an s3:// URL or an https:// URL
+    /// (https://ip-ranges.amazonaws.com/ip-ranges.json).
+    #[arg(long, value_name = "FILE|URL")]
+    pub ip_ranges: Option<String>,
+    /// A MaxMind DB with countries (GeoLite2/GeoIP2 Country or City) for --enrich geo.
+    #[arg(long, value_name = "MMDB")]
+    pub geoip_country: Option<String>,
+    /// A MaxMind DB with autonomous systems (GeoLite2-ASN, GeoIP2-ISP) for --enrich geo.
+    #[arg(long, value_name = "MMDB")]
+    pub geoip_asn: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -543,6 +564,14 @@ impl SettingsArgs {
         c.partitioning.account = self.account;
         c.partitioning.region = self.region;
         c.inventory = self.inventory;
+        c.enrich.ip_ranges = self.ip_ranges;
+        c.enrich.geoip_country = self.geoip_country;
+        c.enrich.geoip_asn = self.geoip_asn;
+        let given = c.enrich.given();
+        c.enrich.set = match &self.enrich {
+            Some(list) => EnrichSet::parse(list, &given).map_err(UsageError::Enrich)?,
+            None => EnrichSet::none(),
+        };
         Ok(c)
     }
 }

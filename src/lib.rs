@@ -12,6 +12,7 @@
 //! text/     tokenize, layout, batch, rejects, route   text -> Arrow batches (+ the rejects sidecar)
 //! lake/     schema, partition, filter, write, strings, rle, sort, commit, manifest, rowmap,
 //!           dataset, conform                 the Parquet lake
+//! enrich/   protocol, tcp_flags, address, ip_ranges, geoip, enricher   derived columns (--enrich)
 //! storage/  Store (objects): local, s3 (client) + s3store   knows no stage; only user of object_store/tokio/rustix
 //!   policy/ locks, local + exchange, s3 + s3lock, staging   above the Store: how runs share a lake
 //! date error paths hash threads                   base
@@ -20,7 +21,8 @@
 //! [`convert()`] runs the pipeline for a [`ConvertConfig`] and returns a [`Report`] in which every line
 //! read is accounted for: `lines_read == rows_written + rows_not_published +
 //! rows_in_unchanged_partitions + rejected + filtered`. Every lake file has the same schema
-//! ([`lake::schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order.
+//! ([`lake::schema::lake_schema`]): AWS's Parquet schema for flow logs, all known fields, in AWS's order,
+//! then the columns of the lake's enrichments ([`enrich`]) if it has any.
 //! [`compact::compact`] rewrites partitions of small Parquet files (flowlake's, or AWS's native Parquet
 //! deliveries) into files at the target size with the same writer and publish.
 //! [`ddl::ddl`] prints the Athena table (with partition projection) or DuckDB view of a lake.
@@ -30,6 +32,7 @@ pub mod compact;
 pub mod convert;
 pub mod date;
 pub mod ddl;
+pub mod enrich;
 pub mod error;
 pub(crate) mod hash;
 pub mod input;

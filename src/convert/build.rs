@@ -189,7 +189,7 @@ impl Run<'_> {
                 let writer = PartitionWriter::new(
                     &self.lake,
                     o.path.clone(),
-                    self.cfg.parse.record_kind.schema(),
+                    self.schema.clone(),
                     self.props.clone(),
                     self.write.clone(),
                 );
@@ -437,6 +437,11 @@ impl Run<'_> {
             failed,
             row_map: None,
             plan: self.cfg.plan.clone(),
+            enriched_with: self
+                .enricher
+                .as_ref()
+                .map(|e| e.versions())
+                .unwrap_or_default(),
         };
         // A run that stops anywhere in the commit leaves the journal mark, and the next run rebuilds
         // this partition (whatever its range) from the inputs the entry remembers.
@@ -494,6 +499,13 @@ impl Run<'_> {
                     if let Some(message) = p.stale(self.store.as_ref(), file) {
                         outcome = stale(file, message);
                     }
+                }
+                if let Some(enricher) = &self.enricher {
+                    let started = Instant::now();
+                    for batch in &mut outcome.batches {
+                        *batch = enricher.enrich(batch, &self.schema)?;
+                    }
+                    outcome.build_seconds += started.elapsed().as_secs_f64();
                 }
                 self.progress.file_done(file.size, outcome.rows);
                 Ok(outcome)

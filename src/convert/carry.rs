@@ -15,6 +15,7 @@ use crate::convert::build::Building;
 use crate::convert::plan::{Output, Survey};
 use crate::convert::report::{Report, VanishedInput, Warning};
 use crate::convert::Run;
+use crate::enrich::without_enrichment;
 use crate::error::{Error, Result};
 use crate::input::discover::{compression_of, InputFile};
 use crate::lake::conform::to_lake_batch;
@@ -174,7 +175,14 @@ impl Run<'_> {
                 .map_err(|e| lake_err(e.to_string()))?;
             for batch in reader {
                 let batch = batch.map_err(|e| lake_err(e.to_string()))?;
+                // The derived columns are derived again, with this run's data (as the rest of the
+                // partition's rows are).
+                let batch = without_enrichment(&batch);
                 let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;
+                let batch = match &self.enricher {
+                    Some(e) => e.enrich(&batch, &self.schema)?,
+                    None => batch,
+                };
                 let mut keep = BooleanBufferBuilder::new(batch.num_rows());
                 let mut sources: Vec<u32> = Vec::new();
                 runs.take(batch.num_rows() as u64, |who, rows| {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::convert::shard::Shard;
 use crate::date::{check_range, Day};
+use crate::enrich::{EnrichSet, Given};
 use crate::error::{Error, Result};
 use crate::input::parse::{BadFilePolicy, BadLinePolicy, ParseSettings};
 use crate::lake::filter::Filters;
@@ -106,6 +107,36 @@ pub struct ConvertConfig {
     /// VPC flow logs into a lake of their own; without it they are skipped, and named.
     #[serde(skip)]
     pub tgw_out: Option<PathBuf>,
+    /// The columns to add (`--enrich`) and the data files they read.
+    #[serde(default)]
+    pub enrich: EnrichConfig,
+}
+
+/// `--enrich` and its data files: each a local path, an `s3://` URL or an `http(s)://` URL, read once
+/// at the start of a run (a file that cannot serve its enrichment stops the run before any work).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnrichConfig {
+    pub set: EnrichSet,
+    /// AWS's `ip-ranges.json` (`--ip-ranges`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_ranges: Option<String>,
+    /// A MaxMind DB with countries (`--geoip-country`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geoip_country: Option<String>,
+    /// A MaxMind DB with autonomous systems (`--geoip-asn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geoip_asn: Option<String>,
+}
+
+impl EnrichConfig {
+    /// Which data files are given.
+    pub fn given(&self) -> Given {
+        Given {
+            ip_ranges: self.ip_ranges.is_some(),
+            country: self.geoip_country.is_some(),
+            asn: self.geoip_asn.is_some(),
+        }
+    }
 }
 
 impl ConvertConfig {
@@ -143,6 +174,7 @@ impl ConvertConfig {
             plan: None,
             inventory: None,
             tgw_out: None,
+            enrich: EnrichConfig::default(),
         }
     }
 
@@ -172,6 +204,10 @@ impl ConvertConfig {
             return bad("no input given".into());
         }
         self.partitioning.validate()?;
+        self.enrich
+            .set
+            .check(&self.enrich.given())
+            .map_err(Error::Config)?;
         check_range(self.from, self.to)?;
         self.write.validate()?;
         threads::validate(self.threads)?;

@@ -23,6 +23,7 @@
 mod build;
 mod carry;
 pub mod config;
+pub(crate) mod enrichment;
 mod listing;
 mod parsers;
 mod plan;
@@ -34,6 +35,7 @@ pub mod shard_plan;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use crate::convert::config::ConvertConfig;
@@ -42,12 +44,14 @@ use crate::convert::plan::{Survey, Touch};
 use crate::convert::planning::PlannedPart;
 use crate::convert::report::{Report, Warning};
 use crate::convert::shard::Assignment;
+use crate::enrich::Enricher;
 use crate::error::Result;
 use crate::input::copies::drop_copies;
 use crate::input::discover::{discover, Discovery, InputFile};
 use crate::input::inventory;
 use crate::input::read::ReadErrorKind;
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
+use crate::lake::schema::table_schema;
 use crate::lake::write::{writer_properties, WriteSettings};
 use crate::storage::{self, policy::LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
@@ -79,9 +83,11 @@ impl Progress for NoProgress {}
 pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
     cfg.validate()?;
     threads::pool(cfg.threads)?.install(|| {
-        let (mut report, handed) = Run::new(cfg, progress)?.convert()?;
+        // Read once, before any work: a data file that cannot serve its enrichment changes nothing.
+        let enricher = enrichment::load(cfg)?;
+        let (mut report, handed) = Run::new(cfg, progress, enricher.clone())?.convert()?;
         if let Some(tgw) = cfg.for_transit_gateway() {
-            let mut run = Run::new(&tgw, progress)?;
+            let mut run = Run::new(&tgw, progress, enricher)?;
             run.given = Some(handed);
             let (tgw_report, _) = run.convert()?;
             report.transit_gateway = Some(Box::new(tgw_report));
@@ -179,10 +185,18 @@ struct Run<'a> {
     /// The inputs, when another run found them (the Transit Gateway pass: the files the VPC pass
     /// found to be Transit Gateway flow logs), instead of listing.
     given: Option<Discovery>,
+    /// The enrichments of the run (`--enrich`), with their data.
+    enricher: Option<Arc<Enricher>>,
+    /// The schema of the lake's files: the kind's columns, then the enrichments'.
+    schema: SchemaRef,
 }
 
 impl<'a> Run<'a> {
-    fn new(cfg: &'a ConvertConfig, progress: &'a dyn Progress) -> Result<Run<'a>> {
+    fn new(
+        cfg: &'a ConvertConfig,
+        progress: &'a dyn Progress,
+        enricher: Option<Arc<Enricher>>,
+    ) -> Result<Run<'a>> {
         let store = store_for(cfg)?;
         // A plan is read before the lake is locked: a wrong id or shard count changes nothing.
         let planned = match &cfg.plan {
@@ -224,6 +238,8 @@ impl<'a> Run<'a> {
             assignment,
             planned,
             given: None,
+            schema: table_schema(cfg.parse.record_kind, &cfg.enrich.set),
+            enricher,
         })
     }
 

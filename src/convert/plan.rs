@@ -30,6 +30,7 @@ use crate::lake::ledger::{
     Recovery,
 };
 use crate::lake::partition::{Grain, PartitionKey, PartitionLayout, PartitionTime};
+use crate::lake::schema::table_schema;
 use crate::lake::schema::RecordKind;
 use crate::storage::Store;
 use crate::text::rejects::RejectLog;
@@ -436,6 +437,19 @@ impl Survey<'_> {
                     filters.describe()
                 )));
             }
+            let enrich = &self.cfg.enrich.set;
+            if stored.enrich != *enrich {
+                // Partitions with other columns side by side would be one table no reader reads
+                // without `union_by_name`, and rows of expired inputs could not be enriched again.
+                return Err(Error::Config(format!(
+                    "the lake {} is enriched with {}; this run would enrich with {}: use the same \
+                     --enrich (with its data files: a newer ip-ranges.json or MaxMind DB is fine, \
+                     partitions record which they were built with), or a new lake",
+                    root.display(),
+                    stored.enrich.describe(),
+                    enrich.describe()
+                )));
+            }
             return Ok(layout);
         }
         let layout = match cfg.layout {
@@ -457,6 +471,7 @@ impl Survey<'_> {
                 partition_time: cfg.time,
                 filters: filters.clone(),
                 record_kind: self.cfg.parse.record_kind,
+                enrich: self.cfg.enrich.set.clone(),
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
@@ -674,7 +689,7 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
 /// never mixes schemas.
 pub(super) fn fingerprint(cfg: &ConvertConfig) -> Fingerprint {
     let mut hash = crate::hash::Fnv1a::default();
-    for field in cfg.parse.record_kind.schema().fields() {
+    for field in table_schema(cfg.parse.record_kind, &cfg.enrich.set).fields() {
         hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
     }
     let hash = hash.finish();
@@ -739,6 +754,7 @@ mod tests {
             failed: Vec::new(),
             row_map: None,
             plan: None,
+            enriched_with: Vec::new(),
         }
     }
 

@@ -126,6 +126,8 @@ pub fn plan_shards(cfg: &ConvertConfig, shards: u32) -> Result<ShardPlanReport> 
         ));
     }
     let cfg = absolute(cfg)?;
+    // The data files are checked now, so a plan no shard could carry out is never made.
+    super::enrichment::load(&cfg)?;
     threads::pool(cfg.threads)?.install(|| make(&cfg, shards))
 }
 
@@ -143,6 +145,15 @@ fn absolute(cfg: &ConvertConfig) -> Result<ConvertConfig> {
     let mut cfg = cfg.clone();
     cfg.inputs = cfg.inputs.iter().map(|p| made(p)).collect::<Result<_>>()?;
     cfg.out = made(&cfg.out)?;
+    let e = &mut cfg.enrich;
+    for at in [&mut e.ip_ranges, &mut e.geoip_country, &mut e.geoip_asn]
+        .into_iter()
+        .flatten()
+    {
+        if !storage::http::is_url(at) {
+            *at = made(Path::new(at.as_str()))?.to_string_lossy().into_owned();
+        }
+    }
     Ok(cfg)
 }
 

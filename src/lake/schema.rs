@@ -15,6 +15,8 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 
+use crate::enrich::EnrichSet;
+
 /// The Arrow/Parquet type of a catalogue field, with the value range accepted for integers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -494,6 +496,22 @@ pub fn unknown_fields_field() -> Field {
         false,
         true,
     )
+}
+
+/// The schema of a lake of `kind` records enriched with `enrich`: the kind's own columns
+/// ([`RecordKind::schema`]), then the enrichment columns in [`EnrichSet::fields`]'s order.
+pub fn table_schema(kind: RecordKind, enrich: &EnrichSet) -> SchemaRef {
+    if enrich.is_empty() {
+        return kind.schema();
+    }
+    let own = kind.schema();
+    let fields: Vec<Field> = own
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .chain(enrich.fields())
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// The VPC lake's schema ([`RecordKind::schema`] of [`RecordKind::Vpc`]).

@@ -20,6 +20,7 @@
 //! [`policy::LockScope::Member`], and the policy names its locks from that) and imports nothing of
 //! flowlake but `error`.
 
+pub mod http;
 mod local;
 pub mod policy;
 mod s3;

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["date", "error", "paths", "hash", "threads", "testutil"],
     ),
     ("storage", &["storage"]),
+    ("enrich", &["enrich"]),
     ("lake", &["lake"]),
     ("text", &["text"]),
     ("input", &["input"]),

@@ -475,6 +475,7 @@ mod tests {
             failed: Vec::new(),
             row_map: None,
             plan: None,
+            enriched_with: Vec::new(),
         }
     }
 

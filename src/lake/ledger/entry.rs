@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::enrich::{DataVersion, EnrichSet};
 use crate::error::ReadErrorKind;
 use crate::lake::filter::Filters;
 use crate::lake::partition::{identity_of, PartitionLayout, PartitionTime};
@@ -114,6 +115,10 @@ pub struct PartitionEntry {
     /// `--rebuild` leaves what its plan already rebuilt as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The data files that enriched its rows (`--enrich`), by their own versions; empty in a lake
+    /// without enrichment from data files. A compaction keeps it; a rebuild records the files of its run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enriched_with: Vec<DataVersion>,
 }
 
 /// The journal mark of a compaction: the entry it records, and the files it replaces.
@@ -139,6 +144,9 @@ pub struct LakeSettings {
     /// The kind of records it holds (its schema); absent in VPC flow log lakes.
     #[serde(default, skip_serializing_if = "is_vpc")]
     pub record_kind: RecordKind,
+    /// The columns it adds to the kind's (`--enrich`); absent in lakes without enrichment.
+    #[serde(default, skip_serializing_if = "EnrichSet::is_empty")]
+    pub enrich: EnrichSet,
 }
 
 fn is_vpc(kind: &RecordKind) -> bool {
@@ -200,6 +208,7 @@ impl PartitionEntry {
             failed: Vec::new(),
             row_map: None,
             plan: None,
+            enriched_with: Vec::new(),
         }
     }
 

@@ -340,6 +340,7 @@ mod tests {
             failed: Vec::new(),
             row_map: None,
             plan: None,
+            enriched_with: Vec::new(),
         }
     }
 

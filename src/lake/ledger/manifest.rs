@@ -443,6 +443,7 @@ mod tests {
             failed: vec![],
             row_map: None,
             plan: None,
+            enriched_with: Vec::new(),
         }
     }
 
@@ -506,6 +507,7 @@ mod tests {
             partition_time: PartitionTime::Start,
             filters: Filters::default(),
             record_kind: crate::lake::schema::RecordKind::TransitGateway,
+            enrich: crate::enrich::EnrichSet::none(),
         };
         m.put_settings(&s).unwrap();
         assert_eq!(m.settings().unwrap(), Some(s));
