@@ -11,6 +11,11 @@ pub enum Error {
     /// A setting is invalid; the message says which and why.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A data file a setting names (`--ip-ranges`, `--geoip-country`, `--geoip-asn`) cannot be read
+    /// or is not what the setting needs; the message names the file. Found before any work: a usage
+    /// error.
+    #[error(transparent)]
+    DataFile(Box<dyn std::error::Error + Send + Sync>),
     /// An input root does not exist or cannot be read.
     #[error("input {path}: {source}")]
     Input {

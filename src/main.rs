@@ -46,7 +46,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Convert(args) => {
             let (json, quiet) = (args.json, args.quiet);
             let config = args.into_config()?;
-            let report = flowlake::convert(&config, &progress::Bar::new(quiet)?)?;
+            let report =
+                flowlake::convert(&config, &progress::Bar::new(quiet)?).map_err(usage_if_data)?;
             render::convert(&report, json, quiet)?;
             if !report.has_aborted() {
                 clean_or_rejects(report.is_clean())
@@ -57,7 +58,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Plan(args) => {
             let (json, quiet) = (args.json, args.quiet);
             let (config, shards) = args.into_config()?;
-            let report = flowlake::convert::plan_shards(&config, shards)?;
+            let report = flowlake::convert::plan_shards(&config, shards).map_err(usage_if_data)?;
             render::plan(&report, json, quiet)?;
             clean_or_rejects(report.is_clean())
         }
@@ -100,6 +101,14 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
 }
 
 /// Success when `clean`, else [`EXIT_WITH_REJECTS`].
+/// A data file that cannot serve its setting is a usage error; other errors are what they are.
+fn usage_if_data(e: flowlake::Error) -> Box<dyn Error> {
+    match e {
+        flowlake::Error::DataFile(_) => UsageError::Settings(e).into(),
+        e => e.into(),
+    }
+}
+
 fn clean_or_rejects(clean: bool) -> ExitCode {
     if clean {
         ExitCode::SUCCESS

@@ -38,6 +38,20 @@ pub fn convert(report: &Report, json: bool, quiet: bool) -> Printed {
         return Ok(());
     }
     eprintln!("{}", report.summary_line());
+    if let Some(e) = &report.enrichment {
+        let data: Vec<String> = e.data.iter().map(|d| d.describe()).collect();
+        eprintln!(
+            "  enriched with {}{}: {} lookups for {} addresses",
+            e.enrich.describe(),
+            if data.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", data.join(", "))
+            },
+            e.count.lookups,
+            e.count.addresses
+        );
+    }
     let sections = std::iter::once(report).chain(report.transit_gateway.as_deref());
     for report in sections {
         print_details(report);
@@ -137,6 +151,17 @@ pub fn verify(report: &VerifyReport, json: bool) -> Printed {
     );
     for p in report.problems.iter().take(VERIFY_LISTED) {
         eprintln!("  {:?}: {}: {}", p.kind, p.path.display(), p.message);
+    }
+    if !report.enrich.is_empty() {
+        eprintln!("  enriched with {}", report.enrich.describe());
+    }
+    for e in &report.enriched_with {
+        eprintln!(
+            "  {} {}: {} partitions",
+            e.data.data.flag().trim_start_matches('-'),
+            e.data.describe(),
+            e.partitions
+        );
     }
     for w in &report.writers {
         eprintln!("  a run is writing the lake: {w}");

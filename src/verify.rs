@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::enrich::{DataVersion, EnrichSet};
 use crate::error::Result;
 use crate::lake::dataset::Dataset;
 use crate::lake::dataset::ParquetFile;
@@ -87,6 +88,21 @@ pub struct VerifyReport {
     /// Partitions whose publish a stopped run left unfinished (journal marks, no live run); their
     /// differences are in `problems` with `interrupted: true`.
     pub interrupted: Vec<String>,
+    /// The lake's enrichments (`--enrich`), absent when it has none.
+    #[serde(skip_serializing_if = "EnrichSet::is_empty")]
+    pub enrich: EnrichSet,
+    /// The data files that enriched its partitions (as their entries record them), each with the
+    /// number of partitions it enriched: a lake enriched night after night with newer files lists each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enriched_with: Vec<EnrichedWith>,
+}
+
+/// One data file version and the partitions it enriched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EnrichedWith {
+    #[serde(flatten)]
+    pub data: DataVersion,
+    pub partitions: u64,
 }
 
 impl VerifyReport {
@@ -162,9 +178,23 @@ pub fn verify_at(root: &Path, endpoint: Option<&str>) -> Result<VerifyReport> {
         }
     }
 
+    let mut enriched: BTreeMap<&DataVersion, u64> = BTreeMap::new();
+    for entry in entries.values() {
+        for data in &entry.enriched_with {
+            *enriched.entry(data).or_default() += 1;
+        }
+    }
     let mut report = VerifyReport {
         writer_active,
         writers,
+        enrich: manifest.settings()?.map(|s| s.enrich).unwrap_or_default(),
+        enriched_with: enriched
+            .into_iter()
+            .map(|(data, partitions)| EnrichedWith {
+                data: data.clone(),
+                partitions,
+            })
+            .collect(),
         ..VerifyReport::default()
     };
     for (path, bytes) in &scan.hidden {

@@ -6,7 +6,8 @@ use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 
 /// Per-column fingerprint of a set of rows, independent of their order and of how they are split in
 /// batches and files: non-NULL count, and the sum of the values (integers) or of their lengths and
-/// 64-bit FNV-1a hashes (strings; the map column's keys and values).
+/// 64-bit FNV-1a hashes (strings; the map column's keys and values; a list column's lengths and
+/// elements).
 pub(super) struct Fingerprint {
     names: Vec<String>,
     rows: u64,
@@ -74,6 +75,15 @@ fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
             for child in entries.columns() {
                 sums.sum += (child.len() - child.null_count()) as i128;
                 add_values(sums, child.as_ref());
+            }
+        }
+        DataType::List(_) => {
+            // Each list's length and elements (by list: the child of a sliced array holds more).
+            let list = array.as_list::<i32>();
+            for i in (0..list.len()).filter(|&i| list.is_valid(i)) {
+                let elements = list.value(i);
+                sums.sum += elements.len() as i128;
+                add_values(sums, elements.as_ref());
             }
         }
         _ => {}

@@ -37,6 +37,7 @@ use crate::lake::dataset::{Dataset, FileError, ParquetFile};
 use crate::lake::ledger::{
     self, new_run_id, Journal, Lake, Manifest, OutputRecord, PartitionEntry, Recovery, Replaces,
 };
+use crate::lake::schema::table_schema;
 use crate::lake::write::{writer_properties, WriteSettings, Written};
 use crate::storage::{self, policy::LockScope, S3Settings};
 use crate::threads;
@@ -195,10 +196,10 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => Manifest::of_lake(store.clone(), &cfg.lake),
     };
     let needs_rebuild = recover(lake.as_ref(), &dataset, &manifest, &mut report)?;
-    // A lake without settings (AWS's native Parquet) holds VPC flow log records.
-    let kind = manifest
+    // A lake without settings (AWS's native Parquet) holds VPC flow log records, not enriched.
+    let (kind, enrich) = manifest
         .settings()?
-        .map(|s| s.record_kind)
+        .map(|s| (s.record_kind, s.enrich))
         .unwrap_or_default();
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
@@ -211,7 +212,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         writing: rewrite::Writing {
             props,
             settings,
-            kind,
+            schema: table_schema(kind, &enrich),
         },
         pool: threads::pool(cfg.threads)?,
     };

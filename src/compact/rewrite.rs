@@ -6,6 +6,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use arrow::array::UInt32Array;
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;
 
@@ -17,15 +18,14 @@ use crate::lake::dataset::{Dataset, ParquetFile, READ_BATCH_ROWS};
 use crate::lake::is_part_file;
 use crate::lake::ledger::rowmap::{Runs, NO_INPUT};
 use crate::lake::ledger::Lake;
-use crate::lake::schema::RecordKind;
 use crate::lake::write::{PartitionWriter, WriteSettings, Written};
 
-/// How a compaction writes: the writer's properties and settings, and the kind of records the lake
-/// holds (its schema).
+/// How a compaction writes: the writer's properties and settings, and the lake's schema (the kind of
+/// records it holds and its enrichment columns).
 pub(super) struct Writing {
     pub props: Arc<WriterProperties>,
     pub settings: WriteSettings,
-    pub kind: RecordKind,
+    pub schema: SchemaRef,
 }
 
 /// Reads every file of the partition (in the order of `files`) into staged files at the target size
@@ -40,7 +40,7 @@ pub(super) fn rewrite(
     writing: &Writing,
 ) -> Result<Written, PartitionError> {
     let mut runs = Runs::new(sources.unwrap_or_default());
-    let schema = writing.kind.schema();
+    let schema = writing.schema.clone();
     let mut before = Fingerprint::new(&schema);
     let props = writing.props.clone();
     let mut writer = PartitionWriter::new(

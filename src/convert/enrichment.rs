@@ -24,7 +24,7 @@ pub fn load(cfg: &ConvertConfig) -> Result<Option<Arc<Enricher>>> {
     let ip_ranges = match &e.ip_ranges {
         Some(at) => {
             let bytes = read(at, DataKind::IpRanges, &settings)?;
-            Some(IpRanges::from_json(&file_name(at), &bytes).map_err(data_error)?)
+            Some(IpRanges::from_json(&file_name(at), &bytes).map_err(named(at))?)
         }
         None => None,
     };
@@ -33,7 +33,7 @@ pub fn load(cfg: &ConvertConfig) -> Result<Option<Arc<Enricher>>> {
             Some(at) => {
                 let bytes = read(at, kind, &settings)?;
                 Ok(Some(
-                    GeoDb::from_bytes(&file_name(at), bytes, kind).map_err(data_error)?,
+                    GeoDb::from_bytes(&file_name(at), bytes, kind).map_err(named(at))?,
                 ))
             }
             None => Ok(None),
@@ -79,6 +79,16 @@ fn file_name(at: &str) -> String {
         .to_string()
 }
 
+/// The error of the file at `at`, named as the user gave it.
+fn named(at: &str) -> impl Fn(DataError) -> Error + '_ {
+    move |e| {
+        data_error(DataError {
+            file: at.to_string(),
+            ..e
+        })
+    }
+}
+
 fn data_error(e: DataError) -> Error {
-    Error::Config(e.to_string())
+    Error::DataFile(Box::new(e))
 }

@@ -42,7 +42,7 @@ use crate::convert::config::ConvertConfig;
 use crate::convert::parsers::ParserPool;
 use crate::convert::plan::{Survey, Touch};
 use crate::convert::planning::PlannedPart;
-use crate::convert::report::{Report, Warning};
+use crate::convert::report::{EnrichmentReport, Report, Warning};
 use crate::convert::shard::Assignment;
 use crate::enrich::Enricher;
 use crate::error::Result;
@@ -259,6 +259,11 @@ impl<'a> Run<'a> {
     fn convert(self) -> Result<(Report, Discovery)> {
         let started = Instant::now();
         let cfg = self.cfg;
+        let counted = self
+            .enricher
+            .as_ref()
+            .map(|e| e.lookup_count())
+            .unwrap_or_default();
         let found = self.list()?;
         let mut report = Report::default();
         report.stages.list = started.elapsed().as_secs_f64();
@@ -322,6 +327,11 @@ impl<'a> Run<'a> {
         report.rejects_file = kept?;
         cleaned?;
         report.check()?;
+        report.enrichment = self.enricher.as_ref().map(|e| EnrichmentReport {
+            enrich: e.set().clone(),
+            data: e.versions(),
+            count: e.lookup_count().since(counted),
+        });
         report.s3_requests = self.store.requests();
         report.seconds = started.elapsed().as_secs_f64();
         Ok((report, others))

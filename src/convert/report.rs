@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::enrich::enricher::LookupCount;
+use crate::enrich::{DataVersion, EnrichSet};
 use crate::error::{Error, Result};
 use crate::input::discover::Skipped;
 use crate::input::parse::FileOutcome;
@@ -134,6 +136,17 @@ pub struct Stages {
     pub publish: f64,
 }
 
+/// What enriched a run's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EnrichmentReport {
+    pub enrich: EnrichSet,
+    /// The data files, by their own versions (recorded in each partition's entry).
+    pub data: Vec<DataVersion>,
+    /// Addresses enriched (source and destination of each row) and the lookups they took.
+    #[serde(flatten)]
+    pub count: LookupCount,
+}
+
 /// The outcome of a `convert` run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Report {
@@ -205,6 +218,10 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
+    /// With `--enrich`: the enrichments, the data files' versions, and how many lookups the
+    /// addresses of the rows written took (one per distinct public address of a batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<EnrichmentReport>,
     /// With `--tgw-out`: the report of the Transit Gateway flow logs' conversion into their lake.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transit_gateway: Option<Box<Report>>,
@@ -284,6 +301,7 @@ impl Report {
             partition_details,
             file_details,
             transit_gateway: _,
+            enrichment: _,
             undated: _,
             handed_over,
         } = unit;

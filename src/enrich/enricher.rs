@@ -48,6 +48,16 @@ pub struct LookupCount {
     pub lookups: u64,
 }
 
+impl LookupCount {
+    /// What was counted after `before`.
+    pub fn since(self, before: LookupCount) -> LookupCount {
+        LookupCount {
+            addresses: self.addresses - before.addresses,
+            lookups: self.lookups - before.lookups,
+        }
+    }
+}
+
 impl Enricher {
     /// The enricher of `set` with its data (each present exactly when `set` needs it; see
     /// [`EnrichSet::check`]).

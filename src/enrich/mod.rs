@@ -190,10 +190,12 @@ impl EnrichSet {
                     set.extend(data.country.then_some(Enrichment::Country));
                     set.extend(data.asn.then_some(Enrichment::Asn));
                 }
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "--enrich: unknown enrichment `{other}` (expected a comma-separated list of \
                          protocol, tcp-flags, aws-service, geo, country, asn, all, none)"
-                )),
+                ))
+                }
             }
         }
         let set = EnrichSet(set);
