@@ -21,10 +21,16 @@ SAFE_NUMBER = re.compile(r"-?[0-9]+")
 def names(kind="vpc"):
     """Names of the shipped queries (file names without .sql), sorted: those over a VPC flow log lake
     (table vpc_flow_logs), or with kind "tgw" those over a Transit Gateway lake (tgw_flow_logs), named
-    `tgw/<name>`."""
+    `tgw/<name>`, or with kind "enriched" those over a VPC flow log lake converted with --enrich
+    (vpc_flow_logs, with the enrichment columns), named `enriched/<name>`."""
     folder = QUERIES if kind == "vpc" else os.path.join(QUERIES, kind)
     prefix = "" if kind == "vpc" else kind + "/"
     return sorted(prefix + f[:-4] for f in os.listdir(folder) if f.endswith(".sql"))
+
+
+def all_names():
+    """Every shipped query's name."""
+    return names() + names("tgw") + names("enriched")
 
 
 def code_lines(text):

@@ -63,8 +63,8 @@ fn public_v6(ip: Ipv6Addr) -> bool {
 #[derive(Debug, Clone)]
 pub struct PrefixTable<T> {
     /// By prefix length, longest first: network bits (host bits zero) -> value.
-    v4: Vec<(u8, HashMap<u32, T>)>,
-    v6: Vec<(u8, HashMap<u128, T>)>,
+    v4: Vec<(u8, HashMap<u32, T, ahash::RandomState>)>,
+    v6: Vec<(u8, HashMap<u128, T, ahash::RandomState>)>,
 }
 
 impl<T> Default for PrefixTable<T> {
@@ -129,11 +129,12 @@ fn mask128(len: u8) -> u128 {
 impl<T> PrefixTable<T> {
     /// Sets the value of `network` (replacing one it had) and returns a mutable reference to it.
     pub fn entry(&mut self, network: Network, value: impl FnOnce() -> T) -> &mut T {
-        fn level<K, T>(levels: &mut Vec<(u8, HashMap<K, T>)>, len: u8) -> &mut HashMap<K, T> {
+        type Level<K, T> = HashMap<K, T, ahash::RandomState>;
+        fn level<K, T>(levels: &mut Vec<(u8, Level<K, T>)>, len: u8) -> &mut Level<K, T> {
             let at = match levels.binary_search_by(|(l, _)| len.cmp(l)) {
                 Ok(at) => at,
                 Err(at) => {
-                    levels.insert(at, (len, HashMap::new()));
+                    levels.insert(at, (len, HashMap::default()));
                     at
                 }
             };
@@ -147,18 +148,27 @@ impl<T> PrefixTable<T> {
 
     /// The value of the longest prefix holding `ip`, with that prefix's length.
     pub fn longest(&self, ip: IpAddr) -> Option<(u8, &T)> {
+        self.holding(ip).next()
+    }
+
+    /// The values of every prefix holding `ip`, longest first, with their lengths.
+    pub fn holding(&self, ip: IpAddr) -> Box<dyn Iterator<Item = (u8, &T)> + '_> {
         match ip {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
-                self.v4
-                    .iter()
-                    .find_map(|(len, m)| m.get(&(bits & mask32(*len))).map(|v| (*len, v)))
+                Box::new(
+                    self.v4.iter().filter_map(move |(len, m)| {
+                        m.get(&(bits & mask32(*len))).map(|v| (*len, v))
+                    }),
+                )
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
-                self.v6
-                    .iter()
-                    .find_map(|(len, m)| m.get(&(bits & mask128(*len))).map(|v| (*len, v)))
+                Box::new(
+                    self.v6.iter().filter_map(move |(len, m)| {
+                        m.get(&(bits & mask128(*len))).map(|v| (*len, v))
+                    }),
+                )
             }
         }
     }

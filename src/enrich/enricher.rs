@@ -1,10 +1,11 @@
 //! [`Enricher`]: a batch of the lake's own columns in, the same batch with the enrichment columns
-//! appended out. Each distinct address of a batch (source and destination together) is looked up once.
+//! appended out. Each distinct address is looked up once per run (source and destination together; a
+//! run-wide cache, shared by the workers, remembers the answers).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListBuilder, RecordBatch, StringArray,
@@ -15,7 +16,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use arrow::error::ArrowError;
 
 use crate::enrich::address::public;
-use crate::enrich::geoip::{AutonomousSystem, GeoDb};
+use crate::enrich::geoip::GeoDb;
 use crate::enrich::ip_ranges::{IpRanges, Range};
 use crate::enrich::{
     protocol, tcp_flags, DataVersion, EnrichSet, Enrichment, DSTADDR, PROTOCOL, SRCADDR, TCP_FLAGS,
@@ -28,17 +29,21 @@ pub struct Enricher {
     ip_ranges: Option<IpRanges>,
     country: Option<GeoDb>,
     asn: Option<GeoDb>,
-    /// Addresses enriched (two per row) and lookups made (one per distinct public address of a batch).
+    /// Addresses enriched (two per row) and lookups made (one per distinct public address of the
+    /// run, while the cache holds it).
     addresses: AtomicU64,
     lookups: AtomicU64,
+    /// What the run's address texts are (`None`: not a public address), shared by the workers.
+    cache: Mutex<HashMap<Box<str>, Option<Arc<Found>>, ahash::RandomState>>,
 }
 
 /// What an address's lookups found.
 #[derive(Debug, Default)]
-struct Found<'a> {
-    range: Option<&'a Range>,
-    country: Option<String>,
-    asn: AutonomousSystem,
+struct Found {
+    range: Option<Range>,
+    country: Option<Arc<str>>,
+    asn: Option<u32>,
+    as_org: Option<Arc<str>>,
 }
 
 /// How many addresses the enrichment saw and how many lookups that took.
@@ -74,6 +79,7 @@ impl Enricher {
             asn,
             addresses: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
+            cache: Mutex::new(HashMap::default()),
         }
     }
 
@@ -141,35 +147,97 @@ impl Enricher {
             .any(|e| self.set.contains(*e))
     }
 
-    /// Looks up every distinct public address of the batch's `srcaddr` and `dstaddr` once.
-    fn look_up(&self, batch: &RecordBatch) -> Result<Addresses<'_>, ArrowError> {
+    /// What each row's `srcaddr` and `dstaddr` are: each distinct text of the batch is looked up in
+    /// the run's cache once; a text not there is parsed, and looked up when it is a public address.
+    fn look_up(&self, batch: &RecordBatch) -> Result<Addresses, ArrowError> {
         let src = strings(batch, SRCADDR)?;
         let dst = strings(batch, DSTADDR)?;
         let rows = batch.num_rows();
         let mut seen = Seen {
             index: HashMap::default(),
-            found: vec![Found::default()],
+            texts: Vec::new(),
         };
         let rows_of = [
-            self.index(src.as_ref(), rows, &mut seen),
-            self.index(dst.as_ref(), rows, &mut seen),
+            seen.index(src.as_ref(), rows),
+            seen.index(dst.as_ref(), rows),
         ];
-        let lookups = seen.found.len() as u64 - 1;
+        // found[0] is "nothing"; found[i + 1] is what seen.texts[i] is.
+        let mut found: Vec<Option<Arc<Found>>> = vec![None; seen.texts.len() + 1];
+        let mut missing: Vec<usize> = Vec::new();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, text) in seen.texts.iter().enumerate() {
+                match cache.get(*text) {
+                    Some(f) => found[i + 1] = f.clone(),
+                    None => missing.push(i),
+                }
+            }
+        }
+        let mut lookups = 0;
+        let looked: Vec<(Box<str>, Option<Arc<Found>>)> = missing
+            .iter()
+            .map(|&i| {
+                let text = seen.texts[i];
+                let f = text.parse::<IpAddr>().ok().and_then(public).map(|ip| {
+                    lookups += 1;
+                    Arc::new(self.find(ip))
+                });
+                found[i + 1] = f.clone();
+                (Box::from(text), f)
+            })
+            .collect();
         self.lookups.fetch_add(lookups, Ordering::Relaxed);
         self.addresses.fetch_add(2 * rows as u64, Ordering::Relaxed);
-        Ok(Addresses {
-            found: seen.found,
-            rows_of,
-        })
+        if !looked.is_empty() {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() + looked.len() > CACHE_ADDRESSES {
+                cache.clear();
+            }
+            cache.extend(looked);
+        }
+        Ok(Addresses { found, rows_of })
     }
 
-    /// Each row's index into `seen.found`, looking up the addresses not seen before.
-    fn index<'s, 'e>(
-        &'e self,
-        column: Option<&'s StringArray>,
-        rows: usize,
-        seen: &mut Seen<'s, 'e>,
-    ) -> Vec<u32> {
+    fn find(&self, ip: IpAddr) -> Found {
+        let wants = |e| self.set.contains(e);
+        let asn = self
+            .asn
+            .as_ref()
+            .filter(|_| wants(Enrichment::Asn))
+            .map(|d| d.asn(ip))
+            .unwrap_or_default();
+        Found {
+            range: self
+                .ip_ranges
+                .as_ref()
+                .filter(|_| wants(Enrichment::AwsService))
+                .and_then(|r| r.lookup(ip))
+                .cloned(),
+            country: self
+                .country
+                .as_ref()
+                .filter(|_| wants(Enrichment::Country))
+                .and_then(|d| d.country(ip))
+                .map(Arc::from),
+            asn: asn.number,
+            as_org: asn.organization.map(Arc::from),
+        }
+    }
+}
+
+/// Address texts a run remembers (about 100 bytes each); past it the cache starts again.
+const CACHE_ADDRESSES: usize = 1 << 20;
+
+/// The distinct texts of a batch's address columns so far: text -> its index in `found` (one more
+/// than its place in `texts`; 0 is NULL).
+struct Seen<'s> {
+    index: HashMap<&'s str, u32, ahash::RandomState>,
+    texts: Vec<&'s str>,
+}
+
+impl<'s> Seen<'s> {
+    /// Each row's index into the batch's `found`.
+    fn index(&mut self, column: Option<&'s StringArray>, rows: usize) -> Vec<u32> {
         let Some(column) = column else {
             return vec![0; rows];
         };
@@ -177,68 +245,36 @@ impl Enricher {
             .iter()
             .map(|value| {
                 let Some(text) = value else { return 0 };
-                if let Some(&i) = seen.index.get(text) {
-                    return i;
-                }
-                let i = match text.parse::<IpAddr>().ok().and_then(public) {
-                    None => 0,
-                    Some(ip) => {
-                        seen.found.push(self.find(ip));
-                        (seen.found.len() - 1) as u32
-                    }
-                };
-                seen.index.insert(text, i);
-                i
+                *self.index.entry(text).or_insert_with(|| {
+                    self.texts.push(text);
+                    self.texts.len() as u32
+                })
             })
             .collect()
     }
-
-    fn find(&self, ip: IpAddr) -> Found<'_> {
-        let wants = |e| self.set.contains(e);
-        Found {
-            range: self
-                .ip_ranges
-                .as_ref()
-                .filter(|_| wants(Enrichment::AwsService))
-                .and_then(|r| r.lookup(ip)),
-            country: self
-                .country
-                .as_ref()
-                .filter(|_| wants(Enrichment::Country))
-                .and_then(|d| d.country(ip)),
-            asn: self
-                .asn
-                .as_ref()
-                .filter(|_| wants(Enrichment::Asn))
-                .map(|d| d.asn(ip))
-                .unwrap_or_default(),
-        }
-    }
-}
-
-/// The distinct addresses of a batch so far: text -> index into `found`.
-struct Seen<'s, 'e> {
-    index: HashMap<&'s str, u32, ahash::RandomState>,
-    found: Vec<Found<'e>>,
 }
 
 /// The lookups of a batch's addresses: `found[0]` is "nothing" (NULL, private, reserved, not an
 /// address), `rows_of[0]` and `rows_of[1]` the index into `found` of each row's source and destination.
-struct Addresses<'a> {
-    found: Vec<Found<'a>>,
+struct Addresses {
+    found: Vec<Option<Arc<Found>>>,
     rows_of: [Vec<u32>; 2],
 }
 
-impl Addresses<'_> {
+impl Addresses {
+    fn at(&self, i: u32) -> Option<&Found> {
+        self.found[i as usize].as_deref()
+    }
+
     /// The columns of one address enrichment, as [`Enrichment::fields`] lists them.
     fn columns(&self, e: Enrichment) -> Vec<ArrayRef> {
-        let text = |pick: &dyn for<'f> Fn(&'f Found<'f>) -> Option<&'f str>| -> Vec<ArrayRef> {
+        let text = |pick: &dyn Fn(&Found) -> Option<&str>| -> Vec<ArrayRef> {
             self.rows_of
                 .iter()
                 .map(|rows| {
                     let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 4);
                     for &i in rows {
-                        b.append_option(pick(&self.found[i as usize]));
+                        b.append_option(self.at(i).and_then(pick));
                     }
                     Arc::new(b.finish()) as ArrayRef
                 })
@@ -246,8 +282,8 @@ impl Addresses<'_> {
         };
         match e {
             Enrichment::AwsService => {
-                let mut c = text(&|f| f.range.map(|r| &*r.service));
-                c.extend(text(&|f| f.range.map(|r| &*r.region)));
+                let mut c = text(&|f| f.range.as_ref().map(|r| &*r.service));
+                c.extend(text(&|f| f.range.as_ref().map(|r| &*r.region)));
                 c
             }
             Enrichment::Country => text(&|f| f.country.as_deref()),
@@ -258,12 +294,12 @@ impl Addresses<'_> {
                     .map(|rows| {
                         let mut b = Int64Builder::with_capacity(rows.len());
                         for &i in rows {
-                            b.append_option(self.found[i as usize].asn.number.map(i64::from));
+                            b.append_option(self.at(i).and_then(|f| f.asn).map(i64::from));
                         }
                         Arc::new(b.finish()) as ArrayRef
                     })
                     .collect();
-                c.extend(text(&|f| f.asn.organization.as_deref()));
+                c.extend(text(&|f| f.as_org.as_deref()));
                 c
             }
             Enrichment::Protocol | Enrichment::TcpFlags => Vec::new(),

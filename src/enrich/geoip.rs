@@ -109,9 +109,8 @@ impl GeoDb {
 
     fn try_country(&self, ip: IpAddr) -> Result<Option<String>, maxminddb::MaxMindDbError> {
         let found = self.reader.lookup(ip)?;
-        Ok(found
-            .decode::<geoip2::Country>()?
-            .and_then(|c| c.country.iso_code.map(str::to_string)))
+        // Only the code is decoded (a record's names in every language are not).
+        found.decode_path::<String>(&maxminddb::path!["country", "iso_code"])
     }
 
     fn try_asn(&self, ip: IpAddr) -> Result<Option<AutonomousSystem>, maxminddb::MaxMindDbError> {

@@ -28,11 +28,16 @@ pub struct Range {
 /// `ip-ranges.json`, ready for lookups.
 #[derive(Debug, Clone)]
 pub struct IpRanges {
-    /// The most specific non-`AMAZON` entry of each prefix.
-    services: PrefixTable<Range>,
-    /// `AMAZON`'s entry of each prefix.
-    amazon: PrefixTable<Range>,
+    /// Each prefix's most specific non-`AMAZON` entry and its `AMAZON` entry.
+    table: PrefixTable<Entries>,
     version: DataVersion,
+}
+
+/// The entries of one prefix.
+#[derive(Debug, Clone, Default)]
+struct Entries {
+    service: Option<Range>,
+    amazon: Option<Range>,
 }
 
 #[derive(serde::Deserialize)]
@@ -111,8 +116,7 @@ impl IpRanges {
             strings.insert(s.to_string(), a.clone());
             a
         };
-        let mut services = PrefixTable::default();
-        let mut amazon = PrefixTable::default();
+        let mut table: PrefixTable<Entries> = PrefixTable::default();
         // The most specific service of each prefix: (coverage, name, region).
         let mut chosen: HashMap<Network, (f64, &str, &str)> = HashMap::new();
         for (network, &(_, region, service)) in networks.iter().zip(&entries) {
@@ -121,7 +125,8 @@ impl IpRanges {
                     service: intern(service),
                     region: intern(region),
                 };
-                amazon.entry(*network, || range);
+                let entries = table.entry(*network, Entries::default);
+                entries.amazon.get_or_insert(range);
                 continue;
             }
             let coverage = cover[&(matches!(network, Network::V4(..)), service)];
@@ -138,11 +143,10 @@ impl IpRanges {
                 service: intern(service),
                 region: intern(region),
             };
-            services.entry(network, || range);
+            table.entry(network, Entries::default).service = Some(range);
         }
         Ok(IpRanges {
-            services,
-            amazon,
+            table,
             version: DataVersion {
                 data: DataKind::IpRanges,
                 file: file.to_string(),
@@ -154,10 +158,14 @@ impl IpRanges {
 
     /// The service and region of a (public) address, `None` when no range holds it.
     pub fn lookup(&self, ip: IpAddr) -> Option<&Range> {
-        self.services
-            .longest(ip)
-            .or_else(|| self.amazon.longest(ip))
-            .map(|(_, r)| r)
+        let mut amazon = None;
+        for (_, entries) in self.table.holding(ip) {
+            if let Some(service) = &entries.service {
+                return Some(service);
+            }
+            amazon = amazon.or(entries.amazon.as_ref());
+        }
+        amazon
     }
 
     pub fn version(&self) -> &DataVersion {

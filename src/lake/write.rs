@@ -34,6 +34,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use rayon::prelude::*;
 
+use crate::enrich::is_enrichment_column;
 use crate::error::{Error, Result};
 use crate::lake::ledger::commit::{Lake, StagedFile};
 use crate::lake::part_file_name;
@@ -731,7 +732,8 @@ fn add_sources(runs: &mut Vec<(u32, u64)>, sources: &UInt32Array) {
 }
 
 /// The column writers of a row group: arrow-rs's (`arrow`, one per leaf), with a [`StringColumn`]
-/// instead for each string column the catalogue dictionary-encodes.
+/// instead for each string column the catalogue dictionary-encodes and each enrichment string column
+/// (few distinct values).
 fn column_writers(
     arrow: Vec<ArrowColumnWriter>,
     schema: &SchemaRef,
@@ -755,11 +757,11 @@ fn column_writers(
             let own = fields.get(w).is_some_and(|field| {
                 aligned
                     && field.data_type() == &DataType::Utf8
-                    && CATALOGUE.iter().chain(TGW_CATALOGUE).any(|f| {
+                    && (CATALOGUE.iter().chain(TGW_CATALOGUE).any(|f| {
                         f.column == field.name()
                             && f.kind == Kind::Utf8
                             && f.encoding == ColumnEncoding::Dictionary
-                    })
+                    }) || is_enrichment_column(field.name()))
             });
             match own
                 .then(|| StringColumn::new(parquet.column(w), props))

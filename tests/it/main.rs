@@ -13,6 +13,7 @@ mod bad_input;
 mod compact;
 mod convert;
 mod ddl;
+mod enrich;
 mod envelopes;
 mod faults;
 mod filters;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use crate::s3::Moto;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Per partition: rows and sums of the integer columns, and distinct counts of two string columns.
 fn partition_contents(lake: &Path) -> Vec<Vec<Value>> {
@@ -872,4 +872,64 @@ fn a_retried_shard_of_a_rebuild_plan_rebuilds_each_partition_once() {
     assert_eq!(partition_contents(&lake), before);
     let (code, check) = verify(&lake);
     assert_eq!(code, 0, "{check}");
+}
+
+/// A plan made with `--enrich` and a data file named relative to where the plan was made: the shards,
+/// run elsewhere, read the same file, and the lake is the single run's, enriched alike.
+#[test]
+fn the_shards_of_a_plan_with_enrichment_enrich_as_one_run_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    generate(
+        &input,
+        &[
+            "--days",
+            "2",
+            "--accounts",
+            "2",
+            "--files-per-day",
+            "2",
+            "--lines-per-file",
+            "300",
+        ],
+    );
+    let ranges = fixtures().join("enrich/ip-ranges-sample.json");
+    std::fs::copy(&ranges, tmp.path().join("ranges.json")).unwrap();
+    let enrich = ["--enrich", "protocol,aws-service", "--ip-ranges"];
+    let single_lake = tmp.path().join("single");
+    let (_, single) = convert(
+        &[&input],
+        &single_lake,
+        &[&enrich[..], &[ranges.to_str().unwrap()]].concat(),
+    );
+    let (code, report) = plan_in(
+        tmp.path(),
+        &["input"],
+        "lake",
+        2,
+        &[&enrich[..], &["ranges.json"]].concat(),
+    );
+    assert_eq!(code, 0, "{report}");
+    let lake = tmp.path().join("lake");
+    let shards = run_shards(&local, lake.to_str().unwrap(), &report);
+    check_shards(&shards, &report, &single);
+    for r in &shards {
+        assert_eq!(
+            r["enrichment"]["data"][0]["version"],
+            json!("1784861225"),
+            "{r}"
+        );
+    }
+    let enriched = |lake: &Path| {
+        duckdb(
+            lake,
+            "SELECT count(*), count(protocol_name), count(dst_aws_service), \
+             count(DISTINCT dst_aws_service || dst_aws_region) FROM {lake}",
+        )
+    };
+    assert_eq!(enriched(&lake), enriched(&single_lake));
+    assert_eq!(partition_contents(&lake), partition_contents(&single_lake));
+    let (code, check) = verify(&lake);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["enriched_with"][0]["partitions"], json!(4));
 }
