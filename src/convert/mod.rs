@@ -85,6 +85,14 @@ pub fn convert(cfg: &ConvertConfig, progress: &dyn Progress) -> Result<Report> {
     threads::pool(cfg.threads)?.install(|| {
         // Read once, before any work: a data file that cannot serve its enrichment changes nothing.
         let enricher = enrichment::load(cfg)?;
+        // The Transit Gateway lake's settings are checked before the VPC pass changes anything: a
+        // run the second lake would refuse is refused whole.
+        if let Some(tgw) = cfg.for_transit_gateway() {
+            let manifest = Manifest::of_lake(store_for(&tgw)?, &tgw.out);
+            if let Some(stored) = manifest.settings()? {
+                plan::agrees(&tgw, &stored)?;
+            }
+        }
         let (mut report, handed) = Run::new(cfg, progress, enricher.clone())?.convert()?;
         if let Some(tgw) = cfg.for_transit_gateway() {
             let mut run = Run::new(&tgw, progress, enricher)?;

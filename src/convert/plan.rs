@@ -394,63 +394,8 @@ impl Survey<'_> {
     fn partition_layout(&self, files: &[&InputFile], record: bool) -> Result<PartitionLayout> {
         let cfg = &self.cfg.partitioning;
         let filters = &self.cfg.parse.filters;
-        let root = &self.cfg.out;
         if let Some(stored) = self.manifest.settings()? {
-            let layout = match stored.partition_layout {
-                PartitionLayout::Plain => PartitionLayout::Plain,
-                PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
-            };
-            let explicit_differs = cfg.layout != PartitionLayout::Auto && cfg.layout != layout;
-            if explicit_differs
-                || Grain::from_hourly(stored.hourly) != cfg.grain
-                || stored.partition_time != cfg.time
-            {
-                return Err(Error::Config(format!(
-                    "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
-                     would write other partitions next to them (readers would count rows twice): use the \
-                     same settings, or a new lake",
-                    root.display(),
-                    layout,
-                    stored.partition_time,
-                    if stored.hourly { " --hourly" } else { "" }
-                )));
-            }
-            let kind = self.cfg.parse.record_kind;
-            if stored.record_kind != kind {
-                return Err(Error::Config(format!(
-                    "the lake {} holds {} records; this run would write {} records into it: \
-                     give each kind its own lake (VPC flow logs with --out, Transit Gateway flow \
-                     logs with --tgw-out)",
-                    root.display(),
-                    stored.record_kind.describe(),
-                    kind.describe()
-                )));
-            }
-            if stored.filters != *filters {
-                // Rebuilding with other filters would mix partitions of both, and could not bring
-                // back the records of inputs that have expired since: refused.
-                return Err(Error::Config(format!(
-                    "the lake {} keeps {}; this run would keep {}: use the same --action and \
-                     --drop-log-status, or a new lake",
-                    root.display(),
-                    stored.filters.describe(),
-                    filters.describe()
-                )));
-            }
-            let enrich = &self.cfg.enrich.set;
-            if stored.enrich != *enrich {
-                // Partitions with other columns side by side would be one table no reader reads
-                // without `union_by_name`, and rows of expired inputs could not be enriched again.
-                return Err(Error::Config(format!(
-                    "the lake {} is enriched with {}; this run would enrich with {}: use the same \
-                     --enrich (with its data files: a newer ip-ranges.json or MaxMind DB is fine, \
-                     partitions record which they were built with), or a new lake",
-                    root.display(),
-                    stored.enrich.describe(),
-                    enrich.describe()
-                )));
-            }
-            return Ok(layout);
+            return agrees(self.cfg, &stored);
         }
         let layout = match cfg.layout {
             PartitionLayout::Auto
@@ -556,6 +501,69 @@ impl Survey<'_> {
         }
         Ok(out)
     }
+}
+
+/// The partition layout of a run of `config` into a lake whose recorded settings are `stored`: the lake's
+/// own; other settings that decide where rows go or what they hold (an explicit other layout, hourly,
+/// partition time, record kind, filters, enrichments) are refused, naming both.
+pub(super) fn agrees(config: &ConvertConfig, stored: &LakeSettings) -> Result<PartitionLayout> {
+    let (root, filters) = (&config.out, &config.parse.filters);
+    let cfg = &config.partitioning;
+    let layout = match stored.partition_layout {
+        PartitionLayout::Plain => PartitionLayout::Plain,
+        PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
+    };
+    let explicit_differs = cfg.layout != PartitionLayout::Auto && cfg.layout != layout;
+    if explicit_differs
+        || Grain::from_hourly(stored.hourly) != cfg.grain
+        || stored.partition_time != cfg.time
+    {
+        return Err(Error::Config(format!(
+                "the lake {} was written with --partition-layout {} --partition-time {}{}; this run \
+                 would write other partitions next to them (readers would count rows twice): use the \
+                 same settings, or a new lake",
+                root.display(),
+                layout,
+                stored.partition_time,
+                if stored.hourly { " --hourly" } else { "" }
+            )));
+    }
+    let kind = config.parse.record_kind;
+    if stored.record_kind != kind {
+        return Err(Error::Config(format!(
+            "the lake {} holds {} records; this run would write {} records into it: \
+                 give each kind its own lake (VPC flow logs with --out, Transit Gateway flow \
+                 logs with --tgw-out)",
+            root.display(),
+            stored.record_kind.describe(),
+            kind.describe()
+        )));
+    }
+    if stored.filters != *filters {
+        // Rebuilding with other filters would mix partitions of both, and could not bring
+        // back the records of inputs that have expired since: refused.
+        return Err(Error::Config(format!(
+            "the lake {} keeps {}; this run would keep {}: use the same --action and \
+                 --drop-log-status, or a new lake",
+            root.display(),
+            stored.filters.describe(),
+            filters.describe()
+        )));
+    }
+    let enrich = &config.enrich.set;
+    if stored.enrich != *enrich {
+        // Partitions with other columns side by side would be one table no reader reads
+        // without `union_by_name`, and rows of expired inputs could not be enriched again.
+        return Err(Error::Config(format!(
+            "the lake {} is enriched with {}; this run would enrich with {}: use the same \
+                 --enrich (with its data files: a newer ip-ranges.json or MaxMind DB is fine, \
+                 partitions record which they were built with), or a new lake",
+            root.display(),
+            stored.enrich.describe(),
+            enrich.describe()
+        )));
+    }
+    Ok(layout)
 }
 
 /// Lists the inputs of `cfg` through `store`: every file below the roots in the run's range (see

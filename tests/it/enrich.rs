@@ -1034,3 +1034,43 @@ fn the_shipped_enriched_queries_give_the_answers_computed_from_the_text() {
         ]
     );
 }
+
+/// A run whose Transit Gateway lake would refuse it (enriched otherwise) is refused before the VPC
+/// pass changes anything: never one lake converted and the other not.
+#[test]
+fn a_transit_gateway_lake_enriched_otherwise_refuses_the_run_before_the_vpc_lake_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let bytes = std::fs::read(fixtures().join("samples/otel-tgw-v6-header.log")).unwrap();
+    let day = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2023/11/14";
+    put(&input, &format!("{day}/tgw.log.gz"), &gzip(&bytes));
+    put(
+        &input,
+        &format!("{day}/vpc.log.gz"),
+        &v2_gz([V2 {
+            start: 1699999990,
+            end: 1700000050,
+            ..V2::default()
+        }]),
+    );
+    let tgw = tmp.path().join("tgw");
+    let (run, _) = convert(
+        &[&input],
+        &tmp.path().join("first"),
+        &["--tgw-out", tgw.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let vpc = tmp.path().join("vpc");
+    let run = convert_expecting_failure(
+        &[&input],
+        &vpc,
+        &["--tgw-out", tgw.to_str().unwrap(), "--enrich", "protocol"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("the lake {} is enriched with none", tgw.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(parquet_files(&vpc).is_empty(), "the VPC lake was not written");
+}
