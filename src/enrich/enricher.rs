@@ -241,14 +241,21 @@ impl<'s> Seen<'s> {
         let Some(column) = column else {
             return vec![0; rows];
         };
+        // Addresses repeat in runs (an interface's flows): the previous row's costs one comparison.
+        let mut last: Option<(&str, u32)> = None;
         column
             .iter()
             .map(|value| {
                 let Some(text) = value else { return 0 };
-                *self.index.entry(text).or_insert_with(|| {
+                if let Some((_, i)) = last.filter(|(t, _)| *t == text) {
+                    return i;
+                }
+                let i = *self.index.entry(text).or_insert_with(|| {
                     self.texts.push(text);
                     self.texts.len() as u32
-                })
+                });
+                last = Some((text, i));
+                i
             })
             .collect()
     }
@@ -269,12 +276,20 @@ impl Addresses {
     /// The columns of one address enrichment, as [`Enrichment::fields`] lists them.
     fn columns(&self, e: Enrichment) -> Vec<ArrayRef> {
         let text = |pick: &dyn Fn(&Found) -> Option<&str>| -> Vec<ArrayRef> {
+            // Each distinct address's value once, then each row's by its index.
+            let values: Vec<Option<&str>> = (0..self.found.len() as u32)
+                .map(|i| self.at(i).and_then(pick))
+                .collect();
             self.rows_of
                 .iter()
                 .map(|rows| {
-                    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 4);
+                    let bytes = rows
+                        .iter()
+                        .map(|&i| values[i as usize].map_or(0, str::len))
+                        .sum();
+                    let mut b = StringBuilder::with_capacity(rows.len(), bytes);
                     for &i in rows {
-                        b.append_option(self.at(i).and_then(pick));
+                        b.append_option(values[i as usize]);
                     }
                     Arc::new(b.finish()) as ArrayRef
                 })
