@@ -82,8 +82,13 @@ impl GeoDb {
             kind,
             version,
         };
+        // An IPv4 database answers no IPv6 lookup (those rows get NULL): it is probed with IPv4 only.
+        let ipv4_only = db.reader.metadata().ip_version == 4;
         for probe in PROBES {
             let ip: IpAddr = probe.parse().expect("a valid probe address");
+            if ipv4_only && ip.is_ipv6() {
+                continue;
+            }
             let answer = match kind {
                 DataKind::GeoipAsn => db.try_asn(ip).map(|_| ()),
                 _ => db.try_country(ip).map(|_| ()),

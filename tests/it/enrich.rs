@@ -1068,9 +1068,153 @@ fn a_transit_gateway_lake_enriched_otherwise_refuses_the_run_before_the_vpc_lake
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains(&format!("the lake {} is enriched with none", tgw.display())),
+        run.stderr
+            .contains(&format!("the lake {} is enriched with none", tgw.display())),
         "{}",
         run.stderr
     );
-    assert!(parquet_files(&vpc).is_empty(), "the VPC lake was not written");
+    assert!(
+        parquet_files(&vpc).is_empty(),
+        "the VPC lake was not written"
+    );
+}
+
+/// A local HTTP server (Python's) serving `dir`, stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Served {
+    fn dir(dir: &Path) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Served { child, port }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ip_ranges_are_downloaded_from_a_url_and_a_missing_one_is_a_usage_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let records = [V2 {
+        dstaddr: "52.95.128.179".into(),
+        ..V2::default()
+    }];
+    delivery(
+        &input,
+        "2024/01/01",
+        "a",
+        &format!("{HEADER}{}", v2_lines(records)),
+    );
+    let served = Served::dir(&enrich_dir());
+    let url = format!("http://127.0.0.1:{}/ip-ranges-sample.json", served.port);
+    let lake = tmp.path().join("lake");
+    let (run, report) = convert(
+        &[&input],
+        &lake,
+        &["--enrich", "aws-service", "--ip-ranges", &url],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        report["enrichment"]["data"][0]["file"],
+        json!("ip-ranges-sample.json")
+    );
+    assert_eq!(
+        report["enrichment"]["data"][0]["version"],
+        json!("1784861225")
+    );
+    assert_eq!(
+        duckdb_one(&lake, "SELECT dst_aws_service FROM {lake}"),
+        json!("S3")
+    );
+    let gone = format!("http://127.0.0.1:{}/no-such-ip-ranges.json", served.port);
+    let run = convert_expecting_failure(
+        &[&input],
+        &tmp.path().join("other"),
+        &["--enrich", "aws-service", "--ip-ranges", &gone],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(&gone), "{}", run.stderr);
+    assert!(!tmp.path().join("other").exists());
+}
+
+#[test]
+fn data_files_are_read_from_s3_and_a_missing_object_is_a_usage_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let records = [V2 {
+        srcaddr: "89.160.20.112".into(),
+        dstaddr: "52.95.128.179".into(),
+        ..V2::default()
+    }];
+    delivery(
+        &input,
+        "2024/01/01",
+        "a",
+        &format!("{HEADER}{}", v2_lines(records)),
+    );
+    let moto = crate::s3::Moto::start();
+    moto.bucket("data");
+    moto.upload(&enrich_dir(), "data", "enrich");
+    let lake = tmp.path().join("lake");
+    let run = |lake: &Path, ranges: &str| {
+        let args = [
+            "convert",
+            input.to_str().unwrap(),
+            "--out",
+            lake.to_str().unwrap(),
+            "--json",
+            "--quiet",
+            "--enrich",
+            "aws-service,geo",
+            "--ip-ranges",
+            ranges,
+            "--geoip-asn",
+            "s3://data/enrich/maxmind/GeoLite2-ASN-Test.mmdb",
+        ];
+        moto.command(&args, &[]).output().unwrap()
+    };
+    let out = run(&lake, "s3://data/enrich/ip-ranges-sample.json");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        duckdb(
+            &lake,
+            "SELECT dst_aws_service, src_asn, src_as_org FROM {lake}"
+        ),
+        [vec![json!("S3"), json!(29518), json!("Bredband2 AB")]]
+    );
+    let out = run(&tmp.path().join("other"), "s3://data/enrich/nothing.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("s3://data/enrich/nothing.json"), "{stderr}");
 }
