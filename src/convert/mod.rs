@@ -18,7 +18,7 @@
 //! settings), [`report`] (the account of every line), [`shard`] (splitting a run across
 //! processes), `listing` (what a run, and a shard, lists) and [`planning`] (`flowlake plan`: list
 //! once, assign by bytes, a shard builds its part of the plan, in the files of [`shard_plan`]). It
-//! uses `input`, `text`, `lake`, `storage` and the base modules; no other engine.
+//! uses `input`, `text`, `lake`, `enrich`, `storage` and the base modules; no other engine.
 
 mod build;
 mod carry;
