@@ -63,6 +63,16 @@ fn delivery(root: &Path, day: &str, name: &str, text: &str) -> PathBuf {
     )
 }
 
+/// A delivery of `records` (AWS's default format, with its header) in `day` of `root`.
+fn records_in(
+    root: &Path,
+    day: &str,
+    name: &str,
+    records: impl IntoIterator<Item = V2>,
+) -> PathBuf {
+    delivery(root, day, name, &format!("{HEADER}{}", v2_lines(records)))
+}
+
 /// The TCP flag bits by value (RFC 9293 section 3.1; ECE and CWR: RFC 3168 section 23.2).
 const FLAG_VALUES: [(u32, &str); 8] = [
     (0x01, "FIN"),
@@ -396,12 +406,7 @@ fn addresses_are_enriched_as_brute_force_scans_of_ip_ranges_and_maxminds_source_
         ..V2::default()
     });
     let input = tmp.path().join("in");
-    delivery(
-        &input,
-        "2024/01/01",
-        "addresses",
-        &format!("{HEADER}{}", v2_lines(records)),
-    );
+    records_in(&input, "2024/01/01", "addresses", records);
     let lake = tmp.path().join("lake");
     let (run, report) = convert(&[&input], &lake, &strs(&all_flags()));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -507,12 +512,7 @@ fn maxminds_published_lookups_of_the_test_databases_are_the_columns() {
         ..V2::default()
     });
     let input = tmp.path().join("in");
-    delivery(
-        &input,
-        "2024/01/01",
-        "lookups",
-        &format!("{HEADER}{}", v2_lines(records)),
-    );
+    records_in(&input, "2024/01/01", "lookups", records);
     let lake = tmp.path().join("lake");
     let (run, _) = convert(
         &[&input],
@@ -595,12 +595,7 @@ fn the_lake_remembers_its_enrichments_and_each_partition_the_data_files_that_enr
         dstaddr: "52.95.128.179".into(),
         ..V2::default()
     }];
-    delivery(
-        &input,
-        "2024/01/01",
-        "a",
-        &format!("{HEADER}{}", v2_lines(day1)),
-    );
+    records_in(&input, "2024/01/01", "a", day1);
     let lake = tmp.path().join("lake");
     let flags = ["--enrich", "protocol,aws-service", "--ip-ranges"];
     let (run, _) = convert(&[&input], &lake, &[&flags[..], &[&ip_ranges()]].concat());
@@ -623,12 +618,7 @@ fn the_lake_remembers_its_enrichments_and_each_partition_the_data_files_that_enr
         end: 1704153660,
         ..V2::default()
     }];
-    delivery(
-        &input,
-        "2024/01/02",
-        "b",
-        &format!("{HEADER}{}", v2_lines(day2)),
-    );
+    records_in(&input, "2024/01/02", "b", day2);
     let (run, report) = convert(
         &[&input],
         &lake,
@@ -706,12 +696,7 @@ fn the_lake_remembers_its_enrichments_and_each_partition_the_data_files_that_enr
 fn a_data_file_that_cannot_serve_its_enrichment_is_a_usage_error_naming_it_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    delivery(
-        &input,
-        "2024/01/01",
-        "a",
-        &format!("{HEADER}{}", v2_lines([V2::default()])),
-    );
+    records_in(&input, "2024/01/01", "a", [V2::default()]);
     let write = |name: &str, bytes: &[u8]| {
         let p = tmp.path().join(name);
         std::fs::write(&p, bytes).unwrap();
@@ -1008,12 +993,7 @@ fn the_shipped_enriched_queries_give_the_answers_computed_from_the_text() {
             ..V2::default()
         });
     }
-    delivery(
-        &input,
-        "2024/01/01",
-        "a",
-        &format!("{HEADER}{}", v2_lines(records)),
-    );
+    records_in(&input, "2024/01/01", "a", records);
     let lake = tmp.path().join("lake");
     let (run, _) = convert(&[&input], &lake, &strs(&all_flags()));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -1125,12 +1105,7 @@ fn ip_ranges_are_downloaded_from_a_url_and_a_missing_one_is_a_usage_error_naming
         dstaddr: "52.95.128.179".into(),
         ..V2::default()
     }];
-    delivery(
-        &input,
-        "2024/01/01",
-        "a",
-        &format!("{HEADER}{}", v2_lines(records)),
-    );
+    records_in(&input, "2024/01/01", "a", records);
     let served = Served::dir(&enrich_dir());
     let url = format!("http://127.0.0.1:{}/ip-ranges-sample.json", served.port);
     let lake = tmp.path().join("lake");
@@ -1172,12 +1147,7 @@ fn data_files_are_read_from_s3_and_a_missing_object_is_a_usage_error_naming_it()
         dstaddr: "52.95.128.179".into(),
         ..V2::default()
     }];
-    delivery(
-        &input,
-        "2024/01/01",
-        "a",
-        &format!("{HEADER}{}", v2_lines(records)),
-    );
+    records_in(&input, "2024/01/01", "a", records);
     let moto = crate::s3::Moto::start();
     moto.bucket("data");
     moto.upload(&enrich_dir(), "data", "enrich");
