@@ -219,7 +219,7 @@ pub struct Report {
     pub partition_details: Vec<PartitionReport>,
     pub file_details: Vec<FileReport>,
     /// With `--enrich`: the enrichments, the data files' versions, and how many lookups the
-    /// addresses of the rows written took (one per distinct public address of a batch).
+    /// addresses of the rows written took (one per distinct public address of the run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrichment: Option<EnrichmentReport>,
     /// With `--tgw-out`: the report of the Transit Gateway flow logs' conversion into their lake.

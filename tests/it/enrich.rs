@@ -155,6 +155,26 @@ fn every_protocol_number_is_named_as_ianas_registry_does_and_every_flag_mask_in_
         assert_eq!(row[3], json!(flags), "tcp-flags {n}");
     }
     assert!(named > 140, "{named} numbers have a keyword");
+    // pyarrow reads the same values and the Parquet types: a list of strings, INT32 protocol.
+    let files: Vec<String> = parquet_files(&lake)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let read = py(&format!(
+        "import json, pyarrow.parquet as pq\nt = pq.read_table({files:?}[0])\n\
+         rows = sorted(zip(t['protocol'].to_pylist(), t['tcp_flags_names'].to_pylist()), key=lambda r: (r[0] is None, r[0]))\n\
+         print(json.dumps([str(t.schema.field('tcp_flags_names').type), str(t.schema.field('protocol_name').type), rows[19], rows[0], rows[256]]))"
+    ));
+    assert_eq!(
+        read,
+        json!([
+            "list<element: string>",
+            "string",
+            [19, ["FIN", "SYN", "ACK"]],
+            [0, []],
+            [null, null]
+        ])
+    );
     assert_eq!(rows[6][1], json!("TCP"));
     assert_eq!(rows[58][1], json!("IPv6-ICMP"));
     assert_eq!(rows[19][3], json!(["FIN", "SYN", "ACK"]));
