@@ -12,6 +12,10 @@ use crate::enrich::{DataError, DataKind, Enricher};
 use crate::error::{Error, Result};
 use crate::storage::{self, S3Settings};
 
+/// Largest data file read (AWS's ip-ranges.json is about 2 MB; MaxMind's largest database, Enterprise,
+/// under 2 GB).
+pub const MAX_DATA_FILE_BYTES: u64 = 4 << 30;
+
 /// The run's enricher, `None` without `--enrich`.
 pub fn load(cfg: &ConvertConfig) -> Result<Option<Arc<Enricher>>> {
     let e: &EnrichConfig = &cfg.enrich;
@@ -63,6 +67,31 @@ fn read(at: &str, kind: DataKind, settings: &S3Settings) -> Result<Vec<u8>> {
     }
     let path = Path::new(at);
     let store = storage::open(&[path], settings)?;
+    // Only a regular file, of a size a data file has: never a FIFO (whose open waits for a writer),
+    // a device (`/dev/zero` never ends) or a folder.
+    let size = if storage::is_local(path) {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => return Err(failed("not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(failed("no such file".into()))
+            }
+            Err(e) => return Err(failed(format!("cannot read it: {e}"))),
+        }
+    } else {
+        match store.stat(path) {
+            Ok(entry) => entry.size,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(failed("no such file".into()))
+            }
+            Err(e) => return Err(failed(format!("cannot read it: {e}"))),
+        }
+    };
+    if size > MAX_DATA_FILE_BYTES {
+        return Err(failed(format!(
+            "{size} bytes, more than a data file of its kind has ({MAX_DATA_FILE_BYTES} at most)"
+        )));
+    }
     match store.get(path) {
         Ok(Some((bytes, _))) => Ok(bytes),
         Ok(None) => Err(failed("no such file".into())),

@@ -733,6 +733,14 @@ fn a_data_file_that_cannot_serve_its_enrichment_is_a_usage_error_naming_it_befor
         &std::fs::read(country_db()).unwrap()[..1000],
     );
     let missing = tmp.path().join("nowhere.json").display().to_string();
+    // A FIFO (opening it would wait for a writer) and a device that never ends.
+    let fifo = tmp.path().join("ranges.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
     let dir = tmp.path().display().to_string();
     let (asn, country, ranges) = (asn_db(), country_db(), ip_ranges());
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -753,6 +761,14 @@ fn a_data_file_that_cannot_serve_its_enrichment_is_a_usage_error_naming_it_befor
             &missing,
         ),
         (vec!["--enrich", "aws-service", "--ip-ranges", &dir], &dir),
+        (
+            vec!["--enrich", "aws-service", "--ip-ranges", &fifo],
+            "not a regular file",
+        ),
+        (
+            vec!["--enrich", "geo", "--geoip-asn", "/dev/zero"],
+            "/dev/zero: not a regular file",
+        ),
         (
             vec!["--enrich", "geo", "--geoip-country", &truncated_db],
             &truncated_db,
