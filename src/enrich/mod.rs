@@ -62,25 +62,20 @@ impl Enrichment {
         }
     }
 
-    /// Its columns, in order, with their types (all nullable).
+    /// Its columns, in order, with their types (all nullable): its names in [`COLUMNS`].
     pub fn fields(self) -> Vec<Field> {
         let utf8 = |name: &str| Field::new(name, DataType::Utf8, true);
         let int64 = |name: &str| Field::new(name, DataType::Int64, true);
         match self {
-            Enrichment::Protocol => vec![utf8(PROTOCOL_NAME)],
-            Enrichment::TcpFlags => vec![Field::new(TCP_FLAGS_NAMES, flag_list_type(), true)],
-            Enrichment::AwsService => vec![
-                utf8("src_aws_service"),
-                utf8("dst_aws_service"),
-                utf8("src_aws_region"),
-                utf8("dst_aws_region"),
-            ],
-            Enrichment::Country => vec![utf8("src_country"), utf8("dst_country")],
+            Enrichment::Protocol => vec![utf8(COLUMNS[0])],
+            Enrichment::TcpFlags => vec![Field::new(COLUMNS[1], flag_list_type(), true)],
+            Enrichment::AwsService => COLUMNS[2..6].iter().map(|c| utf8(c)).collect(),
+            Enrichment::Country => COLUMNS[6..8].iter().map(|c| utf8(c)).collect(),
             Enrichment::Asn => vec![
-                int64("src_asn"),
-                int64("dst_asn"),
-                utf8("src_as_org"),
-                utf8("dst_as_org"),
+                int64(COLUMNS[8]),
+                int64(COLUMNS[9]),
+                utf8(COLUMNS[10]),
+                utf8(COLUMNS[11]),
             ],
         }
     }
@@ -228,7 +223,7 @@ impl EnrichSet {
     }
 }
 
-/// Every column some enrichment writes ([`Enrichment::fields`] of each, in order).
+/// Every column some enrichment writes, in the order of [`Enrichment::ALL`] and of each one's fields.
 pub const COLUMNS: [&str; 12] = [
     PROTOCOL_NAME,
     TCP_FLAGS_NAMES,
