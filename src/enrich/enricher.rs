@@ -2,24 +2,26 @@
 //! appended out. Each distinct address is looked up once per run (source and destination together; a
 //! run-wide cache, shared by the workers, remembers the answers).
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListBuilder, RecordBatch, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, DictionaryArray, Int64Array, ListArray, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, UInt32Array,
 };
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
 use crate::enrich::address::public;
 use crate::enrich::geoip::GeoDb;
 use crate::enrich::ip_ranges::{IpRanges, Range};
 use crate::enrich::{
-    protocol, tcp_flags, DataVersion, EnrichSet, Enrichment, DSTADDR, PROTOCOL, SRCADDR, TCP_FLAGS,
+    is_enrichment_column, protocol, tcp_flags, DataVersion, EnrichSet, Enrichment, DSTADDR,
+    PROTOCOL, SRCADDR, TCP_FLAGS,
 };
 
 /// The enrichments of a run with their data, shared by every worker.
@@ -34,7 +36,11 @@ pub struct Enricher {
     addresses: AtomicU64,
     lookups: AtomicU64,
     /// What the run's address texts are (`None`: not a public address), shared by the workers.
-    cache: Mutex<HashMap<Box<str>, Option<Arc<Found>>, ahash::RandomState>>,
+    cache: Mutex<HashTable<Cached>>,
+    /// `protocol_name` and `tcp_flags_names` of each value 0-255, keyed by the value, then NULL
+    /// (see [`byte_keys`]).
+    protocol_names: Arc<StringArray>,
+    flag_lists: ListArray,
 }
 
 /// What an address's lookups found.
@@ -79,7 +85,9 @@ impl Enricher {
             asn,
             addresses: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
-            cache: Mutex::new(HashMap::default()),
+            cache: Mutex::new(HashTable::new()),
+            protocol_names: Arc::new((0..=256).map(protocol::name).collect()),
+            flag_lists: flag_lists(),
         }
     }
 
@@ -108,7 +116,8 @@ impl Enricher {
     }
 
     /// `batch` (the lake's own columns) with the enrichment columns appended: a batch of `schema`,
-    /// whose first fields are `batch`'s. A column an enrichment reads that the batch lacks gives NULLs.
+    /// whose first fields are `batch`'s, except that its string columns come keyed (see
+    /// [`keyed_schema`]). A column an enrichment reads that the batch lacks gives NULLs.
     pub fn enrich(
         &self,
         batch: &RecordBatch,
@@ -123,22 +132,22 @@ impl Enricher {
         for e in self.set.iter() {
             match e {
                 Enrichment::Protocol => {
-                    let values = integers(batch, PROTOCOL)?;
-                    let names: StringArray = match &values {
-                        Some(v) => v.iter().map(|n| n.and_then(protocol::name)).collect(),
-                        None => StringArray::new_null(rows),
-                    };
+                    let keys = byte_keys(integers(batch, PROTOCOL)?, rows);
+                    let names = DictionaryArray::try_new(keys, self.protocol_names.clone())?;
                     columns.push(Arc::new(names));
                 }
-                Enrichment::TcpFlags => columns.push(flag_names(integers(batch, TCP_FLAGS)?, rows)),
+                Enrichment::TcpFlags => {
+                    let keys = byte_keys(integers(batch, TCP_FLAGS)?, rows);
+                    columns.push(take(&self.flag_lists, &keys, None)?);
+                }
                 Enrichment::AwsService | Enrichment::Country | Enrichment::Asn => {
                     if let Some(a) = &addresses {
-                        columns.extend(a.columns(e));
+                        columns.extend(a.columns(e)?);
                     }
                 }
             }
         }
-        RecordBatch::try_new(schema.clone(), columns)
+        RecordBatch::try_new(keyed_schema(schema), columns)
     }
 
     fn needs_addresses(&self) -> bool {
@@ -154,36 +163,41 @@ impl Enricher {
         let dst = strings(batch, DSTADDR)?;
         let rows = batch.num_rows();
         let mut seen = Seen {
-            index: HashMap::default(),
-            texts: Vec::new(),
+            // About one distinct address in six (measured on generated days); growing costs more.
+            table: HashTable::with_capacity(rows / 2),
+            distinct: Vec::with_capacity(rows / 2),
         };
         let rows_of = [
-            seen.index(src.as_ref(), rows),
-            seen.index(dst.as_ref(), rows),
+            ScalarBuffer::from(seen.index(src.as_ref(), rows)),
+            ScalarBuffer::from(seen.index(dst.as_ref(), rows)),
         ];
-        // found[0] is "nothing"; found[i + 1] is what seen.texts[i] is.
-        let mut found: Vec<Option<Arc<Found>>> = vec![None; seen.texts.len() + 1];
+        // found[0] is "nothing"; found[i + 1] is what seen.distinct[i] is.
+        let mut found: Vec<Option<Arc<Found>>> = vec![None; seen.distinct.len() + 1];
         let mut missing: Vec<usize> = Vec::new();
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            for (i, text) in seen.texts.iter().enumerate() {
-                match cache.get(*text) {
-                    Some(f) => found[i + 1] = f.clone(),
+            for (i, d) in seen.distinct.iter().enumerate() {
+                match cache.find(d.hash, |c| d.is(&c.text)) {
+                    Some(c) => found[i + 1] = c.found.clone(),
                     None => missing.push(i),
                 }
             }
         }
         let mut lookups = 0;
-        let looked: Vec<(Box<str>, Option<Arc<Found>>)> = missing
+        let looked: Vec<Cached> = missing
             .iter()
             .map(|&i| {
-                let text = seen.texts[i];
-                let f = text.parse::<IpAddr>().ok().and_then(public).map(|ip| {
+                let d = &seen.distinct[i];
+                let f = d.text.parse::<IpAddr>().ok().and_then(public).map(|ip| {
                     lookups += 1;
                     Arc::new(self.find(ip))
                 });
                 found[i + 1] = f.clone();
-                (Box::from(text), f)
+                Cached {
+                    hash: d.hash,
+                    text: d.key(),
+                    found: f,
+                }
             })
             .collect();
         self.lookups.fetch_add(lookups, Ordering::Relaxed);
@@ -193,7 +207,9 @@ impl Enricher {
             if cache.len() + looked.len() > CACHE_ADDRESSES {
                 cache.clear();
             }
-            cache.extend(looked);
+            for c in looked {
+                cache.insert_unique(c.hash, c, |c| c.hash);
+            }
         }
         Ok(Addresses { found, rows_of })
     }
@@ -228,11 +244,101 @@ impl Enricher {
 /// Address texts a run remembers (about 100 bytes each); past it the cache starts again.
 const CACHE_ADDRESSES: usize = 1 << 20;
 
-/// The distinct texts of a batch's address columns so far: text -> its index in `found` (one more
-/// than its place in `texts`; 0 is NULL).
+/// An address text as the run's cache keeps it: most packed into one word.
+#[derive(Debug)]
+enum Text {
+    Short(Packed),
+    Long(Box<str>),
+}
+
+/// What the cache knows of one address text (`found`: `None` when it is no public address).
+#[derive(Debug)]
+struct Cached {
+    hash: u64,
+    text: Text,
+    found: Option<Arc<Found>>,
+}
+
+/// The distinct texts of a batch's address columns so far, each numbered by its index in `found`
+/// (one more than its place in `distinct`; 0 is NULL).
+#[derive(Default)]
 struct Seen<'s> {
-    index: HashMap<&'s str, u32, ahash::RandomState>,
-    texts: Vec<&'s str>,
+    table: HashTable<u32>,
+    distinct: Vec<Distinct<'s>>,
+}
+
+/// One distinct text of a batch, with its hash (the run's cache's too).
+struct Distinct<'s> {
+    text: &'s str,
+    hash: u64,
+    short: Option<Packed>,
+}
+
+impl Distinct<'_> {
+    fn is(&self, text: &Text) -> bool {
+        match text {
+            Text::Short(p) => self.short == Some(*p),
+            Text::Long(t) => self.short.is_none() && **t == *self.text,
+        }
+    }
+
+    fn key(&self) -> Text {
+        match self.short {
+            Some(p) => Text::Short(p),
+            None => Text::Long(Box::from(self.text)),
+        }
+    }
+}
+
+/// A text of at most 15 bytes and its length in one word: bytes 0-14 the text (zero after it),
+/// byte 15 the length. Every IPv4 address fits, and most IPv6 ones in their short form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed(u128);
+
+impl Packed {
+    /// The text at `data[start..end]`, `None` when it is longer than 15 bytes.
+    #[inline]
+    fn of(data: &[u8], start: usize, end: usize) -> Option<Packed> {
+        let len = end - start;
+        if len > 15 {
+            return None;
+        }
+        let bytes = match data.get(start..start + 16) {
+            // One load; the bytes after the text masked off.
+            Some(word) => {
+                let word = u128::from_le_bytes(word.try_into().ok()?);
+                word & ((1u128 << (8 * len)) - 1)
+            }
+            None => {
+                let mut b = [0u8; 16];
+                b[..len].copy_from_slice(&data[start..end]);
+                u128::from_le_bytes(b)
+            }
+        };
+        Some(Packed(bytes | (len as u128) << 120))
+    }
+
+    /// One multiplication, folded.
+    #[inline]
+    fn hash(self) -> u64 {
+        let (low, high) = (self.0 as u64, (self.0 >> 64) as u64);
+        let folded = u128::from(low ^ high.rotate_left(32)) * 0x9e37_79b9_7f4a_7c15;
+        (folded as u64) ^ ((folded >> 64) as u64)
+    }
+}
+
+/// The hash of a text longer than a [`Packed`] one.
+fn long_hash(text: &str) -> u64 {
+    // Fixed seeds: a run's hashes are the same in every worker.
+    static HASHER: std::sync::LazyLock<ahash::RandomState> = std::sync::LazyLock::new(|| {
+        ahash::RandomState::with_seeds(
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+        )
+    });
+    HASHER.hash_one(text)
 }
 
 impl<'s> Seen<'s> {
@@ -241,21 +347,49 @@ impl<'s> Seen<'s> {
         let Some(column) = column else {
             return vec![0; rows];
         };
+        let offsets = column.value_offsets();
+        let data: &'s [u8] = column.value_data();
         // Addresses repeat in runs (an interface's flows): the previous row's costs one comparison.
-        let mut last: Option<(&str, u32)> = None;
-        column
-            .iter()
-            .map(|value| {
-                let Some(text) = value else { return 0 };
-                if let Some((_, i)) = last.filter(|(t, _)| *t == text) {
-                    return i;
+        let mut last: Option<(Packed, u32)> = None;
+        (0..column.len())
+            .map(|i| {
+                if column.is_null(i) {
+                    return 0;
                 }
-                let i = *self.index.entry(text).or_insert_with(|| {
-                    self.texts.push(text);
-                    self.texts.len() as u32
-                });
-                last = Some((text, i));
-                i
+                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                let short = Packed::of(data, start, end);
+                if let Some((_, n)) = last.filter(|(p, _)| Some(*p) == short) {
+                    return n;
+                }
+                let hash = match short {
+                    Some(p) => p.hash(),
+                    None => long_hash(column.value(i)),
+                };
+                let Seen { table, distinct } = self;
+                let is = |&n: &u32| {
+                    let d = &distinct[n as usize - 1];
+                    match short {
+                        Some(p) => d.short == Some(p),
+                        None => d.short.is_none() && d.text.as_bytes() == &data[start..end],
+                    }
+                };
+                let n = match table.find(hash, is) {
+                    Some(&n) => n,
+                    None => {
+                        distinct.push(Distinct {
+                            text: column.value(i),
+                            hash,
+                            short,
+                        });
+                        let n = distinct.len() as u32;
+                        table.insert_unique(hash, n, |&n| distinct[n as usize - 1].hash);
+                        n
+                    }
+                };
+                if let Some(p) = short {
+                    last = Some((p, n));
+                }
+                n
             })
             .collect()
     }
@@ -265,7 +399,7 @@ impl<'s> Seen<'s> {
 /// address), `rows_of[0]` and `rows_of[1]` the index into `found` of each row's source and destination.
 struct Addresses {
     found: Vec<Option<Arc<Found>>>,
-    rows_of: [Vec<u32>; 2],
+    rows_of: [ScalarBuffer<u32>; 2],
 }
 
 impl Addresses {
@@ -273,52 +407,56 @@ impl Addresses {
         self.found[i as usize].as_deref()
     }
 
-    /// The columns of one address enrichment, as [`Enrichment::fields`] lists them.
-    fn columns(&self, e: Enrichment) -> Vec<ArrayRef> {
-        let text = |pick: &dyn Fn(&Found) -> Option<&str>| -> Vec<ArrayRef> {
-            // Each distinct address's value once, then each row's by its index.
-            let values: Vec<Option<&str>> = (0..self.found.len() as u32)
+    /// The columns of one address enrichment, as [`Enrichment::fields`] lists them: its strings
+    /// keyed (one value per distinct address, each row's key its address's index).
+    fn columns(&self, e: Enrichment) -> Result<Vec<ArrayRef>, ArrowError> {
+        let text = |pick: &dyn Fn(&Found) -> Option<&str>| -> Result<Vec<ArrayRef>, ArrowError> {
+            // The value of each distinct address (NULL where it has none), each row keyed by its
+            // address: no work per row here.
+            let values: StringArray = (0..self.found.len() as u32)
                 .map(|i| self.at(i).and_then(pick))
                 .collect();
+            let values = Arc::new(values);
             self.rows_of
                 .iter()
                 .map(|rows| {
-                    let bytes = rows
-                        .iter()
-                        .map(|&i| values[i as usize].map_or(0, str::len))
-                        .sum();
-                    let mut b = StringBuilder::with_capacity(rows.len(), bytes);
-                    for &i in rows {
-                        b.append_option(values[i as usize]);
-                    }
-                    Arc::new(b.finish()) as ArrayRef
+                    let keys = UInt32Array::new(rows.clone(), None);
+                    let keyed = DictionaryArray::try_new(keys, values.clone())?;
+                    Ok(Arc::new(keyed) as ArrayRef)
                 })
                 .collect()
         };
-        match e {
+        Ok(match e {
             Enrichment::AwsService => {
-                let mut c = text(&|f| f.range.as_ref().map(|r| &*r.service));
-                c.extend(text(&|f| f.range.as_ref().map(|r| &*r.region)));
+                let mut c = text(&|f| f.range.as_ref().map(|r| &*r.service))?;
+                c.extend(text(&|f| f.range.as_ref().map(|r| &*r.region))?);
                 c
             }
-            Enrichment::Country => text(&|f| f.country.as_deref()),
+            Enrichment::Country => text(&|f| f.country.as_deref())?,
             Enrichment::Asn => {
+                let numbers: Vec<Option<i64>> = (0..self.found.len() as u32)
+                    .map(|i| self.at(i).and_then(|f| f.asn).map(i64::from))
+                    .collect();
                 let mut c: Vec<ArrayRef> = self
                     .rows_of
                     .iter()
                     .map(|rows| {
-                        let mut b = Int64Builder::with_capacity(rows.len());
-                        for &i in rows {
-                            b.append_option(self.at(i).and_then(|f| f.asn).map(i64::from));
-                        }
-                        Arc::new(b.finish()) as ArrayRef
+                        let values: ScalarBuffer<i64> = rows
+                            .iter()
+                            .map(|&i| numbers[i as usize].unwrap_or(0))
+                            .collect();
+                        let valid = BooleanBuffer::collect_bool(rows.len(), |r| {
+                            numbers[rows[r] as usize].is_some()
+                        });
+                        let nulls = Some(NullBuffer::new(valid)).filter(|n| n.null_count() > 0);
+                        Arc::new(Int64Array::new(values, nulls)) as ArrayRef
                     })
                     .collect();
-                c.extend(text(&|f| f.as_org.as_deref()));
+                c.extend(text(&|f| f.as_org.as_deref())?);
                 c
             }
             Enrichment::Protocol | Enrichment::TcpFlags => Vec::new(),
-        }
+        })
     }
 }
 
@@ -340,23 +478,55 @@ fn strings(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>, Arrow
     Ok(Some(text.as_string::<i32>().clone()))
 }
 
-/// `tcp_flags_names` of the `tcp-flags` values: NULL for NULL or a value that is no 8-bit mask.
-fn flag_names(values: Option<Int64Array>, rows: usize) -> ArrayRef {
+/// Each row's key into a table of the 256 values of a byte and NULL after them (key 256): the
+/// value itself, or 256 for NULL and a value outside 0-255.
+fn byte_keys(values: Option<Int64Array>, rows: usize) -> UInt32Array {
+    const NULL: u32 = 256;
+    let key = |n: i64| u8::try_from(n).map_or(NULL, u32::from);
+    let keys: ScalarBuffer<u32> = match &values {
+        None => vec![NULL; rows].into(),
+        Some(v) => match v.nulls() {
+            None => v.values().iter().map(|&n| key(n)).collect(),
+            Some(nulls) => v
+                .values()
+                .iter()
+                .zip(nulls.iter())
+                .map(|(&n, valid)| if valid { key(n) } else { NULL })
+                .collect(),
+        },
+    };
+    UInt32Array::new(keys, None)
+}
+
+/// `tcp_flags_names` of each 8-bit mask, 0 to 255, then NULL.
+fn flag_lists() -> ListArray {
     let element = Field::new("element", DataType::Utf8, true);
-    let mut b = ListBuilder::with_capacity(StringBuilder::new(), rows).with_field(element);
-    for i in 0..rows {
-        let mask = values
-            .as_ref()
-            .and_then(|v| v.is_valid(i).then(|| v.value(i)));
-        match mask.and_then(tcp_flags::names) {
-            Some(names) => {
-                for name in names {
-                    b.values().append_value(name);
-                }
-                b.append(true);
-            }
-            None => b.append(false),
+    let mut b = ListBuilder::with_capacity(StringBuilder::new(), 257).with_field(element);
+    for mask in 0..=255 {
+        for name in tcp_flags::names(mask).into_iter().flatten() {
+            b.values().append_value(name);
         }
+        b.append(true);
     }
-    Arc::new(b.finish())
+    b.append(false);
+    b.finish()
+}
+
+/// `schema` (the lake's) with the enrichment string columns keyed, as [`Enricher::enrich`] builds
+/// them: `Dictionary(UInt32, Utf8)`, which the lake's writer encodes a distinct value at a time.
+pub fn keyed_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_enrichment_column(f.name()) && f.data_type() == &DataType::Utf8 {
+                let keyed =
+                    DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8));
+                Arc::new(f.as_ref().clone().with_data_type(keyed))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -7,6 +7,8 @@
 //! `bit_width` bytes, values packed from the least significant bit. The reader knows how many values
 //! to take (the page's value count), so the last group may be padded with zeros.
 
+use arrow::buffer::BooleanBuffer;
+
 /// Bit-packed runs are cut at 63 groups (504 values) so that every run header is one byte, as
 /// parquet-mr writes them (some readers have assumed it).
 const MAX_GROUPS_PER_RUN: usize = 63;
@@ -71,6 +73,58 @@ fn bit_pack<T: Copy + Into<u32>>(values: &[T], bit_width: u8, out: &mut Vec<u8>)
             }
         }
         debug_assert_eq!(bits, 0, "8 values of any width fill whole bytes");
+    }
+}
+
+/// [`encode`] of values 0 and 1 at width 1 given as bits (value `i` is `bits[i]`, as a page's
+/// definition levels are its validity): the same bytes, worked out a run and a byte at a time
+/// instead of a value at a time.
+pub fn encode_bits(bits: &BooleanBuffer, out: &mut Vec<u8>) {
+    let n = bits.len();
+    let mut literal = 0;
+    // Each maximal run of equal values, as `encode` finds them: the runs of ones and the gaps.
+    let mut run = |start: usize, end: usize, value: u32, literal: &mut usize| {
+        let pad = (8 - (start - *literal) % 8) % 8;
+        if end - start >= pad + 8 {
+            bit_pack_bits(bits, *literal, start + pad, out);
+            rle(value, end - start - pad, 1, out);
+            *literal = end;
+        }
+    };
+    let mut at = 0;
+    for (start, end) in bits.set_slices() {
+        if start > at {
+            run(at, start, 0, &mut literal);
+        }
+        run(start, end, 1, &mut literal);
+        at = end;
+    }
+    if n > at {
+        run(at, n, 0, &mut literal);
+    }
+    bit_pack_bits(bits, literal, n, out);
+}
+
+/// [`bit_pack`] at width 1 of `bits[from..to]`: each group of 8 values is one byte of the bits.
+fn bit_pack_bits(bits: &BooleanBuffer, from: usize, to: usize, out: &mut Vec<u8>) {
+    let bytes = bits.values();
+    // Eight bits from bit `at` of the values (bits past the end are zero).
+    let byte_at = |at: usize| {
+        let bit = bits.offset() + at;
+        let low = u16::from(bytes.get(bit / 8).copied().unwrap_or(0));
+        let high = u16::from(bytes.get(bit / 8 + 1).copied().unwrap_or(0));
+        ((low | high << 8) >> (bit % 8)) as u8
+    };
+    let mut at = from;
+    while at < to {
+        let end = to.min(at + MAX_GROUPS_PER_RUN * 8);
+        varint(((((end - at).div_ceil(8)) as u64) << 1) | 1, out);
+        while at < end {
+            let take = (end - at).min(8);
+            let mask = if take == 8 { 0xff } else { (1u8 << take) - 1 };
+            out.push(byte_at(at) & mask);
+            at += take;
+        }
     }
 }
 
@@ -172,6 +226,30 @@ mod tests {
         assert_eq!(out[0], 3);
         assert_eq!(&out[4..], [30, 7]);
         assert_eq!(decode(&out, 3, values.len()), values);
+    }
+
+    proptest! {
+        #[test]
+        fn bits_encode_as_their_values_do(
+            runs in prop::collection::vec((any::<bool>(), 1usize..40), 0..60),
+            noise in prop::collection::vec(any::<bool>(), 0..700),
+            offset in 0usize..9,
+        ) {
+            // Runs and noise (long literal stretches, past one bit-packed run's 504 values), seen
+            // through a slice that starts inside a byte.
+            let values: Vec<bool> = runs
+                .iter()
+                .flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+                .chain(noise)
+                .collect();
+            let whole: Vec<bool> = std::iter::repeat_n(true, offset).chain(values.iter().copied()).collect();
+            let bits = BooleanBuffer::from(whole).slice(offset, values.len());
+            let levels: Vec<u8> = values.iter().map(|&v| u8::from(v)).collect();
+            let (mut expected, mut got) = (Vec::new(), Vec::new());
+            encode(&levels, 1, &mut expected);
+            encode_bits(&bits, &mut got);
+            prop_assert_eq!(got, expected);
+        }
     }
 
     proptest! {

@@ -18,8 +18,11 @@
 //! arrow-rs truncates them: the minimum to a prefix, the maximum to a prefix whose last character is
 //! incremented, both marked inexact in the chunk statistics.
 
-use arrow::array::{Array, BooleanBufferBuilder, StringArray};
+use arrow::array::{
+    Array, AsArray, BooleanBufferBuilder, DictionaryArray, StringArray, UInt32Array,
+};
 use arrow::buffer::BooleanBuffer;
+use arrow::datatypes::UInt32Type;
 use bytes::Bytes;
 use hashbrown::HashTable;
 use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
@@ -195,18 +198,45 @@ impl StringColumn {
 
     /// Appends the values of `array` to the chunk.
     pub fn write(&mut self, array: &StringArray) -> Result<()> {
+        self.write_rows(&mut Strings(array))
+    }
+
+    /// Appends the rows of `array`, strings by key: each distinct value of its dictionary is interned
+    /// once (on its first row), every other row costs a lookup in a table of keys; a row is NULL
+    /// when its key is or its key's value is. The enricher builds its columns so (a value per
+    /// distinct address, NULL for an address it knows nothing of, and a key per row).
+    pub fn write_keyed(&mut self, array: &DictionaryArray<UInt32Type>) -> Result<()> {
+        let Some(values) = array.values().as_string_opt::<i32>() else {
+            return Err(ParquetError::General(format!(
+                "a string column of type {}",
+                array.data_type()
+            )));
+        };
+        self.write_rows(&mut Keyed {
+            keys: array.keys(),
+            values,
+            ours: vec![UNSEEN; values.len()],
+            any_null: false,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Appends `rows`: by their keys in the chunk's dictionary, or, once the dictionary is full, by
+    /// their bytes.
+    fn write_rows<'v>(&mut self, rows: &mut impl Rows<'v>) -> Result<()> {
+        let len = rows.len();
         let mut at = 0;
-        while at < array.len() {
+        while at < len {
             if self.plain {
-                at += self.append_plain(array, at);
+                at += self.append_plain(rows, at);
             } else {
                 // At most a page's rows, and at most 1,024 at a time, so that the
                 // dictionary stops close to its limit.
-                let rows = (self.page_rows - self.page_valid.len())
-                    .min(array.len() - at)
+                let n = (self.page_rows - self.page_valid.len())
+                    .min(len - at)
                     .min(DICTIONARY_CHECK_ROWS);
-                self.append_keys(array, at, rows);
-                at += rows;
+                rows.append_keys(self, at, n);
+                at += n;
                 if self.dictionary.plain_size() > self.dictionary_limit {
                     self.flush_page()?;
                     self.plain = true;
@@ -225,38 +255,13 @@ impl StringColumn {
             || (self.plain && self.page_values.plain_size() >= self.page_bytes)
     }
 
-    /// Appends rows `from..from + rows` of `array` to the open page as keys.
-    fn append_keys(&mut self, array: &StringArray, from: usize, rows: usize) {
-        let offsets = array.value_offsets();
-        let data = array.value_data();
-        let value = |i: usize| &data[offsets[i] as usize..offsets[i + 1] as usize];
-        match array.nulls() {
-            Some(nulls) => {
-                let valid = nulls.inner().slice(from, rows);
-                self.page_valid.append_buffer(&valid);
-                for i in valid.set_indices() {
-                    let key = self.intern(value(from + i));
-                    self.page_keys.push(key);
-                }
-            }
-            None => {
-                self.page_valid.append_n(rows, true);
-                for i in from..from + rows {
-                    let key = self.intern(value(i));
-                    self.page_keys.push(key);
-                }
-            }
-        }
-    }
-
-    /// Appends rows of `array` from `from` to the open PLAIN page until it is full; returns how many.
-    fn append_plain(&mut self, array: &StringArray, from: usize) -> usize {
+    /// Appends rows from `from` to the open PLAIN page until it is full; returns how many.
+    fn append_plain<'v>(&mut self, rows: &impl Rows<'v>, from: usize) -> usize {
         let mut i = from;
-        while i < array.len() && !self.page_full() {
-            let valid = array.is_valid(i);
-            self.page_valid.append(valid);
-            if valid {
-                let value = array.value(i).as_bytes();
+        while i < rows.len() && !self.page_full() {
+            let value = rows.value(i);
+            self.page_valid.append(value.is_some());
+            if let Some(value) = value {
                 if let Some((bloom, _)) = self.bloom.as_mut() {
                     bloom.insert(value);
                 }
@@ -403,6 +408,139 @@ impl StringColumn {
     }
 }
 
+/// The rows [`StringColumn`] is given.
+trait Rows<'v> {
+    fn len(&self) -> usize;
+    /// Row `i`'s value (`None`: NULL).
+    fn value(&self, i: usize) -> Option<&'v [u8]>;
+    /// Appends rows `from..from + n` to `column`'s open page as keys.
+    fn append_keys(&mut self, column: &mut StringColumn, from: usize, n: usize);
+}
+
+/// A string array's rows: each value interned.
+struct Strings<'v>(&'v StringArray);
+
+impl<'v> Strings<'v> {
+    #[inline]
+    fn bytes(&self, i: usize) -> &'v [u8] {
+        let offsets = self.0.value_offsets();
+        &self.0.value_data()[offsets[i] as usize..offsets[i + 1] as usize]
+    }
+}
+
+impl<'v> Rows<'v> for Strings<'v> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn value(&self, i: usize) -> Option<&'v [u8]> {
+        self.0.is_valid(i).then(|| self.bytes(i))
+    }
+
+    fn append_keys(&mut self, column: &mut StringColumn, from: usize, n: usize) {
+        match self.0.nulls() {
+            Some(nulls) => {
+                let valid = nulls.inner().slice(from, n);
+                column.page_valid.append_buffer(&valid);
+                for i in valid.set_indices() {
+                    let key = column.intern(self.bytes(from + i));
+                    column.page_keys.push(key);
+                }
+            }
+            None => {
+                column.page_valid.append_n(n, true);
+                for i in from..from + n {
+                    let key = column.intern(self.bytes(i));
+                    column.page_keys.push(key);
+                }
+            }
+        }
+    }
+}
+
+/// A dictionary value no row has used yet, and one that is NULL ([`Keyed::ours`]).
+const UNSEEN: u32 = u32::MAX;
+const NULL_VALUE: u32 = u32::MAX - 1;
+
+/// A dictionary array's rows: each value of the dictionary interned once.
+struct Keyed<'v> {
+    keys: &'v UInt32Array,
+    values: &'v StringArray,
+    /// The chunk's key of each value of the dictionary, once a row has used it ([`UNSEEN`] before,
+    /// [`NULL_VALUE`] for a NULL).
+    ours: Vec<u32>,
+    /// Whether a row has used a NULL value.
+    any_null: bool,
+    /// The chunk's keys of the rows being appended.
+    scratch: Vec<u32>,
+}
+
+impl<'v> Keyed<'v> {
+    #[inline]
+    fn bytes(&self, k: usize) -> &'v [u8] {
+        let offsets = self.values.value_offsets();
+        &self.values.value_data()[offsets[k] as usize..offsets[k + 1] as usize]
+    }
+
+    /// Gives the dictionary's value `k` (one a row uses for the first time) its key in the chunk:
+    /// interned, or [`NULL_VALUE`].
+    fn first_use(&mut self, column: &mut StringColumn, k: usize) {
+        self.ours[k] = if self.values.is_valid(k) {
+            column.intern(self.bytes(k))
+        } else {
+            self.any_null = true;
+            NULL_VALUE
+        };
+    }
+}
+
+impl<'v> Rows<'v> for Keyed<'v> {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn value(&self, i: usize) -> Option<&'v [u8]> {
+        let k = self.keys.is_valid(i).then(|| self.keys.value(i) as usize)?;
+        self.values.is_valid(k).then(|| self.bytes(k))
+    }
+
+    fn append_keys(&mut self, column: &mut StringColumn, from: usize, n: usize) {
+        // Each value the rows use interned, in the order rows first use it; then each row's key in
+        // the chunk, and the page's validity (a word at a time) and keys from those.
+        let keys = &self.keys.values()[from..from + n];
+        let key_nulls = self.keys.nulls().map(|nulls| nulls.inner().slice(from, n));
+        for (j, &k) in keys.iter().enumerate() {
+            if self.ours.get(k as usize) == Some(&UNSEEN)
+                && key_nulls.as_ref().is_none_or(|v| v.value(j))
+            {
+                self.first_use(column, k as usize);
+            }
+        }
+        let mut ours = std::mem::take(&mut self.scratch);
+        ours.clear();
+        ours.extend(
+            keys.iter()
+                .map(|&k| self.ours.get(k as usize).copied().unwrap_or(NULL_VALUE)),
+        );
+        if let Some(valid) = &key_nulls {
+            for j in valid.iter().enumerate().filter(|(_, v)| !v).map(|(j, _)| j) {
+                ours[j] = NULL_VALUE;
+            }
+        }
+        if !self.any_null && key_nulls.is_none() {
+            column.page_valid.append_n(n, true);
+            column.page_keys.extend_from_slice(&ours);
+        } else {
+            let valid = BooleanBuffer::collect_bool(n, |j| ours[j] != NULL_VALUE);
+            column.page_valid.append_buffer(&valid);
+            column
+                .page_keys
+                .extend(ours.iter().copied().filter(|&k| k != NULL_VALUE));
+        }
+        self.scratch = ours;
+    }
+}
+
 /// `a == b`, inline for the short values of flow logs (ids, addresses: 1 to 21 bytes) instead of a
 /// call to `memcmp` per value.
 #[inline]
@@ -450,8 +588,7 @@ fn put_levels(valid: &BooleanBuffer, values: usize, out: &mut Vec<u8>) {
     if values == 0 || values == valid.len() {
         rle::rle(u32::from(values > 0), valid.len(), 1, out);
     } else {
-        let levels: Vec<u8> = valid.iter().map(u8::from).collect();
-        rle::encode(&levels, 1, out);
+        rle::encode_bits(valid, out);
     }
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
@@ -964,6 +1101,74 @@ mod tests {
             prop_assume!(!rows.is_empty());
             let file = write(&batches, props(page_rows, dictionary_limit)).unwrap();
             check(file, &rows);
+        }
+    }
+
+    /// Writes `batches` as [`write`] does, each batch keyed: a dictionary of its distinct values (in
+    /// an order of their own, with values no row uses and a NULL value some rows' keys point at).
+    fn write_keyed_rows(batches: &[Vec<Option<String>>], props: WriterProperties) -> Result<Bytes> {
+        let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
+        let parquet = ArrowSchemaConverter::new().convert(&schema).unwrap();
+        let props = Arc::new(props);
+        let mut column = StringColumn::new(parquet.column(0), &props).unwrap();
+        for batch in batches {
+            // Distinct values, last seen first, then one nobody uses, then NULL.
+            let mut values: Vec<Option<String>> = Vec::new();
+            for v in batch.iter().rev().flatten() {
+                if !values.contains(&Some(v.clone())) {
+                    values.push(Some(v.clone()));
+                }
+            }
+            values.push(Some("never used".into()));
+            values.push(None);
+            let null_value = values.len() as u32 - 1;
+            // Half the NULL rows point at the NULL value, half are NULL keys.
+            let keys: UInt32Array = batch
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Some(v) => values
+                        .iter()
+                        .position(|x| x.as_ref() == Some(v))
+                        .map(|k| k as u32),
+                    None => (i % 2 == 0).then_some(null_value),
+                })
+                .collect();
+            let keyed =
+                DictionaryArray::try_new(keys, Arc::new(StringArray::from(values))).unwrap();
+            column.write_keyed(&keyed)?;
+        }
+        let (bytes, close) = column.close()?;
+        let mut file =
+            SerializedFileWriter::new(Vec::new(), parquet.root_schema_ptr(), props).unwrap();
+        let mut row_group = file.next_row_group().unwrap();
+        row_group.append_column(&bytes, close).unwrap();
+        row_group.close().unwrap();
+        Ok(Bytes::from(file.into_inner().unwrap()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn keyed_rows_are_written_byte_for_byte_as_their_values(
+            batches in prop::collection::vec(
+                prop::collection::vec(prop::option::weighted(0.8, "[a-c]{0,3}|[0-9.]{7,15}"), 0..80),
+                1..5,
+            ),
+            page_rows in 1usize..40,
+            dictionary_limit in 0usize..400,
+            bloom in any::<bool>(),
+        ) {
+            let rows: Vec<_> = batches.concat();
+            prop_assume!(!rows.is_empty());
+            let props = || {
+                let p = props(page_rows, dictionary_limit).into_builder();
+                let p = if bloom { p.set_bloom_filter_enabled(true) } else { p };
+                p.build()
+            };
+            let keyed = write_keyed_rows(&batches, props()).unwrap();
+            prop_assert_eq!(&keyed, &write(&batches, props()).unwrap());
+            check(keyed, &rows);
         }
     }
 

@@ -18,8 +18,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::datatypes::{DataType, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
@@ -295,15 +295,18 @@ impl ColumnWriter {
                 leaves.iter().try_for_each(|leaf| w.write(leaf))
             }
             (ColumnWriter::Strings(w), ColumnInput::Arrays(arrays)) => {
-                arrays
-                    .iter()
-                    .try_for_each(|a| match a.as_any().downcast_ref::<StringArray>() {
-                        Some(values) => w.write(values),
-                        None => Err(ParquetError::General(format!(
+                arrays.iter().try_for_each(|a| {
+                    if let Some(values) = a.as_string_opt::<i32>() {
+                        w.write(values)
+                    } else if let Some(keyed) = a.as_dictionary_opt::<UInt32Type>() {
+                        w.write_keyed(keyed)
+                    } else {
+                        Err(ParquetError::General(format!(
                             "a string column of type {}",
                             a.data_type()
-                        ))),
-                    })
+                        )))
+                    }
+                })
             }
             _ => Err(ParquetError::General(
                 "a column given the wrong input".into(),
@@ -418,7 +421,11 @@ impl<'a> PartitionWriter<'a> {
     pub fn write(&mut self, batches: &[RecordBatch], source: u32) -> Result<()> {
         if let Some(sorter) = self.sorter.as_mut() {
             let started = Instant::now();
-            sorter.push(self.lake, batches, source)?;
+            let batches = batches
+                .iter()
+                .map(|b| with_file_types(b, &self.schema))
+                .collect::<Result<Vec<_>>>()?;
+            sorter.push(self.lake, &batches, source)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
             return Ok(());
         }
@@ -442,6 +449,7 @@ impl<'a> PartitionWriter<'a> {
         }
         if let Some(sorter) = self.sorter.as_mut() {
             let started = Instant::now();
+            let batch = with_file_types(&batch, &self.schema)?;
             sorter.push_sourced(self.lake, batch, sources)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
             return Ok(());
@@ -583,7 +591,16 @@ impl<'a> PartitionWriter<'a> {
         if pending.len() > 1 && rows / pending.len() < SMALL_BATCH_ROWS && bytes <= 4 * ENCODE_BYTES
         {
             let started = Instant::now();
-            let one = arrow::compute::concat_batches(&schema, &pending)?;
+            let first = pending[0].schema();
+            let one = if pending.iter().all(|b| *b.schema_ref() == first) {
+                arrow::compute::concat_batches(&first, &pending)?
+            } else {
+                let pending = pending
+                    .iter()
+                    .map(|b| with_file_types(b, &schema))
+                    .collect::<Result<Vec<_>>>()?;
+                arrow::compute::concat_batches(&schema, &pending)?
+            };
             pending = vec![one];
             self.encode_seconds += started.elapsed().as_secs_f64();
         }
@@ -614,8 +631,13 @@ impl<'a> PartitionWriter<'a> {
                     w += 1;
                     continue;
                 }
+                let column = if column.data_type() == field.data_type() {
+                    column.clone()
+                } else {
+                    arrow::compute::cast(column, field.data_type())?
+                };
                 for leaf in
-                    compute_leaves(field, column).map_err(|e| parquet_err(&partition, &name, e))?
+                    compute_leaves(field, &column).map_err(|e| parquet_err(&partition, &name, e))?
                 {
                     // Only single-leaf string columns are given arrays.
                     match inputs.get_mut(w) {
@@ -704,6 +726,28 @@ impl<'a> PartitionWriter<'a> {
         self.write_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
+}
+
+/// `batch` with the column types of the file's `schema`. The enricher's string columns come keyed (a
+/// dictionary of the batch's distinct values and a key per row), which the lake's string writer
+/// takes as they are; the sort and arrow-rs's writers take them as strings.
+fn with_file_types(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema_ref() == schema {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Appends `rows` rows of `source` to the runs `runs`.

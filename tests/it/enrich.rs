@@ -851,6 +851,108 @@ fn an_unenriched_lake_has_exactly_the_kinds_columns_and_settings_as_before() {
     }
 }
 
+/// The enrichment columns are built a value per distinct address and written by key; sorted rows
+/// (which the sort takes as plain strings), small row groups and pages, and one thread must give
+/// every row the same values.
+#[test]
+fn enriched_values_are_the_same_sorted_in_small_row_groups_and_as_written_by_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Public addresses AWS, MaxMind's test data or both know, private and documentation ones, IPv6
+    // short and long (past 15 characters), and a NULL address ("-"); repeated in runs and not.
+    let pool = [
+        "52.95.128.179",
+        "3.5.140.1",
+        "13.32.0.1",
+        "15.177.0.1",
+        "54.239.0.1",
+        "81.2.69.142",
+        "1.0.0.1",
+        "2.125.160.216",
+        "2001:218::1",
+        "2a02:cf40::1",
+        "2600:1f14:fff:f800:0:0:0:1",
+        "2001:480:0:0:0:0:0:10",
+        "10.0.0.1",
+        "192.168.1.1",
+        "172.19.6.54",
+        "203.0.113.9",
+        "fd00::1",
+        "-",
+    ];
+    let records = (0..6000u64).map(|i| V2 {
+        srcaddr: pool[(i / 3) as usize % pool.len()].into(),
+        dstaddr: pool[(i * 7 + 5) as usize % pool.len()].into(),
+        srcport: i,
+        protocol: [6, 17, 1, 58, 0, 255, 143][i as usize % 7],
+        ..V2::default()
+    });
+    let input = tmp.path().join("in");
+    records_in(&input, "2024/01/01", "pool", records);
+    let query = "SELECT srcport, protocol_name, src_aws_service, src_aws_region, src_country, \
+                        src_asn, src_as_org, dst_aws_service, dst_aws_region, dst_country, \
+                        dst_asn, dst_as_org \
+                 FROM {lake} ORDER BY srcport";
+    let mut answers = Vec::new();
+    for (name, extra) in [
+        ("default", vec![]),
+        ("sorted", vec!["--sort-by", "srcaddr,dstaddr"]),
+        ("small", vec!["--row-group-rows", "700", "--threads", "1"]),
+    ] {
+        let lake = tmp.path().join(name);
+        let mut flags = all_flags();
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        let (run, report) = convert(&[&input], &lake, &strs(&flags));
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(report["rows_written"], json!(6000), "{name}");
+        answers.push((name, duckdb(&lake, query)));
+    }
+    let (_, first) = &answers[0];
+    assert_eq!(first.len(), 6000);
+    for (name, rows) in &answers[1..] {
+        for (a, b) in first.iter().zip(rows) {
+            assert_eq!(a, b, "{name} differs from default");
+        }
+    }
+    // Values, NULLs and names each appear (the comparison above compares something).
+    let column = |i: usize| -> Vec<&Value> { first.iter().map(|r| &r[i]).collect() };
+    for (i, what) in [
+        (2, "src_aws_service"),
+        (4, "src_country"),
+        (5, "src_asn"),
+        (8, "dst_aws_region"),
+    ] {
+        let values = column(i);
+        assert!(values.iter().any(|v| v.is_null()), "{what}: no NULL");
+        assert!(values.iter().any(|v| !v.is_null()), "{what}: no value");
+    }
+    let row = |port: usize| &first[port];
+    // Row 0: source 52.95.128.179 (S3 in us-east-1 in the sample), protocol 6.
+    assert_eq!(row(0)[1], json!("TCP"));
+    assert_eq!(row(0)[2], json!("S3"));
+    // Row 36: source 10.0.0.1 is private: NULL everywhere.
+    assert_eq!(
+        row(36)[2..7],
+        [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+    // The NULL address ("-", rows 51-53) has nothing either.
+    assert_eq!(
+        row(51)[2..7],
+        [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+}
+
 #[test]
 fn rows_carried_over_from_a_vanished_input_are_enriched_again_and_compaction_keeps_the_columns() {
     let tmp = tempfile::tempdir().unwrap();
