@@ -163,8 +163,10 @@ impl Enricher {
         let dst = strings(batch, DSTADDR)?;
         let rows = batch.num_rows();
         let mut seen = Seen {
-            // About one distinct address in six (measured on generated days); growing costs more.
-            table: HashTable::with_capacity(rows / 2),
+            // Sized for about one distinct address in six (generated days have that many);
+            // growing costs more.
+            short: HashTable::with_capacity(rows / 2),
+            long: HashTable::new(),
             distinct: Vec::with_capacity(rows / 2),
         };
         let rows_of = [
@@ -261,9 +263,11 @@ struct Cached {
 
 /// The distinct texts of a batch's address columns so far, each numbered by its index in `found`
 /// (one more than its place in `distinct`; 0 is NULL).
-#[derive(Default)]
 struct Seen<'s> {
-    table: HashTable<u32>,
+    /// Short texts with their number: one comparison in the table itself matches one.
+    short: HashTable<(Packed, u32)>,
+    /// The numbers of longer texts.
+    long: HashTable<u32>,
     distinct: Vec<Distinct<'s>>,
 }
 
@@ -351,47 +355,61 @@ impl<'s> Seen<'s> {
         let data: &'s [u8] = column.value_data();
         // Addresses repeat in runs (an interface's flows): the previous row's costs one comparison.
         let mut last: Option<(Packed, u32)> = None;
-        (0..column.len())
-            .map(|i| {
-                if column.is_null(i) {
-                    return 0;
-                }
-                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-                let short = Packed::of(data, start, end);
-                if let Some((_, n)) = last.filter(|(p, _)| Some(*p) == short) {
-                    return n;
-                }
-                let hash = match short {
-                    Some(p) => p.hash(),
-                    None => long_hash(column.value(i)),
-                };
-                let Seen { table, distinct } = self;
-                let is = |&n: &u32| {
-                    let d = &distinct[n as usize - 1];
-                    match short {
-                        Some(p) => d.short == Some(p),
-                        None => d.short.is_none() && d.text.as_bytes() == &data[start..end],
-                    }
-                };
-                let n = match table.find(hash, is) {
-                    Some(&n) => n,
-                    None => {
-                        distinct.push(Distinct {
-                            text: column.value(i),
-                            hash,
-                            short,
-                        });
-                        let n = distinct.len() as u32;
-                        table.insert_unique(hash, n, |&n| distinct[n as usize - 1].hash);
+        let mut numbers = Vec::with_capacity(rows);
+        for i in 0..column.len() {
+            if column.is_null(i) {
+                numbers.push(0);
+                continue;
+            }
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+            let n = match Packed::of(data, start, end) {
+                Some(p) => match last {
+                    Some((q, n)) if q == p => n,
+                    _ => {
+                        let n = self.short_text(p, || column.value(i));
+                        last = Some((p, n));
                         n
                     }
-                };
-                if let Some(p) = short {
-                    last = Some((p, n));
-                }
+                },
+                None => self.long_text(column.value(i)),
+            };
+            numbers.push(n);
+        }
+        numbers
+    }
+
+    /// The number of the short text `p` (`text` its text), numbered now if it is new.
+    #[inline]
+    fn short_text(&mut self, p: Packed, text: impl FnOnce() -> &'s str) -> u32 {
+        let hash = p.hash();
+        match self.short.find(hash, |(q, _)| *q == p) {
+            Some(&(_, n)) => n,
+            None => {
+                let n = self.add(text(), hash, Some(p));
+                self.short.insert_unique(hash, (p, n), |(q, _)| q.hash());
                 n
-            })
-            .collect()
+            }
+        }
+    }
+
+    /// The number of `text`, longer than a short one, numbered now if it is new.
+    fn long_text(&mut self, text: &'s str) -> u32 {
+        let hash = long_hash(text);
+        let Seen { long, distinct, .. } = self;
+        match long.find(hash, |&n| distinct[n as usize - 1].text == text) {
+            Some(&n) => n,
+            None => {
+                let n = self.add(text, hash, None);
+                let Seen { long, distinct, .. } = self;
+                long.insert_unique(hash, n, |&n| distinct[n as usize - 1].hash);
+                n
+            }
+        }
+    }
+
+    fn add(&mut self, text: &'s str, hash: u64, short: Option<Packed>) -> u32 {
+        self.distinct.push(Distinct { text, hash, short });
+        self.distinct.len() as u32
     }
 }
 

@@ -21,7 +21,7 @@
 use arrow::array::{
     Array, AsArray, BooleanBufferBuilder, DictionaryArray, StringArray, UInt32Array,
 };
-use arrow::buffer::BooleanBuffer;
+use arrow::buffer::{BooleanBuffer, Buffer};
 use arrow::datatypes::UInt32Type;
 use bytes::Bytes;
 use hashbrown::HashTable;
@@ -217,7 +217,6 @@ impl StringColumn {
             values,
             ours: vec![UNSEEN; values.len()],
             any_null: false,
-            scratch: Vec::new(),
         })
     }
 
@@ -471,8 +470,6 @@ struct Keyed<'v> {
     ours: Vec<u32>,
     /// Whether a row has used a NULL value.
     any_null: bool,
-    /// The chunk's keys of the rows being appended.
-    scratch: Vec<u32>,
 }
 
 impl<'v> Keyed<'v> {
@@ -505,8 +502,8 @@ impl<'v> Rows<'v> for Keyed<'v> {
     }
 
     fn append_keys(&mut self, column: &mut StringColumn, from: usize, n: usize) {
-        // Each value the rows use interned, in the order rows first use it; then each row's key in
-        // the chunk, and the page's validity (a word at a time) and keys from those.
+        // Each value the rows use interned, in the order rows first use it; then the page's
+        // validity and each row's key in the chunk.
         let keys = &self.keys.values()[from..from + n];
         let key_nulls = self.keys.nulls().map(|nulls| nulls.inner().slice(from, n));
         for (j, &k) in keys.iter().enumerate() {
@@ -516,28 +513,46 @@ impl<'v> Rows<'v> for Keyed<'v> {
                 self.first_use(column, k as usize);
             }
         }
-        let mut ours = std::mem::take(&mut self.scratch);
-        ours.clear();
-        ours.extend(
-            keys.iter()
-                .map(|&k| self.ours.get(k as usize).copied().unwrap_or(NULL_VALUE)),
-        );
-        if let Some(valid) = &key_nulls {
-            for j in valid.iter().enumerate().filter(|(_, v)| !v).map(|(j, _)| j) {
-                ours[j] = NULL_VALUE;
+        let ours = &self.ours;
+        let key = |k: u32| ours.get(k as usize).copied().unwrap_or(NULL_VALUE);
+        match key_nulls {
+            None if !self.any_null => {
+                column.page_valid.append_n(n, true);
+                column.page_keys.extend(keys.iter().map(|&k| key(k)));
+            }
+            None => {
+                // Validity a word at a time, and every row's key written, kept only when valid
+                // (no branch per row).
+                let base = column.page_keys.len();
+                column.page_keys.resize(base + n, 0);
+                let out = &mut column.page_keys[base..];
+                let mut kept = 0;
+                let mut words = Vec::with_capacity(n.div_ceil(64));
+                for chunk in keys.chunks(64) {
+                    let mut word = 0u64;
+                    for (bit, &k) in chunk.iter().enumerate() {
+                        let k = key(k);
+                        let valid = k != NULL_VALUE;
+                        out[kept] = k;
+                        kept += usize::from(valid);
+                        word |= u64::from(valid) << bit;
+                    }
+                    words.push(word);
+                }
+                column.page_keys.truncate(base + kept);
+                let valid = BooleanBuffer::new(Buffer::from_vec(words), 0, n);
+                column.page_valid.append_buffer(&valid);
+            }
+            Some(key_valid) => {
+                let valid = BooleanBuffer::collect_bool(n, |j| {
+                    key_valid.value(j) && key(keys[j]) != NULL_VALUE
+                });
+                column.page_valid.append_buffer(&valid);
+                column
+                    .page_keys
+                    .extend(valid.set_indices().map(|j| key(keys[j])));
             }
         }
-        if !self.any_null && key_nulls.is_none() {
-            column.page_valid.append_n(n, true);
-            column.page_keys.extend_from_slice(&ours);
-        } else {
-            let valid = BooleanBuffer::collect_bool(n, |j| ours[j] != NULL_VALUE);
-            column.page_valid.append_buffer(&valid);
-            column
-                .page_keys
-                .extend(ours.iter().copied().filter(|&k| k != NULL_VALUE));
-        }
-        self.scratch = ours;
     }
 }
 
@@ -1111,7 +1126,7 @@ mod tests {
         let parquet = ArrowSchemaConverter::new().convert(&schema).unwrap();
         let props = Arc::new(props);
         let mut column = StringColumn::new(parquet.column(0), &props).unwrap();
-        for batch in batches {
+        for (b, batch) in batches.iter().enumerate() {
             // Distinct values, last seen first, then one nobody uses, then NULL.
             let mut values: Vec<Option<String>> = Vec::new();
             for v in batch.iter().rev().flatten() {
@@ -1122,7 +1137,8 @@ mod tests {
             values.push(Some("never used".into()));
             values.push(None);
             let null_value = values.len() as u32 - 1;
-            // Half the NULL rows point at the NULL value, half are NULL keys.
+            // In every other batch the NULL rows all point at the NULL value, in the others half
+            // of them are NULL keys.
             let keys: UInt32Array = batch
                 .iter()
                 .enumerate()
@@ -1131,7 +1147,7 @@ mod tests {
                         .iter()
                         .position(|x| x.as_ref() == Some(v))
                         .map(|k| k as u32),
-                    None => (i % 2 == 0).then_some(null_value),
+                    None => (b % 2 == 0 || i % 2 == 0).then_some(null_value),
                 })
                 .collect();
             let keyed =
