@@ -46,6 +46,9 @@ pub enum UsageError {
     /// its enrichment).
     #[error("{0}")]
     Enrich(String),
+    /// `--schema ocsf` without its source name, or with settings it fixes.
+    #[error("{0}")]
+    Ocsf(String),
     /// `--max-line-size` is beyond this machine's addresses.
     #[error("--max-line-size is too large")]
     MaxLineSize(#[source] std::num::TryFromIntError),
@@ -310,9 +313,20 @@ pub struct SettingsArgs {
     pub hourly: bool,
     /// Which time decides a row's partition: the file's delivery folder (as AWS partitions), or the
     /// record's own start (a late-delivered flow at 23:59 lands in its own day; rows whose start is
-    /// missing or not within the delivery day or the one before stay in the delivery partition).
-    #[arg(long, value_enum, default_value = "delivery")]
-    pub partition_time: PartitionTimeArg,
+    /// missing or not within the delivery day or the one before stay in the delivery partition)
+    /// [default: delivery; start with --schema ocsf].
+    #[arg(long, value_enum)]
+    pub partition_time: Option<PartitionTimeArg>,
+    /// The schema of the lake's files: aws (AWS's flow log fields and types, as AWS's own Parquet
+    /// delivery) or ocsf (OCSF 1.1.0 Network Activity, as Amazon Security Lake's VPC flow source,
+    /// written in its custom-source layout: see --source-name). The lake remembers it.
+    #[arg(long, value_enum, default_value = "aws")]
+    pub schema: SchemaArg,
+    /// With --schema ocsf: the Security Lake custom source's name. The lake is
+    /// <LAKE>/ext/<NAME>/ (the source's location when --out is the Security Lake bucket), with
+    /// partitions region=/accountId=/eventDay=YYYYMMDD.
+    #[arg(long, value_name = "NAME")]
+    pub source_name: Option<String>,
     /// Rows per Arrow batch between parser and encoder.
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
@@ -465,6 +479,14 @@ pub struct PlanArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaArg {
+    /// AWS's flow log schema.
+    Aws,
+    /// OCSF 1.1.0 Network Activity (Amazon Security Lake).
+    Ocsf,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PartitionTimeArg {
     Delivery,
@@ -498,6 +520,25 @@ pub enum BadFileArg {
     Abort,
 }
 
+/// A Security Lake custom source name: 1 to 64 letters, digits, `-` and `_`.
+fn is_source_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// The lake of a custom source `name` below `out`: `out/ext/<name>`, or `out` itself when it is
+/// that folder already.
+fn source_location(out: &std::path::Path, name: &str) -> PathBuf {
+    let tail = std::path::Path::new("ext").join(name);
+    if out.ends_with(&tail) {
+        out.to_path_buf()
+    } else {
+        out.join(tail)
+    }
+}
+
 fn parse_day(s: &str) -> Result<Day, NotADate> {
     s.parse()
 }
@@ -524,8 +565,8 @@ impl SettingsArgs {
         };
         c.partitioning.grain = Grain::from_hourly(self.hourly);
         c.partitioning.time = match self.partition_time {
-            PartitionTimeArg::Delivery => PartitionTime::Delivery,
-            PartitionTimeArg::Start => PartitionTime::Start,
+            None | Some(PartitionTimeArg::Delivery) => PartitionTime::Delivery,
+            Some(PartitionTimeArg::Start) => PartitionTime::Start,
         };
         c.write = writer.settings();
         c.parse.batch_rows = self.batch_rows;
@@ -572,6 +613,46 @@ impl SettingsArgs {
             Some(list) => EnrichSet::parse(list, &given).map_err(UsageError::Enrich)?,
             None => EnrichSet::none(),
         };
+        match (self.schema, &self.source_name) {
+            (SchemaArg::Aws, None) => {}
+            (SchemaArg::Aws, Some(_)) => {
+                return Err(UsageError::Ocsf(
+                    "--source-name names a Security Lake custom source: it goes with --schema ocsf"
+                        .into(),
+                ))
+            }
+            (SchemaArg::Ocsf, None) => return Err(UsageError::Ocsf(
+                "--schema ocsf needs --source-name: the Security Lake custom source the lake is \
+                 written for (its files go to <LAKE>/ext/<NAME>/)"
+                    .into(),
+            )),
+            (SchemaArg::Ocsf, Some(name)) => {
+                if !is_source_name(name) {
+                    return Err(UsageError::Ocsf(format!(
+                        "--source-name {name:?}: a Security Lake source name is 1 to 64 letters, \
+                         digits, `-` and `_`"
+                    )));
+                }
+                let explicit = |what: &str| {
+                    Err(UsageError::Ocsf(format!(
+                        "{what} cannot be used with --schema ocsf: an OCSF lake has Security \
+                         Lake's partitions (region=/accountId=/eventDay=, a record in the day of \
+                         its own start)"
+                    )))
+                };
+                if !matches!(self.partition_layout, LayoutArg::Auto) {
+                    return explicit("--partition-layout");
+                }
+                if self.hourly {
+                    return explicit("--hourly");
+                }
+                if matches!(self.partition_time, Some(PartitionTimeArg::Delivery)) {
+                    return explicit("--partition-time delivery");
+                }
+                c.out = source_location(&c.out, name);
+                c = c.for_ocsf();
+            }
+        }
         Ok(c)
     }
 }

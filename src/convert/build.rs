@@ -23,9 +23,10 @@ use crate::lake::ledger::rowmap::NO_INPUT;
 use crate::lake::ledger::{
     FailedRecord, InputRecord, Journal, OutputRecord, PartitionEntry, Replaces, MANIFEST_VERSION,
 };
-use crate::lake::partition::Grain;
+use crate::lake::ocsf::mapping::Mapping;
 use crate::lake::partition::PartitionTime;
-use crate::lake::schema::RecordKind;
+use crate::lake::partition::{Grain, PartitionKey};
+use crate::lake::schema::{OutputSchema, RecordKind};
 use crate::lake::write::{PartitionWriter, Written};
 use crate::storage::Entry;
 use crate::text::route::{split_by_start, TimeSlot};
@@ -186,13 +187,28 @@ impl Run<'_> {
         let mut building: Partitions<'_> = unit
             .iter()
             .map(|o| {
-                let writer = PartitionWriter::new(
-                    &self.lake,
-                    o.path.clone(),
-                    self.schema.clone(),
-                    self.props.clone(),
-                    self.write.clone(),
-                );
+                let writer = match self.cfg.schema {
+                    OutputSchema::Aws => PartitionWriter::new(
+                        &self.lake,
+                        o.path.clone(),
+                        self.schema.clone(),
+                        self.props.clone(),
+                        self.write.clone(),
+                    ),
+                    OutputSchema::Ocsf => {
+                        // The partition's keys fill the account and region of formats without.
+                        let key = PartitionKey::from_path(&o.path, Grain::Day);
+                        let (account, region) =
+                            key.map(|k| (k.account, k.region)).unwrap_or_default();
+                        PartitionWriter::ocsf(
+                            &self.lake,
+                            o.path.clone(),
+                            self.props.clone(),
+                            self.write.clone(),
+                            Some(Mapping::new(account, region)),
+                        )
+                    }
+                };
                 (o.slot, Building::new(writer))
             })
             .collect();

@@ -22,7 +22,9 @@ use crate::lake::conform::to_lake_batch;
 use crate::lake::dataset::{Dataset, ParquetFile};
 use crate::lake::ledger::rowmap::Runs;
 use crate::lake::ledger::{self, InputRecord, PartitionEntry};
+use crate::lake::ocsf;
 use crate::lake::partition::{key_for_path, Grain, PartitionKey};
+use crate::lake::schema::OutputSchema;
 use crate::storage::Entry;
 use crate::text::route::TimeSlot;
 
@@ -150,7 +152,12 @@ impl Run<'_> {
             .collect();
         let mut copied = vec![0u64; output.carried.len()];
         let dataset = Dataset::open(self.store.clone(), &self.cfg.out)?;
-        let schema = self.cfg.parse.record_kind.schema();
+        let ocsf = self.cfg.schema == OutputSchema::Ocsf;
+        let schema = if ocsf {
+            ocsf::schema()
+        } else {
+            self.cfg.parse.record_kind.schema()
+        };
         let mut runs = Runs::new(&output.carried_runs);
         for out in &output.before {
             // Only the files that hold carried rows are read.
@@ -177,11 +184,15 @@ impl Run<'_> {
                 let batch = batch.map_err(|e| lake_err(e.to_string()))?;
                 // The derived columns are derived again, with this run's data (as the rest of the
                 // partition's rows are).
-                let batch = without_enrichment(&batch);
+                let batch = if ocsf {
+                    batch
+                } else {
+                    without_enrichment(&batch)
+                };
                 let batch = to_lake_batch(&batch, &schema).map_err(|e| lake_err(e.to_string()))?;
                 let batch = match &self.enricher {
-                    Some(e) => e.enrich(&batch, &self.schema)?,
-                    None => batch,
+                    Some(e) if !ocsf => e.enrich(&batch, &self.schema)?,
+                    _ => batch,
                 };
                 let mut keep = BooleanBufferBuilder::new(batch.num_rows());
                 let mut sources: Vec<u32> = Vec::new();

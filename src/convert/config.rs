@@ -12,7 +12,7 @@ use crate::input::parse::{BadFilePolicy, BadLinePolicy, ParseSettings};
 use crate::lake::filter::Filters;
 use crate::lake::partition::{is_account, is_region};
 use crate::lake::partition::{Grain, PartitionLayout, PartitionTime};
-use crate::lake::schema::RecordKind;
+use crate::lake::schema::{OutputSchema, RecordKind};
 use crate::lake::write::WriteSettings;
 use crate::threads;
 
@@ -110,6 +110,10 @@ pub struct ConvertConfig {
     /// The columns to add (`--enrich`) and the data files they read.
     #[serde(default)]
     pub enrich: EnrichConfig,
+    /// The schema of the lake's files (`--schema`): AWS's, or OCSF (with Security Lake's
+    /// partitions, see [`ConvertConfig::for_ocsf`]).
+    #[serde(default)]
+    pub schema: OutputSchema,
 }
 
 /// `--enrich` and its data files: each a local path, an `s3://` URL or an `http(s)://` URL, read once
@@ -175,7 +179,28 @@ impl ConvertConfig {
             inventory: None,
             tgw_out: None,
             enrich: EnrichConfig::default(),
+            schema: OutputSchema::Aws,
         }
+    }
+
+    /// The schema of the files the run writes.
+    pub fn file_schema(&self) -> arrow::datatypes::SchemaRef {
+        match self.schema {
+            OutputSchema::Aws => {
+                crate::lake::schema::table_schema(self.parse.record_kind, &self.enrich.set)
+            }
+            OutputSchema::Ocsf => crate::lake::ocsf::schema(),
+        }
+    }
+
+    /// The same settings for an OCSF lake (`--schema ocsf`): Security Lake's partitions
+    /// (`region=/accountId=/eventDay=`), each row in the day of its own start (`eventDay` is the
+    /// record's day, UTC).
+    pub fn for_ocsf(mut self) -> Self {
+        self.schema = OutputSchema::Ocsf;
+        self.partitioning.layout = PartitionLayout::SecurityLake;
+        self.partitioning.time = PartitionTime::Start;
+        self
     }
 
     /// True when the run hands files of `kind` to a lake of their own (Transit Gateway flow logs with
@@ -204,6 +229,7 @@ impl ConvertConfig {
             return bad("no input given".into());
         }
         self.partitioning.validate()?;
+        self.check_schema()?;
         self.enrich
             .set
             .check(&self.enrich.given())
@@ -267,6 +293,59 @@ impl ConvertConfig {
                         .into(),
                 );
             }
+        }
+        Ok(())
+    }
+}
+
+impl ConvertConfig {
+    /// Checks the settings `--schema ocsf` fixes or cannot serve.
+    fn check_schema(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        let security_lake = self.partitioning.layout == PartitionLayout::SecurityLake;
+        if self.schema == OutputSchema::Aws {
+            if security_lake {
+                return bad("Security Lake's partition layout is for --schema ocsf");
+            }
+            return Ok(());
+        }
+        if !security_lake {
+            return bad(
+                "--partition-layout cannot be used with --schema ocsf: an OCSF lake has Security \
+                 Lake's partitions (region=/accountId=/eventDay=)",
+            );
+        }
+        if self.partitioning.grain.is_hourly() {
+            return bad(
+                "--hourly cannot be used with --schema ocsf: Security Lake partitions by day",
+            );
+        }
+        if self.partitioning.time != PartitionTime::Start {
+            return bad(
+                "--partition-time delivery cannot be used with --schema ocsf: Security Lake \
+                 partitions a record by its own day (eventDay)",
+            );
+        }
+        if !self.enrich.set.is_empty() {
+            return bad(
+                "--enrich cannot be used with --schema ocsf: Security Lake's Network Activity \
+                 table has no columns for the enrichments",
+            );
+        }
+        if self.tgw_out.is_some() {
+            return bad(
+                "--tgw-out cannot be used with --schema ocsf: Transit Gateway flow logs have no \
+                 OCSF mapping here; convert them into an AWS-schema lake of their own",
+            );
+        }
+        if !self.write.sort_by.is_none() {
+            return bad(
+                "--sort-by cannot be used with --schema ocsf: an OCSF lake's files are sorted by \
+                 time, as Security Lake asks",
+            );
+        }
+        if self.parse.record_kind != RecordKind::Vpc {
+            return bad("--schema ocsf maps VPC flow logs only");
         }
         Ok(())
     }

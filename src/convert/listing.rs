@@ -262,6 +262,7 @@ impl Run<'_> {
             return Ok(Some(match stored.partition_layout {
                 PartitionLayout::Plain => PartitionLayout::Plain,
                 PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
+                PartitionLayout::SecurityLake => PartitionLayout::SecurityLake,
             }));
         }
         Ok(match self.cfg.partitioning.layout {

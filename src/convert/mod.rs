@@ -51,7 +51,8 @@ use crate::input::discover::{discover, Discovery, InputFile};
 use crate::input::inventory;
 use crate::input::read::ReadErrorKind;
 use crate::lake::ledger::{new_run_id, Lake, Manifest};
-use crate::lake::schema::table_schema;
+use crate::lake::ocsf;
+use crate::lake::schema::{table_schema, OutputSchema};
 use crate::lake::write::{writer_properties, WriteSettings};
 use crate::storage::{self, policy::LockScope, S3Settings, Store};
 use crate::text::rejects::RejectLog;
@@ -238,7 +239,10 @@ impl<'a> Run<'a> {
             progress,
             store,
             rejects,
-            props: Arc::new(writer_properties(&write)?),
+            props: Arc::new(match cfg.schema {
+                OutputSchema::Aws => writer_properties(&write)?,
+                OutputSchema::Ocsf => ocsf::writer_properties(&write)?,
+            }),
             write,
             parsers: ParserPool::default(),
             manifest: lake.manifest(),

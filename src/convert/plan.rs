@@ -30,7 +30,6 @@ use crate::lake::ledger::{
     Recovery,
 };
 use crate::lake::partition::{Grain, PartitionKey, PartitionLayout, PartitionTime};
-use crate::lake::schema::table_schema;
 use crate::lake::schema::RecordKind;
 use crate::storage::Store;
 use crate::text::rejects::RejectLog;
@@ -142,9 +141,10 @@ impl Survey<'_> {
     ) -> Result<Plan> {
         let all: Vec<&InputFile> = found.files.iter().chain(&found.undated).collect();
         let layout = self.partition_layout(&all, matches!(touch, Touch::Build(_)))?;
-        if layout == PartitionLayout::Aws {
-            // A file that names no account and region has no place in a lake with AWS's keys.
-            drop_unkeyed(&mut found);
+        if matches!(layout, PartitionLayout::Aws | PartitionLayout::SecurityLake) {
+            // A file that names no account and region has no place in a lake with AWS's (or
+            // Security Lake's) keys.
+            drop_unkeyed(&mut found, layout);
         }
         report.files_skipped += found.skipped.len() as u64;
         report.skipped.append(&mut found.skipped);
@@ -417,6 +417,7 @@ impl Survey<'_> {
                 filters: filters.clone(),
                 record_kind: self.cfg.parse.record_kind,
                 enrich: self.cfg.enrich.set.clone(),
+                schema: self.cfg.schema,
             })?;
             // A concurrent first run (another shard) may have recorded its settings instead: check ours
             // against whatever is recorded now.
@@ -512,6 +513,7 @@ pub(super) fn agrees(config: &ConvertConfig, stored: &LakeSettings) -> Result<Pa
     let layout = match stored.partition_layout {
         PartitionLayout::Plain => PartitionLayout::Plain,
         PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
+        PartitionLayout::SecurityLake => PartitionLayout::SecurityLake,
     };
     let explicit_differs = cfg.layout != PartitionLayout::Auto && cfg.layout != layout;
     if explicit_differs
@@ -527,6 +529,15 @@ pub(super) fn agrees(config: &ConvertConfig, stored: &LakeSettings) -> Result<Pa
                 stored.partition_time,
                 if stored.hourly { " --hourly" } else { "" }
             )));
+    }
+    if stored.schema != config.schema {
+        return Err(Error::Config(format!(
+            "the lake {} is written in the {} schema; this run would write the {} schema: use the \
+             same --schema, or a new lake",
+            root.display(),
+            stored.schema,
+            config.schema
+        )));
     }
     let kind = config.parse.record_kind;
     if stored.record_kind != kind {
@@ -615,7 +626,7 @@ fn undated_failure(outcome: &FileOutcome, no_slots: bool) -> Option<(ReadErrorKi
 }
 
 /// Files of an AWS-keyed lake that name no account and region: listed as skipped, with the reason.
-pub(super) fn drop_unkeyed(found: &mut Discovery) {
+pub(super) fn drop_unkeyed(found: &mut Discovery, layout: PartitionLayout) {
     let keyed = |f: &InputFile| f.key.account.is_some() && f.key.region.is_some();
     let (keep, mut drop): (Vec<_>, Vec<_>) = std::mem::take(&mut found.files)
         .into_iter()
@@ -630,10 +641,18 @@ pub(super) fn drop_unkeyed(found: &mut Discovery) {
         Skipped {
             flow_log: true,
             path: f.path,
-            reason:
-                "the lake uses AWS's keys (aws-account-id=, aws-region=) and neither the path nor \
-                 the file name gives this file's account and region"
-                    .into(),
+            reason: match layout {
+                PartitionLayout::SecurityLake => {
+                    "an OCSF lake's partitions are keyed by region= and accountId= and neither the \
+                     path nor the file name gives this file's account and region (--account and \
+                     --region give them)"
+                }
+                _ => {
+                    "the lake uses AWS's keys (aws-account-id=, aws-region=) and neither the path \
+                     nor the file name gives this file's account and region"
+                }
+            }
+            .into(),
         }
     }));
 }
@@ -675,7 +694,15 @@ fn up_to_date(
 /// runs of consecutive slots of one account and region (neighbours share input files); otherwise
 /// one partition per unit.
 fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
-    let series = |o: &Output| o.path.split("year=").next().unwrap_or_default().to_string();
+    // The partition's keys above its time (`year=` keys, or Security Lake's `eventDay=`).
+    let series = |o: &Output| {
+        let p = o.path.as_str();
+        let time = ["year=", "eventDay="]
+            .iter()
+            .filter_map(|k| p.find(k))
+            .min();
+        p[..time.unwrap_or(p.len())].to_string()
+    };
     rebuild.sort_by_cached_key(|o| (series(o), o.slot));
     let mut units: Vec<Vec<Output>> = Vec::new();
     for output in rebuild {
@@ -697,7 +724,7 @@ fn units(mut rebuild: Vec<Output>, start_mode: bool) -> Vec<Vec<Output>> {
 /// never mixes schemas.
 pub(super) fn fingerprint(cfg: &ConvertConfig) -> Fingerprint {
     let mut hash = crate::hash::Fnv1a::default();
-    for field in table_schema(cfg.parse.record_kind, &cfg.enrich.set).fields() {
+    for field in cfg.file_schema().fields() {
         hash.add(format!("{}:{};", field.name(), field.data_type()).as_bytes());
     }
     let hash = hash.finish();

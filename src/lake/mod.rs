@@ -13,6 +13,7 @@ pub(crate) mod conform;
 pub mod dataset;
 pub mod filter;
 pub mod ledger;
+pub mod ocsf;
 pub mod partition;
 mod rle;
 pub mod schema;

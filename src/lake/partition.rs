@@ -25,6 +25,10 @@ pub enum PartitionLayout {
     Aws,
     /// `year=/month=/day=`.
     Plain,
+    /// Amazon Security Lake's custom-source keys, `region=/accountId=/eventDay=YYYYMMDD` (the lake
+    /// of `--schema ocsf`, whose root is the source's `ext/<source>/` folder).
+    #[serde(rename = "security-lake")]
+    SecurityLake,
 }
 
 impl PartitionLayout {
@@ -34,6 +38,7 @@ impl PartitionLayout {
             PartitionLayout::Auto => "auto",
             PartitionLayout::Aws => "aws",
             PartitionLayout::Plain => "plain",
+            PartitionLayout::SecurityLake => "security-lake",
         }
     }
 }
@@ -157,6 +162,18 @@ impl PartitionKey {
     /// The partition's folder, relative to the lake root, in the given layout (`Auto` is resolved by
     /// the caller; here it means `Aws` when account and region are known).
     pub fn path(&self, layout: PartitionLayout) -> String {
+        if layout == PartitionLayout::SecurityLake {
+            // Keys the layout needs are checked before (files without them are skipped).
+            let unknown = || "unknown".to_string();
+            return format!(
+                "region={}/accountId={}/eventDay={:04}{:02}{:02}",
+                self.region.clone().unwrap_or_else(unknown),
+                self.account.clone().unwrap_or_else(unknown),
+                self.day.year,
+                self.day.month,
+                self.day.day
+            );
+        }
         let mut p = String::new();
         if layout != PartitionLayout::Plain {
             if let (Some(account), Some(region)) = (&self.account, &self.region) {
@@ -370,16 +387,43 @@ fn path_info(dirs: &[String]) -> Info {
         year_at = Some(i);
         break;
     }
+    if info.day.is_none() {
+        // Security Lake's one-folder day key (`eventDay=20240309`), as an OCSF lake writes it.
+        for (i, dir) in dirs.iter().enumerate().rev() {
+            let Some((y, m, d)) = event_day(dir) else {
+                continue;
+            };
+            match Day::new(y, m, d) {
+                Some(day) if (FIRST_YEAR..=last_year()).contains(&y) => {
+                    info.day = Some(day);
+                    info.below = Some(i + 1);
+                    break;
+                }
+                Some(_) => {
+                    info.bad_year.get_or_insert(y);
+                }
+                None => {}
+            }
+        }
+    }
     if info.day.is_some() {
         info.bad_year = None;
     }
     for dir in dirs {
-        for (key, slot) in [
-            ("aws-account-id", &mut info.account),
-            ("aws-region", &mut info.region),
+        // AWS's Hive keys, and Security Lake's (an OCSF lake's).
+        for (key, is_account) in [
+            ("aws-account-id", true),
+            ("aws-region", false),
+            ("accountId", true),
+            ("region", false),
         ] {
             if let Some(v) = hive_value(dir, key) {
                 if is_safe_value(v) {
+                    let slot = if is_account {
+                        &mut info.account
+                    } else {
+                        &mut info.region
+                    };
                     *slot = Some(v.to_string());
                 } else {
                     info.refused = Some(format!(
@@ -486,6 +530,21 @@ fn last_day_of_month(y: i32, m: u32) -> Option<Day> {
 
 /// Year, month and day of one folder name, in plain (`2024`, `03`) or Hive (`year=2024`, `month=3`)
 /// form: Hive values may be unpadded, plain ones may not.
+/// Year, month and day of a Security Lake `eventDay=YYYYMMDD` folder name.
+fn event_day(s: &str) -> Option<(i32, u32, u32)> {
+    let v = hive_value(s, "eventDay")?;
+    if v.len() != 8 {
+        return None;
+    }
+    let (y, md) = v.split_at(4);
+    let (m, d) = md.split_at(2);
+    Some((
+        digits(y, 4..=4)? as i32,
+        digits(m, 2..=2).filter(|m| (1..=12).contains(m))?,
+        digits(d, 2..=2).filter(|d| (1..=31).contains(d))?,
+    ))
+}
+
 fn year_of(s: &str) -> Option<i32> {
     digits(hive_value(s, "year").unwrap_or(s), 4..=4).map(|y| y as i32)
 }

@@ -409,6 +409,42 @@ impl RecordKind {
     }
 }
 
+/// The schema a lake's files follow: AWS's (the flow log fields as AWS's Parquet delivery names and
+/// types them) or OCSF 1.1.0 Network Activity (`lake::ocsf`, Amazon Security Lake's custom-source
+/// shape). A lake keeps the one it was first written with.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputSchema {
+    /// AWS's flow log schema ([`table_schema`]).
+    #[default]
+    Aws,
+    /// OCSF 1.1.0 Network Activity (class 4001), as Security Lake's VPC flow source writes it.
+    Ocsf,
+}
+
+impl OutputSchema {
+    /// The name flags and `lake.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputSchema::Aws => "aws",
+            OutputSchema::Ocsf => "ocsf",
+        }
+    }
+
+    /// True for [`OutputSchema::Aws`] (the default, not written in `lake.json`).
+    pub fn is_aws(&self) -> bool {
+        *self == OutputSchema::Aws
+    }
+}
+
+impl std::fmt::Display for OutputSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Index in [`TGW_CATALOGUE`] of a column.
 const fn tgw_index(column: &str) -> usize {
     let mut i = 0;

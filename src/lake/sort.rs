@@ -130,6 +130,13 @@ impl SortColumns {
         self.0.is_empty()
     }
 
+    /// The columns at these positions of the rows' schema (a schema other than the catalogue's: an
+    /// OCSF lake's `time`). Not for settings that are written down ([`names`](Self::names) reads
+    /// the catalogue).
+    pub(crate) fn at(positions: Vec<usize>) -> Self {
+        SortColumns(positions)
+    }
+
     /// The lake's names of the key columns, most significant first.
     pub fn names(&self) -> Vec<String> {
         self.0

@@ -37,6 +37,7 @@ use rayon::prelude::*;
 use crate::enrich::is_enrichment_column;
 use crate::error::{Error, Result};
 use crate::lake::ledger::commit::{Lake, StagedFile};
+use crate::lake::ocsf::{self, mapping::Mapping};
 use crate::lake::part_file_name;
 use crate::lake::schema::{
     column_list, ColumnCompression, ColumnEncoding, Kind, UnknownColumn, CATALOGUE, TGW_CATALOGUE,
@@ -107,6 +108,11 @@ impl BloomColumns {
         columns.sort_unstable();
         columns.dedup();
         Ok(BloomColumns(columns))
+    }
+
+    /// The lake's names of the columns, in catalogue order.
+    pub fn columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.iter().map(|&c| CATALOGUE[c].column)
     }
 
     /// The lake's names of the columns, in catalogue order (`none` when there are none), as
@@ -352,6 +358,12 @@ pub struct PartitionWriter<'a> {
     /// Which source (the caller's number for an input) each row came from: runs of (source, rows)
     /// in the order the rows are written.
     sources: Vec<(u32, u64)>,
+    /// The mapping of the rows [`write`](Self::write) is given onto the files' schema (OCSF).
+    mapping: Option<Mapping>,
+    /// Most rows a row group may have ([`ocsf::MAX_ROW_GROUP_BYTES`] over the rows' Arrow size, an
+    /// upper bound of their uncompressed size in Parquet); no bound but the settings' when `None`.
+    max_row_group_bytes: Option<u64>,
+    arrow_bytes_per_row: f64,
     encode_seconds: f64,
     write_seconds: f64,
     sort_seconds: f64,
@@ -402,10 +414,47 @@ impl<'a> PartitionWriter<'a> {
             pending: Vec::new(),
             sorter,
             sources: Vec::new(),
+            mapping: None,
+            max_row_group_bytes: None,
+            arrow_bytes_per_row: 0.0,
             encode_seconds: 0.0,
             write_seconds: 0.0,
             sort_seconds: 0.0,
         }
+    }
+
+    /// A writer of an OCSF lake's partition ([`ocsf::schema`]): rows given to
+    /// [`write`](Self::write) are mapped with `mapping` first (rows given to
+    /// [`write_sourced`](Self::write_sourced) are OCSF rows already), every file's rows are sorted by
+    /// `time`, and row groups stay under Security Lake's size limit. `props` are
+    /// [`ocsf::writer_properties`].
+    pub fn ocsf(
+        lake: &'a Lake,
+        partition: String,
+        props: Arc<WriterProperties>,
+        settings: WriteSettings,
+        mapping: Option<Mapping>,
+    ) -> Self {
+        let schema = ocsf::schema();
+        let mut writer = PartitionWriter::new(
+            lake,
+            partition.clone(),
+            schema.clone(),
+            props,
+            WriteSettings {
+                sort_by: SortColumns::none(),
+                ..settings.clone()
+            },
+        );
+        writer.sorter = Some(Sorter::new(
+            SortColumns::at(vec![ocsf::time_index()]),
+            settings.sort_memory.clone(),
+            partition,
+            schema,
+        ));
+        writer.mapping = mapping;
+        writer.max_row_group_bytes = Some(ocsf::MAX_ROW_GROUP_BYTES);
+        writer
     }
 
     /// Names the files from `part-<first>.parquet` on instead of `part-00000.parquet` (a compaction
@@ -419,6 +468,17 @@ impl<'a> PartitionWriter<'a> {
     /// [`Written::sources`]), to the partition: encoded into its files in order, or, with a sort
     /// order, once every row is in ([`finish`](Self::finish)).
     pub fn write(&mut self, batches: &[RecordBatch], source: u32) -> Result<()> {
+        let mapped;
+        let batches = match &self.mapping {
+            Some(mapping) => {
+                mapped = batches
+                    .iter()
+                    .map(|b| mapping.map(b))
+                    .collect::<Result<Vec<_>>>()?;
+                &mapped[..]
+            }
+            None => batches,
+        };
         if let Some(sorter) = self.sorter.as_mut() {
             let started = Instant::now();
             let batches = batches
@@ -462,6 +522,13 @@ impl<'a> PartitionWriter<'a> {
     /// files) wait until [`ENCODE_ROWS`] rows (or [`ENCODE_BYTES`] of batches) are pending and are
     /// encoded as one.
     fn encode(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        if self.max_row_group_bytes.is_some() {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+            if rows > 0 {
+                self.arrow_bytes_per_row = self.arrow_bytes_per_row.max(bytes as f64 / rows as f64);
+            }
+        }
         for batch in batches {
             let mut offset = 0;
             while offset < batch.num_rows() {
@@ -547,10 +614,16 @@ impl<'a> PartitionWriter<'a> {
                     .map_err(|e| parquet_err(&self.partition, &file.name, e))?;
                 let writers =
                     column_writers(arrow, &self.schema, file.writer.schema_descr(), &self.props);
+                let mut target_rows =
+                    next_row_group_rows(&self.settings, written, self.bytes_per_row);
+                if let Some(max) = self.max_row_group_bytes {
+                    let fit = (max as f64 / self.arrow_bytes_per_row.max(1.0)) as usize;
+                    target_rows = target_rows.min(fit.max(1));
+                }
                 OpenRowGroup {
                     writers,
                     rows: 0,
-                    target_rows: next_row_group_rows(&self.settings, written, self.bytes_per_row),
+                    target_rows,
                 }
             }
         };

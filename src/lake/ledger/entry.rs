@@ -7,7 +7,7 @@ use crate::enrich::{DataVersion, EnrichSet};
 use crate::error::ReadErrorKind;
 use crate::lake::filter::Filters;
 use crate::lake::partition::{identity_of, PartitionLayout, PartitionTime};
-use crate::lake::schema::RecordKind;
+use crate::lake::schema::{OutputSchema, RecordKind};
 
 /// Version of the entry format, 1: an entry lists its inputs (path, size, mtime, identity, rows),
 /// its outputs (name, rows, bytes), its line account, its failed inputs and the name of its row map.
@@ -147,6 +147,9 @@ pub struct LakeSettings {
     /// The columns it adds to the kind's (`--enrich`); absent in lakes without enrichment.
     #[serde(default, skip_serializing_if = "EnrichSet::is_empty")]
     pub enrich: EnrichSet,
+    /// The schema of its files (`--schema`); absent in lakes of AWS's schema.
+    #[serde(default, skip_serializing_if = "OutputSchema::is_aws")]
+    pub schema: OutputSchema,
 }
 
 fn is_vpc(kind: &RecordKind) -> bool {

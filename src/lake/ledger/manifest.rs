@@ -508,9 +508,20 @@ mod tests {
             filters: Filters::default(),
             record_kind: crate::lake::schema::RecordKind::TransitGateway,
             enrich: crate::enrich::EnrichSet::none(),
+            schema: crate::lake::schema::OutputSchema::Aws,
         };
         m.put_settings(&s).unwrap();
-        assert_eq!(m.settings().unwrap(), Some(s));
+        assert_eq!(m.settings().unwrap(), Some(s.clone()));
+        // An OCSF lake's settings name its schema and Security Lake's layout.
+        let ocsf = LakeSettings {
+            partition_layout: PartitionLayout::SecurityLake,
+            hourly: false,
+            record_kind: crate::lake::schema::RecordKind::Vpc,
+            schema: crate::lake::schema::OutputSchema::Ocsf,
+            ..s
+        };
+        m.put_settings(&ocsf).unwrap();
+        assert_eq!(m.settings().unwrap(), Some(ocsf));
     }
 
     #[test]
