@@ -202,7 +202,8 @@ pub struct DdlArgs {
     /// Where the engine reads the lake, e.g. s3://bucket/prefix/ (default: the lake's local path as file://).
     #[arg(long, value_name = "URL")]
     pub location: Option<String>,
-    /// Table (or view) name [default: vpc_flow_logs; tgw_flow_logs for a Transit Gateway lake].
+    /// Table (or view) name [default: vpc_flow_logs; tgw_flow_logs for a Transit Gateway lake;
+    /// ocsf_vpc_flow for an OCSF lake].
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
     /// Database (Athena/Glue) or schema (DuckDB) of the table.

@@ -8,7 +8,8 @@
 //! Partition keys are strings, as in AWS's DDL, so `month = '03'` means the same in every engine.
 //!
 //! Athena projects the partitions instead of listing them: `year`, `month`, `day` and `hour` are
-//! zero-padded integer ranges, every other key an enum of the values found, and
+//! zero-padded integer ranges, Security Lake's `eventDay` (an OCSF lake) a `yyyyMMdd` date range from
+//! the first day found to today, every other key an enum of the values found, and
 //! `storage.location.template` spells the folder path, so new days need no `MSCK REPAIR TABLE`.
 //!
 //! Every value from outside (paths, names, folder keys and values, column names) goes into the text
@@ -24,7 +25,7 @@ use arrow::datatypes::{DataType, Field};
 use crate::error::{Error, Result};
 use crate::lake::dataset::Dataset;
 use crate::lake::ledger::Manifest;
-use crate::lake::schema::RecordKind;
+use crate::lake::schema::{OutputSchema, RecordKind};
 use crate::storage::{self, S3Settings};
 
 use sqltext::{Refused, Source};
@@ -33,6 +34,8 @@ use sqltext::{Refused, Source};
 pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
 /// Default table name of a Transit Gateway flow log lake.
 pub const DEFAULT_TGW_TABLE: &str = "tgw_flow_logs";
+/// Default table name of an OCSF lake (`convert --schema ocsf`).
+pub const DEFAULT_OCSF_TABLE: &str = "ocsf_vpc_flow";
 /// Years projected past the later of the lake's last year and this year, so that a table created
 /// once keeps seeing new deliveries without being recreated every January.
 pub const PROJECTED_YEARS_AHEAD: i32 = 5;
@@ -261,9 +264,16 @@ pub fn ddl(cfg: &DdlConfig) -> std::result::Result<String, DdlError> {
         .map(|s| s.filters.clone())
         .filter(|f| !f.keeps_all());
     let mut cfg = cfg.clone();
-    if cfg.table.is_none() && settings.is_some_and(|s| s.record_kind == RecordKind::TransitGateway)
-    {
-        cfg.table = Some(DEFAULT_TGW_TABLE.into());
+    if cfg.table.is_none() {
+        match settings {
+            Some(s) if s.schema == OutputSchema::Ocsf => {
+                cfg.table = Some(DEFAULT_OCSF_TABLE.into())
+            }
+            Some(s) if s.record_kind == RecordKind::TransitGateway => {
+                cfg.table = Some(DEFAULT_TGW_TABLE.into())
+            }
+            _ => {}
+        }
     }
     let cfg = &cfg;
     // The location is named by a string literal, so it must be text: a path that is not UTF-8 is
@@ -488,6 +498,23 @@ fn projection(
     let prop = |p: &str, v: String| (format!("projection.{}.{p}", key.name), v);
     let numbers: Option<Vec<i32>> = key.values.iter().map(|v| v.parse().ok()).collect();
     let width = |w: usize| key.values.iter().all(|v| v.len() == w);
+    if key.name == "eventDay"
+        && !key.values.is_empty()
+        && key
+            .values
+            .iter()
+            .all(|v| v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()))
+    {
+        // Security Lake's day key (an OCSF lake): a date range from the first day found on.
+        let first = key.values.iter().min().cloned().unwrap_or_default();
+        return Ok(vec![
+            prop("type", "date".into()),
+            prop("format", "yyyyMMdd".into()),
+            prop("range", format!("{first},NOW")),
+            prop("interval", "1".into()),
+            prop("interval.unit", "DAYS".into()),
+        ]);
+    }
     let range = match (key.name.as_str(), numbers) {
         ("year", Some(years)) if width(4) => {
             let first = years.iter().copied().min().unwrap_or(this_year);

@@ -2,7 +2,9 @@
 //! input and again of the staged output read back from disk.
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
+use arrow::datatypes::{
+    DataType, Int32Type, Int64Type, SchemaRef, TimeUnit, TimestampMillisecondType,
+};
 
 /// Per-column fingerprint of a set of rows, independent of their order and of how they are split in
 /// batches and files: non-NULL count, and the sum of the values (integers) or of their lengths and
@@ -73,6 +75,28 @@ fn add_values(sums: &mut ColumnSums, array: &dyn Array) {
             let map = array.as_map();
             let entries = map.entries();
             for child in entries.columns() {
+                sums.sum += (child.len() - child.null_count()) as i128;
+                add_values(sums, child.as_ref());
+            }
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            let a = array.as_primitive::<TimestampMillisecondType>();
+            sums.sum += a.iter().flatten().map(i128::from).sum::<i128>();
+        }
+        DataType::Struct(_) => {
+            // Each child's values where the struct is valid (an OCSF lake's objects).
+            let object = array.as_struct();
+            for child in object.columns() {
+                let child = match object.nulls() {
+                    Some(nulls) if nulls.null_count() > 0 => {
+                        let valid = arrow::array::BooleanArray::new(nulls.inner().clone(), None);
+                        match arrow::compute::filter(child, &valid) {
+                            Ok(kept) => kept,
+                            Err(_) => child.clone(),
+                        }
+                    }
+                    _ => child.clone(),
+                };
                 sums.sum += (child.len() - child.null_count()) as i128;
                 add_values(sums, child.as_ref());
             }

@@ -37,7 +37,8 @@ use crate::lake::dataset::{Dataset, FileError, ParquetFile};
 use crate::lake::ledger::{
     self, new_run_id, Journal, Lake, Manifest, OutputRecord, PartitionEntry, Recovery, Replaces,
 };
-use crate::lake::schema::table_schema;
+use crate::lake::ocsf;
+use crate::lake::schema::{table_schema, OutputSchema};
 use crate::lake::write::{writer_properties, WriteSettings, Written};
 use crate::storage::{self, policy::LockScope, S3Settings};
 use crate::threads;
@@ -173,7 +174,24 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
     let dataset = Dataset::open(store.clone(), &cfg.lake)?;
     let started = Instant::now();
     let settings = cfg.write.for_run();
-    let props = Arc::new(writer_properties(&settings)?);
+    // A lake without settings (AWS's native Parquet) holds VPC flow log records, not enriched, in
+    // AWS's schema.
+    let stored = Manifest::of_lake(store.clone(), &cfg.lake)
+        .settings()?
+        .unwrap_or_default();
+    let ocsf = stored.schema == OutputSchema::Ocsf;
+    if ocsf && !settings.sort_by.is_none() {
+        return Err(Error::Config(
+            "--sort-by cannot be used on an OCSF lake: its files are sorted by time, as Security \
+             Lake asks"
+                .into(),
+        ));
+    }
+    let props = Arc::new(if ocsf {
+        ocsf::writer_properties(&settings)?
+    } else {
+        writer_properties(&settings)?
+    });
     let mut report = CompactReport {
         dry_run: cfg.dry_run,
         ..CompactReport::default()
@@ -196,11 +214,7 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         None => Manifest::of_lake(store.clone(), &cfg.lake),
     };
     let needs_rebuild = recover(lake.as_ref(), &dataset, &manifest, &mut report)?;
-    // A lake without settings (AWS's native Parquet) holds VPC flow log records, not enriched.
-    let (kind, enrich) = manifest
-        .settings()?
-        .map(|s| (s.record_kind, s.enrich))
-        .unwrap_or_default();
+
     let partitions = dataset.partitions(cfg.from, cfg.to)?;
     report.partitions_seen = partitions.len();
     let run = Run {
@@ -212,7 +226,12 @@ pub fn compact(cfg: &CompactConfig) -> Result<CompactReport> {
         writing: rewrite::Writing {
             props,
             settings,
-            schema: table_schema(kind, &enrich),
+            schema: if ocsf {
+                ocsf::schema()
+            } else {
+                table_schema(stored.record_kind, &stored.enrich)
+            },
+            ocsf,
         },
         pool: threads::pool(cfg.threads)?,
     };

@@ -26,6 +26,8 @@ pub(super) struct Writing {
     pub props: Arc<WriterProperties>,
     pub settings: WriteSettings,
     pub schema: SchemaRef,
+    /// The lake's files are OCSF's ([`PartitionWriter::ocsf`]: sorted by time).
+    pub ocsf: bool,
 }
 
 /// Reads every file of the partition (in the order of `files`) into staged files at the target size
@@ -43,14 +45,24 @@ pub(super) fn rewrite(
     let schema = writing.schema.clone();
     let mut before = Fingerprint::new(&schema);
     let props = writing.props.clone();
-    let mut writer = PartitionWriter::new(
-        lake,
-        partition.to_string(),
-        schema.clone(),
-        props,
-        writing.settings.clone(),
-    )
-    .numbered_from(first_free_part(files));
+    let writer = if writing.ocsf {
+        PartitionWriter::ocsf(
+            lake,
+            partition.to_string(),
+            props,
+            writing.settings.clone(),
+            None,
+        )
+    } else {
+        PartitionWriter::new(
+            lake,
+            partition.to_string(),
+            schema.clone(),
+            props,
+            writing.settings.clone(),
+        )
+    };
+    let mut writer = writer.numbered_from(first_free_part(files));
     for f in files {
         let path = dataset.file(partition, &f.name);
         let reader = dataset

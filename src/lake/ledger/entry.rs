@@ -132,7 +132,7 @@ pub struct CompactionMark {
 /// Settings that decide where rows go, fixed when a lake is first written: a run with other values
 /// would put the same rows under a second folder tree, which every `**/*.parquet` reader would count
 /// twice.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LakeSettings {
     /// `aws` or `plain` (never `auto`: resolved on the first write).
     pub partition_layout: PartitionLayout,

@@ -290,8 +290,15 @@ struct Endpoint<'a> {
 
 impl<'a> Endpoint<'a> {
     /// Side `side` (`src` or `dst`) of the rows; `here` says whether the side is the interface of
-    /// ingress (true: the destination) or of other traffic.
-    fn of(c: &Columns<'a>, side: &'static str, ingress: &[bool], here: bool) -> Result<Self> {
+    /// ingress (true: the destination) or of other traffic; rows with `no_address` name the
+    /// interface on both sides.
+    fn of(
+        c: &Columns<'a>,
+        side: &'static str,
+        ingress: &[bool],
+        no_address: &[bool],
+        here: bool,
+    ) -> Result<Self> {
         let n = ingress.len();
         let addr = c.text(&format!("{side}addr"))?;
         let pkt = c.text(&format!("pkt_{side}addr"))?;
@@ -305,7 +312,11 @@ impl<'a> Endpoint<'a> {
         let id = |name: &str| -> Result<StringArray> {
             let a = c.text(name)?;
             Ok((0..n)
-                .map(|i| (ingress[i] == here).then(|| get(a, i)).flatten())
+                .map(|i| {
+                    (ingress[i] == here || no_address[i])
+                        .then(|| get(a, i))
+                        .flatten()
+                })
                 .collect())
         };
         Ok(Endpoint {
@@ -466,8 +477,19 @@ impl Mapping {
         let ingress: Vec<bool> = (0..n)
             .map(|i| get(flow_direction, i) == Some("ingress"))
             .collect();
-        let src = Endpoint::of(&c, "src", &ingress, false)?;
-        let dst = Endpoint::of(&c, "dst", &ingress, true)?;
+        // A record with no address (NODATA, SKIPDATA: no traffic) names its interface on both
+        // endpoints, the only end it has (OCSF asks every endpoint for an address or an id).
+        let addresses = [
+            c.text("srcaddr")?,
+            c.text("dstaddr")?,
+            c.text("pkt_srcaddr")?,
+            c.text("pkt_dstaddr")?,
+        ];
+        let no_address: Vec<bool> = (0..n)
+            .map(|i| addresses.iter().all(|a| a.is_null(i)))
+            .collect();
+        let src = Endpoint::of(&c, "src", &ingress, &no_address, false)?;
+        let dst = Endpoint::of(&c, "dst", &ingress, &no_address, true)?;
         let observables = observables(&[&src, &dst], n)?;
         let src_endpoint = src.array()?;
         let dst_endpoint = dst.array()?;
