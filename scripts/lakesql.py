@@ -30,7 +30,7 @@ def names(kind="vpc"):
 
 def all_names():
     """Every shipped query's name."""
-    return names() + names("tgw") + names("enriched")
+    return names() + names("tgw") + names("enriched") + names("ocsf")
 
 
 def code_lines(text):
