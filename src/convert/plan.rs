@@ -510,6 +510,16 @@ impl Survey<'_> {
 pub(super) fn agrees(config: &ConvertConfig, stored: &LakeSettings) -> Result<PartitionLayout> {
     let (root, filters) = (&config.out, &config.parse.filters);
     let cfg = &config.partitioning;
+    // The schema first: another schema means other partitions too, and says more.
+    if stored.schema != config.schema {
+        return Err(Error::Config(format!(
+            "the lake {} is written in the {} schema; this run would write the {} schema: use the \
+             same --schema, or a new lake",
+            root.display(),
+            stored.schema,
+            config.schema
+        )));
+    }
     let layout = match stored.partition_layout {
         PartitionLayout::Plain => PartitionLayout::Plain,
         PartitionLayout::Aws | PartitionLayout::Auto => PartitionLayout::Aws,
@@ -529,15 +539,6 @@ pub(super) fn agrees(config: &ConvertConfig, stored: &LakeSettings) -> Result<Pa
                 stored.partition_time,
                 if stored.hourly { " --hourly" } else { "" }
             )));
-    }
-    if stored.schema != config.schema {
-        return Err(Error::Config(format!(
-            "the lake {} is written in the {} schema; this run would write the {} schema: use the \
-             same --schema, or a new lake",
-            root.display(),
-            stored.schema,
-            config.schema
-        )));
     }
     let kind = config.parse.record_kind;
     if stored.record_kind != kind {

@@ -20,6 +20,7 @@ mod filters;
 mod inventory;
 mod layering;
 mod nightly;
+mod ocsf;
 mod packaging;
 mod partition_time;
 mod plan;
