@@ -379,6 +379,8 @@ pub struct Sorter {
     spilled: Vec<Spilled>,
     /// Run files written so far (their names count up).
     runs_written: usize,
+    /// Begins the names of its run files (two sorters of one partition name theirs apart).
+    prefix: &'static str,
     /// Where runs are spilled: the partition's staging folder.
     partition: String,
     schema: SchemaRef,
@@ -400,9 +402,16 @@ impl Sorter {
             bytes: 0,
             spilled: Vec::new(),
             runs_written: 0,
+            prefix: "",
             partition,
             schema,
         }
+    }
+
+    /// The same sorter with run files named `sort-<prefix>run-NNNNN.arrow`.
+    pub fn named(mut self, prefix: &'static str) -> Self {
+        self.prefix = prefix;
+        self
     }
 
     /// Adds rows, all of `source`.
@@ -509,7 +518,7 @@ impl Sorter {
         level: u32,
     ) -> Result<()> {
         self.runs_written += 1;
-        let name = format!("sort-run-{:05}.arrow", self.runs_written);
+        let name = format!("sort-{}run-{:05}.arrow", self.prefix, self.runs_written);
         let path = lake.staged_file(&self.partition, &name);
         let staged = lake.create_staged(&self.partition, &name)?;
         let spill_schema = spill_schema(&self.schema, &all_null);

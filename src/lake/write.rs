@@ -358,8 +358,9 @@ pub struct PartitionWriter<'a> {
     /// Which source (the caller's number for an input) each row came from: runs of (source, rows)
     /// in the order the rows are written.
     sources: Vec<(u32, u64)>,
-    /// The mapping of the rows [`write`](Self::write) is given onto the files' schema (OCSF).
-    mapping: Option<Mapping>,
+    /// An OCSF writer's mapping of the rows [`write`](Self::write) is given (see
+    /// [`PartitionWriter::ocsf`]).
+    ocsf: Option<OcsfRows>,
     /// Most rows a row group may have ([`ocsf::MAX_ROW_GROUP_BYTES`] over the rows' Arrow size, an
     /// upper bound of their uncompressed size in Parquet); no bound but the settings' when `None`.
     max_row_group_bytes: Option<u64>,
@@ -414,7 +415,7 @@ impl<'a> PartitionWriter<'a> {
             pending: Vec::new(),
             sorter,
             sources: Vec::new(),
-            mapping: None,
+            ocsf: None,
             max_row_group_bytes: None,
             arrow_bytes_per_row: 0.0,
             encode_seconds: 0.0,
@@ -423,11 +424,14 @@ impl<'a> PartitionWriter<'a> {
         }
     }
 
-    /// A writer of an OCSF lake's partition ([`ocsf::schema`]): rows given to
-    /// [`write`](Self::write) are mapped with `mapping` first (rows given to
-    /// [`write_sourced`](Self::write_sourced) are OCSF rows already), every file's rows are sorted by
-    /// `time`, and row groups stay under Security Lake's size limit. `props` are
-    /// [`ocsf::writer_properties`].
+    /// A writer of an OCSF lake's partition ([`ocsf::schema`]): every file's rows sorted by `time`,
+    /// row groups under Security Lake's size limit; `props` are [`ocsf::writer_properties`].
+    ///
+    /// With a `mapping` (a conversion), [`write`](Self::write) takes rows of AWS's VPC flow log
+    /// schema: they are sorted by the time they will have (a narrow key on rows still narrow) and
+    /// mapped once sorted; rows given to [`write_sourced`](Self::write_sourced) (carried over from
+    /// the lake's files) are OCSF rows, sorted apart and merged with the others at the end. Without
+    /// (a compaction), both take OCSF rows.
     pub fn ocsf(
         lake: &'a Lake,
         partition: String,
@@ -446,13 +450,24 @@ impl<'a> PartitionWriter<'a> {
                 ..settings.clone()
             },
         );
-        writer.sorter = Some(Sorter::new(
-            SortColumns::at(vec![ocsf::time_index()]),
-            settings.sort_memory.clone(),
-            partition,
-            schema,
-        ));
-        writer.mapping = mapping;
+        writer.sorter = Some(match &mapping {
+            Some(_) => Sorter::new(
+                SortColumns::at(vec![ocsf::keyed_time_index()]),
+                settings.sort_memory.clone(),
+                partition,
+                ocsf::keyed_input_schema(),
+            ),
+            None => Sorter::new(
+                SortColumns::at(vec![ocsf::time_index()]),
+                settings.sort_memory.clone(),
+                partition,
+                schema,
+            ),
+        });
+        writer.ocsf = mapping.map(|mapping| OcsfRows {
+            mapping,
+            carried: None,
+        });
         writer.max_row_group_bytes = Some(ocsf::MAX_ROW_GROUP_BYTES);
         writer
     }
@@ -468,17 +483,17 @@ impl<'a> PartitionWriter<'a> {
     /// [`Written::sources`]), to the partition: encoded into its files in order, or, with a sort
     /// order, once every row is in ([`finish`](Self::finish)).
     pub fn write(&mut self, batches: &[RecordBatch], source: u32) -> Result<()> {
-        let mapped;
-        let batches = match &self.mapping {
-            Some(mapping) => {
-                mapped = batches
-                    .iter()
-                    .map(|b| mapping.map(b))
-                    .collect::<Result<Vec<_>>>()?;
-                &mapped[..]
-            }
-            None => batches,
-        };
+        if let (Some(_), Some(sorter)) = (&self.ocsf, self.sorter.as_mut()) {
+            // Rows of AWS's schema, with the key they are sorted by; mapped once sorted.
+            let started = Instant::now();
+            let keyed = batches
+                .iter()
+                .map(ocsf::with_time_key)
+                .collect::<Result<Vec<_>>>()?;
+            sorter.push(self.lake, &keyed, source)?;
+            self.sort_seconds += started.elapsed().as_secs_f64();
+            return Ok(());
+        }
         if let Some(sorter) = self.sorter.as_mut() {
             let started = Instant::now();
             let batches = batches
@@ -506,6 +521,22 @@ impl<'a> PartitionWriter<'a> {
                 rows: sources.len() as u64,
                 rejected: 0,
             });
+        }
+        if let Some(ocsf) = self.ocsf.as_mut() {
+            // OCSF rows carried over, beside the mapped rows' sorter.
+            let started = Instant::now();
+            let carried = ocsf.carried.get_or_insert_with(|| {
+                Sorter::new(
+                    SortColumns::at(vec![ocsf::time_index()]),
+                    self.settings.sort_memory.clone(),
+                    self.partition.clone(),
+                    self.schema.clone(),
+                )
+                .named("carried-")
+            });
+            carried.push_sourced(self.lake, batch, sources)?;
+            self.sort_seconds += started.elapsed().as_secs_f64();
+            return Ok(());
         }
         if let Some(sorter) = self.sorter.as_mut() {
             let started = Instant::now();
@@ -562,6 +593,11 @@ impl<'a> PartitionWriter<'a> {
 
     /// Closes the last row group and file; returns the files written, in name order, and timings.
     pub fn finish(mut self) -> Result<Written> {
+        if let Some(ocsf) = self.ocsf.take() {
+            if let Some(sorter) = self.sorter.take() {
+                self.finish_ocsf(sorter, ocsf)?;
+            }
+        }
         if let Some(sorter) = self.sorter.take() {
             // The next sorted batch is merged while this one is encoded.
             let timed = |rows: &mut SortedRows| {
@@ -595,6 +631,42 @@ impl<'a> PartitionWriter<'a> {
             sort_seconds: self.sort_seconds,
             sources: self.sources,
         })
+    }
+
+    /// Maps the sorted rows of an OCSF conversion and encodes them, merged with the carried-over
+    /// rows by time when there are any.
+    fn finish_ocsf(&mut self, sorter: Sorter, mut ocsf: OcsfRows) -> Result<()> {
+        let started = Instant::now();
+        let mut rows = sorter.finish()?;
+        self.sort_seconds += started.elapsed().as_secs_f64();
+        loop {
+            let started = Instant::now();
+            let Some(sorted) = rows.next() else { break };
+            let (batch, sources) = sorted?;
+            self.sort_seconds += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let mapped = ocsf.mapping.map(&batch)?;
+            self.encode_seconds += started.elapsed().as_secs_f64();
+            match ocsf.carried.as_mut() {
+                Some(carried) => {
+                    let started = Instant::now();
+                    carried.push_sourced(self.lake, mapped, sources)?;
+                    self.sort_seconds += started.elapsed().as_secs_f64();
+                }
+                None => {
+                    add_sources(&mut self.sources, &sources);
+                    self.encode(std::slice::from_ref(&mapped))?;
+                }
+            }
+        }
+        if let Some(carried) = ocsf.carried.take() {
+            for sorted in carried.finish()? {
+                let (batch, sources) = sorted?;
+                add_sources(&mut self.sources, &sources);
+                self.encode(std::slice::from_ref(&batch))?;
+            }
+        }
+        Ok(())
     }
 
     /// The open row group, opening a file and a row group if needed.
@@ -799,6 +871,13 @@ impl<'a> PartitionWriter<'a> {
         self.write_seconds += started.elapsed().as_secs_f64();
         Ok(())
     }
+}
+
+/// What an OCSF conversion's writer does with its rows ([`PartitionWriter::ocsf`]).
+struct OcsfRows {
+    mapping: Mapping,
+    /// The carried-over rows (OCSF already), sorted apart and merged with the mapped ones at the end.
+    carried: Option<Sorter>,
 }
 
 /// `batch` with the column types of the file's `schema`. The enricher's string columns come keyed (a

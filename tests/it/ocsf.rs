@@ -638,3 +638,55 @@ fn compaction_ddl_and_queries_of_an_ocsf_lake() {
         assert_eq!(ocsf_rows, aws_rows, "{name}");
     }
 }
+
+/// An input of a published partition that vanished (a lifecycle rule) keeps its rows when the
+/// partition is rebuilt: they are carried over from the OCSF files, merged by time with the rows
+/// mapped now, and the partition's files stay sorted.
+#[test]
+fn rows_of_vanished_inputs_are_carried_over_in_time_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    copy_tree(&fixtures().join("aws"), &input);
+    let out = tmp.path().join("bucket");
+    let ocsf = ["--schema", "ocsf", "--source-name", SOURCE];
+    convert(&[&input], &out, &ocsf);
+    let lake = out.join("ext").join(SOURCE);
+    let sums = "SELECT count(*), sum(traffic.bytes), sum(time), count(DISTINCT src_endpoint.ip) FROM {lake}";
+    let before = duckdb(&lake, sums);
+    let day = input.join("AWSLogs/662306410322/vpcflowlogs/us-east-1/2024/03/09");
+    let gone = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    let late = V2 {
+        start: 1709942500,
+        end: 1709942560,
+        bytes: 7,
+        ..V2::default()
+    };
+    put(
+        &day,
+        "662306410322_vpcflowlogs_us-east-1_fl-0late_20240309T2355Z_0000late.log.gz",
+        &v2_gz([late]),
+    );
+    let (_, report) = convert(&[&input], &out, &ocsf);
+    assert!(
+        report["rows_carried_over"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let after = duckdb(&lake, sums);
+    assert_eq!(after[0][0], json!(before[0][0].as_i64().unwrap() + 1));
+    assert_eq!(after[0][1], json!(before[0][1].as_i64().unwrap() + 7));
+    let unsorted = py(&format!(
+        "import glob, json, pyarrow.parquet as pq\n\
+         bad = [f for f in glob.glob('{}/**/*.parquet', recursive=True)\n\
+                if (lambda t: t != sorted(t))(pq.read_table(f, columns=['time']).column('time').to_pylist())]\n\
+         print(json.dumps(bad))",
+        lake.display()
+    ));
+    assert_eq!(unsorted, json!([]));
+    let (code, v) = verify(&lake);
+    assert_eq!(code, 0, "{v}");
+}

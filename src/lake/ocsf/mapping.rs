@@ -405,6 +405,23 @@ fn observables(endpoints: &[&Endpoint<'_>], n: usize) -> Result<ArrayRef> {
     )?))
 }
 
+/// `time` of each row: its start, or its end for a row without a start (milliseconds).
+fn times(start_ms: &Int64Array, end_ms: &Int64Array) -> Int64Array {
+    (0..start_ms.len())
+        .map(|i| get_long(start_ms, i).or(get_long(end_ms, i)))
+        .collect()
+}
+
+/// The `time` the rows of `batch` (AWS's VPC flow log schema) have once mapped.
+pub fn time_of(batch: &RecordBatch) -> Result<Int64Array> {
+    let c = Columns { batch };
+    let (start, end) = (c.long("start")?, c.long("end")?);
+    let n = batch.num_rows();
+    let start_ms: Int64Array = (0..n).map(|i| millis(get_long(start, i))).collect();
+    let end_ms: Int64Array = (0..n).map(|i| millis(get_long(end, i))).collect();
+    Ok(times(&start_ms, &end_ms))
+}
+
 /// Seconds to milliseconds; `None` past what an INT64 of milliseconds holds.
 fn millis(secs: Option<i64>) -> Option<i64> {
     secs.and_then(|s| s.checked_mul(1000))
@@ -521,9 +538,7 @@ impl Mapping {
         let (start, end) = (c.long("start")?, c.long("end")?);
         let start_ms: Int64Array = (0..n).map(|i| millis(get_long(start, i))).collect();
         let end_ms: Int64Array = (0..n).map(|i| millis(get_long(end, i))).collect();
-        let time: Int64Array = (0..n)
-            .map(|i| get_long(&start_ms, i).or(get_long(&end_ms, i)))
-            .collect();
+        let time = times(&start_ms, &end_ms);
         let dt = |ms: &Int64Array| -> ArrayRef {
             Arc::new(
                 TimestampMillisecondArray::new(ms.values().clone(), ms.nulls().cloned())

@@ -18,7 +18,10 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 
+use arrow::record_batch::RecordBatch;
+
 use crate::error::{Error, Result};
+use crate::lake::schema::RecordKind;
 use crate::lake::write::{WriteSettings, BLOOM_FILTER_FPP, DEFAULT_ZSTD_LEVEL};
 
 /// The OCSF schema version written in `metadata.version`.
@@ -196,6 +199,35 @@ pub fn schema() -> SchemaRef {
             ]))
         })
         .clone()
+}
+
+/// The column a conversion sorts rows of AWS's schema by before they are mapped: the `time` each
+/// will have ([`mapping::time_of`]).
+pub const TIME_KEY_COLUMN: &str = "__flowlake_time";
+
+/// AWS's VPC flow log schema with [`TIME_KEY_COLUMN`] last: the rows an OCSF conversion sorts.
+pub fn keyed_input_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let vpc = RecordKind::Vpc.schema();
+            let mut fields: Vec<Field> = vpc.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(long(TIME_KEY_COLUMN));
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+}
+
+/// The position of [`TIME_KEY_COLUMN`] in [`keyed_input_schema`].
+pub fn keyed_time_index() -> usize {
+    keyed_input_schema().fields().len() - 1
+}
+
+/// `batch`, rows of AWS's VPC flow log schema, with [`TIME_KEY_COLUMN`] added.
+pub fn with_time_key(batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(mapping::time_of(batch)?));
+    Ok(RecordBatch::try_new(keyed_input_schema(), columns)?)
 }
 
 /// The position of [`TIME_COLUMN`] among the schema's fields.
