@@ -11,6 +11,8 @@
 //! zero-padded integer ranges, Security Lake's `eventDay` (an OCSF lake) a `yyyyMMdd` date range from
 //! the first day found to today, every other key an enum of the values found, and
 //! `storage.location.template` spells the folder path, so new days need no `MSCK REPAIR TABLE`.
+//! Partition columns are named in lower case (Hive and Glue keep no other), the template keeps the
+//! folders' own spelling (`accountId=${accountid}`).
 //!
 //! Every value from outside (paths, names, folder keys and values, column names) goes into the text
 //! through [`sqltext`], which quotes it as one inert token or refuses it.
@@ -341,12 +343,15 @@ pub fn athena(
     out.push_str(")\n");
     if !table.partition_keys.is_empty() {
         out.push_str("PARTITIONED BY (\n");
+        // Hive and Glue keep column names in lower case, and Athena finds a key's projection by
+        // its column's name: a folder key such as Security Lake's `accountId` is the column
+        // `accountid`, and the location template spells the folder's own key.
         let keys: Vec<(String, String)> = table
             .partition_keys
             .iter()
             .map(|k| {
                 Ok((
-                    sqltext::partition_key(&k.name)?.to_string(),
+                    sqltext::partition_key(&k.name)?.to_ascii_lowercase(),
                     "string".into(),
                 ))
             })
@@ -363,10 +368,8 @@ pub fn athena(
     let mut template = location.clone();
     for key in &table.partition_keys {
         props.extend(projection(key, this_year)?);
-        template.push_str(&format!(
-            "{0}=${{{0}}}/",
-            sqltext::partition_key(&key.name)?
-        ));
+        let name = sqltext::partition_key(&key.name)?;
+        template.push_str(&format!("{name}=${{{}}}/", name.to_ascii_lowercase()));
     }
     let mut props: Vec<String> = props
         .iter()
@@ -495,7 +498,12 @@ fn projection(
     key: &PartitionKeyValues,
     this_year: i32,
 ) -> std::result::Result<Vec<(String, String)>, Refused> {
-    let prop = |p: &str, v: String| (format!("projection.{}.{p}", key.name), v);
+    let prop = |p: &str, v: String| {
+        (
+            format!("projection.{}.{p}", key.name.to_ascii_lowercase()),
+            v,
+        )
+    };
     let numbers: Option<Vec<i32>> = key.values.iter().map(|v| v.parse().ok()).collect();
     let width = |w: usize| key.values.iter().all(|v| v.len() == w);
     if key.name == "eventDay"

@@ -619,15 +619,17 @@ fn compaction_ddl_and_queries_of_an_ocsf_lake() {
         "  `type_uid` bigint,",
         "  `unmapped` map<string,string>,",
         "  `region` string,",
-        "  'projection.eventDay.type' = 'date',",
-        "  'projection.eventDay.format' = 'yyyyMMdd',",
-        "  'projection.eventDay.range' = '20240308,NOW',",
+        "  `accountid` string,",
+        "  `eventday` string",
+        "  'projection.eventday.type' = 'date',",
+        "  'projection.eventday.format' = 'yyyyMMdd',",
+        "  'projection.eventday.range' = '20240308,NOW',",
     ] {
         assert!(ddl.stdout.contains(line), "no {line:?} in\n{}", ddl.stdout);
     }
     assert!(ddl
         .stdout
-        .contains("region=${region}/accountId=${accountId}/eventDay=${eventDay}/'"));
+        .contains("region=${region}/accountId=${accountid}/eventDay=${eventday}/'"));
 
     let aws = tmp.path().join("aws-lake");
     convert(&[&input], &aws, &[]);
