@@ -197,15 +197,19 @@ impl Run<'_> {
                     ),
                     OutputSchema::Ocsf => {
                         // The partition's keys fill the account and region of formats without.
+                        // and its day the time of records with neither start nor end.
                         let key = PartitionKey::from_path(&o.path, Grain::Day);
-                        let (account, region) =
-                            key.map(|k| (k.account, k.region)).unwrap_or_default();
+                        let mapping = match key {
+                            Some(k) => Mapping::new(k.account.clone(), k.region.clone())
+                                .in_day(TimeSlot::of_key(&k, Grain::Day).index() * 86_400_000),
+                            None => Mapping::default(),
+                        };
                         PartitionWriter::ocsf(
                             &self.lake,
                             o.path.clone(),
                             self.props.clone(),
                             self.write.clone(),
-                            Some(Mapping::new(account, region)),
+                            Some(mapping),
                         )
                     }
                 };

@@ -175,6 +175,29 @@ fn store_for(cfg: &ConvertConfig) -> Result<Arc<dyn Store>> {
     )
 }
 
+/// Refuses a lake inside another (a folder above `out` holding a lake's settings: an OCSF lake's
+/// `ext/<source>/` below an AWS-schema lake's root, say), whose readers would read both. A folder
+/// that cannot be read (a role allowed only below `out`) is not a lake as far as the run can tell.
+fn refuse_nested(store: &Arc<dyn Store>, out: &std::path::Path) -> Result<()> {
+    let s3 = !storage::is_local(out);
+    for above in out.ancestors().skip(1) {
+        // Up to the bucket (`s3://bucket` is two components), or the root of the file system.
+        if above.as_os_str().is_empty() || (s3 && above.components().count() < 2) {
+            break;
+        }
+        if let Ok(Some(settings)) = Manifest::of_lake(store.clone(), above).settings() {
+            return Err(crate::error::Error::Config(format!(
+                "--out {}: it is inside the lake {} (of the {} schema), whose readers would read \
+                 this lake's files too: choose a folder outside it",
+                out.display(),
+                above.display(),
+                settings.schema
+            )));
+        }
+    }
+    Ok(())
+}
+
 struct Run<'a> {
     cfg: &'a ConvertConfig,
     progress: &'a dyn Progress,
@@ -231,6 +254,7 @@ impl<'a> Run<'a> {
                 },
             ),
         };
+        refuse_nested(&store, &cfg.out)?;
         let lake = Lake::open(store.clone(), &cfg.out, &run_id, scope, &holder)?;
         let rejects = RejectLog::to_file(lake.meta_path(&format!("rejects/{run_id}.jsonl")));
         let write = cfg.write.for_run();

@@ -361,10 +361,11 @@ pub struct PartitionWriter<'a> {
     /// An OCSF writer's mapping of the rows [`write`](Self::write) is given (see
     /// [`PartitionWriter::ocsf`]).
     ocsf: Option<OcsfRows>,
-    /// Most rows a row group may have ([`ocsf::MAX_ROW_GROUP_BYTES`] over the rows' Arrow size, an
-    /// upper bound of their uncompressed size in Parquet); no bound but the settings' when `None`.
+    /// Largest estimated uncompressed size of a row group ([`ocsf::row_sizes`]); no bound but the
+    /// settings' rows when `None`.
     max_row_group_bytes: Option<u64>,
-    arrow_bytes_per_row: f64,
+    /// The estimated size of the open row group's rows.
+    row_group_bytes: u64,
     encode_seconds: f64,
     write_seconds: f64,
     sort_seconds: f64,
@@ -417,7 +418,7 @@ impl<'a> PartitionWriter<'a> {
             sources: Vec::new(),
             ocsf: None,
             max_row_group_bytes: None,
-            arrow_bytes_per_row: 0.0,
+            row_group_bytes: 0,
             encode_seconds: 0.0,
             write_seconds: 0.0,
             sort_seconds: 0.0,
@@ -483,12 +484,12 @@ impl<'a> PartitionWriter<'a> {
     /// [`Written::sources`]), to the partition: encoded into its files in order, or, with a sort
     /// order, once every row is in ([`finish`](Self::finish)).
     pub fn write(&mut self, batches: &[RecordBatch], source: u32) -> Result<()> {
-        if let (Some(_), Some(sorter)) = (&self.ocsf, self.sorter.as_mut()) {
+        if let (Some(ocsf), Some(sorter)) = (&self.ocsf, self.sorter.as_mut()) {
             // Rows of AWS's schema, with the key they are sorted by; mapped once sorted.
             let started = Instant::now();
             let keyed = batches
                 .iter()
-                .map(ocsf::with_time_key)
+                .map(|b| ocsf::with_time_key(b, &ocsf.mapping))
                 .collect::<Result<Vec<_>>>()?;
             sorter.push(self.lake, &keyed, source)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
@@ -553,25 +554,38 @@ impl<'a> PartitionWriter<'a> {
     /// files) wait until [`ENCODE_ROWS`] rows (or [`ENCODE_BYTES`] of batches) are pending and are
     /// encoded as one.
     fn encode(&mut self, batches: &[RecordBatch]) -> Result<()> {
-        if self.max_row_group_bytes.is_some() {
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-            if rows > 0 {
-                self.arrow_bytes_per_row = self.arrow_bytes_per_row.max(bytes as f64 / rows as f64);
-            }
-        }
         for batch in batches {
+            let sizes = self.max_row_group_bytes.map(|_| ocsf::row_sizes(batch));
             let mut offset = 0;
             while offset < batch.num_rows() {
                 let (room, filled) = {
                     let rg = self.row_group()?;
                     (rg.target_rows - rg.rows, rg.rows)
                 };
-                let take = room.min(batch.num_rows() - offset);
-                self.pending.push(batch.slice(offset, take));
-                offset += take;
-                self.row_group()?.rows = filled + take;
-                if take == room {
+                let mut take = room.min(batch.num_rows() - offset);
+                let mut full = take == room;
+                if let (Some(max), Some(sizes)) = (self.max_row_group_bytes, &sizes) {
+                    // The rows that keep the row group under its size (a row larger than that
+                    // alone in a row group of its own).
+                    let mut fit = 0;
+                    while fit < take
+                        && (self.row_group_bytes + sizes[offset + fit] <= max
+                            || (filled == 0 && fit == 0))
+                    {
+                        self.row_group_bytes += sizes[offset + fit];
+                        fit += 1;
+                    }
+                    if fit < take {
+                        take = fit;
+                        full = true;
+                    }
+                }
+                if take > 0 {
+                    self.pending.push(batch.slice(offset, take));
+                    offset += take;
+                    self.row_group()?.rows = filled + take;
+                }
+                if full {
                     self.encode_pending()?;
                     self.close_row_group()?;
                 }
@@ -686,16 +700,10 @@ impl<'a> PartitionWriter<'a> {
                     .map_err(|e| parquet_err(&self.partition, &file.name, e))?;
                 let writers =
                     column_writers(arrow, &self.schema, file.writer.schema_descr(), &self.props);
-                let mut target_rows =
-                    next_row_group_rows(&self.settings, written, self.bytes_per_row);
-                if let Some(max) = self.max_row_group_bytes {
-                    let fit = (max as f64 / self.arrow_bytes_per_row.max(1.0)) as usize;
-                    target_rows = target_rows.min(fit.max(1));
-                }
                 OpenRowGroup {
                     writers,
                     rows: 0,
-                    target_rows,
+                    target_rows: next_row_group_rows(&self.settings, written, self.bytes_per_row),
                 }
             }
         };
@@ -817,6 +825,7 @@ impl<'a> PartitionWriter<'a> {
         let Some(rg) = file.row_group.take() else {
             return Ok(());
         };
+        self.row_group_bytes = 0;
         let err = |e| parquet_err(&partition, &file.name, e);
         let before = file.writer.bytes_written();
         let timed: Vec<(ClosedColumn, f64)> = rg

@@ -65,8 +65,8 @@ def record(fmt, account, region, day0, i):
         "region": region, "az-id": "use1-az1", "sublocation-type": random.choice(["-", "outpost"]),
         "sublocation-id": random.choice(["-", "op-0123456789abcdef0"]),
         "pkt-src-aws-service": random.choice(["-", "S3", "AMAZON"]), "pkt-dst-aws-service": random.choice(["-", "DYNAMODB"]),
-        "flow-direction": random.choice(["ingress", "egress", "-"]),
-        "traffic-path": random.choice(["-", "1", "2", "3", "4", "5", "6", "7", "8"]),
+        "flow-direction": random.choice(["ingress", "egress", "-", "ingress", "egress", "sideways"]),
+        "traffic-path": random.choice(["-", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
         "ecs-cluster-name": random.choice(["-", "web"]), "ecs-task-id": random.choice(["-", "t-1"]),
         "reject-reason": random.choice(["-", "BPA"]), "resource-id": random.choice(["-", "eni-res"]),
         "encryption-status": random.choice(["-", "0", "1", "2"]), "instance-tag": random.choice(["-", "team=a"]),
@@ -91,6 +91,7 @@ for account, region in [("123456789012", "us-east-1"), ("210987654321", "eu-west
             if fmt == "v11x" and d == 1:
                 rows[0].update({{"action": "ALLOW", "log-status": "OK", "srcaddr": "10.0.0.1", "dstaddr": "10.0.0.2"}})
                 rows[1]["start"] = "9999999999999999"
+                rows[2].update({{"start": "-", "end": "-"}})
             lines = [" ".join(fields)] + [" ".join(r[f] for f in fields) for r in rows]
             folder = os.path.join(root, "AWSLogs", account, "vpcflowlogs", region, day)
             os.makedirs(folder, exist_ok=True)
@@ -121,7 +122,7 @@ MAPPED = set("version account-id interface-id srcaddr dstaddr srcport dstport pr
 BOUNDARY = {1: (4, "Same VPC"), 2: (5, "Internet/VPC Gateway"), 3: (6, "Virtual Private Gateway"),
             4: (7, "Intra-region VPC"), 5: (8, "Inter-region VPC"), 6: (9, "Local Gateway"), 7: (10, "Gateway VPC"),
             8: (11, "Internet Gateway")}
-def expected(rec, path_account, path_region):
+def expected(rec, path_account, path_region, delivery_ms):
     v = lambda f: None if rec.get(f, "-") == "-" else rec[f]
     n = lambda f: None if v(f) is None else int(v(f))
     ms = lambda f: None if n(f) is None or n(f) * 1000 > 2**63 - 1 else n(f) * 1000
@@ -129,8 +130,14 @@ def expected(rec, path_account, path_region):
     outcome = {"ACCEPT": (6, "Traffic", 1, "Allowed", "Allowed"), "REJECT": (5, "Refuse", 2, "Denied", "Blocked"),
                None: (0, "Unknown", 0, "Unknown", "Unknown")}.get(action, (99, "Other", 99, "Other", "Other"))
     direction = {"ingress": (1, "Inbound"), "egress": (2, "Outbound"), None: (0, "Unknown")}.get(v("flow-direction"), (99, "Other"))
+    # Values OCSF has no id for are kept in unmapped.
+    odd = {}
+    if direction[0] == 99:
+        odd["flow_direction"] = v("flow-direction")
     tp = n("traffic-path")
     boundary = (0, "Unknown") if tp is None else BOUNDARY.get(tp, (99, "Other"))
+    if boundary[0] == 99:
+        odd["traffic_path"] = str(tp)
     no_address = all(v(f) is None for f in ("srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"))
     def endpoint(side, is_interface):
         addr, pkt = v(side + "addr"), v("pkt-" + side + "addr")
@@ -151,10 +158,12 @@ def expected(rec, path_account, path_region):
     unmapped = {f.replace("-", "_") if f in ALLKNOWN else f: rec[f] for f in rec if f not in MAPPED and rec[f] != "-"}
     if action is not None and action not in ("ACCEPT", "REJECT"):
         unmapped["action"] = action
+    unmapped.update(odd)
     for f in ("start", "end"):
         if n(f) is not None and ms(f) is None:
             unmapped[f] = rec[f]
-    time = ms("start") if ms("start") is not None else ms("end")
+    # The start, else the end, else the first millisecond of the delivery day (the row's partition).
+    time = ms("start") if ms("start") is not None else ms("end") if ms("end") is not None else delivery_ms
     return {
         "metadata": {"product": {"version": v("version"), "name": "Amazon VPC", "feature": {"name": "Flowlogs"},
                                  "vendor_name": "AWS"},
@@ -178,11 +187,14 @@ ALLKNOWN = set(args["all"].split())
 want = []
 for path in sorted(glob.glob(os.path.join(inp, "**", "*.log.gz"), recursive=True)):
     parts = path.split(os.sep)
-    account, region = parts[parts.index("AWSLogs") + 1], parts[parts.index("AWSLogs") + 3]
+    at = parts.index("AWSLogs")
+    account, region = parts[at + 1], parts[at + 3]
+    y, m, d = (int(x) for x in parts[at + 4:at + 7])
+    delivery_ms = int(datetime.datetime(y, m, d, tzinfo=datetime.timezone.utc).timestamp()) * 1000
     lines = gzip.open(path, "rt").read().splitlines()
     header = lines[0].split()
     for line in lines[1:]:
-        want.append(expected(dict(zip(header, line.split())), account, region))
+        want.append(expected(dict(zip(header, line.split())), account, region, delivery_ms))
 def ms_of(x):
     return None if x is None else int(x.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000) if x.tzinfo is None else int(x.timestamp() * 1000)
 got, places, schema_errors = [], [], []
@@ -284,7 +296,7 @@ fn every_field_of_every_version_maps_as_aws_maps_it_and_every_row_is_valid_ocsf(
     );
     assert_eq!(c["statuses"], json!(["NODATA", "OK", "SKIPDATA"]));
     assert_eq!(c["activities"], json!([0, 5, 6, 99]));
-    assert_eq!(c["boundaries"], json!([0, 4, 5, 6, 7, 8, 9, 10, 11]));
+    assert_eq!(c["boundaries"], json!([0, 4, 5, 6, 7, 8, 9, 10, 11, 99]));
     assert!(c["nat"].as_u64().unwrap() > 10);
     // Security Lake's layout: ext/<source>/region=/accountId=/eventDay=, each row in the day of its
     // own time (UTC) but the one whose start is too large to be a time (its delivery day).
@@ -312,32 +324,12 @@ fn every_field_of_every_version_maps_as_aws_maps_it_and_every_row_is_valid_ocsf(
     );
 }
 
-/// The Parquet rules Security Lake sets for custom sources, read from the files: ZSTD, pages of at
-/// most 1 MB uncompressed, row groups of at most 256 MB, rows sorted by time and declared so.
-#[test]
-fn files_follow_security_lakes_rules() {
+/// Checks the Parquet rules Security Lake sets for custom sources in every file of `lake`, read from
+/// the files: ZSTD, pages of at most 1 MB uncompressed, row groups of at most 256 MB, rows sorted by
+/// time and declared so. Returns the number of pages read.
+fn check_security_lake_rules(lake: &Path) -> usize {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    generate(
-        &input,
-        &[
-            "--format",
-            "v5",
-            "--files-per-day",
-            "4",
-            "--lines-per-file",
-            "30000",
-        ],
-    );
-    let out = tmp.path().join("bucket");
-    convert(
-        &[&input],
-        &out,
-        &["--schema", "ocsf", "--source-name", SOURCE],
-    );
-    let lake = out.join("ext").join(SOURCE);
-    let files = parquet_files(&lake);
+    let files = parquet_files(lake);
     assert!(!files.is_empty());
     let mut pages = 0;
     for f in &files {
@@ -349,7 +341,12 @@ fn files_follow_security_lakes_rules() {
             .unwrap();
         for g in 0..meta.num_row_groups() {
             let rg = meta.row_group(g);
-            assert!(rg.total_byte_size() <= 256 * 1000 * 1000);
+            assert!(
+                rg.total_byte_size() <= 256 * 1000 * 1000,
+                "{}: a row group of {} bytes",
+                f.display(),
+                rg.total_byte_size()
+            );
             let sorting = rg.sorting_columns().expect("sorting_columns");
             assert_eq!(sorting.len(), 1);
             assert_eq!(sorting[0].column_idx as usize, time_leaf);
@@ -380,7 +377,6 @@ fn files_follow_security_lakes_rules() {
             }
         }
     }
-    assert!(pages > 100);
     // Sorted by time within each file (and so within each partition, written in order).
     let unsorted = py(&format!(
         "import glob, json, pyarrow.parquet as pq\n\
@@ -390,6 +386,84 @@ fn files_follow_security_lakes_rules() {
         lake.display()
     ));
     assert_eq!(unsorted, json!([]));
+    pages
+}
+
+#[test]
+fn files_follow_security_lakes_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(
+        &input,
+        &[
+            "--format",
+            "v5",
+            "--files-per-day",
+            "4",
+            "--lines-per-file",
+            "30000",
+        ],
+    );
+    let out = tmp.path().join("bucket");
+    convert(
+        &[&input],
+        &out,
+        &["--schema", "ocsf", "--source-name", SOURCE],
+    );
+    assert!(check_security_lake_rules(&out.join("ext").join(SOURCE)) > 100);
+}
+
+/// Wide rows after narrow ones (sorted by time: a row group's size cannot be judged from its first
+/// rows) and long values (a page's size is checked between batches of values): row groups stay under
+/// 256 MB and pages under 1 MB, every value kept.
+#[test]
+fn wide_rows_keep_row_groups_and_pages_within_security_lakes_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let file = input.join(
+        "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/03/09/\
+         111122223333_vpcflowlogs_us-east-1_fl-1_20240309T1000Z_x.log.gz",
+    );
+    let written = py(&format!(
+        r#"
+import gzip, json, os, random
+random.seed(3)
+path = {file:?}
+os.makedirs(os.path.dirname(path), exist_ok=True)
+head = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status ecs-task-arn big"
+total = 0
+with gzip.open(path, "wt", compresslevel=1) as g:
+    g.write(head + "\n")
+    for i in range(20000):
+        g.write(f"7 111122223333 eni-a 10.0.0.1 10.0.1.1 {{i % 60000}} 443 6 1 100 1709978400 1709978405 ACCEPT OK - -\n")
+    for i in range(12000):
+        big = "%x" % random.getrandbits(4 * 20000)
+        arn = "arn:aws:ecs:us-east-1:111122223333:task/cluster/" + "%032x" % random.getrandbits(128) * 40
+        total += len(big)
+        g.write(f"7 111122223333 eni-a 10.0.0.1 10.0.1.1 {{i}} 443 6 1 100 1709978500 1709978505 ACCEPT OK {{arn}} {{big}}\n")
+print(json.dumps(total))
+"#,
+        file = file.display().to_string()
+    ));
+    let out = tmp.path().join("bucket");
+    let (_, report) = convert(
+        &[&input],
+        &out,
+        &["--schema", "ocsf", "--source-name", SOURCE],
+    );
+    assert_eq!(report["rows_written"], json!(32000));
+    let lake = out.join("ext").join(SOURCE);
+    check_security_lake_rules(&lake);
+    let groups = py(&format!(
+        "import glob, json, pyarrow.parquet as pq\n\
+         print(json.dumps(sum(pq.ParquetFile(f).metadata.num_row_groups for f in glob.glob('{}/**/*.parquet', recursive=True))))",
+        lake.display()
+    ));
+    assert!(groups.as_u64().unwrap() >= 2, "{groups}");
+    assert_eq!(
+        duckdb_one(&lake, "SELECT sum(length(unmapped['big'])) FROM {lake}"),
+        written
+    );
 }
 
 #[test]
@@ -691,4 +765,32 @@ fn rows_of_vanished_inputs_are_carried_over_in_time_order() {
     assert_eq!(unsorted, json!([]));
     let (code, v) = verify(&lake);
     assert_eq!(code, 0, "{v}");
+}
+
+/// A lake is never written inside another, whose readers would read both: an OCSF lake below an
+/// AWS-schema lake's root (`--out` the same folder), or a source below another source's lake.
+#[test]
+fn a_lake_inside_another_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = fixtures().join("aws");
+    let aws = tmp.path().join("lake");
+    convert(&[&input], &aws, &[]);
+    let run = convert_expecting_failure(
+        &[&input],
+        &aws,
+        &["--schema", "ocsf", "--source-name", SOURCE],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("inside the lake"), "{}", run.stderr);
+    assert!(!aws.join("ext").exists());
+    let (code, v) = verify(&aws);
+    assert_eq!(code, 0, "{v}");
+
+    let bucket = tmp.path().join("bucket");
+    let a = bucket.join("ext/a");
+    convert(&[&input], &a, &["--schema", "ocsf", "--source-name", "a"]);
+    let run = convert_expecting_failure(&[&input], &a, &["--schema", "ocsf", "--source-name", "b"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("inside the lake"), "{}", run.stderr);
+    assert!(!a.join("ext").exists());
 }

@@ -520,6 +520,8 @@ mod tests {
             schema: crate::lake::schema::OutputSchema::Ocsf,
             ..s
         };
+        let other = tempfile::tempdir().unwrap();
+        let m = Manifest::new(Arc::new(crate::storage::LocalStore), other.path());
         m.put_settings(&ocsf).unwrap();
         assert_eq!(m.settings().unwrap(), Some(ocsf));
     }

@@ -174,6 +174,9 @@ pub fn boundary(traffic_path: Option<i32>) -> (i32, &'static str) {
 pub struct Mapping {
     pub account: Option<String>,
     pub region: Option<String>,
+    /// The first millisecond of the rows' partition day (UTC): the `time` of a record with neither
+    /// start nor end (OCSF requires one).
+    pub day_start_ms: Option<i64>,
 }
 
 /// A catalogue column of a batch, by name.
@@ -405,23 +408,6 @@ fn observables(endpoints: &[&Endpoint<'_>], n: usize) -> Result<ArrayRef> {
     )?))
 }
 
-/// `time` of each row: its start, or its end for a row without a start (milliseconds).
-fn times(start_ms: &Int64Array, end_ms: &Int64Array) -> Int64Array {
-    (0..start_ms.len())
-        .map(|i| get_long(start_ms, i).or(get_long(end_ms, i)))
-        .collect()
-}
-
-/// The `time` the rows of `batch` (AWS's VPC flow log schema) have once mapped.
-pub fn time_of(batch: &RecordBatch) -> Result<Int64Array> {
-    let c = Columns { batch };
-    let (start, end) = (c.long("start")?, c.long("end")?);
-    let n = batch.num_rows();
-    let start_ms: Int64Array = (0..n).map(|i| millis(get_long(start, i))).collect();
-    let end_ms: Int64Array = (0..n).map(|i| millis(get_long(end, i))).collect();
-    Ok(times(&start_ms, &end_ms))
-}
-
 /// Seconds to milliseconds; `None` past what an INT64 of milliseconds holds.
 fn millis(secs: Option<i64>) -> Option<i64> {
     secs.and_then(|s| s.checked_mul(1000))
@@ -430,7 +416,39 @@ fn millis(secs: Option<i64>) -> Option<i64> {
 impl Mapping {
     /// The mapping of the rows of a partition with `account` and `region` keys.
     pub fn new(account: Option<String>, region: Option<String>) -> Mapping {
-        Mapping { account, region }
+        Mapping {
+            account,
+            region,
+            day_start_ms: None,
+        }
+    }
+
+    /// The same mapping with `day_start_ms` as the time of records with neither start nor end.
+    pub fn in_day(mut self, day_start_ms: i64) -> Mapping {
+        self.day_start_ms = Some(day_start_ms);
+        self
+    }
+
+    /// The `time` the rows of `batch` (AWS's VPC flow log schema) have once mapped.
+    pub fn time_of(&self, batch: &RecordBatch) -> Result<Int64Array> {
+        let c = Columns { batch };
+        let (start, end) = (c.long("start")?, c.long("end")?);
+        let n = batch.num_rows();
+        let start_ms: Int64Array = (0..n).map(|i| millis(get_long(start, i))).collect();
+        let end_ms: Int64Array = (0..n).map(|i| millis(get_long(end, i))).collect();
+        Ok(self.times(&start_ms, &end_ms))
+    }
+
+    /// `time` of each row: its start, or its end for a row without a start, or the partition day's
+    /// first millisecond for a row with neither (milliseconds).
+    fn times(&self, start_ms: &Int64Array, end_ms: &Int64Array) -> Int64Array {
+        (0..start_ms.len())
+            .map(|i| {
+                get_long(start_ms, i)
+                    .or(get_long(end_ms, i))
+                    .or(self.day_start_ms)
+            })
+            .collect()
     }
 
     /// The OCSF rows of `batch`, rows of AWS's VPC flow log schema (its columns by name and type as
@@ -538,7 +556,7 @@ impl Mapping {
         let (start, end) = (c.long("start")?, c.long("end")?);
         let start_ms: Int64Array = (0..n).map(|i| millis(get_long(start, i))).collect();
         let end_ms: Int64Array = (0..n).map(|i| millis(get_long(end, i))).collect();
-        let time = times(&start_ms, &end_ms);
+        let time = self.times(&start_ms, &end_ms);
         let dt = |ms: &Int64Array| -> ArrayRef {
             Arc::new(
                 TimestampMillisecondArray::new(ms.values().clone(), ms.nulls().cloned())
@@ -599,8 +617,8 @@ impl Mapping {
     }
 
     /// `unmapped`: the fields with no OCSF attribute (by AWS's column name, integers as decimal
-    /// text), the record's unknown fields, an action other than ACCEPT/REJECT, and a `start` or `end`
-    /// too large to be milliseconds; NULL for a record with none.
+    /// text), the record's unknown fields, an action, flow direction or traffic path OCSF has no id
+    /// for, and a `start` or `end` too large to be milliseconds; NULL for a record with none.
     fn unmapped(
         &self,
         batch: &RecordBatch,
@@ -626,6 +644,8 @@ impl Mapping {
             sources.push((f.column, source));
         }
         let action = c.text("action")?;
+        let flow_direction = c.text("flow_direction")?;
+        let traffic_path = c.int("traffic_path")?;
         let unknown = batch
             .schema_ref()
             .index_of(UNKNOWN_FIELDS_COLUMN)
@@ -647,9 +667,19 @@ impl Mapping {
                     values.push(Some(value));
                 }
             }
+            // Values the OCSF attributes have no id for, kept as they were.
             if let Some(a) = get(action, i).filter(|a| !matches!(*a, "ACCEPT" | "REJECT")) {
                 keys.push("action".into());
                 values.push(Some(a.to_string()));
+            }
+            if let Some(d) = get(flow_direction, i).filter(|d| !matches!(*d, "ingress" | "egress"))
+            {
+                keys.push("flow_direction".into());
+                values.push(Some(d.to_string()));
+            }
+            if let Some(p) = get_int(traffic_path, i).filter(|p| !(1..=8).contains(p)) {
+                keys.push("traffic_path".into());
+                values.push(Some(p.to_string()));
             }
             for (name, secs, ms) in [("start", start, start_ms), ("end", end, end_ms)] {
                 if let (Some(s), None) = (get_long(secs, i), get_long(ms, i)) {

@@ -12,6 +12,7 @@ pub mod mapping;
 
 use std::sync::{Arc, OnceLock};
 
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -32,9 +33,13 @@ pub const CLASS_NAME: &str = "Network Activity";
 /// Network Activity's category.
 pub const CATEGORY_UID: i32 = 4;
 pub const CATEGORY_NAME: &str = "Network Activity";
-/// Largest uncompressed data or dictionary page Security Lake accepts (1 MB), less a margin: arrow-rs
-/// checks a page's size after each batch of values it writes.
-pub const MAX_PAGE_BYTES: usize = 1_000_000 - 64 * 1024;
+/// The page size arrow-rs is asked for: half of the largest uncompressed data or dictionary page
+/// Security Lake accepts (1 MB), since arrow-rs checks a page's size only after each batch of
+/// [`WRITE_BATCH_VALUES`] values (a page ends at most that many values past it: under 1 MB for values
+/// up to 3.8 KB, while flow log values are ids, addresses and tags of at most a few hundred bytes).
+pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+/// Values arrow-rs writes between two checks of a page's size.
+pub const WRITE_BATCH_VALUES: usize = 128;
 /// Largest row group Security Lake accepts (256 MB): the writer closes a row group before its
 /// uncompressed size can pass this.
 pub const MAX_ROW_GROUP_BYTES: u64 = 256 * 1000 * 1000;
@@ -202,7 +207,7 @@ pub fn schema() -> SchemaRef {
 }
 
 /// The column a conversion sorts rows of AWS's schema by before they are mapped: the `time` each
-/// will have ([`mapping::time_of`]).
+/// will have ([`mapping::Mapping::time_of`]).
 pub const TIME_KEY_COLUMN: &str = "__flowlake_time";
 
 /// AWS's VPC flow log schema with [`TIME_KEY_COLUMN`] last: the rows an OCSF conversion sorts.
@@ -223,10 +228,11 @@ pub fn keyed_time_index() -> usize {
     keyed_input_schema().fields().len() - 1
 }
 
-/// `batch`, rows of AWS's VPC flow log schema, with [`TIME_KEY_COLUMN`] added.
-pub fn with_time_key(batch: &RecordBatch) -> Result<RecordBatch> {
+/// `batch`, rows of AWS's VPC flow log schema, with [`TIME_KEY_COLUMN`] added: the time `mapping`
+/// gives them.
+pub fn with_time_key(batch: &RecordBatch, mapping: &mapping::Mapping) -> Result<RecordBatch> {
     let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(mapping::time_of(batch)?));
+    columns.push(Arc::new(mapping.time_of(batch)?));
     Ok(RecordBatch::try_new(keyed_input_schema(), columns)?)
 }
 
@@ -285,6 +291,7 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
         .set_max_row_group_row_count(Some(settings.row_group_rows))
         .set_data_page_size_limit(MAX_PAGE_BYTES)
         .set_dictionary_page_size_limit(MAX_PAGE_BYTES)
+        .set_write_batch_size(WRITE_BATCH_VALUES)
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: time_leaf() as i32,
             descending: false,
@@ -304,6 +311,13 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
     }
+    // The values of `unmapped` are of any length (unknown fields, tags, ARNs) and mostly distinct:
+    // PLAIN, whose pages arrow-rs cuts by their bytes (a dictionary page is checked only between
+    // batches of values, and could pass Security Lake's limit by a batch of long values).
+    builder = builder.set_column_dictionary_enabled(
+        ColumnPath::new(vec!["unmapped".into(), "key_value".into(), "value".into()]),
+        false,
+    );
     for leaf in settings.bloom_filter.columns().flat_map(leaves_of) {
         let path = ColumnPath::new(leaf.split('.').map(String::from).collect());
         builder = builder
@@ -312,6 +326,80 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
             .set_column_bloom_filter_max_ndv(path, settings.row_group_rows as u64);
     }
     Ok(builder.build())
+}
+
+/// An upper estimate of each row's uncompressed size in a Parquet file: every leaf value as PLAIN
+/// encoding writes it (a string 4 bytes and its length, a number its width) and two bytes of levels;
+/// a dictionary-encoded column takes less. The writer closes a row group before this sum passes
+/// [`MAX_ROW_GROUP_BYTES`].
+pub fn row_sizes(batch: &RecordBatch) -> Vec<u64> {
+    let mut sizes = vec![0u64; batch.num_rows()];
+    let rows: Vec<usize> = (0..batch.num_rows()).collect();
+    for column in batch.columns() {
+        add_sizes(column.as_ref(), &rows, &mut sizes);
+    }
+    sizes
+}
+
+/// Adds the sizes of `array`'s values to `sizes`, element `i` of `array` belonging to row `rows[i]`.
+fn add_sizes(array: &dyn Array, rows: &[usize], sizes: &mut [u64]) {
+    const LEVELS: u64 = 2;
+    let nested = |offsets: &[i32], child: &dyn Array, sizes: &mut [u64]| {
+        let mut child_rows = vec![0usize; child.len()];
+        for (i, w) in offsets.windows(2).enumerate() {
+            let (a, b) = (
+                w[0].max(0) as usize,
+                (w[1].max(0) as usize).min(child.len()),
+            );
+            for r in child_rows.iter_mut().take(b).skip(a) {
+                *r = rows[i];
+            }
+            sizes[rows[i]] += LEVELS;
+        }
+        let start = offsets.first().map_or(0, |&o| o.max(0) as usize);
+        let end = offsets
+            .last()
+            .map_or(0, |&o| (o.max(0) as usize).min(child.len()));
+        if start < end {
+            add_sizes(
+                &child.slice(start, end - start),
+                &child_rows[start..end],
+                sizes,
+            );
+        }
+    };
+    match array.data_type() {
+        DataType::Struct(_) => {
+            for child in array.as_struct().columns() {
+                add_sizes(child.as_ref(), rows, sizes);
+            }
+        }
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            nested(list.value_offsets(), list.values().as_ref(), sizes);
+        }
+        DataType::Map(_, _) => {
+            let map = array.as_map();
+            nested(map.value_offsets(), map.entries(), sizes);
+        }
+        DataType::Utf8 => {
+            let strings = array.as_string::<i32>();
+            for (i, &row) in rows.iter().enumerate() {
+                sizes[row] += LEVELS
+                    + if strings.is_valid(i) {
+                        4 + strings.value_length(i) as u64
+                    } else {
+                        0
+                    };
+            }
+        }
+        other => {
+            let width = other.primitive_width().unwrap_or(8) as u64;
+            for (i, &row) in rows.iter().enumerate() {
+                sizes[row] += LEVELS + if array.is_valid(i) { width } else { 0 };
+            }
+        }
+    }
 }
 
 /// True when `schema` is an OCSF lake's.
