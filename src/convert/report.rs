@@ -617,7 +617,8 @@ pub fn other_kind_skip(path: &Path, kind: RecordKind) -> Skipped {
     let reason = match kind {
         RecordKind::TransitGateway => "a Transit Gateway flow log (its header names Transit Gateway \
             fields): not converted into a VPC flow log lake; pass --tgw-out LAKE to convert Transit \
-            Gateway flow logs into a lake of their own"
+            Gateway flow logs into a lake of their own (in a run of AWS's schema: OCSF output maps \
+            VPC flow logs only)"
             .to_string(),
         RecordKind::Vpc => "a VPC flow log: not converted into a Transit Gateway flow log lake"
             .to_string(),
