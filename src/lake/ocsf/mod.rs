@@ -33,11 +33,12 @@ pub const CLASS_NAME: &str = "Network Activity";
 /// Network Activity's category.
 pub const CATEGORY_UID: i32 = 4;
 pub const CATEGORY_NAME: &str = "Network Activity";
-/// The page size arrow-rs is asked for: half of the largest uncompressed data or dictionary page
-/// Security Lake accepts (1 MB), since arrow-rs checks a page's size only after each batch of
+/// The page size arrow-rs is asked for: the largest uncompressed data or dictionary page Security
+/// Lake accepts (1 MB) less a margin, since arrow-rs checks a page's size only after each batch of
 /// [`WRITE_BATCH_VALUES`] values (a page ends at most that many values past it: under 1 MB for values
-/// up to 3.8 KB, while flow log values are ids, addresses and tags of at most a few hundred bytes).
-pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+/// up to 780 bytes, while flow log values are ids, addresses and tags of at most a few hundred bytes;
+/// `unmapped`'s values, of any length, are plain-encoded, whose pages arrow-rs cuts by their bytes).
+pub const MAX_PAGE_BYTES: usize = 900_000;
 /// Values arrow-rs writes between two checks of a page's size.
 pub const WRITE_BATCH_VALUES: usize = 128;
 /// Largest row group Security Lake accepts (256 MB): the writer closes a row group before its
@@ -314,10 +315,12 @@ pub fn writer_properties(settings: &WriteSettings) -> Result<WriterProperties> {
     // The values of `unmapped` are of any length (unknown fields, tags, ARNs) and mostly distinct:
     // PLAIN, whose pages arrow-rs cuts by their bytes (a dictionary page is checked only between
     // batches of values, and could pass Security Lake's limit by a batch of long values).
-    builder = builder.set_column_dictionary_enabled(
-        ColumnPath::new(vec!["unmapped".into(), "key_value".into(), "value".into()]),
-        false,
-    );
+    // Pages of a quarter of the limit: arrow-rs cuts plain pages a few values past it (measured:
+    // about 150 KB past with 20 KB values).
+    let unmapped = ColumnPath::new(vec!["unmapped".into(), "key_value".into(), "value".into()]);
+    builder = builder
+        .set_column_dictionary_enabled(unmapped.clone(), false)
+        .set_column_data_page_size_limit(unmapped, MAX_PAGE_BYTES / 4);
     for leaf in settings.bloom_filter.columns().flat_map(leaves_of) {
         let path = ColumnPath::new(leaf.split('.').map(String::from).collect());
         builder = builder
