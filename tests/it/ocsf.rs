@@ -23,7 +23,7 @@ ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason resource-id encry
 instance-tag instance-tag-2 interface-tag interface-tag-2 asg-tag asg-tag-2 interface-type \
 next-hop-interface-id next-hop-subnet-id next-hop-az-id next-hop-vpc-id next-hop-interface-type";
 
-/// Writes 36 gzipped deliveries of every field version (2, 3, 4, 5, 7, 8, 10, 11 and 11 with a field no
+/// Writes 40 gzipped deliveries of every field version (2, 3, 4, 5, 7, 8, 9, 10, 11 and 11 with a field no
 /// version documents, some in a shuffled order) for two accounts and regions and two days: ACCEPT,
 /// REJECT, NODATA and SKIPDATA records, NAT'd packet addresses, every traffic path and direction, a
 /// flow that started the day before its delivery, an action no version documents and a start too
@@ -40,9 +40,9 @@ upto = lambda last: ALL[:ALL.index(last) + 1]
 formats = {{
     "v2": upto("log-status"), "v3": upto("pkt-dstaddr"), "v4": upto("sublocation-id"),
     "v5": upto("traffic-path"), "v7": upto("ecs-task-id"), "v8": upto("reject-reason"),
-    "v10": upto("encryption-status"), "v11": ALL, "v11x": ALL + ["future-field"],
+    "v9": upto("resource-id"), "v10": upto("encryption-status"), "v11": ALL, "v11x": ALL + ["future-field"],
 }}
-version_of = {{"v2": 2, "v3": 3, "v4": 4, "v5": 5, "v7": 7, "v8": 8, "v10": 10, "v11": 11, "v11x": 11}}
+version_of = {{"v2": 2, "v3": 3, "v4": 4, "v5": 5, "v7": 7, "v8": 8, "v9": 9, "v10": 10, "v11": 11, "v11x": 11}}
 def record(fmt, account, region, day0, i):
     kind = random.choice(["ACCEPT"] * 5 + ["REJECT"] * 4 + ["NODATA", "SKIPDATA"])
     src = f"10.0.{{random.randint(0, 3)}}.{{random.randint(1, 20)}}"
@@ -104,7 +104,7 @@ print(json.dumps(files))
         root = input.display().to_string(),
         all = ALL_FIELDS,
     );
-    assert_eq!(py(&script), json!(36));
+    assert_eq!(py(&script), json!(40));
     input
 }
 
@@ -272,11 +272,11 @@ fn every_field_of_every_version_maps_as_aws_maps_it_and_every_row_is_valid_ocsf(
         &out,
         &["--schema", "ocsf", "--source-name", SOURCE],
     );
-    assert_eq!(report["lines_read"], json!(36 * 40));
-    assert_eq!(report["rows_written"], json!(36 * 40));
+    assert_eq!(report["lines_read"], json!(40 * 40));
+    assert_eq!(report["rows_written"], json!(40 * 40));
     let lake = out.join("ext").join(SOURCE);
     let c = check(&input, &lake);
-    assert_eq!(c["want"], json!(36 * 40));
+    assert_eq!(c["want"], json!(40 * 40));
     assert!(
         c["same"].as_bool().unwrap(),
         "OCSF rows differ from the reference mapping:\nmissing {}\nextra {}",
@@ -292,7 +292,7 @@ fn every_field_of_every_version_maps_as_aws_maps_it_and_every_row_is_valid_ocsf(
     // The inputs covered what they were meant to.
     assert_eq!(
         c["versions"],
-        json!(["10", "11", "2", "3", "4", "5", "7", "8"])
+        json!(["10", "11", "2", "3", "4", "5", "7", "8", "9"])
     );
     assert_eq!(c["statuses"], json!(["NODATA", "OK", "SKIPDATA"]));
     assert_eq!(c["activities"], json!([0, 5, 6, 99]));
