@@ -196,8 +196,8 @@ impl Run<'_> {
                         self.write.clone(),
                     ),
                     OutputSchema::Ocsf => {
-                        // The partition's keys fill the account and region of formats without.
-                        // and its day the time of records with neither start nor end.
+                        // The partition's keys fill the account and region of records without
+                        // them, its day the time of records with neither start nor end.
                         let key = PartitionKey::from_path(&o.path, Grain::Day);
                         let mapping = match key {
                             Some(k) => Mapping::new(k.account.clone(), k.region.clone())
