@@ -324,6 +324,18 @@ fn every_field_of_every_version_maps_as_aws_maps_it_and_every_row_is_valid_ocsf(
     );
 }
 
+/// Every file of `lake` holds its rows in `time` order.
+fn assert_sorted_by_time(lake: &Path) {
+    let unsorted = py(&format!(
+        "import glob, json, pyarrow.parquet as pq\n\
+         bad = [f for f in glob.glob('{}/**/*.parquet', recursive=True)\n\
+                if (lambda t: t != sorted(t))(pq.read_table(f, columns=['time']).column('time').to_pylist())]\n\
+         print(json.dumps(bad))",
+        lake.display()
+    ));
+    assert_eq!(unsorted, json!([]), "files not sorted by time");
+}
+
 /// Checks the Parquet rules Security Lake sets for custom sources in every file of `lake`, read from
 /// the files: ZSTD, pages of at most 1 MB uncompressed, row groups of at most 256 MB, rows sorted by
 /// time and declared so. Returns the number of pages read.
@@ -378,14 +390,7 @@ fn check_security_lake_rules(lake: &Path) -> usize {
         }
     }
     // Sorted by time within each file (and so within each partition, written in order).
-    let unsorted = py(&format!(
-        "import glob, json, pyarrow.parquet as pq\n\
-         bad = [f for f in glob.glob('{}/**/*.parquet', recursive=True)\n\
-                if (lambda t: t != sorted(t))(pq.read_table(f, columns=['time']).column('time').to_pylist())]\n\
-         print(json.dumps(bad))",
-        lake.display()
-    ));
-    assert_eq!(unsorted, json!([]));
+    assert_sorted_by_time(lake);
     pages
 }
 
@@ -673,14 +678,7 @@ fn compaction_ddl_and_queries_of_an_ocsf_lake() {
     let after = parquet_files(&lake).len();
     assert!(before > 12 && after == 6, "{before} -> {after} files");
     assert_eq!(duckdb(&lake, sums), values);
-    let unsorted = py(&format!(
-        "import glob, json, pyarrow.parquet as pq\n\
-         bad = [f for f in glob.glob('{}/**/*.parquet', recursive=True)\n\
-                if (lambda t: t != sorted(t))(pq.read_table(f, columns=['time']).column('time').to_pylist())]\n\
-         print(json.dumps(bad))",
-        lake.display()
-    ));
-    assert_eq!(unsorted, json!([]));
+    assert_sorted_by_time(&lake);
     let (code, v) = verify(&lake);
     assert_eq!(code, 0, "{v}");
 
@@ -755,14 +753,7 @@ fn rows_of_vanished_inputs_are_carried_over_in_time_order() {
     let after = duckdb(&lake, sums);
     assert_eq!(after[0][0], json!(before[0][0].as_i64().unwrap() + 1));
     assert_eq!(after[0][1], json!(before[0][1].as_i64().unwrap() + 7));
-    let unsorted = py(&format!(
-        "import glob, json, pyarrow.parquet as pq\n\
-         bad = [f for f in glob.glob('{}/**/*.parquet', recursive=True)\n\
-                if (lambda t: t != sorted(t))(pq.read_table(f, columns=['time']).column('time').to_pylist())]\n\
-         print(json.dumps(bad))",
-        lake.display()
-    ));
-    assert_eq!(unsorted, json!([]));
+    assert_sorted_by_time(&lake);
     let (code, v) = verify(&lake);
     assert_eq!(code, 0, "{v}");
 }
@@ -793,4 +784,60 @@ fn a_lake_inside_another_is_refused() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("inside the lake"), "{}", run.stderr);
     assert!(!a.join("ext").exists());
+}
+
+/// Bytes that are not UTF-8 reject their line (named in the rejects file, counted); odd but valid
+/// text (a line separator, accents) is kept as it is in `unmapped`.
+#[test]
+fn odd_bytes_are_rejected_and_counted_and_odd_text_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets \
+bytes start end action log-status odd-field";
+    let row = |addr: &[u8], odd: &[u8]| -> Vec<u8> {
+        let mut line = b"2 111122223333 eni-a ".to_vec();
+        line.extend_from_slice(addr);
+        line.extend_from_slice(b" 10.0.1.1 1 443 6 1 100 1709978400 1709978405 ACCEPT OK ");
+        line.extend_from_slice(odd);
+        line
+    };
+    let lines: Vec<Vec<u8>> = vec![
+        head.to_vec(),
+        row(b"10.0.0.1", "caf\u{e9}".as_bytes()),
+        row(b"10.0.0.\xff", b"x"),
+        row(b"10.0.0.1", b"\xfe\xfe"),
+        row(b"10.0.0.1", "\u{2028}".as_bytes()),
+    ];
+    put(
+        tmp.path(),
+        "in/AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/03/09/\
+         111122223333_vpcflowlogs_us-east-1_fl-1_20240309T1000Z_x.log.gz",
+        &gzip(&lines.join(&b"\n"[..])),
+    );
+    let out = tmp.path().join("bucket");
+    let (_, report) = convert(
+        &[&tmp.path().join("in")],
+        &out,
+        &[
+            "--schema",
+            "ocsf",
+            "--source-name",
+            SOURCE,
+            "--max-reject-ratio",
+            "1",
+        ],
+    );
+    assert_eq!(report["lines_read"], json!(4));
+    assert_eq!(report["rows_written"], json!(2));
+    assert_eq!(report["rejected"], json!(2));
+    let lake = out.join("ext").join(SOURCE);
+    let kept = duckdb(&lake, "SELECT unmapped['odd-field'] FROM {lake} ORDER BY 1");
+    assert_eq!(
+        kept,
+        vec![vec![json!("caf\u{e9}")], vec![json!("\u{2028}")]]
+    );
+    let rejects = std::fs::read_dir(lake.join("_flowlake/rejects"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert_eq!(rejects.matches("invalid_utf8").count(), 2, "{rejects}");
 }
