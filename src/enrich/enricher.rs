@@ -13,7 +13,7 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::{cast, take};
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, UInt32Type};
 use arrow::error::ArrowError;
 
 use crate::enrich::address::public;
@@ -115,9 +115,10 @@ impl Enricher {
         }
     }
 
-    /// `batch` (the lake's own columns) with the enrichment columns appended: a batch of `schema`,
-    /// whose first fields are `batch`'s, except that its string columns come keyed (see
-    /// [`keyed_schema`]). A column an enrichment reads that the batch lacks gives NULLs.
+    /// `batch` (the lake's own columns) with the enrichment columns appended: `batch`'s fields as
+    /// they are (strings keyed or not), then the enrichment fields of `schema` (the lake's), the
+    /// string ones keyed (see [`keyed_schema`]). A column an enrichment reads that the batch lacks
+    /// gives NULLs.
     pub fn enrich(
         &self,
         batch: &RecordBatch,
@@ -147,7 +148,11 @@ impl Enricher {
                 }
             }
         }
-        RecordBatch::try_new(keyed_schema(schema), columns)
+        let keyed = keyed_schema(schema);
+        let mut fields: Vec<FieldRef> = batch.schema().fields().iter().cloned().collect();
+        fields.extend(keyed.fields().iter().skip(batch.num_columns()).cloned());
+        let schema = Schema::new_with_metadata(fields, keyed.metadata().clone());
+        RecordBatch::try_new(Arc::new(schema), columns)
     }
 
     fn needs_addresses(&self) -> bool {
@@ -159,8 +164,8 @@ impl Enricher {
     /// What each row's `srcaddr` and `dstaddr` are: each distinct text of the batch is looked up in
     /// the run's cache once; a text not there is parsed, and looked up when it is a public address.
     fn look_up(&self, batch: &RecordBatch) -> Result<Addresses, ArrowError> {
-        let src = strings(batch, SRCADDR)?;
-        let dst = strings(batch, DSTADDR)?;
+        let src = texts(batch, SRCADDR)?;
+        let dst = texts(batch, DSTADDR)?;
         let rows = batch.num_rows();
         let mut seen = Seen {
             // Sized for about one distinct address in six (generated days have that many);
@@ -170,8 +175,8 @@ impl Enricher {
             distinct: Vec::with_capacity(rows / 2),
         };
         let rows_of = [
-            ScalarBuffer::from(seen.index(src.as_ref(), rows)),
-            ScalarBuffer::from(seen.index(dst.as_ref(), rows)),
+            ScalarBuffer::from(seen.index(&src, rows)),
+            ScalarBuffer::from(seen.index(&dst, rows)),
         ];
         // found[0] is "nothing"; found[i + 1] is what seen.distinct[i] is.
         let mut found: Vec<Option<Arc<Found>>> = vec![None; seen.distinct.len() + 1];
@@ -347,10 +352,58 @@ fn long_hash(text: &str) -> u64 {
 
 impl<'s> Seen<'s> {
     /// Each row's index into the batch's `found`.
-    fn index(&mut self, column: Option<&'s StringArray>, rows: usize) -> Vec<u32> {
-        let Some(column) = column else {
-            return vec![0; rows];
+    fn index(&mut self, column: &'s Texts<'s>, rows: usize) -> Vec<u32> {
+        match column {
+            Texts::Absent => vec![0; rows],
+            Texts::Plain(column) => self.index_plain(column),
+            Texts::Keyed(column) => self.index_keyed(column),
+        }
+    }
+
+    /// Each row's index into the batch's `found`, a distinct value of the dictionary numbered on
+    /// its first row (no hash per row: the parser interned the column already).
+    fn index_keyed(&mut self, column: &'s DictionaryArray<UInt32Type>) -> Vec<u32> {
+        const UNSEEN: u32 = u32::MAX;
+        let Some(values) = column.values().as_string_opt::<i32>() else {
+            return vec![0; column.len()];
         };
+        let mut numbers_of = vec![UNSEEN; values.len()];
+        let keys = column.keys();
+        let mut numbers = Vec::with_capacity(keys.len());
+        for (i, &k) in keys.values().iter().enumerate() {
+            let n = match numbers_of.get(k as usize) {
+                _ if keys.is_null(i) => 0,
+                Some(&UNSEEN) => {
+                    let n = if values.is_null(k as usize) {
+                        0
+                    } else {
+                        self.number(values, k as usize)
+                    };
+                    numbers_of[k as usize] = n;
+                    n
+                }
+                Some(&n) => n,
+                None => 0,
+            };
+            numbers.push(n);
+        }
+        numbers
+    }
+
+    /// The number of `column`'s value `i` (not NULL).
+    #[inline]
+    fn number(&mut self, column: &'s StringArray, i: usize) -> u32 {
+        let offsets = column.value_offsets();
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        match Packed::of(column.value_data(), start, end) {
+            Some(p) => self.short_text(p, || column.value(i)),
+            None => self.long_text(column.value(i)),
+        }
+    }
+
+    /// Each row's index into the batch's `found`.
+    fn index_plain(&mut self, column: &'s StringArray) -> Vec<u32> {
+        let rows = column.len();
         let offsets = column.value_offsets();
         let data: &'s [u8] = column.value_data();
         // Addresses repeat in runs (an interface's flows): the previous row's costs one comparison.
@@ -487,13 +540,28 @@ fn integers(batch: &RecordBatch, name: &str) -> Result<Option<Int64Array>, Arrow
     Ok(Some(wide.as_primitive::<Int64Type>().clone()))
 }
 
-/// The string column `name`, `None` when the batch has no such column.
-fn strings(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>, ArrowError> {
+/// An address column as a batch holds it.
+enum Texts<'b> {
+    /// The batch has no such column.
+    Absent,
+    /// Strings (rows carried over from the lake's files).
+    Plain(StringArray),
+    /// Keyed strings (rows parsed from text): a key per row into the batch's distinct values.
+    Keyed(&'b DictionaryArray<UInt32Type>),
+}
+
+/// The string column `name` as the batch holds it (cast to strings when it is neither).
+fn texts<'b>(batch: &'b RecordBatch, name: &str) -> Result<Texts<'b>, ArrowError> {
     let Some(column) = batch.column_by_name(name) else {
-        return Ok(None);
+        return Ok(Texts::Absent);
     };
+    if let Some(keyed) = column.as_dictionary_opt::<UInt32Type>() {
+        if keyed.values().data_type() == &DataType::Utf8 {
+            return Ok(Texts::Keyed(keyed));
+        }
+    }
     let text = cast(column, &DataType::Utf8)?;
-    Ok(Some(text.as_string::<i32>().clone()))
+    Ok(Texts::Plain(text.as_string::<i32>().clone()))
 }
 
 /// Each row's key into a table of the 256 values of a byte and NULL after them (key 256): the

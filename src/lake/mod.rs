@@ -18,7 +18,7 @@ pub mod partition;
 mod rle;
 pub mod schema;
 pub mod sort;
-mod strings;
+pub(crate) mod strings;
 pub mod write;
 
 /// Name of the lake's bookkeeping folder (manifest, journal, staging, rejects, locks), which Hive,

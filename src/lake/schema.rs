@@ -400,6 +400,28 @@ impl RecordKind {
         .clone()
     }
 
+    /// The schema of the batches parsed from text ([`crate::text::batch`]): the lake's, with every
+    /// string column keyed (`Dictionary(UInt32, Utf8)`: a key per row into the batch's distinct
+    /// values), which the lake's string writer encodes a distinct value at a time.
+    pub fn batch_schema(self) -> SchemaRef {
+        static VPC: OnceLock<SchemaRef> = OnceLock::new();
+        static TGW: OnceLock<SchemaRef> = OnceLock::new();
+        let cell = match self {
+            RecordKind::Vpc => &VPC,
+            RecordKind::TransitGateway => &TGW,
+        };
+        cell.get_or_init(|| {
+            let mut fields: Vec<Field> = self
+                .catalogue()
+                .iter()
+                .map(|f| Field::new(f.column, batch_data_type(f.kind), true))
+                .collect();
+            fields.push(unknown_fields_field());
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+    }
+
     /// What a user calls it.
     pub fn describe(self) -> &'static str {
         match self {
@@ -512,6 +534,19 @@ pub fn data_type(kind: Kind) -> DataType {
         Kind::Int64 => DataType::Int64,
         Kind::Utf8 => DataType::Utf8,
     }
+}
+
+/// The Arrow type of a column of `kind` in a batch parsed from text ([`RecordKind::batch_schema`]).
+pub fn batch_data_type(kind: Kind) -> DataType {
+    match kind {
+        Kind::Utf8 => keyed_strings(),
+        other => data_type(other),
+    }
+}
+
+/// `Dictionary(UInt32, Utf8)`: strings as a key per row into a batch's distinct values.
+pub fn keyed_strings() -> DataType {
+    DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8))
 }
 
 /// Fields of the `unknown_fields` map's entries (Parquet's `key_value { key, value }` convention).

@@ -216,7 +216,6 @@ impl StringColumn {
             keys: array.keys(),
             values,
             ours: vec![UNSEEN; values.len()],
-            any_null: false,
         })
     }
 
@@ -468,8 +467,6 @@ struct Keyed<'v> {
     /// The chunk's key of each value of the dictionary, once a row has used it ([`UNSEEN`] before,
     /// [`NULL_VALUE`] for a NULL).
     ours: Vec<u32>,
-    /// Whether a row has used a NULL value.
-    any_null: bool,
 }
 
 impl<'v> Keyed<'v> {
@@ -485,7 +482,6 @@ impl<'v> Keyed<'v> {
         self.ours[k] = if self.values.is_valid(k) {
             column.intern(self.bytes(k))
         } else {
-            self.any_null = true;
             NULL_VALUE
         };
     }
@@ -502,64 +498,50 @@ impl<'v> Rows<'v> for Keyed<'v> {
     }
 
     fn append_keys(&mut self, column: &mut StringColumn, from: usize, n: usize) {
-        // Each value the rows use interned, in the order rows first use it; then the page's
-        // validity and each row's key in the chunk.
+        // One pass, 64 rows a step: a value a row uses for the first time is interned, then each
+        // row's key in the chunk is written and kept only when the row has a value (no branch per
+        // row but the rare first use), its validity gathered into a word.
         let keys = &self.keys.values()[from..from + n];
-        let key_nulls = self.keys.nulls().map(|nulls| nulls.inner().slice(from, n));
-        for (j, &k) in keys.iter().enumerate() {
-            if self.ours.get(k as usize) == Some(&UNSEEN)
-                && key_nulls.as_ref().is_none_or(|v| v.value(j))
-            {
-                self.first_use(column, k as usize);
-            }
+        let key_valid = self.keys.nulls().map(|nulls| nulls.inner().slice(from, n));
+        if key_valid.as_ref().is_some_and(|v| v.count_set_bits() == 0) {
+            // NULL rows (a field the records lack): nothing to intern or keep.
+            column.page_valid.append_n(n, false);
+            return;
         }
-        let ours = &self.ours;
-        let key = |k: u32| ours.get(k as usize).copied().unwrap_or(NULL_VALUE);
-        match key_nulls {
-            None if !self.any_null => {
-                column.page_valid.append_n(n, true);
-                column.page_keys.extend(keys.iter().map(|&k| key(k)));
-            }
-            None => {
-                // Validity a word at a time, and every row's key written, kept only when valid
-                // (no branch per row).
-                let base = column.page_keys.len();
-                column.page_keys.resize(base + n, 0);
-                let out = &mut column.page_keys[base..];
-                let mut kept = 0;
-                let mut words = Vec::with_capacity(n.div_ceil(64));
-                for chunk in keys.chunks(64) {
-                    let mut word = 0u64;
-                    for (bit, &k) in chunk.iter().enumerate() {
-                        let k = key(k);
-                        let valid = k != NULL_VALUE;
-                        out[kept] = k;
-                        kept += usize::from(valid);
-                        word |= u64::from(valid) << bit;
-                    }
-                    words.push(word);
+        let key_valid: Option<Vec<u64>> = key_valid.map(|v| v.bit_chunks().iter_padded().collect());
+        let base = column.page_keys.len();
+        column.page_keys.resize(base + n, 0);
+        let mut kept = 0;
+        let mut words = Vec::with_capacity(n.div_ceil(64));
+        for (c, chunk) in keys.chunks(64).enumerate() {
+            let valid_word = key_valid
+                .as_ref()
+                .map_or(u64::MAX, |w| w.get(c).copied().unwrap_or(0));
+            let mut word = 0u64;
+            for (bit, &k) in chunk.iter().enumerate() {
+                let valid = (valid_word >> bit) & 1 == 1;
+                let mut ours = self.ours.get(k as usize).copied().unwrap_or(NULL_VALUE);
+                if ours == UNSEEN && valid {
+                    self.first_use(column, k as usize);
+                    ours = self.ours[k as usize];
                 }
-                column.page_keys.truncate(base + kept);
-                let valid = BooleanBuffer::new(Buffer::from_vec(words), 0, n);
-                column.page_valid.append_buffer(&valid);
+                let keep = valid && ours != NULL_VALUE;
+                column.page_keys[base + kept] = ours;
+                kept += usize::from(keep);
+                word |= u64::from(keep) << bit;
             }
-            Some(key_valid) => {
-                let valid = BooleanBuffer::collect_bool(n, |j| {
-                    key_valid.value(j) && key(keys[j]) != NULL_VALUE
-                });
-                column.page_valid.append_buffer(&valid);
-                column
-                    .page_keys
-                    .extend(valid.set_indices().map(|j| key(keys[j])));
-            }
+            words.push(word);
         }
+        column.page_keys.truncate(base + kept);
+        let valid = BooleanBuffer::new(Buffer::from_vec(words), 0, n);
+        column.page_valid.append_buffer(&valid);
     }
 }
 
 /// `a == b`, inline for the short values of flow logs (ids, addresses: 1 to 21 bytes) instead of a
 /// call to `memcmp` per value.
 #[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;

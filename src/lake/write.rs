@@ -40,7 +40,8 @@ use crate::lake::ledger::commit::{Lake, StagedFile};
 use crate::lake::ocsf::{self, mapping::Mapping};
 use crate::lake::part_file_name;
 use crate::lake::schema::{
-    column_list, ColumnCompression, ColumnEncoding, Kind, UnknownColumn, CATALOGUE, TGW_CATALOGUE,
+    column_list, ColumnCompression, ColumnEncoding, Kind, RecordKind, UnknownColumn, CATALOGUE,
+    TGW_CATALOGUE,
 };
 use crate::lake::sort::{SortColumns, SortMemory, SortedRows, Sorter, DEFAULT_SORT_MEMORY};
 use crate::lake::strings::StringColumn;
@@ -487,9 +488,10 @@ impl<'a> PartitionWriter<'a> {
         if let (Some(ocsf), Some(sorter)) = (&self.ocsf, self.sorter.as_mut()) {
             // Rows of AWS's schema, with the key they are sorted by; mapped once sorted.
             let started = Instant::now();
+            let aws = RecordKind::Vpc.schema();
             let keyed = batches
                 .iter()
-                .map(|b| ocsf::with_time_key(b, &ocsf.mapping))
+                .map(|b| ocsf::with_time_key(&with_file_types(b, &aws)?, &ocsf.mapping))
                 .collect::<Result<Vec<_>>>()?;
             sorter.push(self.lake, &keyed, source)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
@@ -784,11 +786,7 @@ impl<'a> PartitionWriter<'a> {
                     w += 1;
                     continue;
                 }
-                let column = if column.data_type() == field.data_type() {
-                    column.clone()
-                } else {
-                    arrow::compute::cast(column, field.data_type())?
-                };
+                let column = cast_to(column, field.data_type())?;
                 for leaf in
                     compute_leaves(field, &column).map_err(|e| parquet_err(&partition, &name, e))?
                 {
@@ -889,9 +887,10 @@ struct OcsfRows {
     carried: Option<Sorter>,
 }
 
-/// `batch` with the column types of the file's `schema`. The enricher's string columns come keyed (a
-/// dictionary of the batch's distinct values and a key per row), which the lake's string writer
-/// takes as they are; the sort and arrow-rs's writers take them as strings.
+/// `batch` with the column types of the file's `schema`. String columns parsed from text and the
+/// enricher's come keyed (a dictionary of the batch's distinct values and a key per row), which the
+/// lake's string writer takes as they are; the sort, the OCSF mapping and arrow-rs's writers take
+/// them as strings.
 fn with_file_types(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema_ref() == schema {
         return Ok(batch.clone());
@@ -900,15 +899,23 @@ fn with_file_types(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(column, field)| {
-            if column.data_type() == field.data_type() {
-                Ok(column.clone())
-            } else {
-                arrow::compute::cast(column, field.data_type())
-            }
-        })
+        .map(|(column, field)| cast_to(column, field.data_type()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `column` as `to` (an all-NULL column, a field the records lack, without reading it).
+fn cast_to(
+    column: &ArrayRef,
+    to: &DataType,
+) -> std::result::Result<ArrayRef, arrow::error::ArrowError> {
+    if column.data_type() == to {
+        Ok(column.clone())
+    } else if column.null_count() == column.len() {
+        Ok(arrow::array::new_null_array(to, column.len()))
+    } else {
+        arrow::compute::cast(column, to)
+    }
 }
 
 /// Appends `rows` rows of `source` to the runs `runs`.

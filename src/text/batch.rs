@@ -2,9 +2,11 @@
 //!
 //! [`BatchBuilder::append`] takes one record's field [`Span`]s and the file's [`FieldLayout`]: integers are
 //! parsed from the bytes into plain `Vec`s, string fields are kept as spans; nothing is allocated per
-//! line or per field. [`BatchBuilder::finish`] then builds each column in one go (the arrow-csv way):
-//! string values are copied once from the file buffer into the Arrow value buffer, columns the format
-//! does not have become all-NULL arrays, which cost nothing to build or store. The builder is reused for
+//! line or per field; string fields are interned as they are parsed ([`KeyedStrings`]: a key per row
+//! into the batch's distinct values, each value copied and checked once). [`BatchBuilder::finish`] then
+//! builds each column in one go (the arrow-csv way): integer buffers handed over as they are, string
+//! columns as `Dictionary(UInt32, Utf8)` arrays ([`RecordKind::batch_schema`]), columns the format
+//! does not have as all-NULL arrays, which cost nothing to build or store. The builder is reused for
 //! every batch of every file a worker handles, so its vectors stay warm.
 //!
 //! A record is validated completely before any of it is stored, so a rejected line leaves no trace in
@@ -23,6 +25,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::lake::schema::{self, Kind, RecordKind};
+use crate::text::keyed::{random_seed, KeyedStrings};
 use crate::text::layout::{FieldLayout, FieldSlot};
 use crate::text::tokenize::Span;
 
@@ -105,7 +108,7 @@ enum Op {
     Int32 { column: u16, max: u32 },
     /// Parse into `int64[column]`.
     Int64 { column: u16 },
-    /// Keep the span in `utf8[column]`.
+    /// Intern the value into `utf8[column]`.
     Utf8 { column: u16 },
     /// An unknown field: the index of its name in the layout's unknown names.
     Unknown { name: u32 },
@@ -137,8 +140,10 @@ pub struct BatchBuilder {
     ops: Vec<Op>,
     int32: Vec<IntColumn<i32>>,
     int64: Vec<IntColumn<i64>>,
-    /// (catalogue index, value spans) of each string column of the layout.
-    utf8: Vec<(usize, Vec<Span>)>,
+    /// Each string column of the layout.
+    utf8: Vec<KeyedStrings>,
+    /// The seed of the string columns' hashes.
+    seed: u64,
     /// For each row, the end of its entries in `unknown_entries` (the map's offsets).
     unknown_offsets: Vec<i32>,
     /// (index into the layout's unknown names, value span) for every non-`-` unknown value.
@@ -176,7 +181,7 @@ impl NullArrays {
             Some(a) if a.len() == rows => a.clone(),
             Some(a) if a.len() > rows => a.slice(0, rows),
             _ => slot
-                .insert(new_null_array(&schema::data_type(kind), rows))
+                .insert(new_null_array(&schema::batch_data_type(kind), rows))
                 .clone(),
         }
     }
@@ -192,11 +197,12 @@ impl BatchBuilder {
     pub fn new() -> Self {
         BatchBuilder {
             kind: RecordKind::Vpc,
-            schema: RecordKind::Vpc.schema(),
+            schema: RecordKind::Vpc.batch_schema(),
             ops: Vec::new(),
             int32: Vec::new(),
             int64: Vec::new(),
             utf8: Vec::new(),
+            seed: random_seed(),
             unknown_offsets: Vec::new(),
             unknown_entries: Vec::new(),
             unknown_names: Vec::new(),
@@ -224,7 +230,7 @@ impl BatchBuilder {
         self.utf8.clear();
         if self.kind != layout.kind {
             self.kind = layout.kind;
-            self.schema = layout.kind.schema();
+            self.schema = layout.kind.batch_schema();
         }
         let catalogue = layout.kind.catalogue();
         for slot in &layout.field_slots {
@@ -245,7 +251,8 @@ impl BatchBuilder {
                         }
                     }
                     Kind::Utf8 => {
-                        self.utf8.push((i, Vec::with_capacity(self.capacity_hint)));
+                        self.utf8
+                            .push(KeyedStrings::new(i, self.capacity_hint, self.seed));
                         Op::Utf8 {
                             column: (self.utf8.len() - 1) as u16,
                         }
@@ -330,14 +337,12 @@ impl BatchBuilder {
                     }
                 }
                 Op::Utf8 { column } => {
-                    let (catalogue, spans) = &mut self.utf8[usize::from(column)];
+                    let c = &mut self.utf8[usize::from(column)];
                     if null {
-                        spans.push(NULL_SPAN);
-                    } else if check_utf8 && std::str::from_utf8(bytes).is_err() {
-                        let error = utf8_error(self.kind.catalogue()[*catalogue].column);
+                        c.push_null();
+                    } else if c.push(bytes, check_utf8).is_err() {
+                        let error = utf8_error(self.kind.catalogue()[c.catalogue].column);
                         return Err(self.roll_back(unknown_before, error));
-                    } else {
-                        spans.push(*span);
                     }
                 }
                 Op::Unknown { name } => {
@@ -372,14 +377,14 @@ impl BatchBuilder {
             c.values.truncate(rows);
             c.nulls.truncate(rows);
         }
-        for (_, spans) in &mut self.utf8 {
-            spans.truncate(rows);
+        for c in &mut self.utf8 {
+            c.truncate(rows);
         }
         self.unknown_entries.truncate(unknown_before);
         error
     }
 
-    /// Builds the batch of the rows appended so far (string values copied from `buf`) and resets.
+    /// Builds the batch of the rows appended so far (of [`RecordKind::batch_schema`]) and resets.
     pub fn finish(&mut self, buf: &[u8]) -> Result<RecordBatch, ArrowError> {
         let rows = self.rows;
         self.capacity_hint = rows.min(MAX_CAPACITY_HINT);
@@ -393,9 +398,8 @@ impl BatchBuilder {
             let values = ScalarBuffer::from(std::mem::take(&mut c.values));
             arrays[c.catalogue] = Some(Arc::new(Int64Array::new(values, c.nulls.finish())));
         }
-        for (catalogue, spans) in &mut self.utf8 {
-            arrays[*catalogue] = Some(Arc::new(string_array(buf, spans.iter().copied())?));
-            spans.clear();
+        for c in &mut self.utf8 {
+            arrays[c.catalogue] = Some(Arc::new(c.finish()?));
         }
         let nulls = &mut self.null_arrays;
         let mut columns: Vec<ArrayRef> = arrays
@@ -545,7 +549,61 @@ mod tests {
                 errors.push(e);
             }
         }
-        (b.finish(text.as_bytes()).unwrap(), errors)
+        (plain(&b.finish(text.as_bytes()).unwrap()), errors)
+    }
+
+    /// A built batch with its keyed string columns as strings (the lake schema of its kind).
+    fn plain(batch: &RecordBatch) -> RecordBatch {
+        let kind = if batch.column_by_name("tgw_id").is_some() {
+            RecordKind::TransitGateway
+        } else {
+            RecordKind::Vpc
+        };
+        assert_eq!(batch.schema(), kind.batch_schema());
+        let schema = kind.schema();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()).unwrap())
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn string_columns_are_keys_into_the_batch_distinct_values() {
+        let text = "a 10.0.0.1\na 10.0.0.2\nb 10.0.0.1\na -\n";
+        let layout = FieldLayout::parse_format("account-id srcaddr").unwrap();
+        let mut b = BatchBuilder::new();
+        b.start_layout(&layout);
+        let mut fields = Vec::new();
+        for line in Lines::new(text.as_bytes()) {
+            split_fields(line.text, line.offset, &mut fields);
+            b.append(text.as_bytes(), &fields, &layout, true).unwrap();
+        }
+        let batch = b.finish(text.as_bytes()).unwrap();
+        let keyed = |name: &str| {
+            let c = batch.column_by_name(name).unwrap();
+            let d = c.as_dictionary::<arrow::datatypes::UInt32Type>();
+            let values: Vec<&str> = d.values().as_string::<i32>().iter().flatten().collect();
+            let keys: Vec<Option<u32>> = d.keys().iter().collect();
+            (values.join(","), keys)
+        };
+        assert_eq!(
+            keyed("account_id"),
+            ("a,b".to_string(), vec![Some(0), Some(0), Some(1), Some(0)])
+        );
+        assert_eq!(
+            keyed("srcaddr"),
+            (
+                "10.0.0.1,10.0.0.2".to_string(),
+                vec![Some(0), Some(1), Some(0), None]
+            )
+        );
+        // A field the layout lacks: all NULL, of the same keyed type.
+        let vpc = batch.column_by_name("vpc_id").unwrap();
+        assert_eq!(vpc.data_type(), &schema::keyed_strings());
+        assert_eq!(vpc.null_count(), 4);
     }
 
     #[test]
@@ -681,7 +739,9 @@ mod tests {
             kinds,
             [(RejectKind::InvalidUtf8, Some("account_id".to_string()))]
         );
-        assert_eq!(b.finish(text).unwrap().num_rows(), 1);
+        let batch = plain(&b.finish(text).unwrap());
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(batch.column(1).as_string::<i32>().value(0), "ok");
     }
 
     #[test]
@@ -748,7 +808,7 @@ mod tests {
         assert_eq!(first.column(5).as_primitive::<Int32Type>().value(0), 7);
         b.start_layout(&c);
         b.append(b"x", &f, &c, false).unwrap();
-        let second = b.finish(b"x").unwrap();
+        let second = plain(&b.finish(b"x").unwrap());
         assert_eq!(second.column(4).as_string::<i32>().value(0), "x");
         assert_eq!(second.column(5).null_count(), 1);
     }

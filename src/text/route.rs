@@ -190,11 +190,13 @@ mod tests {
         let delivery = TimeSlot::of_key(&key("2024-01-02", None), Grain::Day);
         let parts = split_by_start(&batch, delivery).unwrap();
         let addrs = |b: &RecordBatch| -> Vec<String> {
-            let a = b
-                .column_by_name("srcaddr")
-                .unwrap()
-                .as_string::<i32>()
-                .clone();
+            let a = arrow::compute::cast(
+                b.column_by_name("srcaddr").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
             a.iter().map(|v| v.unwrap().to_string()).collect()
         };
         assert_eq!(parts.len(), 2);

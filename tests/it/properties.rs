@@ -126,7 +126,9 @@ proptest! {
         prop_assert_eq!(batch.num_rows(), expected.len());
         let ports = batch.column_by_name("srcport").unwrap().as_primitive::<Int32Type>().clone();
         let packets = batch.column_by_name("packets").unwrap().as_primitive::<Int64Type>().clone();
-        let addrs = batch.column_by_name("srcaddr").unwrap().as_string::<i32>().clone();
+        // String columns come keyed (a key per row into the batch's distinct values).
+        let addrs = arrow::compute::cast(batch.column_by_name("srcaddr").unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+        let addrs = addrs.as_string::<i32>().clone();
         for (i, (p, n, a)) in expected.iter().enumerate() {
             prop_assert_eq!(ports.is_valid(i).then(|| ports.value(i) as u64), *p);
             prop_assert_eq!(packets.is_valid(i).then(|| packets.value(i) as u64), *n);
