@@ -264,8 +264,9 @@ fn read_text(pass: &mut Pass<'_>, buf: &[u8]) -> Result<()> {
         }
         return Ok(());
     }
-    let check_utf8 = std::str::from_utf8(buf).is_err();
-    pass.walk(&mut TextLines::new(), buf, Lines::new(buf), check_utf8)
+    // Each string value is checked for UTF-8 where the batch builder first sees it (once per
+    // distinct value of a batch), integers are digits: no pass over the whole buffer first.
+    pass.walk(&mut TextLines::new(), buf, Lines::new(buf), true)
 }
 
 /// Parses an object of JSON envelopes or a CloudWatch Logs export (see [`crate::input::envelope`]):

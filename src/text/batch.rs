@@ -271,7 +271,8 @@ impl BatchBuilder {
     ///
     /// `fields` must be split from a record of the layout last given to
     /// [`start_layout`](Self::start_layout). `check_utf8` is false when the whole buffer is known to be
-    /// valid UTF-8.
+    /// valid UTF-8; when true, a string column's value is checked the first time the batch sees it
+    /// and an unknown field's every time.
     pub fn append(
         &mut self,
         buf: &[u8],
