@@ -216,6 +216,7 @@ impl StringColumn {
             keys: array.keys(),
             values,
             ours: vec![UNSEEN; values.len()],
+            null_used: false,
         })
     }
 
@@ -467,6 +468,8 @@ struct Keyed<'v> {
     /// The chunk's key of each value of the dictionary, once a row has used it ([`UNSEEN`] before,
     /// [`NULL_VALUE`] for a NULL).
     ours: Vec<u32>,
+    /// Whether a row has used a NULL value.
+    null_used: bool,
 }
 
 impl<'v> Keyed<'v> {
@@ -482,6 +485,7 @@ impl<'v> Keyed<'v> {
         self.ours[k] = if self.values.is_valid(k) {
             column.intern(self.bytes(k))
         } else {
+            self.null_used = true;
             NULL_VALUE
         };
     }
@@ -507,6 +511,24 @@ impl<'v> Rows<'v> for Keyed<'v> {
             // NULL rows (a field the records lack): nothing to intern or keep.
             column.page_valid.append_n(n, false);
             return;
+        }
+        if key_valid.is_none() {
+            // Every row has a key (most columns): values used for the first time interned, then
+            // one gather, unless a value used is NULL.
+            for &k in keys {
+                if self.ours.get(k as usize) == Some(&UNSEEN) {
+                    self.first_use(column, k as usize);
+                }
+            }
+            if !self.null_used {
+                let ours = &self.ours;
+                column.page_valid.append_n(n, true);
+                column.page_keys.extend(
+                    keys.iter()
+                        .map(|&k| ours.get(k as usize).copied().unwrap_or(0)),
+                );
+                return;
+            }
         }
         let key_valid: Option<Vec<u64>> = key_valid.map(|v| v.bit_chunks().iter_padded().collect());
         let base = column.page_keys.len();
