@@ -746,6 +746,34 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_invalid_value_is_rejected_every_time_and_valid_ones_kept() {
+        // The invalid value is never interned, so its second line is checked again; a value cut
+        // inside a multi-byte character is invalid; the whole character is kept.
+        let text = b"2 a\xff x\n2 ok x\n2 a\xff x\n2 \xc3 \xa9\n2 \xc3\xa9 x\n2 ok x\n";
+        let layout = FieldLayout::parse_format("version account-id interface-id").unwrap();
+        let mut b = BatchBuilder::new();
+        b.start_layout(&layout);
+        let mut fields = Vec::new();
+        let mut rejected = Vec::new();
+        for (n, line) in Lines::new(text).enumerate() {
+            split_fields(line.text, line.offset, &mut fields);
+            if let Err(e) = b.append(text, &fields, &layout, true) {
+                rejected.push((n + 1, e.kind, e.column));
+            }
+        }
+        let utf8 = |n: usize| (n, RejectKind::InvalidUtf8, Some("account_id".to_string()));
+        assert_eq!(rejected, [utf8(1), utf8(3), utf8(4)]);
+        let batch = plain(&b.finish(text).unwrap());
+        let values: Vec<&str> = batch
+            .column(1)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(values, ["ok", "\u{e9}", "ok"]);
+    }
+
+    #[test]
     fn unknown_fields_go_to_the_map() {
         let text = "x-1 10.0.0.1 3\n- 10.0.0.2 -\n";
         let (batch, errors) = build(text, "future-id srcaddr future-count");

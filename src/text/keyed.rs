@@ -129,6 +129,16 @@ impl KeyedStrings {
         );
         let bytes = std::mem::take(&mut self.bytes);
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        self.hashes.clear();
+        self.table.clear();
+        self.last = NONE;
+        if i32::try_from(bytes.len()).is_err() {
+            // (Offsets past 2 GiB wrapped: only a batch of 2 GiB of distinct values gets here.)
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{} bytes of distinct string values in one batch (at most 2 GiB); use a smaller --batch-rows",
+                bytes.len()
+            )));
+        }
         // Every value was checked, or the whole buffer was UTF-8; `try_new` checks again, once per
         // distinct value.
         let values = StringArray::try_new(
@@ -136,9 +146,6 @@ impl KeyedStrings {
             Buffer::from_vec(bytes),
             None,
         )?;
-        self.hashes.clear();
-        self.table.clear();
-        self.last = NONE;
         DictionaryArray::try_new(keys, std::sync::Arc::new(values))
     }
 }
