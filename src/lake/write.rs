@@ -370,6 +370,8 @@ pub struct PartitionWriter<'a> {
     encode_seconds: f64,
     write_seconds: f64,
     sort_seconds: f64,
+    /// All-NULL columns shared by the batches cast to the file's types (see [`NullColumns`]).
+    nulls: NullColumns,
 }
 
 /// What a [`PartitionWriter`] wrote.
@@ -423,6 +425,7 @@ impl<'a> PartitionWriter<'a> {
             encode_seconds: 0.0,
             write_seconds: 0.0,
             sort_seconds: 0.0,
+            nulls: NullColumns::default(),
         }
     }
 
@@ -491,7 +494,9 @@ impl<'a> PartitionWriter<'a> {
             let aws = RecordKind::Vpc.schema();
             let keyed = batches
                 .iter()
-                .map(|b| ocsf::with_time_key(&with_file_types(b, &aws)?, &ocsf.mapping))
+                .map(|b| {
+                    ocsf::with_time_key(&with_file_types(b, &aws, &mut self.nulls)?, &ocsf.mapping)
+                })
                 .collect::<Result<Vec<_>>>()?;
             sorter.push(self.lake, &keyed, source)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
@@ -501,7 +506,7 @@ impl<'a> PartitionWriter<'a> {
             let started = Instant::now();
             let batches = batches
                 .iter()
-                .map(|b| with_file_types(b, &self.schema))
+                .map(|b| with_file_types(b, &self.schema, &mut self.nulls))
                 .collect::<Result<Vec<_>>>()?;
             sorter.push(self.lake, &batches, source)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
@@ -543,7 +548,7 @@ impl<'a> PartitionWriter<'a> {
         }
         if let Some(sorter) = self.sorter.as_mut() {
             let started = Instant::now();
-            let batch = with_file_types(&batch, &self.schema)?;
+            let batch = with_file_types(&batch, &self.schema, &mut self.nulls)?;
             sorter.push_sourced(self.lake, batch, sources)?;
             self.sort_seconds += started.elapsed().as_secs_f64();
             return Ok(());
@@ -752,13 +757,14 @@ impl<'a> PartitionWriter<'a> {
             } else {
                 let pending = pending
                     .iter()
-                    .map(|b| with_file_types(b, &schema))
+                    .map(|b| with_file_types(b, &schema, &mut self.nulls))
                     .collect::<Result<Vec<_>>>()?;
                 arrow::compute::concat_batches(&schema, &pending)?
             };
             pending = vec![one];
             self.encode_seconds += started.elapsed().as_secs_f64();
         }
+        let nulls = &mut self.nulls;
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
@@ -786,7 +792,7 @@ impl<'a> PartitionWriter<'a> {
                     w += 1;
                     continue;
                 }
-                let column = cast_to(column, field.data_type())?;
+                let column = cast_to(column, field.data_type(), nulls)?;
                 for leaf in
                     compute_leaves(field, &column).map_err(|e| parquet_err(&partition, &name, e))?
                 {
@@ -891,7 +897,11 @@ struct OcsfRows {
 /// enricher's come keyed (a dictionary of the batch's distinct values and a key per row), which the
 /// lake's string writer takes as they are; the sort, the OCSF mapping and arrow-rs's writers take
 /// them as strings.
-fn with_file_types(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+fn with_file_types(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    nulls: &mut NullColumns,
+) -> Result<RecordBatch> {
     if batch.schema_ref() == schema {
         return Ok(batch.clone());
     }
@@ -899,7 +909,7 @@ fn with_file_types(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(column, field)| cast_to(column, field.data_type()))
+        .map(|(column, field)| cast_to(column, field.data_type(), nulls))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
@@ -908,13 +918,40 @@ fn with_file_types(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
 fn cast_to(
     column: &ArrayRef,
     to: &DataType,
+    nulls: &mut NullColumns,
 ) -> std::result::Result<ArrayRef, arrow::error::ArrowError> {
     if column.data_type() == to {
         Ok(column.clone())
     } else if column.null_count() == column.len() {
-        Ok(arrow::array::new_null_array(to, column.len()))
+        Ok(nulls.get(to, column.len()))
     } else {
         arrow::compute::cast(column, to)
+    }
+}
+
+/// One all-NULL array per type, sliced for each batch: the fields a format lacks (most of the
+/// catalogue for a v2 file) cost one array per partition writer, not one per column and batch (the
+/// sort keeps every batch's columns and counts only the others against its memory).
+#[derive(Default)]
+struct NullColumns(Vec<ArrayRef>);
+
+/// Rows of a [`NullColumns`] array at least.
+const NULL_COLUMN_ROWS: usize = 64 * 1024;
+
+impl NullColumns {
+    fn get(&mut self, to: &DataType, rows: usize) -> ArrayRef {
+        if let Some(a) = self
+            .0
+            .iter()
+            .find(|a| a.data_type() == to && a.len() >= rows)
+        {
+            return a.slice(0, rows);
+        }
+        self.0.retain(|a| a.data_type() != to);
+        // Room for a whole batch of parsed rows (64 Ki by default) from the start.
+        let array = arrow::array::new_null_array(to, rows.max(NULL_COLUMN_ROWS));
+        self.0.push(array.clone());
+        array.slice(0, rows)
     }
 }
 
@@ -1007,6 +1044,62 @@ fn parquet_err(partition: &str, name: &str, source: ParquetError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_batches_cast_to_file_types_share_their_null_columns() {
+        // Batches as the text layer builds them: every string column keyed, the fields the records
+        // lack all NULL.
+        let keyed_batch = |addrs: &[Option<&str>]| {
+            let batch_schema = RecordKind::Vpc.batch_schema();
+            let columns: Vec<ArrayRef> = batch_schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    if f.name() == "srcaddr" {
+                        let keyed: arrow::array::DictionaryArray<UInt32Type> =
+                            addrs.iter().copied().collect();
+                        Arc::new(keyed) as ArrayRef
+                    } else {
+                        arrow::array::new_null_array(f.data_type(), addrs.len())
+                    }
+                })
+                .collect();
+            RecordBatch::try_new(batch_schema, columns).unwrap()
+        };
+        let batches = [
+            keyed_batch(&[Some("10.0.0.1"), Some("10.0.0.1")]),
+            keyed_batch(&[Some("10.0.0.2"), None, Some("10.0.0.3")]),
+        ];
+        let schema = RecordKind::Vpc.schema();
+        let mut nulls = NullColumns::default();
+        let cast: Vec<RecordBatch> = batches
+            .iter()
+            .map(|b| with_file_types(b, &schema, &mut nulls).unwrap())
+            .collect();
+        for b in &cast {
+            assert_eq!(b.schema(), schema);
+        }
+        let addrs: Vec<Option<&str>> = cast
+            .iter()
+            .flat_map(|b| b.column(3).as_string::<i32>().iter())
+            .collect();
+        assert_eq!(
+            addrs,
+            [
+                Some("10.0.0.1"),
+                Some("10.0.0.1"),
+                Some("10.0.0.2"),
+                None,
+                Some("10.0.0.3")
+            ]
+        );
+        // `vpc_id`, absent: all NULL, one array for both batches.
+        let vpc = schema.index_of("vpc_id").unwrap();
+        let buffer = |b: &RecordBatch| b.column(vpc).to_data().buffers()[0].as_ptr();
+        assert_eq!(cast[0].column(vpc).null_count(), 2);
+        assert_eq!(cast[1].column(vpc).null_count(), 3);
+        assert_eq!(buffer(&cast[0]), buffer(&cast[1]));
+    }
 
     #[test]
     fn the_default_bloom_columns_are_the_addresses() {
