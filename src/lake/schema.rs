@@ -382,39 +382,34 @@ impl RecordKind {
     /// Its lake's schema: every field of its catalogue (nullable, AWS's order and types) plus
     /// `unknown_fields`.
     pub fn schema(self) -> SchemaRef {
-        static VPC: OnceLock<SchemaRef> = OnceLock::new();
-        static TGW: OnceLock<SchemaRef> = OnceLock::new();
-        let cell = match self {
-            RecordKind::Vpc => &VPC,
-            RecordKind::TransitGateway => &TGW,
-        };
-        cell.get_or_init(|| {
-            let mut fields: Vec<Field> = self
-                .catalogue()
-                .iter()
-                .map(|f| Field::new(f.column, data_type(f.kind), true))
-                .collect();
-            fields.push(unknown_fields_field());
-            Arc::new(Schema::new(fields))
-        })
-        .clone()
+        static SCHEMAS: [OnceLock<SchemaRef>; 2] = [OnceLock::new(), OnceLock::new()];
+        self.schema_of(&SCHEMAS, data_type)
     }
 
     /// The schema of the batches parsed from text ([`crate::text::batch`]): the lake's, with every
     /// string column keyed (`Dictionary(UInt32, Utf8)`: a key per row into the batch's distinct
     /// values), which the lake's string writer encodes a distinct value at a time.
     pub fn batch_schema(self) -> SchemaRef {
-        static VPC: OnceLock<SchemaRef> = OnceLock::new();
-        static TGW: OnceLock<SchemaRef> = OnceLock::new();
+        static SCHEMAS: [OnceLock<SchemaRef>; 2] = [OnceLock::new(), OnceLock::new()];
+        self.schema_of(&SCHEMAS, batch_data_type)
+    }
+
+    /// The catalogue's columns typed by `type_of`, then `unknown_fields`; built once per kind into
+    /// `cells` (one per kind).
+    fn schema_of(
+        self,
+        cells: &'static [OnceLock<SchemaRef>; 2],
+        type_of: fn(Kind) -> DataType,
+    ) -> SchemaRef {
         let cell = match self {
-            RecordKind::Vpc => &VPC,
-            RecordKind::TransitGateway => &TGW,
+            RecordKind::Vpc => &cells[0],
+            RecordKind::TransitGateway => &cells[1],
         };
         cell.get_or_init(|| {
             let mut fields: Vec<Field> = self
                 .catalogue()
                 .iter()
-                .map(|f| Field::new(f.column, batch_data_type(f.kind), true))
+                .map(|f| Field::new(f.column, type_of(f.kind), true))
                 .collect();
             fields.push(unknown_fields_field());
             Arc::new(Schema::new(fields))
